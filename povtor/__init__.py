@@ -1,0 +1,3 @@
+"""Povtor: self-hosted repeat-sales automation."""
+
+__version__ = "0.1.0"

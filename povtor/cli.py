@@ -1,0 +1,29 @@
+"""The ``povtor`` command line. Each subsystem contributes its commands here."""
+
+from __future__ import annotations
+
+import typer
+
+from povtor import __version__
+
+app = typer.Typer(
+    name="povtor",
+    help="Povtor: self-hosted repeat-sales automation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Povtor: self-hosted repeat-sales automation."""
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

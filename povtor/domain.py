@@ -1,0 +1,228 @@
+"""Domain types shared by every subsystem: plain frozen dataclasses, no ORM, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class ChannelKind(StrEnum):
+    TELEGRAM = "telegram"
+    CALL = "call"
+
+
+class ConsentChannel(StrEnum):
+    TELEGRAM = "telegram"
+    CALL = "call"
+    SMS = "sms"
+    EMAIL = "email"
+
+
+class Purpose(StrEnum):
+    REORDER = "reorder"
+    NPS = "nps"
+    WINBACK = "winback"
+
+
+class AttemptState(StrEnum):
+    PLANNED = "planned"
+    CLAIMED = "claimed"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    RETRY_SCHEDULED = "retry_scheduled"
+    GIVEN_UP = "given_up"
+
+
+class OutcomeKind(StrEnum):
+    """What came of one contact attempt, whatever the channel."""
+
+    ANSWERED = "answered"  # a call was answered / a message was answered by the client
+    DELIVERED = "delivered"  # a message reached the chat, no answer yet
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    VOICEMAIL = "voicemail"
+    REJECTED = "rejected"
+    HUNG_UP_EARLY = "hung_up_early"
+    UNREACHABLE = "unreachable"  # bot blocked, chat not found, number does not exist
+    FAILED = "failed"  # anything else that went wrong; detail says what
+    INTERRUPTED = "interrupted"  # the worker died during the attempt
+
+
+class EventKind(StrEnum):
+    """Kinds of entries in a client's timeline."""
+
+    ORDER = "order"
+    MESSAGE_IN = "message_in"
+    MESSAGE_OUT = "message_out"
+    CALL = "call"
+    NPS_ANSWER = "nps_answer"
+    COMPLAINT = "complaint"
+    TASK = "task"
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    CONSENT = "consent"
+    NOTE = "note"
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class ReasonCategory(StrEnum):
+    """Why a client is unhappy or left: the reasons a repeat-sales team tracks."""
+
+    SERVICE_QUALITY = "service_quality"
+    NO_PERSONAL_APPROACH = "no_personal_approach"
+    MANAGER_COMPETENCE = "manager_competence"
+    NO_CONVENIENT_CHANNEL = "no_convenient_channel"
+    SLOW_PROCESSING = "slow_processing"
+    PRODUCT_QUALITY = "product_quality"
+    PRICE = "price"
+    DELIVERY = "delivery"
+    OTHER = "other"
+
+
+class NpsGroup(StrEnum):
+    PROMOTER = "promoter"
+    PASSIVE = "passive"
+    DETRACTOR = "detractor"
+
+
+def nps_group(score: int) -> NpsGroup:
+    """Promoters 9-10, passives 7-8, detractors 0-6."""
+    if not 0 <= score <= 10:
+        raise ValueError(f"NPS score must be 0..10, got {score}")
+    if score >= 9:
+        return NpsGroup.PROMOTER
+    if score >= 7:
+        return NpsGroup.PASSIVE
+    return NpsGroup.DETRACTOR
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    channel: ConsentChannel
+    granted: bool
+    source: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    id: int
+    external_id: str
+    name: str
+    phones: tuple[str, ...] = ()  # E.164, first is primary
+    email: str | None = None
+    timezone: str = "Europe/Moscow"
+    preferred_channel: ChannelKind | None = None
+    telegram_chat_id: int | None = None
+    telegram_reachable: bool = True
+    consents: tuple[Consent, ...] = ()
+    opted_out_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def opted_out(self) -> bool:
+        return self.opted_out_at is not None
+
+    def consent_for(self, channel: ConsentChannel) -> Consent | None:
+        for consent in self.consents:
+            if consent.channel == channel:
+                return consent
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderItem:
+    name: str
+    quantity: Decimal = Decimal(1)
+    price: Decimal | None = None
+    sku: str | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: int
+    external_id: str
+    client_id: int
+    placed_at: datetime
+    amount: Decimal
+    currency: str = "RUB"
+    delivered_at: datetime | None = None
+    items: tuple[OrderItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    id: int
+    client_id: int
+    kind: EventKind
+    at: datetime
+    summary: str
+    ref: str | None = None  # "order:42", "call:7", "attempt:9"...
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NpsResponse:
+    id: int
+    client_id: int
+    score: int | None
+    channel: ChannelKind
+    answered_at: datetime
+    reason_text: str | None = None
+    reason_category: ReasonCategory | None = None
+    source_kind: str | None = None  # "message" or "call"
+    source_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: int
+    client_id: int | None
+    kind: str  # "detractor", "complaint", "callback", "unknown_contact", ...
+    title: str
+    due_at: datetime
+    status: TaskStatus = TaskStatus.OPEN
+    assignee: str | None = None
+    created_at: datetime | None = None
+    source_ref: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One planned contact with one client for one purpose through one channel."""
+
+    id: int
+    client_id: int
+    purpose: Purpose
+    channel: ChannelKind
+    state: AttemptState
+    not_before: datetime
+    idempotency_key: str
+    attempt_no: int = 1
+    reason: str = ""
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a channel reports after executing an attempt."""
+
+    kind: OutcomeKind
+    detail: str = ""
+    sip_code: int | None = None
+    finished_at: datetime | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)  # score, intent, button pressed...
+    ref: str | None = None  # "call:12", "message:34"

@@ -1,0 +1,175 @@
+"""Ports: the Protocols through which subsystems talk to each other.
+
+The heart defines them; adapters (``crm_sync``, ``bot``, ``voice``, ``outreach``...)
+implement them; ``povtor.runtime`` wires implementations to consumers.
+No subsystem reaches into another's tables or internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from povtor.domain import (
+    Attempt,
+    ChannelKind,
+    Client,
+    ConsentChannel,
+    EventKind,
+    NpsResponse,
+    Order,
+    Outcome,
+    OutcomeKind,
+    ReasonCategory,
+    Task,
+    TaskStatus,
+    TimelineEvent,
+)
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """A way to reach a client: executes one attempt and reports what came of it."""
+
+    kind: ChannelKind
+
+    async def execute(self, attempt: Attempt, client: Client) -> Outcome: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    client_id: int
+    kind: EventKind
+    summary: str
+    at: datetime | None = None  # defaults to now
+    ref: str | None = None
+    data: Mapping[str, Any] | None = None
+    dedup_key: str | None = None  # the event is appended once per key
+
+
+@dataclass(frozen=True, slots=True)
+class NewNpsResponse:
+    client_id: int
+    score: int | None
+    channel: ChannelKind
+    reason_text: str | None = None
+    reason_category: ReasonCategory | None = None
+    source_kind: str | None = None
+    source_id: str | None = None
+    answered_at: datetime | None = None
+    dedup_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    client_id: int | None
+    kind: str
+    title: str
+    due_at: datetime
+    assignee: str | None = None
+    source_ref: str | None = None
+    note: str | None = None
+    dedup_key: str | None = None
+
+
+class HistoryStore(Protocol):
+    """The client history store, as the rest of Povtor sees it."""
+
+    async def get_client(self, client_id: int) -> Client: ...
+
+    async def find_client(self, external_id: str) -> Client | None: ...
+
+    async def find_client_by_phone(self, phone_e164: str) -> Client | None: ...
+
+    async def find_client_by_chat(self, chat_id: int) -> Client | None: ...
+
+    async def list_orders(self, client_id: int, limit: int = 50) -> Sequence[Order]: ...
+
+    async def timeline(
+        self, client_id: int, *, before_id: int | None = None, limit: int = 50
+    ) -> Sequence[TimelineEvent]: ...
+
+    async def append_event(self, event: NewEvent) -> TimelineEvent: ...
+
+    async def record_nps(self, response: NewNpsResponse) -> NpsResponse: ...
+
+    async def create_task(self, task: NewTask) -> Task: ...
+
+    async def update_task(
+        self,
+        task_id: int,
+        *,
+        status: TaskStatus | None = None,
+        assignee: str | None = None,
+        due_at: datetime | None = None,
+        note: str | None = None,
+    ) -> Task: ...
+
+    async def list_tasks(
+        self, *, status: TaskStatus | None = None, assignee: str | None = None, limit: int = 100
+    ) -> Sequence[Task]: ...
+
+    async def set_opt_out(self, client_id: int, opted_out: bool, *, source: str) -> Client: ...
+
+    async def set_consent(
+        self, client_id: int, channel: ConsentChannel, granted: bool, *, source: str
+    ) -> Client: ...
+
+    async def link_telegram(self, client_id: int, chat_id: int | None) -> Client: ...
+
+    async def set_telegram_reachable(self, client_id: int, reachable: bool) -> Client: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    word: str
+    start: float
+    end: float
+    conf: float
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    start: float
+    end: float
+    speaker: str  # "robot", "client" or "mono"
+    text: str
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    file: str
+    duration_s: float
+    segments: tuple[Segment, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.segments if s.text)
+
+
+class Transcriber(Protocol):
+    async def transcribe(self, path: Path) -> Transcript: ...
+
+
+class SpeechSynth(Protocol):
+    """Text to 8 kHz 16-bit mono PCM."""
+
+    async def synth(self, text: str) -> bytes: ...
+
+
+class CrmConnector(Protocol):
+    name: str
+
+    async def push_outcome(self, client: Client, purpose: str, outcome: Outcome) -> None: ...
+
+
+class OutcomeSink(Protocol):
+    """Where a channel reports a late outcome (a button pressed hours after the message)."""
+
+    async def report(
+        self, attempt_id: int, kind: OutcomeKind, data: Mapping[str, Any] | None = None
+    ) -> None: ...

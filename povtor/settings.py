@@ -1,0 +1,184 @@
+"""Settings from the environment (``POVTOR_*``) or a ``.env`` file.
+
+Each subsystem has its own section with its own prefix (``POVTOR_SIP_*``,
+``POVTOR_TELEGRAM_*``...), gathered under :class:`Settings`.
+Secrets are ``SecretStr`` and never logged.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import time
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+
+class TelegramSettings(BaseSettings):
+    model_config = _config("POVTOR_TELEGRAM_")
+
+    bot_token: SecretStr | None = None
+    bot_username: str | None = None  # used in deep links; asked from getMe when not set
+    api_base: str | None = None  # another Bot API server (local server, test fake)
+    mode: str = "polling"  # "polling" or "webhook"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = 8443
+    global_rate: float = 30.0  # messages per second, whole bot
+    per_chat_rate: float = 1.0  # messages per second, one chat
+    answer_timeout_s: float = 6 * 3600  # unanswered message -> fall back to a call
+
+    @property
+    def enabled(self) -> bool:
+        return self.bot_token is not None
+
+
+class SipSettings(BaseSettings):
+    """The default trunk; more trunks come from ``POVTOR_SIP_TRUNKS_FILE`` (YAML)."""
+
+    model_config = _config("POVTOR_SIP_")
+
+    enabled: bool = False
+    name: str = "default"
+    proxy: str | None = None  # host[:port] of the trunk / PBX
+    registrar: str | None = None
+    register_enabled: bool = False
+    register_expires: int = 600
+    user: str | None = None
+    auth_user: str | None = None
+    password: SecretStr | None = None
+    caller_id: str | None = None
+    domain: str | None = None
+    transport: str = "udp"
+    local_host: str = "0.0.0.0"
+    local_port: int = 5060
+    public_host: str | None = None  # address to put in SDP/Contact behind NAT
+    rtp_port_min: int = 20000
+    rtp_port_max: int = 30000
+    max_concurrent_calls: int = 30
+    calls_per_second: float = 5.0
+    ring_timeout_s: float = 30.0
+    trunks_file: Path | None = None
+
+
+class AsrSettings(BaseSettings):
+    model_config = _config("POVTOR_ASR_")
+
+    model: str = "ru-small"  # a name from `povtor model list` or a folder path
+    workers: int = 0  # 0 = number of cores
+    background: bool = True  # transcribe new recordings in the worker
+    model_base_url: str = "https://alphacephei.com/vosk/models"
+
+
+class RecordingSettings(BaseSettings):
+    model_config = _config("POVTOR_RECORDINGS_")
+
+    folder: Path | None = None  # defaults to DATA_DIR/recordings
+    retention_days: int = 365
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+
+
+class OutreachSettings(BaseSettings):
+    model_config = _config("POVTOR_OUTREACH_")
+
+    enabled: bool = True
+    plan_interval_s: float = 600.0
+    reorder_lead_days: int = 3
+    reorder_fallback_cycle_days: int = 30
+    nps_after_delivery_days: int = 3
+    nps_window_days: int = 90
+    winback_after_days: list[int] = Field(default_factory=lambda: [30, 90, 180])
+    call_weekday_start: time = time(9, 0)
+    call_weekday_end: time = time(20, 0)
+    call_weekend_start: time = time(10, 0)
+    call_weekend_end: time = time(18, 0)
+    message_start: time = time(9, 0)
+    message_end: time = time(21, 0)
+    holidays_country: str | None = "RU"
+    calls_per_day: int = 1
+    calls_per_week: int = 2
+    calls_per_month: int = 4
+    messages_per_day: int = 2
+    messages_per_week: int = 4
+    messages_per_month: int = 10
+    lease_s: float = 120.0
+    batch_size: int = 1000
+    concurrency: int = 10
+    drain_timeout_s: float = 30.0
+
+
+class DashboardSettings(BaseSettings):
+    model_config = _config("POVTOR_DASHBOARD_")
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+class Settings(BaseSettings):
+    model_config = _config("POVTOR_")
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    default_region: str = "RU"
+    default_timezone: str = "Europe/Moscow"
+    currency: str = "RUB"
+    secret_key: SecretStr | None = None  # signs deep links and sessions; kept in DATA_DIR if unset
+    log_level: str = "INFO"
+    log_format: str = "text"  # "text" or "json"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9108
+
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    sip: SipSettings = Field(default_factory=SipSettings)
+    asr: AsrSettings = Field(default_factory=AsrSettings)
+    recordings: RecordingSettings = Field(default_factory=RecordingSettings)
+    outreach: OutreachSettings = Field(default_factory=OutreachSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+
+    @field_validator("default_region")
+    @classmethod
+    def _upper_region(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def db_url(self) -> str:
+        """``POVTOR_DATABASE_URL``, or an embedded SQLite file in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'povtor.db').resolve()}"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.recordings.folder or self.data_dir / "recordings"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    def resolved_secret_key(self) -> str:
+        """The signing key; when unset, one is generated once and kept in the data folder."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(key, encoding="utf-8")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+        return key
