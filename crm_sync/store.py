@@ -1,0 +1,428 @@
+"""The client history store: SQLAlchemy implementation of ``povtor.ports.HistoryStore``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm_sync.convert import (
+    client_from_row,
+    event_from_row,
+    item_to_json,
+    nps_from_row,
+    order_from_row,
+    task_from_row,
+)
+from crm_sync.tables import (
+    ClientPhoneRow,
+    ClientRow,
+    ConsentRow,
+    EventRow,
+    NpsResponseRow,
+    OrderRow,
+    TaskRow,
+)
+from povtor.db import utcnow
+from povtor.domain import (
+    ChannelKind,
+    Client,
+    ConsentChannel,
+    EventKind,
+    NpsResponse,
+    Order,
+    OrderItem,
+    Task,
+    TaskStatus,
+    TimelineEvent,
+)
+from povtor.errors import NotFound
+from povtor.ports import NewEvent, NewNpsResponse, NewTask
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInput:
+    """A client as it comes from an import, the demo generator or a test."""
+
+    external_id: str
+    name: str = ""
+    phones: tuple[str, ...] = ()
+    email: str | None = None
+    timezone: str = "Europe/Moscow"
+    preferred_channel: ChannelKind | None = None
+    manager: str | None = None
+    consents: tuple[tuple[ConsentChannel, bool, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OrderInput:
+    external_id: str
+    client_external_id: str
+    placed_at: datetime
+    amount: Decimal
+    currency: str = "RUB"
+    delivered_at: datetime | None = None
+    items: tuple[OrderItem, ...] = field(default_factory=tuple)
+
+
+def _insert_ignore(session: AsyncSession, table: Table, values: dict[str, Any]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the session's dialect."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).values(**values).on_conflict_do_nothing()
+
+
+class SqlHistoryStore:
+    """Every read returns frozen dataclasses; every write is one short transaction."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    # -- clients -----------------------------------------------------------------------------
+
+    async def _load_client(self, session: AsyncSession, row: ClientRow) -> Client:
+        phones = await session.scalars(
+            select(ClientPhoneRow.phone)
+            .where(ClientPhoneRow.client_id == row.id)
+            .order_by(ClientPhoneRow.position, ClientPhoneRow.id)
+        )
+        consents = await session.scalars(select(ConsentRow).where(ConsentRow.client_id == row.id))
+        return client_from_row(row, list(phones), list(consents))
+
+    async def get_client(self, client_id: int) -> Client:
+        async with self._sessions() as session:
+            row = await session.get(ClientRow, client_id)
+            if row is None:
+                raise NotFound(f"client #{client_id} not found")
+            return await self._load_client(session, row)
+
+    async def _find_one(self, where: Any) -> Client | None:
+        async with self._sessions() as session:
+            row = (await session.scalars(select(ClientRow).where(where).limit(1))).first()
+            return None if row is None else await self._load_client(session, row)
+
+    async def find_client(self, external_id: str) -> Client | None:
+        return await self._find_one(ClientRow.external_id == external_id)
+
+    async def find_client_by_chat(self, chat_id: int) -> Client | None:
+        return await self._find_one(ClientRow.telegram_chat_id == chat_id)
+
+    async def find_client_by_phone(self, phone_e164: str) -> Client | None:
+        owner = select(ClientPhoneRow.client_id).where(ClientPhoneRow.phone == phone_e164)
+        return await self._find_one(ClientRow.id.in_(owner.scalar_subquery()))
+
+    async def create_client(self, data: ClientInput) -> Client:
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            row = ClientRow(
+                external_id=data.external_id,
+                name=data.name,
+                email=data.email,
+                timezone=data.timezone,
+                preferred_channel=data.preferred_channel.value if data.preferred_channel else None,
+                manager=data.manager,
+                telegram_reachable=True,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            for pos, phone in enumerate(dict.fromkeys(data.phones)):
+                session.add(ClientPhoneRow(client_id=row.id, phone=phone, position=pos))
+            for channel, granted, source in data.consents:
+                session.add(
+                    ConsentRow(
+                        client_id=row.id,
+                        channel=channel.value,
+                        granted=granted,
+                        source=source,
+                        at=now,
+                    )
+                )
+            await session.flush()
+            return await self._load_client(session, row)
+
+    async def _update_client(self, client_id: int, **values: Any) -> Client:
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(ClientRow)
+                .where(ClientRow.id == client_id)
+                .values(updated_at=utcnow(), **values)
+                .returning(ClientRow.id)
+            )
+            if result.first() is None:
+                raise NotFound(f"client #{client_id} not found")
+        return await self.get_client(client_id)
+
+    async def set_opt_out(self, client_id: int, opted_out: bool, *, source: str) -> Client:
+        now = utcnow()
+        client = await self._update_client(
+            client_id,
+            opted_out_at=now if opted_out else None,
+            opt_out_source=source if opted_out else None,
+        )
+        await self.append_event(
+            NewEvent(
+                client_id=client_id,
+                kind=EventKind.OPT_OUT if opted_out else EventKind.OPT_IN,
+                summary="Клиент отказался от контактов" if opted_out else "Клиент снова согласен",
+                at=now,
+                data={"source": source},
+            )
+        )
+        return client
+
+    async def set_consent(
+        self, client_id: int, channel: ConsentChannel, granted: bool, *, source: str
+    ) -> Client:
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            await session.execute(
+                delete(ConsentRow).where(
+                    ConsentRow.client_id == client_id, ConsentRow.channel == channel.value
+                )
+            )
+            session.add(
+                ConsentRow(
+                    client_id=client_id,
+                    channel=channel.value,
+                    granted=granted,
+                    source=source,
+                    at=now,
+                )
+            )
+        await self.append_event(
+            NewEvent(
+                client_id=client_id,
+                kind=EventKind.CONSENT,
+                summary=f"Согласие на канал {channel.value}: {'да' if granted else 'нет'}",
+                at=now,
+                data={"channel": channel.value, "granted": granted, "source": source},
+            )
+        )
+        return await self.get_client(client_id)
+
+    async def link_telegram(self, client_id: int, chat_id: int | None) -> Client:
+        if chat_id is not None:  # a chat belongs to one client at a time
+            async with self._sessions.begin() as session:
+                await session.execute(
+                    update(ClientRow)
+                    .where(ClientRow.telegram_chat_id == chat_id, ClientRow.id != client_id)
+                    .values(telegram_chat_id=None, updated_at=utcnow())
+                )
+        return await self._update_client(
+            client_id, telegram_chat_id=chat_id, telegram_reachable=True
+        )
+
+    async def set_telegram_reachable(self, client_id: int, reachable: bool) -> Client:
+        return await self._update_client(client_id, telegram_reachable=reachable)
+
+    # -- orders ------------------------------------------------------------------------------
+
+    async def add_order(self, data: OrderInput) -> Order:
+        client = await self.find_client(data.client_external_id)
+        if client is None:
+            raise NotFound(f"client {data.client_external_id!r} not found")
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            row = OrderRow(
+                external_id=data.external_id,
+                client_id=client.id,
+                placed_at=data.placed_at,
+                delivered_at=data.delivered_at,
+                amount=data.amount,
+                currency=data.currency,
+                items=[item_to_json(i) for i in data.items] or None,
+                category=next((i.category for i in data.items if i.category), None),
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            session.add(
+                EventRow(
+                    client_id=client.id,
+                    kind=EventKind.ORDER.value,
+                    at=data.placed_at,
+                    summary=f"Заказ {data.external_id} на {data.amount} {data.currency}",
+                    ref=f"order:{row.id}",
+                    data={"external_id": data.external_id, "amount": str(data.amount)},
+                    dedup_key=f"order:{data.external_id}",
+                )
+            )
+            return order_from_row(row)
+
+    async def list_orders(self, client_id: int, limit: int = 50) -> Sequence[Order]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(OrderRow)
+                .where(OrderRow.client_id == client_id)
+                .order_by(OrderRow.placed_at.desc(), OrderRow.id.desc())
+                .limit(limit)
+            )
+            return [order_from_row(r) for r in rows]
+
+    # -- timeline ----------------------------------------------------------------------------
+
+    async def timeline(
+        self, client_id: int, *, before_id: int | None = None, limit: int = 50
+    ) -> Sequence[TimelineEvent]:
+        """Newest first; page with ``before_id`` = the last id of the previous page."""
+        query = select(EventRow).where(EventRow.client_id == client_id)
+        if before_id is not None:
+            query = query.where(EventRow.id < before_id)
+        async with self._sessions() as session:
+            rows = await session.scalars(query.order_by(EventRow.id.desc()).limit(limit))
+            return [event_from_row(r) for r in rows]
+
+    async def append_event(self, event: NewEvent) -> TimelineEvent:
+        values = {
+            "client_id": event.client_id,
+            "kind": event.kind.value,
+            "at": event.at or utcnow(),
+            "summary": event.summary,
+            "ref": event.ref,
+            "data": dict(event.data) if event.data else None,
+            "dedup_key": event.dedup_key,
+        }
+        async with self._sessions.begin() as session:
+            row = await self._insert_once(session, EventRow, values, event.dedup_key)
+            return event_from_row(row)
+
+    async def _insert_once(
+        self, session: AsyncSession, model: Any, values: dict[str, Any], dedup_key: str | None
+    ) -> Any:
+        """Insert a row, or return the existing one with the same ``dedup_key``."""
+        if dedup_key is None:
+            row = model(**values)
+            session.add(row)
+            await session.flush()
+            return row
+        table: Table = model.__table__
+        await session.execute(_insert_ignore(session, table, values))
+        return (await session.scalars(select(model).where(model.dedup_key == dedup_key))).one()
+
+    # -- NPS -----------------------------------------------------------------------------------
+
+    async def record_nps(self, response: NewNpsResponse) -> NpsResponse:
+        at = response.answered_at or utcnow()
+        values = {
+            "client_id": response.client_id,
+            "score": response.score,
+            "reason_text": response.reason_text,
+            "reason_category": response.reason_category.value
+            if response.reason_category
+            else None,
+            "channel": response.channel.value,
+            "source_kind": response.source_kind,
+            "source_id": response.source_id,
+            "answered_at": at,
+            "dedup_key": response.dedup_key,
+        }
+        async with self._sessions.begin() as session:
+            row = await self._insert_once(session, NpsResponseRow, values, response.dedup_key)
+            nps = nps_from_row(row)
+        summary = f"Оценка NPS: {nps.score}" if nps.score is not None else "Ответ без оценки"
+        if nps.reason_text:
+            summary += f". {nps.reason_text}"
+        await self.append_event(
+            NewEvent(
+                client_id=nps.client_id,
+                kind=EventKind.NPS_ANSWER,
+                summary=summary,
+                at=nps.answered_at,
+                ref=f"nps:{nps.id}",
+                data={"score": nps.score, "channel": nps.channel.value},
+                dedup_key=f"nps:{nps.id}",
+            )
+        )
+        return nps
+
+    async def list_nps(
+        self, *, since: datetime | None = None, limit: int = 100
+    ) -> Sequence[NpsResponse]:
+        query = select(NpsResponseRow)
+        if since is not None:
+            query = query.where(NpsResponseRow.answered_at >= since)
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                query.order_by(NpsResponseRow.answered_at.desc()).limit(limit)
+            )
+            return [nps_from_row(r) for r in rows]
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    async def create_task(self, task: NewTask) -> Task:
+        now = utcnow()
+        values = {
+            "client_id": task.client_id,
+            "kind": task.kind,
+            "title": task.title,
+            "due_at": task.due_at,
+            "status": TaskStatus.OPEN.value,
+            "assignee": task.assignee,
+            "source_ref": task.source_ref,
+            "note": task.note,
+            "dedup_key": task.dedup_key,
+            "created_at": now,
+            "updated_at": now,
+        }
+        async with self._sessions.begin() as session:
+            row = await self._insert_once(session, TaskRow, values, task.dedup_key)
+            created = task_from_row(row)
+        if created.client_id is not None:
+            await self.append_event(
+                NewEvent(
+                    client_id=created.client_id,
+                    kind=EventKind.TASK,
+                    summary=f"Задача: {created.title}",
+                    at=created.created_at,
+                    ref=f"task:{created.id}",
+                    data={"kind": created.kind, "due_at": created.due_at.isoformat()},
+                    dedup_key=f"task:{created.id}",
+                )
+            )
+        return created
+
+    async def update_task(
+        self,
+        task_id: int,
+        *,
+        status: TaskStatus | None = None,
+        assignee: str | None = None,
+        due_at: datetime | None = None,
+        note: str | None = None,
+    ) -> Task:
+        values: dict[str, Any] = {"updated_at": utcnow()}
+        if status is not None:
+            values["status"] = status.value
+        if assignee is not None:
+            values["assignee"] = assignee
+        if due_at is not None:
+            values["due_at"] = due_at
+        if note is not None:
+            values["note"] = note
+        async with self._sessions.begin() as session:
+            await session.execute(update(TaskRow).where(TaskRow.id == task_id).values(**values))
+            row = await session.get(TaskRow, task_id)
+            if row is None:
+                raise NotFound(f"task #{task_id} not found")
+            return task_from_row(row)
+
+    async def list_tasks(
+        self, *, status: TaskStatus | None = None, assignee: str | None = None, limit: int = 100
+    ) -> Sequence[Task]:
+        query = select(TaskRow)
+        if status is not None:
+            query = query.where(TaskRow.status == status.value)
+        if assignee is not None:
+            query = query.where(TaskRow.assignee == assignee)
+        async with self._sessions() as session:
+            rows = await session.scalars(query.order_by(TaskRow.due_at, TaskRow.id).limit(limit))
+            return [task_from_row(r) for r in rows]

@@ -1,0 +1,58 @@
+"""Alembic environment: async engine, URL handed in by povtor.migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from povtor.db import Base, create_engine
+from povtor.migrate import SUBSYSTEMS
+
+for _name in SUBSYSTEMS:  # register every subsystem's tables for autogenerate
+    try:
+        importlib.import_module(f"{_name}.tables")
+    except ModuleNotFoundError as err:
+        if err.name != f"{_name}.tables":
+            raise
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _url() -> str:
+    url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database URL given to Alembic")
+    return str(url)
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async() -> None:
+    engine = create_engine(_url())
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    asyncio.run(_run_async())

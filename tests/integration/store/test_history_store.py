@@ -1,0 +1,159 @@
+"""The history store on a real SQLite file and a real PostgreSQL database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from povtor.domain import (
+    ChannelKind,
+    ConsentChannel,
+    EventKind,
+    OrderItem,
+    ReasonCategory,
+    TaskStatus,
+)
+from povtor.errors import NotFound
+from povtor.ports import NewEvent, NewNpsResponse, NewTask
+
+
+async def _client(store: SqlHistoryStore, ext: str = "C1") -> int:
+    client = await store.create_client(
+        ClientInput(
+            external_id=ext,
+            name="Иван Петров",
+            phones=("+79161234567", "+79031112233"),
+            timezone="Asia/Yekaterinburg",
+            consents=((ConsentChannel.CALL, True, "import"),),
+        )
+    )
+    return client.id
+
+
+async def test_client_round_trips_with_phones_and_consent(store: SqlHistoryStore) -> None:
+    cid = await _client(store)
+    client = await store.get_client(cid)
+    assert client.external_id == "C1"
+    assert client.phones == ("+79161234567", "+79031112233")
+    assert client.timezone == "Asia/Yekaterinburg"
+    consent = client.consent_for(ConsentChannel.CALL)
+    assert consent is not None
+    assert consent.granted
+    assert consent.at.tzinfo is not None
+    assert (await store.find_client_by_phone("+79031112233")) == client
+    assert await store.find_client("nope") is None
+
+
+async def test_missing_client_raises_not_found(store: SqlHistoryStore) -> None:
+    with pytest.raises(NotFound):
+        await store.get_client(424242)
+
+
+async def test_timestamps_come_back_timezone_aware_utc(store: SqlHistoryStore) -> None:
+    cid = await _client(store)
+    msk = datetime(2026, 3, 1, 12, 0, tzinfo=UTC) + timedelta(hours=3)
+    await store.add_order(
+        OrderInput(
+            external_id="O1",
+            client_external_id="C1",
+            placed_at=msk.astimezone(UTC),
+            amount=Decimal("1234.50"),
+            items=(OrderItem(name="Кофе", category="coffee"),),
+        )
+    )
+    (order,) = await store.list_orders(cid)
+    assert order.placed_at == msk
+    assert order.placed_at.utcoffset() == timedelta(0)
+    assert order.amount == Decimal("1234.50")
+    assert order.items[0].category == "coffee"
+
+
+async def test_naive_datetimes_are_refused(store: SqlHistoryStore) -> None:
+    await _client(store)
+    with pytest.raises(Exception, match="naive datetime"):
+        await store.add_order(
+            OrderInput(
+                external_id="O1",
+                client_external_id="C1",
+                placed_at=datetime(2026, 1, 1),
+                amount=Decimal(1),
+            )
+        )
+
+
+async def test_timeline_pages_newest_first(store: SqlHistoryStore) -> None:
+    cid = await _client(store)
+    for i in range(7):
+        await store.append_event(
+            NewEvent(client_id=cid, kind=EventKind.NOTE, summary=f"заметка {i}")
+        )
+    first = await store.timeline(cid, limit=3)
+    second = await store.timeline(cid, before_id=first[-1].id, limit=3)
+    third = await store.timeline(cid, before_id=second[-1].id, limit=3)
+    summaries = [e.summary for e in (*first, *second, *third)]
+    assert summaries == [f"заметка {i}" for i in range(6, -1, -1)]
+
+
+async def test_event_with_same_dedup_key_is_appended_once(store: SqlHistoryStore) -> None:
+    cid = await _client(store)
+    event = NewEvent(client_id=cid, kind=EventKind.CALL, summary="звонок", dedup_key="call:x")
+    first = await store.append_event(event)
+    again = await store.append_event(event)
+    assert first.id == again.id
+    assert len(await store.timeline(cid)) == 1
+
+
+async def test_nps_answer_is_recorded_once_and_lands_in_timeline(store: SqlHistoryStore) -> None:
+    cid = await _client(store)
+    answer = NewNpsResponse(
+        client_id=cid,
+        score=6,
+        channel=ChannelKind.TELEGRAM,
+        reason_text="курьер опоздал",
+        reason_category=ReasonCategory.DELIVERY,
+        dedup_key="survey:1",
+    )
+    first = await store.record_nps(answer)
+    second = await store.record_nps(answer)
+    assert first.id == second.id
+    assert first.reason_category is ReasonCategory.DELIVERY
+    kinds = [e.kind for e in await store.timeline(cid)]
+    assert kinds == [EventKind.NPS_ANSWER]
+
+
+async def test_opt_out_and_back_in_are_recorded(store: SqlHistoryStore) -> None:
+    cid = await _client(store)
+    client = await store.set_opt_out(cid, True, source="telegram:/stop")
+    assert client.opted_out
+    client = await store.set_opt_out(cid, False, source="telegram:/start")
+    assert not client.opted_out
+    kinds = [e.kind for e in await store.timeline(cid)]
+    assert kinds == [EventKind.OPT_IN, EventKind.OPT_OUT]
+
+
+async def test_telegram_chat_moves_to_the_newly_linked_client(store: SqlHistoryStore) -> None:
+    first = await _client(store, "C1")
+    second = await _client(store, "C2")
+    await store.link_telegram(first, 555)
+    await store.set_telegram_reachable(first, False)
+    linked = await store.link_telegram(second, 555)
+    assert linked.telegram_chat_id == 555
+    assert linked.telegram_reachable
+    assert (await store.get_client(first)).telegram_chat_id is None
+    assert (await store.find_client_by_chat(555)) == linked
+
+
+async def test_tasks_are_created_once_updated_and_listed(store: SqlHistoryStore) -> None:
+    cid = await _client(store)
+    due = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    new = NewTask(client_id=cid, kind="detractor", title="Перезвонить", due_at=due, dedup_key="k")
+    task = await store.create_task(new)
+    assert (await store.create_task(new)).id == task.id
+    done = await store.update_task(task.id, status=TaskStatus.DONE, assignee="anna")
+    assert done.status is TaskStatus.DONE
+    assert done.assignee == "anna"
+    assert await store.list_tasks(status=TaskStatus.OPEN) == []
+    assert [t.id for t in await store.list_tasks(assignee="anna")] == [task.id]
