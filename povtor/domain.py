@@ -226,3 +226,26 @@ class Outcome:
     finished_at: datetime | None = None
     data: Mapping[str, Any] = field(default_factory=dict)  # score, intent, button pressed...
     ref: str | None = None  # "call:12", "message:34"
+
+
+@dataclass(frozen=True, slots=True)
+class NpsSummary:
+    """NPS over a period: % promoters - % detractors among scored answers."""
+
+    start: datetime
+    end: datetime
+    promoters: int
+    passives: int
+    detractors: int
+    responses: int  # scored answers
+    asked: int  # surveys sent in the period (for the response rate)
+
+    @property
+    def nps(self) -> float | None:
+        if self.responses == 0:
+            return None
+        return round(100.0 * (self.promoters - self.detractors) / self.responses, 1)
+
+    @property
+    def response_rate(self) -> float | None:
+        return None if self.asked == 0 else round(self.responses / self.asked, 4)

@@ -20,6 +20,7 @@ from povtor.domain import (
     ConsentChannel,
     EventKind,
     NpsResponse,
+    NpsSummary,
     Order,
     Outcome,
     OutcomeKind,
@@ -173,3 +174,9 @@ class OutcomeSink(Protocol):
     async def report(
         self, attempt_id: int, kind: OutcomeKind, data: Mapping[str, Any] | None = None
     ) -> None: ...
+
+
+class Reports(Protocol):
+    """Repeat-sales figures for the bot's /nps and the dashboard."""
+
+    async def nps(self, start: datetime, end: datetime) -> NpsSummary: ...
