@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from povtor import __version__
+from povtor.db_cli import db_app
 
 app = typer.Typer(
     name="povtor",
@@ -23,6 +24,9 @@ def _root() -> None:
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
+
+
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:
