@@ -249,3 +249,22 @@ class NpsSummary:
     @property
     def response_rate(self) -> float | None:
         return None if self.asked == 0 else round(self.responses / self.asked, 4)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A client the planner may contact for one purpose, with what the contact policies need."""
+
+    client_id: int
+    external_id: str
+    purpose: Purpose
+    due_at: datetime  # when the contact becomes due (UTC)
+    reason: str  # why, for people: "reorder expected 2026-05-01 (cycle 30 d, category coffee)"
+    key: str  # stable identity of this occasion: the same occasion yields the same key
+    timezone: str = "Europe/Moscow"
+    preferred_channel: ChannelKind | None = None
+    telegram_linked: bool = False
+    telegram_reachable: bool = True
+    consents: tuple[tuple[ConsentChannel, bool], ...] = ()  # explicit grants / refusals
+    opted_out: bool = False
+    data: Mapping[str, Any] = field(default_factory=dict)  # category, cycle_days, silence_days

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from povtor.domain import (
     Attempt,
+    Candidate,
     ChannelKind,
     Client,
     ConsentChannel,
@@ -180,3 +181,53 @@ class Reports(Protocol):
     """Repeat-sales figures for the bot's /nps and the dashboard."""
 
     async def nps(self, start: datetime, end: datetime) -> NpsSummary: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PlanningRules:
+    """The planner's business rules, as numbers the planning SQL can use."""
+
+    reorder_lead_days: int = 3
+    reorder_fallback_cycle_days: int = 30
+    reorder_min_cycle_days: int = 7
+    reorder_grace_days: int = 14  # a reminder is still useful this long after the expected date
+    nps_after_delivery_days: int = 3
+    nps_grace_days: int = 14  # ask about a delivery at most this long after it became due
+    nps_window_days: int = 90
+    winback_after_days: tuple[int, ...] = (30, 90, 180)
+    winback_overdue_factor: float = 1.5  # silence must also exceed this many own cycles
+
+
+@dataclass(frozen=True, slots=True)
+class CandidatePage:
+    """One keyset page of candidates; ``next_after`` is None when no clients are left."""
+
+    candidates: Sequence[Candidate]
+    next_after: int | None
+
+
+class PlanningSource(Protocol):
+    """Set-based reads for the planner: who is due, computed in SQL over a batch of clients.
+
+    Pages are keyset ranges of client ids: clients with ``id > after_client_id``, at most
+    ``limit`` of them per page (whether or not they yield a candidate). Opted-out clients are
+    never returned.
+    """
+
+    async def reorder_candidates(
+        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
+    ) -> CandidatePage: ...
+
+    async def nps_candidates(
+        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
+    ) -> CandidatePage: ...
+
+    async def winback_candidates(
+        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
+    ) -> CandidatePage: ...
+
+
+class ClientLookup(Protocol):
+    """Many clients in one round trip (the dispatcher loads a whole claimed batch at once)."""
+
+    async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]: ...

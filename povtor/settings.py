@@ -128,6 +128,26 @@ class DashboardSettings(BaseSettings):
 
 
 class Settings(BaseSettings):
+    # added by the outreach engine
+    reorder_min_cycle_days: int = 7
+    reorder_grace_days: int = 14
+    nps_grace_days: int = 14
+    winback_overdue_factor: float = 1.5
+    holiday_calls: bool = False  # calls on public holidays (else none that day)
+    holiday_messages: bool = True
+    require_consent: bool = False  # True: contact only through explicitly granted channels
+    # retries by outcome: "delay_minutes:max_attempts"
+    retry_busy: str = "30:3"
+    retry_no_answer: str = "120:3"
+    retry_voicemail: str = "1440:2"
+    retry_failed: str = "15:3"
+    retry_interrupted: str = "5:3"
+    retry_hung_up_early: str = "1440:2"
+    plan_batch_size: int = 10000
+    poll_interval_s: float = 1.0  # idle dispatcher polls this often for due attempts
+    max_takeovers: int = 3  # in-progress attempts taken over from dead workers, then given up
+    heartbeat_s: float = 10.0
+    worker_id: str | None = None  # defaults to host:pid
     model_config = _config("POVTOR_")
 
     data_dir: Path = Path("data")
