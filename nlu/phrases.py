@@ -4,6 +4,7 @@ A phrase is written as space-separated words; each word matches a token whose te
 lemmas equals it ("курьер опоздать" matches "курьер опять опоздал"). Small gaps between the words
 are allowed, but never a negation ("курьер не опоздал" does not match). Phrases that contain "не"
 themselves ("не дозвониться") allow only filler words in their gaps ("не мог дозвониться").
+A word written "=form" matches that exact form only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from nlu.normalize import Token
 
 NEGATIONS = frozenset({"не", "ни", "нет", "без"})
+_ABSENCE = frozenset({"нет", "без"})
 # Words that may stand between "не" and what it negates: "не очень дорого", "не так уж долго".
 _INTENSIFIERS = frozenset({"очень", "слишком", "так", "такой", "особо", "сильно", "совсем", "уж"})
 # Words allowed in the gaps of a phrase that contains a negation: pronouns, particles, modals.
@@ -34,6 +36,7 @@ class Phrase:
     words: tuple[str, ...]
     label: str
     weight: int = 1
+    absence: bool = False  # "нет/без X" is still X: "нет программы лояльности"
 
     @property
     def has_negation(self) -> bool:
@@ -59,11 +62,15 @@ class Match:
         return text[tokens[self.first].start : tokens[self.last].end]
 
 
-def phrases(label: str, words: Iterable[str], weight: int = 1) -> tuple[Phrase, ...]:
-    return tuple(Phrase(tuple(item.split()), label, weight) for item in words)
+def phrases(
+    label: str, words: Iterable[str], weight: int = 1, absence: bool = False
+) -> tuple[Phrase, ...]:
+    return tuple(Phrase(tuple(item.split()), label, weight, absence) for item in words)
 
 
 def _is(token: Token, word: str) -> bool:
+    if word.startswith("="):  # this exact form only: "не =звоните" is not "не звонили"
+        return token.text == word[1:]
     return token.text == word or (word not in NEGATIONS and word in token.lemmas)
 
 
@@ -72,7 +79,11 @@ def _is_filler(token: Token) -> bool:
 
 
 def _match_from(
-    tokens: Sequence[Token], start: int, words: Sequence[str], max_gap: int, strict_gaps: bool
+    tokens: Sequence[Token],
+    start: int,
+    words: Sequence[str],
+    max_gap: int,
+    strict_gaps: bool,
 ) -> tuple[int, ...] | None:
     positions = [start]
     for word in words[1:]:
@@ -90,13 +101,13 @@ def _match_from(
     return tuple(positions)
 
 
-def _negated_before(tokens: Sequence[Token], first: int) -> bool:
-    if first >= 1 and tokens[first - 1].text in NEGATIONS:
+def _negated_before(tokens: Sequence[Token], first: int, negators: frozenset[str]) -> bool:
+    if first >= 1 and tokens[first - 1].text in negators:
         return True
     return (
         first >= 2
         and tokens[first - 1].text in _INTENSIFIERS
-        and tokens[first - 2].text in NEGATIONS
+        and tokens[first - 2].text in negators
     )
 
 
@@ -106,8 +117,16 @@ def _negated_after(tokens: Sequence[Token], last: int) -> bool:
     return rest[:1] == ["нет"] or rest == ["не", "было"] or rest == ["не", "бывает"]
 
 
-def find(tokens: Sequence[Token], lexicon: Iterable[Phrase], max_gap: int = 2) -> list[Match]:
-    """Every occurrence of every phrase; most two-word phrases match in either order."""
+def find(
+    tokens: Sequence[Token],
+    lexicon: Iterable[Phrase],
+    max_gap: int = 2,
+    negators: frozenset[str] = NEGATIONS,
+) -> list[Match]:
+    """Every occurrence of every phrase; most two-word phrases match in either order.
+
+    `negators` are the words that negate a phrase standing right after them.
+    """
     found: list[Match] = []
     for phrase in lexicon:
         strict = phrase.has_negation
@@ -119,12 +138,16 @@ def find(tokens: Sequence[Token], lexicon: Iterable[Phrase], max_gap: int = 2) -
             for start, token in enumerate(tokens):
                 if not _is(token, words[0]):
                     continue
-                positions = _match_from(tokens, start, words, max_gap, strict)
+                # Filler-only gaps may be a word longer: "не могу до вас дозвониться".
+                gap = max_gap + 1 if strict else max_gap
+                positions = _match_from(tokens, start, words, gap, strict)
                 if positions is None or positions in seen:
                     continue
                 seen.add(positions)
+                before = negators - _ABSENCE if phrase.absence else negators
                 negated = not strict and (
-                    _negated_before(tokens, positions[0]) or _negated_after(tokens, positions[-1])
+                    _negated_before(tokens, positions[0], before)
+                    or _negated_after(tokens, positions[-1])
                 )
                 found.append(Match(phrase, positions, negated))
     return found

@@ -20,11 +20,17 @@ from povtor.domain import ReasonCategory as C
 _ASPECT, _WORD, _PHRASE = 1, 2, 3
 
 
+# Reasons that are something missing: "нет чата", "без индивидуального подхода" are complaints.
+_ABSENCE_REASONS = frozenset({C.NO_PERSONAL_APPROACH, C.NO_CONVENIENT_CHANNEL})
+
+
 def _entries(category: C, aspects: Sequence[str], complaints: Sequence[str]) -> list[Phrase]:
-    entries = list(phrases(category, aspects, _ASPECT))
+    absence = category in _ABSENCE_REASONS
+    entries = list(phrases(category, aspects, _ASPECT, absence))
     for item in complaints:
         content = [word for word in item.split() if word not in NEGATIONS]
-        entries += phrases(category, [item], _WORD if len(content) == 1 else _PHRASE)
+        weight = _WORD if len(content) == 1 else _PHRASE
+        entries += phrases(category, [item], weight, absence)
     return entries
 
 
