@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from nlu.cli import app as nlu_app
 from povtor import __version__
 from povtor.db_cli import db_app
 
@@ -27,6 +28,7 @@ def version() -> None:
 
 
 app.add_typer(db_app, name="db")
+app.add_typer(nlu_app, name="nlu")
 
 
 def main() -> None:
