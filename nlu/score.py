@@ -108,14 +108,14 @@ def _scores(tokens: Sequence[Token]) -> list[int] | None:
             continue
         if before in _BOUNDS or before == "минус":
             return None
-        if before in {"не", "номер"}:  # "не десять, но девять"; "заказ номер пять"
+        if before in {"не", "ни", "номер"}:  # "не десять, но девять"; "заказ номер пять"
             continue
         if after is not None:
             rest = [t.text for t in tokens[i + 1 : i + 3]]
             if rest in (["с", "плюсом"], ["+"], ["плюс"]):
                 if value != 10:
                     return None
-            elif rest == ["с", "минусом"] or after.text in {"или", "либо"}:
+            elif rest[:1] == ["с"] or after.text in {"или", "либо"}:  # "семь с чем-то"
                 return None
             elif after.text == "%" or _counts_something(value, after):
                 continue
