@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pymorphy3 import MorphAnalyzer
 
-# Words (letters and digits; hyphens split "семь-восемь" into two words) and the few symbols
+# Words and digit runs ("8баллов" is two; hyphens split "семь-восемь") and the few symbols
 # that carry meaning in an answer: "8/10", "100%", "5+".
-_TOKEN_RE = re.compile(r"[^\W_]+|[/%+]")
+_TOKEN_RE = re.compile(r"\d+|[^\W\d_]+|[/%+]")
 
 
 @dataclass(frozen=True, slots=True)
