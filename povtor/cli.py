@@ -7,6 +7,7 @@ import typer
 from nlu.cli import app as nlu_app
 from povtor import __version__
 from povtor.db_cli import db_app
+from voice import call_cli as voice_call_cli
 
 app = typer.Typer(
     name="povtor",
@@ -29,6 +30,7 @@ def version() -> None:
 
 app.add_typer(db_app, name="db")
 app.add_typer(nlu_app, name="nlu")
+app.command("call")(voice_call_cli.call)
 
 
 def main() -> None:

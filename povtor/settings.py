@@ -67,6 +67,12 @@ class SipSettings(BaseSettings):
     calls_per_second: float = 5.0
     ring_timeout_s: float = 30.0
     trunks_file: Path | None = None
+    codecs: list[str] = Field(default_factory=lambda: ["PCMU", "PCMA"])  # preference order
+    dtmf_payload_type: int = 101  # telephone-event type we offer
+    t1_s: float = 0.5  # RFC 3261 T1; INVITE gives up after 64*T1
+    symmetric_rtp: bool = True  # send RTP back to where the client's RTP comes from
+    rtp_timeout_s: float = 20.0  # hang up when the client's RTP stops this long (0 = never)
+    early_hangup_s: float = 3.0  # client hang-up this soon after answer = hung up early
 
 
 class AsrSettings(BaseSettings):

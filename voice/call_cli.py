@@ -1,0 +1,108 @@
+"""``povtor call``: one test call through a trunk, as an operator does to check it.
+
+With ``--json`` the last line of stdout is exactly::
+
+    {"outcome": "answered"|"busy"|"no_answer"|"rejected"|"failed", "sip_code": N,
+     "duration_s": S, "dtmf": "digits received", "recording": PATH or null}
+
+A client who hangs up early still answered: the JSON says "answered" (the call result kept
+by the engine says ``hung_up_early``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import typer
+
+JSON_OUTCOMES = {
+    "answered": "answered",
+    "hung_up_early": "answered",
+    "busy": "busy",
+    "no_answer": "no_answer",
+    "rejected": "rejected",
+}
+
+
+def call(
+    uri: str = typer.Argument(..., help="Number or SIP URI to call."),
+    trunk: str | None = typer.Option(None, "--trunk", help="Trunk name (default: the first)."),
+    play: Path | None = typer.Option(None, "--play", help="WAV to say once answered."),
+    record: Path | None = typer.Option(None, "--record", help="Stereo WAV of the call."),
+    ring_timeout: float | None = typer.Option(
+        None, "--ring-timeout", help="Seconds to ring (default: POVTOR_SIP_RING_TIMEOUT_S)."
+    ),
+    hold: float = typer.Option(0.0, "--hold", help="Seconds to stay on the line after --play."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON line."),
+) -> None:
+    """Place one test call and report how it ended."""
+    if play is not None and not play.is_file():
+        raise typer.BadParameter(f"{play} is not a file", param_hint="--play")
+    if record is not None:
+        record = record.resolve()
+    result = asyncio.run(_call(uri, trunk, play, record, ring_timeout, hold))
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    else:
+        recording = result["recording"] or "-"
+        typer.echo(
+            f"{result['outcome']} (SIP {result['sip_code']}), {result['duration_s']} s, "
+            f"keys: {result['dtmf'] or '-'}, recording: {recording}"
+        )
+    raise typer.Exit(0 if result["outcome"] == "answered" else 1)
+
+
+async def _call(
+    uri: str,
+    trunk: str | None,
+    play: Path | None,
+    record: Path | None,
+    ring_timeout: float | None,
+    hold: float,
+) -> dict[str, Any]:
+    from povtor.settings import SipSettings
+    from voice.engine import CallEngine
+    from voice.recording import CallRecorder, RecordingWriter
+    from voice.sip.trunks import load_trunks
+
+    trunks = load_trunks(SipSettings())
+    call_uuid = uuid.uuid4().hex
+    with RecordingWriter(threads=1) as writer:
+        factory = None
+        if record is not None:
+            folder = record.parent
+
+            def factory(cid: str) -> CallRecorder:
+                return CallRecorder.open(folder, cid, writer=writer)
+
+        async with CallEngine(trunks, recorder_factory=factory) as engine:
+            placed = await engine.start_call(
+                uri, trunk=trunk, ring_timeout=ring_timeout, call_uuid=call_uuid
+            )
+            if await placed.wait_answered():
+                if play is not None:
+                    await placed.play(play)
+                if hold > 0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(hold):
+                            await placed.done.wait()
+                await placed.hangup()
+            result = await placed.wait_ended()
+    recording = None
+    if result.recording is not None and record is not None:
+        os.replace(result.recording.path, record)
+        recording = str(record)
+    return {
+        "outcome": JSON_OUTCOMES.get(result.outcome.value, "failed"),
+        "sip_code": result.sip_code if result.sip_code is not None else 408,
+        "duration_s": result.duration_s,
+        "dtmf": result.dtmf,
+        "recording": recording,
+    }

@@ -1,0 +1,301 @@
+"""The call engine: the one async API through which Povtor places phone calls.
+
+    async with CallEngine(load_trunks(settings.sip), recorder_factory=...) as engine:
+        call = await engine.start_call("+79990001122")
+        if await call.wait_answered():
+            await call.play(Path("hello.wav"))
+            async for frame in call.frames(): ...      # 20 ms, 8 kHz 16-bit mono
+            digit = await call.next_digit(timeout=5)
+            await call.hangup()
+        result = await call.wait_ended()               # outcome, SIP code, timings
+
+Each trunk has its own SIP agent, concurrency semaphore and calls-per-second bucket; all
+calls share one media clock. The scenario engine never sees SIP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from povtor.errors import ChannelUnavailable, ConfigError
+from voice.call import Call, CallResult, Recorder
+from voice.limits import TrunkLimits
+from voice.media import MediaClock, RtpStream, open_stream
+from voice.sip.agent import SipAgent
+from voice.sip.leg import OutgoingLeg
+from voice.sip.outcomes import outcome_for
+from voice.sip.sdp import MediaParams, build_offer
+from voice.sip.trunks import TrunkConfig
+
+logger = logging.getLogger(__name__)
+
+RecorderFactory = Callable[[str], Recorder]  # call uuid -> a recorder for that call
+_BYE_WAIT_S = 2.0
+
+
+class _Trunk:
+    def __init__(self, config: TrunkConfig) -> None:
+        self.config = config
+        self.agent = SipAgent(config)
+        self.limits = TrunkLimits(config.max_concurrent_calls, config.calls_per_second)
+
+
+class CallEngine:
+    """Places calls through the configured trunks; use as ``async with``."""
+
+    def __init__(
+        self,
+        trunks: Mapping[str, TrunkConfig],
+        *,
+        recorder_factory: RecorderFactory | None = None,
+        on_finished: Callable[[CallResult], Any] | None = None,
+    ) -> None:
+        if not trunks:
+            raise ConfigError("no SIP trunk configured")
+        self._trunks = {name: _Trunk(cfg) for name, cfg in trunks.items()}
+        self._default = next(iter(self._trunks))
+        self.recorder_factory = recorder_factory
+        self.on_finished = on_finished
+        self.clock = MediaClock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started: list[_Trunk] = []
+
+    async def __aenter__(self) -> CallEngine:
+        await self.clock.__aenter__()
+        try:
+            for trunk in self._trunks.values():
+                await trunk.agent.start()
+                self._started.append(trunk)
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for trunk in self._started:
+            await trunk.agent.close()
+        self._started.clear()
+        await self.clock.__aexit__(None, None, None)
+
+    def trunk(self, name: str | None = None) -> TrunkConfig:
+        return self._get(name).config
+
+    def agent(self, name: str | None = None) -> SipAgent:
+        return self._get(name).agent
+
+    def _get(self, name: str | None) -> _Trunk:
+        try:
+            return self._trunks[name or self._default]
+        except KeyError:
+            raise ConfigError(f"unknown trunk {name!r}; known: {sorted(self._trunks)}") from None
+
+    @property
+    def active_calls(self) -> int:
+        return sum(t.limits.active for t in self._trunks.values())
+
+    async def start_call(
+        self,
+        target: str,
+        *,
+        trunk: str | None = None,
+        ring_timeout: float | None = None,
+        record: bool = True,
+        call_uuid: str | None = None,
+    ) -> Call:
+        """Dial ``target`` (a number or SIP URI); waits for trunk capacity, not for an answer."""
+        runtime = self._get(trunk)
+        config = runtime.config
+        await runtime.limits.acquire()
+        try:
+            stream = await open_stream(
+                RtpStream(symmetric=config.symmetric_rtp),
+                config.bind_host,
+                config.rtp_port_range,
+            )
+        except OSError as err:
+            runtime.limits.release()
+            raise ChannelUnavailable(f"trunk {config.name}: no RTP port: {err}") from err
+        offer = build_offer(
+            config.advertised_host,
+            stream.local_port,
+            codecs=config.codecs,
+            dtmf_payload_type=config.dtmf_payload_type,
+        )
+        leg = OutgoingLeg(runtime.agent, runtime.agent.uri_for(target), offer)
+        call = Call(call_uuid or uuid.uuid4().hex, config.name, leg, stream)
+        try:
+            leg.start()
+        except Exception:
+            stream.close()
+            runtime.limits.release()
+            raise
+        recorder = self.recorder_factory if record else None
+        task = asyncio.create_task(self._supervise(runtime, call, ring_timeout, recorder))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return call
+
+    async def _supervise(
+        self,
+        runtime: _Trunk,
+        call: Call,
+        ring_timeout: float | None,
+        recorder_factory: RecorderFactory | None,
+    ) -> None:
+        config = runtime.config
+        leg, stream = call.leg, call.stream
+        ring_timed_out = False
+        recorder: Recorder | None = None
+        try:
+            limit = ring_timeout if ring_timeout is not None else config.ring_timeout_s
+            if not await _first(limit, leg.answered, leg.ended, call.hangup_requested):
+                ring_timed_out = True
+            if not leg.answered.is_set():
+                await leg.cancel(wait=64 * config.t1_s)
+            if leg.answered.is_set() and not leg.ended.is_set():
+                if leg.media is None:
+                    await leg.bye(_BYE_WAIT_S)
+                else:
+                    recorder = recorder_factory(call.uuid) if recorder_factory else None
+                    await self._talk(call, leg.media, recorder, config)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                if leg.answered.is_set():
+                    leg.agent.uac.send_bye(leg.call.dialog, leg.call.remote_addr)  # type: ignore[union-attr]
+            raise
+        finally:
+            self.clock.remove(stream)
+            stream.close()
+            runtime.limits.release()
+            info = None
+            if recorder is not None:
+                try:
+                    info = await recorder.finish()
+                except Exception:
+                    logger.exception("Recording of call %s could not be finished", call.uuid)
+            call.result = self._result(call, ring_timed_out, info)
+            call._close_keys()
+            call.done.set()
+        if self.on_finished is not None:
+            try:
+                outcome = self.on_finished(call.result)
+                if asyncio.iscoroutine(outcome):
+                    await outcome
+            except Exception:
+                logger.exception("on_finished failed for call %s", call.uuid)
+
+    async def _talk(
+        self, call: Call, media: MediaParams, recorder: Recorder | None, config: TrunkConfig
+    ) -> None:
+        leg, stream = call.leg, call.stream
+        stream.configure(
+            payload_type=media.payload_type,
+            codec=media.codec,
+            remote=media.remote,
+            dtmf_payload_types=media.dtmf_payload_types,
+        )
+
+        def moved(params: MediaParams) -> None:
+            stream.configure(
+                payload_type=params.payload_type,
+                codec=params.codec,
+                remote=params.remote,
+                dtmf_payload_types=params.dtmf_payload_types,
+            )
+
+        leg.on_media_update = moved
+        stream.recorder = recorder
+        self.clock.add(stream)
+        timeout = config.rtp_timeout_s
+        answered_at = time.monotonic()
+        while not leg.ended.is_set():
+            check = min(1.0, timeout / 4) if timeout > 0 else None
+            if await _first(check, leg.ended, call.hangup_requested):
+                break
+            now = time.monotonic()
+            last = stream.last_rx
+            silent_for = now - (last if last is not None else answered_at)
+            if timeout > 0 and silent_for >= timeout:
+                leg.reason = "No audio from the client (RTP timeout)"
+                logger.info("Call %s: client RTP stopped, hanging up", call.uuid)
+                break
+        if not leg.ended.is_set():
+            reason = leg.reason
+            await leg.bye(_BYE_WAIT_S)
+            if reason.startswith("No audio"):
+                leg.reason = reason
+        elif leg.remote_hangup:
+            call.hung_up_mid_prompt = stream.playing
+        stream.stop_playback()
+
+    def _result(self, call: Call, ring_timed_out: bool, recording: Any) -> CallResult:
+        leg, stream = call.leg, call.stream
+        config = self._get(call.trunk).config
+        answered = leg.answered.is_set() and leg.media is not None
+        t0 = leg.started_at
+        end = leg.ended_at or time.monotonic()
+        talk = (end - leg.answered_at) if answered and leg.answered_at is not None else 0.0
+        early = (
+            answered
+            and leg.remote_hangup
+            and (call.hung_up_mid_prompt or talk < config.early_hangup_s)
+        )
+        outcome = outcome_for(
+            answered=answered,
+            final_code=leg.final_code,
+            ring_timeout=ring_timed_out and not call.hangup_requested.is_set(),
+            client_hung_up_early=early,
+        )
+        if leg.answered.is_set() and leg.media is None:
+            reason = f"Unusable media: {leg.media_error}"
+        else:
+            reason = leg.reason
+        return CallResult(
+            call_uuid=call.uuid,
+            trunk=call.trunk,
+            outcome=outcome,
+            sip_code=leg.final_code,
+            reason=reason,
+            started_at=call.started_at,
+            answered_at=_wall(call.started_at, t0, leg.answered_at),
+            ended_at=_wall(call.started_at, t0, end) or datetime.now(UTC),
+            ring_s=None if leg.ringing_at is None else round(leg.ringing_at - t0, 3),
+            setup_s=round((leg.answered_at or end) - t0, 3),
+            duration_s=round(talk, 3),
+            hung_up_by=None if not answered else ("client" if leg.remote_hangup else "robot"),
+            dtmf=call.dtmf,
+            recording=recording,
+            packets_sent=stream.packets_sent,
+            packets_received=stream.packets_received,
+            packets_lost=stream.packets_lost,
+        )
+
+
+def _wall(started: datetime, t0: float, t: float | None) -> datetime | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(started.timestamp() + (t - t0), UTC)
+
+
+async def _first(wait_s: float | None, *events: asyncio.Event) -> bool:
+    """Wait until one of ``events`` is set; False when ``wait_s`` passed first."""
+    if any(e.is_set() for e in events):
+        return True
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return bool(done)

@@ -1,0 +1,389 @@
+"""RTP media for calls: G.711 streams paced by one shared monotonic 20 ms clock.
+
+One :class:`MediaClock` serves every stream of a worker. Streams are spread over a few phase
+slots (5 ms apart) so a tick handles a quarter of the calls; each outgoing frame has a
+scheduled time ``t0 + k*20 ms`` and its lateness (send time minus schedule) is counted.
+A late clock sends the overdue frames at once rather than dropping them, so the RTP
+timestamps stay exact. :class:`RtpStream` is one call's socket: it sends the robot's audio
+(or silence), decodes the client's audio into 20 ms frames, receives RFC 4733 telephone
+events with the negotiated payload types, latches onto the source of incoming RTP (symmetric
+RTP) and counts loss from sequence numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiortp.codecs.g711 import PcmaCodec, PcmuCodec
+
+logger = logging.getLogger(__name__)
+
+PTIME = 0.020
+SAMPLES = 160  # per 20 ms frame at 8 kHz
+FRAME_BYTES = 320  # 16-bit mono PCM per frame
+SLOTS = 4
+_HEADER = struct.Struct("!BBHII")
+_MAX_CATCH_UP = 0.5  # seconds behind after which the clock restarts its schedule
+_DTMF_DIGITS = "0123456789*#ABCD"
+
+
+class TickSink(Protocol):
+    """Receives one pair of frames per 20 ms tick (a call recorder)."""
+
+    def write_tick(self, robot: bytes | None, client: bytes | None) -> None: ...
+
+
+def _codec(name: str) -> PcmuCodec | PcmaCodec:
+    return PcmuCodec() if name == "PCMU" else PcmaCodec()
+
+
+@dataclass
+class LatenessStats:
+    """Histogram of outgoing-frame lateness in 0.1 ms buckets (last bucket: >= 100 ms)."""
+
+    buckets: list[int] = field(default_factory=lambda: [0] * 1001)
+    frames: int = 0
+    slips: int = 0  # schedule restarts after falling more than 0.5 s behind
+
+    def add(self, late: float) -> None:
+        index = int(late * 10000)
+        self.buckets[index if 0 <= index < 1000 else (0 if index < 0 else 1000)] += 1
+        self.frames += 1
+
+    def percentile(self, q: float) -> float:
+        """Lateness in ms below which ``q`` (0..1) of the frames were sent."""
+        if not self.frames:
+            return 0.0
+        target = q * self.frames
+        seen = 0
+        for index, count in enumerate(self.buckets):
+            seen += count
+            if seen >= target:
+                return index / 10
+        return 100.0
+
+    def reset(self) -> None:
+        self.buckets = [0] * 1001
+        self.frames = 0
+        self.slips = 0
+
+
+class RtpStream(asyncio.DatagramProtocol):
+    """One call's RTP socket: robot audio out at 20 ms, client audio and keypad in."""
+
+    def __init__(
+        self,
+        *,
+        symmetric: bool = True,
+        on_dtmf: Callable[[str], None] | None = None,
+        client_queue_frames: int = 250,
+    ) -> None:
+        self.payload_type = -1  # nothing is sent or decoded before configure()
+        self.codec_name = "PCMU"
+        self._codec = _codec("PCMU")
+        self.remote: tuple[str, int] = ("0.0.0.0", 0)
+        self.dtmf_payload_types: frozenset[int] = frozenset()
+        self.symmetric = symmetric
+        self.on_dtmf = on_dtmf
+        self.recorder: TickSink | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._latched = False
+        # outgoing
+        self._ssrc = int.from_bytes(os.urandom(4), "big")
+        self._seq = int.from_bytes(os.urandom(2), "big")
+        self._ts = int.from_bytes(os.urandom(4), "big")
+        self._silence = self._codec.encode(bytes(FRAME_BYTES))
+        self._out: deque[tuple[bytes, bytes]] = deque()
+        self._marks: deque[tuple[int, asyncio.Future[bool]]] = deque()
+        self._queued = 0  # frames ever queued
+        self._sent_audio = 0  # queued frames sent so far
+        self.packets_sent = 0
+        # incoming
+        self.client_frames: asyncio.Queue[bytes] = asyncio.Queue(client_queue_frames)
+        self._rx_pcm = bytearray()  # decoded client audio not yet cut into frames
+        self._rec_pcm = bytearray()  # client audio waiting for the recorder's tick
+        self.packets_received = 0
+        self.last_rx: float | None = None
+        self._base_seq: int | None = None
+        self._max_seq = 0  # extended
+        self._last_dtmf_ts: int | None = None
+        self.dtmf_received = ""
+
+    def configure(
+        self,
+        *,
+        payload_type: int,
+        codec: str,
+        remote: tuple[str, int],
+        dtmf_payload_types: frozenset[int],
+    ) -> None:
+        """Set what was negotiated (on answer, or a re-INVITE moving the far end)."""
+        if codec != self.codec_name:
+            self._codec = _codec(codec)
+            self._silence = self._codec.encode(bytes(FRAME_BYTES))
+        self.payload_type = payload_type
+        self.codec_name = codec
+        self.remote = remote
+        self.dtmf_payload_types = dtmf_payload_types
+        self._latched = False
+
+    # --- socket ---
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+
+    def error_received(self, exc: Exception) -> None:
+        logger.debug("RTP socket error: %s", exc)
+
+    @property
+    def local_port(self) -> int:
+        if self._transport is None:
+            return 0
+        return int(self._transport.get_extra_info("sockname")[1])
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        self.stop_playback()
+
+    # --- outgoing ---
+
+    @property
+    def playing(self) -> bool:
+        return bool(self._out)
+
+    def play(self, pcm: bytes) -> asyncio.Future[bool]:
+        """Queue 8 kHz 16-bit mono PCM; the future is True once its last frame was sent."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if len(pcm) % FRAME_BYTES:
+            pcm = pcm + bytes(FRAME_BYTES - len(pcm) % FRAME_BYTES)
+        payload = self._codec.encode(pcm)
+        half = FRAME_BYTES // 2
+        for i in range(len(pcm) // FRAME_BYTES):
+            self._out.append(
+                (payload[i * half : (i + 1) * half], pcm[i * FRAME_BYTES : (i + 1) * FRAME_BYTES])
+            )
+        self._queued += len(pcm) // FRAME_BYTES
+        if self._queued == self._sent_audio:
+            future.set_result(True)
+        else:
+            self._marks.append((self._queued, future))
+        return future
+
+    def stop_playback(self) -> None:
+        """Drop queued audio (barge-in or hang-up); pending plays resolve to False."""
+        self._sent_audio += len(self._out)
+        self._queued = self._sent_audio
+        self._out.clear()
+        while self._marks:
+            _, future = self._marks.popleft()
+            if not future.done():
+                future.set_result(False)
+
+    def send_tick(self, scheduled: float, stats: LatenessStats) -> bytes | None:
+        """Send the next frame (robot audio or silence); returns the robot PCM sent, if any."""
+        pcm: bytes | None = None
+        if self._out:
+            payload, pcm = self._out.popleft()
+            self._sent_audio += 1
+        else:
+            payload = self._silence
+        transport = self._transport
+        if transport is not None:
+            transport.sendto(
+                _HEADER.pack(0x80, self.payload_type, self._seq, self._ts, self._ssrc) + payload,
+                self.remote,
+            )
+            stats.add(time.monotonic() - scheduled)
+            self.packets_sent += 1
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._ts = (self._ts + SAMPLES) & 0xFFFFFFFF
+        while self._marks and self._marks[0][0] <= self._sent_audio:
+            _, future = self._marks.popleft()
+            if not future.done():
+                future.set_result(True)
+        return pcm
+
+    def record_tick(self, robot: bytes | None) -> None:
+        recorder = self.recorder
+        if recorder is None:
+            return
+        client: bytes | None = None
+        if len(self._rec_pcm) >= FRAME_BYTES:
+            client = bytes(self._rec_pcm[:FRAME_BYTES])
+            del self._rec_pcm[:FRAME_BYTES]
+        recorder.write_tick(robot, client)
+
+    # --- incoming ---
+
+    @property
+    def packets_expected(self) -> int:
+        return 0 if self._base_seq is None else self._max_seq - self._base_seq + 1
+
+    @property
+    def packets_lost(self) -> int:
+        return max(0, self.packets_expected - self.packets_received)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) < 12 or data[0] >> 6 != 2:
+            return
+        pt = data[1] & 0x7F
+        if 72 <= pt <= 76:
+            return  # RTCP on the RTP port (rtcp-mux): not used
+        offset = 12 + 4 * (data[0] & 0x0F)
+        if data[0] & 0x10:
+            if len(data) < offset + 4:
+                return
+            offset += 4 + 4 * int.from_bytes(data[offset + 2 : offset + 4], "big")
+        end = len(data) - (data[-1] if data[0] & 0x20 else 0)
+        if end <= offset:
+            return
+        if self.payload_type < 0:
+            return  # early media before the answer: not ours to play or record
+        if self.symmetric and not self._latched:
+            self._latched = True
+            if addr[:2] != self.remote:
+                logger.info("Symmetric RTP: sending to the source of incoming media")
+                self.remote = (addr[0], addr[1])
+        self._count(int.from_bytes(data[2:4], "big"))
+        if pt in self.dtmf_payload_types:
+            self._telephone_event(data[offset:end], int.from_bytes(data[4:8], "big"))
+        elif pt == self.payload_type:
+            self._audio(self._codec.decode(data[offset:end]))
+
+    def _count(self, seq: int) -> None:
+        self.packets_received += 1
+        self.last_rx = time.monotonic()
+        if self._base_seq is None:
+            self._base_seq = self._max_seq = seq
+            return
+        last = self._max_seq & 0xFFFF
+        delta = (seq - last) & 0xFFFF
+        if 0 < delta < 0x8000:
+            self._max_seq += delta
+
+    def _audio(self, pcm: bytes) -> None:
+        if self.recorder is not None:
+            self._rec_pcm += pcm
+            if len(self._rec_pcm) > 5 * FRAME_BYTES:  # bursts beyond 100 ms: keep the newest
+                del self._rec_pcm[: len(self._rec_pcm) - 3 * FRAME_BYTES]
+        self._rx_pcm += pcm
+        queue = self.client_frames
+        while len(self._rx_pcm) >= FRAME_BYTES:
+            frame = bytes(self._rx_pcm[:FRAME_BYTES])
+            del self._rx_pcm[:FRAME_BYTES]
+            if queue.full():
+                queue.get_nowait()  # nobody listens fast enough: drop the oldest
+            queue.put_nowait(frame)
+
+    def _telephone_event(self, payload: bytes, timestamp: int) -> None:
+        if len(payload) < 4 or not payload[1] & 0x80:
+            return  # only the end of an event counts; its 3 copies share one timestamp
+        if timestamp == self._last_dtmf_ts:
+            return
+        self._last_dtmf_ts = timestamp
+        if payload[0] >= len(_DTMF_DIGITS):
+            return
+        digit = _DTMF_DIGITS[payload[0]]
+        self.dtmf_received += digit
+        if self.on_dtmf is not None:
+            self.on_dtmf(digit)
+
+
+class MediaClock:
+    """The one 20 ms schedule every stream of a worker is paced by."""
+
+    def __init__(self, slots: int = SLOTS) -> None:
+        self.stats = LatenessStats()
+        self._slots: list[list[RtpStream]] = [[] for _ in range(slots)]
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self._slots)
+
+    async def __aenter__(self) -> MediaClock:
+        self._task = asyncio.create_task(self._run(), name="media-clock")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def add(self, stream: RtpStream) -> None:
+        min(self._slots, key=len).append(stream)
+        self._wakeup.set()
+
+    def remove(self, stream: RtpStream) -> None:
+        for slot in self._slots:
+            if stream in slot:
+                slot.remove(stream)
+
+    async def _run(self) -> None:
+        step = PTIME / len(self._slots)
+        while True:
+            if not len(self):
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            scheduled = time.monotonic()
+            index = 0
+            while len(self):
+                delay = scheduled - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                elif delay < -_MAX_CATCH_UP:
+                    self.stats.slips += 1
+                    scheduled = time.monotonic()
+                self._tick(self._slots[index], scheduled)
+                index = (index + 1) % len(self._slots)
+                scheduled += step
+
+    def _tick(self, streams: list[RtpStream], scheduled: float) -> None:
+        stats = self.stats
+        sent = [stream.send_tick(scheduled, stats) for stream in streams]
+        for stream, robot in zip(streams, sent, strict=True):
+            if stream.recorder is not None:
+                try:
+                    stream.record_tick(robot)
+                except Exception:
+                    logger.exception("Recorder failed; recording stopped for this call")
+                    stream.recorder = None
+
+
+async def open_stream(
+    stream: RtpStream, host: str, port_range: tuple[int, int] | None
+) -> RtpStream:
+    """Bind ``stream`` on ``host``: an even port from ``port_range``, or any port if None."""
+    loop = asyncio.get_running_loop()
+    ports: list[int] = [0]
+    if port_range is not None and port_range[0] > 0:
+        low, high = port_range
+        start = low + (os.getpid() * 7919 + int(time.monotonic() * 1000)) % max(1, high - low)
+        start -= start % 2
+        ports = [low + (start - low + i) % (high - low) for i in range(0, high - low, 2)]
+    for port in ports:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            continue
+        sock.setblocking(False)
+        await loop.create_datagram_endpoint(lambda: stream, sock=sock)
+        return stream
+    raise OSError(f"no free RTP port in {port_range}")

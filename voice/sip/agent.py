@@ -1,0 +1,228 @@
+"""A SIP user agent for one trunk: aiosipua's UAS/UAC over our transaction transport.
+
+Small fixes on top of aiosipua, each pinned by a SIPp scenario:
+- retransmissions, timeouts and ACK for 3xx-6xx answers (``TransactionUdpTransport``);
+- the dialog's remote target and route set are taken from the 2xx (aiosipua keeps the To URI);
+- INFO is answered (200) and its keypad digit passed on; unknown dialogs get 481;
+- a re-INVITE on our call is answered with our offer (aiosipua leaves it unanswered);
+- an INVITE to us is refused with 480 (the robot only calls out);
+- REGISTER (with refresh and digest) when the trunk asks for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiosipua.auth import SipDigestAuth
+from aiosipua.headers import stringify_uri
+from aiosipua.incoming_call import IncomingCall
+from aiosipua.message import SipRequest, SipResponse
+from aiosipua.outgoing_call import OutgoingCall
+from aiosipua.registration import Registration, RegistrationState
+from aiosipua.uac import SipUAC
+from aiosipua.uas import SipUAS
+
+from povtor.errors import ChannelUnavailable
+from voice.sip.info import dtmf_from_info
+from voice.sip.leg import OutgoingLeg
+from voice.sip.transactions import TransactionUdpTransport
+from voice.sip.trunks import TrunkConfig, split_hostport
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "Povtor"
+
+
+class _UAC(SipUAC):
+    """aiosipua's UAC with the dialog target fixed and every response shown to a listener."""
+
+    def __init__(
+        self,
+        transport: TransactionUdpTransport,
+        advertised: tuple[str, int],
+        listener: Callable[[SipResponse], None],
+    ) -> None:
+        super().__init__(transport, advertised_addr=advertised)
+        self._listener = listener
+
+    def handle_response(self, response: SipResponse, addr: tuple[str, int]) -> None:
+        cseq = response.cseq
+        call = self._calls.get(response.call_id or "")
+        if (
+            call is not None
+            and cseq is not None
+            and cseq.method.upper() == "INVITE"
+            and 200 <= response.status_code < 300
+            and not call._answered.is_set()
+        ):
+            # RFC 3261 §12.1.2: in-dialog requests go to the 2xx Contact via its Record-Route
+            contacts = response.contact
+            if contacts:
+                call.dialog.remote_target = stringify_uri(contacts[0].uri)
+            call.dialog.route_set = list(reversed(response.headers.get("record-route")))
+        try:
+            super().handle_response(response, addr)
+        except Exception:
+            logger.exception("aiosipua failed on a %d answer", response.status_code)
+        self._listener(response)
+
+
+class SipAgent:
+    """Signalling for one trunk: sends INVITEs, routes what comes back to each call's leg."""
+
+    def __init__(self, trunk: TrunkConfig) -> None:
+        if trunk.transport.lower() != "udp":
+            raise ChannelUnavailable(f"trunk {trunk.name}: only UDP transport is supported")
+        self.trunk = trunk
+        self.transport = TransactionUdpTransport(
+            local_addr=(trunk.bind_host, trunk.local_port), t1=trunk.t1_s
+        )
+        self.transport.on_timeout = self._on_timeout
+        self._legs: dict[str, OutgoingLeg] = {}
+        self._auth = (
+            SipDigestAuth(trunk.auth_user or trunk.user or "", trunk.password.get_secret_value())
+            if trunk.password is not None
+            else None
+        )
+        self.registration: Registration | None = None
+        self._uac: _UAC | None = None
+        self._uas: SipUAS | None = None
+
+    @property
+    def uac(self) -> _UAC:
+        assert self._uac is not None, "agent not started"
+        return self._uac
+
+    @property
+    def advertised(self) -> tuple[str, int]:
+        return self.trunk.advertised_host, self.transport.local_addr[1]
+
+    async def start(self) -> None:
+        try:
+            await self.transport.start()
+        except OSError as err:
+            raise ChannelUnavailable(f"trunk {self.trunk.name}: cannot bind SIP: {err}") from err
+        self._uac = _UAC(self.transport, self.advertised, self._on_response)
+        uas = SipUAS(
+            self.transport, user_agent=USER_AGENT, uac=self._uac, advertised_addr=self.advertised
+        )
+        uas.on_bye = self._on_bye
+        uas.on_reinvite = self._on_reinvite
+        uas.on_invite = self._on_invite
+        uas._handlers["INFO"] = self._on_info
+        self.transport.on_message = uas._on_message
+        self._uas = uas
+        if self.trunk.register_enabled:
+            self._register()
+
+    async def close(self) -> None:
+        if self.registration is not None and self.registration.state == (
+            RegistrationState.REGISTERED
+        ):
+            done = asyncio.Event()
+            self.registration.on_failed = lambda *_: done.set()
+            self.registration.unregister()
+            # The un-REGISTER's answer resets state; wait for it briefly
+            for _ in range(20):
+                if self.registration.state != RegistrationState.REGISTERED or done.is_set():
+                    break
+                await asyncio.sleep(0.05)
+        if self._uac is not None:
+            self._uac.close()
+        await self.transport.stop()
+
+    # --- registration ---
+
+    def _register(self) -> None:
+        registrar = self.trunk.registrar_addr
+        if registrar is None:
+            raise ChannelUnavailable(f"trunk {self.trunk.name}: REGISTER needs a registrar")
+        aor = f"sip:{self.trunk.user}@{self.trunk.sip_domain}"
+        self.registration = Registration(
+            self.uac,
+            aor,
+            registrar,
+            expires=self.trunk.register_expires,
+            auth=self._auth,
+            user_agent=USER_AGENT,
+        )
+        self.registration.register()
+
+    # --- calls ---
+
+    def uri_for(self, target: str) -> str:
+        """A SIP URI for a number or URI, on the trunk's domain when only a number is given."""
+        if target.startswith(("sip:", "sips:")):
+            return target
+        return f"sip:{target}@{self.trunk.sip_domain}"
+
+    def destination(self, to_uri: str) -> tuple[str, int]:
+        return self.trunk.proxy_addr or split_hostport(to_uri)
+
+    def send_invite(self, leg: OutgoingLeg) -> OutgoingCall:
+        trunk = self.trunk
+        user = trunk.caller_id or trunk.user or "povtor"
+        from_uri = f"sip:{user}@{trunk.sip_domain}"
+        call = self.uac.send_invite(
+            from_uri,
+            leg.to_uri,
+            self.destination(leg.to_uri),
+            leg.offer,
+            user_agent=USER_AGENT,
+            auth=self._auth,
+        )
+        self._legs[call.call_id] = leg
+        return call
+
+    def forget(self, leg: OutgoingLeg) -> None:
+        """Stop routing to ``leg`` once late retransmissions can no longer come."""
+        asyncio.get_running_loop().call_later(
+            64 * self.trunk.t1_s, self._legs.pop, leg.call_id, None
+        )
+
+    @property
+    def active_legs(self) -> int:
+        return sum(1 for leg in self._legs.values() if not leg.ended.is_set())
+
+    # --- routing ---
+
+    def _on_response(self, response: SipResponse) -> None:
+        leg = self._legs.get(response.call_id or "")
+        if leg is not None:
+            leg.on_response(response)
+
+    def _on_timeout(self, request: SipRequest) -> None:
+        leg = self._legs.get(request.call_id or "")
+        if leg is not None:
+            leg.on_timeout(request)
+
+    def _on_bye(self, call: IncomingCall, request: SipRequest) -> None:
+        leg = self._legs.get(call.call_id)
+        if leg is not None:
+            leg.on_remote_bye()
+
+    def _on_reinvite(self, wrapper: IncomingCall) -> None:
+        leg = self._legs.get(wrapper.call_id)
+        if leg is None or leg.ended.is_set():
+            wrapper.reject(481, "Call/Transaction Does Not Exist")
+            return
+        leg.on_reinvite(wrapper)
+
+    def _on_invite(self, call: IncomingCall) -> None:
+        call.reject(480, "Temporarily Unavailable")
+
+    def _on_info(self, request: SipRequest, addr: tuple[str, int]) -> None:
+        assert self._uas is not None
+        leg = self._legs.get(request.call_id or "")
+        if leg is None or leg.call is None or leg.ended.is_set():
+            self._uas._send_error(request, 481, "Call/Transaction Does Not Exist")
+            return
+        if not self._uas._validate_in_dialog(leg.call.dialog, request):
+            return
+        response = leg.call.dialog.create_response(request, 200, "OK")
+        self.transport.send_reply(response)
+        digit = dtmf_from_info(request.content_type or "", request.text)
+        if digit is not None:
+            leg.on_info_dtmf(digit)

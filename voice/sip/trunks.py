@@ -1,0 +1,136 @@
+"""Trunk configurations: the default one from ``POVTOR_SIP_*``, more from a YAML file.
+
+The YAML file (``POVTOR_SIP_TRUNKS_FILE``) is a list of mappings with the same keys as the
+``POVTOR_SIP_*`` settings, lower case without the prefix, each with a distinct ``name``::
+
+    - name: office
+      proxy: 192.168.1.10:5060
+      user: "201"
+      password: secret
+      max_concurrent_calls: 4
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from povtor.errors import ConfigError
+from povtor.settings import SipSettings
+
+
+class TrunkConfig(BaseModel):
+    """One SIP trunk or PBX account the robot calls through."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str = "default"
+    proxy: str | None = None
+    registrar: str | None = None
+    register_enabled: bool = False
+    register_expires: int = 600
+    user: str | None = None
+    auth_user: str | None = None
+    password: SecretStr | None = None
+    caller_id: str | None = None
+    domain: str | None = None
+    transport: str = "udp"
+    local_host: str = "0.0.0.0"
+    local_port: int = 5060
+    public_host: str | None = None
+    rtp_port_min: int = 20000
+    rtp_port_max: int = 30000
+    max_concurrent_calls: int = 30
+    calls_per_second: float = 5.0
+    ring_timeout_s: float = 30.0
+    codecs: tuple[str, ...] = ("PCMU", "PCMA")
+    dtmf_payload_type: int = 101
+    t1_s: float = 0.5
+    symmetric_rtp: bool = True
+    rtp_timeout_s: float = 20.0
+    early_hangup_s: float = 3.0
+
+    @property
+    def proxy_addr(self) -> tuple[str, int] | None:
+        return split_hostport(self.proxy) if self.proxy else None
+
+    @property
+    def registrar_addr(self) -> tuple[str, int] | None:
+        target = self.registrar or self.proxy
+        return split_hostport(target) if target else None
+
+    @property
+    def sip_domain(self) -> str:
+        if self.domain:
+            return self.domain
+        if self.proxy:
+            return self.proxy
+        return self.advertised_host
+
+    @property
+    def bind_host(self) -> str:
+        return self.local_host
+
+    @property
+    def advertised_host(self) -> str:
+        """The address put in Via, Contact and SDP."""
+        if self.public_host:
+            return self.public_host
+        if self.local_host not in ("0.0.0.0", "::", ""):
+            return self.local_host
+        return _route_source(self.proxy_addr[0] if self.proxy_addr else "192.0.2.1")
+
+    @property
+    def rtp_port_range(self) -> tuple[int, int] | None:
+        if self.rtp_port_min <= 0:
+            return None
+        return self.rtp_port_min, self.rtp_port_max
+
+
+def split_hostport(value: str, default_port: int = 5060) -> tuple[str, int]:
+    value = value.strip()
+    if value.startswith("sip:"):
+        value = value[4:]
+    value = value.split(";")[0].split("@")[-1]
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default_port
+    host, _, port = value.partition(":")
+    return host, int(port) if port else default_port
+
+
+def _route_source(target: str) -> str:
+    """The local address the kernel would use to reach ``target`` (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((target, 5060))
+            return str(sock.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+def load_trunks(settings: SipSettings) -> dict[str, TrunkConfig]:
+    """Every configured trunk by name; the default trunk first."""
+    default = TrunkConfig.model_validate(settings.model_dump())
+    trunks = {default.name: default}
+    if settings.trunks_file is None:
+        return trunks
+    path = Path(settings.trunks_file)
+    try:
+        entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"cannot read the trunks file {path}: {err}") from err
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: expected a list of trunks")
+    for entry in entries:
+        try:
+            trunk = TrunkConfig.model_validate(entry)
+        except ValidationError as err:
+            raise ConfigError(f"{path}: invalid trunk: {err}") from err
+        if trunk.name in trunks:
+            raise ConfigError(f"{path}: trunk name {trunk.name!r} used twice")
+        trunks[trunk.name] = trunk
+    return trunks
