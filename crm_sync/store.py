@@ -20,6 +20,7 @@ from crm_sync.convert import (
     order_from_row,
     task_from_row,
 )
+from crm_sync.order_events import order_event_values
 from crm_sync.tables import (
     ClientPhoneRow,
     ClientRow,
@@ -247,13 +248,14 @@ class SqlHistoryStore:
             await session.flush()
             session.add(
                 EventRow(
-                    client_id=client.id,
-                    kind=EventKind.ORDER.value,
-                    at=data.placed_at,
-                    summary=f"Заказ {data.external_id} на {data.amount} {data.currency}",
-                    ref=f"order:{row.id}",
-                    data={"external_id": data.external_id, "amount": str(data.amount)},
-                    dedup_key=f"order:{data.external_id}",
+                    **order_event_values(
+                        order_id=row.id,
+                        client_id=client.id,
+                        external_id=data.external_id,
+                        placed_at=data.placed_at,
+                        amount=data.amount,
+                        currency=data.currency,
+                    )
                 )
             )
             return order_from_row(row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from crm_sync.cli import client_app, demo_data_command, import_app, report_command
 from nlu.cli import app as nlu_app
 from povtor import __version__
 from povtor.db_cli import db_app
@@ -29,6 +30,10 @@ def version() -> None:
 
 
 app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(client_app, name="client")
+app.command("report")(report_command)
+app.command("demo-data")(demo_data_command)
 app.add_typer(nlu_app, name="nlu")
 app.command("call")(voice_call_cli.call)
 

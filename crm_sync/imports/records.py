@@ -1,0 +1,155 @@
+"""One source row -> a typed client or order record, or the reason it is rejected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from crm_sync.geo import parse_timezone, timezone_for_city
+from crm_sync.imports.headers import ColumnMap
+from crm_sync.imports.parse import (
+    CellError,
+    CellValue,
+    parse_amount,
+    parse_datetime,
+    parse_email,
+    parse_id,
+    parse_phones,
+    text,
+)
+from povtor.domain import ChannelKind
+
+_CHANNELS = {
+    "telegram": ChannelKind.TELEGRAM,
+    "телеграм": ChannelKind.TELEGRAM,
+    "tg": ChannelKind.TELEGRAM,
+    "call": ChannelKind.CALL,
+    "звонок": ChannelKind.CALL,
+    "телефон": ChannelKind.CALL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ParseContext:
+    region: str
+    tz: ZoneInfo
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRecord:
+    """Fields left None were not given (no column, or an empty cell) and keep stored values."""
+
+    row: int
+    external_id: str
+    name: str | None = None
+    phones: tuple[str, ...] | None = None
+    email: str | None = None
+    timezone: str | None = None
+    manager: str | None = None
+    preferred_channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    row: int
+    external_id: str
+    client_external_id: str
+    placed_at: datetime
+    amount: Decimal
+    currency: str | None = None
+    delivered_at: datetime | None = None
+    category: str | None = None
+    items: list[dict[str, Any]] | None = None
+
+
+class RowCells:
+    """Access to one row's cells by field name."""
+
+    def __init__(self, columns: ColumnMap, cells: list[CellValue]) -> None:
+        self._columns = columns
+        self._cells = cells
+
+    def get(self, name: str) -> CellValue:
+        index = self._columns.single.get(name)
+        if index is None or index >= len(self._cells):
+            return None
+        return self._cells[index]
+
+    def text(self, name: str) -> str | None:
+        return text(self.get(name)) or None
+
+    def all(self, name: str) -> list[CellValue]:
+        return [self._cells[i] for i in self._columns.multi.get(name, ()) if i < len(self._cells)]
+
+
+def is_blank(cells: list[CellValue]) -> bool:
+    return all(text(c) == "" for c in cells)
+
+
+def client_record(row: int, cells: RowCells, ctx: ParseContext) -> ClientRecord:
+    """Raises CellError with the reason when the row cannot be used."""
+    external_id = parse_id(cells.get("external_id"), "код клиента")
+    name = cells.text("name")
+    if name is None:
+        parts = [cells.text(f) for f in ("last_name", "first_name", "middle_name")]
+        name = " ".join(p for p in parts if p) or None
+    phones: tuple[str, ...] = ()
+    for cell in cells.all("phone"):
+        phones += tuple(p for p in parse_phones(cell, ctx.region) if p not in phones)
+    tz = None
+    if raw_tz := cells.text("timezone"):
+        tz = parse_timezone(raw_tz)
+        if tz is None:
+            raise CellError(f"часовой пояс {raw_tz!r} не распознан")
+    elif city := cells.text("city"):
+        tz = timezone_for_city(city)
+    channel = None
+    if raw_channel := cells.text("preferred_channel"):
+        found = _CHANNELS.get(raw_channel.casefold())
+        if found is None:
+            raise CellError(f"канал {raw_channel!r} не распознан (telegram или звонок)")
+        channel = found.value
+    return ClientRecord(
+        row=row,
+        external_id=external_id,
+        name=name[:300] if name else None,
+        phones=phones or None,
+        email=parse_email(cells.get("email")),
+        timezone=tz,
+        manager=(cells.text("manager") or "")[:128] or None,
+        preferred_channel=channel,
+    )
+
+
+def order_record(row: int, cells: RowCells, ctx: ParseContext) -> OrderRecord:
+    external_id = parse_id(cells.get("external_id"), "номер заказа")
+    client_id = parse_id(cells.get("client_external_id"), "код клиента")
+    placed_at = parse_datetime(cells.get("placed_at"), ctx.tz)
+    delivered_raw = cells.get("delivered_at")
+    delivered_at = parse_datetime(delivered_raw, ctx.tz) if text(delivered_raw) else None
+    currency = (cells.text("currency") or "").upper() or None
+    if currency is not None:
+        currency = {"РУБ": "RUB", "RUR": "RUB", "Р": "RUB", "РУБ.": "RUB"}.get(currency, currency)
+        if len(currency) != 3 or not currency.isalpha():
+            raise CellError(f"валюта {currency!r} не распознана (ждём код ISO 4217, RUB)")
+    category = cells.text("category")
+    items = None
+    if item := cells.text("item"):
+        quantity = cells.text("quantity") or "1"
+        items = [{"name": item[:300], "quantity": quantity, "price": None, "sku": None}]
+        items[0]["category"] = category
+    return OrderRecord(
+        row=row,
+        external_id=external_id,
+        client_external_id=client_id,
+        placed_at=placed_at,
+        amount=parse_amount(cells.get("amount")),
+        currency=currency,
+        delivered_at=delivered_at,
+        category=category[:128] if category else None,
+        items=items,
+    )

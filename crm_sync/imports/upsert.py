@@ -1,0 +1,245 @@
+"""Set-based writes of one batch of imported rows: a few statements per batch, never per row.
+
+Every batch is folded in file order against what the database holds, so each row gets exactly one
+outcome (created / updated / unchanged), a later duplicate of an id in the same file updates the
+earlier one ("last row wins"), and only rows that change anything are written, with
+INSERT ... ON CONFLICT (external_id) DO UPDATE on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crm_sync.imports.records import ClientRecord, OrderRecord
+from crm_sync.order_events import order_event_values
+from crm_sync.tables import ClientPhoneRow, ClientRow, EventRow, OrderRow
+
+CLIENT_FIELDS = ("name", "email", "timezone", "manager", "preferred_channel", "phones")
+ORDER_FIELDS = (
+    "client_id",
+    "placed_at",
+    "delivered_at",
+    "amount",
+    "currency",
+    "category",
+    "items",
+)
+
+clients: Table = ClientRow.__table__  # type: ignore[assignment]
+phones_t: Table = ClientPhoneRow.__table__  # type: ignore[assignment]
+orders: Table = OrderRow.__table__  # type: ignore[assignment]
+events: Table = EventRow.__table__  # type: ignore[assignment]
+
+
+@dataclass
+class BatchResult:
+    counts: Counter[str] = field(default_factory=Counter)
+    rejects: list[tuple[int, str]] = field(default_factory=list)  # (row, reason)
+
+
+def insert_for(conn: AsyncConnection) -> Callable[[Table], Any]:
+    """The dialect's INSERT, which has ``on_conflict_do_update/nothing``."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _fold(
+    records: Sequence[Any],
+    state: dict[str, dict[str, Any]],
+    merge: Callable[[dict[str, Any] | None, Any], dict[str, Any]],
+    result: BatchResult,
+) -> dict[str, dict[str, Any]]:
+    """Apply rows in order to ``state``; returns the final values of every changed id."""
+    changed: dict[str, dict[str, Any]] = {}
+    for record in records:
+        old = state.get(record.external_id)
+        new = merge(old, record)
+        if old is None:
+            result.counts["created"] += 1
+        elif new == old:
+            result.counts["unchanged"] += 1
+            continue
+        else:
+            result.counts["updated"] += 1
+        state[record.external_id] = new
+        changed[record.external_id] = new
+    return changed
+
+
+async def upsert_clients(
+    conn: AsyncConnection,
+    records: Sequence[ClientRecord],
+    *,
+    default_timezone: str,
+    now: datetime,
+) -> BatchResult:
+    result = BatchResult()
+    ids = list(dict.fromkeys(r.external_id for r in records))
+    c = clients.c
+    rows = await conn.execute(
+        select(c.id, c.external_id, *(c[f] for f in CLIENT_FIELDS if f != "phones")).where(
+            c.external_id.in_(ids)
+        )
+    )
+    state: dict[str, dict[str, Any]] = {}
+    db_ids: dict[int, str] = {}
+    for row in rows.mappings():
+        values = {f: row[f] for f in CLIENT_FIELDS if f != "phones"}
+        state[row["external_id"]] = {**values, "phones": ()}
+        db_ids[row["id"]] = row["external_id"]
+    if db_ids:
+        p = phones_t.c
+        stored = await conn.execute(
+            select(p.client_id, p.phone)
+            .where(p.client_id.in_(list(db_ids)))
+            .order_by(p.client_id, p.position, p.id)
+        )
+        for client_id, phone in stored:
+            ext = db_ids[client_id]
+            state[ext]["phones"] = (*state[ext]["phones"], phone)
+    stored_phones = {ext: values["phones"] for ext, values in state.items()}
+
+    def merge(old: dict[str, Any] | None, rec: ClientRecord) -> dict[str, Any]:
+        base = old or {
+            "name": "",
+            "email": None,
+            "timezone": default_timezone,
+            "manager": None,
+            "preferred_channel": None,
+            "phones": (),
+        }
+        given = {f: getattr(rec, f) for f in CLIENT_FIELDS if getattr(rec, f) is not None}
+        return {**base, **given}
+
+    changed = _fold(records, state, merge, result)
+    if not changed:
+        return result
+    insert = insert_for(conn)(clients)
+    stmt = insert.on_conflict_do_update(
+        index_elements=[c.external_id],
+        set_={
+            **{f: insert.excluded[f] for f in CLIENT_FIELDS if f != "phones"},
+            "updated_at": insert.excluded.updated_at,
+        },
+    ).returning(c.id, c.external_id)
+    payload = [
+        {
+            "external_id": ext,
+            **{f: v for f, v in values.items() if f != "phones"},
+            "telegram_reachable": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for ext, values in changed.items()
+    ]
+    id_of = {ext: cid for cid, ext in await conn.execute(stmt, payload)}
+    phones_changed = [
+        ext for ext, values in changed.items() if values["phones"] != stored_phones.get(ext, ())
+    ]
+    if phones_changed:
+        stale = [id_of[ext] for ext in phones_changed if ext in stored_phones]
+        if stale:
+            await conn.execute(delete(phones_t).where(phones_t.c.client_id.in_(stale)))
+        new_phones = [
+            {"client_id": id_of[ext], "phone": phone, "position": pos}
+            for ext in phones_changed
+            for pos, phone in enumerate(changed[ext]["phones"])
+        ]
+        if new_phones:
+            await conn.execute(phones_t.insert(), new_phones)
+    return result
+
+
+async def upsert_orders(
+    conn: AsyncConnection,
+    records: Sequence[OrderRecord],
+    *,
+    default_currency: str,
+    now: datetime,
+) -> BatchResult:
+    result = BatchResult()
+    client_ext = list(dict.fromkeys(r.client_external_id for r in records))
+    owners = await conn.execute(
+        select(clients.c.external_id, clients.c.id).where(clients.c.external_id.in_(client_ext))
+    )
+    client_id_of: dict[str, int] = dict(owners.tuples().all())
+    known: list[OrderRecord] = []
+    for rec in records:
+        if rec.client_external_id in client_id_of:
+            known.append(rec)
+        else:
+            result.rejects.append(
+                (rec.row, f"клиент {rec.client_external_id!r} не найден: сначала импорт клиентов")
+            )
+    if not known:
+        return result
+    o = orders.c
+    rows = await conn.execute(
+        select(o.external_id, *(o[f] for f in ORDER_FIELDS)).where(
+            o.external_id.in_(list(dict.fromkeys(r.external_id for r in known)))
+        )
+    )
+    state = {row["external_id"]: {f: row[f] for f in ORDER_FIELDS} for row in rows.mappings()}
+
+    def merge(old: dict[str, Any] | None, rec: OrderRecord) -> dict[str, Any]:
+        base = old or {
+            "delivered_at": None,
+            "currency": default_currency,
+            "category": None,
+            "items": None,
+        }
+        new = {
+            **base,
+            "client_id": client_id_of[rec.client_external_id],
+            "placed_at": rec.placed_at,
+            "amount": rec.amount,
+        }
+        for name in ("delivered_at", "currency", "category", "items"):
+            value = getattr(rec, name)
+            if value is not None:
+                new[name] = value
+        return new
+
+    changed = _fold(known, state, merge, result)
+    if not changed:
+        return result
+    insert = insert_for(conn)(orders)
+    stmt = insert.on_conflict_do_update(
+        index_elements=[o.external_id],
+        set_={
+            **{f: insert.excluded[f] for f in ORDER_FIELDS},
+            "updated_at": insert.excluded.updated_at,
+        },
+    ).returning(o.id, o.external_id)
+    payload = [
+        {"external_id": ext, **values, "created_at": now, "updated_at": now}
+        for ext, values in changed.items()
+    ]
+    order_id_of = {ext: oid for oid, ext in await conn.execute(stmt, payload)}
+    event_rows = [
+        order_event_values(
+            order_id=order_id_of[ext],
+            client_id=values["client_id"],
+            external_id=ext,
+            placed_at=values["placed_at"],
+            amount=values["amount"],
+            currency=values["currency"],
+        )
+        for ext, values in changed.items()
+    ]
+    ev = insert_for(conn)(events)
+    await conn.execute(
+        ev.on_conflict_do_update(
+            index_elements=[events.c.dedup_key],
+            set_={f: ev.excluded[f] for f in ("client_id", "at", "summary", "ref", "data")},
+        ),
+        event_rows,
+    )
+    return result
