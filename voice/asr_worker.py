@@ -1,0 +1,112 @@
+"""The background transcriber the worker runs: new call recordings become stored transcripts.
+
+Coupling to the recorder is only the folder and the file: a finished recording is a ``*.wav``
+(the recorder writes ``*.wav.part`` and renames it when done), identified by the sha256 of its
+bytes. Each scan hashes files not seen before (by path, size and mtime), transcribes those the
+store does not know yet, and waits for the next scan or the stop event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from povtor.errors import ModelError, StoreError
+from povtor.settings import Settings
+from voice.asr_batch import Batch, BatchSummary, is_partial, start_pool
+from voice.decode import DecodeOptions
+from voice.models import resolve_model
+from voice.transcripts import TranscriptStore
+
+log = logging.getLogger(__name__)
+
+
+class RecordingTranscriber:
+    def __init__(self, folder: Path, batch: Batch, *, interval_s: float = 30.0) -> None:
+        self.folder = folder
+        self.batch = batch
+        self.interval_s = interval_s
+        self._seen: dict[Path, tuple[int, int]] = {}  # path -> (size, mtime_ns) already handled
+        self._wake = asyncio.Event()
+        self.scans = 0
+
+    def wake(self) -> None:
+        """Scan now instead of at the next interval (e.g. when the recorder finishes a call)."""
+        self._wake.set()
+
+    def _new_files(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        found = []
+        for path in sorted(self.folder.rglob("*.wav")):
+            if is_partial(path) or not path.is_file():
+                continue
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # removed while scanning (retention): nothing to do
+            if self._seen.get(path) != (stat.st_size, stat.st_mtime_ns):
+                found.append(path)
+        return found
+
+    async def scan_once(self) -> BatchSummary:
+        """Transcribe every finished recording not transcribed yet; returns what happened."""
+        files = await asyncio.to_thread(self._new_files)
+        if not files:
+            return BatchSummary()
+        stats = {p: p.stat() for p in files}
+        refs = {p: str(p.relative_to(self.folder)) for p in files}
+        summary = await self.batch.run(files, refs=refs)
+        for path, stat in stats.items():
+            self._seen[path] = (stat.st_size, stat.st_mtime_ns)
+        if summary.done or summary.failed:
+            log.info(
+                "transcribed %d recordings (%.0f s of audio), %d failed",
+                summary.done,
+                summary.audio_s,
+                summary.failed,
+            )
+        return summary
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Scan until ``stop`` is set; the pool is closed on the way out."""
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    await self.scan_once()
+                except (StoreError, ModelError) as err:
+                    log.error("background transcription failed, retrying later: %s", err)
+                self.scans += 1
+                await _first_of(stop, self._wake, within=self.interval_s)
+        finally:
+            await self.batch.close()
+
+
+async def _first_of(*events: asyncio.Event, within: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+
+def recording_transcriber(settings: Settings, engine: AsyncEngine) -> RecordingTranscriber:
+    """The background transcriber as the worker runs it (raises ModelError without a model)."""
+    model_path = resolve_model(settings.asr.model, settings.models_dir)
+    options = DecodeOptions(skip_robot=settings.asr.skip_robot)
+    batch = Batch(
+        TranscriptStore(engine),
+        lambda: start_pool(model_path, settings.asr.workers, options),
+        options=options,
+        model_name=model_path.name,
+        retry_failed=False,  # a file that failed stays failed until a manager reruns it
+    )
+    return RecordingTranscriber(
+        settings.recordings_dir, batch, interval_s=settings.asr.scan_interval_s
+    )

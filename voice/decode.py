@@ -1,0 +1,81 @@
+"""Decoding one loaded file with a Vosk model: speech regions in, a dialogue of segments out.
+
+Runs inside a pool process (blocking, CPU-bound). Each channel gets one recogniser; only its
+speech regions are fed, each region closed with ``FinalResult`` so no phrase spans two regions,
+and word times are mapped back from fed audio to the file's own timeline.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from povtor.ports import Segment, Transcript, Word
+from voice.audio import Channel, LoadedAudio
+from voice.vad import Region, VadConfig, speech_regions
+
+CHUNK = 4000  # samples fed per AcceptWaveform call (0.5 s at 8 kHz)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeOptions:
+    vad: bool = True
+    skip_robot: bool = False
+    vad_config: VadConfig = field(default_factory=VadConfig)
+
+
+def decode_channel(
+    model: Any, channel: Channel, rate: int, regions: list[Region] | None
+) -> list[Segment]:
+    """Segments of one channel; ``regions=None`` decodes the whole channel."""
+    from vosk import KaldiRecognizer
+
+    samples = channel.samples
+    if regions is None:
+        regions = [Region(0, len(samples))] if len(samples) else []
+    recogniser = KaldiRecognizer(model, float(rate))
+    recogniser.SetWords(True)
+    segments: list[Segment] = []
+    fed = 0  # samples fed so far: the recogniser's own clock
+    for region in regions:
+        shift = (region.start - fed) / rate
+        for start in range(region.start, region.end, CHUNK):
+            chunk = samples[start : min(start + CHUNK, region.end)]
+            if recogniser.AcceptWaveform(chunk.tobytes()):
+                _collect(recogniser.Result(), shift, channel.speaker, segments)
+        _collect(recogniser.FinalResult(), shift, channel.speaker, segments)
+        fed += region.end - region.start
+    return segments
+
+
+def _collect(raw: str, shift: float, speaker: str, into: list[Segment]) -> None:
+    result = json.loads(raw)
+    words = tuple(
+        Word(
+            word=str(w["word"]),
+            start=round(float(w["start"]) + shift, 3),
+            end=round(float(w["end"]) + shift, 3),
+            conf=round(float(w.get("conf", 1.0)), 4),
+        )
+        for w in result.get("result", ())
+    )
+    if not words:
+        return
+    text = str(result.get("text") or " ".join(w.word for w in words))
+    into.append(
+        Segment(start=words[0].start, end=words[-1].end, speaker=speaker, text=text, words=words)
+    )
+
+
+def decode_audio(model: Any, audio: LoadedAudio, file: str, options: DecodeOptions) -> Transcript:
+    segments: list[Segment] = []
+    for channel in audio.channels:
+        regions = (
+            speech_regions(channel.samples, audio.rate, options.vad_config)
+            if options.vad
+            else None
+        )
+        segments.extend(decode_channel(model, channel, audio.rate, regions))
+    segments.sort(key=lambda s: (s.start, s.speaker))
+    return Transcript(file=file, duration_s=audio.duration_s, segments=tuple(segments))

@@ -1,0 +1,95 @@
+"""``povtor model fetch|list``: download and show speech models."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+app = typer.Typer(help="Speech recognition models (Vosk).", no_args_is_help=True)
+
+
+@app.command("fetch")
+def fetch(
+    name: str = typer.Argument(..., help="ru-small, ru, ... or a full vosk-model-... name"),
+    force: bool = typer.Option(False, "--force", help="Replace an installed model."),
+    retries: int = typer.Option(5, help="Resume this many times after a dropped connection."),
+) -> None:
+    """Download a model into DATA_DIR/models/NAME (resumable, checked, unpacked atomically)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from povtor.errors import ModelError
+    from povtor.settings import Settings
+    from voice.model_fetch import fetch_model
+    from voice.models import spec_for
+
+    settings = Settings()
+    console = Console(stderr=True)
+    try:
+        spec = spec_for(name)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(spec.archive, total=None)
+
+            def progress(done: int, total: int | None) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = asyncio.run(
+                fetch_model(
+                    spec,
+                    settings.models_dir,
+                    settings.asr.model_base_url,
+                    progress=progress,
+                    retries=retries,
+                    force=force,
+                )
+            )
+    except ModelError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(1) from err
+    checked = ", ".join(result.checked) or "nothing (no size or checksum known)"
+    resumed = f", resumed at {result.resumed_from} bytes" if result.resumed_from else ""
+    console.print(f"installed {result.name} in {result.path} (checked: {checked}{resumed})")
+    console.print(f"sha256 {result.sha256}")
+
+
+@app.command("list")
+def list_models() -> None:
+    """Show installed models (folders in DATA_DIR/models and vosk-model-* packages)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from povtor.settings import Settings
+    from voice.models import KNOWN_MODELS, installed_models
+
+    settings = Settings()
+    installed = installed_models(settings.models_dir)
+    table = Table("name", "size", "source", "path")
+    for model in installed:
+        table.add_row(
+            model.name, f"{model.size_bytes / 1e6:.0f} MB", model.source, str(model.path)
+        )
+    console = Console()
+    if installed:
+        console.print(table)
+    else:
+        console.print(f"no models installed in {settings.models_dir}")
+    missing = [n for n in KNOWN_MODELS if n not in {m.name for m in installed}]
+    if missing:
+        console.print(f"fetchable: {', '.join(missing)} (povtor model fetch NAME)")
+    console.print(f"selected (POVTOR_ASR_MODEL): {settings.asr.model}")

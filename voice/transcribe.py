@@ -1,0 +1,130 @@
+"""A pool of processes that transcribe files, each process holding one loaded Vosk model.
+
+Implements :class:`povtor.ports.Transcriber`. Processes are started with ``spawn`` (never forked
+from a process running an event loop and threads); the initializer loads the model once per
+process, so a task carries only a path and options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from povtor.errors import AudioError, ModelError
+from povtor.ports import Transcript
+from voice.decode import DecodeOptions, decode_audio
+
+log = logging.getLogger(__name__)
+
+_model: Any = None  # the model of this pool process, set once by _init_process
+
+
+def _init_process(model_path: str) -> None:
+    global _model
+    from vosk import Model, SetLogLevel
+
+    SetLogLevel(-1)
+    try:
+        _model = Model(model_path)
+    except Exception as err:  # vosk raises a bare Exception when the folder is not a model
+        raise ModelError(f"cannot load model {model_path}: {err}") from err
+
+
+def _transcribe_in_process(path: str, options: DecodeOptions) -> Transcript:
+    from voice.audio import load_audio
+
+    if _model is None:
+        raise ModelError("the pool process has no model loaded")
+    audio = load_audio(Path(path), skip_robot=options.skip_robot)
+    return decode_audio(_model, audio, path, options)
+
+
+def _warm(_: int) -> int:
+    return os.getpid()
+
+
+def default_workers(requested: int = 0) -> int:
+    """``requested`` processes, or one per core available to this process."""
+    if requested > 0:
+        return requested
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class TranscriberPool:
+    """Transcribes files in a process pool; use as an (async) context manager or call close()."""
+
+    def __init__(
+        self, model_path: Path, *, workers: int = 0, options: DecodeOptions | None = None
+    ) -> None:
+        if not model_path.is_dir():
+            raise ModelError(f"model folder not found: {model_path}")
+        self.model_path = model_path
+        self.workers = default_workers(workers)
+        self.options = options or DecodeOptions()
+        self._executor = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_process,
+            initargs=(str(model_path),),
+        )
+
+    def submit(self, path: Path, options: DecodeOptions | None = None) -> Future[Transcript]:
+        """Start transcribing ``path``; the future raises AudioError for an unusable file."""
+        return self._executor.submit(_transcribe_in_process, str(path), options or self.options)
+
+    async def transcribe(self, path: Path, options: DecodeOptions | None = None) -> Transcript:
+        try:
+            return await asyncio.wrap_future(self.submit(path, options))
+        except BrokenProcessPool as err:
+            raise ModelError(f"transcription process died: {err}") from err
+
+    async def warm_up(self) -> None:
+        """Start every process and load the model in each (otherwise the first files wait)."""
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.gather(
+                *(loop.run_in_executor(self._executor, _warm, i) for i in range(self.workers))
+            )
+        except BrokenProcessPool as err:
+            raise ModelError(f"cannot start transcription processes: {err}") from err
+
+    def close(self, *, cancel: bool = False) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=cancel)
+
+    async def aclose(self, *, cancel: bool = False) -> None:
+        await asyncio.to_thread(self.close, cancel=cancel)
+
+    def __enter__(self) -> TranscriberPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(cancel=exc is not None)
+
+    async def __aenter__(self) -> TranscriberPool:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose(cancel=exc is not None)
+
+
+__all__ = ["AudioError", "DecodeOptions", "TranscriberPool", "default_workers"]
