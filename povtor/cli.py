@@ -9,6 +9,8 @@ from nlu.cli import app as nlu_app
 from povtor import __version__
 from povtor.db_cli import db_app
 from voice import call_cli as voice_call_cli
+from voice import model_cli as voice_model_cli
+from voice import transcribe_cli as voice_transcribe_cli
 
 app = typer.Typer(
     name="povtor",
@@ -35,6 +37,8 @@ app.add_typer(client_app, name="client")
 app.command("report")(report_command)
 app.command("demo-data")(demo_data_command)
 app.add_typer(nlu_app, name="nlu")
+app.add_typer(voice_model_cli.app, name="model")
+app.command("transcribe")(voice_transcribe_cli.transcribe)
 app.command("call")(voice_call_cli.call)
 
 

@@ -82,6 +82,8 @@ class AsrSettings(BaseSettings):
     workers: int = 0  # 0 = number of cores
     background: bool = True  # transcribe new recordings in the worker
     model_base_url: str = "https://alphacephei.com/vosk/models"
+    skip_robot: bool = False  # background: leave the robot's (left) channel undecoded
+    scan_interval_s: float = 30.0  # background: how often the recordings folder is scanned
 
 
 class RecordingSettings(BaseSettings):
