@@ -173,9 +173,14 @@ class XlsxTable(TableFile):
 
         self.path = path
         self._done = 0
+        from openpyxl.utils.exceptions import InvalidFileException
+
+        # A file object, so that openpyxl does not judge the file by its extension.
+        self._handle: BinaryIO = path.open("rb")
         try:
-            self._book = load_workbook(path, read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as err:
+            self._book = load_workbook(self._handle, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as err:
+            self._handle.close()
             raise InvalidInput(
                 f"{path.name} is not a readable XLSX workbook (damaged or truncated?): {err}"
             ) from err
@@ -206,3 +211,4 @@ class XlsxTable(TableFile):
 
     def close(self) -> None:
         self._book.close()
+        self._handle.close()

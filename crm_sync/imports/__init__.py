@@ -1,0 +1,1 @@
+"""Importing clients and orders from CSV/XLSX exports (1C, Excel, amoCRM, Bitrix24)."""

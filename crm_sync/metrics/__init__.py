@@ -1,0 +1,1 @@
+"""Repeat-sales metrics computed in SQL (SQLite and PostgreSQL)."""
