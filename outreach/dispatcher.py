@@ -1,0 +1,317 @@
+"""The dispatcher: claims due attempts, checks the contact policies, executes them through
+channels and records each outcome once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from outreach.batching import Batcher
+from outreach.caps import cap_reached_until, history_since
+from outreach.channel_choice import choose_channel
+from outreach.hours import HolidayCheck, next_allowed, no_holidays
+from outreach.metrics import OutreachMetrics
+from outreach.permissions import channel_permitted, client_consents
+from outreach.queue import AttemptQueue, Claim, Decision, Defer, Finish, NewAttempt, Skip, Start
+from outreach.retries import after_outcome
+from outreach.rules import ContactRules
+from povtor.db import utcnow
+from povtor.domain import AttemptState, ChannelKind, Client, Outcome, OutcomeKind
+from povtor.errors import ChannelUnavailable
+from povtor.ports import Channel, ClientLookup
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    batch_size: int = 1000
+    concurrency: int = 10
+    poll_interval_s: float = 1.0
+    drain_timeout_s: float = 30.0
+    max_takeovers: int = 3
+    reap_interval_s: float = 5.0
+
+
+def execution_key(idempotency_key: str, attempt_no: int) -> str:
+    """What a channel must be idempotent on: one execution of one attempt."""
+    return f"{idempotency_key}#{attempt_no}"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        queue: AttemptQueue,
+        clients: ClientLookup,
+        channels: Mapping[ChannelKind, Channel],
+        rules: ContactRules,
+        *,
+        settings: DispatchSettings = DispatchSettings(),
+        is_holiday: HolidayCheck = no_holidays,
+        metrics: OutreachMetrics | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        on_recorded: Callable[[], None] | None = None,
+    ) -> None:
+        self.queue = queue
+        self.clients = clients
+        self.channels = dict(channels)
+        self.rules = rules
+        self.settings = settings
+        self.is_holiday = is_holiday
+        self.metrics = metrics or OutreachMetrics()
+        self.clock = clock
+        self._on_recorded = on_recorded
+        self._inflight = 0
+        self._slot_free = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._recorder: Batcher[Finish] = Batcher(self._record)
+        self.recorded = 0
+        self._clients: dict[int, Client] = {}  # loaded at settle time, used by the execution
+
+    def wake(self) -> None:
+        """New attempts may be due (the planner just wrote some)."""
+        self._wake.set()
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Dispatch until ``stop``; then drain in-flight executions for up to the drain
+        timeout, cancel the rest and give back every claim."""
+        executions: set[asyncio.Task[None]] = set()
+        self._recorder = Batcher(self._record, max_batch=self.settings.batch_size)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                recorder = tg.create_task(self._recorder.run())
+                renewer = tg.create_task(self._renew_leases())
+                try:
+                    await self._loop(stop, executions)
+                finally:
+                    await self._drain(executions)
+                    self._recorder.close()
+                    await recorder
+                    renewer.cancel()
+        finally:
+            released = await self.queue.release(self.clock(), expire_in_progress=True)
+            if released:
+                log.info("released %d attempts held by this worker", released)
+
+    async def run_until_idle(self) -> int:
+        """Dispatch everything due now and wait for it (tests, one-shot runs); returns the
+        number of decisions taken."""
+        self._recorder = Batcher(self._record, max_batch=self.settings.batch_size)
+        decided = 0
+        async with asyncio.TaskGroup() as tg:
+            recorder = tg.create_task(self._recorder.run())
+            while True:
+                now = self.clock()
+                claims = await self.queue.take_over_expired(now, self.settings.batch_size)
+                claims += await self.queue.claim(now, self.settings.batch_size - len(claims))
+                if not claims:
+                    break
+                decisions = await self._settle(claims, now)
+                decided += len(decisions)
+                starts = [d for d in decisions if isinstance(d, Start)]
+                self._inflight += len(starts)
+                await asyncio.gather(*(self._execute(d) for d in starts))
+            self._recorder.close()
+            await recorder
+        return decided
+
+    async def _loop(self, stop: asyncio.Event, executions: set[asyncio.Task[None]]) -> None:
+        last_reap = datetime.min.replace(tzinfo=self.clock().tzinfo)
+        while not stop.is_set():
+            free = self.settings.concurrency - self._inflight
+            if free <= 0:
+                self._slot_free.clear()
+                await _first(stop.wait(), self._slot_free.wait())
+                continue
+            now = self.clock()
+            limit = min(free, self.settings.batch_size)
+            claims: list[Claim] = []
+            if now - last_reap >= timedelta(seconds=self.settings.reap_interval_s):
+                claims += await self.queue.take_over_expired(now, limit)
+                last_reap = now
+            claims += await self.queue.claim(now, limit - len(claims))
+            if not claims:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.poll_interval_s):
+                        await _first(stop.wait(), self._wake.wait())
+                continue
+            self.metrics.claims.inc(len(claims))
+            for decision in await self._settle(claims, now):
+                if isinstance(decision, Start):
+                    self._inflight += 1
+                    task = asyncio.create_task(self._execute(decision))
+                    executions.add(task)
+                    task.add_done_callback(executions.discard)
+
+    async def _drain(self, executions: set[asyncio.Task[None]]) -> None:
+        if not executions:
+            return
+        log.info(
+            "draining %d executions (up to %.0f s)", len(executions), self.settings.drain_timeout_s
+        )
+        _done, pending = await asyncio.wait(executions, timeout=self.settings.drain_timeout_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("%d executions cut short by the drain timeout", len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _renew_leases(self) -> None:
+        interval = max(self.queue.lease.total_seconds() / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.queue.renew_leases(self.clock())
+            except Exception:
+                log.exception("lease renewal failed")
+
+    # -- policies at the moment of contact ----------------------------------------------------
+
+    async def _settle(self, claims: list[Claim], now: datetime) -> list[Decision]:
+        ids = sorted({c.attempt.client_id for c in claims})
+        clients = await self.clients.get_clients(ids)
+
+        def decide(claim: Claim, calls: list[datetime], messages: list[datetime]) -> Decision:
+            return self.decide(claim, clients.get(claim.attempt.client_id), now, calls, messages)
+
+        decisions = await self.queue.settle(claims, now, history_since(now), decide)
+        for d in decisions:
+            if isinstance(d, Start):
+                self._clients[d.claim.attempt.id] = clients[d.claim.attempt.client_id]
+            elif isinstance(d, Skip):
+                log.info("attempt %d skipped: %s", d.claim.attempt.id, d.why)
+        return decisions
+
+    def decide(
+        self,
+        claim: Claim,
+        client: Client | None,
+        now: datetime,
+        calls: list[datetime],
+        messages: list[datetime],
+    ) -> Decision:
+        """Start now, defer (quiet hours, caps) or skip (no client, no permitted channel)."""
+        attempt = claim.attempt
+        if client is None:
+            return Skip(claim, "client no longer exists")
+        if claim.takeovers > self.settings.max_takeovers:
+            return Skip(claim, f"interrupted {claim.takeovers} times")
+
+        def permitted(kind: ChannelKind) -> bool:
+            return kind in self.channels and channel_permitted(
+                kind,
+                opted_out=client.opted_out,
+                consents=client_consents(client),
+                require_consent=self.rules.require_consent,
+            )
+
+        channel: ChannelKind | None = attempt.channel
+        telegram_usable = client.telegram_chat_id is not None and client.telegram_reachable
+        usable = permitted(attempt.channel) and (
+            attempt.channel is ChannelKind.CALL or telegram_usable
+        )
+        if not usable:
+            if claim.resumed or claim.fallback_of is not None:
+                return Skip(claim, f"{attempt.channel.value} no longer permitted")
+            channel = choose_channel(
+                preferred=client.preferred_channel,
+                telegram_linked=client.telegram_chat_id is not None,
+                telegram_reachable=client.telegram_reachable,
+                permitted=permitted,
+            )
+            if channel is None:
+                return Skip(claim, "opted out" if client.opted_out else "no permitted channel")
+        assert channel is not None
+        allowed = next_allowed(now, client.timezone, channel, self.rules, self.is_holiday)
+        if allowed > now:
+            return Defer(claim, allowed, "quiet hours")
+        caps = self.rules.call_caps if channel is ChannelKind.CALL else self.rules.message_caps
+        past = calls if channel is ChannelKind.CALL else messages
+        until = cap_reached_until(now, client.timezone, past, caps)
+        if until is not None:
+            later = next_allowed(until, client.timezone, channel, self.rules, self.is_holiday)
+            return Defer(claim, later, "contact cap reached")
+        return Start(claim, channel)
+
+    # -- execution ----------------------------------------------------------------------------
+
+    async def _execute(self, start: Start) -> None:
+        claim = start.claim
+        attempt = replace(claim.attempt, channel=start.channel, state=AttemptState.IN_PROGRESS)
+        client = self._clients.pop(attempt.id)
+        channel = self.channels[start.channel]
+        gauge = self.metrics.in_progress.labels(start.channel.value)
+        gauge.inc()
+        try:
+            try:
+                outcome = await channel.execute(attempt, client)
+            except ChannelUnavailable as err:
+                outcome = Outcome(OutcomeKind.UNREACHABLE, detail=str(err)[:200])
+            except Exception as err:  # a channel bug must not kill the worker
+                log.exception("attempt %d: channel %s failed", attempt.id, start.channel.value)
+                outcome = Outcome(OutcomeKind.FAILED, detail=f"{type(err).__name__}")
+            await self._recorder.submit(self._finish(claim, start.channel, client, outcome))
+        finally:
+            gauge.dec()
+            self._inflight -= 1
+            self._slot_free.set()
+
+    def _finish(
+        self, claim: Claim, channel: ChannelKind, client: Client, outcome: Outcome
+    ) -> Finish:
+        now = self.clock()
+        attempt = claim.attempt
+        after = after_outcome(outcome.kind, channel, attempt.attempt_no, now, self.rules)
+        retry_at = after.retry_at
+        if retry_at is not None:
+            retry_at = next_allowed(
+                retry_at, client.timezone, channel, self.rules, self.is_holiday
+            )
+        fallback = None
+        if after.fallback_call_at is not None:
+            fallback = NewAttempt(
+                client_id=attempt.client_id,
+                purpose=attempt.purpose,
+                channel=ChannelKind.CALL,
+                not_before=after.fallback_call_at,
+                idempotency_key=f"{attempt.idempotency_key}:call",
+                reason=f"{attempt.reason}; Telegram: {outcome.kind.value}",
+                payload={**attempt.payload, "fallback_of": attempt.id},
+                fallback_of=attempt.id,
+            )
+        return Finish(claim, channel, outcome, after.state, retry_at, fallback, after.reason)
+
+    async def _record(self, items: list[Finish]) -> None:
+        done = await self.queue.finish(items, self.clock())
+        refused = len(items) - len(done)
+        if refused:
+            log.warning("%d outcomes refused: their leases were taken over", refused)
+        for f in done:
+            self.metrics.outcomes.labels(
+                f.channel.value, f.outcome.kind.value, f.state.value
+            ).inc()
+            if f.channel is ChannelKind.TELEGRAM and f.outcome.kind in (
+                OutcomeKind.DELIVERED,
+                OutcomeKind.ANSWERED,
+            ):
+                self.metrics.messages_sent.inc()
+        self.recorded += len(done)
+        if done and self._on_recorded is not None:
+            self._on_recorded()
+
+
+async def _first(*aws: object) -> None:
+    """Wait until the first of several coroutines finishes; cancel the others."""
+    tasks = [asyncio.ensure_future(a) for a in aws]  # type: ignore[call-overload]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()

@@ -1,0 +1,215 @@
+"""After an outcome: the client's timeline, and the closed loop (a detractor answer or a
+complaint becomes a manager task due within 24 hours).
+
+Outcome rows are an outbox: they are recorded with the attempt in one transaction and
+followed up here afterwards, so a crash in between only delays the timeline entry. Every write
+carries a dedup key, so two workers following up the same outcome write it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from outreach.tables import AttemptOutcomeRow, AttemptRow
+from povtor.db import utcnow
+from povtor.domain import ChannelKind, EventKind, NpsGroup, OutcomeKind, Purpose, nps_group
+from povtor.ports import HistoryStore, NewEvent, NewTask
+
+log = logging.getLogger(__name__)
+O: Table = AttemptOutcomeRow.__table__  # type: ignore[assignment]  # noqa: E741
+A: Table = AttemptRow.__table__  # type: ignore[assignment]
+TASK_DUE = timedelta(hours=24)
+
+PURPOSE_RU = {
+    Purpose.REORDER: "напоминание о повторном заказе",
+    Purpose.NPS: "опрос NPS",
+    Purpose.WINBACK: "возврат клиента",
+}
+OUTCOME_RU = {
+    OutcomeKind.ANSWERED: "клиент ответил",
+    OutcomeKind.DELIVERED: "сообщение доставлено",
+    OutcomeKind.BUSY: "занято",
+    OutcomeKind.NO_ANSWER: "нет ответа",
+    OutcomeKind.VOICEMAIL: "автоответчик",
+    OutcomeKind.REJECTED: "клиент отклонил",
+    OutcomeKind.HUNG_UP_EARLY: "клиент сразу положил трубку",
+    OutcomeKind.UNREACHABLE: "недоступен",
+    OutcomeKind.FAILED: "не удалось",
+    OutcomeKind.INTERRUPTED: "прервано сбоем",
+}
+CHANNEL_RU = {ChannelKind.TELEGRAM: "Telegram", ChannelKind.CALL: "звонок"}
+
+
+@dataclass(frozen=True, slots=True)
+class PendingOutcome:
+    id: int
+    attempt_id: int
+    attempt_no: int
+    client_id: int
+    purpose: Purpose
+    channel: ChannelKind
+    kind: OutcomeKind
+    late: bool
+    detail: str
+    data: Mapping[str, Any]
+    recorded_at: datetime
+    dedup_key: str
+
+
+def needs_manager(kind: OutcomeKind, data: Mapping[str, Any]) -> str | None:
+    """'detractor' or 'complaint' when a manager must call the client back, else None."""
+    if data.get("complaint") or data.get("intent") == "complaint":
+        return "complaint"
+    score = data.get("score")
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
+        return None
+    return "detractor" if nps_group(score) is NpsGroup.DETRACTOR else None
+
+
+def summary(p: PendingOutcome) -> str:
+    text = f"Обзвон ({PURPOSE_RU[p.purpose]}, {CHANNEL_RU[p.channel]}): {OUTCOME_RU[p.kind]}"
+    score = p.data.get("score")
+    if score is not None:
+        text += f", оценка {score}"
+    return text
+
+
+class Followups:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        history: HistoryStore,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        batch: int = 200,
+    ) -> None:
+        self._sessions = sessions
+        self._history = history
+        self._clock = clock
+        self._batch = batch
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event, *, idle_s: float = 5.0) -> None:
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except Exception:
+                log.exception("follow-up of outcomes failed; will retry")
+                done = 0
+            if done:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(idle_s):
+                    stop_task = asyncio.ensure_future(stop.wait())
+                    wake_task = asyncio.ensure_future(self._wake.wait())
+                    try:
+                        await asyncio.wait(
+                            [stop_task, wake_task], return_when=asyncio.FIRST_COMPLETED
+                        )
+                    finally:
+                        stop_task.cancel()
+                        wake_task.cancel()
+        await self.run_once()  # what the last executions recorded
+
+    async def pending(self) -> list[PendingOutcome]:
+        query = (
+            select(O, A.c.client_id, A.c.purpose, A.c.channel)
+            .join(A, A.c.id == O.c.attempt_id)
+            .where(O.c.followup_done_at.is_(None))
+            .order_by(O.c.id)
+            .limit(self._batch)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            PendingOutcome(
+                id=r.id,
+                attempt_id=r.attempt_id,
+                attempt_no=r.attempt_no,
+                client_id=r.client_id,
+                purpose=Purpose(r.purpose),
+                channel=ChannelKind(r.channel),
+                kind=OutcomeKind(r.kind),
+                late=r.late,
+                detail=r.detail,
+                data=r.data or {},
+                recorded_at=r.recorded_at,
+                dedup_key=r.dedup_key,
+            )
+            for r in rows
+        ]
+
+    async def run_once(self) -> int:
+        """Follow up one batch of outcomes; returns how many."""
+        items = await self.pending()
+        for p in items:
+            await self.follow_up(p)
+        if items:
+            async with self._sessions.begin() as session:
+                await session.execute(
+                    update(O)
+                    .where(O.c.id.in_([p.id for p in items]))
+                    .values(followup_done_at=self._clock())
+                )
+        return len(items)
+
+    async def follow_up(self, p: PendingOutcome) -> None:
+        await self._history.append_event(
+            NewEvent(
+                client_id=p.client_id,
+                kind=EventKind.NOTE,
+                summary=summary(p),
+                at=p.recorded_at,
+                ref=f"attempt:{p.attempt_id}",
+                data={
+                    "attempt_id": p.attempt_id,
+                    "attempt_no": p.attempt_no,
+                    "purpose": p.purpose.value,
+                    "channel": p.channel.value,
+                    "outcome": p.kind.value,
+                    **({"detail": p.detail} if p.detail else {}),
+                    **{k: v for k, v in p.data.items() if k in ("score", "intent", "complaint")},
+                },
+                dedup_key=f"outreach:{p.dedup_key}",
+            )
+        )
+        why = needs_manager(p.kind, p.data)
+        if why is not None:
+            title = (
+                "Жалоба клиента: перезвонить в течение 24 часов"
+                if why == "complaint"
+                else f"Низкая оценка NPS ({p.data.get('score')}): перезвонить в течение 24 часов"
+            )
+            await self._history.create_task(
+                NewTask(
+                    client_id=p.client_id,
+                    kind=why,
+                    title=title,
+                    due_at=p.recorded_at + TASK_DUE,
+                    source_ref=f"attempt:{p.attempt_id}",
+                    note=str(p.data.get("reason_text") or p.detail or "") or None,
+                    dedup_key=f"outreach:task:{p.attempt_id}",
+                )
+            )
+
+    async def lag_seconds(self, now: datetime) -> float:
+        async with self._sessions() as session:
+            oldest = (
+                await session.execute(
+                    select(func.min(O.c.recorded_at)).where(O.c.followup_done_at.is_(None))
+                )
+            ).scalar_one()
+        return 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)

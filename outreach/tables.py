@@ -1,0 +1,133 @@
+"""Tables of the outreach engine: attempts (the queue), their outcomes, contacts, workers.
+
+Client data stays in crm_sync's tables; ``client_id`` references ``clients.id``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from povtor.db import Base, UtcDateTime
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+_DUE = text("state IN ('planned', 'retry_scheduled')")
+_LEASED = text("state IN ('claimed', 'in_progress')")
+
+
+class AttemptRow(Base):
+    """One contact to make: planned -> claimed -> in_progress -> done|retry_scheduled|given_up."""
+
+    __tablename__ = "outreach_attempts"
+    __table_args__ = (
+        Index("ix_outreach_attempts_due", "not_before", postgresql_where=_DUE, sqlite_where=_DUE),
+        Index(
+            "ix_outreach_attempts_lease",
+            "lease_expires_at",
+            postgresql_where=_LEASED,
+            sqlite_where=_LEASED,
+        ),
+        Index("ix_outreach_attempts_client", "client_id", "purpose", "created_at"),
+        Index("ix_outreach_attempts_worker", "worker_id"),
+        Index("ix_outreach_attempts_fallback_of", "fallback_of"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    client_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("clients.id", ondelete="CASCADE", name="fk_outreach_attempts_client")
+    )
+    purpose: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    attempt_no: Mapped[int] = mapped_column(Integer, default=1)  # the current/next execution
+    reason: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    fallback_of: Mapped[int | None] = mapped_column(BigId)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    takeovers: Mapped[int] = mapped_column(Integer, default=0)
+    last_outcome: Mapped[str | None] = mapped_column(String(16))
+    last_detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AttemptOutcomeRow(Base):
+    """Each outcome once (``dedup_key``); ``followup_done_at`` is null until the timeline and
+    the closed loop (manager tasks) have seen it: an outbox that survives a crash."""
+
+    __tablename__ = "outreach_outcomes"
+    __table_args__ = (
+        Index(
+            "ix_outreach_outcomes_pending",
+            "id",
+            postgresql_where=text("followup_done_at IS NULL"),
+            sqlite_where=text("followup_done_at IS NULL"),
+        ),
+        Index("ix_outreach_outcomes_attempt", "attempt_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    attempt_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("outreach_attempts.id", ondelete="CASCADE")
+    )
+    attempt_no: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    sip_code: Mapped[int | None] = mapped_column(Integer)
+    ref: Mapped[str | None] = mapped_column(String(128))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    followup_done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ContactRow(Base):
+    """A contact made (an execution started): what the caps count."""
+
+    __tablename__ = "outreach_contacts"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "attempt_no", name="uq_outreach_contacts_execution"),
+        Index("ix_outreach_contacts_client", "client_id", "channel", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    client_id: Mapped[int] = mapped_column(BigId)
+    channel: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempt_id: Mapped[int] = mapped_column(BigId)
+    attempt_no: Mapped[int] = mapped_column(Integer)
+
+
+class WorkerRow(Base):
+    """Workers that run or ran, with a heartbeat (leases say who holds what)."""
+
+    __tablename__ = "outreach_workers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

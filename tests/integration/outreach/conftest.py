@@ -1,0 +1,97 @@
+"""Outreach fixtures: a queue, a dispatcher and fake channels over the test database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_sync.planning import SqlPlanningSource
+from crm_sync.store import ClientInput, SqlHistoryStore
+from outreach.dispatcher import Dispatcher, DispatchSettings
+from outreach.queue import AttemptQueue, NewAttempt
+from outreach.rules import ContactRules
+from povtor.db import session_factory
+from povtor.domain import ChannelKind, OutcomeKind, Purpose
+from povtor.ports import Channel
+from tests.fakes.outreach_channels import ScriptedChannel
+
+# Tuesday 2026-03-03 12:00 in Moscow: inside every contact window.
+NOON_MSK = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime = NOON_MSK) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def queue(engine: AsyncEngine) -> AttemptQueue:
+    return AttemptQueue(session_factory(engine), worker_id="w1", lease=timedelta(seconds=60))
+
+
+@pytest.fixture
+def lookup(engine: AsyncEngine) -> SqlPlanningSource:
+    return SqlPlanningSource(session_factory(engine))
+
+
+@pytest.fixture
+def call() -> ScriptedChannel:
+    return ScriptedChannel(ChannelKind.CALL)
+
+
+@pytest.fixture
+def telegram() -> ScriptedChannel:
+    return ScriptedChannel(ChannelKind.TELEGRAM, default=OutcomeKind.DELIVERED)
+
+
+@pytest.fixture
+def make_dispatcher(
+    queue: AttemptQueue, lookup: SqlPlanningSource, clock: Clock
+) -> Callable[..., Dispatcher]:
+    def make(*channels: Channel, rules: ContactRules | None = None, **kw: object) -> Dispatcher:
+        return Dispatcher(
+            queue,
+            lookup,
+            {c.kind: c for c in channels},
+            rules or ContactRules(retries=ContactRules().retries),
+            settings=DispatchSettings(**kw),  # type: ignore[arg-type]
+            clock=clock,
+        )
+
+    return make
+
+
+async def new_client(
+    store: SqlHistoryStore, ext: str, *, tz: str = "Europe/Moscow", chat: int | None = None
+) -> int:
+    client = await store.create_client(
+        ClientInput(external_id=ext, name="Клиент", phones=("+79161234567",), timezone=tz)
+    )
+    if chat is not None:
+        await store.link_telegram(client.id, chat)
+    return client.id
+
+
+def attempt(
+    client_id: int,
+    key: str,
+    *,
+    channel: ChannelKind = ChannelKind.CALL,
+    purpose: Purpose = Purpose.REORDER,
+    not_before: datetime = NOON_MSK - timedelta(minutes=1),
+) -> NewAttempt:
+    return NewAttempt(client_id, purpose, channel, not_before, key, reason="test")
