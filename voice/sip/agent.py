@@ -12,6 +12,7 @@ Small fixes on top of aiosipua, each pinned by a SIPp scenario:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -87,6 +88,7 @@ class SipAgent:
             else None
         )
         self.registration: Registration | None = None
+        self._register_answered = asyncio.Event()
         self._uac: _UAC | None = None
         self._uas: SipUAS | None = None
 
@@ -118,17 +120,13 @@ class SipAgent:
             self._register()
 
     async def close(self) -> None:
-        if self.registration is not None and self.registration.state == (
-            RegistrationState.REGISTERED
-        ):
-            done = asyncio.Event()
-            self.registration.on_failed = lambda *_: done.set()
-            self.registration.unregister()
-            # The un-REGISTER's answer resets state; wait for it briefly
-            for _ in range(20):
-                if self.registration.state != RegistrationState.REGISTERED or done.is_set():
-                    break
-                await asyncio.sleep(0.05)
+        registration = self.registration
+        if registration is not None and registration.state == RegistrationState.REGISTERED:
+            self._register_answered.clear()
+            registration.unregister()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(2.0, 64 * self.trunk.t1_s)):
+                    await self._register_answered.wait()
         if self._uac is not None:
             self._uac.close()
         await self.transport.stop()
@@ -189,6 +187,12 @@ class SipAgent:
     # --- routing ---
 
     def _on_response(self, response: SipResponse) -> None:
+        cseq = response.cseq
+        status = response.status_code
+        # a 401/407 is answered by aiosipua with credentials: the answer to that comes next
+        register = cseq is not None and cseq.method.upper() == "REGISTER"
+        if register and status >= 200 and status not in (401, 407):
+            self._register_answered.set()
         leg = self._legs.get(response.call_id or "")
         if leg is not None:
             leg.on_response(response)

@@ -92,8 +92,12 @@ class SippRun:
     def received(self, method: str) -> list[str]:
         """Messages SIPp received that start with ``method`` (from -trace_msg)."""
         text = self.messages.read_text(errors="replace") if self.messages.exists() else ""
-        blocks = re.split(r"-{10,}.*?message received.*?\n", text)
-        return [b.split("\n\n-----")[0] for b in blocks[1:] if b.startswith(method)]
+        found = []
+        for block in re.split(r"^-{20,}.*$", text, flags=re.M):
+            head, _, message = block.strip("\n").partition("\n\n")
+            if "message received" in head and message.startswith(method + " "):
+                found.append(message)
+        return found
 
 
 async def start_sipp(
@@ -105,8 +109,12 @@ async def start_sipp(
     rtp_echo: bool = False,
     calls: int = 1,
     extra: list[str] | None = None,
+    fill: dict[str, str] | None = None,
 ) -> SippRun:
-    """Start a SIPp UAS on loopback and wait until it listens."""
+    """Start a SIPp UAS on loopback and wait until it listens.
+
+    ``keys`` become SIPp ``-key`` fields; ``fill`` replaces ``__NAME__`` in the scenario text.
+    """
     port = free_port()
     media_port = free_port(even=True)
     messages, errors = tmp / f"sipp-{port}-msg.log", tmp / f"sipp-{port}-err.log"
@@ -114,7 +122,17 @@ async def start_sipp(
     args += ["-mp", str(media_port), "-m", str(calls), "-nostdin", "-timeout", "30s"]
     args += ["-timeout_error", "-trace_msg", "-message_file", str(messages)]
     args += ["-trace_err", "-error_file", str(errors)]
-    args += ["-sn", builtin] if builtin else ["-sf", str(SCENARIOS / f"{scenario}.xml")]
+    if builtin:
+        args += ["-sn", builtin]
+    else:
+        path = SCENARIOS / f"{scenario}.xml"
+        if fill:  # SIPp checks status codes at load time, so they cannot be -key fields
+            text = path.read_text()
+            for name, value in fill.items():
+                text = text.replace(f"__{name}__", value)
+            path = tmp / f"{scenario}-{port}.xml"
+            path.write_text(text)
+        args += ["-sf", str(path)]
     if rtp_echo:
         args.append("-rtp_echo")
     for key, value in (keys or {}).items():
@@ -210,38 +228,42 @@ def rms(pcm: bytes) -> float:
     return float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
 
 
-def dtmf_pcap(path: Path, digit_event: int, payload_type: int, dst_port: int = 6000) -> Path:
-    """A pcap of one RFC 4733 event (SIPp play_pcap_audio reads the UDP payloads)."""
-    packets = []
-    ts = 12345
-    for i in range(8):
-        end = i >= 5
-        duration = 160 * min(i + 1, 6)
-        payload = struct.pack("!BBH", digit_event, (0x80 if end else 0) | 10, duration)
-        rtp = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | payload_type, 100 + i, ts, 7)
-        packets.append((i * 0.02, rtp + payload))
+def write_pcap(path: Path, packets: list[tuple[float, bytes]]) -> Path:
+    """A pcap of RTP packets (time, RTP bytes) in UDP/IPv4; SIPp's play_pcap_audio reads it."""
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    loopback = socket.inet_aton("127.0.0.1")
     for t, data in packets:
-        udp = struct.pack("!HHHH", 6000, dst_port, 8 + len(data), 0) + data
+        udp = struct.pack("!HHHH", 6000, 6000, 8 + len(data), 0) + data
         ip = struct.pack(
-            "!BBHHHBBH4s4s",
-            0x45,
-            0,
-            20 + len(udp),
-            0,
-            0,
-            64,
-            17,
-            0,
-            socket.inet_aton("127.0.0.1"),
-            socket.inet_aton("127.0.0.1"),
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, loopback, loopback
         )
         frame = b"\x00" * 12 + b"\x08\x00" + ip + udp
-        sec = int(1_700_000_000 + t)
-        usec = round((t % 1) * 1e6)
+        sec, usec = int(1_700_000_000 + t), round((t % 1) * 1e6)
         out.append(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame)
     path.write_bytes(b"".join(out))
     return path
+
+
+def dtmf_packets(event: int, payload_type: int, ssrc: int = 7) -> list[tuple[float, bytes]]:
+    """One RFC 4733 event: 5 updates then 3 end packets, all with one timestamp."""
+    packets = []
+    for i in range(8):
+        end = i >= 5
+        payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, 160 * min(i + 1, 6))
+        marker = 0x80 if i == 0 else 0
+        header = struct.pack("!BBHII", 0x80, marker | payload_type, 100 + i, 12345, ssrc)
+        packets.append((i * 0.02, header + payload))
+    return packets
+
+
+def pcma_packets(pcm: bytes, ssrc: int = 9) -> list[tuple[float, bytes]]:
+    from aiortp.codecs.g711 import PcmaCodec
+
+    encoded = PcmaCodec().encode(pcm)
+    return [
+        (i * 0.02, struct.pack("!BBHII", 0x80, 8, i, i * 160, ssrc) + encoded[o : o + 160])
+        for i, o in enumerate(range(0, len(encoded) - 159, 160))
+    ]
 
 
 def pid_alive(pid: int) -> bool:
