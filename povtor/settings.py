@@ -96,6 +96,9 @@ class RecordingSettings(BaseSettings):
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
     s3_region: str = "us-east-1"
+    flush_interval_s: float = 1.0  # how often a live recording is written out (kept on a kill)
+    writer_threads: int = 2  # threads doing the file I/O of all live recordings
+    sweep_interval_s: float = 3600.0  # retention sweep period in the worker
 
 
 class OutreachSettings(BaseSettings):

@@ -12,6 +12,9 @@ from crm_sync.store import ClientInput, SqlHistoryStore
 from povtor.db import session_factory
 from voice.call_store import CallStore
 from voice.recording import RecordingWriter
+from voice.storage import S3Storage
+
+BUCKET = "povtor-recordings"
 
 
 @pytest.fixture
@@ -39,3 +42,34 @@ def recordings_root(tmp_path: Path) -> Path:
     root = tmp_path / "recordings"
     root.mkdir()
     return root
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 API over real HTTP on a free loopback port, with one bucket."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    )
+    s3.create_bucket(Bucket=BUCKET)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_storage(s3_endpoint: str) -> S3Storage:
+    return S3Storage(
+        BUCKET, endpoint_url=s3_endpoint, access_key="test", secret_key="test", max_attempts=1
+    )
