@@ -35,6 +35,18 @@ class TelegramSettings(BaseSettings):
     global_rate: float = 30.0  # messages per second, whole bot
     per_chat_rate: float = 1.0  # messages per second, one chat
     answer_timeout_s: float = 6 * 3600  # unanswered message -> fall back to a call
+    # added by the bot
+    texts_path: Path | None = None  # a business's copy of bot/texts/ru.yaml
+    company_name: str = "нашей компании"  # as it appears in texts ("бот {{ company }}")
+    webhook_path: str = "/telegram/webhook"
+    polling_timeout_s: int = 25  # long-poll wait of getUpdates
+    max_concurrent_updates: int = 64
+    rate_margin_s: float = 0.02  # widens the 1 s rate window to absorb network jitter
+    send_retries: int = 5  # 5xx / network errors, with exponential backoff
+    retry_backoff_s: float = 0.5
+    link_ttl_days: int = 60  # deep-link tokens expire after this
+    invite_ttl_hours: int = 72  # manager invites expire after this
+    nps_reason_wait_s: float = 24 * 3600  # score kept alone if the follow-up is never answered
 
     @property
     def enabled(self) -> bool:
@@ -128,17 +140,6 @@ class OutreachSettings(BaseSettings):
     batch_size: int = 1000
     concurrency: int = 10
     drain_timeout_s: float = 30.0
-
-
-class DashboardSettings(BaseSettings):
-    model_config = _config("POVTOR_DASHBOARD_")
-
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8080
-
-
-class Settings(BaseSettings):
     # added by the outreach engine
     reorder_min_cycle_days: int = 7
     reorder_grace_days: int = 14
@@ -159,6 +160,17 @@ class Settings(BaseSettings):
     max_takeovers: int = 3  # in-progress attempts taken over from dead workers, then given up
     heartbeat_s: float = 10.0
     worker_id: str | None = None  # defaults to host:pid
+
+
+class DashboardSettings(BaseSettings):
+    model_config = _config("POVTOR_DASHBOARD_")
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+class Settings(BaseSettings):
     model_config = _config("POVTOR_")
 
     data_dir: Path = Path("data")

@@ -1,0 +1,168 @@
+"""Getting messages out for real: rate limits, 429/5xx/network retries, stored statuses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import (
+    EditMessageReplyMarkup,
+    EditMessageText,
+    GetUpdates,
+    Response,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.methods.base import TelegramType
+from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove
+
+from bot.ratelimit import RateLimiter
+from bot.records import OutboxMessage, SendStatus
+from bot.repo import BotRepo
+from povtor.ports import HistoryStore
+
+log = logging.getLogger(__name__)
+
+_MESSAGE_METHODS = (SendMessage, EditMessageText, EditMessageReplyMarkup)
+_UNREACHABLE_HINTS = ("chat not found", "user is deactivated", "peer_id_invalid")
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+class DeliveryMiddleware(BaseRequestMiddleware):
+    """Every API call of the bot: message calls wait for the shared limiter; 429s pause all
+    senders for ``retry_after`` and are retried; 5xx and network errors retry with backoff."""
+
+    def __init__(
+        self, limiter: RateLimiter, *, retries: int = 5, backoff_s: float = 0.5, max_429: int = 50
+    ) -> None:
+        self._limiter = limiter
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._max_429 = max_429
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        if isinstance(method, GetUpdates):  # the polling loop has its own backoff
+            return await make_request(bot, method)  # type: ignore[arg-type]
+        limited = isinstance(method, _MESSAGE_METHODS)
+        chat_id = getattr(method, "chat_id", None)
+        failures = throttled = 0
+        while True:
+            if limited:
+                await self._limiter.acquire(chat_id if isinstance(chat_id, int) else None)
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as err:
+                throttled += 1
+                if throttled > self._max_429:
+                    raise
+                log.warning(
+                    "Telegram asked to wait %ss (%s)", err.retry_after, method.__api_method__
+                )
+                self._limiter.pause(err.retry_after)
+                if not limited:
+                    await asyncio.sleep(err.retry_after)
+            except (TelegramServerError, TelegramNetworkError) as err:
+                failures += 1
+                if failures > self._retries:
+                    raise
+                delay = min(self._backoff_s * 2 ** (failures - 1), 30.0)
+                log.warning(
+                    "%s failed (%s), retry %d in %.1fs",
+                    method.__api_method__,
+                    err,
+                    failures,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+
+class Sender:
+    """Sends a message and keeps its status in the outbox; 403 marks the client unreachable."""
+
+    def __init__(self, bot: Bot, repo: BotRepo, store: HistoryStore) -> None:
+        self._bot = bot
+        self._repo = repo
+        self._store = store
+
+    async def send(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        purpose: str,
+        markup: Markup | None = None,
+        client_id: int | None = None,
+        attempt_id: int | None = None,
+        dedup_key: str | None = None,
+        make_markup: Any = None,
+        before_send: Callable[[OutboxMessage], Awaitable[None]] | None = None,
+    ) -> OutboxMessage:
+        """Queue, send and record. ``make_markup(outbox_id)`` builds buttons that name the message.
+
+        With a ``dedup_key`` a message that was already sent is not sent again; ``before_send``
+        runs once the message has its outbox id, before it can reach the chat."""
+        queued = await self._repo.add_outbox(
+            chat_id=chat_id,
+            purpose=purpose,
+            text=text,
+            client_id=client_id,
+            attempt_id=attempt_id,
+            dedup_key=dedup_key,
+        )
+        if queued.status is not SendStatus.QUEUED:
+            return queued
+        if make_markup is not None:
+            markup = make_markup(queued.id)
+        if before_send is not None:
+            await before_send(queued)
+        status, message_id, error = await self._deliver(chat_id, text, markup)
+        tries = queued.tries + 1
+        await self._repo.mark_outbox(
+            queued.id, status, message_id=message_id, error=error, tries=tries
+        )
+        if status is SendStatus.UNREACHABLE and client_id is not None:
+            await self._store.set_telegram_reachable(client_id, False)
+        return await self._require(queued.id)
+
+    async def _require(self, outbox_id: int) -> OutboxMessage:
+        message = await self._repo.get_outbox(outbox_id)
+        if message is None:  # pragma: no cover - we just wrote it
+            raise LookupError(outbox_id)
+        return message
+
+    async def _deliver(
+        self, chat_id: int, text: str, markup: Markup | None
+    ) -> tuple[SendStatus, int | None, str | None]:
+        try:
+            sent = await self._bot.send_message(chat_id, text, reply_markup=markup)
+        except TelegramForbiddenError as err:
+            log.info("chat …%s unreachable: %s", str(chat_id)[-2:], err.message)
+            return SendStatus.UNREACHABLE, None, err.message[:300]
+        except TelegramBadRequest as err:
+            if any(h in err.message.lower() for h in _UNREACHABLE_HINTS):
+                return SendStatus.UNREACHABLE, None, err.message[:300]
+            log.error("Telegram refused a message: %s", err.message)
+            return SendStatus.FAILED, None, err.message[:300]
+        except (TelegramRetryAfter, TelegramServerError, TelegramNetworkError) as err:
+            log.error("message not delivered after retries: %s", err)
+            return SendStatus.FAILED, None, str(err)[:300]
+        return SendStatus.SENT, sent.message_id, None

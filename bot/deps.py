@@ -1,0 +1,38 @@
+"""What every handler and flow of the bot needs, built once by the service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from aiogram import Bot
+
+from bot.delivery import Sender
+from bot.repo import BotRepo
+from bot.texts import Texts
+from povtor.ports import HistoryStore, OutcomeSink, Reports, Transcriber
+from povtor.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class BotDeps:
+    settings: Settings
+    bot: Bot
+    store: HistoryStore
+    repo: BotRepo
+    sender: Sender
+    texts: Texts
+    outcome_sink: OutcomeSink
+    reports: Reports
+    transcriber: Transcriber | None = None
+    secret_key: str = ""
+    link_ttl: timedelta = field(default_factory=lambda: timedelta(days=30))
+
+    async def cpu(self, func: Callable[..., T], *args: Any) -> T:
+        """Run pure CPU work (NLU, lemmatisation) off the event loop."""
+        return await asyncio.to_thread(func, *args)

@@ -1,0 +1,53 @@
+"""Manager commands: /nps (this week's figures) and /tasks (open tasks)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.deps import BotDeps
+from povtor.domain import TaskStatus
+
+
+def week_start(now: datetime) -> datetime:
+    """Monday 00:00 UTC of the current week."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday())
+
+
+async def nps_text(deps: BotDeps, now: datetime) -> str:
+    start = week_start(now)
+    summary = await deps.reports.nps(start, now)
+    alerts = await deps.repo.alerts_since(start, limit=10)
+    answers = [
+        f"• {a.kind}: {a.text.splitlines()[1] if len(a.text.splitlines()) > 1 else a.text}"
+        f" [{a.status.value}]"
+        for a in alerts
+    ]
+    return deps.texts(
+        "nps_report",
+        start=f"{start:%d.%m}",
+        end=f"{now:%d.%m}",
+        nps="—" if summary.nps is None else f"{summary.nps:+.1f}",
+        promoters=summary.promoters,
+        passives=summary.passives,
+        detractors=summary.detractors,
+        responses=summary.responses,
+        asked=summary.asked,
+        answers=answers,
+    )
+
+
+async def tasks_text(deps: BotDeps, limit: int = 20) -> str:
+    tasks = [
+        *await deps.store.list_tasks(status=TaskStatus.OPEN, limit=limit),
+        *await deps.store.list_tasks(status=TaskStatus.IN_PROGRESS, limit=limit),
+    ]
+    if not tasks:
+        return deps.texts("tasks_none")
+    tasks.sort(key=lambda t: (t.due_at, t.id))
+    lines = [
+        f"#{t.id} до {t.due_at:%d.%m %H:%M} — {t.title}"
+        + (f" ({t.assignee})" if t.assignee else "")
+        for t in tasks[:limit]
+    ]
+    return deps.texts("tasks_report", count=len(tasks), tasks=lines)

@@ -1,0 +1,243 @@
+"""Client conversations that span messages: NPS score and follow-up, win-back, complaint.
+
+The state lives in the bot's table, so a worker restarted in the middle picks the answer up.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiogram.exceptions import TelegramBadRequest
+
+from bot.alerts import raise_alert
+from bot.deps import BotDeps
+from bot.records import ChatState, ChatStep, OutboxMessage
+from nlu import classify_reason, extract_score
+from povtor.db import utcnow
+from povtor.domain import ChannelKind, Client, EventKind, NpsGroup, OutcomeKind, nps_group
+from povtor.ports import NewEvent, NewNpsResponse
+
+log = logging.getLogger(__name__)
+
+
+async def _say(
+    deps: BotDeps, chat_id: int, key: str, client: Client | None = None, /, **values: Any
+) -> None:
+    await deps.sender.send(
+        chat_id,
+        deps.texts(key, **values),
+        purpose="reply",
+        client_id=client.id if client else None,
+    )
+
+
+async def on_score(
+    deps: BotDeps,
+    client: Client,
+    question: OutboxMessage,
+    score: int,
+    press_id: str,
+) -> bool:
+    """A score for the survey message ``question`` (button or typed); False if already scored."""
+    if not await deps.repo.record_press(
+        question.id, "score", str(score), question.chat_id, press_id
+    ):
+        return False
+    await deps.repo.set_state(
+        ChatState(
+            chat_id=question.chat_id,
+            step=ChatStep.NPS_REASON,
+            client_id=client.id,
+            attempt_id=question.attempt_id,
+            message_id=question.id,
+            score=score,
+            data={"scored_at": utcnow().isoformat()},
+        )
+    )
+    if question.attempt_id is not None:
+        await deps.outcome_sink.report(
+            question.attempt_id, OutcomeKind.ANSWERED, {"purpose": "nps", "score": score}
+        )
+    if question.message_id is not None:
+        try:
+            await deps.bot.edit_message_text(
+                text=f"{question.text}\n\n{deps.texts('nps_scored', score=score)}",
+                chat_id=question.chat_id,
+                message_id=question.message_id,
+            )
+        except TelegramBadRequest as err:
+            if "not modified" not in err.message:
+                log.warning("could not mark the survey message: %s", err.message)
+    follow_up = "nps_ask_high" if score >= 9 else "nps_ask_improve"
+    await _say(deps, question.chat_id, follow_up, client)
+    return True
+
+
+async def _finish_nps(deps: BotDeps, client: Client, state: ChatState, reason: str | None) -> None:
+    score = state.score
+    category = None
+    if reason:
+        category = (await deps.cpu(classify_reason, reason)).category
+    scored_at = state.data.get("scored_at")
+    answered_at = datetime.fromisoformat(scored_at) if scored_at else None
+    await deps.store.record_nps(
+        NewNpsResponse(
+            client_id=client.id,
+            score=score,
+            channel=ChannelKind.TELEGRAM,
+            reason_text=reason,
+            reason_category=category,
+            source_kind="message",
+            source_id=f"telegram:{state.message_id}",
+            answered_at=answered_at,
+            dedup_key=f"tg:nps:{state.message_id}",
+        )
+    )
+    await deps.repo.clear_state(state.chat_id)
+    if score is not None and nps_group(score) is NpsGroup.DETRACTOR:
+        await raise_alert(
+            deps,
+            client,
+            kind="detractor",
+            answer=reason or "",
+            score=score,
+            dedup=f"nps:{state.message_id}",
+        )
+
+
+async def flush_unanswered(deps: BotDeps, older_than: timedelta) -> int:
+    """Record scores whose follow-up question was never answered (score only)."""
+    stale = await deps.repo.stale_states(ChatStep.NPS_REASON, utcnow() - older_than)
+    for state in stale:
+        if state.client_id is not None:
+            client = await deps.store.get_client(state.client_id)
+            await _finish_nps(deps, client, state, None)
+    return len(stale)
+
+
+async def on_text(deps: BotDeps, client: Client, chat_id: int, message_id: int, text: str) -> None:
+    """A typed (or transcribed) message from a linked client."""
+    state = await deps.repo.get_state(chat_id)
+    if state is not None and state.step is ChatStep.NPS_SCORE and state.message_id is not None:
+        score = await deps.cpu(extract_score, text)
+        question = await deps.repo.get_outbox(state.message_id)
+        if score is None or question is None:
+            await _say(deps, chat_id, "nps_need_score", client)
+            return
+        await on_score(deps, client, question, score, f"text:{message_id}")
+        return
+    if state is not None and state.step is ChatStep.NPS_REASON:
+        await _finish_nps(deps, client, state, text)
+        await _say(deps, chat_id, "nps_thanks", client)
+        return
+    if state is not None and state.step is ChatStep.WINBACK_REASON:
+        category = (await deps.cpu(classify_reason, text)).category
+        await deps.store.record_nps(
+            NewNpsResponse(
+                client_id=client.id,
+                score=None,
+                channel=ChannelKind.TELEGRAM,
+                reason_text=text,
+                reason_category=category,
+                source_kind="message",
+                source_id=f"telegram:{state.message_id}",
+                dedup_key=f"tg:winback:{state.message_id}",
+            )
+        )
+        await deps.repo.set_state(
+            ChatState(
+                chat_id=chat_id,
+                step=ChatStep.WINBACK_RETURN,
+                client_id=client.id,
+                attempt_id=state.attempt_id,
+                message_id=state.message_id,
+                score=None,
+            )
+        )
+        await _say(deps, chat_id, "winback_ask_return", client)
+        return
+    if state is not None and state.step is ChatStep.WINBACK_RETURN:
+        await deps.store.append_event(
+            NewEvent(
+                client_id=client.id,
+                kind=EventKind.MESSAGE_IN,
+                summary=f"Что вернёт клиента: {text}",
+                ref=f"message:{state.message_id}",
+                dedup_key=f"tg:in:{chat_id}:{message_id}",
+            )
+        )
+        await deps.repo.clear_state(chat_id)
+        await _say(deps, chat_id, "nps_thanks", client)
+        return
+    if state is not None and state.step is ChatStep.COMPLAINT:
+        await complaint(deps, client, chat_id, message_id, text)
+        return
+    await deps.store.append_event(
+        NewEvent(
+            client_id=client.id,
+            kind=EventKind.MESSAGE_IN,
+            summary=text[:1000],
+            dedup_key=f"tg:in:{chat_id}:{message_id}",
+        )
+    )
+    await _say(deps, chat_id, "free_text_thanks", client)
+
+
+async def complaint(
+    deps: BotDeps, client: Client, chat_id: int, message_id: int, text: str
+) -> None:
+    await deps.store.append_event(
+        NewEvent(
+            client_id=client.id,
+            kind=EventKind.COMPLAINT,
+            summary=text[:1000],
+            dedup_key=f"tg:complaint:{chat_id}:{message_id}",
+        )
+    )
+    await deps.repo.clear_state(chat_id)
+    await raise_alert(
+        deps,
+        client,
+        kind="complaint",
+        answer=text,
+        score=None,
+        dedup=f"complaint:{chat_id}:{message_id}",
+    )
+    await _say(deps, chat_id, "complaint_thanks", client)
+
+
+async def start_complaint(deps: BotDeps, client: Client, chat_id: int) -> None:
+    await deps.repo.set_state(
+        ChatState(
+            chat_id=chat_id,
+            step=ChatStep.COMPLAINT,
+            client_id=client.id,
+            attempt_id=None,
+            message_id=None,
+            score=None,
+        )
+    )
+    await _say(deps, chat_id, "complaint_ask", client)
+
+
+async def stop(deps: BotDeps, client: Client | None, chat_id: int) -> None:
+    """/stop: opt out of every contact, recorded with time and source, confirmed."""
+    if client is not None and client.opted_out:
+        await _say(deps, chat_id, "stop_already", client)
+        return
+    if client is not None:
+        await deps.store.set_opt_out(client.id, True, source="telegram:/stop")
+        await deps.repo.clear_state(chat_id)
+    await _say(deps, chat_id, "stop_done", client)
+
+
+async def waits_for_answer(deps: BotDeps, chat_id: int) -> bool:
+    state = await deps.repo.get_state(chat_id)
+    return state is not None and state.step in {
+        ChatStep.NPS_REASON,
+        ChatStep.WINBACK_REASON,
+        ChatStep.WINBACK_RETURN,
+        ChatStep.COMPLAINT,
+    }

@@ -1,0 +1,162 @@
+"""The bot against the fake Telegram Bot API over HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import bot.tables  # noqa: F401  (the bot's tables are emptied between tests)
+from bot.service import BotService
+from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from povtor.db import session_factory
+from povtor.domain import Client, NpsSummary, OrderItem, OutcomeKind
+from povtor.settings import Settings, TelegramSettings
+from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram
+
+pytestmark = pytest.mark.telegram
+
+
+class RecordingSink:
+    """An OutcomeSink that remembers every late outcome (the outreach engine's role)."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[int, OutcomeKind, dict[str, Any]]] = []
+        self._changed = asyncio.Condition()
+
+    async def report(
+        self, attempt_id: int, kind: OutcomeKind, data: Mapping[str, Any] | None = None
+    ) -> None:
+        async with self._changed:
+            self.reports.append((attempt_id, kind, dict(data or {})))
+            self._changed.notify_all()
+
+    async def wait_for(self, count: int, within: float = 10.0) -> None:
+        async with self._changed:
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: len(self.reports) >= count), within
+            )
+
+
+class FixedReports:
+    def __init__(self) -> None:
+        self.asked: list[tuple[datetime, datetime]] = []
+
+    async def nps(self, start: datetime, end: datetime) -> NpsSummary:
+        self.asked.append((start, end))
+        return NpsSummary(
+            start, end, promoters=5, passives=3, detractors=2, responses=10, asked=20
+        )
+
+
+@pytest.fixture(autouse=True)
+def _database_first(db_url: str) -> str:
+    """Set the database up before any async fixture: the session's PostgreSQL migration runs
+    Alembic's own loop on this thread, which must not happen under a running test loop."""
+    return db_url
+
+
+@pytest.fixture
+async def fake_tg() -> AsyncIterator[FakeTelegram]:
+    api = FakeTelegram()
+    await api.start()
+    try:
+        yield api
+    finally:
+        await api.stop()
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+@pytest.fixture
+def bot_settings(fake_tg: FakeTelegram, tmp_path: Path, db_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=db_url,
+        secret_key="test-secret-key",
+        telegram=TelegramSettings(
+            bot_token=TOKEN,
+            bot_username=BOT_USERNAME,
+            api_base=fake_tg.base_url,
+            polling_timeout_s=5,
+            retry_backoff_s=0.01,
+        ),
+    )
+
+
+@dataclass
+class Running:
+    service: BotService
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 15)
+
+
+@pytest.fixture
+async def start_bot(
+    bot_settings: Settings, store: SqlHistoryStore, engine: AsyncEngine, sink: RecordingSink
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start a bot worker (several times for restart tests); all are stopped at the end."""
+    started: list[Running] = []
+
+    async def start(settings: Settings | None = None, **kwargs: Any) -> Running:
+        service = BotService(
+            settings or bot_settings,
+            store,
+            FixedReports(),
+            sink,
+            sessions=session_factory(engine),
+            **kwargs,
+        )
+        stop = asyncio.Event()
+        running = Running(service, stop, asyncio.create_task(service.run(stop)))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        if not running.task.done():
+            await running.shutdown()
+
+
+@pytest.fixture
+async def running_bot(start_bot: Callable[..., Any]) -> Running:
+    running: Running = await start_bot()
+    return running
+
+
+async def make_client(
+    store: SqlHistoryStore,
+    external_id: str = "C-1",
+    *,
+    phone: str = "+79161234567",
+    name: str = "Анна",
+    order: bool = True,
+) -> Client:
+    client = await store.create_client(
+        ClientInput(external_id=external_id, name=name, phones=(phone,))
+    )
+    if order:
+        await store.add_order(
+            OrderInput(
+                external_id=f"O-{external_id}",
+                client_external_id=external_id,
+                placed_at=datetime(2025, 3, 14, 10, 0).astimezone(),
+                amount=Decimal("2490.00"),
+                items=(OrderItem(name="Кофе в зёрнах 1 кг", quantity=Decimal(2)),),
+            )
+        )
+    return client
