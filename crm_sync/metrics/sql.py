@@ -1,0 +1,203 @@
+"""The report's SQL: aggregates and window functions that run the same on SQLite and PostgreSQL.
+
+Three statements, each one pass over the rows it needs: per-client order aggregates up to the end
+of the period (retention, churn, repeat rate, LTV, tenure cohorts), per-client monthly revenue in
+the period ranked by a window (ABC x XYZ), and the NPS answers and surveys of the period.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    Select,
+    Table,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.orm import aliased
+
+from crm_sync.metrics.formulas import (
+    ABC_A_SHARE,
+    ABC_B_SHARE,
+    TENURE_COHORTS,
+    XYZ_X_MAX_CV,
+    XYZ_Y_MAX_CV,
+)
+from crm_sync.metrics.period import years_before
+from crm_sync.tables import EventRow, NpsResponseRow, OrderRow
+from povtor.domain import EventKind
+
+orders: Table = OrderRow.__table__  # type: ignore[assignment]
+events: Table = EventRow.__table__  # type: ignore[assignment]
+nps: Table = NpsResponseRow.__table__  # type: ignore[assignment]
+OUTBOUND_KINDS = (EventKind.MESSAGE_OUT.value, EventKind.CALL.value)
+
+
+def _flag(condition: Any) -> Any:
+    return case((condition, 1), else_=0)
+
+
+def clients_query(start: datetime, end: datetime, window: timedelta) -> Select[Any]:
+    """One row: activity at start/end, new, churned, buyers, repeat buyers, orders, revenue,
+    LTV parts and, per tenure cohort, its size and how many of it bought in the period."""
+    o = orders.c
+    in_period = o.placed_at >= start
+    per_client = (
+        select(
+            o.client_id,
+            func.min(o.placed_at).label("first_at"),
+            func.count().label("n_all"),
+            func.sum(o.amount).label("rev_all"),
+            func.sum(_flag(in_period)).label("n_in"),
+            func.sum(case((in_period, o.amount), else_=0)).label("rev_in"),
+            func.max(_flag(and_(o.placed_at >= start - window, o.placed_at < start))).label(
+                "active_start"
+            ),
+            func.max(_flag(o.placed_at >= end - window)).label("active_end"),
+        )
+        .where(o.placed_at < end)
+        .group_by(o.client_id)
+        .subquery("per_client")
+    )
+    pc = per_client.c
+    bought = pc.n_in > 0
+    columns: list[Any] = [
+        func.count().label("clients_to_date"),
+        func.coalesce(func.sum(pc.rev_all), 0).label("revenue_to_date"),
+        func.coalesce(func.sum(pc.active_start), 0).label("active_start"),
+        func.coalesce(func.sum(pc.active_end), 0).label("active_end"),
+        func.coalesce(func.sum(_flag(pc.first_at >= start)), 0).label("new"),
+        func.coalesce(func.sum(_flag(and_(pc.active_start == 1, pc.active_end == 0))), 0).label(
+            "lost"
+        ),
+        func.coalesce(func.sum(_flag(bought)), 0).label("buyers"),
+        func.coalesce(func.sum(_flag(and_(bought, pc.n_all >= 2))), 0).label("repeat_buyers"),
+        func.coalesce(func.sum(pc.n_in), 0).label("orders"),
+        func.coalesce(func.sum(pc.rev_in), 0).label("revenue"),
+    ]
+    bounds = [years_before(start, years) for _, years in TENURE_COHORTS]
+    for i, (name, _) in enumerate(TENURE_COHORTS):
+        upper = bounds[i]  # first order at or before this instant: at least that tenure
+        member = pc.first_at <= upper if i else pc.first_at < start
+        if i + 1 < len(bounds):
+            member = and_(member, pc.first_at > bounds[i + 1])
+        columns.append(func.coalesce(func.sum(_flag(member)), 0).label(f"cohort_{name}"))
+        columns.append(
+            func.coalesce(func.sum(_flag(and_(member, bought))), 0).label(f"again_{name}")
+        )
+    return select(*columns).select_from(per_client)
+
+
+def _month(column: Any, dialect: str, tz_name: str, offset_s: int) -> Any:
+    """The local calendar month of a UTC timestamp (SQLite: a fixed offset, no DST in RU)."""
+    if dialect == "postgresql":
+        return func.date_trunc("month", func.timezone(tz_name, column))
+    return func.strftime("%Y-%m", column, f"{offset_s:+d} seconds")
+
+
+def abc_xyz_query(
+    start: datetime, end: datetime, months: int, dialect: str, tz_name: str, offset_s: int
+) -> Select[Any]:
+    """Rows (abc, xyz, clients, revenue): the ABC x XYZ matrix of the period's buyers."""
+    o = orders.c
+    month = _month(o.placed_at, dialect, tz_name, offset_s)
+    monthly = (
+        select(o.client_id, cast(func.sum(o.amount), Float).label("rev"))
+        .where(o.placed_at >= start, o.placed_at < end)
+        .group_by(o.client_id, month)
+        .subquery("monthly")
+    )
+    per_client = (
+        select(
+            monthly.c.client_id,
+            func.sum(monthly.c.rev).label("rev"),
+            func.sum(monthly.c.rev * monthly.c.rev).label("sq"),
+        )
+        .group_by(monthly.c.client_id)
+        .subquery("per_client")
+    )
+    p = per_client.c
+    ranked = select(
+        p.rev,
+        p.sq,
+        (func.sum(p.rev).over(order_by=(p.rev.desc(), p.client_id), rows=(None, 0)) - p.rev).label(
+            "rev_before"
+        ),
+        func.sum(p.rev).over().label("total"),
+    ).subquery("ranked")
+    r = ranked.c
+    abc = case(
+        (r.rev_before < ABC_A_SHARE * r.total, "A"),
+        (r.rev_before < ABC_B_SHARE * r.total, "B"),
+        else_="C",
+    ).label("abc")
+    if months >= 3:
+        scaled = r.sq * months
+        xyz: Any = case(
+            (scaled <= (1 + XYZ_X_MAX_CV**2) * r.rev * r.rev, "X"),
+            (scaled <= (1 + XYZ_Y_MAX_CV**2) * r.rev * r.rev, "Y"),
+            else_="Z",
+        )
+        xyz = xyz.label("xyz")
+        keys = [abc, xyz]
+    else:
+        xyz = literal_column("NULL").label("xyz")
+        keys = [abc]
+    return (
+        select(abc, xyz, func.count().label("clients"), func.sum(r.rev).label("revenue"))
+        .where(r.rev > 0)
+        .group_by(*keys)
+    )
+
+
+def nps_query(start: datetime, end: datetime) -> Select[Any]:
+    """One row: promoters, passives, detractors, scored responses, surveys asked.
+
+    Asked = outbound messages and calls of the period whose data has purpose "nps", plus NPS
+    answers (events) of the period from clients with no such outbound event in the period (an
+    answer implies a question even where the channel does not record its survey yet).
+    """
+    n = nps.c
+    scored = select(
+        func.coalesce(func.sum(_flag(n.score >= 9)), 0).label("promoters"),
+        func.coalesce(func.sum(_flag(and_(n.score >= 7, n.score <= 8))), 0).label("passives"),
+        func.coalesce(func.sum(_flag(n.score <= 6)), 0).label("detractors"),
+        func.count(n.score).label("responses"),
+    ).where(n.answered_at >= start, n.answered_at < end, n.score.is_not(None))
+    e = events.c
+    purpose_nps = EventRow.data["purpose"].as_string() == "nps"
+    outbound = and_(e.kind.in_(OUTBOUND_KINDS), e.at >= start, e.at < end, purpose_nps)
+    asked_out = select(func.count()).where(outbound).scalar_subquery()
+    other = aliased(EventRow)
+    asked_answers = (
+        select(func.count())
+        .where(
+            e.kind == EventKind.NPS_ANSWER.value,
+            e.at >= start,
+            e.at < end,
+            ~exists().where(
+                other.client_id == e.client_id,
+                other.kind.in_(OUTBOUND_KINDS),
+                other.at >= start,
+                other.at < end,
+                other.data["purpose"].as_string() == "nps",
+            ),
+        )
+        .scalar_subquery()
+    )
+    s = scored.subquery("scored")
+    return select(
+        s.c.promoters,
+        s.c.passives,
+        s.c.detractors,
+        s.c.responses,
+        (asked_out + asked_answers).label("asked"),
+    )
