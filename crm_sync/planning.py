@@ -8,14 +8,21 @@ the same window-function queries, with the date arithmetic written per dialect.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_sync.convert import client_from_row
 from crm_sync.tables import ClientPhoneRow, ClientRow, ConsentRow
-from povtor.domain import Client
+from povtor.db import UtcDateTime
+from povtor.domain import Candidate, ChannelKind, Client, ConsentChannel, Purpose
+from povtor.ports import CandidatePage, PlanningRules
+
+Consents = tuple[tuple[ConsentChannel, bool], ...]
+Build = Callable[[Any, Consents], Candidate]
 
 
 class SqlPlanningSource:
@@ -46,3 +53,253 @@ class SqlPlanningSource:
         return {
             r.id: client_from_row(r, phones.get(r.id, []), consents.get(r.id, [])) for r in rows
         }
+
+    # -- PlanningSource -------------------------------------------------------------------------
+
+    def _days(self, later: str, earlier: str) -> str:
+        """SQL for the days between two timestamps (fractional)."""
+        if self.dialect == "postgresql":
+            return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0)"
+        return f"(julianday({later}) - julianday({earlier}))"
+
+    def _as_of(self) -> str:
+        return "CAST(:as_of AS TIMESTAMPTZ)" if self.dialect == "postgresql" else ":as_of"
+
+    def _greatest(self, a: str, b: str) -> str:
+        return f"GREATEST({a}, {b})" if self.dialect == "postgresql" else f"MAX({a}, {b})"
+
+    async def _page_bounds(self, session: AsyncSession, after: int, limit: int) -> int | None:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT MAX(id) FROM (SELECT id FROM clients WHERE id > :after "
+                    "ORDER BY id LIMIT :limit) AS page"
+                ),
+                {"after": after, "limit": limit},
+            )
+        ).first()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def _cycles_sql(self, group: str) -> str:
+        """CTEs ``gaps``, ``med`` and ``last_o``: per (client, group) the median days between
+        consecutive orders (ROW_NUMBER/COUNT over the gaps) and the last order."""
+        part = f"client_id{', ' + group if group else ''}"
+        prev = f"LAG(placed_at) OVER (PARTITION BY {part} ORDER BY placed_at)"
+        grp_sel = f", {group} AS grp" if group else ", '' AS grp"
+        return f"""
+        o AS (
+            SELECT client_id{grp_sel}, placed_at,
+                   {self._days("placed_at", prev)} AS gap
+            FROM orders WHERE client_id > :after AND client_id <= :upto
+        ),
+        ranked AS (
+            SELECT client_id, grp, gap,
+                   ROW_NUMBER() OVER (PARTITION BY client_id, grp ORDER BY gap) AS rn,
+                   COUNT(*) OVER (PARTITION BY client_id, grp) AS n
+            FROM o WHERE gap IS NOT NULL
+        ),
+        med AS (
+            SELECT client_id, grp, AVG(gap) AS median_gap
+            FROM ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY client_id, grp
+        ),
+        last_o AS (
+            SELECT client_id, grp, MAX(placed_at) AS last_at, COUNT(*) AS orders
+            FROM o GROUP BY client_id, grp
+        ),
+        cyc AS (
+            SELECT l.client_id, l.grp, l.last_at, l.orders,
+                   CASE WHEN m.median_gap IS NULL THEN :fallback
+                        ELSE {self._greatest("m.median_gap", ":min_cycle")} END AS cycle,
+                   {self._days(self._as_of(), "l.last_at")} AS since
+            FROM last_o l LEFT JOIN med m ON m.client_id = l.client_id AND m.grp = l.grp
+        )"""
+
+    _CLIENT_COLS = (
+        "c.id AS client_id, c.external_id, c.timezone, c.preferred_channel, "
+        "c.telegram_chat_id IS NOT NULL AS linked, c.telegram_reachable"
+    )
+
+    async def reorder_candidates(
+        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
+    ) -> CandidatePage:
+        sql = f"""
+        WITH {self._cycles_sql("COALESCE(category, '')")},
+        due AS (
+            SELECT cyc.*, ROW_NUMBER() OVER (
+                PARTITION BY client_id ORDER BY (cycle - since), grp) AS pick
+            FROM cyc
+            WHERE since >= cycle - :lead AND since < cycle + :grace
+        )
+        SELECT {self._CLIENT_COLS}, due.grp, due.last_at, due.orders, due.cycle, due.since
+        FROM due JOIN clients c ON c.id = due.client_id
+        WHERE due.pick = 1 AND c.opted_out_at IS NULL
+        ORDER BY c.id"""
+        params = {
+            "lead": rules.reorder_lead_days,
+            "grace": rules.reorder_grace_days,
+            "fallback": float(rules.reorder_fallback_cycle_days),
+            "min_cycle": float(rules.reorder_min_cycle_days),
+        }
+
+        def build(r: Any, consents: Consents) -> Candidate:
+            cycle = float(r.cycle)
+            expected = r.last_at + timedelta(days=cycle)
+            cat = r.grp or None
+            reason = (
+                f"reorder expected {expected.date().isoformat()}: cycle {cycle:.0f} d"
+                + (" (median)" if r.orders > 1 else " (fallback, one order)")
+                + (f", category {cat}" if cat else "")
+                + f", last order {r.last_at.date().isoformat()}"
+            )
+            return self._candidate(
+                r,
+                consents,
+                Purpose.REORDER,
+                due_at=expected - timedelta(days=rules.reorder_lead_days),
+                reason=reason,
+                key=f"reorder:{r.client_id}:{cat or '-'}:{r.last_at.date().isoformat()}",
+                data={"category": cat, "cycle_days": round(cycle, 1), "expected": str(expected)},
+            )
+
+        return await self._page(sql, params, as_of, after_client_id, limit, build)
+
+    async def nps_candidates(
+        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
+    ) -> CandidatePage:
+        since_delivery = self._days(self._as_of(), "d.delivered")
+        sql = f"""
+        WITH d AS (
+            SELECT client_id, MAX(delivered_at) AS delivered FROM orders
+            WHERE client_id > :after AND client_id <= :upto AND delivered_at IS NOT NULL
+            GROUP BY client_id
+        ),
+        a AS (
+            SELECT client_id, MAX(answered_at) AS answered FROM nps_responses
+            WHERE client_id > :after AND client_id <= :upto GROUP BY client_id
+        )
+        SELECT {self._CLIENT_COLS}, d.delivered AS last_at
+        FROM d JOIN clients c ON c.id = d.client_id LEFT JOIN a ON a.client_id = d.client_id
+        WHERE c.opted_out_at IS NULL
+          AND {since_delivery} >= :after_days AND {since_delivery} < :after_days + :grace
+          AND (a.answered IS NULL OR {self._days(self._as_of(), "a.answered")} >= :window)
+        ORDER BY c.id"""
+        params = {
+            "after_days": rules.nps_after_delivery_days,
+            "grace": rules.nps_grace_days,
+            "window": rules.nps_window_days,
+        }
+
+        def build(r: Any, consents: Consents) -> Candidate:
+            day = r.last_at.date().isoformat()
+            return self._candidate(
+                r,
+                consents,
+                Purpose.NPS,
+                due_at=r.last_at + timedelta(days=rules.nps_after_delivery_days),
+                reason=f"NPS: order delivered {day}, no score in {rules.nps_window_days} d",
+                key=f"nps:{r.client_id}:{day}",
+                data={"delivered": str(r.last_at)},
+            )
+
+        return await self._page(sql, params, as_of, after_client_id, limit, build)
+
+    async def winback_candidates(
+        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
+    ) -> CandidatePage:
+        thresholds = sorted(rules.winback_after_days)
+        if not thresholds:
+            return CandidatePage((), None)
+        sql = f"""
+        WITH {self._cycles_sql("")}
+        SELECT {self._CLIENT_COLS}, cyc.last_at, cyc.orders, cyc.cycle, cyc.since
+        FROM cyc JOIN clients c ON c.id = cyc.client_id
+        WHERE c.opted_out_at IS NULL AND cyc.since >= :first
+          AND (cyc.orders = 1 OR cyc.since >= cyc.cycle * :factor)
+        ORDER BY c.id"""
+        params = {
+            "first": thresholds[0],
+            "factor": rules.winback_overdue_factor,
+            "fallback": float(rules.reorder_fallback_cycle_days),
+            "min_cycle": float(rules.reorder_min_cycle_days),
+        }
+
+        def build(r: Any, consents: Consents) -> Candidate:
+            since = float(r.since)
+            crossed = max(t for t in thresholds if t <= since)
+            last = r.last_at.date().isoformat()
+            return self._candidate(
+                r,
+                consents,
+                Purpose.WINBACK,
+                due_at=r.last_at + timedelta(days=crossed),
+                reason=f"win-back: no order for {since:.0f} d since {last} (check-in {crossed} d)",
+                key=f"winback:{r.client_id}:{last}:{crossed}",
+                data={"silence_days": int(since), "threshold_days": crossed},
+            )
+
+        return await self._page(sql, params, as_of, after_client_id, limit, build)
+
+    # -- shared ---------------------------------------------------------------------------------
+
+    async def _page(
+        self,
+        sql: str,
+        params: dict[str, Any],
+        as_of: datetime,
+        after: int,
+        limit: int,
+        build: Build,
+    ) -> CandidatePage:
+        async with self._sessions() as session:
+            upto = await self._page_bounds(session, after, limit)
+            if upto is None:
+                return CandidatePage((), None)
+            stmt = (
+                text(sql)
+                .bindparams(bindparam("as_of", type_=UtcDateTime()))
+                .columns(last_at=UtcDateTime())
+            )
+            rows = (
+                await session.execute(
+                    stmt, {**params, "as_of": as_of, "after": after, "upto": upto}
+                )
+            ).all()
+            consents: dict[int, list[tuple[ConsentChannel, bool]]] = {}
+            if rows:
+                ids = [r.client_id for r in rows]
+                for c in await session.execute(
+                    select(ConsentRow.client_id, ConsentRow.channel, ConsentRow.granted).where(
+                        ConsentRow.client_id.in_(ids)
+                    )
+                ):
+                    consents.setdefault(c.client_id, []).append(
+                        (ConsentChannel(c.channel), bool(c.granted))
+                    )
+        return CandidatePage([build(r, tuple(consents.get(r.client_id, ()))) for r in rows], upto)
+
+    @staticmethod
+    def _candidate(
+        r: Any,
+        consents: Consents,
+        purpose: Purpose,
+        *,
+        due_at: datetime,
+        reason: str,
+        key: str,
+        data: dict[str, Any],
+    ) -> Candidate:
+        return Candidate(
+            client_id=r.client_id,
+            external_id=r.external_id,
+            purpose=purpose,
+            due_at=due_at,
+            reason=reason,
+            key=key,
+            timezone=r.timezone,
+            preferred_channel=ChannelKind(r.preferred_channel) if r.preferred_channel else None,
+            telegram_linked=bool(r.linked),
+            telegram_reachable=bool(r.telegram_reachable),
+            consents=consents,
+            opted_out=False,
+            data=data,
+        )

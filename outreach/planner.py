@@ -1,0 +1,179 @@
+"""The planner: candidates from the history store (set-based SQL, page by page) become
+planned attempts with a channel and a first allowed moment."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from outreach.channel_choice import choose_channel
+from outreach.hours import HolidayCheck, next_allowed, no_holidays
+from outreach.metrics import OutreachMetrics
+from outreach.permissions import channel_permitted
+from outreach.queue import AttemptQueue, NewAttempt
+from outreach.rules import ContactRules
+from povtor.db import utcnow
+from povtor.domain import Candidate, ChannelKind, Purpose
+from povtor.ports import CandidatePage, PlanningRules, PlanningSource
+
+log = logging.getLogger(__name__)
+ALL_CHANNELS = frozenset(ChannelKind)
+CHURN_QUESTIONS = ("why_stopped", "what_would_bring_back")  # the channels word them in Russian
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItem:
+    candidate: Candidate
+    channel: ChannelKind
+    not_before: datetime
+
+    def to_json(self) -> dict[str, str]:
+        """The stable `povtor plan --dry-run --json` line."""
+        return {
+            "client": self.candidate.external_id,
+            "purpose": self.candidate.purpose.value,
+            "channel": self.channel.value,
+            "not_before": self.not_before.isoformat(),
+            "reason": self.candidate.reason,
+        }
+
+
+def plan_candidate(
+    candidate: Candidate,
+    now: datetime,
+    rules: ContactRules,
+    *,
+    is_holiday: HolidayCheck = no_holidays,
+    channels: Collection[ChannelKind] = ALL_CHANNELS,
+) -> PlanItem | None:
+    """Channel and first allowed moment for one candidate; None if no channel may be used."""
+
+    def permitted(kind: ChannelKind) -> bool:
+        return kind in channels and channel_permitted(
+            kind,
+            opted_out=candidate.opted_out,
+            consents=candidate.consents,
+            require_consent=rules.require_consent,
+        )
+
+    channel = choose_channel(
+        preferred=candidate.preferred_channel,
+        telegram_linked=candidate.telegram_linked,
+        telegram_reachable=candidate.telegram_reachable,
+        permitted=permitted,
+    )
+    if channel is None:
+        return None
+    start = max(candidate.due_at, now)
+    return PlanItem(
+        candidate, channel, next_allowed(start, candidate.timezone, channel, rules, is_holiday)
+    )
+
+
+class Planner:
+    def __init__(
+        self,
+        source: PlanningSource,
+        queue: AttemptQueue,
+        contact_rules: ContactRules,
+        planning_rules: PlanningRules,
+        *,
+        is_holiday: HolidayCheck = no_holidays,
+        channels: Collection[ChannelKind] = ALL_CHANNELS,
+        batch_size: int = 10_000,
+        metrics: OutreachMetrics | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        on_planned: Callable[[], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.queue = queue
+        self.contact_rules = contact_rules
+        self.planning_rules = planning_rules
+        self.is_holiday = is_holiday
+        self.channels = frozenset(channels) or ALL_CHANNELS
+        self.batch_size = batch_size
+        self.metrics = metrics or OutreachMetrics()
+        self.clock = clock
+        self._on_planned = on_planned
+
+    async def pages(self, as_of: datetime) -> AsyncIterator[list[PlanItem]]:
+        """Plan items page by page (every purpose, every client), nothing written."""
+        fetchers = {
+            Purpose.NPS: self.source.nps_candidates,
+            Purpose.REORDER: self.source.reorder_candidates,
+            Purpose.WINBACK: self.source.winback_candidates,
+        }
+        window = timedelta(days=self.planning_rules.nps_window_days)
+        for purpose, fetch in fetchers.items():
+            after: int | None = 0
+            while after is not None:
+                page: CandidatePage = await fetch(
+                    as_of, self.planning_rules, after_client_id=after, limit=self.batch_size
+                )
+                after = page.next_after
+                candidates = list(page.candidates)
+                if purpose is Purpose.NPS and candidates:  # once per client in the window
+                    asked = await self.queue.recently_asked(
+                        [c.client_id for c in candidates], Purpose.NPS, as_of - window
+                    )
+                    candidates = [c for c in candidates if c.client_id not in asked]
+                items = [
+                    item
+                    for c in candidates
+                    if (
+                        item := plan_candidate(
+                            c,
+                            as_of,
+                            self.contact_rules,
+                            is_holiday=self.is_holiday,
+                            channels=self.channels,
+                        )
+                    )
+                    is not None
+                ]
+                if items:
+                    yield items
+
+    async def run_once(self, as_of: datetime | None = None) -> int:
+        """One planning pass: new attempts written (existing keys left alone)."""
+        as_of = as_of or self.clock()
+        created = 0
+        async for items in self.pages(as_of):
+            added = await self.queue.add([_attempt(i) for i in items], self.clock())
+            self.metrics.planned.labels(items[0].candidate.purpose.value).inc(added)
+            created += added
+            if added and self._on_planned is not None:
+                self._on_planned()
+        log.info("planning pass as of %s: %d new attempts", as_of.isoformat(), created)
+        return created
+
+    async def run(self, stop: asyncio.Event, *, interval_s: float = 600.0) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("planning pass failed; next one in %.0f s", interval_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval_s):
+                    await stop.wait()
+
+
+def _attempt(item: PlanItem) -> NewAttempt:
+    c = item.candidate
+    return NewAttempt(
+        client_id=c.client_id,
+        purpose=c.purpose,
+        channel=item.channel,
+        not_before=item.not_before,
+        idempotency_key=c.key,
+        reason=c.reason,
+        payload={
+            "purpose": c.purpose.value,
+            **dict(c.data),
+            **({"questions": list(CHURN_QUESTIONS)} if c.purpose is Purpose.WINBACK else {}),
+        },
+    )
