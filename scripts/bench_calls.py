@@ -1,0 +1,194 @@
+"""Benchmark: concurrent recorded calls from one worker to SIPp (``-rtp_echo``) on loopback.
+
+For each load (default 50, 100, 200, 400 calls) every call is placed, answered, plays a tone
+for ``--hold`` seconds while SIPp echoes the RTP back and the call is recorded (stereo WAV),
+then hangs up. Measured while all calls are up: calls held, CPU of this worker and of SIPp,
+worker memory, p50/p99 lateness of outgoing RTP frames against their 20 ms schedule,
+echoed packets lost, failed calls.
+
+    .venv/bin/python scripts/bench_calls.py [--calls 50,100,200,400] [--hold 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from povtor.domain import OutcomeKind
+from voice.call import Call
+from voice.engine import CallEngine
+from voice.recording import CallRecorder, RecordingWriter
+from voice.sip.trunks import TrunkConfig
+
+
+@dataclass
+class Row:
+    calls: int
+    held: int
+    failed: int
+    cpu_worker: float
+    cpu_sipp: float
+    rss_mb: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    lost: int
+    sent: int
+    slips: int
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tone(seconds: float) -> bytes:
+    n = int(8000 * seconds)
+    return array(
+        "h", (int(6000 * math.sin(2 * math.pi * 440 * i / 8000)) for i in range(n))
+    ).tobytes()
+
+
+async def _wait_bound(port: int, process: asyncio.subprocess.Process) -> None:
+    hexport = f":{port:04X} "
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        if process.returncode is not None:
+            raise RuntimeError("SIPp exited at start")
+        table = Path("/proc/net/udp").read_text(encoding="ascii")  # tiny, in-kernel
+        if any(hexport in line[:30] for line in table.splitlines()):
+            return
+        await asyncio.sleep(0.02)
+    raise RuntimeError("SIPp did not start")
+
+
+async def run_load(calls: int, hold: float, folder: Path) -> Row:
+    sip_port, media_port = _free_port(), 0
+    while media_port % 2 or media_port == 0:
+        media_port = _free_port()
+    sipp = await asyncio.create_subprocess_exec(
+        "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(sip_port), "-mi", "127.0.0.1",
+        "-mp", str(media_port), "-rtp_echo", "-m", str(calls), "-nostdin",
+        "-timeout", f"{int(hold * 4 + 60)}s", "-max_recv_loops", "10000",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL, cwd=folder,
+    )  # fmt: skip
+    await _wait_bound(sip_port, sipp)
+    trunk = TrunkConfig(
+        name="bench",
+        proxy=f"127.0.0.1:{sip_port}",
+        local_host="127.0.0.1",
+        local_port=0,
+        rtp_port_min=0,
+        max_concurrent_calls=calls,
+        calls_per_second=200,
+        rtp_timeout_s=0,
+        ring_timeout_s=30,
+    )
+    prompt = _tone(hold + 5)
+    me = psutil.Process()
+    sipp_ps = psutil.Process(sipp.pid)
+    with RecordingWriter(threads=2) as writer:
+
+        def recorder(call_uuid: str) -> CallRecorder:
+            return CallRecorder.open(folder, call_uuid, writer=writer)
+
+        async with CallEngine({"bench": trunk}, recorder_factory=recorder) as engine:
+            placed: list[Call] = []
+            for _ in range(calls):
+                placed.append(await engine.start_call(f"sip:echo@127.0.0.1:{sip_port}"))
+            answered = await asyncio.gather(*(c.wait_answered() for c in placed))
+            players = [
+                asyncio.ensure_future(c.play(prompt))
+                for c, ok in zip(placed, answered, strict=True)
+                if ok
+            ]
+            held = sum(1 for c in placed if c.answered and not c.ended)
+            await asyncio.sleep(1.0)  # let every stream settle into the clock before measuring
+            engine.clock.stats.reset()
+            cpu0, sipp0, t0 = me.cpu_times(), sipp_ps.cpu_times(), time.monotonic()
+            await asyncio.sleep(hold)
+            cpu1, sipp1, t1 = me.cpu_times(), sipp_ps.cpu_times(), time.monotonic()
+            rss = me.memory_info().rss / 2**20
+            held = min(held, sum(1 for c in placed if c.answered and not c.ended))
+            stats = engine.clock.stats
+            p50, p99, top = stats.percentile(0.5), stats.percentile(0.99), stats.percentile(1.0)
+            slips = stats.slips
+            results = await asyncio.gather(*(c.hangup() for c in placed))
+            for player in players:
+                player.cancel()
+    try:
+        async with asyncio.timeout(15):
+            await sipp.wait()
+    except TimeoutError:
+        sipp.kill()
+        await sipp.wait()
+    wall = t1 - t0
+    worker_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall * 100
+    sipp_cpu = (sipp1.user + sipp1.system - sipp0.user - sipp0.system) / wall * 100
+    failed = sum(1 for r in results if r.outcome is not OutcomeKind.ANSWERED)
+    failed += sum(1 for r in results if r.recording is None)
+    return Row(
+        calls=calls,
+        held=held,
+        failed=failed,
+        cpu_worker=worker_cpu,
+        cpu_sipp=sipp_cpu,
+        rss_mb=rss,
+        p50_ms=p50,
+        p99_ms=p99,
+        max_ms=top,
+        lost=sum(r.packets_lost for r in results),
+        sent=sum(r.packets_sent for r in results),
+        slips=slips,
+    )
+
+
+def print_table(rows: list[Row]) -> None:
+    print(
+        "| calls | held | failed | worker CPU % | SIPp CPU % | worker RSS MB "
+        "| p50 late ms | p99 late ms | max late ms | echo lost / sent | clock slips |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r.calls} | {r.held} | {r.failed} | {r.cpu_worker:.0f} | {r.cpu_sipp:.0f} "
+            f"| {r.rss_mb:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.max_ms:.1f} "
+            f"| {r.lost} / {r.sent} | {r.slips} |"
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", default="50,100,200,400")
+    parser.add_argument("--hold", type=float, default=10.0)
+    args = parser.parse_args()
+    rows = []
+    for calls in (int(c) for c in args.calls.split(",")):
+        folder = Path(tempfile.mkdtemp(prefix=f"bench-calls-{calls}-"))
+        try:
+            row = await run_load(calls, args.hold, folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        rows.append(row)
+        print(f"{calls} calls done: p99 {row.p99_ms:.1f} ms, failed {row.failed}", file=sys.stderr)
+    print(f"# {psutil.cpu_count()} cores, Python {sys.version.split()[0]}, hold {args.hold} s")
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
