@@ -63,14 +63,18 @@ def _tone(seconds: float) -> bytes:
     ).tobytes()
 
 
-async def _wait_bound(port: int, process: asyncio.subprocess.Process) -> None:
+def _udp_bound(port: int) -> bool:
     hexport = f":{port:04X} "
+    with open("/proc/net/udp", encoding="ascii") as table:
+        return any(hexport in line[:30] for line in table)
+
+
+async def _wait_bound(port: int, process: asyncio.subprocess.Process) -> None:
     end = time.monotonic() + 10
     while time.monotonic() < end:
         if process.returncode is not None:
             raise RuntimeError("SIPp exited at start")
-        table = Path("/proc/net/udp").read_text(encoding="ascii")  # tiny, in-kernel
-        if any(hexport in line[:30] for line in table.splitlines()):
+        if _udp_bound(port):
             return
         await asyncio.sleep(0.02)
     raise RuntimeError("SIPp did not start")
