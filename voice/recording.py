@@ -72,9 +72,15 @@ class RecordingWriter:
             for i in range(max(1, threads))
         ]
         self._next = itertools.count()
+        self._phase = itertools.count()
 
     def shard(self) -> ThreadPoolExecutor:
         return self._shards[next(self._next) % len(self._shards)]
+
+    def first_flush(self, flush_ticks: int) -> int:
+        """Ticks before a new recorder's first flush, staggered so that calls started together
+        do not all flush in the same tick."""
+        return 1 + next(self._phase) * 7 % flush_ticks
 
     def close(self) -> None:
         """Wait for every queued write, then stop the threads."""
@@ -204,6 +210,7 @@ class CallRecorder:
         self._file = _PartFile(self.part_path, self.path, call_uuid)
         self._executor = writer.shard()
         self._flush_ticks = max(1, flush_ticks)
+        self._due = writer.first_flush(self._flush_ticks)
         self._left = bytearray()
         self._right = bytearray()
         self._pending = 0
@@ -243,7 +250,7 @@ class CallRecorder:
         self._right += _SILENCE if client is None else _fit(client)
         self._ticks += 1
         self._pending += 1
-        if self._pending >= self._flush_ticks:
+        if self._pending >= self._due:
             self._flush()
 
     async def drain(self) -> None:
@@ -282,6 +289,7 @@ class CallRecorder:
             return
         left, right = self._left, self._right
         self._left, self._right, self._pending = bytearray(), bytearray(), 0
+        self._due = self._flush_ticks
         if self._error is None:
             self._submit(functools.partial(self._file.append, left, right))
 
