@@ -32,6 +32,7 @@ class RecordingTranscriber:
         self._seen: dict[Path, tuple[int, int]] = {}  # path -> (size, mtime_ns) already handled
         self._wake = asyncio.Event()
         self.scans = 0
+        self.scanned = asyncio.Event()  # set after every scan (for whoever waits on progress)
 
     def wake(self) -> None:
         """Scan now instead of at the next interval (e.g. when the recorder finishes a call)."""
@@ -81,6 +82,7 @@ class RecordingTranscriber:
                 except (StoreError, ModelError) as err:
                     log.error("background transcription failed, retrying later: %s", err)
                 self.scans += 1
+                self.scanned.set()
                 await _first_of(stop, self._wake, within=self.interval_s)
         finally:
             await self.batch.close()

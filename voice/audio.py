@@ -49,7 +49,12 @@ def load_audio(path: Path, *, rate: int = RATE, skip_robot: bool = False) -> Loa
     if size == 0:
         raise AudioError("empty file")
     try:
-        segment = AudioSegment.from_file(str(path))
+        if path.suffix.lower() == ".wav":
+            # given a path, pydub leaves a WAV's file handle open: hand it one that is closed here
+            with path.open("rb") as fh:
+                segment = AudioSegment.from_file(fh, format="wav")
+        else:
+            segment = AudioSegment.from_file(str(path))
     except CouldntDecodeError as err:
         raise AudioError(f"not decodable audio: {_ffmpeg_reason(err)}") from err
     except (OSError, IndexError, ValueError, EOFError) as err:
