@@ -1,0 +1,1 @@
+"""Synthetic business for the demo and the benchmarks (``povtor demo-data``)."""
