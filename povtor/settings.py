@@ -162,6 +162,21 @@ class OutreachSettings(BaseSettings):
     worker_id: str | None = None  # defaults to host:pid
 
 
+class CallSettings(BaseSettings):
+    """The voice robot's conversation: scenarios, synthesised voice, live recognition."""
+
+    model_config = _config("POVTOR_CALL_")
+
+    scenarios_dir: Path | None = None  # a business's own <purpose>.yaml files (else shipped)
+    company_name: str | None = None  # as spoken in scenarios; defaults to the Telegram one
+    tts_voice: str = "ru"  # espeak-ng voice
+    tts_speed: int = 150  # espeak-ng words per minute
+    live_asr: bool = True  # recognise answers live (needs a Vosk model; else keypad only)
+    live_model: str | None = None  # Vosk model for live answers; defaults to POVTOR_ASR_MODEL
+    listen_threads: int = 0  # live recognition threads; 0 = POVTOR_SIP_MAX_CONCURRENT_CALLS
+    max_call_s: float = 300.0  # the robot hangs up a conversation longer than this
+
+
 class DashboardSettings(BaseSettings):
     model_config = _config("POVTOR_DASHBOARD_")
 
@@ -190,6 +205,7 @@ class Settings(BaseSettings):
     recordings: RecordingSettings = Field(default_factory=RecordingSettings)
     outreach: OutreachSettings = Field(default_factory=OutreachSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    call: CallSettings = Field(default_factory=CallSettings)
 
     @field_validator("default_region")
     @classmethod
