@@ -10,6 +10,7 @@ from povtor import __version__
 from povtor.db_cli import db_app
 from voice import call_cli as voice_call_cli
 from voice import model_cli as voice_model_cli
+from voice import recordings_cli as voice_recordings_cli
 from voice import transcribe_cli as voice_transcribe_cli
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ app.add_typer(nlu_app, name="nlu")
 app.add_typer(voice_model_cli.app, name="model")
 app.command("transcribe")(voice_transcribe_cli.transcribe)
 app.command("call")(voice_call_cli.call)
+app.add_typer(voice_recordings_cli.app, name="recordings")
 
 
 def main() -> None:

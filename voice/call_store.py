@@ -1,4 +1,8 @@
-"""The store of calls and recordings: every write idempotent, every read a frozen record."""
+"""The store of calls and recordings: every write idempotent, every read a frozen record.
+
+Writes are Core statements, not ORM flushes: ``calls.client_id`` references ``clients``, a
+table of crm_sync this package never imports, and an ORM flush would need it in the metadata.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from povtor.db import utcnow
 from povtor.domain import OutcomeKind
-from povtor.errors import InvalidInput, NotFound
+from povtor.errors import InvalidInput, NotFound, StoreError
 from povtor.ports import HistoryStore
 from voice.call_records import (
     CallRecord,
@@ -94,22 +98,22 @@ class CallStore:
         started_at: datetime | None = None,
     ) -> CallRecord:
         """A new active call; creating the same uuid again returns the existing call."""
-        row = CallRow(
-            uuid=uuid,
-            client_id=client_id,
-            attempt_id=attempt_id,
-            trunk=trunk,
-            direction=direction,
-            target=target,
-            state=CallState.ACTIVE.value,
-            worker_id=worker_id,
-            started_at=started_at or utcnow(),
-            dtmf="",
-        )
+        values = {
+            "uuid": uuid,
+            "client_id": client_id,
+            "attempt_id": attempt_id,
+            "trunk": trunk,
+            "direction": direction,
+            "target": target,
+            "state": CallState.ACTIVE.value,
+            "worker_id": worker_id,
+            "started_at": started_at or utcnow(),
+            "dtmf": "",
+        }
         try:
             async with self._sessions() as session, session.begin():
-                session.add(row)
-            return _call(row)
+                await session.execute(insert(CallRow).values(**values))
+                return _call(await self._call_row(session, uuid))
         except IntegrityError as err:
             try:
                 return await self.get_call(uuid)
@@ -122,11 +126,9 @@ class CallStore:
 
     async def mark_answered(self, uuid: str, at: datetime | None = None) -> CallRecord:
         """Sets the answer time once; later calls change nothing."""
-        async with self._sessions() as session, session.begin():
-            row = await self._call_row(session, uuid)
-            if row.answered_at is None and row.state == CallState.ACTIVE:
-                row.answered_at = at or utcnow()
-            return _call(row)
+        return await self._update_active(
+            uuid, {"answered_at": at or utcnow()}, CallRow.answered_at.is_(None)
+        )
 
     async def finish_call(
         self,
@@ -141,19 +143,18 @@ class CallStore:
         robot_text: Sequence[Mapping[str, Any]] | None = None,
     ) -> CallRecord:
         """Closes an active call; finishing it twice (or after interruption) changes nothing."""
-        async with self._sessions() as session, session.begin():
-            row = await self._call_row(session, uuid)
-            if row.state == CallState.ACTIVE:
-                row.state = CallState.FINISHED.value
-                row.outcome = outcome.value
-                row.sip_code = sip_code
-                row.sip_reason = sip_reason[:255] if sip_reason else sip_reason
-                row.hangup_by = hangup_by.value if hangup_by else None
-                row.dtmf = dtmf[:128]
-                row.ended_at = ended_at or utcnow()
-                if robot_text is not None:
-                    row.robot_text = [dict(p) for p in robot_text]
-            call = _call(row)
+        values: dict[str, Any] = {
+            "state": CallState.FINISHED.value,
+            "outcome": outcome.value,
+            "sip_code": sip_code,
+            "sip_reason": sip_reason[:255] if sip_reason else sip_reason,
+            "hangup_by": hangup_by.value if hangup_by else None,
+            "dtmf": dtmf[:128],
+            "ended_at": ended_at or utcnow(),
+        }
+        if robot_text is not None:
+            values["robot_text"] = [dict(p) for p in robot_text]
+        call = await self._update_active(uuid, values)
         await self._to_timeline(call)
         return call
 
@@ -167,19 +168,28 @@ class CallStore:
         """Active calls of a dead worker (or started before a time) become interrupted."""
         if worker_id is None and started_before is None:
             raise ValueError("give a worker_id or started_before")
-        query = select(CallRow).where(CallRow.state == CallState.ACTIVE.value)
+        query = select(CallRow.id).where(CallRow.state == CallState.ACTIVE.value)
         if worker_id is not None:
             query = query.where(CallRow.worker_id == worker_id)
         if started_before is not None:
             query = query.where(CallRow.started_at < started_before)
-        ended = now or utcnow()
         async with self._sessions() as session, session.begin():
-            rows = (await session.scalars(query.order_by(CallRow.id).with_for_update())).all()
-            for row in rows:
-                row.state = CallState.INTERRUPTED.value
-                row.outcome = OutcomeKind.INTERRUPTED.value
-                row.hangup_by = HangupBy.NONE.value
-                row.ended_at = ended
+            ids = list(await session.scalars(query.with_for_update()))
+            if not ids:
+                return []
+            await session.execute(
+                update(CallRow)
+                .where(CallRow.id.in_(ids), CallRow.state == CallState.ACTIVE.value)
+                .values(
+                    state=CallState.INTERRUPTED.value,
+                    outcome=OutcomeKind.INTERRUPTED.value,
+                    hangup_by=HangupBy.NONE.value,
+                    ended_at=now or utcnow(),
+                )
+            )
+            rows = await session.scalars(
+                select(CallRow).where(CallRow.id.in_(ids)).order_by(CallRow.id)
+            )
             calls = [_call(row) for row in rows]
         for call in calls:
             log.warning("call %s of worker %s marked interrupted", call.uuid, call.worker_id)
@@ -196,23 +206,24 @@ class CallStore:
         try:
             async with self._sessions() as session, session.begin():
                 call = await self._call_row(session, uuid)
-                row = RecordingRow(
-                    call_id=call.id,
-                    uri=uri,
-                    sha256=info.sha256,
-                    duration_s=info.duration_s,
-                    size_bytes=info.size_bytes,
-                    storage=storage.value,
-                    created_at=utcnow(),
-                    transcription_state=TranscriptionState.PENDING.value,
+                await session.execute(
+                    insert(RecordingRow).values(
+                        call_id=call.id,
+                        uri=uri,
+                        sha256=info.sha256,
+                        duration_s=info.duration_s,
+                        size_bytes=info.size_bytes,
+                        storage=storage.value,
+                        created_at=utcnow(),
+                        transcription_state=TranscriptionState.PENDING.value,
+                    )
                 )
-                session.add(row)
-            return _recording(row)
         except IntegrityError:
-            existing = await self._recording_by_sha(info.sha256)
-            if existing is None:
-                raise
-            return existing
+            pass  # attached meanwhile by another worker: the same sha256 is there now
+        existing = await self._recording_by_sha(info.sha256)
+        if existing is None:
+            raise StoreError(f"recording of call {uuid} was not stored")
+        return existing
 
     async def recordings_of(self, uuid: str) -> list[RecordingRecord]:
         async with self._sessions() as session:
@@ -270,6 +281,18 @@ class CallStore:
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFound(f"recording {recording_id}")
+
+    async def _update_active(
+        self, uuid: str, values: dict[str, Any], *conditions: ColumnElement[bool]
+    ) -> CallRecord:
+        """Update the call only while it is active (and ``conditions`` hold); return it."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(CallRow)
+                .where(CallRow.uuid == uuid, CallRow.state == CallState.ACTIVE.value, *conditions)
+                .values(**values)
+            )
+            return _call(await self._call_row(session, uuid))
 
     async def _call_row(self, session: AsyncSession, uuid: str) -> CallRow:
         row = await session.scalar(select(CallRow).where(CallRow.uuid == uuid))
