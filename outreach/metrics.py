@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from povtor.db import utcnow
+
+if TYPE_CHECKING:
+    from outreach.followups import Followups
+    from outreach.listing import AttemptListing
+
+log = logging.getLogger(__name__)
 
 
 class OutreachMetrics:
@@ -46,3 +61,42 @@ class OutreachMetrics:
             ["purpose"],
             registry=registry,
         )
+
+
+class QueueGauges:
+    """Refreshes the queue gauges (attempts by state, lags) from the database."""
+
+    name = "queue-gauges"
+
+    def __init__(
+        self,
+        metrics: OutreachMetrics,
+        listing: AttemptListing,
+        followups: Followups,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        interval_s: float = 15.0,
+    ) -> None:
+        self.metrics = metrics
+        self.listing = listing
+        self.followups = followups
+        self.clock = clock
+        self.interval_s = interval_s
+
+    async def refresh(self) -> None:
+        now = self.clock()
+        for state, count in (await self.listing.count_by_state()).items():
+            self.metrics.attempts.labels(state.value).set(count)
+        oldest = await self.listing.oldest_due(now)
+        self.metrics.queue_lag.set(0.0 if oldest is None else (now - oldest).total_seconds())
+        self.metrics.followup_lag.set(await self.followups.lag_seconds(now))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("refreshing queue metrics failed")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval_s):
+                    await stop.wait()

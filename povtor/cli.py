@@ -6,8 +6,10 @@ import typer
 
 from crm_sync.cli import client_app, demo_data_command, import_app, report_command
 from nlu.cli import app as nlu_app
+from outreach import cli as outreach_cli
 from povtor import __version__
 from povtor.db_cli import db_app
+from povtor.errors import AlreadyRunning
 from voice import call_cli as voice_call_cli
 from voice import model_cli as voice_model_cli
 from voice import recordings_cli as voice_recordings_cli
@@ -42,6 +44,26 @@ app.add_typer(voice_model_cli.app, name="model")
 app.command("transcribe")(voice_transcribe_cli.transcribe)
 app.command("call")(voice_call_cli.call)
 app.add_typer(voice_recordings_cli.app, name="recordings")
+
+
+app.command("plan")(outreach_cli.plan)
+app.command("attempts")(outreach_cli.attempts)
+
+
+@app.command("run")
+def run_command() -> None:
+    """Run the worker: planner, dispatcher, follow-ups, health and metrics (SIGTERM drains)."""
+    from povtor.logs import setup_logging
+    from povtor.runtime import main as run_worker
+    from povtor.settings import Settings
+
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_format)
+    try:
+        run_worker(settings)
+    except AlreadyRunning as err:  # raised before any service starts
+        typer.echo(f"povtor run: {err}", err=True)
+        raise typer.Exit(3) from None
 
 
 def main() -> None:

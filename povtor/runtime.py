@@ -1,0 +1,201 @@
+"""The one composition root: `povtor run` builds the engine, sessions and store once and runs
+every service in one TaskGroup until SIGTERM/SIGINT.
+
+Hook points for the parts built elsewhere: pass ``channels`` (a :class:`povtor.ports.Channel`
+per :class:`ChannelKind`: the Telegram bot's sender, the call engine) and ``services`` (anything
+with ``name`` and ``async run(stop)``: the bot's polling, the SIP engine, background
+transcription, the dashboard). They are wired here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from crm_sync.planning import SqlPlanningSource
+from crm_sync.store import SqlHistoryStore
+from outreach.dispatcher import Dispatcher, DispatchSettings
+from outreach.followups import Followups
+from outreach.holiday_calendar import holiday_check
+from outreach.late_outcomes import LateOutcomes
+from outreach.listing import AttemptListing
+from outreach.metrics import OutreachMetrics, QueueGauges
+from outreach.planner import Planner
+from outreach.queue import AttemptQueue
+from outreach.registry import WorkerRegistry, new_worker_id
+from outreach.rules import contact_rules, planning_rules
+from outreach.worker_lock import SqliteWorkerLock, sqlite_file
+from povtor.db import create_engine, session_factory
+from povtor.domain import ChannelKind
+from povtor.health import HealthServer
+from povtor.ports import Channel
+from povtor.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """A long-running part of the worker; returns soon after ``stop`` is set."""
+
+    name: str
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+@dataclass
+class FnService:
+    name: str
+    fn: Callable[[asyncio.Event], Awaitable[None]]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.fn(stop)
+
+
+@dataclass
+class Runtime:
+    """What `povtor run` built: handed to hooks and tests."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    store: SqlHistoryStore
+    outcome_sink: LateOutcomes
+    registry: CollectorRegistry
+    worker_id: str
+    services: list[Service] = field(default_factory=list)
+    health: HealthServer | None = None
+
+
+async def build(
+    stack: AsyncExitStack,
+    settings: Settings,
+    channels: Mapping[ChannelKind, Channel],
+) -> Runtime:
+    db_file = sqlite_file(settings.db_url)
+    if db_file is not None:  # SQLite: one worker, enforced before anything else starts
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(SqliteWorkerLock(db_file))
+    out = settings.outreach
+    engine = create_engine(settings.db_url, pool_size=max(5, min(out.concurrency, 20)))
+    stack.push_async_callback(engine.dispose)
+    sessions = session_factory(engine)
+    worker_id = out.worker_id or new_worker_id()
+    store = SqlHistoryStore(sessions)
+    registry = CollectorRegistry()
+    metrics = OutreachMetrics(registry)
+    rules = contact_rules(out, settings.telegram)
+    is_holiday = holiday_check(out.holidays_country)
+    queue = AttemptQueue(sessions, worker_id=worker_id, lease=timedelta(seconds=out.lease_s))
+    followups = Followups(sessions, store)
+    sink = LateOutcomes(sessions, on_recorded=followups.wake)
+    listing = AttemptListing(sessions)
+    rt = Runtime(settings, engine, sessions, store, sink, registry, worker_id)
+
+    source = SqlPlanningSource(sessions)
+    dispatcher = Dispatcher(
+        queue,
+        source,
+        channels,
+        rules,
+        settings=DispatchSettings(
+            batch_size=out.batch_size,
+            concurrency=out.concurrency,
+            poll_interval_s=out.poll_interval_s,
+            drain_timeout_s=out.drain_timeout_s,
+            max_takeovers=out.max_takeovers,
+        ),
+        is_holiday=is_holiday,
+        metrics=metrics,
+        on_recorded=followups.wake,
+    )
+    planner = Planner(
+        source,
+        queue,
+        rules,
+        planning_rules(out),
+        is_holiday=is_holiday,
+        channels=channels.keys(),
+        batch_size=out.plan_batch_size,
+        metrics=metrics,
+        on_planned=dispatcher.wake,
+    )
+    workers = WorkerRegistry(sessions, worker_id)
+    rt.services.append(
+        FnService("registry", lambda stop: workers.run(stop, interval_s=out.heartbeat_s))
+    )
+    if out.enabled:
+        rt.services.append(
+            FnService("planner", lambda stop: planner.run(stop, interval_s=out.plan_interval_s))
+        )
+        if channels:
+            rt.services.append(FnService("dispatcher", dispatcher.run))
+        else:
+            log.warning("no channels configured: attempts are planned but not dispatched")
+        rt.services.append(FnService("followups", followups.run))
+    rt.services.append(QueueGauges(metrics, listing, followups))
+
+    async def check() -> dict[str, Any]:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return {"status": "ok", "worker": worker_id, "channels": sorted(channels)}
+
+    rt.health = HealthServer(registry, settings.metrics_host, settings.metrics_port, check)
+    rt.services.append(rt.health)
+    return rt
+
+
+async def run(
+    settings: Settings,
+    *,
+    channels: Mapping[ChannelKind, Channel] | None = None,
+    services: Sequence[Service] = (),
+    stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
+    on_ready: Callable[[Runtime], None] | None = None,
+) -> None:
+    """Run the worker until ``stop`` (or SIGTERM/SIGINT); in-flight work drains on the way out."""
+    stop = stop or asyncio.Event()
+    async with AsyncExitStack() as stack:
+        rt = await build(stack, settings, channels or {})
+        rt.services.extend(services)
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+                stack.callback(loop.remove_signal_handler, sig)
+        log.info("worker %s starting: %s", rt.worker_id, ", ".join(s.name for s in rt.services))
+        if on_ready is not None:
+            on_ready(rt)
+        async with asyncio.TaskGroup() as tg:
+            for service in rt.services:
+                tg.create_task(_guarded(service, stop), name=service.name)
+        log.info("worker %s stopped", rt.worker_id)
+
+
+async def _guarded(service: Service, stop: asyncio.Event) -> None:
+    """A service that fails stops the whole worker (cleanly), rather than leaving it half-up."""
+    try:
+        await service.run(stop)
+    except Exception:
+        log.exception("service %s failed; stopping the worker", service.name)
+        stop.set()
+        raise
+    finally:
+        if not stop.is_set():
+            log.warning("service %s returned before stop", service.name)
+
+
+def main(settings: Settings) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(settings))

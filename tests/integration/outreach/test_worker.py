@@ -1,0 +1,145 @@
+"""The worker as a real process: one per SQLite database, the plan CLI contract, health and
+metrics over HTTP, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from povtor.db import create_engine, session_factory
+from povtor.domain import ChannelKind
+from povtor.migrate import upgrade
+from povtor.runtime import Runtime, run
+from povtor.settings import Settings
+from tests.integration.outreach.conftest import NOON_MSK
+from tests.integration.outreach.procs import Worker, run_cli, worker_env
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    path = tmp_path / "povtor.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def test_second_worker_on_sqlite_refuses_to_start_and_a_killed_one_blocks_nothing(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    env = worker_env(sqlite_url, tmp_path / "journal", tmp_path)
+    first = Worker(env, tmp_path / "w1.log")
+    await first.started()
+    code, _out, err = await run_cli([sys.executable, "-m", "tests.fakes.outreach_worker"], env)
+    assert code == 3
+    assert "already running on the SQLite database" in err
+    assert "PostgreSQL" in err
+
+    first.kill()  # SIGKILL: the kernel drops the lock with the process
+    third = Worker(env, tmp_path / "w3.log")
+    await third.started()
+    assert await third.stop() == 0
+    assert "stopped" in third.text()
+
+
+async def test_plan_dry_run_json_is_one_stable_object_per_line(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    engine = create_engine(sqlite_url)
+    store = SqlHistoryStore(session_factory(engine))
+    for ext, chat in (("A-1", 11), ("A-2", None)):
+        client = await store.create_client(ClientInput(external_id=ext, name="Клиент"))
+        if chat:
+            await store.link_telegram(client.id, chat)
+        for i, ago in enumerate((88, 58, 28)):
+            placed = NOON_MSK - timedelta(days=ago)
+            await store.add_order(
+                OrderInput(f"{ext}-{i}", ext, placed, Decimal(10), delivered_at=placed)
+            )
+    await engine.dispose()
+    env = worker_env(sqlite_url, tmp_path / "j", tmp_path)
+    code, out, err = await run_cli(
+        [sys.executable, "-c", "from povtor.cli import main; main()", "plan", "--dry-run",
+         "--json", "--as-of", NOON_MSK.isoformat()],
+        env,
+    )  # fmt: skip
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert {(x["client"], x["purpose"], x["channel"]) for x in lines} == {
+        ("A-1", "reorder", "telegram"),
+        ("A-2", "reorder", "call"),
+    }
+    for line in lines:
+        assert list(line) == ["client", "purpose", "channel", "not_before", "reason"]
+        assert line["not_before"].endswith("+00:00")
+        assert "cycle 30 d" in line["reason"]
+
+
+@pytest.mark.postgres
+async def test_health_and_metrics_answer_while_the_worker_runs(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    from tests.conftest import truncate_all
+
+    await truncate_all(pg_database_url)
+    settings = Settings(
+        database_url=pg_database_url, data_dir=tmp_path, metrics_port=0, _env_file=None
+    )
+    stop = asyncio.Event()
+    built: list[Runtime] = []
+    ready = asyncio.Event()
+    from tests.fakes.outreach_channels import ScriptedChannel
+
+    channels = {k: ScriptedChannel(k) for k in ChannelKind}
+    task = asyncio.create_task(
+        run(
+            settings,
+            channels=channels,
+            stop=stop,
+            handle_signals=False,
+            on_ready=lambda rt: (built.append(rt), ready.set()),
+        )
+    )
+    try:
+        async with asyncio.timeout(30):
+            await ready.wait()
+            assert built[0].health is not None
+            await built[0].health.ready.wait()
+        port = built[0].health.bound_port  # type: ignore[union-attr]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                assert resp.status == 200
+                assert (await resp.json())["status"] == "ok"
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                body = await resp.text()
+        assert "povtor_attempt_claims_total" in body
+        assert "povtor_queue_lag_seconds" in body
+        assert "povtor_executions_in_progress" in body
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
+def test_migrations_create_the_outreach_tables(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    import sqlite3
+
+    names = {
+        r[0]
+        for r in sqlite3.connect(tmp_path / "m.db").execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+    }
+    assert {
+        "outreach_attempts",
+        "outreach_outcomes",
+        "outreach_contacts",
+        "outreach_workers",
+    } <= names
