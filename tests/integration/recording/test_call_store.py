@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.store import SqlHistoryStore
@@ -32,9 +34,9 @@ async def _new(calls: CallStore, uuid: str = "u1", **kw: object) -> None:
 
 
 async def test_migration_creates_exactly_the_declared_tables(engine: AsyncEngine) -> None:
-    def diff(conn: object) -> list[object]:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})  # type: ignore[arg-type]
-        return compare_metadata(context, Base.metadata)
+    def diff(conn: Connection) -> list[Any]:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
 
     async with engine.connect() as conn:
         changes = await conn.run_sync(diff)

@@ -99,7 +99,7 @@ async def test_killed_worker_call_is_interrupted_and_its_audio_archived(
     assert event.data["outcome"] == OutcomeKind.INTERRUPTED.value
 
     again = await recover_after_restart(calls, storage, incoming, worker_id="w1")
-    assert again.interrupted == again.archived == ()
+    assert (again.interrupted, again.archived) == ((), ())
     await live.finish()
 
 
