@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from povtor.domain import AttemptState, ChannelKind, Purpose
+from povtor.ports import HistoryStore, PlanningSource
 from povtor.settings import Settings
+
+Sessions = async_sessionmaker[AsyncSession]
 
 
 def _as_of(value: str | None) -> datetime | None:
@@ -31,8 +37,16 @@ def _channels(settings: Settings) -> frozenset[ChannelKind]:
     return frozenset(configured or ChannelKind)  # nothing configured yet: plan for both
 
 
-async def _plan(dry_run: bool, as_json: bool, as_of: datetime | None) -> int:
-    from crm_sync.planning import SqlPlanningSource
+@dataclass(frozen=True)
+class Wiring:
+    """How the commands reach the history store (given by the composition root, since
+    outreach does not import crm_sync)."""
+
+    planning_source: Callable[[Sessions], PlanningSource]
+    history_store: Callable[[Sessions], HistoryStore]
+
+
+async def _plan(wiring: Wiring, dry_run: bool, as_json: bool, as_of: datetime | None) -> int:
     from outreach.holiday_calendar import holiday_check
     from outreach.planner import Planner
     from outreach.queue import AttemptQueue
@@ -46,7 +60,7 @@ async def _plan(dry_run: bool, as_json: bool, as_of: datetime | None) -> int:
         out = settings.outreach
         queue = AttemptQueue(sessions, worker_id="cli", lease=timedelta(seconds=out.lease_s))
         planner = Planner(
-            SqlPlanningSource(sessions),
+            wiring.planning_source(sessions),
             queue,
             contact_rules(out, settings.telegram),
             planning_rules(out),
@@ -77,27 +91,14 @@ async def _plan(dry_run: bool, as_json: bool, as_of: datetime | None) -> int:
         await engine.dispose()
 
 
-def plan(
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan, write nothing."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
-    as_of: str | None = typer.Option(None, "--as-of", help="Plan as of this ISO-8601 time."),
-) -> None:
-    """Who would be contacted (reorder, NPS, win-back), by which channel, when and why."""
-    from povtor.logs import setup_logging
-
-    settings = Settings()
-    setup_logging(settings.log_level, settings.log_format)
-    asyncio.run(_plan(dry_run, as_json, _as_of(as_of)))
-
-
 async def _attempts(
+    wiring: Wiring,
     state: AttemptState | None,
     purpose: Purpose | None,
     channel: ChannelKind | None,
     client: str | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    from crm_sync.store import SqlHistoryStore
     from outreach.listing import AttemptListing
     from povtor.db import create_engine, session_factory
 
@@ -107,7 +108,7 @@ async def _attempts(
         sessions = session_factory(engine)
         client_ids = None
         if client is not None:
-            found = await SqlHistoryStore(sessions).find_client(client)
+            found = await wiring.history_store(sessions).find_client(client)
             client_ids = [found.id] if found else []
         views = await AttemptListing(sessions).attempts(
             state=state, purpose=purpose, channel=channel, client_ids=client_ids, limit=limit
@@ -132,33 +133,55 @@ async def _attempts(
         await engine.dispose()
 
 
-def attempts(
-    state: AttemptState | None = typer.Option(None, "--state"),
-    purpose: Purpose | None = typer.Option(None, "--purpose"),
-    channel: ChannelKind | None = typer.Option(None, "--channel"),
-    client: str | None = typer.Option(None, "--client", help="Client external id."),
-    limit: int = typer.Option(100, "--limit", min=1),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
-) -> None:
-    """List contact attempts, filtered by state, purpose, channel or client."""
-    rows = asyncio.run(_attempts(state, purpose, channel, client, limit))
-    if as_json:
-        for row in rows:
-            typer.echo(json.dumps(row, ensure_ascii=False))
-        return
-    from rich.console import Console
-    from rich.table import Table
+class Commands:
+    """The typer commands, bound to the store wiring."""
 
-    table = Table("id", "client", "purpose", "channel", "state", "try", "not before", "outcome")
-    for r in rows:
-        table.add_row(
-            str(r["id"]),
-            str(r["client_id"]),
-            r["purpose"],
-            r["channel"],
-            r["state"],
-            str(r["attempt_no"]),
-            r["not_before"][:16],
-            r["last_outcome"] or "",
+    def __init__(self, wiring: Wiring) -> None:
+        self.wiring = wiring
+
+    def plan(
+        self,
+        dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan, write nothing."),
+        as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+        as_of: str | None = typer.Option(None, "--as-of", help="Plan as of this ISO-8601 time."),
+    ) -> None:
+        """Who would be contacted (reorder, NPS, win-back), by which channel, when and why."""
+        from povtor.logs import setup_logging
+
+        settings = Settings()
+        setup_logging(settings.log_level, settings.log_format)
+        asyncio.run(_plan(self.wiring, dry_run, as_json, _as_of(as_of)))
+
+    def attempts(
+        self,
+        state: AttemptState | None = typer.Option(None, "--state"),
+        purpose: Purpose | None = typer.Option(None, "--purpose"),
+        channel: ChannelKind | None = typer.Option(None, "--channel"),
+        client: str | None = typer.Option(None, "--client", help="Client external id."),
+        limit: int = typer.Option(100, "--limit", min=1),
+        as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    ) -> None:
+        """List contact attempts, filtered by state, purpose, channel or client."""
+        rows = asyncio.run(_attempts(self.wiring, state, purpose, channel, client, limit))
+        if as_json:
+            for row in rows:
+                typer.echo(json.dumps(row, ensure_ascii=False))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(
+            "id", "client", "purpose", "channel", "state", "try", "not before", "outcome"
         )
-    Console().print(table)
+        for r in rows:
+            table.add_row(
+                str(r["id"]),
+                str(r["client_id"]),
+                r["purpose"],
+                r["channel"],
+                r["state"],
+                str(r["attempt_no"]),
+                r["not_before"][:16],
+                r["last_outcome"] or "",
+            )
+        Console().print(table)

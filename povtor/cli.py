@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from crm_sync.cli import client_app, demo_data_command, import_app, report_command
@@ -46,8 +48,20 @@ app.command("call")(voice_call_cli.call)
 app.add_typer(voice_recordings_cli.app, name="recordings")
 
 
-app.command("plan")(outreach_cli.plan)
-app.command("attempts")(outreach_cli.attempts)
+_outreach = outreach_cli.Commands(
+    outreach_cli.Wiring(
+        planning_source=lambda sessions: _runtime().planning_source(sessions),
+        history_store=lambda sessions: _runtime().history_store(sessions),
+    )
+)
+app.command("plan")(_outreach.plan)
+app.command("attempts")(_outreach.attempts)
+
+
+def _runtime() -> Any:
+    import povtor.runtime
+
+    return povtor.runtime
 
 
 @app.command("run")

@@ -77,6 +77,14 @@ class Runtime:
     health: HealthServer | None = None
 
 
+def planning_source(sessions: async_sessionmaker[AsyncSession]) -> SqlPlanningSource:
+    return SqlPlanningSource(sessions)
+
+
+def history_store(sessions: async_sessionmaker[AsyncSession]) -> SqlHistoryStore:
+    return SqlHistoryStore(sessions)
+
+
 async def build(
     stack: AsyncExitStack,
     settings: Settings,
