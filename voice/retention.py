@@ -70,7 +70,9 @@ async def sweep_recordings(
 
 
 class RetentionSweeper:
-    """Sweeps every ``interval_s`` until ``stop`` is set (owned by the worker's task group)."""
+    """Sweeps every ``interval_s`` until ``stop`` is set (a worker service)."""
+
+    name = "recording-retention"
 
     def __init__(
         self,
