@@ -87,7 +87,10 @@ class RowCells:
 
 
 def is_blank(cells: list[CellValue]) -> bool:
-    return all(text(c) == "" for c in cells)
+    for cell in cells:  # stops at the first filled cell: most rows cost one check
+        if cell is not None and cell != "" and (not isinstance(cell, str) or cell.strip()):
+            return False
+    return True
 
 
 def client_record(row: int, cells: RowCells, ctx: ParseContext) -> ClientRecord:

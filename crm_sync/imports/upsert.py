@@ -18,6 +18,7 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crm_sync.imports.bulk import execute_many
 from crm_sync.imports.records import ClientRecord, OrderRecord
 from crm_sync.order_events import order_event_values
 from crm_sync.tables import ClientPhoneRow, ClientRow, EventRow, OrderRow
@@ -48,6 +49,13 @@ class BatchResult:
 def insert_for(conn: AsyncConnection) -> Callable[[Table], Any]:
     """The dialect's INSERT, which has ``on_conflict_do_update/nothing``."""
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+async def _ids(conn: AsyncConnection, table: Table, external_ids: list[str]) -> dict[str, int]:
+    rows = await conn.execute(
+        select(table.c.external_id, table.c.id).where(table.c.external_id.in_(external_ids))
+    )
+    return dict(rows.tuples().all())
 
 
 def _fold(
@@ -128,7 +136,7 @@ async def upsert_clients(
             **{f: insert.excluded[f] for f in CLIENT_FIELDS if f != "phones"},
             "updated_at": insert.excluded.updated_at,
         },
-    ).returning(c.id, c.external_id)
+    )
     payload = [
         {
             "external_id": ext,
@@ -139,7 +147,8 @@ async def upsert_clients(
         }
         for ext, values in changed.items()
     ]
-    id_of = {ext: cid for cid, ext in await conn.execute(stmt, payload)}
+    await execute_many(conn, stmt, list(payload[0]), payload)
+    id_of = await _ids(conn, clients, list(changed))
     phones_changed = [
         ext for ext, values in changed.items() if values["phones"] != stored_phones.get(ext, ())
     ]
@@ -152,8 +161,7 @@ async def upsert_clients(
             for ext in phones_changed
             for pos, phone in enumerate(changed[ext]["phones"])
         ]
-        if new_phones:
-            await conn.execute(phones_t.insert(), new_phones)
+        await execute_many(conn, phones_t.insert(), ["client_id", "phone", "position"], new_phones)
     return result
 
 
@@ -217,12 +225,13 @@ async def upsert_orders(
             **{f: insert.excluded[f] for f in ORDER_FIELDS},
             "updated_at": insert.excluded.updated_at,
         },
-    ).returning(o.id, o.external_id)
+    )
     payload = [
         {"external_id": ext, **values, "created_at": now, "updated_at": now}
         for ext, values in changed.items()
     ]
-    order_id_of = {ext: oid for oid, ext in await conn.execute(stmt, payload)}
+    await execute_many(conn, stmt, list(payload[0]), payload)
+    order_id_of = await _ids(conn, orders, list(changed))
     event_rows = [
         order_event_values(
             order_id=order_id_of[ext],
@@ -235,11 +244,9 @@ async def upsert_orders(
         for ext, values in changed.items()
     ]
     ev = insert_for(conn)(events)
-    await conn.execute(
-        ev.on_conflict_do_update(
-            index_elements=[events.c.dedup_key],
-            set_={f: ev.excluded[f] for f in ("client_id", "at", "summary", "ref", "data")},
-        ),
-        event_rows,
+    stmt = ev.on_conflict_do_update(
+        index_elements=[events.c.dedup_key],
+        set_={f: ev.excluded[f] for f in ("client_id", "at", "summary", "ref", "data")},
     )
+    await execute_many(conn, stmt, list(event_rows[0]), event_rows)
     return result
