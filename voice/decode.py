@@ -38,24 +38,25 @@ def decode_channel(
     recogniser.SetWords(True)
     segments: list[Segment] = []
     fed = 0  # samples fed so far: the recogniser's own clock
+    limit = round(len(samples) / rate, 3)  # frame rounding may put a last word past the end
     for region in regions:
         shift = (region.start - fed) / rate
         for start in range(region.start, region.end, CHUNK):
             chunk = samples[start : min(start + CHUNK, region.end)]
             if recogniser.AcceptWaveform(chunk.tobytes()):
-                _collect(recogniser.Result(), shift, channel.speaker, segments)
-        _collect(recogniser.FinalResult(), shift, channel.speaker, segments)
+                _collect(recogniser.Result(), shift, limit, channel.speaker, segments)
+        _collect(recogniser.FinalResult(), shift, limit, channel.speaker, segments)
         fed += region.end - region.start
     return segments
 
 
-def _collect(raw: str, shift: float, speaker: str, into: list[Segment]) -> None:
+def _collect(raw: str, shift: float, limit: float, speaker: str, into: list[Segment]) -> None:
     result = json.loads(raw)
     words = tuple(
         Word(
             word=str(w["word"]),
-            start=round(float(w["start"]) + shift, 3),
-            end=round(float(w["end"]) + shift, 3),
+            start=min(round(float(w["start"]) + shift, 3), limit),
+            end=min(round(float(w["end"]) + shift, 3), limit),
             conf=round(float(w.get("conf", 1.0)), 4),
         )
         for w in result.get("result", ())

@@ -116,6 +116,20 @@ class TranscriptStore:
         except SQLAlchemyError as err:
             raise StoreError(f"cannot read transcripts: {err}") from err
 
+    async def get_by_path(self, file_path: str) -> StoredTranscript | None:
+        """The latest transcript stored for a file path (a path may be rewritten over time)."""
+        try:
+            async with self._sessions() as session:
+                row = await session.scalar(
+                    select(TranscriptRow)
+                    .where(TranscriptRow.file_path == file_path)
+                    .order_by(TranscriptRow.updated_at.desc(), TranscriptRow.id.desc())
+                    .limit(1)
+                )
+                return _to_stored(row) if row is not None else None
+        except SQLAlchemyError as err:
+            raise StoreError(f"cannot read transcripts: {err}") from err
+
     async def statuses(self, hashes: Sequence[str]) -> dict[str, str]:
         """The status of every given sha256 that has a row."""
         found: dict[str, str] = {}

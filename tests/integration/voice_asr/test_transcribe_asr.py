@@ -87,15 +87,16 @@ async def test_skipped_silence_holds_no_word_the_full_decode_finds(
 async def test_robot_channel_can_be_left_undecoded(
     asr_pool: TranscriberPool, call_file: CallFile
 ) -> None:
-    both = await asr_pool.transcribe(call_file.path, DecodeOptions())
     client_only = await asr_pool.transcribe(call_file.path, DecodeOptions(skip_robot=True))
     assert {s.speaker for s in client_only.segments} == {"client"}
-    client = [s for s in both.segments if s.speaker == "client"]
-    assert len(client_only.segments) == len(client)
-    for alone, together in zip(client_only.segments, client, strict=True):
-        # the same audio, decoded again: same place (Vosk's scores vary slightly between runs)
-        assert alone.start == pytest.approx(together.start, abs=0.1)
-        assert alone.end == pytest.approx(together.end, abs=0.1)
+    client_phrases = [p for p in call_file.phrases if p.speaker == "client"]
+    for phrase in client_phrases:
+        assert any(s.start < phrase.end and s.end > phrase.start for s in client_only.segments)
+    for segment in client_only.segments:
+        assert any(
+            p.start - SLACK_S <= segment.start and segment.end <= p.end + SLACK_S
+            for p in client_phrases
+        )
 
 
 async def test_voice_message_is_one_mono_speaker(
@@ -108,6 +109,7 @@ async def test_voice_message_is_one_mono_speaker(
     assert transcript.text
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # both backends: store tests
 async def test_batch_stores_each_file_once_and_records_failures(
     asr_pool: TranscriberPool,
     call_file: CallFile,
