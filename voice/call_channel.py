@@ -1,0 +1,370 @@
+"""CallChannel: the outreach engine's way to reach a client by phone with a voice robot.
+
+``execute`` dials the client's primary number through the call engine, runs the purpose's
+scenario when the client answers, and reports an :class:`Outcome` whose ``data`` holds what was
+learnt (score, intent, opt-out, free answers with reason categories, keys pressed, what the
+robot said and when). With a call store the call is kept (and its recording archived); with a
+history store the NPS answer and an opt-out are written to the client's history, as the
+Telegram channel does. One execution (attempt key + number) is one call: run again, it answers
+from the call store instead of dialling twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import date
+from typing import Any, Protocol
+
+from povtor.domain import Attempt, ChannelKind, Client, Outcome, OutcomeKind, Purpose
+from povtor.errors import ModelError, PovtorError
+from povtor.logs import mask_phone
+from povtor.ports import HistoryStore, SpeechSynth
+from povtor.settings import Settings
+from voice.call import CallResult
+from voice.call_outcome import history_writes, outcome_kind
+from voice.call_records import CallState, HangupBy
+from voice.call_store import CallStore
+from voice.listen import Listener, RecognizerFactory, VoskRecognizers
+from voice.models import resolve_model
+from voice.recording_archive import archive_recording
+from voice.scenario import Scenario, load_scenarios
+from voice.scenario_runner import Conversation, ScenarioRunner, TalkingCall, prepare_prompts
+from voice.storage import RecordingStorage
+from voice.tts import EspeakSynth
+
+log = logging.getLogger(__name__)
+
+_NAMESPACE = uuid.UUID("1b0f7c53-5e0e-4a52-9a4e-43b1f3d4c0a1")
+_MONTHS = (
+    "января", "февраля", "марта", "апреля", "мая", "июня",
+    "июля", "августа", "сентября", "октября", "ноября", "декабря",
+)  # fmt: skip
+_HANGUP_WAIT_S = 5.0
+
+Archiver = Callable[[Any, Any], Awaitable[Any]]  # (RecordingInfo, CallRecord) -> stored record
+
+
+class PlacedCall(TalkingCall, Protocol):
+    async def wait_answered(self) -> bool: ...
+
+    async def hangup(self) -> CallResult: ...
+
+    async def wait_ended(self) -> CallResult: ...
+
+
+class Dialer(Protocol):
+    """What the channel needs of voice.engine.CallEngine."""
+
+    async def start_call(
+        self,
+        target: str,
+        *,
+        trunk: str | None = None,
+        ring_timeout: float | None = None,
+        record: bool = True,
+        call_uuid: str | None = None,
+    ) -> Any: ...
+
+    def trunk(self, name: str | None = None) -> Any: ...
+
+
+def call_uuid_for(attempt: Attempt) -> str:
+    """The same execution of an attempt always names the same call."""
+    return uuid.uuid5(_NAMESPACE, f"{attempt.idempotency_key}#{attempt.attempt_no}").hex
+
+
+def date_words(day: date) -> str:
+    return f"{day.day} {_MONTHS[day.month - 1]}"
+
+
+class CallChannel:
+    """Implements ``povtor.ports.Channel`` for phone calls."""
+
+    kind = ChannelKind.CALL
+
+    def __init__(
+        self,
+        engine: Dialer,
+        scenarios: Mapping[Purpose, Scenario],
+        synth: SpeechSynth,
+        *,
+        listener: Listener | None = None,
+        call_store: CallStore | None = None,
+        history: HistoryStore | None = None,
+        archive: Archiver | None = None,
+        company: str = "нашей компании",
+        worker_id: str = "worker",
+        trunk: str | None = None,
+        ring_timeout_s: float | None = None,
+        max_call_s: float = 300.0,
+    ) -> None:
+        self.engine = engine
+        self.scenarios = dict(scenarios)
+        self.synth = synth
+        self.listener = listener
+        self.call_store = call_store
+        self.history = history
+        self.archive = archive
+        self.company = company
+        self.worker_id = worker_id
+        self.trunk = trunk
+        self.ring_timeout_s = ring_timeout_s
+        self.max_call_s = max_call_s
+
+    async def warm(self) -> None:
+        """Load the live speech model now rather than during the first call's answer."""
+        load = getattr(self.listener.recognizers if self.listener else None, "load", None)
+        if load is not None:
+            await asyncio.to_thread(load)
+
+    def close(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+
+    async def execute(self, attempt: Attempt, client: Client) -> Outcome:
+        if client.opted_out:
+            return Outcome(OutcomeKind.FAILED, detail="client opted out")
+        if not client.phones:
+            return Outcome(OutcomeKind.UNREACHABLE, detail="no phone number")
+        phone = client.phones[0]
+        call_uuid = call_uuid_for(attempt)
+        ref = f"call:{call_uuid}"
+        repeated = await self._already_placed(call_uuid, ref)
+        if repeated is not None:
+            return repeated
+        values = await self.template_values(attempt, client)
+        try:
+            await prepare_prompts(self.scenarios[attempt.purpose], self.synth, values)
+        except PovtorError as err:
+            return Outcome(OutcomeKind.FAILED, detail=f"speech synthesis failed: {err}", ref=ref)
+        if self.call_store is not None:
+            try:
+                await self.call_store.create_call(
+                    call_uuid,
+                    trunk=str(self.engine.trunk(self.trunk).name),
+                    target=phone,
+                    worker_id=self.worker_id,
+                    client_id=client.id,
+                    attempt_id=attempt.id,
+                )
+            except Exception as err:
+                log.exception("Call %s not stored; not dialling", call_uuid)
+                return Outcome(OutcomeKind.FAILED, detail=f"call store: {err}", ref=ref)
+        log.info("Calling %s (%s, call %s)", mask_phone(phone), attempt.purpose, call_uuid)
+        try:
+            call = await self.engine.start_call(
+                phone, trunk=self.trunk, ring_timeout=self.ring_timeout_s, call_uuid=call_uuid
+            )
+        except PovtorError as err:
+            await self._finish_failed(call_uuid, str(err))
+            return Outcome(OutcomeKind.FAILED, detail=str(err), ref=ref)
+        conversation = await self._talk(call, attempt, values, call_uuid)
+        result = await call.wait_ended()
+        kind = outcome_kind(result.outcome, conversation)
+        data = self._data(result, conversation)
+        await self._store(result, kind, conversation)
+        if conversation is not None and self.history is not None:
+            await self._write_history(attempt, client, conversation, call_uuid)
+        return Outcome(
+            kind,
+            detail=result.reason,
+            sip_code=result.sip_code,
+            finished_at=result.ended_at,
+            data=data,
+            ref=ref,
+        )
+
+    async def _talk(
+        self, call: PlacedCall, attempt: Attempt, values: Mapping[str, Any], call_uuid: str
+    ) -> Conversation | None:
+        try:
+            if not await call.wait_answered():
+                return None
+            if self.call_store is not None:
+                with _logged(f"call {call_uuid}: answer time not stored"):
+                    await self.call_store.mark_answered(call_uuid)
+            runner = ScenarioRunner(
+                self.scenarios[attempt.purpose], call, self.synth, values, listener=self.listener
+            )
+            try:
+                async with asyncio.timeout(self.max_call_s):
+                    await runner.run()
+            except TimeoutError:
+                log.warning(
+                    "Call %s: conversation over %.0f s, hanging up", call_uuid, self.max_call_s
+                )
+            await call.hangup()
+            return runner.result
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):  # shutting down: never leave the line open
+                await asyncio.wait_for(asyncio.shield(call.hangup()), _HANGUP_WAIT_S)
+            raise
+
+    def _data(self, result: CallResult, conversation: Conversation | None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "call_uuid": result.call_uuid,
+            "dtmf": result.dtmf,
+            "duration_s": result.duration_s,
+            "hung_up_by": result.hung_up_by,
+            "engine_outcome": result.outcome.value,
+        }
+        if conversation is not None:
+            data.update(conversation.data)
+            data.update(
+                prompts=conversation.prompts,
+                answers=conversation.answers,
+                finished=conversation.finished,
+                live_asr=self.listener is not None and self.listener.recognises,
+            )
+        return data
+
+    async def _already_placed(self, call_uuid: str, ref: str) -> Outcome | None:
+        if self.call_store is None:
+            return None
+        try:
+            record = await self.call_store.get_call(call_uuid)
+        except PovtorError:
+            return None
+        if record.state is CallState.ACTIVE:
+            detail = "this execution's call is still active (another worker?)"
+            return Outcome(OutcomeKind.INTERRUPTED, detail=detail, ref=ref)
+        kind = record.outcome or OutcomeKind.INTERRUPTED
+        data = {"call_uuid": call_uuid, "dtmf": record.dtmf, "repeated": True}
+        return Outcome(kind, detail="already called", sip_code=record.sip_code, data=data, ref=ref)
+
+    async def _finish_failed(self, call_uuid: str, reason: str) -> None:
+        if self.call_store is not None:
+            with _logged(f"call {call_uuid}: failure not stored"):
+                await self.call_store.finish_call(
+                    call_uuid,
+                    outcome=OutcomeKind.FAILED,
+                    sip_reason=reason,
+                    hangup_by=HangupBy.NONE,
+                )
+
+    async def _store(
+        self, result: CallResult, kind: OutcomeKind, conversation: Conversation | None
+    ) -> None:
+        if self.call_store is None:
+            return
+        store = self.call_store
+        with _logged(f"call {result.call_uuid}: end not stored"):
+            record = await store.finish_call(
+                result.call_uuid,
+                outcome=kind,
+                sip_code=result.sip_code,
+                sip_reason=result.reason,
+                hangup_by=HangupBy(result.hung_up_by or "none"),
+                dtmf=result.dtmf,
+                ended_at=result.ended_at,
+                robot_text=conversation.prompts if conversation is not None else None,
+            )
+            if result.recording is not None and self.archive is not None:
+                await self.archive(result.recording, record)
+
+    async def _write_history(
+        self, attempt: Attempt, client: Client, conversation: Conversation, call_uuid: str
+    ) -> None:
+        assert self.history is not None
+        for write in history_writes(attempt.purpose, client.id, conversation.data, call_uuid):
+            with _logged(f"call {call_uuid}: history not updated"):
+                await write(self.history)
+
+    async def template_values(self, attempt: Attempt, client: Client) -> dict[str, Any]:
+        """What scenario texts may use (see voice.scenario.TEMPLATE_VALUES)."""
+        payload = attempt.payload
+        values: dict[str, Any] = {
+            "name": client.name,
+            "company": self.company,
+            "order_date": "",
+            "items": "",
+            "category": str(payload.get("category") or ""),
+            "days_since": payload.get("silence_days") or "",
+        }
+        if self.history is not None and attempt.purpose is not Purpose.NPS:
+            with _logged(f"client {client.id}: last order not read"):
+                orders = await self.history.list_orders(client.id, limit=1)
+                if orders:
+                    order = orders[0]
+                    values["order_date"] = date_words(order.placed_at.date())
+                    values["items"] = ", ".join(i.name for i in order.items[:3])
+                    values["category"] = values["category"] or (order.items[0].category or "")
+        if not values["order_date"] and payload.get("order_date"):
+            with _logged("order_date in the attempt payload is not a date"):
+                values["order_date"] = date_words(date.fromisoformat(str(payload["order_date"])))
+        if not values["items"] and payload.get("items"):
+            items = payload["items"]
+            values["items"] = ", ".join(map(str, items[:3])) if isinstance(items, list) else items
+        return values
+
+
+class _logged(contextlib.AbstractContextManager[None]):
+    """Log (with traceback) and go on: the call happened, its bookkeeping may still fail."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> bool:
+        if isinstance(err, Exception):
+            log.error("%s", self.what, exc_info=err)
+            return True
+        return False
+
+
+def build_listener(settings: Settings, recognizers: RecognizerFactory | None = None) -> Listener:
+    """Live listening: Vosk when a model is installed, else end-of-speech detection only."""
+    threads = settings.call.listen_threads or settings.sip.max_concurrent_calls
+    if recognizers is None and settings.call.live_asr:
+        choice = settings.call.live_model or settings.asr.model
+        try:
+            recognizers = VoskRecognizers(resolve_model(choice, settings.models_dir))
+        except ModelError as err:
+            log.warning("No live speech recognition (%s): the robot relies on the keypad", err)
+    return Listener(recognizers, threads=threads)
+
+
+def build_call_channel(
+    settings: Settings,
+    engine: Dialer,
+    call_store: CallStore | None = None,
+    synth: SpeechSynth | None = None,
+    listener_factory: RecognizerFactory | None = None,
+    *,
+    history: HistoryStore | None = None,
+    storage: RecordingStorage | None = None,
+) -> CallChannel:
+    """The composition root's way to make the call channel (``close()`` it at shutdown).
+
+    ``listener_factory`` makes one streaming recogniser per answer (default: Vosk over
+    ``POVTOR_CALL_LIVE_MODEL`` or ``POVTOR_ASR_MODEL``); ``storage`` with ``call_store``
+    archives each recording as soon as its call ends.
+    """
+    options = settings.call
+    archive: Archiver | None = None
+    if call_store is not None and storage is not None:
+        store, where = call_store, storage
+
+        async def archive(info: Any, record: Any) -> Any:
+            return await archive_recording(store, where, info, record)
+
+    return CallChannel(
+        engine,
+        load_scenarios(options.scenarios_dir),
+        synth
+        or EspeakSynth(
+            settings.data_dir / "prompts", voice=options.tts_voice, speed=options.tts_speed
+        ),
+        listener=build_listener(settings, listener_factory),
+        call_store=call_store,
+        history=history,
+        archive=archive,
+        company=options.company_name or settings.telegram.company_name,
+        worker_id=settings.outreach.worker_id or f"{socket.gethostname()}:{os.getpid()}",
+        max_call_s=options.max_call_s,
+    )

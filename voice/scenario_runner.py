@@ -1,0 +1,318 @@
+"""The step runner: plays a scenario on an answered call and returns what was learnt.
+
+It needs only a small part of :class:`voice.call.Call` (``TalkingCall``). Two pumps run for the
+whole conversation: one takes the client's audio frames (to the open listening session, else
+into a half-second pre-roll), one takes keypad digits. A question is said while the session
+already listens, so a client who answers before the robot finishes ("девять!") or presses a key
+cuts the robot short; after the question the runner waits for speech, a key, or silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from nlu import classify_reason
+from povtor.ports import SpeechSynth
+from voice import answers
+from voice.answers import Answer
+from voice.listen import Heard, ListenConfig, Listener, ListenSession
+from voice.scenario import END, AskKind, Scenario, Step, render
+
+log = logging.getLogger(__name__)
+
+PREROLL_FRAMES = 25  # 0.5 s of audio before a session opens goes into it
+KEY_WAIT_S = 1.5  # after "1" on a score question, how long a "0" may take
+_SLACK_S = 3.0  # wall-clock margin over a session's audio-time limits
+
+
+class TalkingCall(Protocol):
+    """What the runner uses of an answered call (voice.call.Call fits)."""
+
+    uuid: str
+
+    async def play(self, audio: bytes | Path) -> bool: ...
+
+    def stop_playback(self) -> None: ...
+
+    def frames(self) -> AsyncIterator[bytes]: ...
+
+    def keypresses(self) -> AsyncIterator[str]: ...
+
+
+@dataclass
+class Conversation:
+    """What the call taught: answers by name (``score``, ``intent``, ``reason_text``...)."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    prompts: list[dict[str, Any]] = field(default_factory=list)  # robot_text of the call store
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    finished: str = ""  # "end", "optout", "later" or "call_ended"
+
+    @property
+    def learnt(self) -> bool:
+        return any(a["label"] != "none" for a in self.answers)
+
+
+async def prepare_prompts(
+    scenario: Scenario, synth: SpeechSynth, values: Mapping[str, Any]
+) -> None:
+    """Synthesise every text one client may hear (before dialling: no wait after the answer)."""
+    texts = {render(text, values) for _, text in scenario.texts()}
+    await asyncio.gather(*(synth.synth(text) for text in texts))
+
+
+class ScenarioRunner:
+    def __init__(
+        self,
+        scenario: Scenario,
+        call: TalkingCall,
+        synth: SpeechSynth,
+        values: Mapping[str, Any],
+        *,
+        listener: Listener | None = None,
+        key_wait_s: float = KEY_WAIT_S,
+    ) -> None:
+        self.scenario = scenario
+        self.call = call
+        self.synth = synth
+        self.values = values
+        self.listener = listener
+        self.key_wait_s = key_wait_s
+        self.result = Conversation()
+        self._loop = asyncio.get_running_loop()
+        self._t0 = self._loop.time()
+        self._keys: asyncio.Queue[str] = asyncio.Queue()
+        self._gone = asyncio.Event()  # the call's audio ended: the client hung up
+        self._session: ListenSession | None = None
+        self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
+        self._asking = False  # a key pressed now cuts the robot short
+        self._session_opened_at = 0.0
+
+    # --- the conversation ---
+
+    async def run(self) -> Conversation:
+        self._t0 = self._loop.time()
+        pumps = [
+            asyncio.create_task(self._pump_frames(), name=f"frames-{self.call.uuid}"),
+            asyncio.create_task(self._pump_keys(), name=f"keys-{self.call.uuid}"),
+        ]
+        try:
+            await self._walk()
+        finally:
+            self._close_session()
+            for task in pumps:
+                task.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+        return self.result
+
+    async def _walk(self) -> None:
+        name = self.scenario.start
+        while name != END:
+            step = self.scenario.steps[name]
+            if step.ask is None:
+                await self._say(name, render(step.say, self.values), step.audio)
+                if self._gone.is_set():
+                    self.result.finished = "call_ended"
+                    return
+                name = step.next_for("")
+                continue
+            answer = await self._ask(name, step)
+            if answer.label == answers.OPTOUT:
+                await self._say("optout", render(self.scenario.optout_say, self.values), None)
+                self.result.finished = "optout"
+                return
+            if answer.label == answers.LATER and step.ask is not AskKind.INTENT:
+                await self._say("later", render(self.scenario.later_say, self.values), None)
+                self.result.finished = "later"
+                return
+            if self._gone.is_set():
+                self.result.finished = "call_ended"
+                return
+            name = step.next_for(answer.label)
+        self.result.finished = "end"
+
+    async def _ask(self, name: str, step: Step) -> Answer:
+        assert step.ask is not None
+        heard_words = False
+        for attempt in range(1 + step.retries):
+            text, audio = step.say, step.audio
+            if attempt and (step.retry_say or step.retry_audio):
+                text, audio = step.retry_say or step.say, step.retry_audio
+            answer, heard = await self._ask_once(name, step, render(text, self.values), audio)
+            heard_words = heard_words or heard
+            if answer is not None:
+                await self._record(name, step, answer)
+                return answer
+            if self._gone.is_set():
+                break
+        label = "unknown" if step.ask is AskKind.INTENT and heard_words else "none"
+        answer = Answer(label, "none")
+        await self._record(name, step, answer)
+        return answer
+
+    async def _ask_once(
+        self, name: str, step: Step, text: str, audio: Path | None
+    ) -> tuple[Answer | None, bool]:
+        """One asking of the question: (the answer or None, whether words were heard)."""
+        kind = step.ask
+        assert kind is not None
+        session = self._open_session(step)
+        saying = asyncio.ensure_future(self._say(name, text, audio))
+        key = asyncio.ensure_future(self._keys.get())
+        heard = asyncio.ensure_future(session.next()) if session else None
+        gone = asyncio.ensure_future(self._gone.wait())
+        self._asking = True
+        wait_s = step.wait_s if session is None else step.wait_s + step.max_answer_s + _SLACK_S
+        deadline: float | None = None
+        heard_words = False
+        try:
+            while True:
+                waiters = {f for f in (saying, key, heard, gone) if f is not None and not f.done()}
+                timeout = None if deadline is None else max(0.0, deadline - self._loop.time())
+                done, _ = await asyncio.wait(
+                    waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    return None, heard_words  # silence (keypad only), or a stuck session
+                if key in done:
+                    self.call.stop_playback()
+                    answer = await self._keypad(kind, key.result(), step)
+                    if answer is not None:
+                        return answer, heard_words
+                    key = asyncio.ensure_future(self._keys.get())
+                if heard is not None and heard in done:
+                    result: Heard = heard.result()
+                    if result.speech:
+                        heard_words = heard_words or bool(result.text)
+                        answer = await self._understand(kind, result)
+                        if answer is not None:
+                            self.call.stop_playback()
+                            return answer, heard_words
+                    if result.armed:
+                        return None, heard_words  # silence, or words that answer nothing
+                    heard = asyncio.ensure_future(session.next())  # type: ignore[union-attr]
+                if saying in done and deadline is None:
+                    if session is not None:
+                        session.arm()
+                    deadline = self._loop.time() + wait_s
+                if gone in done:
+                    return None, heard_words
+        finally:
+            self._asking = False
+            for future in (saying, key, heard, gone):
+                if future is not None and future is not saying:
+                    future.cancel()
+            if not saying.done():
+                self.call.stop_playback()
+                await asyncio.gather(saying, return_exceptions=True)
+            self._close_session()
+
+    async def _keypad(self, kind: AskKind, digit: str, step: Step) -> Answer | None:
+        keys = digit
+        if answers.waits_for_more(kind, keys):
+            with contextlib.suppress(TimeoutError):
+                keys += await asyncio.wait_for(self._keys.get(), self.key_wait_s)
+        return answers.from_keys(kind, keys, step.keys)
+
+    async def _understand(self, kind: AskKind, heard: Heard) -> Answer | None:
+        answer = await asyncio.to_thread(answers.from_words, kind, heard.text)
+        if answer is None and kind is AskKind.FREE:
+            answer = Answer("answered", "voice", heard.text)  # spoken, not recognised here
+        if answer is None:
+            return None
+        at = self._session_opened_at
+        return replace(answer, audio=(round(at + heard.start_s, 2), round(at + heard.end_s, 2)))
+
+    async def _record(self, name: str, step: Step, answer: Answer) -> None:
+        data = self.result.data
+        entry: dict[str, Any] = {
+            "step": name,
+            "label": answer.label,
+            "via": answer.via,
+            "text": answer.text,
+            "at": self._now(),
+        }
+        if answer.audio is not None:
+            entry["audio"] = list(answer.audio)
+        self.result.answers.append(entry)
+        if answer.label == answers.OPTOUT:
+            data.update(optout=True, optout_text=answer.text, intent=answers.OPTOUT)
+            return
+        if answer.label == "none":
+            return
+        if step.ask is AskKind.SCORE and answer.score is not None:
+            data.update(score=answer.score, score_via=answer.via)
+        if answer.intent is not None:
+            data["intent"] = answer.intent.value
+        if step.ask is AskKind.FREE and step.save:
+            text = answer.text.strip() or None
+            data[f"{step.save}_text"] = text
+            data[f"{step.save}_category"] = None
+            if text is not None:
+                reason = await asyncio.to_thread(classify_reason, text)
+                data[f"{step.save}_category"] = reason.category.value
+                data[f"{step.save}_evidence"] = list(reason.evidence)
+            if answer.audio is not None:
+                data[f"{step.save}_audio"] = list(answer.audio)
+
+    # --- saying ---
+
+    async def _say(self, name: str, text: str, audio: Path | None) -> bool:
+        if self._gone.is_set():
+            return False
+        source: bytes | Path = (
+            self.scenario.audio_path(audio) if audio is not None else await self.synth.synth(text)
+        )
+        start = self._now()
+        played = await self.call.play(source)
+        self.result.prompts.append(
+            {"step": name, "text": text, "start": start, "end": self._now(), "completed": played}
+        )
+        return played
+
+    # --- pumps and sessions ---
+
+    def _open_session(self, step: Step) -> ListenSession | None:
+        if self.listener is None:
+            return None
+        config = ListenConfig(wait_s=step.wait_s, max_s=step.max_answer_s)
+        session = self.listener.open(config)
+        preroll = list(self._preroll)
+        self._preroll.clear()
+        self._session_opened_at = self._now() - len(preroll) * 0.02
+        for frame in preroll:
+            session.feed(frame)
+        self._session = session
+        return session
+
+    def _close_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    async def _pump_frames(self) -> None:
+        try:
+            async for frame in self.call.frames():
+                if self._session is not None:
+                    self._session.feed(frame)
+                else:
+                    self._preroll.append(frame)
+        finally:
+            self._gone.set()
+
+    async def _pump_keys(self) -> None:
+        async for digit in self.call.keypresses():
+            if self._asking:
+                self.call.stop_playback()
+            self._keys.put_nowait(digit)
+        self._gone.set()
+
+    def _now(self) -> float:
+        return round(self._loop.time() - self._t0, 3)
