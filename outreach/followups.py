@@ -91,11 +91,14 @@ class Followups:
         *,
         clock: Callable[[], datetime] = utcnow,
         batch: int = 200,
+        parallel: int = 8,
     ) -> None:
         self._sessions = sessions
         self._history = history
         self._clock = clock
         self._batch = batch
+        self._parallel = parallel
+        self._dialect: str = sessions.kw["bind"].dialect.name
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -124,7 +127,7 @@ class Followups:
                         wake_task.cancel()
         await self.run_once()  # what the last executions recorded
 
-    async def pending(self) -> list[PendingOutcome]:
+    def _pending_query(self) -> Any:
         query = (
             select(O, A.c.client_id, A.c.purpose, A.c.channel)
             .join(A, A.c.id == O.c.attempt_id)
@@ -132,38 +135,32 @@ class Followups:
             .order_by(O.c.id)
             .limit(self._batch)
         )
-        async with self._sessions() as session:
-            rows = (await session.execute(query)).all()
-        return [
-            PendingOutcome(
-                id=r.id,
-                attempt_id=r.attempt_id,
-                attempt_no=r.attempt_no,
-                client_id=r.client_id,
-                purpose=Purpose(r.purpose),
-                channel=ChannelKind(r.channel),
-                kind=OutcomeKind(r.kind),
-                late=r.late,
-                detail=r.detail,
-                data=r.data or {},
-                recorded_at=r.recorded_at,
-                dedup_key=r.dedup_key,
-            )
-            for r in rows
-        ]
+        if self._dialect == "postgresql":  # each worker follows up different outcomes
+            query = query.with_for_update(skip_locked=True, of=O)
+        return query
 
     async def run_once(self) -> int:
-        """Follow up one batch of outcomes; returns how many."""
-        items = await self.pending()
-        for p in items:
-            await self.follow_up(p)
-        if items:
-            async with self._sessions.begin() as session:
-                await session.execute(
-                    update(O)
-                    .where(O.c.id.in_([p.id for p in items]))
-                    .values(followup_done_at=self._clock())
-                )
+        """Follow up one batch of outcomes; returns how many.
+
+        The batch stays locked (PostgreSQL) until it is marked done, so a crash in between
+        leaves it pending for the next try, and other workers take other outcomes meanwhile.
+        """
+        async with self._sessions.begin() as session:
+            items = [_pending(r) for r in (await session.execute(self._pending_query())).all()]
+            if not items:
+                return 0
+            limit = asyncio.Semaphore(1 if self._dialect == "sqlite" else self._parallel)
+
+            async def one(p: PendingOutcome) -> None:
+                async with limit:
+                    await self.follow_up(p)
+
+            await asyncio.gather(*(one(p) for p in items))
+            await session.execute(
+                update(O)
+                .where(O.c.id.in_([p.id for p in items]))
+                .values(followup_done_at=self._clock())
+            )
         return len(items)
 
     async def follow_up(self, p: PendingOutcome) -> None:
@@ -213,3 +210,20 @@ class Followups:
                 )
             ).scalar_one()
         return 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)
+
+
+def _pending(r: Any) -> PendingOutcome:
+    return PendingOutcome(
+        id=r.id,
+        attempt_id=r.attempt_id,
+        attempt_no=r.attempt_no,
+        client_id=r.client_id,
+        purpose=Purpose(r.purpose),
+        channel=ChannelKind(r.channel),
+        kind=OutcomeKind(r.kind),
+        late=r.late,
+        detail=r.detail,
+        data=r.data or {},
+        recorded_at=r.recorded_at,
+        dedup_key=r.dedup_key,
+    )

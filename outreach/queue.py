@@ -18,6 +18,7 @@ from sqlalchemy import Table, bindparam, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from outreach.bulk import finish_many, start_many
 from outreach.tables import AttemptOutcomeRow, AttemptRow, ContactRow
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, Purpose
 
@@ -336,7 +337,10 @@ class AttemptQueue:
         starts = [d for d in decisions if isinstance(d, Start)]
         defers = [d for d in decisions if isinstance(d, Defer)]
         skips = [d for d in decisions if isinstance(d, Skip)]
-        if starts:
+        if starts and self.dialect == "postgresql":
+            ids = [s.claim.attempt.id for s in starts]
+            await start_many(session, ids, [s.channel.value for s in starts], now)
+        elif starts:
             await session.execute(
                 update(A)
                 .where(A.c.id == bindparam("b_id"))
@@ -347,6 +351,7 @@ class AttemptQueue:
                 ),
                 [{"b_id": s.claim.attempt.id, "b_channel": s.channel.value} for s in starts],
             )
+        if starts:
             await session.execute(
                 insert_ignore(self.dialect, C).on_conflict_do_nothing(),
                 [
@@ -398,27 +403,36 @@ class AttemptQueue:
         if not items:
             return []
         async with self._write() as session:
-            owned = await self._owned(session, [f.claim for f in items], AttemptState.IN_PROGRESS)
-            done = [f for f in items if f.claim.attempt.id in owned]
+            if self.dialect == "postgresql":
+                params = [_finish_params(f, now) for f in items]
+                tokens = [f.claim.token for f in items]
+                applied = await finish_many(session, params, tokens, now)
+                done = [f for f in items if f.claim.attempt.id in applied]
+            else:
+                owned = await self._owned(
+                    session, [f.claim for f in items], AttemptState.IN_PROGRESS
+                )
+                done = [f for f in items if f.claim.attempt.id in owned]
+                if done:
+                    await session.execute(
+                        update(A)
+                        .where(A.c.id == bindparam("b_id"))
+                        .values(
+                            state=bindparam("b_state"),
+                            not_before=bindparam("b_not_before"),
+                            attempt_no=bindparam("b_attempt_no"),
+                            last_outcome=bindparam("b_outcome"),
+                            last_detail=bindparam("b_detail"),
+                            finished_at=bindparam("b_finished"),
+                            worker_id=None,
+                            lease_token=None,
+                            lease_expires_at=None,
+                            updated_at=now,
+                        ),
+                        [_finish_params(f, now) for f in done],
+                    )
             if not done:
                 return []
-            await session.execute(
-                update(A)
-                .where(A.c.id == bindparam("b_id"))
-                .values(
-                    state=bindparam("b_state"),
-                    not_before=bindparam("b_not_before"),
-                    attempt_no=bindparam("b_attempt_no"),
-                    last_outcome=bindparam("b_outcome"),
-                    last_detail=bindparam("b_detail"),
-                    finished_at=bindparam("b_finished"),
-                    worker_id=None,
-                    lease_token=None,
-                    lease_expires_at=None,
-                    updated_at=now,
-                ),
-                [_finish_params(f, now) for f in done],
-            )
             await session.execute(
                 insert_ignore(self.dialect, O).on_conflict_do_nothing(),
                 [self._outcome_row(f, now) for f in done],

@@ -1,0 +1,195 @@
+"""Dispatcher throughput: claims per second with 1, 2 and 4 worker processes over N attempts
+(default 100,000) with a no-op channel on PostgreSQL, and a check for double claims.
+
+    .venv/bin/python scripts/bench_dispatch.py [--attempts 100000] [--workers 1 2 4]
+
+Each worker is a separate process running the real Dispatcher (claims with FOR UPDATE SKIP
+LOCKED, policies at contact time, batched outcome writes); the no-op channel logs every
+execution key to a per-process file, and the parent counts keys seen twice. Follow-ups
+(timeline notes) are not part of this measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import time as dtime
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from povtor.db import create_engine
+
+SEED = """
+INSERT INTO clients (external_id, name, timezone, telegram_reachable, created_at, updated_at)
+SELECT 'B' || g, '', 'Europe/Moscow', true, now(), now() FROM generate_series(1, :n) AS g;
+"""
+RESET = [
+    "TRUNCATE outreach_outcomes, outreach_contacts, outreach_attempts RESTART IDENTITY",
+    """INSERT INTO outreach_attempts (client_id, purpose, channel, state, not_before,
+           idempotency_key, attempt_no, reason, takeovers, created_at, updated_at)
+       SELECT id, 'reorder', 'call', 'planned', now() - interval '1 minute', 'k' || id, 1, '',
+              0, now(), now() FROM clients""",
+    "ANALYZE outreach_attempts",
+]
+
+
+async def _sql(url: str, statements: list[str], params: dict[str, int] | None = None) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        for statement in statements:
+            await conn.execute(text(statement), params or {})
+    await engine.dispose()
+
+
+async def _unfinished(url: str) -> int:
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        value = (
+            await conn.execute(
+                text("SELECT count(*) FROM outreach_attempts WHERE state <> 'done'")
+            )
+        ).scalar_one()
+    await engine.dispose()
+    return int(value)
+
+
+# -- the worker process ---------------------------------------------------------------------
+
+
+class NoopChannel:
+    def __init__(self, log: list[str]) -> None:
+        from povtor.domain import ChannelKind
+
+        self.kind = ChannelKind.CALL
+        self.log = log
+
+    async def execute(self, attempt, client):  # type: ignore[no-untyped-def]
+        from povtor.domain import Outcome, OutcomeKind
+
+        self.log.append(f"{attempt.idempotency_key}#{attempt.attempt_no}")
+        return Outcome(OutcomeKind.ANSWERED)
+
+
+async def worker(url: str, keys_file: Path, concurrency: int, batch: int) -> None:
+    from crm_sync.planning import SqlPlanningSource
+    from outreach.dispatcher import Dispatcher, DispatchSettings
+    from outreach.queue import AttemptQueue
+    from outreach.rules import Caps, ContactRules, Window
+    from povtor.db import session_factory
+    from povtor.domain import ChannelKind
+
+    engine = create_engine(url, pool_size=10)
+    sessions = session_factory(engine)
+    always = Window(dtime(0), dtime.max)
+    rules = ContactRules(
+        call_weekday=always,
+        call_weekend=always,
+        message=always,
+        holiday_calls=True,
+        call_caps=Caps(1000, 1000, 1000),
+    )
+    log: list[str] = []
+    dispatcher = Dispatcher(
+        AttemptQueue(sessions, worker_id=f"bench-{os.getpid()}", lease=timedelta(seconds=120)),
+        SqlPlanningSource(sessions),
+        {ChannelKind.CALL: NoopChannel(log)},
+        rules,
+        settings=DispatchSettings(batch_size=batch, concurrency=concurrency, poll_interval_s=0.05),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    print("ready", flush=True)
+    await loop.run_in_executor(None, sys.stdin.readline)  # the start gun
+    await dispatcher.run(stop)
+    await engine.dispose()
+    await asyncio.to_thread(keys_file.write_text, "\n".join(log))
+
+
+# -- the parent -----------------------------------------------------------------------------
+
+
+def run_round(url: str, workers: int, attempts: int, tmp: Path, concurrency: int, batch: int):  # type: ignore[no-untyped-def]
+    asyncio.run(_sql(url, RESET))
+    procs = []
+    for i in range(workers):
+        keys = tmp / f"keys-{workers}-{i}"
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, __file__, "--worker", url, str(keys),
+                 str(concurrency), str(batch)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            )
+        )  # fmt: skip
+    for p in procs:
+        assert p.stdout is not None
+        assert p.stdout.readline().strip() == "ready"
+    start = time.perf_counter()
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    while asyncio.run(_unfinished(url)) > 0:
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - start
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(60)
+    seen: collections.Counter[str] = collections.Counter()
+    per_worker = []
+    for i in range(workers):
+        lines = (tmp / f"keys-{workers}-{i}").read_text().split()
+        per_worker.append(len(lines))
+        seen.update(lines)
+    doubles = sum(1 for n in seen.values() if n > 1)
+    return elapsed, len(seen), doubles, per_worker
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--attempts", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        url, keys, concurrency, batch = args.worker
+        asyncio.run(worker(url, Path(keys), int(concurrency), int(batch)))
+        return
+    from bench_common import drop_database, fresh_database
+
+    url = fresh_database("postgres", Path(tempfile.gettempdir()))
+    try:
+        asyncio.run(_sql(url, [SEED], {"n": args.attempts}))
+        print(f"{args.attempts} attempts, no-op channel, PostgreSQL, {os.cpu_count()} cores")
+        with tempfile.TemporaryDirectory() as tmp:
+            for n in args.workers:
+                elapsed, executed, doubles, per_worker = run_round(
+                    url, n, args.attempts, Path(tmp), args.concurrency, args.batch
+                )
+                print(
+                    f"workers={n}: {executed} attempts in {elapsed:.1f} s = "
+                    f"{executed / elapsed:,.0f} claims/s; double claims: {doubles}; "
+                    f"per worker: {per_worker}",
+                    flush=True,
+                )
+    finally:
+        drop_database(url)
+
+
+if __name__ == "__main__":
+    main()
