@@ -59,7 +59,7 @@ class SqlPlanningSource:
     def _days(self, later: str, earlier: str) -> str:
         """SQL for the days between two timestamps (fractional)."""
         if self.dialect == "postgresql":
-            return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0)"
+            return f"(date_part('epoch', {later} - {earlier}) / 86400.0)"  # float8, not numeric
         return f"(julianday({later}) - julianday({earlier}))"
 
     def _as_of(self) -> str:
@@ -81,8 +81,8 @@ class SqlPlanningSource:
         return None if row is None or row[0] is None else int(row[0])
 
     def _cycles_sql(self, group: str) -> str:
-        """CTEs ``gaps``, ``med`` and ``last_o``: per (client, group) the median days between
-        consecutive orders (ROW_NUMBER/COUNT over the gaps) and the last order."""
+        """CTEs ending in ``cyc``: per (client, group) the median days between consecutive
+        orders (ROW_NUMBER/COUNT over the gaps, one sort), the last order and the days since."""
         part = f"client_id{', ' + group if group else ''}"
         prev = f"LAG(placed_at) OVER (PARTITION BY {part} ORDER BY placed_at)"
         grp_sel = f", {group} AS grp" if group else ", '' AS grp"
@@ -92,26 +92,39 @@ class SqlPlanningSource:
                    {self._days("placed_at", prev)} AS gap
             FROM orders WHERE client_id > :after AND client_id <= :upto
         ),
-        ranked AS (
-            SELECT client_id, grp, gap,
-                   ROW_NUMBER() OVER (PARTITION BY client_id, grp ORDER BY gap) AS rn,
-                   COUNT(*) OVER (PARTITION BY client_id, grp) AS n
-            FROM o WHERE gap IS NOT NULL
-        ),
-        med AS (
-            SELECT client_id, grp, AVG(gap) AS median_gap
-            FROM ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY client_id, grp
-        ),
-        last_o AS (
-            SELECT client_id, grp, MAX(placed_at) AS last_at, COUNT(*) AS orders
-            FROM o GROUP BY client_id, grp
-        ),
+        {self._stats_sql()},
         cyc AS (
-            SELECT l.client_id, l.grp, l.last_at, l.orders,
-                   CASE WHEN m.median_gap IS NULL THEN :fallback
-                        ELSE {self._greatest("m.median_gap", ":min_cycle")} END AS cycle,
-                   {self._days(self._as_of(), "l.last_at")} AS since
-            FROM last_o l LEFT JOIN med m ON m.client_id = l.client_id AND m.grp = l.grp
+            SELECT client_id, grp, last_at, orders,
+                   CASE WHEN median_gap IS NULL THEN :fallback
+                        ELSE {self._greatest("median_gap", ":min_cycle")} END AS cycle,
+                   {self._days(self._as_of(), "last_at")} AS since
+            FROM stats
+        )"""
+
+    def _stats_sql(self) -> str:
+        """CTE ``stats`` over ``o``: last order, order count and median gap per group.
+
+        PostgreSQL has the ordered-set aggregate (the window output is already grouped, so no
+        second sort); elsewhere the median is the mean of the middle one or two gaps by
+        ROW_NUMBER over COUNT.
+        """
+        if self.dialect == "postgresql":
+            return """stats AS (
+            SELECT client_id, grp, MAX(placed_at) AS last_at, COUNT(*) AS orders,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap
+            FROM o GROUP BY client_id, grp
+        )"""
+        return """ranked AS (
+            SELECT client_id, grp, placed_at, gap,
+                   ROW_NUMBER() OVER (
+                       PARTITION BY client_id, grp ORDER BY gap IS NULL, gap) AS rn,
+                   COUNT(gap) OVER (PARTITION BY client_id, grp) AS n
+            FROM o
+        ),
+        stats AS (
+            SELECT client_id, grp, MAX(placed_at) AS last_at, COUNT(*) AS orders,
+                   AVG(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) THEN gap END) AS median_gap
+            FROM ranked GROUP BY client_id, grp
         )"""
 
     _CLIENT_COLS = (
@@ -251,6 +264,8 @@ class SqlPlanningSource:
         build: Build,
     ) -> CandidatePage:
         async with self._sessions() as session:
+            if self.dialect == "postgresql":  # window sorts of a page stay in memory
+                await session.execute(text("SET LOCAL work_mem = '64MB'"))
             upto = await self._page_bounds(session, after, limit)
             if upto is None:
                 return CandidatePage((), None)
@@ -265,11 +280,10 @@ class SqlPlanningSource:
                 )
             ).all()
             consents: dict[int, list[tuple[ConsentChannel, bool]]] = {}
-            if rows:
-                ids = [r.client_id for r in rows]
+            if rows:  # the page's consents by key range (no list of ids to send)
                 for c in await session.execute(
                     select(ConsentRow.client_id, ConsentRow.channel, ConsentRow.granted).where(
-                        ConsentRow.client_id.in_(ids)
+                        ConsentRow.client_id > after, ConsentRow.client_id <= upto
                     )
                 ):
                     consents.setdefault(c.client_id, []).append(

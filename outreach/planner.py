@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +21,7 @@ from povtor.domain import Candidate, ChannelKind, Purpose
 from povtor.ports import CandidatePage, PlanningRules, PlanningSource
 
 log = logging.getLogger(__name__)
+Fetch = Callable[..., Awaitable[CandidatePage]]
 ALL_CHANNELS = frozenset(ChannelKind)
 CHURN_QUESTIONS = ("why_stopped", "what_would_bring_back")  # the channels word them in Russian
 
@@ -100,15 +101,21 @@ class Planner:
         self.clock = clock
         self._on_planned = on_planned
 
-    async def pages(self, as_of: datetime) -> AsyncIterator[list[PlanItem]]:
-        """Plan items page by page (every purpose, every client), nothing written."""
-        fetchers = {
+    def _fetchers(self) -> dict[Purpose, Fetch]:
+        return {
             Purpose.NPS: self.source.nps_candidates,
             Purpose.REORDER: self.source.reorder_candidates,
             Purpose.WINBACK: self.source.winback_candidates,
         }
+
+    async def pages(
+        self, as_of: datetime, purposes: Collection[Purpose] = tuple(Purpose)
+    ) -> AsyncIterator[list[PlanItem]]:
+        """Plan items page by page (each purpose over every client), nothing written."""
         window = timedelta(days=self.planning_rules.nps_window_days)
-        for purpose, fetch in fetchers.items():
+        for purpose, fetch in self._fetchers().items():
+            if purpose not in purposes:
+                continue
             after: int | None = 0
             while after is not None:
                 page: CandidatePage = await fetch(
@@ -139,17 +146,23 @@ class Planner:
                     yield items
 
     async def run_once(self, as_of: datetime | None = None) -> int:
-        """One planning pass: new attempts written (existing keys left alone)."""
-        as_of = as_of or self.clock()
-        created = 0
-        async for items in self.pages(as_of):
-            added = await self.queue.add([_attempt(i) for i in items], self.clock())
-            self.metrics.planned.labels(items[0].candidate.purpose.value).inc(added)
-            created += added
-            if added and self._on_planned is not None:
-                self._on_planned()
-        log.info("planning pass as of %s: %d new attempts", as_of.isoformat(), created)
-        return created
+        """One planning pass: new attempts written (existing keys left alone). The purposes
+        run side by side, so the database works on one page while Python plans another."""
+        when = as_of or self.clock()
+
+        async def one(purpose: Purpose) -> int:
+            created = 0
+            async for items in self.pages(when, (purpose,)):
+                added = await self.queue.add([_attempt(i) for i in items], self.clock())
+                self.metrics.planned.labels(purpose.value).inc(added)
+                created += added
+                if added and self._on_planned is not None:
+                    self._on_planned()
+            return created
+
+        counts = await asyncio.gather(*(one(p) for p in Purpose))
+        log.info("planning pass as of %s: %d new attempts", when.isoformat(), sum(counts))
+        return sum(counts)
 
     async def run(self, stop: asyncio.Event, *, interval_s: float = 600.0) -> None:
         while not stop.is_set():

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, func, select, text, update
+from sqlalchemy import BigInteger, Table, any_, bindparam, case, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from outreach.bulk import finish_many, start_many
@@ -132,18 +133,14 @@ class AttemptQueue:
         if not attempts:
             return 0
         rows = [self._row(a, now) for a in attempts]
-        stmt = insert_ignore(self.dialect, A).on_conflict_do_nothing(
-            index_elements=["idempotency_key"]
+        stmt = (
+            insert_ignore(self.dialect, A)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(A.c.id)
         )
         async with self._write() as session:
-            before = await self._count_keys(session, [a.idempotency_key for a in attempts])
-            await session.execute(stmt, rows)
-            after = await self._count_keys(session, [a.idempotency_key for a in attempts])
-        return after - before
-
-    async def _count_keys(self, session: AsyncSession, keys: list[str]) -> int:
-        query = select(func.count()).select_from(A).where(A.c.idempotency_key.in_(keys))
-        return int((await session.execute(query)).scalar_one())
+            inserted = (await session.execute(stmt, rows)).all()
+        return len(inserted)
 
     @staticmethod
     def _row(a: NewAttempt, now: datetime) -> dict[str, Any]:
@@ -178,13 +175,19 @@ class AttemptQueue:
             rows = await session.execute(
                 select(A.c.client_id)
                 .where(
-                    A.c.client_id.in_(list(client_ids)),
+                    self._in(A.c.client_id, client_ids),
                     A.c.purpose == purpose.value,
                     A.c.created_at >= since,
                 )
                 .distinct()
             )
             return {r[0] for r in rows}
+
+    def _in(self, column: Any, values: Sequence[int]) -> Any:
+        """``column IN values``; on PostgreSQL one array parameter instead of one per value."""
+        if self.dialect == "postgresql":
+            return column == any_(bindparam("ids_array", list(values), type_=ARRAY(BigInteger)))
+        return column.in_(list(values))
 
     # -- claims -------------------------------------------------------------------------------
 

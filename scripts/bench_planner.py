@@ -1,0 +1,134 @@
+"""Planner throughput: one full planning pass over N clients / ~10 N orders on PostgreSQL.
+
+    .venv/bin/python scripts/bench_planner.py [--clients 1000000] [--orders-per-client 10]
+
+The history is generated in the database with set-based SQL (generate_series): per client a
+time zone, a cycle of 7-120 days, 1 to 2x(orders-per-client)-1 orders with jitter, a product
+category for most orders, deliveries, NPS answers for some and Telegram links for a third.
+Then the real planner runs once (candidates for reorder, NPS and win-back in keyset pages of
+10,000 clients, policies, attempts written), timed, with the process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from povtor.db import create_engine
+
+GENERATE = [
+    """
+    INSERT INTO clients (id, external_id, name, timezone, preferred_channel, telegram_chat_id,
+                         telegram_reachable, created_at, updated_at)
+    SELECT g, 'B' || g, '',
+           (ARRAY['Europe/Moscow', 'Asia/Yekaterinburg', 'Asia/Novosibirsk',
+                  'Asia/Vladivostok', 'Asia/Kamchatka', 'Europe/Kaliningrad'])[1 + g % 6],
+           CASE WHEN g % 10 = 0 THEN 'call' END,
+           CASE WHEN g % 3 = 0 THEN g END, true, now(), now()
+    FROM generate_series(1, :clients) AS g
+    """,
+    "SELECT setval(pg_get_serial_sequence('clients', 'id'), :clients)",
+    """
+    INSERT INTO orders (external_id, client_id, placed_at, delivered_at, amount, currency,
+                        category, created_at, updated_at)
+    SELECT 'O' || c.g || '-' || k.k, c.g,
+           now() - make_interval(days => (c.silence + k.k * c.cycle + (k.k * 7 + c.g) % 5)),
+           now() - make_interval(days => (c.silence + k.k * c.cycle + (k.k * 7 + c.g) % 5 - 2)),
+           100 + (c.g + k.k) % 900, 'RUB',
+           (ARRAY['кофе', 'чай', 'посуда', 'подарки', NULL])[1 + (c.g + k.k) % 5],
+           now(), now()
+    FROM (SELECT g, 7 + (g * 37) % 114 AS cycle, (g * 13) % 200 AS silence,
+                 1 + (g * 7919) % (2 * :per_client - 1) AS n
+          FROM generate_series(1, :clients) AS g) AS c
+    CROSS JOIN LATERAL generate_series(0, c.n - 1) AS k(k)
+    """,
+    """
+    INSERT INTO nps_responses (client_id, score, channel, answered_at)
+    SELECT g, g % 11, 'call', now() - make_interval(days => g % 200)
+    FROM generate_series(1, :clients, 4) AS g
+    """,
+    "ANALYZE",
+]
+
+
+async def generate(url: str, clients: int, per_client: int) -> tuple[int, float]:
+    engine = create_engine(url)
+    start = time.perf_counter()
+    async with engine.begin() as conn:
+        for sql in GENERATE:
+            await conn.execute(text(sql), {"clients": clients, "per_client": per_client})
+    async with engine.connect() as conn:
+        orders = (await conn.execute(text("SELECT count(*) FROM orders"))).scalar_one()
+    await engine.dispose()
+    return int(orders), time.perf_counter() - start
+
+
+async def plan(url: str, batch: int) -> tuple[int, float]:
+    from datetime import timedelta
+
+    from crm_sync.planning import SqlPlanningSource
+    from outreach.holiday_calendar import holiday_check
+    from outreach.planner import Planner
+    from outreach.queue import AttemptQueue
+    from outreach.rules import contact_rules, planning_rules
+    from povtor.db import session_factory
+    from povtor.settings import OutreachSettings, TelegramSettings
+
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    out = OutreachSettings(_env_file=None)
+    planner = Planner(
+        SqlPlanningSource(sessions),
+        AttemptQueue(sessions, worker_id="bench", lease=timedelta(seconds=60)),
+        contact_rules(out, TelegramSettings(_env_file=None)),
+        planning_rules(out),
+        is_holiday=holiday_check("RU"),
+        batch_size=batch,
+    )
+    start = time.perf_counter()
+    created = await planner.run_once()
+    elapsed = time.perf_counter() - start
+    await engine.dispose()
+    return created, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=1_000_000)
+    parser.add_argument("--orders-per-client", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--url", help="an existing generated database (skips generation)")
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    args = parser.parse_args()
+    from bench_common import drop_database, fresh_database
+
+    url = args.url or fresh_database("postgres", Path(tempfile.gettempdir()))
+    try:
+        if not args.url:
+            orders, took = asyncio.run(generate(url, args.clients, args.orders_per_client))
+            print(f"generated {args.clients:,} clients / {orders:,} orders in {took:.0f} s")
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        created, elapsed = asyncio.run(plan(url, args.batch))
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"planning pass: {elapsed:.1f} s, {created:,} attempts planned, "
+            f"peak RSS {rss:.0f} MB (before planning {rss_before:.0f} MB), batch {args.batch:,}"
+        )
+    finally:
+        if args.keep or args.url:
+            print(f"database kept: {url}")
+        else:
+            drop_database(url)
+
+
+if __name__ == "__main__":
+    main()
