@@ -153,3 +153,35 @@ async def test_workers_racing_over_ten_thousand_attempts_never_claim_one_twice(
     assert len(pids) == workers
     for proc in procs:
         assert "outcomes refused" not in proc.text()
+
+
+async def test_sigterm_drains_calls_in_flight_and_gives_back_the_rest(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    url = pg_database_url
+    await seed(url, 60, telegram=False)
+    journal = tmp_path / "journal"
+    env = worker_env(
+        url,
+        journal,
+        tmp_path,
+        POVTOR_TEST_CALL_S="0.5",
+        POVTOR_OUTREACH_CONCURRENCY="5",
+        POVTOR_OUTREACH_LEASE_S="60",
+        POVTOR_OUTREACH_RETRY_BUSY="0:1",
+    )
+    worker = Worker(env, tmp_path / "w.log")
+
+    async def calling() -> bool:
+        return sum(journal_keys(journal).values()) >= 3
+
+    await wait_until(calling, 60, what="the first calls")
+    assert await worker.stop() == 0
+    assert "draining" in worker.text()
+    held = await scalar(
+        url, "SELECT count(*) FROM outreach_attempts WHERE state IN ('claimed', 'in_progress')"
+    )
+    assert held == 0  # nothing stays leased to a worker that is gone
+    assert await scalar(url, "SELECT count(*) FROM outreach_attempts WHERE state = 'planned'") > 0
+    # every call that started was finished and recorded before the exit
+    assert_exactly_once(journal, await executions_recorded(url))
