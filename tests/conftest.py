@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,7 +42,7 @@ def pg_database_url() -> Iterator[str]:
     run_blocking(_pg_admin(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
-        upgrade(url)
+        in_thread(upgrade, url)
         yield url
     finally:
         run_blocking(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -52,8 +52,14 @@ def pg_database_url() -> Iterator[str]:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test (migrating once is faster)."""
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
+    in_thread(upgrade, f"sqlite+aiosqlite:///{path}")
     return path
+
+
+def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking code that may start its own event loop (Alembic does) off this thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args).result()
 
 
 def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
@@ -62,8 +68,7 @@ def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
     Sync fixtures may be set up while a test's event loop is running (and Alembic runs its own
     loop), so they never call ``asyncio.run`` on the caller's thread.
     """
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+    return in_thread(asyncio.run, coro)
 
 
 async def truncate_all(url: str) -> None:
