@@ -125,7 +125,10 @@ class Followups:
                     finally:
                         stop_task.cancel()
                         wake_task.cancel()
-        await self.run_once()  # what the last executions recorded
+        try:
+            await self.run_once()  # what the last executions recorded
+        except Exception:  # left pending: the next worker follows them up
+            log.exception("final follow-up failed")
 
     def _pending_query(self) -> Any:
         query = (

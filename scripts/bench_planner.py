@@ -41,19 +41,20 @@ GENERATE = [
     INSERT INTO orders (external_id, client_id, placed_at, delivered_at, amount, currency,
                         category, created_at, updated_at)
     SELECT 'O' || c.g || '-' || k.k, c.g,
-           now() - make_interval(days => (c.silence + k.k * c.cycle + (k.k * 7 + c.g) % 5)),
-           now() - make_interval(days => (c.silence + k.k * c.cycle + (k.k * 7 + c.g) % 5 - 2)),
+           now() - make_interval(days => (c.silence + k.k * c.cycle + (k.k * 7 + c.g) % 5)::int),
+           now() - make_interval(
+               days => (c.silence + k.k * c.cycle + (k.k * 7 + c.g) % 5 - 2)::int),
            100 + (c.g + k.k) % 900, 'RUB',
            (ARRAY['кофе', 'чай', 'посуда', 'подарки', NULL])[1 + (c.g + k.k) % 5],
            now(), now()
     FROM (SELECT g, 7 + (g * 37) % 114 AS cycle, (g * 13) % 200 AS silence,
                  1 + (g * 7919) % (2 * :per_client - 1) AS n
-          FROM generate_series(1, :clients) AS g) AS c
+          FROM generate_series(1::bigint, :clients) AS g) AS c
     CROSS JOIN LATERAL generate_series(0, c.n - 1) AS k(k)
     """,
     """
     INSERT INTO nps_responses (client_id, score, channel, answered_at)
-    SELECT g, g % 11, 'call', now() - make_interval(days => g % 200)
+    SELECT g, g % 11, 'call', now() - make_interval(days => (g % 200)::int)
     FROM generate_series(1, :clients, 4) AS g
     """,
     "ANALYZE",
