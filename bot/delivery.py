@@ -13,6 +13,7 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -80,7 +81,8 @@ class DeliveryMiddleware(BaseRequestMiddleware):
                 self._limiter.pause(err.retry_after)
                 if not limited:
                     await asyncio.sleep(err.retry_after)
-            except (TelegramServerError, TelegramNetworkError) as err:
+            except (TelegramServerError, TelegramNetworkError, ClientDecodeError) as err:
+                # ClientDecodeError: a proxy's HTML error page (502/504) instead of JSON
                 failures += 1
                 if failures > self._retries:
                     raise
@@ -162,7 +164,12 @@ class Sender:
                 return SendStatus.UNREACHABLE, None, err.message[:300]
             log.error("Telegram refused a message: %s", err.message)
             return SendStatus.FAILED, None, err.message[:300]
-        except (TelegramRetryAfter, TelegramServerError, TelegramNetworkError) as err:
+        except (
+            TelegramRetryAfter,
+            TelegramServerError,
+            TelegramNetworkError,
+            ClientDecodeError,
+        ) as err:
             log.error("message not delivered after retries: %s", err)
             return SendStatus.FAILED, None, str(err)[:300]
         return SendStatus.SENT, sent.message_id, None

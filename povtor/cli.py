@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from bot import cli as bot_cli
 from crm_sync.cli import client_app, demo_data_command, import_app, report_command
 from nlu.cli import app as nlu_app
 from outreach import cli as outreach_cli
@@ -39,6 +40,16 @@ def version() -> None:
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(client_app, name="client")
+
+
+def _history_store(sessions: Any) -> Any:
+    from crm_sync.store import SqlHistoryStore
+
+    return SqlHistoryStore(sessions)
+
+
+client_app.command("link")(bot_cli.link_command(_history_store))
+app.add_typer(bot_cli.manager_app, name="manager")
 app.command("report")(report_command)
 app.command("demo-data")(demo_data_command)
 app.add_typer(nlu_app, name="nlu")

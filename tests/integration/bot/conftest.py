@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,7 +19,9 @@ from bot.service import BotService
 from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.db import session_factory
 from povtor.domain import Client, NpsSummary, OrderItem, OutcomeKind
+from povtor.migrate import upgrade_async
 from povtor.settings import Settings, TelegramSettings
+from tests.conftest import PG_ADMIN_URL, _pg_admin, run_blocking
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram
 
 pytestmark = pytest.mark.telegram
@@ -56,10 +59,31 @@ class FixedReports:
         )
 
 
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """Like the shared fixture, but migrated off the main thread: Alembic's ``asyncio.run`` on
+    the main thread leaves pytest-asyncio to create (and leak) a fresh loop afterwards."""
+    name = f"povtor_bot_test_{uuid.uuid4().hex[:12]}"
+    run_blocking(_pg_admin(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        run_blocking(upgrade_async(url))
+        yield url
+    finally:
+        run_blocking(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Like the shared fixture, migrated off the main thread (see ``pg_database_url``)."""
+    path = tmp_path_factory.mktemp("bot-sqlite-template") / "template.db"
+    run_blocking(upgrade_async(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _database_first(db_url: str) -> str:
-    """Set the database up before any async fixture: the session's PostgreSQL migration runs
-    Alembic's own loop on this thread, which must not happen under a running test loop."""
+    """Every test here runs on both databases; set the database up before async fixtures."""
     return db_url
 
 
@@ -90,6 +114,7 @@ def bot_settings(fake_tg: FakeTelegram, tmp_path: Path, db_url: str) -> Settings
             api_base=fake_tg.base_url,
             polling_timeout_s=5,
             retry_backoff_s=0.01,
+            per_chat_rate=4.0,  # keeps conversations quick; the limits are tested on their own
         ),
     )
 

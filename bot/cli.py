@@ -1,0 +1,115 @@
+"""`povtor client link EXTERNAL_ID` and `povtor manager invite`: links a person opens in Telegram.
+
+aiogram and the database are imported inside the commands so `povtor --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from povtor.ports import HistoryStore
+    from povtor.settings import Settings
+
+    StoreFactory = Callable[[async_sessionmaker[AsyncSession]], HistoryStore]
+
+manager_app = typer.Typer(help="Managers of the Telegram bot.", no_args_is_help=True)
+
+
+async def bot_username(settings: Settings) -> str:
+    """From the settings, else asked from Telegram (getMe)."""
+    tg = settings.telegram
+    if tg.bot_username:
+        return tg.bot_username.lstrip("@")
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from povtor.errors import ConfigError
+
+    if tg.bot_token is None:
+        raise ConfigError("set POVTOR_TELEGRAM_BOT_USERNAME or POVTOR_TELEGRAM_BOT_TOKEN")
+    session = AiohttpSession(api=TelegramAPIServer.from_base(tg.api_base) if tg.api_base else None)
+    try:
+        me = await Bot(tg.bot_token.get_secret_value(), session=session).get_me()
+    finally:
+        await session.close()
+    if not me.username:
+        raise ConfigError("the bot has no username")
+    return me.username
+
+
+async def client_link_url(settings: Settings, store: HistoryStore, external_id: str) -> str:
+    from bot.tokens import deep_link, make_link_token
+    from povtor.errors import NotFound
+
+    client = await store.find_client(external_id)
+    if client is None:
+        raise NotFound(f"client {external_id!r} not found")
+    token = make_link_token(settings.resolved_secret_key(), client.id)
+    return deep_link(await bot_username(settings), token)
+
+
+async def manager_invite_url(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], name: str
+) -> str:
+    from bot.repo import BotRepo
+    from bot.tokens import deep_link
+
+    ttl = timedelta(hours=settings.telegram.invite_ttl_hours)
+    code = await BotRepo(sessions).create_invite(name, ttl)
+    return deep_link(await bot_username(settings), code)
+
+
+def _with_sessions(work: Callable[[Settings, Any], Any]) -> Any:
+    from povtor.db import create_engine, session_factory
+    from povtor.errors import PovtorError
+    from povtor.settings import Settings
+
+    settings = Settings()
+
+    async def main() -> Any:
+        engine = create_engine(settings.db_url)
+        try:
+            return await work(settings, session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except PovtorError as err:
+        typer.echo(f"Ошибка: {err}", err=True)
+        raise typer.Exit(1) from err
+
+
+def link_command(store_factory: StoreFactory) -> Callable[[str], None]:
+    """The `client link` command, given how to build the history store (composition root)."""
+
+    def link(external_id: str = typer.Argument(..., help="Client id in your CRM")) -> None:
+        """Print the client's personal Telegram link (opens the bot and links the chat)."""
+
+        async def work(settings: Settings, sessions: Any) -> str:
+            return await client_link_url(settings, store_factory(sessions), external_id)
+
+        typer.echo(_with_sessions(work))
+
+    return link
+
+
+@manager_app.command("invite")
+def invite(
+    name: str = typer.Option("", "--name", help="The manager's name as shown in tasks"),
+) -> None:
+    """Print a one-time invite link for a manager (valid POVTOR_TELEGRAM_INVITE_TTL_HOURS)."""
+
+    async def work(settings: Settings, sessions: Any) -> str:
+        return await manager_invite_url(settings, sessions, name)
+
+    typer.echo(_with_sessions(work))
