@@ -11,11 +11,12 @@ from sqlalchemy.engine import Connection
 from povtor.db import Base, create_engine
 from povtor.migrate import SUBSYSTEMS
 
-for _name in SUBSYSTEMS:  # register every subsystem's tables for autogenerate
-    try:
-        importlib.import_module(f"{_name}.tables")
+_EXTRA_TABLES = ("voice.asr_tables",)  # a second migration branch inside a subsystem
+for _module in [f"{name}.tables" for name in SUBSYSTEMS] + list(_EXTRA_TABLES):
+    try:  # register every subsystem's tables for autogenerate
+        importlib.import_module(_module)
     except ModuleNotFoundError as err:
-        if err.name != f"{_name}.tables":
+        if err.name != _module:
             raise
 
 config = context.config
