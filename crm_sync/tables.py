@@ -70,7 +70,10 @@ class ConsentRow(Base):
 
 class OrderRow(Base):
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_client_placed", "client_id", "placed_at"),)
+    __table_args__ = (
+        Index("ix_orders_client_placed", "client_id", "placed_at"),
+        Index("ix_orders_placed_at", "placed_at", "client_id", "amount"),  # crm_sync_0002
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     external_id: Mapped[str] = mapped_column(String(128), unique=True)
@@ -89,7 +92,10 @@ class EventRow(Base):
     """The append-only client timeline."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_client_id_id", "client_id", "id"),)
+    __table_args__ = (
+        Index("ix_events_client_id_id", "client_id", "id"),
+        Index("ix_events_kind_at", "kind", "at"),  # crm_sync_0002
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))

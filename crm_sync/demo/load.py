@@ -167,7 +167,10 @@ async def load_demo(engine: AsyncEngine, spec: DemoSpec) -> dict[str, int]:
                         f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
                     )
                 )
-            await conn.execute(text("ANALYZE"))
+    if engine.dialect.name == "postgresql":  # visibility map for index-only scans, statistics
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("VACUUM ANALYZE clients, orders, events, nps_responses"))
     return counts
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select
+from sqlalchemy import Select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.metrics import formulas as f
@@ -18,6 +18,7 @@ from crm_sync.metrics.sql import abc_xyz_query, clients_query, nps_query
 from povtor.domain import NpsSummary
 
 DEFAULT_ACTIVITY_WINDOW = timedelta(days=365)
+PG_WORK_MEM = "128MB"
 
 
 def _decimal(value: Any) -> Decimal:
@@ -39,6 +40,11 @@ class SqlReports:
 
     async def _rows(self, query: Select[Any]) -> list[Any]:
         async with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # Aggregates over millions of rows: hash in memory instead of spilling to disk,
+                # and no JIT (compiling these plans costs seconds and saves less).
+                await conn.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))
+                await conn.execute(text("SET LOCAL jit = off"))
             return list((await conn.execute(query)).mappings())
 
     async def nps(self, start: datetime, end: datetime) -> NpsSummary:

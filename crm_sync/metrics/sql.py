@@ -50,14 +50,15 @@ def clients_query(start: datetime, end: datetime, window: timedelta) -> Select[A
     LTV parts and, per tenure cohort, its size and how many of it bought in the period."""
     o = orders.c
     in_period = o.placed_at >= start
+    amount = cast(o.amount, Float)  # float sums are several times faster than numeric ones
     per_client = (
         select(
             o.client_id,
             func.min(o.placed_at).label("first_at"),
             func.count().label("n_all"),
-            func.sum(o.amount).label("rev_all"),
+            func.sum(amount).label("rev_all"),
             func.sum(_flag(in_period)).label("n_in"),
-            func.sum(case((in_period, o.amount), else_=0)).label("rev_in"),
+            func.sum(case((in_period, amount), else_=0.0)).label("rev_in"),
             func.max(_flag(and_(o.placed_at >= start - window, o.placed_at < start))).label(
                 "active_start"
             ),
@@ -110,7 +111,7 @@ def abc_xyz_query(
     o = orders.c
     month = _month(o.placed_at, dialect, tz_name, offset_s)
     monthly = (
-        select(o.client_id, cast(func.sum(o.amount), Float).label("rev"))
+        select(o.client_id, func.sum(cast(o.amount, Float)).label("rev"))
         .where(o.placed_at >= start, o.placed_at < end)
         .group_by(o.client_id, month)
         .subquery("monthly")
