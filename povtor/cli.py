@@ -40,10 +40,6 @@ def version() -> None:
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(client_app, name="client")
-app.command("report")(report_command)
-app.command("demo-data")(demo_data_command)
-app.add_typer(import_app, name="import")
-app.add_typer(client_app, name="client")
 
 
 def _history_store(sessions: Any) -> Any:
