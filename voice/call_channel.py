@@ -183,6 +183,7 @@ class CallChannel:
     async def _talk(
         self, call: PlacedCall, attempt: Attempt, values: Mapping[str, Any], call_uuid: str
     ) -> Conversation | None:
+        runner: ScenarioRunner | None = None
         try:
             if not await call.wait_answered():
                 return None
@@ -196,15 +197,16 @@ class CallChannel:
                 async with asyncio.timeout(self.max_call_s):
                     await runner.run()
             except TimeoutError:
-                log.warning(
-                    "Call %s: conversation over %.0f s, hanging up", call_uuid, self.max_call_s
-                )
+                log.warning("Call %s: talk over %.0f s, hanging up", call_uuid, self.max_call_s)
             await call.hangup()
             return runner.result
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):  # shutting down: never leave the line open
                 await asyncio.wait_for(asyncio.shield(call.hangup()), _HANGUP_WAIT_S)
             raise
+        finally:
+            if runner is not None:
+                await runner.close()
 
     def _data(self, result: CallResult, conversation: Conversation | None) -> dict[str, Any]:
         data: dict[str, Any] = {

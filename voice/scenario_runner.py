@@ -94,12 +94,14 @@ class ScenarioRunner:
         self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
         self._asking = False  # a key pressed now cuts the robot short
         self._session_opened_at = 0.0
+        self._pumps: list[asyncio.Task[None]] = []
 
     # --- the conversation ---
 
     async def run(self) -> Conversation:
+        """Walk the scenario; then hang up and :meth:`close` the runner."""
         self._t0 = self._loop.time()
-        pumps = [
+        self._pumps = [
             asyncio.create_task(self._pump_frames(), name=f"frames-{self.call.uuid}"),
             asyncio.create_task(self._pump_keys(), name=f"keys-{self.call.uuid}"),
         ]
@@ -107,10 +109,17 @@ class ScenarioRunner:
             await self._walk()
         finally:
             self._close_session()
-            for task in pumps:
-                task.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
         return self.result
+
+    async def close(self, wait_s: float = 5.0) -> None:
+        """After the hang-up: the pumps end with the call's audio (cancelled after ``wait_s``)."""
+        self._close_session()
+        if not self._pumps:
+            return
+        _, pending = await asyncio.wait(self._pumps, timeout=wait_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
 
     async def _walk(self) -> None:
         name = self.scenario.start
@@ -206,9 +215,10 @@ class ScenarioRunner:
                     return None, heard_words
         finally:
             self._asking = False
-            for future in (saying, key, heard, gone):
-                if future is not None and future is not saying:
-                    future.cancel()
+            waiting = [f for f in (key, heard, gone) if f is not None]
+            for future in waiting:
+                future.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
             if not saying.done():
                 self.call.stop_playback()
                 await asyncio.gather(saying, return_exceptions=True)

@@ -55,6 +55,8 @@ async def talk(
     )
     try:
         result = await runner.run()
+        await call.hangup()
+        await runner.close()
     finally:
         if listener is not None:
             listener.close()
@@ -203,6 +205,8 @@ async def test_free_answer_without_recognition_keeps_where_it_was_said(
     call = FakeCall([None, Press("5"), Say("долго везли", 1.2), None])
     runner = ScenarioRunner(SCENARIOS[Purpose.NPS], call, ToneSynth(), VALUES, listener=listener)
     result = await runner.run()
+    await call.hangup()
+    await runner.close()
     assert result.data["score"] == 5
     assert result.data["reason_text"] is None
     start, end = result.data["reason_audio"]
