@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,6 +36,7 @@ from povtor.domain import (
     Client,
     ConsentChannel,
     EventKind,
+    NpsGroup,
     NpsResponse,
     Order,
     OrderItem,
@@ -44,7 +45,7 @@ from povtor.domain import (
     TimelineEvent,
 )
 from povtor.errors import NotFound
-from povtor.ports import NewEvent, NewNpsResponse, NewTask
+from povtor.ports import NewEvent, NewNpsResponse, NewTask, NpsCursor, NpsQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,3 +429,132 @@ class SqlHistoryStore:
         async with self._sessions() as session:
             rows = await session.scalars(query.order_by(TaskRow.due_at, TaskRow.id).limit(limit))
             return [task_from_row(r) for r in rows]
+
+    # -- reads for the manager dashboard -----------------------------------------------------
+
+    async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]:
+        """Many clients in three queries (clients, phones, consents), whatever their number."""
+        ids = sorted(set(client_ids))
+        if not ids:
+            return {}
+        async with self._sessions() as session:
+            rows = list(await session.scalars(select(ClientRow).where(ClientRow.id.in_(ids))))
+            phones: dict[int, list[str]] = {}
+            for cid, phone in await session.execute(
+                select(ClientPhoneRow.client_id, ClientPhoneRow.phone)
+                .where(ClientPhoneRow.client_id.in_(ids))
+                .order_by(ClientPhoneRow.client_id, ClientPhoneRow.position, ClientPhoneRow.id)
+            ):
+                phones.setdefault(cid, []).append(phone)
+            consents: dict[int, list[ConsentRow]] = {}
+            for consent in await session.scalars(
+                select(ConsentRow).where(ConsentRow.client_id.in_(ids))
+            ):
+                consents.setdefault(consent.client_id, []).append(consent)
+        return {
+            r.id: client_from_row(r, phones.get(r.id, []), consents.get(r.id, [])) for r in rows
+        }
+
+    async def search_clients(
+        self, query: str = "", *, after_id: int | None = None, limit: int = 50
+    ) -> Sequence[Client]:
+        """By name (substring, any case), phone digits (4 or more) or exact external id."""
+        stmt = select(ClientRow.id)
+        if after_id is not None:
+            stmt = stmt.where(ClientRow.id > after_id)
+        text_query = query.strip()
+        async with self._sessions() as session:
+            if text_query:
+                dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+                matches = _client_matches(text_query, case_folding=dialect == "postgresql")
+                stmt = stmt.where(or_(*matches))
+            ids = list(await session.scalars(stmt.order_by(ClientRow.id).limit(limit)))
+        found = await self.get_clients(ids)
+        return [found[i] for i in ids if i in found]
+
+    async def list_nps_answers(
+        self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
+    ) -> Sequence[NpsResponse]:
+        n = NpsResponseRow
+        stmt = select(n)
+        if query.group is NpsGroup.PROMOTER:
+            stmt = stmt.where(n.score >= 9)
+        elif query.group is NpsGroup.PASSIVE:
+            stmt = stmt.where(n.score >= 7, n.score <= 8)
+        elif query.group is NpsGroup.DETRACTOR:
+            stmt = stmt.where(n.score <= 6)
+        if query.category is not None:
+            stmt = stmt.where(n.reason_category == query.category.value)
+        if query.since is not None:
+            stmt = stmt.where(n.answered_at >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(n.answered_at < query.until)
+        if query.client_id is not None:
+            stmt = stmt.where(n.client_id == query.client_id)
+        if before is not None:
+            stmt = stmt.where(
+                or_(
+                    n.answered_at < before.answered_at,
+                    and_(n.answered_at == before.answered_at, n.id < before.id),
+                )
+            )
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                stmt.order_by(n.answered_at.desc(), n.id.desc()).limit(limit)
+            )
+            return [nps_from_row(r) for r in rows]
+
+    async def count_tasks(self, statuses: Sequence[TaskStatus]) -> int:
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(TaskRow)
+                .where(TaskRow.status.in_([s.value for s in statuses]))
+            )
+            return int(count or 0)
+
+    async def get_task(self, task_id: int) -> Task:
+        async with self._sessions() as session:
+            row = await session.get(TaskRow, task_id)
+            if row is None:
+                raise NotFound(f"task #{task_id} not found")
+            return task_from_row(row)
+
+    async def list_client_tasks(self, client_id: int, *, limit: int = 50) -> Sequence[Task]:
+        """A client's tasks: unfinished first by due date, then finished ones, newest first."""
+        finished = TaskRow.status.in_([TaskStatus.DONE.value, TaskStatus.CANCELLED.value])
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(TaskRow)
+                .where(TaskRow.client_id == client_id)
+                .order_by(finished, TaskRow.due_at, TaskRow.id)
+                .limit(limit)
+            )
+            return [task_from_row(r) for r in rows]
+
+
+_PHONE_CHARS = frozenset("0123456789+-() ")
+
+
+def _client_matches(query: str, *, case_folding: bool) -> list[Any]:
+    """Conditions, any of which makes a client match a dashboard search."""
+    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if case_folding:
+        conditions: list[Any] = [ClientRow.name.ilike(f"%{escaped}%", escape="\\")]
+    else:  # SQLite folds ASCII only: try the usual spellings of a Cyrillic name
+        variants = (
+            escaped,
+            escaped.lower(),
+            escaped.capitalize(),
+            escaped.title(),
+            escaped.upper(),
+        )
+        conditions = [ClientRow.name.like(f"%{v}%", escape="\\") for v in dict.fromkeys(variants)]
+    conditions.append(ClientRow.external_id == query)
+    digits = "".join(ch for ch in query if ch.isdigit())
+    if len(digits) >= 4 and set(query) <= _PHONE_CHARS:
+        if len(digits) == 11 and digits.startswith("8"):
+            digits = "7" + digits[1:]  # 8 916 ... is how Russians write +7 916 ...
+        owners = select(ClientPhoneRow.client_id).where(ClientPhoneRow.phone.like(f"%{digits}%"))
+        conditions.append(ClientRow.id.in_(owners.scalar_subquery()))
+    return conditions

@@ -20,6 +20,7 @@ from povtor.domain import (
     Client,
     ConsentChannel,
     EventKind,
+    NpsGroup,
     NpsResponse,
     NpsSummary,
     Order,
@@ -77,6 +78,25 @@ class NewTask:
     dedup_key: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NpsQuery:
+    """Filters of an NPS answer list; ``None`` means any."""
+
+    group: NpsGroup | None = None  # by score; answers without a score match no group
+    category: ReasonCategory | None = None
+    since: datetime | None = None  # answered_at >= since
+    until: datetime | None = None  # answered_at < until
+    client_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NpsCursor:
+    """Where a page of NPS answers ended: the last answer's time and id."""
+
+    answered_at: datetime
+    id: int
+
+
 class HistoryStore(Protocol):
     """The client history store, as the rest of Povtor sees it."""
 
@@ -123,6 +143,31 @@ class HistoryStore(Protocol):
     async def link_telegram(self, client_id: int, chat_id: int | None) -> Client: ...
 
     async def set_telegram_reachable(self, client_id: int, reachable: bool) -> Client: ...
+
+    # -- reads for the manager dashboard (added by the dashboard) -----------------------------
+
+    async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]: ...
+
+    async def search_clients(
+        self, query: str = "", *, after_id: int | None = None, limit: int = 50
+    ) -> Sequence[Client]:
+        """Clients by name (substring, any case), phone digits or exact external id.
+
+        Keyset pages by ascending id: the next page starts ``after_id`` = the last id shown.
+        """
+        ...
+
+    async def list_nps_answers(
+        self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
+    ) -> Sequence[NpsResponse]:
+        """Answers newest first (``answered_at``, then id); next page: ``before`` the last one."""
+        ...
+
+    async def count_tasks(self, statuses: Sequence[TaskStatus]) -> int: ...
+
+    async def get_task(self, task_id: int) -> Task: ...
+
+    async def list_client_tasks(self, client_id: int, *, limit: int = 50) -> Sequence[Task]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,3 +276,40 @@ class ClientLookup(Protocol):
     """Many clients in one round trip (the dispatcher loads a whole claimed batch at once)."""
 
     async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DialogueLine:
+    """One utterance of a call, seconds from the start of the recording."""
+
+    speaker: str  # "robot", "client" or "mono"
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    """A call as managers see it: outcome, talk time and the transcript as a dialogue."""
+
+    id: int
+    client_id: int | None
+    started_at: datetime
+    direction: str  # "out" or "in"
+    outcome: OutcomeKind | None = None
+    talk_s: float | None = None
+    has_recording: bool = False
+    transcript_state: str | None = None  # "pending", "done", "failed" or None (no recording)
+    dialogue: tuple[DialogueLine, ...] = ()
+
+
+class CallHistory(Protocol):
+    """Calls with their transcripts and recordings (implemented by the voice subsystem)."""
+
+    async def calls_for_client(self, client_id: int, limit: int = 20) -> Sequence[CallView]: ...
+
+    async def get_call(self, call_id: int) -> CallView | None: ...
+
+    async def recording_path(self, call_id: int) -> Path | None:
+        """A local WAV file of the call (fetched from remote storage if need be), or None."""
+        ...

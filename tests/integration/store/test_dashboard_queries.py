@@ -1,0 +1,142 @@
+"""Store reads the manager dashboard needs, on real SQLite and PostgreSQL databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crm_sync.store import ClientInput, SqlHistoryStore
+from povtor.domain import ChannelKind, NpsGroup, ReasonCategory, TaskStatus
+from povtor.errors import NotFound
+from povtor.ports import NewNpsResponse, NewTask, NpsCursor, NpsQuery
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+async def _clients(store: SqlHistoryStore) -> list[int]:
+    people = [
+        ("C1", "Иван Петров", ("+79161234567",)),
+        ("C2", "Мария Иванова", ("+79035550011", "+79260001122")),
+        ("C3", "ООО Ромашка", ()),
+        ("C4", "John Smith_%", ("+79990000000",)),
+    ]
+    ids = []
+    for ext, name, phones in people:
+        ids.append((await store.create_client(ClientInput(ext, name=name, phones=phones))).id)
+    return ids
+
+
+async def test_search_finds_cyrillic_names_in_any_case(store: SqlHistoryStore) -> None:
+    c1, c2, _, _ = await _clients(store)
+    assert [c.id for c in await store.search_clients("иван")] == [c1, c2]
+    assert [c.id for c in await store.search_clients("ПЕТРОВ")] == [c1]
+
+
+async def test_search_by_phone_digits_and_russian_eight_prefix(store: SqlHistoryStore) -> None:
+    c1, c2, _, _ = await _clients(store)
+    assert [c.id for c in await store.search_clients("8 (916) 123-45-67")] == [c1]
+    assert [c.id for c in await store.search_clients("0001122")] == [c2]
+    found = (await store.search_clients("+79260001122"))[0]
+    assert found.phones == ("+79035550011", "+79260001122")
+
+
+async def test_search_by_external_id_and_wildcards_are_literal(store: SqlHistoryStore) -> None:
+    _, _, c3, c4 = await _clients(store)
+    assert [c.id for c in await store.search_clients("C3")] == [c3]
+    assert [c.id for c in await store.search_clients("_%")] == [c4]
+    assert await store.search_clients("нет такого") == []
+
+
+async def test_search_pages_by_id_keyset(store: SqlHistoryStore) -> None:
+    ids = await _clients(store)
+    first = await store.search_clients("", limit=3)
+    assert [c.id for c in first] == ids[:3]
+    rest = await store.search_clients("", after_id=first[-1].id, limit=3)
+    assert [c.id for c in rest] == ids[3:]
+
+
+async def test_get_clients_loads_many_with_phones(store: SqlHistoryStore) -> None:
+    c1, c2, c3, _ = await _clients(store)
+    found = await store.get_clients([c2, c3, 999_999, c2])
+    assert set(found) == {c2, c3}
+    assert found[c2].phones == ("+79035550011", "+79260001122")
+    assert found[c3].phones == ()
+    assert await store.get_clients([]) == {}
+    assert c1 not in found
+
+
+async def _answers(store: SqlHistoryStore, client_id: int) -> None:
+    rows = [
+        (10, None, 0),
+        (9, None, 1),
+        (8, ReasonCategory.PRICE, 2),
+        (3, ReasonCategory.DELIVERY, 3),
+        (6, ReasonCategory.PRICE, 4),
+        (None, None, 5),
+        (0, ReasonCategory.PRICE, 5),  # same time as the previous: the id breaks the tie
+    ]
+    for score, category, days in rows:
+        await store.record_nps(
+            NewNpsResponse(
+                client_id,
+                score,
+                ChannelKind.CALL,
+                reason_text="дорого" if category is ReasonCategory.PRICE else None,
+                reason_category=category,
+                answered_at=T0 + timedelta(days=days),
+            )
+        )
+
+
+async def test_nps_answers_filter_by_group_category_and_period(store: SqlHistoryStore) -> None:
+    c1, *_ = await _clients(store)
+    await _answers(store, c1)
+    detractors = await store.list_nps_answers(NpsQuery(group=NpsGroup.DETRACTOR))
+    assert [a.score for a in detractors] == [0, 6, 3]
+    promoters = await store.list_nps_answers(NpsQuery(group=NpsGroup.PROMOTER))
+    assert [a.score for a in promoters] == [9, 10]
+    price = await store.list_nps_answers(NpsQuery(category=ReasonCategory.PRICE))
+    assert [a.score for a in price] == [0, 6, 8]
+    window = NpsQuery(since=T0 + timedelta(days=2), until=T0 + timedelta(days=4))
+    assert [a.score for a in await store.list_nps_answers(window)] == [3, 8]
+    everything = await store.list_nps_answers(NpsQuery(client_id=c1))
+    assert len(everything) == 7
+    assert await store.list_nps_answers(NpsQuery(client_id=c1 + 100)) == []
+
+
+async def test_nps_answers_keyset_pages_cover_everything_once(store: SqlHistoryStore) -> None:
+    c1, *_ = await _clients(store)
+    await _answers(store, c1)
+    seen: list[int] = []
+    cursor: NpsCursor | None = None
+    while True:
+        page = await store.list_nps_answers(NpsQuery(), before=cursor, limit=2)
+        if not page:
+            break
+        seen.extend(a.id for a in page)
+        cursor = NpsCursor(page[-1].answered_at, page[-1].id)
+    everything = await store.list_nps_answers(NpsQuery(), limit=100)
+    assert seen == [a.id for a in everything]
+    assert len(set(seen)) == 7
+
+
+async def test_tasks_counted_fetched_and_listed_per_client(store: SqlHistoryStore) -> None:
+    c1, c2, *_ = await _clients(store)
+    due = T0 + timedelta(days=1)
+    early = await store.create_task(NewTask(c1, "detractor", "Позвонить", due))
+    late = await store.create_task(NewTask(c1, "callback", "Перезвонить", due + timedelta(1)))
+    done = await store.create_task(NewTask(c1, "callback", "Старое", due - timedelta(days=9)))
+    await store.create_task(NewTask(c2, "complaint", "Жалоба", due))
+    await store.update_task(done.id, status=TaskStatus.DONE)
+    await store.update_task(late.id, status=TaskStatus.IN_PROGRESS, assignee="anna")
+    assert await store.count_tasks([TaskStatus.OPEN]) == 2
+    assert await store.count_tasks([TaskStatus.OPEN, TaskStatus.IN_PROGRESS]) == 3
+    assert (await store.get_task(late.id)).assignee == "anna"
+    listed = await store.list_client_tasks(c1)
+    assert [t.id for t in listed] == [early.id, late.id, done.id]
+
+
+async def test_missing_task_raises_not_found(store: SqlHistoryStore) -> None:
+    with pytest.raises(NotFound):
+        await store.get_task(123456)
