@@ -8,6 +8,7 @@ import typer
 
 from bot import cli as bot_cli
 from crm_sync.cli import client_app, demo_data_command, import_app, report_command
+from dashboard import cli as dashboard_cli
 from nlu.cli import app as nlu_app
 from outreach import cli as outreach_cli
 from povtor import __version__
@@ -57,6 +58,7 @@ app.add_typer(voice_model_cli.app, name="model")
 app.command("transcribe")(voice_transcribe_cli.transcribe)
 app.command("call")(voice_call_cli.call)
 app.add_typer(voice_recordings_cli.app, name="recordings")
+app.add_typer(dashboard_cli.app, name="user")
 
 
 _outreach = outreach_cli.Commands(

@@ -183,6 +183,15 @@ class DashboardSettings(BaseSettings):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 8080
+    # added by the dashboard
+    secure_cookies: bool = False  # mark cookies Secure always (served through an https proxy)
+    session_ttl_hours: float = 12.0
+    login_max_failures: int = 5  # failures per login or per address before a lockout
+    login_lockout_s: float = 300.0  # doubles with each further failure, at most an hour
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 2
+    page_size: int = 50
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,107 @@
+"""The manager dashboard as an aiohttp application: ``build_app`` for the composition root."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from dashboard import (
+    auth_views,
+    call_views,
+    client_views,
+    nps_views,
+    overview,
+    task_views,
+    user_views,
+)
+from dashboard.context import DEPS, Deps
+from dashboard.formatting import Formatter
+from dashboard.passwords import Passwords
+from dashboard.security import check_csrf, error_pages, require_login, security_headers
+from dashboard.throttle import LoginThrottle
+from dashboard.users import UserStore
+from povtor.db import create_engine, session_factory
+from povtor.ports import CallHistory, HistoryStore, Reports
+from povtor.settings import Settings
+
+HERE = Path(__file__).parent
+ADDRESS_FAILURE_FACTOR = 4  # an office behind one address gets more tries than one login
+
+
+def build_app(
+    settings: Settings,
+    store: HistoryStore,
+    reports: Reports,
+    calls: CallHistory | None = None,
+    *,
+    users: UserStore | None = None,
+) -> web.Application:
+    """The dashboard; without ``users`` it opens its own engine on ``settings.db_url``."""
+    ds = settings.dashboard
+    deps = Deps(
+        settings=settings,
+        store=store,
+        reports=reports,
+        calls=calls,
+        passwords=Passwords(ds),
+        login_throttle=LoginThrottle(ds.login_max_failures, ds.login_lockout_s),
+        address_throttle=LoginThrottle(
+            ds.login_max_failures * ADDRESS_FAILURE_FACTOR, ds.login_lockout_s
+        ),
+        secret_key=settings.resolved_secret_key().encode(),
+        users=users,
+    )
+    app = web.Application(
+        middlewares=[security_headers, error_pages, require_login, check_csrf],
+        client_max_size=64 * 1024,
+    )
+    app[DEPS] = deps
+    if users is None:
+        app.cleanup_ctx.append(_own_user_store)
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(Formatter(settings.default_timezone).filters())
+    _routes(app)
+    return app
+
+
+async def _own_user_store(app: web.Application) -> AsyncIterator[None]:
+    deps = app[DEPS]
+    engine = create_engine(deps.settings.db_url, pool_size=5)
+    deps.users = UserStore(session_factory(engine))
+    yield
+    await engine.dispose()
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"}, dumps=json.dumps)
+
+
+def _routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/login", auth_views.login_form)
+    r.add_post("/login", auth_views.login_submit)
+    r.add_post("/logout", auth_views.logout)
+    r.add_get("/healthz", healthz)
+    r.add_get("/", overview.overview)
+    r.add_get("/nps", nps_views.nps_list)
+    r.add_get("/clients", client_views.client_list)
+    r.add_get("/clients/{client_id}", client_views.client_card)
+    r.add_post("/clients/{client_id}/tasks", task_views.create_follow_up)
+    r.add_get("/tasks", task_views.task_list)
+    r.add_post("/tasks/{task_id}/take", task_views.take_task)
+    r.add_post("/tasks/{task_id}/done", task_views.finish_task)
+    r.add_get("/calls/{call_id}/recording", call_views.recording)
+    r.add_get("/users", user_views.user_list)
+    r.add_post("/users", user_views.user_create)
+    r.add_post("/users/{login}", user_views.user_update)
+    r.add_static("/static/", HERE / "static", append_version=True)

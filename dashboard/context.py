@@ -1,0 +1,85 @@
+"""Typed application keys and per-request accessors shared by the dashboard's views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from dashboard.passwords import Passwords
+from dashboard.roles import can_listen, can_manage_users, can_write
+from dashboard.throttle import LoginThrottle
+from dashboard.users import Session, UserStore
+from povtor.db import utcnow
+from povtor.ports import CallHistory, HistoryStore, Reports
+from povtor.settings import Settings
+
+
+@dataclass
+class Deps:
+    """Everything the views use, built once per application."""
+
+    settings: Settings
+    store: HistoryStore
+    reports: Reports
+    calls: CallHistory | None
+    passwords: Passwords
+    login_throttle: LoginThrottle
+    address_throttle: LoginThrottle
+    secret_key: bytes
+    users: UserStore | None = None  # set at startup when the app opens its own engine
+    started_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def user_store(self) -> UserStore:
+        if self.users is None:
+            raise RuntimeError("dashboard user store not started")
+        return self.users
+
+
+DEPS = web.AppKey("dashboard_deps", Deps)
+SESSION = web.RequestKey("dashboard_session", Session)
+SESSION_COOKIE = "povtor_session"
+LOGIN_COOKIE = "povtor_login"
+
+
+def deps(request: web.Request) -> Deps:
+    return request.app[DEPS]
+
+
+def current_session(request: web.Request) -> Session:
+    """The signed-in session (the auth middleware guarantees it on private pages)."""
+    session = request.get(SESSION)
+    if not isinstance(session, Session):
+        raise web.HTTPFound("/login")
+    return session
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """Only a path on this site: never an open redirect to another host."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    return value
+
+
+def render(
+    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
+) -> web.Response:
+    """A page with what every template needs: the user, their permissions, the CSRF token."""
+    common: dict[str, Any] = {"user": None, "csrf": "", "nav": "", "path_qs": request.path_qs}
+    session = request.get(SESSION)
+    if isinstance(session, Session):
+        role = session.user.role
+        common.update(
+            user=session.user,
+            csrf=session.csrf_token,
+            can_write=can_write(role),
+            can_manage_users=can_manage_users(role),
+            can_listen=can_listen(role),
+        )
+    else:
+        common.update(can_write=False, can_manage_users=False, can_listen=False)
+    return aiohttp_jinja2.render_template(template, request, common | context, status=status)

@@ -1,0 +1,138 @@
+"""How values look on the dashboard's pages (Russian labels, local time, masked phones)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+
+from dashboard.roles import Role, sees_full_phones
+from povtor.domain import (
+    ChannelKind,
+    EventKind,
+    NpsGroup,
+    OutcomeKind,
+    ReasonCategory,
+    TaskStatus,
+    nps_group,
+)
+from povtor.logs import mask_phone
+
+GROUP_RU = {
+    NpsGroup.PROMOTER: "сторонники",
+    NpsGroup.PASSIVE: "нейтральные",
+    NpsGroup.DETRACTOR: "критики",
+}
+CATEGORY_RU = {
+    ReasonCategory.SERVICE_QUALITY: "качество обслуживания",
+    ReasonCategory.NO_PERSONAL_APPROACH: "нет личного подхода",
+    ReasonCategory.MANAGER_COMPETENCE: "компетентность менеджера",
+    ReasonCategory.NO_CONVENIENT_CHANNEL: "неудобный канал связи",
+    ReasonCategory.SLOW_PROCESSING: "медленная обработка",
+    ReasonCategory.PRODUCT_QUALITY: "качество товара",
+    ReasonCategory.PRICE: "цена",
+    ReasonCategory.DELIVERY: "доставка",
+    ReasonCategory.OTHER: "другое",
+}
+CHANNEL_RU = {ChannelKind.TELEGRAM: "Telegram", ChannelKind.CALL: "звонок"}
+STATUS_RU = {
+    TaskStatus.OPEN: "открыта",
+    TaskStatus.IN_PROGRESS: "в работе",
+    TaskStatus.DONE: "выполнена",
+    TaskStatus.CANCELLED: "отменена",
+}
+EVENT_RU = {
+    EventKind.ORDER: "заказ",
+    EventKind.MESSAGE_IN: "сообщение клиента",
+    EventKind.MESSAGE_OUT: "сообщение клиенту",
+    EventKind.CALL: "звонок",
+    EventKind.NPS_ANSWER: "оценка NPS",
+    EventKind.COMPLAINT: "жалоба",
+    EventKind.TASK: "задача",
+    EventKind.OPT_OUT: "отказ от контактов",
+    EventKind.OPT_IN: "согласие на контакты",
+    EventKind.CONSENT: "согласие",
+    EventKind.NOTE: "заметка",
+}
+OUTCOME_RU = {
+    OutcomeKind.ANSWERED: "разговор",
+    OutcomeKind.DELIVERED: "доставлено",
+    OutcomeKind.BUSY: "занято",
+    OutcomeKind.NO_ANSWER: "не ответил",
+    OutcomeKind.VOICEMAIL: "автоответчик",
+    OutcomeKind.REJECTED: "отклонён",
+    OutcomeKind.HUNG_UP_EARLY: "сразу положил трубку",
+    OutcomeKind.UNREACHABLE: "недоступен",
+    OutcomeKind.FAILED: "сбой",
+    OutcomeKind.INTERRUPTED: "прерван",
+}
+SPEAKER_RU = {"robot": "Робот", "client": "Клиент", "mono": "Запись"}
+
+
+class Formatter:
+    """Filters for the templates, bound to the business's time zone."""
+
+    def __init__(self, timezone: str) -> None:
+        self.tz = ZoneInfo(timezone)
+
+    def filters(self) -> dict[str, Any]:
+        return {
+            "dt": self.dt,
+            "day": self.day,
+            "money": money,
+            "nps_value": nps_value,
+            "percent": percent,
+            "clock": clock,
+            "score_class": score_class,
+            "group_ru": lambda g: GROUP_RU.get(g, "—") if g else "—",
+            "category_ru": lambda c: CATEGORY_RU.get(c, "—") if c else "—",
+            "channel_ru": lambda c: CHANNEL_RU.get(c, str(c)),
+            "status_ru": lambda s: STATUS_RU.get(s, str(s)),
+            "event_ru": lambda k: EVENT_RU.get(k, str(k)),
+            "outcome_ru": lambda o: OUTCOME_RU.get(o, str(o)),
+            "speaker_ru": lambda s: SPEAKER_RU.get(s, s),
+        }
+
+    def dt(self, value: datetime | None) -> str:
+        return "—" if value is None else value.astimezone(self.tz).strftime("%d.%m.%Y %H:%M")
+
+    def day(self, value: datetime | None) -> str:
+        return "—" if value is None else value.astimezone(self.tz).strftime("%d.%m.%Y")
+
+
+def show_phone(phone: str, role: Role) -> str:
+    """Managers see the whole number (to call back); viewers see it masked."""
+    if not sees_full_phones(role):
+        return mask_phone(phone)
+    try:
+        parsed = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return phone
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def money(value: Decimal, currency: str = "RUB") -> str:
+    text = f"{value:,.2f}".replace(",", "\u00a0").replace(".", ",")
+    return f"{text}\u00a0₽" if currency == "RUB" else f"{text}\u00a0{currency}"
+
+
+def nps_value(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.0f}".replace("+0", "0")
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.0f}\u00a0%"
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def score_class(score: int | None) -> str:
+    return "none" if score is None else nps_group(score).value

@@ -1,0 +1,189 @@
+"""Dashboard users and their sessions, stored in the dashboard's own tables."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dashboard.roles import Role
+from dashboard.tables import DashboardSessionRow, DashboardUserRow
+from povtor.db import utcnow
+from povtor.errors import InvalidInput, NotFound
+
+LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    login: str
+    role: Role
+    disabled: bool = False
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: User
+    csrf_token: str
+    expires_at: datetime
+
+
+def normalize_login(login: str) -> str:
+    value = login.strip().lower()
+    if not LOGIN_RE.match(value):
+        raise InvalidInput(
+            "логин: 2-64 символа, латинские буквы, цифры, точка, дефис или подчёркивание"
+        )
+    return value
+
+
+def _user(row: DashboardUserRow) -> User:
+    return User(row.id, row.login, Role(row.role), row.disabled_at is not None, row.created_at)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class UserStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    # -- users -------------------------------------------------------------------------------
+
+    async def create(self, login: str, password_hash: str, role: Role) -> User:
+        now = utcnow()
+        row = DashboardUserRow(
+            login=normalize_login(login),
+            password_hash=password_hash,
+            role=role.value,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            async with self._sessions.begin() as session:
+                session.add(row)
+                await session.flush()
+                return _user(row)
+        except IntegrityError as err:
+            raise InvalidInput(f"пользователь {row.login} уже есть") from err
+
+    async def credentials(self, login: str) -> tuple[User, str] | None:
+        """The active user with this login and their password hash, or None."""
+        try:
+            value = normalize_login(login)
+        except InvalidInput:
+            return None
+        async with self._sessions() as session:
+            row = (
+                await session.scalars(
+                    select(DashboardUserRow).where(
+                        DashboardUserRow.login == value, DashboardUserRow.disabled_at.is_(None)
+                    )
+                )
+            ).first()
+            return None if row is None else (_user(row), row.password_hash)
+
+    async def list(self) -> Sequence[User]:
+        async with self._sessions() as session:
+            rows = await session.scalars(select(DashboardUserRow).order_by(DashboardUserRow.login))
+            return [_user(r) for r in rows]
+
+    async def _update(self, login: str, **values: object) -> User:
+        async with self._sessions.begin() as session:
+            row = (
+                await session.scalars(
+                    select(DashboardUserRow).where(
+                        DashboardUserRow.login == normalize_login(login)
+                    )
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"пользователя {login} нет")
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = utcnow()
+            await session.flush()
+            if "password_hash" in values or values.get("disabled_at") is not None:
+                await session.execute(
+                    delete(DashboardSessionRow).where(DashboardSessionRow.user_id == row.id)
+                )
+            return _user(row)
+
+    async def set_password(self, login: str, password_hash: str) -> User:
+        """Changes the password and signs the user out everywhere."""
+        return await self._update(login, password_hash=password_hash)
+
+    async def set_role(self, login: str, role: Role) -> User:
+        return await self._update(login, role=role.value)
+
+    async def set_disabled(self, login: str, disabled: bool) -> User:
+        return await self._update(login, disabled_at=utcnow() if disabled else None)
+
+    async def rehash(self, user_id: int, password_hash: str) -> None:
+        """Stores a stronger hash of the same password (no sign-out)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(DashboardUserRow)
+                .where(DashboardUserRow.id == user_id)
+                .values(password_hash=password_hash)
+            )
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    async def open_session(self, user: User, ttl: timedelta) -> tuple[str, Session]:
+        """A new session; returns the cookie token (only its hash is stored)."""
+        token = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(32)
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            await session.execute(
+                delete(DashboardSessionRow).where(DashboardSessionRow.expires_at < now)
+            )
+            session.add(
+                DashboardSessionRow(
+                    token_hash=_token_hash(token),
+                    user_id=user.id,
+                    csrf_token=csrf,
+                    created_at=now,
+                    expires_at=now + ttl,
+                )
+            )
+        return token, Session(user, csrf, now + ttl)
+
+    async def session(self, token: str) -> Session | None:
+        """The live session of an active user for this cookie token, or None."""
+        now = utcnow()
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(DashboardSessionRow, DashboardUserRow)
+                    .join(DashboardUserRow, DashboardUserRow.id == DashboardSessionRow.user_id)
+                    .where(
+                        DashboardSessionRow.token_hash == _token_hash(token),
+                        DashboardSessionRow.expires_at > now,
+                        DashboardUserRow.disabled_at.is_(None),
+                    )
+                )
+            ).first()
+            if row is None:
+                return None
+            sess, user = row
+            return Session(_user(user), sess.csrf_token, sess.expires_at)
+
+    async def close_session(self, token: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                delete(DashboardSessionRow).where(
+                    DashboardSessionRow.token_hash == _token_hash(token)
+                )
+            )

@@ -1,0 +1,68 @@
+"""An in-memory ``povtor.ports.CallHistory`` until the voice subsystem implements the port."""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from povtor.domain import OutcomeKind
+from povtor.ports import CallView, DialogueLine
+
+
+class FakeCallHistory:
+    def __init__(self) -> None:
+        self._calls: dict[int, CallView] = {}
+        self._files: dict[int, Path] = {}
+
+    def add(
+        self,
+        call_id: int,
+        client_id: int,
+        started_at: datetime,
+        dialogue: Sequence[DialogueLine] = (),
+        recording: Path | None = None,
+    ) -> CallView:
+        view = CallView(
+            id=call_id,
+            client_id=client_id,
+            started_at=started_at,
+            direction="out",
+            outcome=OutcomeKind.ANSWERED,
+            talk_s=dialogue[-1].end if dialogue else None,
+            has_recording=recording is not None,
+            transcript_state="done" if dialogue else None,
+            dialogue=tuple(dialogue),
+        )
+        self._calls[call_id] = view
+        if recording is not None:
+            self._files[call_id] = recording
+        return view
+
+    async def calls_for_client(self, client_id: int, limit: int = 20) -> Sequence[CallView]:
+        calls = [c for c in self._calls.values() if c.client_id == client_id]
+        return sorted(calls, key=lambda c: c.started_at, reverse=True)[:limit]
+
+    async def get_call(self, call_id: int) -> CallView | None:
+        return self._calls.get(call_id)
+
+    async def recording_path(self, call_id: int) -> Path | None:
+        return self._files.get(call_id)
+
+    def forget_recording(self, call_id: int) -> None:
+        self._files.pop(call_id, None)
+        self._calls[call_id] = replace(self._calls[call_id], has_recording=False)
+
+
+def write_wav(path: Path, seconds: float = 1.0, rate: int = 8000) -> bytes:
+    """A stereo 16-bit WAV like the robot's recordings (robot left, client right); its bytes."""
+    frames = int(seconds * rate)
+    samples = b"".join((i % 200).to_bytes(2, "little", signed=True) * 2 for i in range(frames))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples)
+    return path.read_bytes()
