@@ -1,0 +1,72 @@
+"""Calls on the client card: the transcript as a dialogue and the recording behind a permission."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from crm_sync.store import ClientInput
+from povtor.ports import DialogueLine
+from tests.fakes.dashboard_calls import write_wav
+from tests.integration.dashboard.conftest import Dashboard
+
+DIALOGUE = (
+    DialogueLine("robot", 0.0, 3.5, "Оцените нас от нуля до десяти"),
+    DialogueLine("client", 4.0, 5.2, "восемь"),
+    DialogueLine("robot", 65.0, 67.0, "Спасибо"),
+)
+
+
+async def _call(dash: Dashboard, tmp_path: Path) -> tuple[int, bytes]:
+    client = await dash.store.create_client(ClientInput("C1", name="Иван"))
+    wav = write_wav(tmp_path / "call-7.wav", seconds=1.0)
+    dash.calls.add(7, client.id, datetime.now(UTC), DIALOGUE, tmp_path / "call-7.wav")
+    return client.id, wav
+
+
+async def test_client_card_shows_the_call_as_a_dialogue(dash: Dashboard, tmp_path: Path) -> None:
+    client_id, _ = await _call(dash, tmp_path)
+    async with await dash.signed_in("anna") as http, http.get(f"/clients/{client_id}") as page:
+        html = await page.text()
+    assert '<span class="at">0:04</span> <b>Клиент:</b> восемь' in html
+    assert '<span class="at">1:05</span> <b>Робот:</b> Спасибо' in html
+    assert '<audio controls preload="none" src="/calls/7/recording">' in html
+
+
+async def test_manager_streams_the_recording_with_ranges(dash: Dashboard, tmp_path: Path) -> None:
+    _, wav = await _call(dash, tmp_path)
+    async with await dash.signed_in("anna") as http:
+        async with http.get("/calls/7/recording") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "audio/wav"
+            assert response.headers["Cache-Control"] == "no-store"
+            assert await response.read() == wav
+        async with http.get("/calls/7/recording", headers={"Range": "bytes=0-43"}) as response:
+            assert response.status == 206  # the player can seek
+            assert await response.read() == wav[:44]
+        async with http.get("/calls/7/recording?download=1") as response:
+            assert response.headers["Content-Disposition"].startswith("attachment")
+
+
+async def test_viewer_may_not_hear_recordings(dash: Dashboard, tmp_path: Path) -> None:
+    client_id, _ = await _call(dash, tmp_path)
+    async with await dash.signed_in("vera") as http:
+        async with http.get("/calls/7/recording") as response:
+            assert response.status == 403
+            assert b"RIFF" not in await response.read()
+        async with http.get(f"/clients/{client_id}") as page:
+            html = await page.text()
+        assert "<audio" not in html
+        assert "восемь" in html  # the transcript is readable
+
+
+async def test_unknown_or_missing_recordings_are_not_found(
+    dash: Dashboard, tmp_path: Path
+) -> None:
+    await _call(dash, tmp_path)
+    async with await dash.signed_in("anna") as http:
+        async with http.get("/calls/8/recording") as response:
+            assert response.status == 404
+        (tmp_path / "call-7.wav").unlink()  # swept by retention
+        async with http.get("/calls/7/recording") as response:
+            assert response.status == 404
