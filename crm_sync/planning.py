@@ -132,10 +132,8 @@ class SqlPlanningSource:
         "c.telegram_chat_id IS NOT NULL AS linked, c.telegram_reachable"
     )
 
-    async def reorder_candidates(
-        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
-    ) -> CandidatePage:
-        sql = f"""
+    def reorder_sql(self) -> str:
+        return f"""
         WITH {self._cycles_sql("COALESCE(category, '')")},
         due AS (
             SELECT cyc.*, ROW_NUMBER() OVER (
@@ -145,8 +143,13 @@ class SqlPlanningSource:
         )
         SELECT {self._CLIENT_COLS}, due.grp, due.last_at, due.orders, due.cycle, due.since
         FROM due JOIN clients c ON c.id = due.client_id
-        WHERE due.pick = 1 AND c.opted_out_at IS NULL
+        WHERE due.pick = 1 AND c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto
         ORDER BY c.id"""
+
+    async def reorder_candidates(
+        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
+    ) -> CandidatePage:
+        sql = self.reorder_sql()
         params = {
             "lead": rules.reorder_lead_days,
             "grace": rules.reorder_grace_days,
@@ -176,11 +179,9 @@ class SqlPlanningSource:
 
         return await self._page(sql, params, as_of, after_client_id, limit, build)
 
-    async def nps_candidates(
-        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
-    ) -> CandidatePage:
+    def nps_sql(self) -> str:
         since_delivery = self._days(self._as_of(), "d.delivered")
-        sql = f"""
+        return f"""
         WITH d AS (
             SELECT client_id, MAX(delivered_at) AS delivered FROM orders
             WHERE client_id > :after AND client_id <= :upto AND delivered_at IS NOT NULL
@@ -192,10 +193,15 @@ class SqlPlanningSource:
         )
         SELECT {self._CLIENT_COLS}, d.delivered AS last_at
         FROM d JOIN clients c ON c.id = d.client_id LEFT JOIN a ON a.client_id = d.client_id
-        WHERE c.opted_out_at IS NULL
+        WHERE c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto
           AND {since_delivery} >= :after_days AND {since_delivery} < :after_days + :grace
           AND (a.answered IS NULL OR {self._days(self._as_of(), "a.answered")} >= :window)
         ORDER BY c.id"""
+
+    async def nps_candidates(
+        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
+    ) -> CandidatePage:
+        sql = self.nps_sql()
         params = {
             "after_days": rules.nps_after_delivery_days,
             "grace": rules.nps_grace_days,
@@ -216,19 +222,22 @@ class SqlPlanningSource:
 
         return await self._page(sql, params, as_of, after_client_id, limit, build)
 
+    def winback_sql(self) -> str:
+        return f"""
+        WITH {self._cycles_sql("")}
+        SELECT {self._CLIENT_COLS}, cyc.last_at, cyc.orders, cyc.cycle, cyc.since
+        FROM cyc JOIN clients c ON c.id = cyc.client_id
+        WHERE c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto AND cyc.since >= :first
+          AND (cyc.orders = 1 OR cyc.since >= cyc.cycle * :factor)
+        ORDER BY c.id"""
+
     async def winback_candidates(
         self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
     ) -> CandidatePage:
         thresholds = sorted(rules.winback_after_days)
         if not thresholds:
             return CandidatePage((), None)
-        sql = f"""
-        WITH {self._cycles_sql("")}
-        SELECT {self._CLIENT_COLS}, cyc.last_at, cyc.orders, cyc.cycle, cyc.since
-        FROM cyc JOIN clients c ON c.id = cyc.client_id
-        WHERE c.opted_out_at IS NULL AND cyc.since >= :first
-          AND (cyc.orders = 1 OR cyc.since >= cyc.cycle * :factor)
-        ORDER BY c.id"""
+        sql = self.winback_sql()
         params = {
             "first": thresholds[0],
             "factor": rules.winback_overdue_factor,
@@ -266,6 +275,7 @@ class SqlPlanningSource:
         async with self._sessions() as session:
             if self.dialect == "postgresql":  # window sorts of a page stay in memory
                 await session.execute(text("SET LOCAL work_mem = '64MB'"))
+                await session.execute(text("SET LOCAL jit = off"))  # short queries: no gain
             upto = await self._page_bounds(session, after, limit)
             if upto is None:
                 return CandidatePage((), None)

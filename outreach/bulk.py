@@ -3,6 +3,7 @@ instead of one statement per attempt."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -61,3 +62,45 @@ async def finish_many(
         },
     )
     return {row[0] for row in result}
+
+
+_INSERT = text(
+    """
+    INSERT INTO outreach_attempts (client_id, purpose, channel, state, not_before,
+        idempotency_key, attempt_no, reason, payload, fallback_of, takeovers, created_at,
+        updated_at)
+    SELECT v.client_id, v.purpose, v.channel, 'planned', v.not_before, v.key, 1, v.reason,
+           CAST(v.payload AS JSON), v.fallback_of, 0, :now, :now
+    FROM unnest(
+        CAST(:client_ids AS BIGINT[]), CAST(:purposes AS TEXT[]), CAST(:channels AS TEXT[]),
+        CAST(:not_befores AS TIMESTAMPTZ[]), CAST(:keys AS TEXT[]), CAST(:reasons AS TEXT[]),
+        CAST(:payloads AS TEXT[]), CAST(:fallbacks AS BIGINT[])
+    ) AS v(client_id, purpose, channel, not_before, key, reason, payload, fallback_of)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+async def insert_attempts(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime
+) -> int:
+    """Insert planned attempts (rows as built by the queue); returns how many were new."""
+    result = await session.execute(
+        _INSERT,
+        {
+            "client_ids": [r["client_id"] for r in rows],
+            "purposes": [r["purpose"] for r in rows],
+            "channels": [r["channel"] for r in rows],
+            "not_befores": [r["not_before"] for r in rows],
+            "keys": [r["idempotency_key"] for r in rows],
+            "reasons": [r["reason"] for r in rows],
+            "payloads": [
+                None if r["payload"] is None else json.dumps(r["payload"], ensure_ascii=False)
+                for r in rows
+            ],
+            "fallbacks": [r["fallback_of"] for r in rows],
+            "now": now,
+        },
+    )
+    return len(result.all())

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from outreach.bulk import finish_many, start_many
+from outreach.bulk import finish_many, insert_attempts, start_many
 from outreach.tables import AttemptOutcomeRow, AttemptRow, ContactRow
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, Purpose
 
@@ -133,6 +133,9 @@ class AttemptQueue:
         if not attempts:
             return 0
         rows = [self._row(a, now) for a in attempts]
+        if self.dialect == "postgresql":
+            async with self._write() as session:
+                return await insert_attempts(session, rows, now)
         stmt = (
             insert_ignore(self.dialect, A)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -176,7 +179,7 @@ class AttemptQueue:
                 select(A.c.client_id)
                 .where(
                     self._in(A.c.client_id, client_ids),
-                    A.c.purpose == purpose.value,
+                    text(f"purpose = '{purpose.value}'"),  # a literal: the partial index
                     A.c.created_at >= since,
                 )
                 .distinct()

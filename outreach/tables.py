@@ -28,6 +28,8 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 _DUE = text("state IN ('planned', 'retry_scheduled')")
 _LEASED = text("state IN ('claimed', 'in_progress')")
+_FALLBACK = text("fallback_of IS NOT NULL")
+_NPS = text("purpose = 'nps'")
 
 
 class AttemptRow(Base):
@@ -42,9 +44,25 @@ class AttemptRow(Base):
             postgresql_where=_LEASED,
             sqlite_where=_LEASED,
         ),
-        Index("ix_outreach_attempts_client", "client_id", "purpose", "created_at"),
-        Index("ix_outreach_attempts_worker", "worker_id"),
-        Index("ix_outreach_attempts_fallback_of", "fallback_of"),
+        Index(  # "asked for an NPS score lately?"
+            "ix_outreach_attempts_nps_client",
+            "client_id",
+            "created_at",
+            postgresql_where=_NPS,
+            sqlite_where=_NPS,
+        ),
+        Index(
+            "ix_outreach_attempts_worker",
+            "worker_id",
+            postgresql_where=_LEASED,
+            sqlite_where=_LEASED,
+        ),
+        Index(
+            "ix_outreach_attempts_fallback_of",
+            "fallback_of",
+            postgresql_where=_FALLBACK,
+            sqlite_where=_FALLBACK,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

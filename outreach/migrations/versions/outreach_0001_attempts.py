@@ -20,6 +20,8 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 DUE = sa.text("state IN ('planned', 'retry_scheduled')")
 LEASED = sa.text("state IN ('claimed', 'in_progress')")
 PENDING = sa.text("followup_done_at IS NULL")
+FALLBACK = sa.text("fallback_of IS NOT NULL")
+NPS = sa.text("purpose = 'nps'")
 
 
 def upgrade() -> None:
@@ -76,7 +78,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_outreach_attempts_idempotency_key")),
     )
     op.create_index(
-        "ix_outreach_attempts_client", "outreach_attempts", ["client_id", "purpose", "created_at"]
+        "ix_outreach_attempts_nps_client",
+        "outreach_attempts",
+        ["client_id", "created_at"],
+        postgresql_where=NPS,
+        sqlite_where=NPS,
     )
     op.create_index(
         "ix_outreach_attempts_due",
@@ -85,7 +91,13 @@ def upgrade() -> None:
         postgresql_where=DUE,
         sqlite_where=DUE,
     )
-    op.create_index("ix_outreach_attempts_fallback_of", "outreach_attempts", ["fallback_of"])
+    op.create_index(
+        "ix_outreach_attempts_fallback_of",
+        "outreach_attempts",
+        ["fallback_of"],
+        postgresql_where=FALLBACK,
+        sqlite_where=FALLBACK,
+    )
     op.create_index(
         "ix_outreach_attempts_lease",
         "outreach_attempts",
@@ -93,7 +105,13 @@ def upgrade() -> None:
         postgresql_where=LEASED,
         sqlite_where=LEASED,
     )
-    op.create_index("ix_outreach_attempts_worker", "outreach_attempts", ["worker_id"])
+    op.create_index(
+        "ix_outreach_attempts_worker",
+        "outreach_attempts",
+        ["worker_id"],
+        postgresql_where=LEASED,
+        sqlite_where=LEASED,
+    )
     op.create_table(
         "outreach_outcomes",
         sa.Column("id", BigId, autoincrement=True, nullable=False),

@@ -16,7 +16,6 @@ import pytest
 from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind
-from povtor.migrate import upgrade
 from povtor.runtime import Runtime, run
 from povtor.settings import Settings
 from tests.integration.outreach.conftest import NOON_MSK
@@ -124,22 +123,3 @@ async def test_health_and_metrics_answer_while_the_worker_runs(
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
-
-
-def test_migrations_create_the_outreach_tables(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
-    upgrade(url)
-    import sqlite3
-
-    names = {
-        r[0]
-        for r in sqlite3.connect(tmp_path / "m.db").execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'"
-        )
-    }
-    assert {
-        "outreach_attempts",
-        "outreach_outcomes",
-        "outreach_contacts",
-        "outreach_workers",
-    } <= names
