@@ -84,6 +84,7 @@ class Formatter:
             "day": self.day,
             "money": money,
             "nps_value": nps_value,
+            "plural": plural,
             "percent": percent,
             "clock": clock,
             "score_class": score_class,
@@ -136,3 +137,14 @@ def clock(seconds: float | None) -> str:
 
 def score_class(score: int | None) -> str:
     return "none" if score is None else nps_group(score).value
+
+
+def plural(n: int, one: str, few: str, many: str) -> str:
+    """Russian plural: 1 оценка, 2 оценки, 5 оценок, 21 оценка, 11 оценок."""
+    if n % 10 == 1 and n % 100 != 11:
+        word = one
+    elif 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        word = few
+    else:
+        word = many
+    return f"{n}\u00a0{word}"

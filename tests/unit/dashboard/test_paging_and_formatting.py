@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from dashboard.context import safe_next
-from dashboard.formatting import Formatter, clock, money, nps_value, show_phone
+from dashboard.formatting import Formatter, clock, money, nps_value, plural, show_phone
 from dashboard.paging import nps_cursor_text, parse_id, parse_nps_cursor
 from dashboard.roles import Role, can_listen, can_manage_users, can_write
 from povtor.ports import NpsCursor
@@ -73,3 +73,11 @@ def test_values_in_russian_format() -> None:
     assert clock(65.4) == "1:05"
     fmt = Formatter("Europe/Moscow")
     assert fmt.dt(datetime(2026, 3, 1, 21, 30, tzinfo=UTC)) == "02.03.2026 00:30"
+
+
+@pytest.mark.parametrize(
+    ("n", "word"),
+    [(1, "оценка"), (2, "оценки"), (5, "оценок"), (11, "оценок"), (21, "оценка"), (112, "оценок")],
+)
+def test_russian_plurals(n: int, word: str) -> None:
+    assert plural(n, "оценка", "оценки", "оценок") == f"{n}\u00a0{word}"
