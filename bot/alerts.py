@@ -42,8 +42,12 @@ async def raise_alert(
     answer: str,
     score: int | None,
     dedup: str,
+    task_key: str | None = None,
 ) -> Alert:
-    """Create the store task and alert every active manager once per answer."""
+    """Create the store task and alert every active manager once per answer.
+
+    ``task_key``: the task's dedup key when another part may open the same task (the
+    outreach engine opens one per attempt answered by a detractor): one task, not two."""
     card = await client_card(deps, client)
     text = deps.texts(f"alert_{kind}", score=score, answer=answer, **card)
     task = await deps.store.create_task(
@@ -54,7 +58,7 @@ async def raise_alert(
             due_at=utcnow() + timedelta(days=1),
             source_ref=f"telegram:{dedup}",
             note=answer[:1000] or None,
-            dedup_key=f"tg:alert:{dedup}",
+            dedup_key=task_key or f"tg:alert:{dedup}",
         )
     )
     alert, new = await deps.repo.create_alert(

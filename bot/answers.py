@@ -1,12 +1,20 @@
-"""Button answers to reminders and win-back messages: recorded once, reported as outcomes."""
+"""Button answers to reminders and win-back messages: recorded once, reported as outcomes.
+
+Set-based: a whole batch of presses (one getUpdates page after a mass reminder) costs a few
+statements on the bot's tables; the store writes that follow are idempotent (dedup keys), so
+a batch handled again after a failure does not write twice.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.deps import BotDeps
 from bot.keyboards import REORDER_ACTIONS, WINBACK_ACTIONS
+from bot.records import OutboxMessage
 from povtor.db import utcnow
 from povtor.domain import EventKind, OutcomeKind
 from povtor.ports import NewEvent, NewTask
@@ -29,45 +37,73 @@ _ACKS = {
 }
 
 
-async def on_answer(
-    deps: BotDeps, outbox_id: int, act: str, chat_id: int, callback_query_id: str
-) -> str:
-    """Record a press of ``act`` on message ``outbox_id``; returns the text for the toast."""
-    message = await deps.repo.get_outbox(outbox_id)
-    if message is None or message.chat_id != chat_id or message.client_id is None:
-        return deps.texts("already_answered")
+@dataclass(frozen=True, slots=True)
+class Press:
+    query_id: str
+    chat_id: int
+    outbox_id: int
+    act: str
+
+
+def _valid(message: OutboxMessage | None, press: Press) -> bool:
+    if message is None or message.chat_id != press.chat_id or message.client_id is None:
+        return False
     allowed = REORDER_ACTIONS if message.purpose == "reorder" else WINBACK_ACTIONS
-    if act not in allowed or (message.purpose, act) not in _LABELS:
-        return deps.texts("already_answered")
-    if not await deps.repo.record_press(outbox_id, act, act, chat_id, callback_query_id):
-        return deps.texts("already_answered")
-    label = deps.texts(_LABELS[(message.purpose, act)])
+    return press.act in allowed and (message.purpose, press.act) in _LABELS
+
+
+async def on_answers(deps: BotDeps, presses: list[Press]) -> list[str]:
+    """Record presses (each button of a message counts once); the toast text for each."""
+    messages = await deps.repo.get_outboxes([p.outbox_id for p in presses])
+    valid = [p for p in presses if _valid(messages.get(p.outbox_id), p)]
+    winners = await deps.repo.record_presses(
+        [(p.outbox_id, p.act, p.act, p.chat_id, p.query_id) for p in valid]
+    )
+    gate = asyncio.Semaphore(deps.store_parallel)
+
+    async def follow(press: Press) -> None:
+        async with gate:
+            await _follow_up(deps, messages[press.outbox_id], press)
+
+    counted = [p for p in valid if p.query_id in winners]
+    await asyncio.gather(*(follow(p) for p in counted))
+    toasts = []
+    for press in presses:
+        if press.query_id in winners:
+            purpose = messages[press.outbox_id].purpose
+            toasts.append(deps.texts(_ACKS[(purpose, press.act)]))
+        else:
+            toasts.append(deps.texts("already_answered"))
+    return toasts
+
+
+async def _follow_up(deps: BotDeps, message: OutboxMessage, press: Press) -> None:
+    assert message.client_id is not None  # checked by _valid
+    label = deps.texts(_LABELS[(message.purpose, press.act)])
     await deps.store.append_event(
         NewEvent(
             client_id=message.client_id,
             kind=EventKind.MESSAGE_IN,
             summary=f"Ответ в Telegram: «{label}»",
-            ref=f"message:{outbox_id}",
-            data={"purpose": message.purpose, "button": act},
-            dedup_key=f"tg:press:{outbox_id}:{act}",
+            ref=f"message:{message.id}",
+            data={"purpose": message.purpose, "button": press.act},
+            dedup_key=f"tg:press:{message.id}:{press.act}",
         )
     )
-    if act in {"repeat", "return"}:
-        client = await deps.store.get_client(message.client_id)
+    if press.act in {"repeat", "return"}:
         await deps.store.create_task(
             NewTask(
                 client_id=message.client_id,
-                kind="reorder" if act == "repeat" else "winback",
-                title=f"{label}: {client.name or client.external_id}",
+                kind="reorder" if press.act == "repeat" else "winback",
+                title=f"Клиент нажал «{label}» в Telegram",
                 due_at=utcnow() + timedelta(hours=4),
-                source_ref=f"telegram:message:{outbox_id}",
-                dedup_key=f"tg:press-task:{outbox_id}:{act}",
+                source_ref=f"telegram:message:{message.id}",
+                dedup_key=f"tg:press-task:{message.id}:{press.act}",
             )
         )
     if message.attempt_id is not None:
         await deps.outcome_sink.report(
             message.attempt_id,
             OutcomeKind.ANSWERED,
-            {"purpose": message.purpose, "button": act, "message": f"message:{outbox_id}"},
+            {"purpose": message.purpose, "button": press.act, "message": f"message:{message.id}"},
         )
-    return deps.texts(_ACKS[(message.purpose, act)])

@@ -9,6 +9,7 @@ from typing import Any
 from bot.deps import BotDeps
 from bot.keyboards import nps_keyboard, reorder_keyboard, winback_keyboard
 from bot.records import ChatState, ChatStep, OutboxMessage, SendStatus
+from bot.survey import close_pending
 from povtor.domain import Attempt, ChannelKind, Client, Outcome, OutcomeKind, Purpose
 from povtor.errors import PovtorError
 
@@ -90,6 +91,7 @@ class TelegramChannel:
         """Remember what the chat is asked before the question can be answered."""
 
         async def remember(message: OutboxMessage) -> None:
+            await close_pending(self._deps, message.chat_id)
             await self._deps.repo.set_state(
                 ChatState(
                     chat_id=message.chat_id,

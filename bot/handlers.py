@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -39,6 +40,49 @@ async def once_per_update(
     except BaseException:
         await deps.repo.release_update(event.update_id)
         raise
+
+
+def split_presses(updates: list[Update]) -> tuple[list[tuple[int, answers.Press]], list[Update]]:
+    """Reminder / win-back button presses (handled as a set) and everything else."""
+    presses: list[tuple[int, answers.Press]] = []
+    others: list[Update] = []
+    for update in updates:
+        query = update.callback_query
+        if query is not None and query.data and query.data.startswith(f"{AnswerCb.__prefix__}:"):
+            try:
+                data = AnswerCb.unpack(query.data)
+            except (ValueError, TypeError):
+                others.append(update)
+                continue
+            press = answers.Press(query.id, _chat_id(query), data.msg, data.act)
+            presses.append((update.update_id, press))
+        else:
+            others.append(update)
+    return presses, others
+
+
+async def handle_presses(deps: BotDeps, batch: list[tuple[int, answers.Press]]) -> None:
+    """A page of button presses: claimed, recorded and answered together; a failed page is
+    released so that a redelivery is handled again (the store writes are idempotent)."""
+    claimed = await deps.repo.claim_updates([update_id for update_id, _ in batch])
+    fresh = [(u, p) for u, p in batch if u in claimed]
+    if not fresh:
+        return
+    try:
+        toasts = await answers.on_answers(deps, [p for _, p in fresh])
+    except BaseException:
+        await deps.repo.release_updates([u for u, _ in fresh])
+        raise
+    results = await asyncio.gather(
+        *(
+            deps.bot.answer_callback_query(p.query_id, text=toast)
+            for (_, p), toast in zip(fresh, toasts, strict=True)
+        ),
+        return_exceptions=True,
+    )
+    for result in results:
+        if isinstance(result, Exception):  # the press is recorded; only the toast is lost
+            log.warning("callback answer failed: %s", result)
 
 
 def build_router() -> Router:
@@ -156,9 +200,8 @@ def _chat_id(query: CallbackQuery) -> int:
 
 
 async def _answer(query: CallbackQuery, callback_data: AnswerCb, deps: BotDeps) -> None:
-    toast = await answers.on_answer(
-        deps, callback_data.msg, callback_data.act, _chat_id(query), query.id
-    )
+    press = answers.Press(query.id, _chat_id(query), callback_data.msg, callback_data.act)
+    [toast] = await answers.on_answers(deps, [press])
     await query.answer(toast)
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.deps import BotDeps
+from bot.records import AlertStatus
 from povtor.domain import TaskStatus
+
+_STATUS_RU = {
+    AlertStatus.OPEN: "новое",
+    AlertStatus.TAKEN: "в работе",
+    AlertStatus.RESOLVED: "решено",
+}
 
 
 def week_start(now: datetime) -> datetime:
@@ -19,8 +26,9 @@ async def nps_text(deps: BotDeps, now: datetime) -> str:
     summary = await deps.reports.nps(start, now)
     alerts = await deps.repo.alerts_since(start, limit=10)
     answers = [
-        f"• {a.kind}: {a.text.splitlines()[1] if len(a.text.splitlines()) > 1 else a.text}"
-        f" [{a.status.value}]"
+        "• "
+        + " — ".join(line.strip("⚠️ ") for line in a.text.splitlines()[:2])
+        + f" [{_STATUS_RU[a.status]}]"
         for a in alerts
     ]
     return deps.texts(

@@ -291,19 +291,73 @@ class BotRepo:
     async def record_press(
         self, outbox_id: int, slot: str, action: str, chat_id: int, callback_query_id: str
     ) -> bool:
-        """True only for the first press of this button group on this message."""
-        values = {
-            "outbox_id": outbox_id,
-            "slot": slot,
-            "action": action,
-            "chat_id": chat_id,
-            "callback_query_id": callback_query_id,
-            "pressed_at": utcnow(),
-        }
+        """True for the press that counts: the first one of this button group on this message
+        (also when the same callback query is handled again after a failure)."""
+        return bool(
+            await self.record_presses([(outbox_id, slot, action, chat_id, callback_query_id)])
+        )
+
+    async def record_presses(self, presses: Sequence[tuple[int, str, str, int, str]]) -> set[str]:
+        """Record (outbox_id, slot, action, chat_id, callback_query_id) presses in one go;
+        returns the callback query ids that count (first per message and slot)."""
+        if not presses:
+            return set()
+        now = utcnow()
+        rows = [
+            {
+                "outbox_id": outbox_id,
+                "slot": slot,
+                "action": action,
+                "chat_id": chat_id,
+                "callback_query_id": query_id,
+                "pressed_at": now,
+            }
+            for outbox_id, slot, action, chat_id, query_id in presses
+        ]
+        table: Table = BotPressRow.__table__  # type: ignore[assignment]
         async with self._sessions.begin() as session:
-            table: Table = BotPressRow.__table__  # type: ignore[assignment]
-            result = await session.execute(_insert_ignore(session, table, values))
-            return _affected(result)
+            dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            await session.execute(insert(table).values(rows).on_conflict_do_nothing())
+            winners = await session.execute(
+                select(BotPressRow.callback_query_id).where(
+                    BotPressRow.callback_query_id.in_([r["callback_query_id"] for r in rows])
+                )
+            )
+            return set(winners.scalars())
+
+    async def claim_updates(self, update_ids: Sequence[int]) -> set[int]:
+        """The ids among ``update_ids`` seen for the first time (one statement)."""
+        if not update_ids:
+            return set()
+        now = utcnow()
+        table: Table = BotUpdateRow.__table__  # type: ignore[assignment]
+        async with self._sessions.begin() as session:
+            dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            result = await session.execute(
+                insert(table)
+                .values([{"update_id": u, "received_at": now} for u in update_ids])
+                .on_conflict_do_nothing()
+                .returning(BotUpdateRow.update_id)
+            )
+            return set(result.scalars())
+
+    async def release_updates(self, update_ids: Sequence[int]) -> None:
+        if update_ids:
+            async with self._sessions.begin() as session:
+                await session.execute(
+                    delete(BotUpdateRow).where(BotUpdateRow.update_id.in_(list(update_ids)))
+                )
+
+    async def get_outboxes(self, outbox_ids: Sequence[int]) -> dict[int, OutboxMessage]:
+        if not outbox_ids:
+            return {}
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(BotOutboxRow).where(BotOutboxRow.id.in_(set(outbox_ids)))
+            )
+            return {r.id: _outbox(r) for r in rows}
 
     async def create_alert(
         self, *, client_id: int, kind: str, text: str, dedup_key: str, task_id: int | None

@@ -16,10 +16,11 @@ from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.answers import Press
 from bot.channel import TelegramChannel
 from bot.delivery import DeliveryMiddleware, Sender
 from bot.deps import BotDeps
-from bot.handlers import build_router, once_per_update
+from bot.handlers import build_router, handle_presses, once_per_update, split_presses
 from bot.ratelimit import RateLimiter
 from bot.repo import BotRepo
 from bot.survey import flush_unanswered
@@ -68,6 +69,7 @@ class BotService:
             sessions = session_factory(self._engine)
         self.limiter = RateLimiter(tg.global_rate, tg.per_chat_rate, margin_s=tg.rate_margin_s)
         self.bot = build_bot(settings, self.limiter)
+        single_writer = sessions.kw["bind"].dialect.name == "sqlite"
         repo = BotRepo(sessions)
         self.deps = BotDeps(
             settings=settings,
@@ -81,6 +83,7 @@ class BotService:
             transcriber=transcriber,
             secret_key=settings.resolved_secret_key(),
             link_ttl=timedelta(days=tg.link_ttl_days),
+            store_parallel=1 if single_writer else 16,
         )
         self.dispatcher = Dispatcher()
         self.dispatcher["deps"] = self.deps
@@ -88,6 +91,8 @@ class BotService:
         self.dispatcher.include_router(build_router())
         self.channel = TelegramChannel(self.deps)
         self._slots = asyncio.Semaphore(tg.max_concurrent_updates)
+        # pages of presses write a lot: on SQLite (one writer) one page at a time
+        self._press_pages = asyncio.Semaphore(1 if single_writer else 4)
 
     async def handle(self, update: Update) -> None:
         """Handle one update (from polling, a webhook or a test); errors are logged, not raised."""
@@ -135,10 +140,32 @@ class BotService:
                 if updates is None:
                     break
                 failures = 0
-                for update in updates:
-                    offset = update.update_id + 1
+                if updates:
+                    offset = updates[-1].update_id + 1
+                presses, others = split_presses(updates)
+                if presses:  # a page of button presses is handled as one set
+                    await self._slots.acquire()
+                    group.create_task(self._handle_presses(presses))
+                for update in others:
                     await self._slots.acquire()
                     group.create_task(self._handle_slot(update))
+
+    async def _handle_presses(self, presses: list[tuple[int, Press]]) -> None:
+        """Polling confirms a page as soon as the next one is asked for, so a page that fails
+        (a lost database connection) is retried here; every write in it is idempotent."""
+        try:
+            async with self._press_pages:
+                for attempt in range(1, 4):
+                    try:
+                        await handle_presses(self.deps, presses)
+                        return
+                    except Exception:
+                        log.exception(
+                            "a page of %d button presses failed (try %d)", len(presses), attempt
+                        )
+                        await asyncio.sleep(0.5 * attempt)
+        finally:
+            self._slots.release()
 
     async def _handle_slot(self, update: Update) -> None:
         try:

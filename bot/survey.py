@@ -20,6 +20,9 @@ from povtor.domain import ChannelKind, Client, EventKind, NpsGroup, OutcomeKind,
 from povtor.ports import NewEvent, NewNpsResponse
 
 log = logging.getLogger(__name__)
+# The outreach engine opens a task per attempt answered by a detractor under this key;
+# the bot's alert reuses it so a detractor yields one task.
+OUTREACH_TASK_KEY = "outreach:task:{attempt}"
 
 
 async def _say(
@@ -104,7 +107,18 @@ async def _finish_nps(deps: BotDeps, client: Client, state: ChatState, reason: s
             answer=reason or "",
             score=score,
             dedup=f"nps:{state.message_id}",
+            task_key=OUTREACH_TASK_KEY.format(attempt=state.attempt_id)
+            if state.attempt_id
+            else None,
         )
+
+
+async def close_pending(deps: BotDeps, chat_id: int) -> None:
+    """Before the chat is asked something else: keep a score whose reason never came."""
+    state = await deps.repo.get_state(chat_id)
+    if state is not None and state.step is ChatStep.NPS_REASON and state.client_id is not None:
+        client = await deps.store.get_client(state.client_id)
+        await _finish_nps(deps, client, state, None)
 
 
 async def flush_unanswered(deps: BotDeps, older_than: timedelta) -> int:
@@ -209,6 +223,7 @@ async def complaint(
 
 
 async def start_complaint(deps: BotDeps, client: Client, chat_id: int) -> None:
+    await close_pending(deps, chat_id)
     await deps.repo.set_state(
         ChatState(
             chat_id=chat_id,
@@ -228,6 +243,7 @@ async def stop(deps: BotDeps, client: Client | None, chat_id: int) -> None:
         await _say(deps, chat_id, "stop_already", client)
         return
     if client is not None:
+        await close_pending(deps, chat_id)
         await deps.store.set_opt_out(client.id, True, source="telegram:/stop")
         await deps.repo.clear_state(chat_id)
     await _say(deps, chat_id, "stop_done", client)

@@ -108,7 +108,10 @@ class BotPressRow(Base):
     """A button press recorded once per (message, button group)."""
 
     __tablename__ = "bot_presses"
-    __table_args__ = (UniqueConstraint("outbox_id", "slot", name="uq_bot_presses_outbox_slot"),)
+    __table_args__ = (
+        UniqueConstraint("outbox_id", "slot", name="uq_bot_presses_outbox_slot"),
+        Index("ix_bot_presses_callback_query_id", "callback_query_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     outbox_id: Mapped[int] = mapped_column(BigInteger)

@@ -105,6 +105,7 @@ class FakeTelegram:
         self._hook_task: asyncio.Task[None] | None = None
         self.base_url = ""
         self._closing = False
+        self.answered_count = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -358,6 +359,7 @@ class FakeTelegram:
         if text is not None and len(text) > 200:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         self.callback_answers[query_id] = {"text": text}
+        self.answered_count += 1
         await self._notify()
         return True
 

@@ -22,6 +22,7 @@ from povtor.domain import (
     Purpose,
     TaskStatus,
 )
+from povtor.ports import NewTask
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.telegram_user import FakeUser, button_texts
 from tests.integration.bot.conftest import RecordingSink, Running, make_client
@@ -171,3 +172,40 @@ async def test_unlinked_opted_out_and_blocked_clients_get_no_message(
     assert outcome.kind is OutcomeKind.UNREACHABLE
     assert "blocked" in outcome.detail
     assert (await store.get_client(client.id)).telegram_reachable is False
+
+
+async def test_a_score_without_its_reason_is_kept_when_the_next_survey_comes(
+    fake_tg: FakeTelegram, store: SqlHistoryStore, running_bot: Running
+) -> None:
+    client, user = await linked_user(fake_tg, store, 606)
+    channel = running_bot.service.channel
+    await channel.execute(attempt_for(client, Purpose.NPS), client)
+    await user.answer_to(await user.press(await user.next_message(), "7"))
+    await user.next_message()  # "what should we improve?" stays unanswered
+    assert await store.list_nps() == []
+    await channel.execute(attempt_for(client, Purpose.NPS), client)
+    answers = await store.list_nps()
+    assert [(a.score, a.reason_text) for a in answers] == [(7, None)]
+
+
+async def test_a_detractor_gets_one_task_shared_with_the_outreach_engine(
+    fake_tg: FakeTelegram, store: SqlHistoryStore, running_bot: Running
+) -> None:
+    client, user = await linked_user(fake_tg, store, 607)
+    attempt = attempt_for(client, Purpose.NPS)
+    await running_bot.service.channel.execute(attempt, client)
+    await user.answer_to(await user.press(await user.next_message(), "2"))
+    await user.next_message()
+    await store.create_task(  # what the outreach engine's follow-up opens for this attempt
+        NewTask(
+            client_id=client.id,
+            kind="detractor",
+            title="Низкая оценка NPS (2)",
+            due_at=datetime.now(UTC),
+            dedup_key=f"outreach:task:{attempt.id}",
+        )
+    )
+    await user.send_text("Долго везли")
+    await user.next_message()
+    tasks = await store.list_tasks(status=TaskStatus.OPEN)
+    assert [t.kind for t in tasks] == ["detractor"]
