@@ -148,6 +148,7 @@ class Call:
         """The client's audio: 20 ms frames of 8 kHz 16-bit mono PCM until the call ends."""
         queue = self.stream.client_frames
         ended = asyncio.ensure_future(self.done.wait())
+        getter: asyncio.Future[bytes] | None = None
         try:
             while True:
                 if not queue.empty():
@@ -158,11 +159,15 @@ class Call:
                 getter = asyncio.ensure_future(queue.get())
                 await asyncio.wait({getter, ended}, return_when=asyncio.FIRST_COMPLETED)
                 if getter.done():
-                    yield getter.result()
+                    frame, getter = getter.result(), None
+                    yield frame
                 else:
                     getter.cancel()
+                    getter = None
         finally:
             ended.cancel()
+            if getter is not None:  # the reader was cancelled while waiting for a frame
+                getter.cancel()
 
     async def keypresses(self) -> AsyncIterator[str]:
         """Keypad digits (RFC 4733 or SIP INFO) as they come, until the call ends."""
