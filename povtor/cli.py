@@ -78,8 +78,12 @@ def _runtime() -> Any:
 
 
 @app.command("run")
-def run_command() -> None:
-    """Run the worker: planner, dispatcher, follow-ups, health and metrics (SIGTERM drains)."""
+def run_command(
+    duration: float | None = typer.Option(
+        None, "--duration", min=0, help="Stop (draining in-flight work) after this many seconds."
+    ),
+) -> None:
+    """Run the worker: planner, dispatcher, bot, calls, transcription, dashboard."""
     from povtor.logs import setup_logging
     from povtor.runtime import main as run_worker
     from povtor.settings import Settings
@@ -87,7 +91,7 @@ def run_command() -> None:
     settings = Settings()
     setup_logging(settings.log_level, settings.log_format)
     try:
-        run_worker(settings)
+        run_worker(settings, duration_s=duration)
     except AlreadyRunning as err:  # raised before any service starts
         typer.echo(f"povtor run: {err}", err=True)
         raise typer.Exit(3) from None

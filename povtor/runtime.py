@@ -85,10 +85,19 @@ def history_store(sessions: async_sessionmaker[AsyncSession]) -> SqlHistoryStore
     return SqlHistoryStore(sessions)
 
 
+class Adapters(Protocol):
+    """Builds the channels and services of the adapters once the core is up."""
+
+    async def __call__(
+        self, stack: AsyncExitStack, rt: Runtime
+    ) -> tuple[dict[ChannelKind, Channel], list[Service]]: ...
+
+
 async def build(
     stack: AsyncExitStack,
     settings: Settings,
     channels: Mapping[ChannelKind, Channel],
+    adapters: Adapters | None = None,
 ) -> Runtime:
     db_file = sqlite_file(settings.db_url)
     if db_file is not None:  # SQLite: one worker, enforced before anything else starts
@@ -109,6 +118,10 @@ async def build(
     sink = LateOutcomes(sessions, on_recorded=followups.wake)
     listing = AttemptListing(sessions)
     rt = Runtime(settings, engine, sessions, store, sink, registry, worker_id)
+    if adapters is not None:
+        built, services = await adapters(stack, rt)
+        channels = {**built, **channels}
+        rt.services.extend(services)
 
     source = SqlPlanningSource(sessions)
     dispatcher = Dispatcher(
@@ -171,11 +184,12 @@ async def run(
     stop: asyncio.Event | None = None,
     handle_signals: bool = True,
     on_ready: Callable[[Runtime], None] | None = None,
+    adapters: Adapters | None = None,
 ) -> None:
     """Run the worker until ``stop`` (or SIGTERM/SIGINT); in-flight work drains on the way out."""
     stop = stop or asyncio.Event()
     async with AsyncExitStack() as stack:
-        rt = await build(stack, settings, channels or {})
+        rt = await build(stack, settings, channels or {}, adapters)
         rt.services.extend(services)
         if handle_signals:
             loop = asyncio.get_running_loop()
@@ -204,6 +218,24 @@ async def _guarded(service: Service, stop: asyncio.Event) -> None:
             log.warning("service %s returned before stop", service.name)
 
 
-def main(settings: Settings) -> None:
+def main(settings: Settings, *, duration_s: float | None = None) -> None:
+    """`povtor run`: every configured part; with ``duration_s``, stop (draining) after that."""
+    from povtor.wiring import build_adapters
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        async with asyncio.TaskGroup() as tg:
+            if duration_s is not None:
+                timer = tg.create_task(_stop_after(stop, duration_s), name="duration")
+            await run(settings, stop=stop, adapters=build_adapters)
+            if duration_s is not None:
+                timer.cancel()
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings))
+        asyncio.run(_main())
+
+
+async def _stop_after(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    stop.set()

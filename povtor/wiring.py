@@ -1,0 +1,169 @@
+"""The adapters' half of the composition root: builds the bot, the call engine and its channel,
+background transcription, recording retention and the dashboard from settings, for
+:func:`povtor.runtime.run`. Each part is built only when configured, and everything it opens is
+closed through the runtime's exit stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from povtor.db import utcnow
+from povtor.domain import ChannelKind
+from povtor.errors import ModelError
+from povtor.ports import Channel, Transcriber
+
+if TYPE_CHECKING:
+    from povtor.runtime import Runtime, Service
+
+log = logging.getLogger(__name__)
+
+CALL_RECOVERY_INTERVAL_S = 300.0
+
+
+@dataclass
+class _Periodic:
+    """Runs ``fn`` now and then every ``interval_s`` until stopped; failures are logged."""
+
+    name: str
+    fn: Any
+    interval_s: float
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.fn()
+            except Exception:  # the next round retries; the log tells the operator
+                log.exception("%s failed", self.name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
+
+
+async def build_adapters(
+    stack: AsyncExitStack, rt: Runtime
+) -> tuple[dict[ChannelKind, Channel], list[Service]]:
+    from crm_sync.metrics.reports import SqlReports
+    from povtor.runtime import FnService
+
+    settings = rt.settings
+    channels: dict[ChannelKind, Channel] = {}
+    services: list[Service] = []
+    reports = SqlReports(rt.engine, settings.default_timezone)
+    calls = None
+
+    if settings.sip.enabled:
+        call_channel, call_services, calls = await _voice(stack, rt)
+        channels[ChannelKind.CALL] = call_channel
+        services.extend(call_services)
+    if settings.asr.background:
+        services.extend(_background_transcription(rt))
+    if settings.telegram.enabled:
+        from bot.service import BotService
+
+        bot = BotService(
+            settings,
+            rt.store,
+            reports,
+            rt.outcome_sink,
+            _voice_message_transcriber(stack, rt),
+            sessions=rt.sessions,
+        )
+        channels[ChannelKind.TELEGRAM] = bot.channel
+        services.append(FnService("telegram-bot", bot.run))
+    if settings.dashboard.enabled:
+        from dashboard.service import DashboardService
+
+        services.append(DashboardService(settings, rt.store, reports, calls))
+    return channels, services
+
+
+async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Service], Any]:
+    from voice.call_channel import build_call_channel
+    from voice.call_history import SqlCallHistory
+    from voice.call_store import CallStore
+    from voice.engine import CallEngine
+    from voice.recording import CallRecorder, RecordingWriter
+    from voice.recording_archive import incoming_folder, recover_after_restart
+    from voice.retention import RetentionSweeper
+    from voice.sip.trunks import load_trunks
+    from voice.storage import storage_from_settings, storages_from_settings
+
+    settings = rt.settings
+    call_store = CallStore(rt.sessions, history=rt.store)
+    storage = storage_from_settings(settings)
+    incoming = incoming_folder(settings)
+    incoming.mkdir(parents=True, exist_ok=True)
+    writer = stack.enter_context(RecordingWriter(threads=settings.recordings.writer_threads))
+
+    def recorder(call_uuid: str) -> CallRecorder:
+        return CallRecorder.open(
+            incoming,
+            call_uuid,
+            writer=writer,
+            flush_interval_s=settings.recordings.flush_interval_s,
+        )
+
+    engine = await stack.enter_async_context(
+        CallEngine(load_trunks(settings.sip), recorder_factory=recorder)
+    )
+    channel = build_call_channel(settings, engine, call_store, history=rt.store, storage=storage)
+    channel.worker_id = rt.worker_id
+    stack.callback(channel.close)
+    await channel.warm()
+
+    # A call cannot outlive max_call_s plus ringing: anything older still "active" belonged to a
+    # worker that died. Its calls become interrupted and what it recorded is archived.
+    longest = timedelta(seconds=settings.call.max_call_s + settings.sip.ring_timeout_s + 60)
+
+    async def recover() -> None:
+        report = await recover_after_restart(
+            call_store, storage, incoming, started_before=utcnow() - longest
+        )
+        log.info("call recovery: %s", report)
+
+    services: list[Service] = [
+        _Periodic("call-recovery", recover, CALL_RECOVERY_INTERVAL_S),
+        RetentionSweeper(
+            call_store,
+            storages_from_settings(settings),
+            settings.recordings.retention_days,
+            interval_s=settings.recordings.sweep_interval_s,
+        ),
+    ]
+    history = SqlCallHistory(
+        rt.sessions, storages_from_settings(settings), settings.data_dir / "cache" / "recordings"
+    )
+    return channel, services, history
+
+
+def _background_transcription(rt: Runtime) -> list[Service]:
+    from povtor.runtime import FnService
+    from voice.asr_worker import recording_transcriber
+
+    try:
+        transcriber = recording_transcriber(rt.settings, rt.engine)
+        return [FnService("transcription", transcriber.run)]
+    except ModelError as err:
+        log.warning("background transcription is off: %s", err)
+        return []
+
+
+def _voice_message_transcriber(stack: AsyncExitStack, rt: Runtime) -> Transcriber | None:
+    """One process, started on the first voice message, for the bot's voice answers."""
+    from voice.models import resolve_model
+    from voice.transcribe import TranscriberPool
+
+    try:
+        model = resolve_model(rt.settings.asr.model, rt.settings.models_dir)
+    except ModelError as err:
+        log.info("voice messages will not be transcribed: %s", err)
+        return None
+    pool = TranscriberPool(model, workers=1)
+    stack.push_async_callback(pool.aclose, cancel=True)
+    return pool
