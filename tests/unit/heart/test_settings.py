@@ -19,6 +19,9 @@ def test_shipped_env_example_loads_into_settings(
     assert settings.outreach.winback_after_days == [30, 90, 180]
     assert settings.outreach.call_weekday_start == time(9, 0)
     assert settings.sip.max_concurrent_calls == 30
+    assert settings.call.tts_voice == "ru"
+    assert settings.outreach.retry_busy == "30:3"
+    assert settings.metrics_port == 9108
     assert settings.db_url == f"sqlite+aiosqlite:///{(tmp_path / 'data' / 'povtor.db')}"
 
 
