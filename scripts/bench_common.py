@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -61,26 +63,63 @@ class Measured:
     seconds: float
     peak_rss_mb: float
     output: dict[str, Any]
+    cpu_seconds: float = 0.0  # user + sys of the povtor process
+    server_cpu_seconds: float | None = None  # PostgreSQL processes (whole server: approximate)
+
+    def cpu(self) -> str:
+        server = "" if self.server_cpu_seconds is None else f" + pg {self.server_cpu_seconds:.1f}"
+        return f"cpu {self.cpu_seconds:.1f}{server} s"
+
+
+def _postgres_cpu() -> float:
+    """User+sys seconds of every PostgreSQL process, reaped workers included (postmaster
+    children). The server is shared by other sessions, so a delta of it is an upper bound."""
+    total = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] not in ("postgres", "postmaster"):
+            continue
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+            parent = proc.parent()
+            if parent is None or parent.name() not in ("postgres", "postmaster"):
+                total += t.children_user + t.children_system  # the postmaster: reaped ones
+        except psutil.Error:
+            continue
+    return total
 
 
 def run_measured(url: str, *args: str) -> Measured:
-    """Run ``povtor ARGS --json``; wall time and peak RSS (sampled every 50 ms)."""
+    """Run ``povtor ARGS --json``: wall time, peak RSS (sampled every 50 ms) and CPU time."""
     env = {**os.environ, "POVTOR_DATABASE_URL": url, "POVTOR_LOG_LEVEL": "WARNING"}
+    pg = url.startswith("postgresql")
+    server_before = _postgres_cpu() if pg else 0.0
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [POVTOR, *args, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    )
-    watched = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.05)  # sampling, not synchronisation
-    out, err = proc.communicate()
-    seconds = time.perf_counter() - started
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([POVTOR, *args, "--json"], stdout=out, stderr=err, env=env)
+        watched = psutil.Process(proc.pid)
+        peak = 0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            with contextlib.suppress(psutil.NoSuchProcess):
+                peak = max(peak, watched.memory_info().rss)
+            time.sleep(0.05)  # sampling, not synchronisation
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        server = _postgres_cpu() - server_before if pg else None
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
-        raise SystemExit(f"povtor {' '.join(args)} failed:\n{err.decode()}")
-    lines = [line for line in out.decode().splitlines() if line.strip()]
-    return Measured(seconds, peak / 2**20, json.loads(lines[-1]))
+        raise SystemExit(f"povtor {' '.join(args)} failed:\n{stderr.decode()}")
+    peak = max(peak, usage.ru_maxrss * 1024)
+    lines = [line for line in stdout.decode().splitlines() if line.strip()]
+    return Measured(
+        seconds,
+        peak / 2**20,
+        json.loads(lines[-1]),
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        server_cpu_seconds=server,
+    )

@@ -37,7 +37,10 @@ def main() -> None:
         f"files: {counts['clients']} clients ({sizes['clients']:.0f} MB), "
         f"{counts['orders']} orders ({sizes['orders']:.0f} MB)"
     )
-    print(f"{'backend':9} {'file':8} {'rows':>9} {'seconds':>8} {'rows/s':>8} {'peak MB':>8}")
+    print(
+        f"{'backend':9} {'file':8} {'rows':>9} {'seconds':>8} {'rows/s':>8} {'peak MB':>8} "
+        f"{'cpu s':>6} {'pg cpu s':>8}"
+    )
     for backend in args.backends.split(","):
         url = fresh_database(backend, folder)
         try:
@@ -47,7 +50,8 @@ def main() -> None:
                 label = kind if m.output["unchanged"] == 0 else f"{kind}(re)"
                 print(
                     f"{backend:9} {label:8} {rows:9d} {m.seconds:8.1f} "
-                    f"{rows / m.seconds:8.0f} {m.peak_rss_mb:8.0f}   {m.output}"
+                    f"{rows / m.seconds:8.0f} {m.peak_rss_mb:8.0f} {m.cpu_seconds:6.1f} "
+                    f"{m.server_cpu_seconds or 0:8.1f}   {m.output}"
                 )
         finally:
             drop_database(url)

@@ -51,7 +51,7 @@ def main() -> None:
         for _ in range(3):
             m = run_measured(url, "report", "--from", "2025-01-01", "--to", "2025-12-31")
             print(
-                f"povtor report: {m.seconds:.2f} s, peak {m.peak_rss_mb:.0f} MB, "
+                f"povtor report: {m.seconds:.2f} s ({m.cpu()}), peak {m.peak_rss_mb:.0f} MB, "
                 f"orders in period {m.output['orders']}, clients {m.output['clients_to_date']}"
             )
     finally:
