@@ -41,13 +41,20 @@ typecheck: venv
 test: system-deps venv lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+DEMO_ENV := POVTOR_DATA_DIR=$(DEMO_DIR)
+DEMO_SECONDS ?= 30
+
 demo: system-deps venv
-	mkdir -p $(DEMO_DIR)
-	POVTOR_DATA_DIR=$(DEMO_DIR) $(BIN)/povtor db upgrade
-	POVTOR_DATA_DIR=$(DEMO_DIR) $(BIN)/povtor demo-data --clients $(DEMO_CLIENTS) --seed 1
-	POVTOR_DATA_DIR=$(DEMO_DIR) $(BIN)/povtor plan --dry-run | head -n 20
-	POVTOR_DATA_DIR=$(DEMO_DIR) $(BIN)/povtor run --duration 20
-	POVTOR_DATA_DIR=$(DEMO_DIR) $(BIN)/povtor report
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(DEMO_ENV) $(BIN)/povtor db upgrade
+	$(DEMO_ENV) $(BIN)/povtor demo-data --clients $(DEMO_CLIENTS) --seed 1
+	echo demo-password | $(DEMO_ENV) $(BIN)/povtor user add demo --role admin --password-stdin
+	@echo "--- who would be contacted today (first 15 of them) ---"
+	@$(DEMO_ENV) $(BIN)/povtor plan --dry-run 2>/dev/null | head -n 15 || true
+	@echo "--- the worker for $(DEMO_SECONDS) s: dashboard http://127.0.0.1:8080 (demo / demo-password)"
+	@echo "--- health and metrics http://127.0.0.1:9108/healthz /metrics"
+	$(DEMO_ENV) $(BIN)/povtor run --duration $(DEMO_SECONDS)
+	$(DEMO_ENV) $(BIN)/povtor report
 
 clean:
 	rm -rf $(VENV) data/demo .pytest_cache .mypy_cache .ruff_cache
