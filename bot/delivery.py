@@ -67,9 +67,10 @@ class DeliveryMiddleware(BaseRequestMiddleware):
         chat_id = getattr(method, "chat_id", None)
         failures = throttled = 0
         while True:
-            if limited:
-                await self._limiter.acquire(chat_id if isinstance(chat_id, int) else None)
             try:
+                if limited:
+                    async with self._limiter.slot(chat_id if isinstance(chat_id, int) else None):
+                        return await make_request(bot, method)
                 return await make_request(bot, method)
             except TelegramRetryAfter as err:
                 throttled += 1

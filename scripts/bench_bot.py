@@ -263,11 +263,13 @@ async def inbound(backend: str, presses: int, folder: Path) -> dict[str, Any]:
             ]
 
         started = time.perf_counter()
+        cpu_started = time.process_time()
         query_ids = await fake_thread.call(push_all())
         await fake_thread.call(
             fake.wait_for(lambda: fake.answered_count >= len(query_ids), within=600)
         )
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         stop.set()
         await worker
         async with engine.connect() as conn:
@@ -280,6 +282,9 @@ async def inbound(backend: str, presses: int, folder: Path) -> dict[str, Any]:
             "presses": presses,
             "seconds": round(seconds, 2),
             "updates_per_s": round(presses / seconds, 1),
+            # this process's CPU (bot and the fake server's thread) per update: the rate one
+            # free core could sustain is 1000 / this
+            "cpu_ms_per_update": round(cpu * 1000 / presses, 2),
             "presses_recorded": press_rows,
             "timeline_events": events,
             "late_outcomes": sink.count,
