@@ -41,7 +41,7 @@ class TelegramSettings(BaseSettings):
     webhook_path: str = "/telegram/webhook"
     polling_timeout_s: int = 25  # long-poll wait of getUpdates
     max_concurrent_updates: int = 64
-    rate_margin_s: float = 0.02  # widens the 1 s rate window to absorb network jitter
+    rate_margin_s: float = 0.0  # widens the rate windows (they already run to each answer)
     send_retries: int = 5  # 5xx / network errors, with exponential backoff
     retry_backoff_s: float = 0.5
     link_ttl_days: int = 60  # deep-link tokens expire after this
