@@ -12,6 +12,7 @@ from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_sync.client_stats import refresh_client_stats
 from crm_sync.convert import (
     client_from_row,
     event_from_row,
@@ -247,6 +248,7 @@ class SqlHistoryStore:
             )
             session.add(row)
             await session.flush()
+            await refresh_client_stats(await session.connection(), [client.id])
             session.add(
                 EventRow(
                     **order_event_values(

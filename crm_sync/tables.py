@@ -160,3 +160,21 @@ class ImportRunRow(Base):
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     rejects_file: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ClientStatsRow(Base):
+    """Per-client order summary kept at write time (crm_sync_0003), so reports need not group
+    every order by client. Written only by ``crm_sync.client_stats.refresh_client_stats``."""
+
+    __tablename__ = "client_stats"
+    __table_args__ = (
+        Index("ix_client_stats_first_last", "first_order_at", "last_order_at", "orders_count"),
+    )
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    first_order_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_order_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    orders_count: Mapped[int] = mapped_column(Integer)
+    revenue: Mapped[Decimal] = mapped_column(Numeric(18, 2))

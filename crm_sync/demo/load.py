@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from crm_sync.client_stats import refresh_client_stats
 from crm_sync.demo.generate import DEMO_PREFIX, DemoClient, DemoSpec, generate
 from crm_sync.order_events import order_event_values
 from crm_sync.tables import ClientRow, NpsResponseRow, OrderRow
@@ -154,8 +155,11 @@ async def load_demo(engine: AsyncEngine, spec: DemoSpec) -> dict[str, int]:
     clients = generate(spec)
     while chunk := list(islice(clients, CHUNK)):
         rows = _rows(chunk, ids, now)
+        first_id = ids.client + chunk[0].index
         async with engine.begin() as conn:
             await _write(conn, rows)
+            chunk_ids = ClientRow.id.between(first_id, first_id + len(chunk) - 1)
+            await refresh_client_stats(conn, select(ClientRow.id).where(chunk_ids))
         for name in counts:
             counts[name] += len(rows[name])
     if engine.dialect.name == "postgresql":
@@ -170,7 +174,8 @@ async def load_demo(engine: AsyncEngine, spec: DemoSpec) -> dict[str, int]:
     if engine.dialect.name == "postgresql":  # visibility map for index-only scans, statistics
         async with engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("VACUUM ANALYZE clients, orders, events, nps_responses"))
+            tables = "clients, orders, events, nps_responses, client_stats"
+            await conn.execute(text(f"VACUUM ANALYZE {tables}"))
     return counts
 
 

@@ -8,17 +8,25 @@ before the break; the run's ``error`` says where it stopped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, insert, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_sync.imports.headers import ColumnMap, Kind, map_columns, recognised_count
+from crm_sync.imports.order_batches import (
+    drop_staging,
+    prepare_staging,
+    staged_rows,
+    write_orders,
+)
 from crm_sync.imports.parse import CellError, CellValue, text
 from crm_sync.imports.reader import TableFile, open_table
 from crm_sync.imports.records import (
@@ -31,13 +39,14 @@ from crm_sync.imports.records import (
     order_record,
 )
 from crm_sync.imports.rejects import RejectsWriter
-from crm_sync.imports.upsert import BatchResult, upsert_clients, upsert_orders
+from crm_sync.imports.upsert import BatchResult, upsert_clients
 from crm_sync.tables import ImportRunRow
 from povtor.db import utcnow
 from povtor.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 runs: Table = ImportRunRow.__table__  # type: ignore[assignment]
+SQLITE_CACHE_KIB = 96 * 1024  # 96 MiB: peak memory stays well under the 300 MB target
 HEADER_SEARCH_ROWS = 10  # 1C reports put a title and a blank line above the header
 
 ProgressFn = Callable[[int, int | None], None]
@@ -49,7 +58,7 @@ class ImportOptions:
     timezone: str = "Europe/Moscow"
     currency: str = "RUB"
     overrides: Mapping[str, str] = field(default_factory=dict)  # from --map
-    batch_size: int = 2000
+    batch_size: int = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,18 +109,103 @@ def _find_header(
     return headers, seen[best + 1 :]
 
 
-class _Run:
+@dataclass
+class _Batch:
+    """Rows parsed off the event loop, ready to write; ``error`` ends the file early."""
+
+    records: list[ClientRecord | OrderRecord] = field(default_factory=list)
+    staged: list[tuple[Any, ...]] = field(default_factory=list)  # orders, driver values
+    rejects: list[tuple[int, str, list[CellValue]]] = field(default_factory=list)
+    cells: dict[int, list[CellValue]] = field(default_factory=dict)  # orders: for write rejects
+    progress: tuple[int, int | None] = (0, None)
+    error: str | None = None
+    last: bool = False
+
+
+class _Parser:
+    """Reads and parses one batch at a time, in a worker thread while the last one is written.
+
+    An order id repeated within a batch waits for the next batch (with every later row of that
+    id), so each batch holds distinct ids; rows of different ids do not affect each other, so
+    the outcome is the file order's ("last row wins").
+    """
+
     def __init__(
-        self, engine: AsyncEngine, kind: Kind, path: Path, options: ImportOptions
+        self,
+        kind: Kind,
+        table: TableFile,
+        rows: Iterator[tuple[int, list[CellValue]]],
+        columns: ColumnMap,
+        options: ImportOptions,
+        dialect: str,
     ) -> None:
-        self.engine = engine
+        self.kind = kind
+        self.table = table
+        self.rows = rows
+        self.columns = columns
+        self.options = options
+        self.dialect = dialect
+        self.ctx = ParseContext(options.region, ZoneInfo(options.timezone), options.currency)
+        self.waiting: list[tuple[OrderRecord, list[CellValue]]] = []
+        self.done = False
+        self.error: str | None = None
+
+    def next_batch(self) -> _Batch:
+        batch = _Batch()
+        ids: set[str] = set()
+        held: list[tuple[OrderRecord, list[CellValue]]] = []
+        held_ids: set[str] = set()
+        orders: list[OrderRecord] = []
+
+        def add_order(record: OrderRecord, cells: list[CellValue]) -> None:
+            if record.external_id in ids or record.external_id in held_ids:
+                held.append((record, cells))
+                held_ids.add(record.external_id)
+                return
+            ids.add(record.external_id)
+            orders.append(record)
+            batch.cells[record.row] = cells
+
+        waiting, self.waiting = self.waiting, []
+        for record, cells in waiting:
+            add_order(record, cells)
+        size = self.options.batch_size
+        try:
+            while not self.done and len(orders) + len(batch.records) < size:
+                item = next(self.rows, None)
+                if item is None:
+                    self.done = True
+                    break
+                number, cells = item
+                if is_blank(cells):
+                    continue
+                row = RowCells(self.columns, cells)
+                try:
+                    if self.kind is Kind.CLIENTS:
+                        batch.records.append(client_record(number, row, self.ctx))
+                    else:
+                        add_order(order_record(number, row, self.ctx), cells)
+                except CellError as err:
+                    batch.rejects.append((number, str(err), cells))
+        except InvalidInput as err:
+            self.error = str(err)
+            self.done = True
+        self.waiting = held
+        if orders:
+            batch.records.extend(orders)
+            batch.staged = staged_rows(orders, self.dialect)
+        batch.progress = self.table.progress()
+        batch.last = self.done and not self.waiting
+        batch.error = self.error if batch.last else None
+        return batch
+
+
+class _Run:
+    def __init__(self, kind: Kind, path: Path, options: ImportOptions) -> None:
         self.kind = kind
         self.options = options
-        self.ctx = ParseContext(options.region, ZoneInfo(options.timezone), options.currency)
         self.rejects = RejectsWriter(path)
         self.counts = {"created": 0, "updated": 0, "unchanged": 0}
-        self.batch: list[ClientRecord | OrderRecord] = []
-        self.cells: dict[int, list[CellValue]] = {}
 
     def summary(self) -> ImportSummary:
         return ImportSummary(
@@ -122,45 +216,27 @@ class _Run:
             rejects_file=self.rejects.written,
         )
 
-    def take(self, number: int, cells: list[CellValue], columns: ColumnMap) -> None:
-        row = RowCells(columns, cells)
-        try:
-            if self.kind is Kind.CLIENTS:
-                self.batch.append(client_record(number, row, self.ctx))
-            else:
-                self.batch.append(order_record(number, row, self.ctx))
-        except CellError as err:
-            self.rejects.add(number, str(err), cells)
-            return
-        if self.kind is Kind.ORDERS:
-            self.cells[number] = cells  # an unknown client is only found at write time
-
-    async def flush(self) -> None:
-        if not self.batch:
-            return
-        now = utcnow()
-        result: BatchResult
-        async with self.engine.begin() as conn:
-            if self.kind is Kind.CLIENTS:
-                result = await upsert_clients(
-                    conn,
-                    [r for r in self.batch if isinstance(r, ClientRecord)],
-                    default_timezone=self.options.timezone,
-                    now=now,
-                )
-            else:
-                result = await upsert_orders(
-                    conn,
-                    [r for r in self.batch if isinstance(r, OrderRecord)],
-                    default_currency=self.options.currency,
-                    now=now,
-                )
+    async def write(self, conn: AsyncConnection, batch: _Batch) -> None:
+        result = BatchResult()
+        if batch.records:
+            now = utcnow()
+            async with conn.begin():
+                if self.kind is Kind.CLIENTS:
+                    result = await upsert_clients(
+                        conn,
+                        [r for r in batch.records if isinstance(r, ClientRecord)],
+                        default_timezone=self.options.timezone,
+                        now=now,
+                    )
+                else:
+                    result = await write_orders(
+                        conn, batch.staged, default_currency=self.options.currency, now=now
+                    )
         for name in self.counts:
             self.counts[name] += result.counts[name]
-        for number, reason in result.rejects:
-            self.rejects.add(number, reason, self.cells.get(number, []))
-        self.batch.clear()
-        self.cells.clear()
+        found = [(n, reason, batch.cells.get(n, [])) for n, reason in result.rejects]
+        for number, reason, cells in sorted(batch.rejects + found, key=lambda r: r[0]):
+            self.rejects.add(number, reason, cells)
 
 
 async def import_file(
@@ -184,7 +260,7 @@ async def _import_table(
     options: ImportOptions,
     progress: ProgressFn | None,
 ) -> ImportSummary:
-    run = _Run(engine, kind, path, options)
+    run = _Run(kind, path, options)
     rows = table.rows()
     headers, early = _find_header(kind, rows)
     columns = map_columns(kind, headers, options.overrides)
@@ -214,20 +290,33 @@ async def _import_table(
                 .returning(runs.c.id)
             )
         ).scalar_one()
+    parser = _Parser(kind, table, _chain(early, rows), columns, options, engine.dialect.name)
+    loop = asyncio.get_running_loop()
     error: str | None = None
     try:
-        for number, cells in _chain(early, rows):
-            if is_blank(cells):
-                continue
-            run.take(number, cells, columns)
-            if len(run.batch) >= options.batch_size:
-                await run.flush()
-                if progress is not None:
-                    progress(*table.progress())
-        await run.flush()
-    except InvalidInput as err:
-        error = str(err)
-        await run.flush()  # keep the valid rows read before the break
+        async with engine.connect() as conn:
+            await _prepare(conn, kind)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse") as pool:
+                pending = loop.run_in_executor(pool, parser.next_batch)
+                try:
+                    while True:
+                        batch = await pending
+                        if not batch.last:
+                            pending = loop.run_in_executor(pool, parser.next_batch)
+                        await run.write(conn, batch)  # the next batch is parsed meanwhile
+                        if progress is not None:
+                            progress(*batch.progress)
+                        if batch.error is not None:
+                            error = batch.error  # valid rows before the break are kept
+                            break
+                        if batch.last:
+                            break
+                finally:
+                    if not pending.done():  # a failed write: let the parser thread finish
+                        await asyncio.wait([pending])
+                        if not pending.cancelled():
+                            pending.exception()  # retrieved: the write's error is the one raised
+            await _finish(conn, kind)
     except BaseException as err:
         error = f"{type(err).__name__}: {err}"
         raise
@@ -248,11 +337,28 @@ async def _import_table(
                     error=error,
                 )
             )
-    if progress is not None:
-        progress(*table.progress())
-    if error is not None:  # only an InvalidInput gets here; anything else was re-raised
+    if error is not None:  # only a broken file gets here; anything else was re-raised
         raise ImportFailed(error, summary)
     return summary
+
+
+async def _prepare(conn: AsyncConnection, kind: Kind) -> None:
+    """The import's own connection: on SQLite a page cache that holds the growing indexes
+    (the default 2 MB makes every insert a read), temp tables in memory; staging for orders."""
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        await conn.exec_driver_sql("PRAGMA temp_store = MEMORY")
+    if kind is Kind.ORDERS:
+        await prepare_staging(conn)
+    await conn.commit()
+
+
+async def _finish(conn: AsyncConnection, kind: Kind) -> None:
+    if kind is Kind.ORDERS:
+        await drop_staging(conn)
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql("PRAGMA cache_size = -2000")  # back to the default
+    await conn.commit()
 
 
 def _chain(

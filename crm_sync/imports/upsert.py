@@ -1,4 +1,4 @@
-"""Set-based writes of one batch of imported rows: a few statements per batch, never per row.
+"""Set-based writes of one batch of imported clients: a few statements per batch, never per row.
 
 Every batch is folded in file order against what the database holds, so each row gets exactly one
 outcome (created / updated / unchanged), a later duplicate of an id in the same file updates the
@@ -19,25 +19,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm_sync.imports.bulk import execute_many
-from crm_sync.imports.records import ClientRecord, OrderRecord
-from crm_sync.order_events import order_event_values
-from crm_sync.tables import ClientPhoneRow, ClientRow, EventRow, OrderRow
+from crm_sync.imports.records import ClientRecord
+from crm_sync.tables import ClientPhoneRow, ClientRow
 
 CLIENT_FIELDS = ("name", "email", "timezone", "manager", "preferred_channel", "phones")
-ORDER_FIELDS = (
-    "client_id",
-    "placed_at",
-    "delivered_at",
-    "amount",
-    "currency",
-    "category",
-    "items",
-)
 
 clients: Table = ClientRow.__table__  # type: ignore[assignment]
 phones_t: Table = ClientPhoneRow.__table__  # type: ignore[assignment]
-orders: Table = OrderRow.__table__  # type: ignore[assignment]
-events: Table = EventRow.__table__  # type: ignore[assignment]
 
 
 @dataclass
@@ -162,91 +150,4 @@ async def upsert_clients(
             for pos, phone in enumerate(changed[ext]["phones"])
         ]
         await execute_many(conn, phones_t.insert(), ["client_id", "phone", "position"], new_phones)
-    return result
-
-
-async def upsert_orders(
-    conn: AsyncConnection,
-    records: Sequence[OrderRecord],
-    *,
-    default_currency: str,
-    now: datetime,
-) -> BatchResult:
-    result = BatchResult()
-    client_ext = list(dict.fromkeys(r.client_external_id for r in records))
-    owners = await conn.execute(
-        select(clients.c.external_id, clients.c.id).where(clients.c.external_id.in_(client_ext))
-    )
-    client_id_of: dict[str, int] = dict(owners.tuples().all())
-    known: list[OrderRecord] = []
-    for rec in records:
-        if rec.client_external_id in client_id_of:
-            known.append(rec)
-        else:
-            result.rejects.append(
-                (rec.row, f"клиент {rec.client_external_id!r} не найден: сначала импорт клиентов")
-            )
-    if not known:
-        return result
-    o = orders.c
-    rows = await conn.execute(
-        select(o.external_id, *(o[f] for f in ORDER_FIELDS)).where(
-            o.external_id.in_(list(dict.fromkeys(r.external_id for r in known)))
-        )
-    )
-    state = {row["external_id"]: {f: row[f] for f in ORDER_FIELDS} for row in rows.mappings()}
-
-    def merge(old: dict[str, Any] | None, rec: OrderRecord) -> dict[str, Any]:
-        base = old or {
-            "delivered_at": None,
-            "currency": default_currency,
-            "category": None,
-            "items": None,
-        }
-        new = {
-            **base,
-            "client_id": client_id_of[rec.client_external_id],
-            "placed_at": rec.placed_at,
-            "amount": rec.amount,
-        }
-        for name in ("delivered_at", "currency", "category", "items"):
-            value = getattr(rec, name)
-            if value is not None:
-                new[name] = value
-        return new
-
-    changed = _fold(known, state, merge, result)
-    if not changed:
-        return result
-    insert = insert_for(conn)(orders)
-    stmt = insert.on_conflict_do_update(
-        index_elements=[o.external_id],
-        set_={
-            **{f: insert.excluded[f] for f in ORDER_FIELDS},
-            "updated_at": insert.excluded.updated_at,
-        },
-    )
-    payload = [
-        {"external_id": ext, **values, "created_at": now, "updated_at": now}
-        for ext, values in changed.items()
-    ]
-    await execute_many(conn, stmt, list(payload[0]), payload)
-    order_id_of = await _ids(conn, orders, list(changed))
-    event_rows = [
-        order_event_values(
-            order_id=order_id_of[ext],
-            client_id=values["client_id"],
-            external_id=ext,
-            placed_at=values["placed_at"],
-            amount=values["amount"],
-            currency=values["currency"],
-        )
-        for ext, values in changed.items()
-    ]
-    ev = insert_for(conn)(events)
-    stmt = ev.on_conflict_do_update(
-        index_elements=[events.c.dedup_key],
-        set_={f: ev.excluded[f] for f in ("client_id", "at", "summary", "ref", "data")},
-    )
-    await execute_many(conn, stmt, list(event_rows[0]), event_rows)
     return result

@@ -1,0 +1,192 @@
+"""Set-based writes of one batch of imported orders through a staging temp table.
+
+The batch (distinct order ids: a repeated id waits for the next batch, see ``run.py``) is loaded
+into ``import_orders`` (COPY on PostgreSQL, executemany on SQLite), then a few statements do the
+rest in the database: resolve clients, compare with the stored order (IS DISTINCT FROM: only
+given fields count, so an import never erases stored data), UPDATE what changed, INSERT what is
+new, upsert the ORDER timeline event by its dedup key (same shape as ``order_event_values``),
+refresh ``client_stats`` of the clients touched (both sides of a moved order) and count the
+outcomes. No stored order is loaded into Python.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import column, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crm_sync.client_stats import refresh_client_stats
+from crm_sync.imports.records import OrderRecord
+from crm_sync.imports.upsert import BatchResult
+from povtor.domain import EventKind
+
+STAGING = "import_orders"
+_COLUMNS = (
+    "row_no", "external_id", "client_ext", "placed_at", "delivered_at", "amount", "amount_text",
+    "currency", "category", "items", "event_data",
+)  # fmt: skip
+_CREATE = {
+    "postgresql": f"""CREATE TEMP TABLE IF NOT EXISTS {STAGING} (
+        row_no integer NOT NULL, external_id varchar(128) NOT NULL, client_ext varchar(128),
+        placed_at timestamptz NOT NULL, delivered_at timestamptz, amount numeric(14, 2),
+        amount_text text, currency varchar(3), category varchar(128), items json,
+        event_data json, client_id bigint, order_id bigint, old_client_id bigint,
+        changed boolean)""",
+    # Same affinities as ``orders`` (NUMERIC amount), so stored and staged values compare.
+    "sqlite": f"""CREATE TEMP TABLE IF NOT EXISTS {STAGING} (
+        row_no INTEGER NOT NULL, external_id TEXT NOT NULL, client_ext TEXT,
+        placed_at DATETIME NOT NULL, delivered_at DATETIME, amount NUMERIC(14, 2),
+        amount_text TEXT, currency VARCHAR(3), category TEXT, items JSON, event_data TEXT,
+        client_id INTEGER, order_id INTEGER, old_client_id INTEGER, changed INTEGER)""",
+}
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """UtcDateTime's SQLite text: naive UTC with microseconds."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def staged_rows(records: Sequence[OrderRecord], dialect: str) -> list[tuple[Any, ...]]:
+    """The batch as staging rows in the driver's representation (runs off the event loop)."""
+    pg = dialect == "postgresql"
+    out = []
+    for r in records:
+        amount_text = str(r.amount)
+        # The event's data, byte for byte what order_event_values stores through SQLAlchemy.
+        data = f'{{"external_id": {json.dumps(r.external_id, ensure_ascii=False)}, '
+        data += f'"amount": "{amount_text}"}}'
+        out.append(
+            (
+                r.row,
+                r.external_id,
+                r.client_external_id,
+                r.placed_at if pg else _sqlite_time(r.placed_at),
+                r.delivered_at if pg else _sqlite_time(r.delivered_at),
+                r.amount if pg else amount_text,
+                amount_text,
+                r.currency,
+                r.category,
+                _json(r.items),
+                data,
+            )
+        )
+    return out
+
+
+def _statements(dialect: str) -> list[str]:
+    pg = dialect == "postgresql"
+    ne = "IS DISTINCT FROM" if pg else "IS NOT"
+    true, false = ("true", "false") if pg else ("1", "0")
+    items_ne = (
+        "o.items::jsonb IS DISTINCT FROM t.items::jsonb"
+        if pg
+        else "json(o.items) IS NOT json(t.items)"
+    )
+    s = STAGING
+    changed = (
+        f"o.client_id {ne} t.client_id OR o.placed_at {ne} t.placed_at OR o.amount {ne} t.amount"
+        f" OR (t.delivered_at IS NOT NULL AND o.delivered_at {ne} t.delivered_at)"
+        f" OR (t.currency IS NOT NULL AND o.currency {ne} t.currency)"
+        f" OR (t.category IS NOT NULL AND o.category {ne} t.category)"
+        f" OR (t.items IS NOT NULL AND {items_ne})"
+    )
+    return [
+        f"UPDATE {s} AS t SET client_id = c.id FROM clients c WHERE c.external_id = t.client_ext",
+        f"UPDATE {s} AS t SET order_id = o.id, old_client_id = o.client_id, "
+        f"changed = CASE WHEN {changed} THEN {true} ELSE {false} END "
+        "FROM orders o WHERE o.external_id = t.external_id AND t.client_id IS NOT NULL",
+        "UPDATE orders SET client_id = t.client_id, placed_at = t.placed_at, amount = t.amount, "
+        "delivered_at = COALESCE(t.delivered_at, orders.delivered_at), "
+        "currency = COALESCE(t.currency, orders.currency), "
+        "category = COALESCE(t.category, orders.category), "
+        "items = COALESCE(t.items, orders.items), updated_at = :now "
+        f"FROM {s} t WHERE t.changed = {true} AND orders.id = t.order_id",
+        "INSERT INTO orders (external_id, client_id, placed_at, delivered_at, amount, currency, "
+        "category, items, created_at, updated_at) "
+        "SELECT t.external_id, t.client_id, t.placed_at, t.delivered_at, t.amount, "
+        "COALESCE(t.currency, :currency), t.category, t.items, :now, :now "
+        f"FROM {s} t WHERE t.client_id IS NOT NULL AND t.order_id IS NULL ORDER BY t.row_no",
+        "INSERT INTO events (client_id, kind, at, summary, ref, data, dedup_key) "
+        "SELECT o.client_id, :kind, o.placed_at, "
+        "'Заказ ' || t.external_id || ' на ' || t.amount_text || ' ' || o.currency, "
+        "'order:' || o.id, t.event_data, 'order:' || t.external_id "
+        f"FROM {s} t JOIN orders o ON o.external_id = t.external_id "
+        f"WHERE t.client_id IS NOT NULL AND (t.order_id IS NULL OR t.changed = {true}) "
+        "ORDER BY t.row_no "
+        "ON CONFLICT (dedup_key) DO UPDATE SET client_id = excluded.client_id, "
+        "at = excluded.at, summary = excluded.summary, ref = excluded.ref, data = excluded.data",
+    ]
+
+
+async def prepare_staging(conn: AsyncConnection) -> None:
+    """Create the staging table on this connection (once per import run)."""
+    await conn.exec_driver_sql(_CREATE[conn.dialect.name])
+
+
+async def drop_staging(conn: AsyncConnection) -> None:
+    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {STAGING}")
+
+
+async def write_orders(
+    conn: AsyncConnection,
+    rows: list[tuple[Any, ...]],
+    *,
+    default_currency: str,
+    now: datetime,
+) -> BatchResult:
+    """One batch in the caller's transaction; rows from ``staged_rows`` (distinct ids)."""
+    result = BatchResult()
+    if not rows:
+        return result
+    dialect = conn.dialect.name
+    # Also opens the transaction on asyncpg, so that COPY below is part of it.
+    empty = "TRUNCATE" if dialect == "postgresql" else "DELETE FROM"  # temp: no autovacuum
+    await conn.exec_driver_sql(f"{empty} {STAGING}")
+    if dialect == "postgresql":
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.copy_records_to_table(STAGING, records=rows, columns=list(_COLUMNS))
+        await conn.exec_driver_sql(f"ANALYZE {STAGING}")  # joins by index, not a scan of orders
+        stamp: Any = now
+    else:
+        marks = ", ".join("?" for _ in _COLUMNS)
+        await conn.exec_driver_sql(
+            f"INSERT INTO {STAGING} ({', '.join(_COLUMNS)}) VALUES ({marks})", rows
+        )
+        stamp = _sqlite_time(now)
+    params = {"now": stamp, "currency": default_currency, "kind": EventKind.ORDER.value}
+    for statement in _statements(dialect):
+        await conn.execute(text(statement), params)
+    s = STAGING
+    true = "true" if dialect == "postgresql" else "1"
+    touched = text(
+        f"SELECT client_id FROM {s} WHERE client_id IS NOT NULL "
+        f"AND (order_id IS NULL OR changed = {true}) "
+        f"UNION SELECT old_client_id FROM {s} WHERE changed = {true}"
+    ).columns(column("client_id"))
+    await refresh_client_stats(conn, touched)
+    counts = await conn.execute(
+        text(f"SELECT count(client_id), count(order_id), "
+             f"coalesce(sum(CASE WHEN changed = {true} THEN 1 ELSE 0 END), 0) FROM {s}")
+    )  # fmt: skip
+    known, existing, updated = counts.one()
+    result.counts.update(created=known - existing, updated=updated, unchanged=existing - updated)
+    if known < len(rows):
+        unknown = await conn.execute(
+            text(f"SELECT row_no, client_ext FROM {s} WHERE client_id IS NULL ORDER BY row_no")
+        )
+        for row_no, client_ext in unknown:
+            result.rejects.append(
+                (row_no, f"клиент {client_ext!r} не найден: сначала импорт клиентов")
+            )
+    return result

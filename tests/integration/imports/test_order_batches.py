@@ -1,0 +1,168 @@
+"""Order batches through the staging table: repeated ids, the client summary kept in step."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_sync.imports.headers import Kind
+from crm_sync.imports.run import ImportOptions, import_file
+from crm_sync.store import OrderInput, SqlHistoryStore
+from crm_sync.tables import ClientRow, ClientStatsRow, EventRow, OrderRow
+from povtor.domain import EventKind
+from tests.integration.imports.conftest import write_csv
+
+ORDERS = ["Номер заказа", "Код клиента", "Дата", "Сумма", "Валюта"]
+
+
+async def _clients(engine: AsyncEngine, files: Path, *ids: str) -> None:
+    rows: list[list[object]] = [["client_id", "name"], *([i, f"Клиент {i}"] for i in ids)]
+    await import_file(engine, Kind.CLIENTS, write_csv(files / "clients.csv", rows))
+
+
+async def _stats(engine: AsyncEngine) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(kept summary, summary computed from orders now), by client external id."""
+    async with engine.connect() as conn:
+        kept = await conn.execute(
+            select(
+                ClientRow.external_id,
+                ClientStatsRow.first_order_at,
+                ClientStatsRow.last_order_at,
+                ClientStatsRow.orders_count,
+                ClientStatsRow.revenue,
+            ).join(ClientRow, ClientRow.id == ClientStatsRow.client_id)
+        )
+        fresh = await conn.execute(
+            select(
+                ClientRow.external_id,
+                func.min(OrderRow.placed_at),
+                func.max(OrderRow.placed_at),
+                func.count(),
+                func.sum(OrderRow.amount),
+            )
+            .join(ClientRow, ClientRow.id == OrderRow.client_id)
+            .group_by(ClientRow.external_id)
+        )
+
+        def by_client(rows: Any) -> dict[str, Any]:
+            return {
+                r[0]: (r[1], r[2], r[3], Decimal(str(r[4])).quantize(Decimal("0.01")))
+                for r in rows
+            }
+
+        return by_client(kept), by_client(fresh)
+
+
+async def test_repeated_order_ids_apply_in_file_order_across_batches(
+    engine: AsyncEngine, store: SqlHistoryStore, files: Path
+) -> None:
+    await _clients(engine, files, "C1", "C2")
+    path = write_csv(
+        files / "orders.csv",
+        [
+            ORDERS,
+            ["O1", "C1", "01.02.2024", "100", ""],
+            ["O1", "C1", "01.02.2024", "100", ""],  # the same again: unchanged
+            ["O2", "C1", "02.02.2024", "50", ""],
+            ["O1", "C2", "03.02.2024", "120", "USD"],  # moved, new amount: updated
+            ["O3", "C2", "04.02.2024", "10", ""],
+            ["O1", "C2", "03.02.2024", "120", ""],  # no currency given: keeps USD, unchanged
+        ],
+    )
+
+    summary = await import_file(engine, Kind.ORDERS, path, ImportOptions(batch_size=2))
+
+    assert (summary.created, summary.updated, summary.unchanged) == (3, 1, 2)
+    c2 = await store.find_client("C2")
+    assert c2 is not None
+    orders = {o.external_id: o for o in await store.list_orders(c2.id)}
+    assert orders["O1"].amount == Decimal("120.00")
+    assert orders["O1"].currency == "USD"
+    assert orders["O1"].placed_at == datetime(2024, 2, 2, 21, 0, tzinfo=UTC)
+    summaries = [e.summary for e in await store.timeline(c2.id)]
+    assert "Заказ O1 на 120.00 USD" in summaries
+    kept, fresh = await _stats(engine)
+    assert kept == fresh
+    assert kept["C1"][2:] == (1, Decimal("50.00"))
+
+
+async def test_client_summary_follows_reimports_moves_amounts_and_store_orders(
+    engine: AsyncEngine, store: SqlHistoryStore, files: Path
+) -> None:
+    await _clients(engine, files, "C1", "C2", "C3")
+    first = write_csv(
+        files / "a.csv",
+        [
+            ORDERS,
+            ["O1", "C1", "01.02.2024", "100", ""],
+            ["O2", "C1", "01.03.2024", "200", ""],
+            ["O3", "C2", "01.04.2024", "300", ""],
+        ],
+    )
+    second = write_csv(
+        files / "b.csv",
+        [
+            ORDERS,
+            ["O1", "C2", "01.02.2024", "100", ""],  # O1 moves from C1 to C2
+            ["O2", "C1", "15.01.2024", "250,50", ""],  # new date and amount
+            ["O3", "C2", "01.04.2024", "300", ""],
+        ],
+    )
+    moved_all = write_csv(
+        files / "c.csv", [ORDERS, ["O2", "C3", "15.01.2024", "250,50", ""]]
+    )  # C1 is left without orders
+
+    await import_file(engine, Kind.ORDERS, first)
+    await import_file(engine, Kind.ORDERS, first)
+    kept, fresh = await _stats(engine)
+    assert kept == fresh
+    assert kept["C1"][2:] == (2, Decimal("300.00"))
+
+    await import_file(engine, Kind.ORDERS, second)
+    kept, fresh = await _stats(engine)
+    assert kept == fresh
+    assert kept["C1"][0] == datetime(2024, 1, 14, 21, 0, tzinfo=UTC)
+    assert kept["C2"][2:] == (2, Decimal("400.00"))
+
+    await import_file(engine, Kind.ORDERS, moved_all)
+    await store.add_order(
+        OrderInput("S1", "C2", datetime(2025, 5, 1, tzinfo=UTC), Decimal("99.90"))
+    )
+    kept, fresh = await _stats(engine)
+    assert kept == fresh
+    assert "C1" not in kept
+    assert kept["C2"][1:] == (datetime(2025, 5, 1, tzinfo=UTC), 3, Decimal("499.90"))
+
+
+async def test_imported_order_event_has_the_store_shape(
+    engine: AsyncEngine, store: SqlHistoryStore, files: Path
+) -> None:
+    await _clients(engine, files, "C1")
+    await import_file(
+        engine,
+        Kind.ORDERS,
+        write_csv(files / "o.csv", [ORDERS, ["O1", "C1", "01.02.2024", "7", ""]]),
+    )
+    await store.add_order(
+        OrderInput("O2", "C1", datetime(2024, 2, 2, tzinfo=UTC), Decimal("7.00"))
+    )
+
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(EventRow.data, EventRow.dedup_key, EventRow.ref, OrderRow.id)
+                .join(OrderRow, OrderRow.external_id == EventRow.data["external_id"].as_string())
+                .where(EventRow.kind == EventKind.ORDER.value)
+                .order_by(EventRow.dedup_key)
+            )
+        ).all()
+
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ({"external_id": "O1", "amount": "7.00"}, "order:O1", f"order:{rows[0][3]}"),
+        ({"external_id": "O2", "amount": "7.00"}, "order:O2", f"order:{rows[1][3]}"),
+    ]
