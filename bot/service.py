@@ -49,7 +49,10 @@ def build_bot(settings: Settings, limiter: RateLimiter) -> Bot:
 
 
 class BotService:
-    """The Telegram bot of one worker. ``channel`` is handed to the outreach engine."""
+    """The Telegram bot of one worker. ``channel`` is handed to the outreach engine; the
+    service itself (``name``, ``run(stop)``) to the composition root's task group."""
+
+    name = "telegram-bot"
 
     def __init__(
         self,
