@@ -147,7 +147,8 @@ class FakeTelegram:
         retry_after: int | None = None,
         html: bool | None = None,
     ) -> None:
-        """The next ``count`` matching calls fail (429 with retry_after, 5xx...)."""
+        """The next ``count`` matching calls fail (429 with retry_after, 5xx...; status 0 drops
+        the connection without an answer)."""
         html = status == 502 if html is None else html
         frozen = frozenset(methods) if methods else None
         self.failures.extend(Failure(status, frozen, retry_after, html) for _ in range(count))
@@ -201,6 +202,10 @@ class FakeTelegram:
         failure = self._take_failure(method)
         if failure is not None:
             self.refused.append((method, failure.status))
+            if failure.status == 0:  # the connection drops before any answer
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response(status=500)
             if failure.html:
                 return web.Response(
                     status=failure.status,

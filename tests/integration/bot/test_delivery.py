@@ -62,6 +62,19 @@ async def test_502_and_500_are_retried_with_backoff(
     assert len(user.messages()) == 2
 
 
+async def test_a_dropped_connection_is_retried(
+    fake_tg: FakeTelegram, store: SqlHistoryStore, running_bot: Running
+) -> None:
+    client, user = await linked_user(fake_tg, store, 914)
+    fake_tg.fail_next(2, 0, methods={"sendMessage"})
+    outcome = await running_bot.service.channel.execute(
+        attempt_for(client, Purpose.REORDER), client
+    )
+    assert outcome.kind is OutcomeKind.DELIVERED
+    assert [s for _, s in fake_tg.refused] == [0, 0]
+    assert len(user.messages()) == 2
+
+
 async def test_a_server_that_keeps_failing_leaves_a_failed_status(
     fake_tg: FakeTelegram, store: SqlHistoryStore, running_bot: Running
 ) -> None:
