@@ -9,9 +9,11 @@ before the break; the run's ``error`` says where it stopped.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ from povtor.errors import InvalidInput
 log = logging.getLogger(__name__)
 runs: Table = ImportRunRow.__table__  # type: ignore[assignment]
 SQLITE_CACHE_KIB = 96 * 1024  # 96 MiB: peak memory stays well under the 300 MB target
+GC_THRESHOLD = 200_000
 HEADER_SEARCH_ROWS = 10  # 1C reports put a title and a blank line above the header
 
 ProgressFn = Callable[[int, int | None], None]
@@ -248,8 +251,20 @@ async def import_file(
 ) -> ImportSummary:
     """Import clients or orders from a CSV/XLSX file; InvalidInput if the file is unusable."""
     options = options or ImportOptions()
-    with open_table(path) as table:
+    with open_table(path) as table, _few_gc_passes():
         return await _import_table(engine, kind, path, table, options, progress)
+
+
+@contextmanager
+def _few_gc_passes() -> Iterator[None]:
+    """Rows are short-lived and make no cycles, yet they trigger a collection every 700
+    allocations (a fifth of the CPU time of an import): collect rarely while importing."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 async def _import_table(

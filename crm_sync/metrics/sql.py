@@ -1,14 +1,17 @@
 """The report's SQL: aggregates and window functions that run the same on SQLite and PostgreSQL.
 
-Three statements, each one pass over the rows it needs: per-client order aggregates up to the end
-of the period (retention, churn, repeat rate, LTV, tenure cohorts), per-client monthly revenue in
-the period ranked by a window (ABC x XYZ), and the NPS answers and surveys of the period.
+Three statements, each one pass over the rows it needs: per-client activity from the start of the
+period minus the activity window, with the per-client summary ``client_stats`` for what reaches
+back further (retention, churn, repeat rate, LTV, tenure cohorts); per-client monthly revenue in
+the period ranked by a window (ABC x XYZ); the NPS answers and surveys of the period.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import itertools
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Float,
@@ -32,12 +35,14 @@ from crm_sync.metrics.formulas import (
     XYZ_Y_MAX_CV,
 )
 from crm_sync.metrics.period import years_before
-from crm_sync.tables import EventRow, NpsResponseRow, OrderRow
+from crm_sync.tables import ClientStatsRow, EventRow, NpsResponseRow, OrderRow
 from povtor.domain import EventKind
 
 orders: Table = OrderRow.__table__  # type: ignore[assignment]
+stats: Table = ClientStatsRow.__table__  # type: ignore[assignment]
 events: Table = EventRow.__table__  # type: ignore[assignment]
 nps: Table = NpsResponseRow.__table__  # type: ignore[assignment]
+FLAT_MONTHS = 36
 OUTBOUND_KINDS = (EventKind.MESSAGE_OUT.value, EventKind.CALL.value)
 
 
@@ -47,25 +52,54 @@ def _flag(condition: Any) -> Any:
 
 def clients_query(start: datetime, end: datetime, window: timedelta) -> Select[Any]:
     """One row: activity at start/end, new, churned, buyers, repeat buyers, orders, revenue,
-    LTV parts and, per tenure cohort, its size and how many of it bought in the period."""
+    LTV parts and, per tenure cohort, its size and how many of it bought in the period.
+
+    First order, order count and revenue to date come from ``client_stats`` (minus the orders
+    placed at or after ``end``, usually none or a few); only the orders from ``start - window``
+    on are grouped by client, for activity and the period's figures.
+    """
     o = orders.c
+    cs = stats.c
     in_period = o.placed_at >= start
     amount = cast(o.amount, Float)  # float sums are several times faster than numeric ones
-    per_client = (
+    recent = (
         select(
             o.client_id,
-            func.min(o.placed_at).label("first_at"),
-            func.count().label("n_all"),
-            func.sum(amount).label("rev_all"),
             func.sum(_flag(in_period)).label("n_in"),
             func.sum(case((in_period, amount), else_=0.0)).label("rev_in"),
-            func.max(_flag(and_(o.placed_at >= start - window, o.placed_at < start))).label(
-                "active_start"
-            ),
+            func.max(_flag(o.placed_at < start)).label("active_start"),
             func.max(_flag(o.placed_at >= end - window)).label("active_end"),
         )
-        .where(o.placed_at < end)
+        .where(o.placed_at >= start - window, o.placed_at < end)
         .group_by(o.client_id)
+        .subquery("recent")
+    )
+    later = (
+        select(
+            o.client_id,
+            func.count().label("n_later"),
+            func.sum(amount).label("rev_later"),
+        )
+        .where(o.placed_at >= end)
+        .group_by(o.client_id)
+        .subquery("later")
+    )
+    r, lt = recent.c, later.c
+    per_client = (
+        select(
+            cs.client_id,
+            cs.first_order_at.label("first_at"),
+            (cs.orders_count - func.coalesce(lt.n_later, 0)).label("n_all"),
+            (cast(cs.revenue, Float) - func.coalesce(lt.rev_later, 0.0)).label("rev_all"),
+            func.coalesce(r.n_in, 0).label("n_in"),
+            func.coalesce(r.rev_in, 0.0).label("rev_in"),
+            func.coalesce(r.active_start, 0).label("active_start"),
+            func.coalesce(r.active_end, 0).label("active_end"),
+        )
+        .select_from(stats)
+        .outerjoin(recent, r.client_id == cs.client_id)
+        .outerjoin(later, lt.client_id == cs.client_id)
+        .where(cs.first_order_at < end)
         .subquery("per_client")
     )
     pc = per_client.c
@@ -104,27 +138,70 @@ def _month(column: Any, dialect: str, tz_name: str, offset_s: int) -> Any:
     return func.strftime("%Y-%m", column, f"{offset_s:+d} seconds")
 
 
+def month_bounds(start: datetime, end: datetime, tz_name: str) -> list[datetime]:
+    """UTC instants where the local calendar months of [start, end) begin, plus ``end``."""
+    tz = ZoneInfo(tz_name)
+    local = start.astimezone(tz)
+    bounds = [start]
+    year, month = local.year, local.month
+    while True:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        moment = datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
+        if moment >= end:
+            return [*bounds, end]
+        bounds.append(moment)
+
+
 def abc_xyz_query(
-    start: datetime, end: datetime, months: int, dialect: str, tz_name: str, offset_s: int
+    start: datetime,
+    end: datetime,
+    months: int,
+    dialect: str,
+    tz_name: str,
+    offset_s: int,
+    flat_months: int = FLAT_MONTHS,
 ) -> Select[Any]:
-    """Rows (abc, xyz, clients, revenue): the ABC x XYZ matrix of the period's buyers."""
+    """Rows (abc, xyz, clients, revenue): the ABC x XYZ matrix of the period's buyers.
+
+    Up to ``FLAT_MONTHS`` months, each client's monthly revenues are filtered sums side by side
+    (month bounds computed here, local calendar months with their real UTC offsets) in one
+    grouping by client: no grouping by client and month first, which makes a group of nearly
+    every order.
+    """
     o = orders.c
-    month = _month(o.placed_at, dialect, tz_name, offset_s)
-    monthly = (
-        select(o.client_id, func.sum(cast(o.amount, Float)).label("rev"))
-        .where(o.placed_at >= start, o.placed_at < end)
-        .group_by(o.client_id, month)
-        .subquery("monthly")
-    )
-    per_client = (
-        select(
-            monthly.c.client_id,
-            func.sum(monthly.c.rev).label("rev"),
-            func.sum(monthly.c.rev * monthly.c.rev).label("sq"),
+    amount = cast(o.amount, Float)
+    period = and_(o.placed_at >= start, o.placed_at < end)
+    if months <= flat_months:
+        bounds = month_bounds(start, end, tz_name)
+        sums = [
+            func.sum(amount).filter(and_(o.placed_at >= low, o.placed_at < high))
+            for low, high in itertools.pairwise(bounds)
+        ]
+        squares: Any = literal_column("0.0")
+        for column in sums:
+            squares = squares + func.coalesce(column * column, 0.0)
+        per_client = (
+            select(o.client_id, func.sum(amount).label("rev"), squares.label("sq"))
+            .where(period)
+            .group_by(o.client_id)
+            .subquery("per_client")
         )
-        .group_by(monthly.c.client_id)
-        .subquery("per_client")
-    )
+    else:
+        monthly = (
+            select(o.client_id, func.sum(amount).label("rev"))
+            .where(period)
+            .group_by(o.client_id, _month(o.placed_at, dialect, tz_name, offset_s))
+            .subquery("monthly")
+        )
+        per_client = (
+            select(
+                monthly.c.client_id,
+                func.sum(monthly.c.rev).label("rev"),
+                func.sum(monthly.c.rev * monthly.c.rev).label("sq"),
+            )
+            .group_by(monthly.c.client_id)
+            .subquery("per_client")
+        )
     p = per_client.c
     ranked = select(
         p.rev,

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.metrics.period import period_from_dates
+from crm_sync.metrics.period import months_between, period_from_dates
 from crm_sync.metrics.reports import SqlReports
+from crm_sync.metrics.sql import abc_xyz_query
 from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.domain import ChannelKind, EventKind
 from povtor.ports import NewEvent, NewNpsResponse, Reports
@@ -133,3 +135,51 @@ async def test_empty_store_reports_nothing_without_dividing_by_zero(
     assert report.average_order_value is None
     assert report.nps.nps is None
     assert report.abc_xyz == ()
+
+
+async def test_orders_after_the_period_do_not_count_in_it(
+    engine: AsyncEngine, store: SqlHistoryStore
+) -> None:
+    await _business(store)  # A, C and D order again in 2024, after the 2023 period
+    start, end = period_from_dates(date(2023, 1, 1), date(2023, 12, 31), "Europe/Moscow")
+    report = await SqlReports(engine, "Europe/Moscow").report(start, end)
+
+    assert (report.clients_to_date, report.ltv) == (4, Decimal("1200.00"))
+    assert (report.clients_at_start, report.clients_at_end, report.new_clients) == (0, 3, 1)
+    assert (report.lost_clients, report.retention_rate) == (0, None)
+    assert (report.buyers, report.repeat_buyers) == (3, 2)  # D had one order by then
+    assert (report.orders, report.revenue) == (3, Decimal("2700.00"))
+    tenure = {t.name: (t.clients, t.bought_again) for t in report.tenure}
+    assert tenure == {
+        "first_deal": (0, 0),
+        "1y": (1, 1),
+        "2y": (0, 0),
+        "5y": (2, 1),
+        "10y": (0, 0),
+    }
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "classes"),
+    [
+        (date(2024, 1, 1), date(2024, 12, 31), {"X", "Z"}),
+        (date(2013, 1, 1), date(2024, 12, 31), {"Z"}),
+    ],
+)
+async def test_monthly_sums_side_by_side_match_grouping_by_month(
+    engine: AsyncEngine, store: SqlHistoryStore, first: date, last: date, classes: set[str]
+) -> None:
+    await _business(store)
+    start, end = period_from_dates(first, last, "Europe/Moscow")
+    months = months_between(start, end, "Europe/Moscow")
+    args = (start, end, months, engine.dialect.name, "Europe/Moscow", 3 * 3600)
+
+    async with engine.connect() as conn:
+        flat = (await conn.execute(abc_xyz_query(*args, flat_months=months))).all()
+        grouped = (await conn.execute(abc_xyz_query(*args, flat_months=0))).all()
+
+    def rounded(rows: list[Any]) -> list[tuple[Any, ...]]:
+        return sorted((r[0], r[1], r[2], round(float(r[3]), 2)) for r in rows)
+
+    assert rounded(flat) == rounded(grouped)
+    assert {r[1] for r in flat} == classes
