@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import column, text
@@ -49,11 +50,27 @@ def _sqlite_time(value: datetime | None) -> str | None:
     """UtcDateTime's SQLite text: naive UTC with microseconds."""
     if value is None:
         return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # without "+00:00"
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+@lru_cache(maxsize=4096)
+def _item_json(values: tuple[Any, ...], keys: tuple[str, ...]) -> str:
+    return json.dumps(dict(zip(keys, values, strict=True)), ensure_ascii=False, default=str)
+
+
+def _json(value: list[dict[str, Any]] | None) -> str | None:
+    """JSON text as SQLAlchemy writes it; one-item lists (most rows) from a cache."""
+    if value is None:
+        return None
+    if len(value) == 1:
+        item = value[0]
+        try:
+            return f"[{_item_json(tuple(item.values()), tuple(item))}]"
+        except TypeError:  # an unhashable value
+            pass
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def staged_rows(records: Sequence[OrderRecord], dialect: str) -> list[tuple[Any, ...]]:
