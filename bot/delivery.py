@@ -34,11 +34,13 @@ from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboa
 from bot.ratelimit import RateLimiter
 from bot.records import OutboxMessage, SendStatus
 from bot.repo import BotRepo
-from povtor.ports import HistoryStore
+from povtor.domain import EventKind
+from povtor.ports import HistoryStore, NewEvent
 
 log = logging.getLogger(__name__)
 
 _MESSAGE_METHODS = (SendMessage, EditMessageText, EditMessageReplyMarkup)
+_SUMMARY_CHARS = 300
 _UNREACHABLE_HINTS = ("chat not found", "user is deactivated", "peer_id_invalid")
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
@@ -144,6 +146,18 @@ class Sender:
         )
         if status is SendStatus.UNREACHABLE and client_id is not None:
             await self._store.set_telegram_reachable(client_id, False)
+        if status is SendStatus.SENT and client_id is not None and attempt_id is not None:
+            # a reminder, survey or win-back reaches the client's timeline (and NPS "asked")
+            await self._store.append_event(
+                NewEvent(
+                    client_id=client_id,
+                    kind=EventKind.MESSAGE_OUT,
+                    summary=f"Telegram: {text[:_SUMMARY_CHARS]}",
+                    ref=f"message:{queued.id}",
+                    data={"channel": "telegram", "purpose": purpose, "attempt_id": attempt_id},
+                    dedup_key=f"telegram:out:{queued.id}",
+                )
+            )
         return await self._require(queued.id)
 
     async def _require(self, outbox_id: int) -> OutboxMessage:
