@@ -10,9 +10,9 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from outreach.queue import insert_ignore
@@ -62,6 +62,18 @@ class WorkerRegistry:
             values["stopped_at"] = now
         async with self._sessions.begin() as session:
             await session.execute(update(W).where(W.c.id == self.worker_id).values(**values))
+
+    async def dead_workers(self, stale_after: timedelta) -> list[str]:
+        """Other workers that stopped, or whose heartbeat is older than ``stale_after``."""
+        cutoff = self._clock() - stale_after
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(W.c.id).where(
+                    W.c.id != self.worker_id,
+                    or_(W.c.stopped_at.is_not(None), W.c.heartbeat_at < cutoff),
+                )
+            )
+            return [row[0] for row in rows]
 
     async def run(self, stop: asyncio.Event, *, interval_s: float = 10.0) -> None:
         await self.register()

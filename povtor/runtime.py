@@ -189,13 +189,13 @@ async def run(
     """Run the worker until ``stop`` (or SIGTERM/SIGINT); in-flight work drains on the way out."""
     stop = stop or asyncio.Event()
     async with AsyncExitStack() as stack:
-        rt = await build(stack, settings, channels or {}, adapters)
-        rt.services.extend(services)
-        if handle_signals:
+        if handle_signals:  # before anything is built: a SIGTERM during start-up stops cleanly
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
                 stack.callback(loop.remove_signal_handler, sig)
+        rt = await build(stack, settings, channels or {}, adapters)
+        rt.services.extend(services)
         log.info("worker %s starting: %s", rt.worker_id, ", ".join(s.name for s in rt.services))
         if on_ready is not None:
             on_ready(rt)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from povtor.db import utcnow
+from povtor.db import is_sqlite, utcnow
 from povtor.domain import ChannelKind
 from povtor.errors import ModelError
 from povtor.ports import Channel, Transcriber
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CALL_RECOVERY_INTERVAL_S = 300.0
+CALL_RECOVERY_INTERVAL_S = 60.0
 
 
 @dataclass
@@ -84,6 +84,7 @@ async def build_adapters(
 
 
 async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Service], Any]:
+    from outreach.registry import WorkerRegistry
     from voice.call_channel import build_call_channel
     from voice.call_history import SqlCallHistory
     from voice.call_store import CallStore
@@ -118,14 +119,33 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
     await channel.warm()
 
     # A call cannot outlive max_call_s plus ringing: anything older still "active" belonged to a
-    # worker that died. Its calls become interrupted and what it recorded is archived.
+    # worker that died. Its calls become interrupted and what it recorded is archived. On
+    # SQLite this worker is the only one, so before it dials anything every active call is a
+    # dead worker's.
     longest = timedelta(seconds=settings.call.max_call_s + settings.sip.ring_timeout_s + 60)
+    if is_sqlite(settings.db_url):
+        report = await recover_after_restart(
+            call_store, storage, incoming, started_before=utcnow()
+        )
+        log.info("call recovery at start: %s", _recovered(report))
+
+    registry = WorkerRegistry(rt.sessions, rt.worker_id)
+    stale_after = timedelta(seconds=3 * settings.outreach.heartbeat_s)
 
     async def recover() -> None:
+        # workers whose heartbeat stopped (several workers on PostgreSQL), then any call older
+        # than the longest possible call, whoever placed it
+        for worker_id in await registry.dead_workers(stale_after):
+            report = await recover_after_restart(
+                call_store, storage, incoming, worker_id=worker_id
+            )
+            if report.interrupted:
+                log.info("dead worker %s: %s", worker_id, _recovered(report))
         report = await recover_after_restart(
             call_store, storage, incoming, started_before=utcnow() - longest
         )
-        log.info("call recovery: %s", report)
+        if report.interrupted or report.archived:
+            log.info("call recovery: %s", _recovered(report))
 
     services: list[Service] = [
         _Periodic("call-recovery", recover, CALL_RECOVERY_INTERVAL_S),
@@ -140,6 +160,13 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
         rt.sessions, storages_from_settings(settings), settings.data_dir / "cache" / "recordings"
     )
     return channel, services, history
+
+
+def _recovered(report: Any) -> str:
+    return (
+        f"{len(report.interrupted)} calls interrupted, {len(report.archived)} recordings "
+        f"archived, {len(report.left)} left for later"
+    )
 
 
 def _background_transcription(rt: Runtime) -> list[Service]:
