@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -19,6 +20,7 @@ _SPACES = re.compile(r"[\s\u00a0\u202f\u2009\u2007']+")
 _CURRENCY = re.compile(r"(₽|руб\.?|р\.|rub|\$|€)", re.IGNORECASE)
 _CENT = Decimal("0.01")
 _MAX_AMOUNT = Decimal("999999999999.99")  # Numeric(14, 2)
+CACHE_SIZE = 65_536  # values per cache: a few MB at most
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -61,17 +63,42 @@ def parse_datetime(value: CellValue, tz: ZoneInfo) -> datetime:
 
     Naive values are wall-clock time in ``tz`` (the business's default time zone).
     """
+    if isinstance(value, str):
+        raw = value.strip()
+        if len(raw) <= 10:  # a date without time: such values repeat
+            return _date_text_to_utc(raw, tz)
+        return _to_utc(_parse_date_text(raw), tz)
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
         moment = datetime.combine(value, time())
-    elif isinstance(value, str):
-        moment = _parse_date_text(value.strip())
     else:
         raise CellError(f"дата {value!r} не распознана")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(UTC)
+    return _to_utc(moment, tz)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _date_text_to_utc(raw: str, tz: ZoneInfo) -> datetime:
+    """Exports repeat dates (delivery days, whole-day orders): each is parsed once."""
+    return _to_utc(_parse_date_text(raw), tz)
+
+
+def _to_utc(moment: datetime, tz: ZoneInfo) -> datetime:
+    if moment.tzinfo is not None:
+        return moment.astimezone(UTC)
+    offset = _day_offset(moment.year, moment.month, moment.day, tz)
+    if offset is None:  # a day with a clock change: zoneinfo decides (fold=0)
+        return moment.replace(tzinfo=tz).astimezone(UTC)
+    return moment.replace(tzinfo=UTC) - offset
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _day_offset(year: int, month: int, day: int, tz: ZoneInfo) -> timedelta | None:
+    """The zone's UTC offset on a local day without a clock change, else None."""
+    start = datetime(year, month, day, tzinfo=tz)
+    offset = start.utcoffset()
+    following = datetime.combine(start.date() + timedelta(days=1), time(), tz).utcoffset()
+    return offset if offset == following else None
 
 
 def _parse_date_text(raw: str) -> datetime:
@@ -97,15 +124,25 @@ def _parse_date_text(raw: str) -> datetime:
 
 def parse_amount(value: CellValue) -> Decimal:
     """'1 234,50', '1234.50', '1,234.50', '1 234 ₽', Excel numbers -> Decimal with 2 places."""
+    if isinstance(value, str):
+        return _amount_text(value)
     if isinstance(value, bool) or value is None:
         raise CellError("сумма не указана")
     if isinstance(value, int | float | Decimal):
-        amount = Decimal(str(value))
-    else:
-        raw = _CURRENCY.sub("", _SPACES.sub("", str(value)))
-        if not raw:
-            raise CellError("сумма не указана")
-        amount = _decimal_from_text(raw, str(value))
+        return _checked_amount(Decimal(str(value)), value)
+    raise CellError(f"сумма {value!r} не распознана")
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _amount_text(value: str) -> Decimal:
+    """Prices repeat: each spelling is read once (Decimal is immutable)."""
+    raw = _CURRENCY.sub("", _SPACES.sub("", value))
+    if not raw:
+        raise CellError("сумма не указана")
+    return _checked_amount(_decimal_from_text(raw, value), value)
+
+
+def _checked_amount(amount: Decimal, value: CellValue) -> Decimal:
     if not amount.is_finite():
         raise CellError(f"сумма {value!r} не распознана")
     if amount < 0:

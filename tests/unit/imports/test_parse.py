@@ -70,6 +70,26 @@ def test_dates_are_read_as_local_time_and_stored_utc(cell: object, expected: dat
     assert parse_datetime(cell, MSK) == expected  # type: ignore[arg-type]
 
 
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("30.03.2024 23:30", datetime(2024, 3, 30, 22, 30, tzinfo=UTC)),  # the day before: +1
+        ("31.03.2024 01:30", datetime(2024, 3, 31, 0, 30, tzinfo=UTC)),  # before the change
+        ("31.03.2024 02:30", datetime(2024, 3, 31, 1, 30, tzinfo=UTC)),  # skipped hour: fold 0
+        ("31.03.2024 03:30", datetime(2024, 3, 31, 1, 30, tzinfo=UTC)),  # after it: +2
+        ("01.04.2024", datetime(2024, 3, 31, 22, 0, tzinfo=UTC)),
+        ("27.10.2024 02:30", datetime(2024, 10, 27, 0, 30, tzinfo=UTC)),  # repeated hour: fold 0
+        ("27.10.2024 12:00", datetime(2024, 10, 27, 11, 0, tzinfo=UTC)),
+    ],
+)
+def test_local_times_on_clock_change_days_follow_the_zone(cell: str, expected: datetime) -> None:
+    assert parse_datetime(cell, BERLIN) == expected
+    assert parse_datetime(cell, BERLIN) == expected  # the second read comes from the caches
+
+
 @pytest.mark.parametrize("cell", ["31.02.2024", "вчера", "2024/13/01", "", "1.2", 42])
 def test_bad_dates_are_refused(cell: object) -> None:
     with pytest.raises(CellError, match="дата"):
