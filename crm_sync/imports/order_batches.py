@@ -160,8 +160,12 @@ async def write_orders(
     *,
     default_currency: str,
     now: datetime,
+    analyze: bool = True,
 ) -> BatchResult:
-    """One batch in the caller's transaction; rows from ``staged_rows`` (distinct ids)."""
+    """One batch in the caller's transaction; rows from ``staged_rows`` (distinct ids).
+
+    ``analyze``: refresh the staging table's statistics (PostgreSQL; the first batch of a run).
+    """
     result = BatchResult()
     if not rows:
         return result
@@ -173,7 +177,8 @@ async def write_orders(
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
         await driver.copy_records_to_table(STAGING, records=rows, columns=list(_COLUMNS))
-        await conn.exec_driver_sql(f"ANALYZE {STAGING}")  # joins by index, not a scan of orders
+        if analyze:  # statistics once: the planner scales them to the table's current size
+            await conn.exec_driver_sql(f"ANALYZE {STAGING}")  # joins by index, not a scan
         stamp: Any = now
     else:
         marks = ", ".join("?" for _ in _COLUMNS)

@@ -64,7 +64,7 @@ class ImportOptions:
     timezone: str = "Europe/Moscow"
     currency: str = "RUB"
     overrides: Mapping[str, str] = field(default_factory=dict)  # from --map
-    batch_size: int = 5000
+    batch_size: int = 20_000
     commit_rows: int | None = None  # None: every batch on PostgreSQL, SQLITE_COMMIT_ROWS on SQLite
 
 
@@ -215,6 +215,7 @@ class _Run:
         self.counts = {"created": 0, "updated": 0, "unchanged": 0}  # committed
         self.pending: Counter[str] = Counter()  # written, not committed yet
         self.uncommitted = 0
+        self.batches = 0
         # SQLite rewrites every page a transaction dirtied into the WAL at commit; with rows
         # landing all over the time indexes, a commit per batch rewrites most of them each time.
         self.commit_rows = options.commit_rows or (
@@ -246,8 +247,13 @@ class _Run:
                 )
             else:
                 result = await write_orders(
-                    conn, batch.staged, default_currency=self.options.currency, now=now
+                    conn,
+                    batch.staged,
+                    default_currency=self.options.currency,
+                    now=now,
+                    analyze=self.batches == 0,
                 )
+            self.batches += 1
             self.uncommitted += len(batch.records)
         self.pending.update(result.counts)
         if conn.in_transaction() and (
