@@ -20,7 +20,7 @@ _SPACES = re.compile(r"[\s\u00a0\u202f\u2009\u2007']+")
 _CURRENCY = re.compile(r"(₽|руб\.?|р\.|rub|\$|€)", re.IGNORECASE)
 _CENT = Decimal("0.01")
 _MAX_AMOUNT = Decimal("999999999999.99")  # Numeric(14, 2)
-CACHE_SIZE = 65_536  # values per cache: a few MB at most
+CACHE_SIZE = 16_384  # values per cache: a few MB at most
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
