@@ -56,24 +56,26 @@ def clients_query(start: datetime, end: datetime, window: timedelta) -> Select[A
 
     First order, order count and revenue to date come from ``client_stats`` (minus the orders
     placed at or after ``end``, usually none or a few); only the orders from ``start - window``
-    on are grouped by client, for activity and the period's figures.
+    on are grouped by client, and only for their first and last time (activity, purchase).
     """
     o = orders.c
     cs = stats.c
-    in_period = o.placed_at >= start
     amount = cast(o.amount, Float)  # float sums are several times faster than numeric ones
+    # First and last order since start - window: activity at start (first < start), a purchase
+    # in the period (last >= start), activity at end (last >= end - window).
     recent = (
         select(
             o.client_id,
-            func.sum(_flag(in_period)).label("n_in"),
-            func.sum(case((in_period, amount), else_=0.0)).label("rev_in"),
-            func.max(_flag(o.placed_at < start)).label("active_start"),
-            func.max(_flag(o.placed_at >= end - window)).label("active_end"),
+            func.min(o.placed_at).label("first_recent"),
+            func.max(o.placed_at).label("last_recent"),
         )
         .where(o.placed_at >= start - window, o.placed_at < end)
         .group_by(o.client_id)
         .subquery("recent")
     )
+    in_period = and_(o.placed_at >= start, o.placed_at < end)
+    period_orders = select(func.count()).where(in_period).scalar_subquery()
+    period_revenue = select(func.sum(amount)).where(in_period).scalar_subquery()
     later = (
         select(
             o.client_id,
@@ -91,10 +93,9 @@ def clients_query(start: datetime, end: datetime, window: timedelta) -> Select[A
             cs.first_order_at.label("first_at"),
             (cs.orders_count - func.coalesce(lt.n_later, 0)).label("n_all"),
             (cast(cs.revenue, Float) - func.coalesce(lt.rev_later, 0.0)).label("rev_all"),
-            func.coalesce(r.n_in, 0).label("n_in"),
-            func.coalesce(r.rev_in, 0.0).label("rev_in"),
-            func.coalesce(r.active_start, 0).label("active_start"),
-            func.coalesce(r.active_end, 0).label("active_end"),
+            _flag(r.last_recent >= start).label("bought"),
+            _flag(r.first_recent < start).label("active_start"),
+            _flag(r.last_recent >= end - window).label("active_end"),
         )
         .select_from(stats)
         .outerjoin(recent, r.client_id == cs.client_id)
@@ -103,7 +104,7 @@ def clients_query(start: datetime, end: datetime, window: timedelta) -> Select[A
         .subquery("per_client")
     )
     pc = per_client.c
-    bought = pc.n_in > 0
+    bought = pc.bought == 1
     columns: list[Any] = [
         func.count().label("clients_to_date"),
         func.coalesce(func.sum(pc.rev_all), 0).label("revenue_to_date"),
@@ -115,8 +116,8 @@ def clients_query(start: datetime, end: datetime, window: timedelta) -> Select[A
         ),
         func.coalesce(func.sum(_flag(bought)), 0).label("buyers"),
         func.coalesce(func.sum(_flag(and_(bought, pc.n_all >= 2))), 0).label("repeat_buyers"),
-        func.coalesce(func.sum(pc.n_in), 0).label("orders"),
-        func.coalesce(func.sum(pc.rev_in), 0).label("revenue"),
+        func.coalesce(period_orders, 0).label("orders"),
+        func.coalesce(period_revenue, 0).label("revenue"),
     ]
     bounds = [years_before(start, years) for _, years in TENURE_COHORTS]
     for i, (name, _) in enumerate(TENURE_COHORTS):
