@@ -25,7 +25,6 @@ from sqlalchemy import (
     literal_column,
     select,
 )
-from sqlalchemy.orm import aliased
 
 from crm_sync.metrics.formulas import (
     ABC_A_SHARE,
@@ -254,21 +253,16 @@ def nps_query(start: datetime, end: datetime) -> Select[Any]:
     e = events.c
     purpose_nps = EventRow.data["purpose"].as_string() == "nps"
     outbound = and_(e.kind.in_(OUTBOUND_KINDS), e.at >= start, e.at < end, purpose_nps)
-    asked_out = select(func.count()).where(outbound).scalar_subquery()
-    other = aliased(EventRow)
+    # Read once (a CTE used twice is materialised): the surveys and the clients surveyed.
+    surveys = select(e.client_id).where(outbound).cte("surveys")
+    asked_out = select(func.count()).select_from(surveys).scalar_subquery()
     asked_answers = (
         select(func.count())
         .where(
             e.kind == EventKind.NPS_ANSWER.value,
             e.at >= start,
             e.at < end,
-            ~exists().where(
-                other.client_id == e.client_id,
-                other.kind.in_(OUTBOUND_KINDS),
-                other.at >= start,
-                other.at < end,
-                other.data["purpose"].as_string() == "nps",
-            ),
+            ~exists().where(surveys.c.client_id == e.client_id),
         )
         .scalar_subquery()
     )
