@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from crm_sync.client_stats import refresh_client_stats
 from crm_sync.convert import (
@@ -47,6 +47,8 @@ from povtor.domain import (
 )
 from povtor.errors import NotFound
 from povtor.ports import NewEvent, NewNpsResponse, NewTask, NpsCursor, NpsQuery
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,6 +536,47 @@ class SqlHistoryStore:
             )
             return [task_from_row(r) for r in rows]
 
+    # -- batch writes (added by the Telegram bot: a page of button presses at once) -----------
+
+    async def append_events(self, events: Sequence[NewEvent]) -> Sequence[TimelineEvent]:
+        """Many events in one transaction: one INSERT ... ON CONFLICT (dedup_key) DO NOTHING
+        RETURNING for those with a dedup key (the existing ones read back), in input order."""
+        if not events:
+            return []
+        now = utcnow()
+        rows = [_event_values(e, now) for e in events]
+        async with self._sessions.begin() as session:
+            return await _insert_rows(await session.connection(), _EVENTS, rows, _event)
+
+    async def create_tasks(self, tasks: Sequence[NewTask]) -> Sequence[Task]:
+        """Many tasks and their timeline events in one transaction (see ``append_events``);
+        a task whose dedup key exists already comes back as it is, in input order."""
+        if not tasks:
+            return []
+        now = utcnow()
+        rows = [_task_values(t, now) for t in tasks]
+        async with self._sessions.begin() as session:
+            conn = await session.connection()
+            created = await _insert_rows(conn, _TASKS, rows, _task)
+            events = [
+                _event_values(
+                    NewEvent(
+                        client_id=t.client_id,
+                        kind=EventKind.TASK,
+                        summary=f"Задача: {t.title}",
+                        at=t.created_at,
+                        ref=f"task:{t.id}",
+                        data={"kind": t.kind, "due_at": t.due_at.isoformat()},
+                        dedup_key=f"task:{t.id}",
+                    ),
+                    now,
+                )
+                for t in dict.fromkeys(created)
+                if t.client_id is not None
+            ]
+            await _insert_rows(conn, _EVENTS, events, _event)
+        return created
+
 
 _PHONE_CHARS = frozenset("0123456789+-() ")
 
@@ -560,3 +603,87 @@ def _client_matches(query: str, *, case_folding: bool) -> list[Any]:
         owners = select(ClientPhoneRow.client_id).where(ClientPhoneRow.phone.like(f"%{digits}%"))
         conditions.append(ClientRow.id.in_(owners.scalar_subquery()))
     return conditions
+
+
+# -- batch writes --------------------------------------------------------------------------
+
+_EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
+_TASKS: Table = TaskRow.__table__  # type: ignore[assignment]
+
+
+def _event_values(event: NewEvent, now: datetime) -> dict[str, Any]:
+    return {
+        "client_id": event.client_id,
+        "kind": event.kind.value,
+        "at": event.at or now,
+        "summary": event.summary,
+        "ref": event.ref,
+        "data": dict(event.data) if event.data else None,
+        "dedup_key": event.dedup_key,
+    }
+
+
+def _task_values(task: NewTask, now: datetime) -> dict[str, Any]:
+    return {
+        "client_id": task.client_id,
+        "kind": task.kind,
+        "title": task.title,
+        "due_at": task.due_at,
+        "status": TaskStatus.OPEN.value,
+        "assignee": task.assignee,
+        "source_ref": task.source_ref,
+        "note": task.note,
+        "dedup_key": task.dedup_key,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _event(row: Any) -> TimelineEvent:
+    return TimelineEvent(
+        id=row.id,
+        client_id=row.client_id,
+        kind=EventKind(row.kind),
+        at=row.at,
+        summary=row.summary,
+        ref=row.ref,
+        data=dict(row.data or {}),
+    )
+
+
+def _task(row: Any) -> Task:
+    return task_from_row(row)
+
+
+async def _insert_rows(
+    conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], convert: Callable[[Any], T]
+) -> list[T]:
+    """Insert rows keyed by ``dedup_key`` once: the new ones come back from RETURNING, the
+    existing ones (earlier, or twice in ``rows``) are read by key; results in input order."""
+    if not rows:
+        return []
+    found: dict[str, T] = {}
+    keyed = [r for r in rows if r["dedup_key"] is not None]
+    if keyed:
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = (
+            insert(table)
+            .on_conflict_do_nothing(index_elements=[table.c.dedup_key])
+            .returning(*table.c)
+        )
+        for row in await conn.execute(stmt, keyed):
+            found[row.dedup_key] = convert(row)
+        missing = list({r["dedup_key"] for r in keyed} - found.keys())
+        if missing:
+            query = select(*table.c).where(table.c.dedup_key.in_(missing))
+            for row in await conn.execute(query):
+                found[row.dedup_key] = convert(row)
+    result: list[T] = []
+    for values in rows:
+        key = values["dedup_key"]
+        if key is None:  # no key: always a new row
+            row = (await conn.execute(table.insert().returning(*table.c), values)).one()
+            result.append(convert(row))
+        else:
+            result.append(found[key])
+    return result

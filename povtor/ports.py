@@ -116,9 +116,17 @@ class HistoryStore(Protocol):
 
     async def append_event(self, event: NewEvent) -> TimelineEvent: ...
 
+    async def append_events(self, events: Sequence[NewEvent]) -> Sequence[TimelineEvent]:
+        """Many events in one transaction, in input order (each dedup key appended once)."""
+        ...
+
     async def record_nps(self, response: NewNpsResponse) -> NpsResponse: ...
 
     async def create_task(self, task: NewTask) -> Task: ...
+
+    async def create_tasks(self, tasks: Sequence[NewTask]) -> Sequence[Task]:
+        """Many tasks (with their timeline events) in one transaction, in input order."""
+        ...
 
     async def update_task(
         self,
