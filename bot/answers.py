@@ -7,7 +7,6 @@ a batch handled again after a failure does not write twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +16,7 @@ from bot.keyboards import REORDER_ACTIONS, WINBACK_ACTIONS
 from bot.records import OutboxMessage
 from povtor.db import utcnow
 from povtor.domain import EventKind, OutcomeKind
-from povtor.ports import NewEvent, NewTask
+from povtor.ports import LateOutcome, NewEvent, NewTask
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +58,8 @@ async def on_answers(deps: BotDeps, presses: list[Press]) -> list[str]:
     winners = await deps.repo.record_presses(
         [(p.outbox_id, p.act, p.act, p.chat_id, p.query_id) for p in valid]
     )
-    gate = asyncio.Semaphore(deps.store_parallel)
-
-    async def follow(press: Press) -> None:
-        async with gate:
-            await _follow_up(deps, messages[press.outbox_id], press)
-
     counted = [p for p in valid if p.query_id in winners]
-    await asyncio.gather(*(follow(p) for p in counted))
+    await _follow_up(deps, [(messages[p.outbox_id], p) for p in counted])
     toasts = []
     for press in presses:
         if press.query_id in winners:
@@ -77,33 +70,52 @@ async def on_answers(deps: BotDeps, presses: list[Press]) -> list[str]:
     return toasts
 
 
-async def _follow_up(deps: BotDeps, message: OutboxMessage, press: Press) -> None:
-    assert message.client_id is not None  # checked by _valid
-    label = deps.texts(_LABELS[(message.purpose, press.act)])
-    await deps.store.append_event(
-        NewEvent(
-            client_id=message.client_id,
-            kind=EventKind.MESSAGE_IN,
-            summary=f"Ответ в Telegram: «{label}»",
-            ref=f"message:{message.id}",
-            data={"purpose": message.purpose, "button": press.act},
-            dedup_key=f"tg:press:{message.id}:{press.act}",
-        )
-    )
-    if press.act in {"repeat", "return"}:
-        await deps.store.create_task(
-            NewTask(
+async def _follow_up(deps: BotDeps, counted: list[tuple[OutboxMessage, Press]]) -> None:
+    """The store writes of the counted presses: their timeline events in one batch, the tasks
+    of "repeat"/"return" in another, then the late outcomes in a third (all idempotent)."""
+    events: list[NewEvent] = []
+    tasks: list[NewTask] = []
+    due_at = utcnow() + timedelta(hours=4)
+    for message, press in counted:
+        assert message.client_id is not None  # checked by _valid
+        label = deps.texts(_LABELS[(message.purpose, press.act)])
+        events.append(
+            NewEvent(
                 client_id=message.client_id,
-                kind="reorder" if press.act == "repeat" else "winback",
-                title=f"Клиент нажал «{label}» в Telegram",
-                due_at=utcnow() + timedelta(hours=4),
-                source_ref=f"telegram:message:{message.id}",
-                dedup_key=f"tg:press-task:{message.id}:{press.act}",
+                kind=EventKind.MESSAGE_IN,
+                summary=f"Ответ в Telegram: «{label}»",
+                ref=f"message:{message.id}",
+                data={"purpose": message.purpose, "button": press.act},
+                dedup_key=f"tg:press:{message.id}:{press.act}",
             )
         )
-    if message.attempt_id is not None:
-        await deps.outcome_sink.report(
-            message.attempt_id,
-            OutcomeKind.ANSWERED,
-            {"purpose": message.purpose, "button": press.act, "message": f"message:{message.id}"},
-        )
+        if press.act in {"repeat", "return"}:
+            tasks.append(
+                NewTask(
+                    client_id=message.client_id,
+                    kind="reorder" if press.act == "repeat" else "winback",
+                    title=f"Клиент нажал «{label}» в Telegram",
+                    due_at=due_at,
+                    source_ref=f"telegram:message:{message.id}",
+                    dedup_key=f"tg:press-task:{message.id}:{press.act}",
+                )
+            )
+    await deps.store.append_events(events)
+    await deps.store.create_tasks(tasks)
+    missing = await deps.outcome_sink.report_many(
+        [
+            LateOutcome(
+                message.attempt_id,
+                OutcomeKind.ANSWERED,
+                {
+                    "purpose": message.purpose,
+                    "button": press.act,
+                    "message": f"message:{message.id}",
+                },
+            )
+            for message, press in counted
+            if message.attempt_id is not None
+        ]
+    )
+    if missing:  # deleted since the message went out: the press and its event are kept
+        log.warning("button presses for attempts no longer stored: %s", sorted(missing))

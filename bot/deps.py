@@ -32,7 +32,6 @@ class BotDeps:
     transcriber: Transcriber | None = None
     secret_key: str = ""
     link_ttl: timedelta = field(default_factory=lambda: timedelta(days=30))
-    store_parallel: int = 16  # concurrent store writes in one batch (1 on SQLite: one writer)
 
     async def cpu(self, func: Callable[..., T], *args: Any) -> T:
         """Run pure CPU work (NLU, lemmatisation) off the event loop."""

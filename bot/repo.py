@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.records import (
     Alert,
@@ -44,7 +44,13 @@ def _affected(result: Any) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def _outbox(row: BotOutboxRow) -> OutboxMessage:
+def _dialect_insert(conn: AsyncConnection, table: Table) -> Any:
+    """INSERT with ON CONFLICT support for the connection's dialect."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _outbox(row: Any) -> OutboxMessage:
+    """From an ORM row or a Core row of ``bot_outbox``."""
     return OutboxMessage(
         id=row.id,
         chat_id=row.chat_id,
@@ -81,6 +87,7 @@ def _manager(row: BotManagerRow) -> Manager:
 class BotRepo:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._engine: AsyncEngine = sessions.kw["bind"]  # Core for the hot paths
 
     # -- updates and link tokens -------------------------------------------------------------
 
@@ -315,16 +322,22 @@ class BotRepo:
             for outbox_id, slot, action, chat_id, query_id in presses
         ]
         table: Table = BotPressRow.__table__  # type: ignore[assignment]
-        async with self._sessions.begin() as session:
-            dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            await session.execute(insert(table).values(rows).on_conflict_do_nothing())
-            winners = await session.execute(
-                select(BotPressRow.callback_query_id).where(
-                    BotPressRow.callback_query_id.in_([r["callback_query_id"] for r in rows])
-                )
+        query_ids = {r["callback_query_id"] for r in rows}
+        async with self._engine.begin() as conn:
+            stmt = (
+                _dialect_insert(conn, table)
+                .on_conflict_do_nothing()
+                .returning(table.c.callback_query_id)
             )
-            return set(winners.scalars())
+            winners = set((await conn.execute(stmt, rows)).scalars())
+            if len(winners) < len(query_ids):  # a query handled again after a failure
+                again = await conn.execute(
+                    select(table.c.callback_query_id).where(
+                        table.c.callback_query_id.in_(list(query_ids - winners))
+                    )
+                )
+                winners.update(again.scalars())
+            return winners
 
     async def claim_updates(self, update_ids: Sequence[int]) -> set[int]:
         """The ids among ``update_ids`` seen for the first time (one statement)."""
@@ -332,16 +345,12 @@ class BotRepo:
             return set()
         now = utcnow()
         table: Table = BotUpdateRow.__table__  # type: ignore[assignment]
-        async with self._sessions.begin() as session:
-            dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            result = await session.execute(
-                insert(table)
-                .values([{"update_id": u, "received_at": now} for u in update_ids])
-                .on_conflict_do_nothing()
-                .returning(BotUpdateRow.update_id)
+        async with self._engine.begin() as conn:
+            stmt = (
+                _dialect_insert(conn, table).on_conflict_do_nothing().returning(table.c.update_id)
             )
-            return set(result.scalars())
+            rows = [{"update_id": u, "received_at": now} for u in update_ids]
+            return set((await conn.execute(stmt, rows)).scalars())
 
     async def release_updates(self, update_ids: Sequence[int]) -> None:
         if update_ids:
@@ -353,10 +362,9 @@ class BotRepo:
     async def get_outboxes(self, outbox_ids: Sequence[int]) -> dict[int, OutboxMessage]:
         if not outbox_ids:
             return {}
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(BotOutboxRow).where(BotOutboxRow.id.in_(set(outbox_ids)))
-            )
+        table: Table = BotOutboxRow.__table__  # type: ignore[assignment]
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(table).where(table.c.id.in_(set(outbox_ids))))
             return {r.id: _outbox(r) for r in rows}
 
     async def create_alert(

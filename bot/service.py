@@ -86,7 +86,6 @@ class BotService:
             transcriber=transcriber,
             secret_key=settings.resolved_secret_key(),
             link_ttl=timedelta(days=tg.link_ttl_days),
-            store_parallel=1 if single_writer else 16,
         )
         self.dispatcher = Dispatcher()
         self.dispatcher["deps"] = self.deps

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,9 +18,11 @@ from outreach.tables import AttemptOutcomeRow, AttemptRow
 from povtor.db import utcnow
 from povtor.domain import AttemptState, OutcomeKind
 from povtor.errors import NotFound
+from povtor.ports import LateOutcome
 
 A: Table = AttemptRow.__table__  # type: ignore[assignment]
 O: Table = AttemptOutcomeRow.__table__  # type: ignore[assignment]  # noqa: E741
+T = TypeVar("T")
 
 
 class LateOutcomes:
@@ -41,27 +44,36 @@ class LateOutcomes:
     async def report(
         self, attempt_id: int, kind: OutcomeKind, data: Mapping[str, Any] | None = None
     ) -> None:
+        if await self.report_many([LateOutcome(attempt_id, kind, data)]):
+            raise NotFound(f"attempt #{attempt_id} not found")
+
+    async def report_many(self, outcomes: Sequence[LateOutcome]) -> set[int]:
+        """Set-based: per outcome kind one UPDATE of the attempts, one UPDATE cancelling the
+        calls that answered messages make unnecessary, and one INSERT of the outcomes executed
+        for all rows (idempotent by dedup key), all in one transaction."""
+        if not outcomes:
+            return set()
         now = self._clock()
-        payload = dict(data or {})
-        digest = hashlib.sha256(
-            json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()
-        ).hexdigest()[:16]
+        by_kind: dict[OutcomeKind, set[int]] = defaultdict(set)
+        for outcome in outcomes:
+            by_kind[outcome.kind].add(outcome.attempt_id)
+        attempt_no: dict[int, int] = {}
         async with self._sessions.begin() as session:
-            row = (
-                await session.execute(
-                    update(A)
-                    .where(A.c.id == attempt_id)
-                    .values(last_outcome=kind.value, updated_at=now)
-                    .returning(A.c.attempt_no)
-                )
-            ).first()
-            if row is None:
-                raise NotFound(f"attempt #{attempt_id} not found")
-            if kind is OutcomeKind.ANSWERED:  # the call that would follow is no longer needed
+            for kind, ids in by_kind.items():
+                for chunk in _chunks(sorted(ids)):
+                    found = await session.execute(
+                        update(A)
+                        .where(A.c.id.in_(chunk))
+                        .values(last_outcome=kind.value, updated_at=now)
+                        .returning(A.c.id, A.c.attempt_no)
+                    )
+                    attempt_no.update({row.id: row.attempt_no for row in found})
+            answered = sorted(by_kind.get(OutcomeKind.ANSWERED, set()) & attempt_no.keys())
+            for chunk in _chunks(answered):  # the calls that would follow are not needed
                 await session.execute(
                     update(A)
                     .where(
-                        A.c.fallback_of == attempt_id,
+                        A.c.fallback_of.in_(chunk),
                         A.c.state.in_(
                             [AttemptState.PLANNED.value, AttemptState.RETRY_SCHEDULED.value]
                         ),
@@ -73,22 +85,41 @@ class LateOutcomes:
                         updated_at=now,
                     )
                 )
-            await session.execute(
-                insert_ignore(self.dialect, O).on_conflict_do_nothing(),
-                {
-                    "attempt_id": attempt_id,
-                    "attempt_no": row.attempt_no,
-                    "kind": kind.value,
-                    "late": True,
-                    "detail": str(payload.get("detail", ""))[:500],
-                    "sip_code": None,
-                    "ref": payload.get("ref"),
-                    "data": payload or None,
-                    "worker_id": None,
-                    "recorded_at": now,
-                    "dedup_key": f"late:{attempt_id}:{kind.value}:{digest}",
-                    "followup_done_at": None,
-                },
-            )
-        if self._on_recorded is not None:
+            rows = [
+                self._outcome_row(outcome, attempt_no[outcome.attempt_id], now)
+                for outcome in outcomes
+                if outcome.attempt_id in attempt_no
+            ]
+            if rows:  # executemany: one cached statement, batched by the driver
+                await session.execute(
+                    insert_ignore(self.dialect, O).on_conflict_do_nothing(), rows
+                )
+        if attempt_no and self._on_recorded is not None:
             self._on_recorded()
+        return {o.attempt_id for o in outcomes} - attempt_no.keys()
+
+    @staticmethod
+    def _outcome_row(outcome: LateOutcome, attempt_no: int, now: datetime) -> dict[str, Any]:
+        payload = dict(outcome.data or {})
+        digest = hashlib.sha256(
+            json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()
+        ).hexdigest()[:16]
+        return {
+            "attempt_id": outcome.attempt_id,
+            "attempt_no": attempt_no,
+            "kind": outcome.kind.value,
+            "late": True,
+            "detail": str(payload.get("detail", ""))[:500],
+            "sip_code": None,
+            "ref": payload.get("ref"),
+            "data": payload or None,
+            "worker_id": None,
+            "recorded_at": now,
+            "dedup_key": f"late:{outcome.attempt_id}:{outcome.kind.value}:{digest}",
+            "followup_done_at": None,
+        }
+
+
+def _chunks(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -222,12 +222,29 @@ class CrmConnector(Protocol):
     async def push_outcome(self, client: Client, purpose: str, outcome: Outcome) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class LateOutcome:
+    """One late outcome of an attempt (``OutcomeSink.report_many``)."""
+
+    attempt_id: int
+    kind: OutcomeKind
+    data: Mapping[str, Any] | None = None
+
+
 class OutcomeSink(Protocol):
-    """Where a channel reports a late outcome (a button pressed hours after the message)."""
+    """Where a channel reports a late outcome (a button pressed hours after the message).
+    The same report twice is recorded once."""
 
     async def report(
         self, attempt_id: int, kind: OutcomeKind, data: Mapping[str, Any] | None = None
-    ) -> None: ...
+    ) -> None:
+        """Raises ``NotFound`` for an unknown attempt."""
+        ...
+
+    async def report_many(self, outcomes: Sequence[LateOutcome]) -> set[int]:
+        """Many outcomes in one transaction (a page of button presses); the ids of the
+        attempts that were not found (their outcomes are not recorded, the rest are)."""
+        ...
 
 
 class Reports(Protocol):

@@ -14,24 +14,25 @@ press, timeline event, a task for "repeat", the late outcome). Measured until ev
 has been answered and written; the reminders behind them are sent first with the rate limit
 lifted (seeding, not measured).
 
-The fake server runs on its own event loop in a thread so its timestamps do not depend on
-the bot's loop.
+The fake server (and the simulated users) runs in a child process of its own, as Telegram is
+not in the bot's process: its receive timestamps do not depend on the bot's loop, and its CPU
+and GIL are not the bot's. Figures are the bot's own CPU per update and, apart, the fake's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
+import multiprocessing
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,6 +48,8 @@ from bot.service import BotService  # noqa: E402
 from bot.tables import BotPressRow  # noqa: E402
 from crm_sync.store import SqlHistoryStore  # noqa: E402
 from crm_sync.tables import ClientRow, EventRow, OrderRow  # noqa: E402
+from outreach.late_outcomes import LateOutcomes  # noqa: E402
+from outreach.tables import AttemptOutcomeRow, AttemptRow  # noqa: E402
 from povtor.db import create_engine, session_factory  # noqa: E402
 from povtor.domain import (  # noqa: E402
     Attempt,
@@ -56,6 +59,7 @@ from povtor.domain import (  # noqa: E402
     OutcomeKind,
     Purpose,
 )
+from povtor.ports import LateOutcome  # noqa: E402
 from povtor.settings import Settings, TelegramSettings  # noqa: E402
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram  # noqa: E402
 from tests.fakes.telegram_user import FakeUser  # noqa: E402
@@ -65,35 +69,79 @@ CHAT_BASE = 10_000_000
 BUTTONS = ("Повторить заказ", "Напомнить позже", "Не нужно")
 
 
-class FakeThread:
-    """The fake Bot API on its own loop in a thread."""
+class FakeProcess:
+    """The fake Bot API in a child process of its own, as Telegram is not in the bot's process:
+    its CPU and its GIL are not the bot's. Driven over a pipe, one command at a time."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.api: FakeTelegram | None = None
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_fake_main, args=(child,), daemon=True)
 
-    def start(self) -> FakeTelegram:
-        self._thread.start()
-        self.api = self.call_sync(self._make())
-        return self.api
+    async def start(self) -> str:
+        self._process.start()
+        base_url: str = await asyncio.to_thread(self._conn.recv)
+        return base_url
 
-    async def _make(self) -> FakeTelegram:
-        api = FakeTelegram()
-        await api.start()
-        return api
+    async def call(self, name: str, *args: Any) -> Any:
+        self._conn.send((name, args))
+        ok, result = await asyncio.to_thread(self._conn.recv)
+        if not ok:
+            raise RuntimeError(f"fake Bot API: {name} failed: {result}")
+        return result
 
-    def call_sync(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+    async def stop(self) -> None:
+        if self._process.is_alive():
+            await self.call("stop")
+        await asyncio.to_thread(self._process.join, 10)
 
-    async def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
-    def stop(self) -> None:
-        if self.api is not None:
-            self.call_sync(self.api.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
+def _fake_main(conn: Connection) -> None:
+    asyncio.run(_fake_serve(conn))
+
+
+async def _fake_serve(conn: Connection) -> None:
+    """The child's side: the fake server and the simulated users, commanded by the parent."""
+    fake = FakeTelegram()
+    conn.send(await fake.start())
+
+    async def add_chats(base: int, count: int) -> None:
+        for i in range(count):
+            fake.add_chat(base + i)
+
+    async def sent() -> list[tuple[int, float]]:
+        return [(s.chat_id, s.received_at) for s in fake.sent]
+
+    async def press_all(base: int, count: int) -> int:
+        by_chat = {s.chat_id: s for s in fake.sent}
+        users = [FakeUser(fake, base + i) for i in range(count)]
+        for i, user in enumerate(users):
+            await user.press(by_chat[user.id], BUTTONS[i % 3])
+        return count
+
+    async def wait_answered(count: int, within: float) -> None:
+        await fake.wait_for(lambda: fake.answered_count >= count, within=within)
+
+    async def cpu() -> float:
+        return time.process_time()
+
+    commands = {
+        "add_chats": add_chats,
+        "sent": sent,
+        "press_all": press_all,
+        "wait_answered": wait_answered,
+        "cpu": cpu,
+    }
+    while True:
+        name, args = await asyncio.to_thread(conn.recv)
+        if name == "stop":
+            await fake.stop()
+            conn.send((True, None))
+            return
+        try:
+            conn.send((True, await commands[name](*args)))
+        except Exception as err:  # reported to the parent, which raises
+            conn.send((False, repr(err)))
 
 
 class NullSink:
@@ -102,6 +150,10 @@ class NullSink:
 
     async def report(self, attempt_id: int, kind: OutcomeKind, data: Any = None) -> None:
         self.count += 1
+
+    async def report_many(self, outcomes: Sequence[LateOutcome]) -> set[int]:
+        self.count += len(outcomes)
+        return set()
 
 
 class NoReports:
@@ -146,15 +198,34 @@ async def seed_clients(url: str, count: int) -> list[int]:
                 for cid in ids
             ],
         )
+        # the attempts the reminders answer (the n-th client's is attempt n): a press is
+        # reported to the real late-outcome sink, which updates the attempt
+        await conn.execute(
+            insert(AttemptRow),
+            [
+                {
+                    "id": n,
+                    "client_id": cid,
+                    "purpose": Purpose.REORDER.value,
+                    "channel": ChannelKind.TELEGRAM.value,
+                    "state": AttemptState.DONE.value,
+                    "not_before": now,
+                    "idempotency_key": f"bench:{n}",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n, cid in enumerate(ids, 1)
+            ],
+        )
     await engine.dispose()
     return ids
 
 
-def settings_for(url: str, fake: FakeTelegram, data_dir: Path, *, limited: bool) -> Settings:
+def settings_for(url: str, api_base: str, data_dir: Path, *, limited: bool) -> Settings:
     telegram = TelegramSettings(
         bot_token=TOKEN,
         bot_username=BOT_USERNAME,
-        api_base=fake.base_url,
+        api_base=api_base,
         polling_timeout_s=2,
         global_rate=30.0 if limited else 1e6,
         per_chat_rate=1.0 if limited else 1e6,
@@ -164,12 +235,10 @@ def settings_for(url: str, fake: FakeTelegram, data_dir: Path, *, limited: bool)
 
 async def send_reminders(service: BotService, store: SqlHistoryStore, ids: list[int]) -> float:
     gate = asyncio.Semaphore(50)
-    counter = itertools.count(1)
 
-    async def one(client_id: int) -> None:
+    async def one(n: int, client_id: int) -> None:
         async with gate:
             client = await store.get_client(client_id)
-            n = next(counter)
             attempt = Attempt(
                 id=n,
                 client_id=client_id,
@@ -184,7 +253,7 @@ async def send_reminders(service: BotService, store: SqlHistoryStore, ids: list[
                 raise RuntimeError(f"reminder not delivered: {outcome}")
 
     started = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in ids))
+    await asyncio.gather(*(one(n, cid) for n, cid in enumerate(ids, 1)))
     return time.perf_counter() - started
 
 
@@ -199,15 +268,14 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
 
 async def outbound(backend: str, count: int, folder: Path) -> dict[str, Any]:
     url = await asyncio.to_thread(fresh_database, backend, folder)
-    fake_thread = FakeThread()
-    fake = fake_thread.start()
+    fake = FakeProcess()
+    api_base = await fake.start()
     engine = create_engine(url)
     try:
         ids = await seed_clients(url, count)
-        for i in range(count):
-            fake.add_chat(CHAT_BASE + i)
+        await fake.call("add_chats", CHAT_BASE, count)
         store = SqlHistoryStore(session_factory(engine))
-        settings = settings_for(url, fake, folder, limited=True)
+        settings = settings_for(url, api_base, folder, limited=True)
         service = BotService(
             settings, store, NoReports(), NullSink(), sessions=session_factory(engine)
         )
@@ -216,9 +284,9 @@ async def outbound(backend: str, count: int, folder: Path) -> dict[str, Any]:
         seconds = await send_reminders(service, store, ids)
         stop.set()
         await worker
-        sent = sorted(fake.sent, key=lambda s: s.received_at)
-        times = [s.received_at for s in sent]
-        per_chat = Counter(s.chat_id for s in sent)
+        sent = sorted(await fake.call("sent"), key=lambda s: s[1])
+        times = [received_at for _, received_at in sent]
+        per_chat = Counter(chat_id for chat_id, _ in sent)
         statuses = await service.deps.repo.outbox_counts()
         span = times[-1] - times[0] if len(times) > 1 else 0.0
         return {
@@ -233,43 +301,39 @@ async def outbound(backend: str, count: int, folder: Path) -> dict[str, Any]:
         }
     finally:
         await engine.dispose()
-        fake_thread.stop()
+        await fake.stop()
         await asyncio.to_thread(drop_database, url)
 
 
 async def inbound(backend: str, presses: int, folder: Path) -> dict[str, Any]:
     url = await asyncio.to_thread(fresh_database, backend, folder)
-    fake_thread = FakeThread()
-    fake = fake_thread.start()
+    fake = FakeProcess()
+    api_base = await fake.start()
     engine = create_engine(url, pool_size=20)
     try:
         ids = await seed_clients(url, presses)
-        users = [FakeUser(fake, CHAT_BASE + i) for i in range(presses)]
+        await fake.call("add_chats", CHAT_BASE, presses)
         store = SqlHistoryStore(session_factory(engine))
         sink = NullSink()
-        seeding = settings_for(url, fake, folder, limited=False)
+        seeding = settings_for(url, api_base, folder, limited=False)
         seeder = BotService(seeding, store, NoReports(), sink, sessions=session_factory(engine))
         await send_reminders(seeder, store, ids)
         await seeder.close()
 
-        service = BotService(seeding, store, NoReports(), sink, sessions=session_factory(engine))
+        outcomes = LateOutcomes(session_factory(engine))
+        service = BotService(
+            seeding, store, NoReports(), outcomes, sessions=session_factory(engine)
+        )
         stop = asyncio.Event()
         worker = asyncio.create_task(service.run(stop))
-        by_chat = {s.chat_id: s for s in fake.sent}
-
-        async def push_all() -> list[str]:
-            return [
-                await user.press(by_chat[user.id], BUTTONS[i % 3]) for i, user in enumerate(users)
-            ]
-
+        fake_cpu_started = await fake.call("cpu")
         started = time.perf_counter()
         cpu_started = time.process_time()
-        query_ids = await fake_thread.call(push_all())
-        await fake_thread.call(
-            fake.wait_for(lambda: fake.answered_count >= len(query_ids), within=600)
-        )
+        await fake.call("press_all", CHAT_BASE, presses)
+        await fake.call("wait_answered", presses, 600.0)
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        fake_cpu = await fake.call("cpu") - fake_cpu_started
         stop.set()
         await worker
         async with engine.connect() as conn:
@@ -277,21 +341,23 @@ async def inbound(backend: str, presses: int, folder: Path) -> dict[str, Any]:
             events = await conn.scalar(
                 select(func.count()).select_from(EventRow).where(EventRow.kind == "message_in")
             )
+            late_outcomes = await conn.scalar(select(func.count()).select_from(AttemptOutcomeRow))
         return {
             "backend": backend,
             "presses": presses,
             "seconds": round(seconds, 2),
             "updates_per_s": round(presses / seconds, 1),
-            # this process's CPU (bot and the fake server's thread) per update: the rate one
-            # free core could sustain is 1000 / this
-            "cpu_ms_per_update": round(cpu * 1000 / presses, 2),
+            # the bot's own CPU per update (this process; the database server's is not in it):
+            # the rate one free core could sustain is 1000 / this
+            "bot_cpu_ms_per_update": round(cpu * 1000 / presses, 2),
+            "fake_api_cpu_ms_per_update": round(fake_cpu * 1000 / presses, 2),
             "presses_recorded": press_rows,
             "timeline_events": events,
-            "late_outcomes": sink.count,
+            "late_outcomes": late_outcomes,
         }
     finally:
         await engine.dispose()
-        fake_thread.stop()
+        await fake.stop()
         await asyncio.to_thread(drop_database, url)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -20,6 +20,7 @@ from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.db import session_factory
 from povtor.domain import Client, NpsSummary, OrderItem, OutcomeKind
 from povtor.migrate import upgrade_async
+from povtor.ports import LateOutcome
 from povtor.settings import Settings, TelegramSettings
 from tests.conftest import PG_ADMIN_URL, _pg_admin, run_blocking
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram
@@ -40,6 +41,13 @@ class RecordingSink:
         async with self._changed:
             self.reports.append((attempt_id, kind, dict(data or {})))
             self._changed.notify_all()
+
+    async def report_many(self, outcomes: Sequence[LateOutcome]) -> set[int]:
+        async with self._changed:
+            for o in outcomes:
+                self.reports.append((o.attempt_id, o.kind, dict(o.data or {})))
+            self._changed.notify_all()
+        return set()
 
     async def wait_for(self, count: int, within: float = 10.0) -> None:
         async with self._changed:
