@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from bot import cli as bot_cli
+from crm_sync import crm_cli
 from crm_sync.cli import client_app, demo_data_command, import_app, report_command
 from dashboard import cli as dashboard_cli
 from nlu.cli import app as nlu_app
@@ -59,6 +60,7 @@ app.command("transcribe")(voice_transcribe_cli.transcribe)
 app.command("call")(voice_call_cli.call)
 app.add_typer(voice_recordings_cli.app, name="recordings")
 app.add_typer(dashboard_cli.app, name="user")
+app.add_typer(crm_cli.app, name="crm")
 
 
 _outreach = outreach_cli.Commands(

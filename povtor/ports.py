@@ -216,10 +216,50 @@ class SpeechSynth(Protocol):
     async def synth(self, text: str) -> bytes: ...
 
 
+@dataclass(frozen=True, slots=True)
+class CrmNote:
+    """A timeline entry on a CRM contact. ``key`` is written into the text so the entry can be
+    found again (a push that may have landed before a crash is looked up, not repeated)."""
+
+    key: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CrmTask:
+    """A to-do for a manager on a CRM contact (``key`` as in :class:`CrmNote`)."""
+
+    key: str
+    title: str
+    text: str
+    due_at: datetime
+
+
 class CrmConnector(Protocol):
+    """An external CRM (Bitrix24, amoCRM) as the outcome sync sees it. Remote ids are strings.
+
+    Failures: ``CrmUnavailable`` (retry later; network, 5xx, auth, rate limits) or a refusal of
+    this one request (``crm_sync.connectors.errors.CrmRefused``)."""
+
     name: str
 
-    async def push_outcome(self, client: Client, purpose: str, outcome: Outcome) -> None: ...
+    async def find_contact(self, client: Client) -> str | None:
+        """The CRM contact of a client (by phone, or by the id it was created with)."""
+        ...
+
+    async def contact_exists(self, contact_id: str) -> bool: ...
+
+    async def create_contact(self, client: Client) -> str: ...
+
+    async def add_note(self, contact_id: str, note: CrmNote) -> str: ...
+
+    async def find_note(self, contact_id: str, key: str) -> str | None: ...
+
+    async def add_task(self, contact_id: str, task: CrmTask) -> str: ...
+
+    async def find_task(self, contact_id: str, key: str) -> str | None: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

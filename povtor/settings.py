@@ -194,6 +194,41 @@ class DashboardSettings(BaseSettings):
     page_size: int = 50
 
 
+class CrmSettings(BaseSettings):
+    """Outcome sync to an external CRM (Bitrix24 or amoCRM); off when ``kind`` is "none"."""
+
+    model_config = _config("POVTOR_CRM_")
+
+    kind: str = "none"  # "none", "bitrix24" or "amocrm"
+    # Bitrix24: the inbound webhook, https://<portal>/rest/<user_id>/<token>/ (holds the token)
+    bitrix24_webhook_url: SecretStr | None = None
+    bitrix24_responsible_id: int | None = None  # user of created to-dos (else the webhook's)
+    # amoCRM: https://<subdomain>.amocrm.ru, or base_url for another host (amocrm.com, a proxy)
+    amocrm_subdomain: str | None = None
+    amocrm_base_url: str | None = None
+    amocrm_access_token: SecretStr | None = None  # long-lived token, or the first access token
+    amocrm_refresh_token: SecretStr | None = None  # with client id/secret: refreshed, rotated
+    amocrm_client_id: str | None = None
+    amocrm_client_secret: SecretStr | None = None
+    amocrm_redirect_uri: str | None = None
+    amocrm_responsible_user_id: int | None = None  # user of created tasks (else the token's)
+    rate_per_s: float | None = None  # requests per second; None: the CRM's own limit (2 / 7)
+    burst: int | None = None  # requests allowed at once; None: 10 for Bitrix24, 1 for amoCRM
+    batch_size: int = 100  # pushes claimed per round (events are read 1000 at a time)
+    poll_interval_s: float = 5.0  # idle wait between rounds
+    events: list[str] = Field(
+        default_factory=lambda: ["outcome", "nps", "complaint", "task", "opt_out"]
+    )  # also: "task_update", "call", "message_in", "note"
+    backfill: bool = False  # first start: push the whole timeline (else only what comes next)
+    external_id_is_crm_id: bool = False  # clients were imported from this CRM (ids are its ids)
+    max_attempts: int = 10  # failures before an event is marked failed (rate limits not counted)
+    retry_backoff_s: float = 10.0  # first retry delay; doubles up to retry_max_s
+    retry_max_s: float = 3600.0
+    timeout_s: float = 30.0  # one HTTP request
+    lease_s: float = 120.0  # one worker syncs at a time; a dead one's turn passes after this
+    gap_wait_s: float = 60.0  # PostgreSQL: how long an id gap may still fill (open transaction)
+
+
 class Settings(BaseSettings):
     model_config = _config("POVTOR_")
 
@@ -215,6 +250,7 @@ class Settings(BaseSettings):
     outreach: OutreachSettings = Field(default_factory=OutreachSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     call: CallSettings = Field(default_factory=CallSettings)
+    crm: CrmSettings = Field(default_factory=CrmSettings)
 
     @field_validator("default_region")
     @classmethod

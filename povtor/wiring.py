@@ -1,5 +1,5 @@
 """The adapters' half of the composition root: builds the bot, the call engine and its channel,
-background transcription, recording retention and the dashboard from settings, for
+background transcription, recording retention, the dashboard and the CRM sync from settings, for
 :func:`povtor.runtime.run`. Each part is built only when configured, and everything it opens is
 closed through the runtime's exit stack.
 """
@@ -80,7 +80,21 @@ async def build_adapters(
         from dashboard.service import DashboardService
 
         services.append(DashboardService(settings, rt.store, reports, calls))
+    if settings.crm.kind.strip().lower() not in ("", "none", "off"):
+        services.append(_crm_sync(stack, rt))
     return channels, services
+
+
+def _crm_sync(stack: AsyncExitStack, rt: Runtime) -> Service:
+    """Outcome sync to the configured CRM (Bitrix24 or amoCRM), metrics on ``/metrics``."""
+    from crm_sync.outbound.build import build_sync
+    from crm_sync.outbound.metrics import CrmMetrics
+
+    sync = build_sync(
+        rt.settings, rt.sessions, rt.store, owner=rt.worker_id, metrics=CrmMetrics(rt.registry)
+    )
+    stack.push_async_callback(sync.connector.aclose)
+    return sync
 
 
 async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Service], Any]:

@@ -1,0 +1,1 @@
+"""Connectors to external CRMs (Bitrix24, amoCRM) implementing ``povtor.ports.CrmConnector``."""

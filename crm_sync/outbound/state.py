@@ -1,0 +1,397 @@
+"""Push state in the database: the per-connector cursor and lease, the push table, cached
+contacts. Every change is one short transaction; every update names the state it expects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+
+from crm_sync.tables import CrmContactRow, CrmCursorRow, CrmPushRow, EventRow
+
+PUSH: Table = CrmPushRow.__table__  # type: ignore[assignment]
+CURSORS: Table = CrmCursorRow.__table__  # type: ignore[assignment]
+CONTACTS: Table = CrmContactRow.__table__  # type: ignore[assignment]
+EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
+
+PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
+STATES = (PENDING, SENDING, DONE, FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedEvent:
+    id: int
+    client_id: int
+    kind: str
+    data: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """An event chosen for the CRM: (event id, client id, sync kind)."""
+
+    event_id: int
+    client_id: int
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushItem:
+    id: int
+    event_id: int
+    client_id: int
+    kind: str
+    state: str
+    attempts: int
+    in_doubt: bool  # an earlier request may have landed (or a crash left it "sending")
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    event_id: int
+    client_id: int
+    kind: str
+    state: str
+    attempts: int
+    error: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    connector: str
+    counts: Mapping[str, int]
+    cursor: int | None
+    head: int
+    owner: str | None
+    lease_until: datetime | None
+    errors: Sequence[Failure]
+
+
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+class PushState:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], connector: str) -> None:
+        self._sessions = sessions
+        self.connector = connector
+
+    # -- lease and cursor ------------------------------------------------------------------
+
+    async def acquire(
+        self, owner: str, now: datetime, lease: timedelta, *, backfill: bool
+    ) -> int | None:
+        """Take (or renew) the right to sync this connector; the cursor, or None when another
+        worker holds it. The first time, the cursor starts at the newest event unless
+        ``backfill`` (then at the beginning of the timeline)."""
+        async with self._sessions.begin() as session:
+            conn = await session.connection()
+            start = 0
+            if not backfill:
+                start = int(
+                    await conn.scalar(select(func.coalesce(func.max(EVENTS.c.id), 0))) or 0
+                )
+            await conn.execute(
+                _insert(conn, CURSORS)
+                .values(connector=self.connector, last_event_id=start, updated_at=now)
+                .on_conflict_do_nothing(index_elements=[CURSORS.c.connector])
+            )
+            c = CURSORS.c
+            held_by = await conn.scalar(
+                select(c.owner).where(c.connector == self.connector).with_for_update()
+            )
+            row = (
+                await conn.execute(
+                    update(CURSORS)
+                    .where(
+                        c.connector == self.connector,
+                        or_(
+                            c.owner.is_(None),
+                            c.owner == owner,
+                            c.lease_until.is_(None),
+                            c.lease_until < now,
+                        ),
+                    )
+                    .values(owner=owner, lease_until=now + lease, updated_at=now)
+                    .returning(c.last_event_id)
+                )
+            ).first()
+            if row is None:
+                return None
+            if held_by != owner:
+                # Taken over (the last holder died or let go): what it left "sending" may or
+                # may not have reached the CRM. Due now, looked up before anything is created.
+                await conn.execute(
+                    update(PUSH)
+                    .where(PUSH.c.connector == self.connector, PUSH.c.state == SENDING)
+                    .values(state=PENDING, in_doubt=True, next_try_at=now, updated_at=now)
+                )
+            return int(row[0])
+
+    async def release(self, owner: str, now: datetime) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(CURSORS)
+                .where(CURSORS.c.connector == self.connector, CURSORS.c.owner == owner)
+                .values(owner=None, lease_until=None, updated_at=now)
+            )
+
+    async def scan(self, after: int, limit: int) -> list[ScannedEvent]:
+        """Events after an id, in id order."""
+        return await self._events(EVENTS.c.id > after, limit)
+
+    async def rescan(self, ranges: Sequence[tuple[int, int]]) -> list[ScannedEvent]:
+        """Events inside id ranges that were gaps at an earlier scan."""
+        if not ranges:
+            return []
+        where = or_(*(EVENTS.c.id.between(lo, hi) for lo, hi in ranges))
+        return await self._events(where, None)
+
+    async def _events(self, where: Any, limit: int | None) -> list[ScannedEvent]:
+        e = EVENTS.c
+        query = select(e.id, e.client_id, e.kind, e.data).where(where).order_by(e.id)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [ScannedEvent(r.id, r.client_id, r.kind, r.data) for r in rows]
+
+    async def enqueue(
+        self, owner: str, items: Sequence[Queued], cursor: int | None, now: datetime
+    ) -> bool:
+        """Queue events (each once per connector, whoever queues it first) and move the cursor
+        forward, in one transaction. False when the lease was lost meanwhile."""
+        async with self._sessions.begin() as session:
+            conn = await session.connection()
+            c = CURSORS.c
+            held = await conn.scalar(
+                select(c.owner).where(c.connector == self.connector).with_for_update()
+            )
+            if held != owner:
+                return False
+            if items:
+                rows = [
+                    {
+                        "connector": self.connector,
+                        "event_id": i.event_id,
+                        "client_id": i.client_id,
+                        "kind": i.kind,
+                        "state": PENDING,
+                        "attempts": 0,
+                        "in_doubt": False,
+                        "next_try_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in items
+                ]
+                await conn.execute(
+                    _insert(conn, PUSH).on_conflict_do_nothing(
+                        index_elements=[PUSH.c.connector, PUSH.c.event_id]
+                    ),
+                    rows,
+                )
+            if cursor is not None:
+                await conn.execute(
+                    update(CURSORS)
+                    .where(c.connector == self.connector, c.last_event_id < cursor)
+                    .values(last_event_id=cursor, updated_at=now)
+                )
+            return True
+
+    # -- pushes ----------------------------------------------------------------------------
+
+    async def due(self, now: datetime, limit: int) -> list[PushItem]:
+        """Pending pushes that are due, oldest turn first."""
+        p = PUSH.c
+        query = (
+            select(p.id, p.event_id, p.client_id, p.kind, p.state, p.attempts, p.in_doubt)
+            .where(p.connector == self.connector, p.state == PENDING, p.next_try_at <= now)
+            .order_by(p.next_try_at, p.event_id)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            PushItem(
+                r.id,
+                r.event_id,
+                r.client_id,
+                r.kind,
+                r.state,
+                r.attempts,
+                bool(r.in_doubt),
+            )
+            for r in rows
+        ]
+
+    async def start(self, item: PushItem, now: datetime) -> bool:
+        """Mark a push "sending" before its request goes out: a worker taking over after a
+        crash finds it so and looks it up in the CRM before pushing it again."""
+        p = PUSH.c
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(PUSH)
+                .where(p.id == item.id, p.state == PENDING)
+                .values(state=SENDING, updated_at=now)
+                .returning(p.id)
+            )
+            return result.first() is not None
+
+    async def done(self, item: PushItem, remote_id: str | None, now: datetime) -> None:
+        """Done, with the CRM's id, in one update: never pushed again."""
+        await self._finish(
+            item,
+            state=DONE,
+            remote_id=remote_id,
+            last_error=None,
+            in_doubt=False,
+            updated_at=now,
+        )
+
+    async def retry(
+        self,
+        item: PushItem,
+        error: str,
+        at: datetime,
+        now: datetime,
+        *,
+        counts: bool,
+        maybe_applied: bool,
+    ) -> None:
+        await self._finish(
+            item,
+            state=PENDING,
+            attempts=PUSH.c.attempts + (1 if counts else 0),
+            in_doubt=item.in_doubt or maybe_applied,
+            last_error=error,
+            next_try_at=at,
+            updated_at=now,
+        )
+
+    async def fail(self, item: PushItem, error: str, now: datetime) -> None:
+        await self._finish(
+            item, state=FAILED, attempts=PUSH.c.attempts + 1, last_error=error, updated_at=now
+        )
+
+    async def _finish(self, item: PushItem, **values: Any) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(PUSH).where(PUSH.c.id == item.id, PUSH.c.state == SENDING).values(**values)
+            )
+
+    async def retry_failed(self, now: datetime, event_ids: Sequence[int] = ()) -> int:
+        """Failed pushes back to pending with fresh attempts; how many."""
+        p = PUSH.c
+        query = update(PUSH).where(p.connector == self.connector, p.state == FAILED)
+        if event_ids:
+            query = query.where(p.event_id.in_(list(event_ids)))
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                query.values(state=PENDING, attempts=0, next_try_at=now, updated_at=now)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    # -- contacts ----------------------------------------------------------------------------
+
+    async def contacts(self, client_ids: Sequence[int]) -> dict[int, str]:
+        c = CONTACTS.c
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(c.client_id, c.remote_id).where(
+                    c.connector == self.connector, c.client_id.in_(list(set(client_ids)))
+                )
+            )
+            return {r.client_id: r.remote_id for r in rows}
+
+    async def remember_contact(
+        self, client_id: int, remote_id: str, *, created: bool, now: datetime
+    ) -> None:
+        async with self._sessions.begin() as session:
+            conn = await session.connection()
+            stmt = _insert(conn, CONTACTS).values(
+                connector=self.connector,
+                client_id=client_id,
+                remote_id=remote_id,
+                created=created,
+                updated_at=now,
+            )
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[CONTACTS.c.connector, CONTACTS.c.client_id],
+                    set_={"remote_id": remote_id, "created": created, "updated_at": now},
+                )
+            )
+
+    async def forget_contact(self, client_id: int) -> None:
+        c = CONTACTS.c
+        async with self._sessions.begin() as session:
+            await session.execute(
+                CONTACTS.delete().where(c.connector == self.connector, c.client_id == client_id)
+            )
+
+    # -- status ------------------------------------------------------------------------------
+
+    async def status(self, *, errors: int = 10) -> Status:
+        p, c = PUSH.c, CURSORS.c
+        async with self._sessions() as session:
+            counts = {s: 0 for s in STATES}
+            for state, n in await session.execute(
+                select(p.state, func.count())
+                .where(p.connector == self.connector)
+                .group_by(p.state)
+            ):
+                counts[state] = int(n)
+            cursor = (
+                await session.execute(
+                    select(c.last_event_id, c.owner, c.lease_until).where(
+                        c.connector == self.connector
+                    )
+                )
+            ).first()
+            head = int(await session.scalar(select(func.coalesce(func.max(EVENTS.c.id), 0))) or 0)
+            rows = await session.execute(
+                select(
+                    p.event_id,
+                    p.client_id,
+                    p.kind,
+                    p.state,
+                    p.attempts,
+                    p.last_error,
+                    p.updated_at,
+                )
+                .where(
+                    p.connector == self.connector,
+                    p.last_error.is_not(None),
+                    p.state.in_([FAILED, PENDING, SENDING]),
+                )
+                .order_by(p.updated_at.desc(), p.id.desc())
+                .limit(errors)
+            )
+            failures = [
+                Failure(
+                    r.event_id,
+                    r.client_id,
+                    r.kind,
+                    r.state,
+                    r.attempts,
+                    r.last_error,
+                    r.updated_at,
+                )
+                for r in rows
+            ]
+        return Status(
+            connector=self.connector,
+            counts=counts,
+            cursor=None if cursor is None else int(cursor.last_event_id),
+            head=head,
+            owner=None if cursor is None else cursor.owner,
+            lease_until=None if cursor is None else cursor.lease_until,
+            errors=failures,
+        )
