@@ -11,7 +11,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from types import TracebackType
@@ -61,7 +61,14 @@ def default_workers(requested: int = 0) -> int:
 
 
 class TranscriberPool:
-    """Transcribes files in a process pool; use as an (async) context manager or call close()."""
+    """Transcribes files in a process pool; use as an (async) context manager or call close().
+
+    A decoder process that dies (a crash in the native decoder, the kernel's OOM killer) breaks
+    the whole pool and fails every file in it. The pool is then started again, and each file
+    that was in it is tried once more alone, in a one-process quarantine pool: a file that
+    kills that process too is the cause and fails with :class:`AudioError` (stored as failed by
+    the batch); the others are transcribed as usual.
+    """
 
     def __init__(
         self, model_path: Path, *, workers: int = 0, options: DecodeOptions | None = None
@@ -71,22 +78,67 @@ class TranscriberPool:
         self.model_path = model_path
         self.workers = default_workers(workers)
         self.options = options or DecodeOptions()
-        self._executor = ProcessPoolExecutor(
-            max_workers=self.workers,
+        self._executor = self._new_executor(self.workers)
+        self._quarantine: ProcessPoolExecutor | None = None
+        self._quarantine_lock = asyncio.Lock()
+        self.restarts = 0  # times the pool was started again after a process died
+        self._closed = False
+
+    def _new_executor(self, workers: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_process,
-            initargs=(str(model_path),),
+            initargs=(str(self.model_path),),
         )
 
-    def submit(self, path: Path, options: DecodeOptions | None = None) -> Future[Transcript]:
-        """Start transcribing ``path``; the future raises AudioError for an unusable file."""
-        return self._executor.submit(_transcribe_in_process, str(path), options or self.options)
-
     async def transcribe(self, path: Path, options: DecodeOptions | None = None) -> Transcript:
+        executor = self._executor
         try:
-            return await asyncio.wrap_future(self.submit(path, options))
-        except BrokenProcessPool as err:
-            raise ModelError(f"transcription process died: {err}") from err
+            return await asyncio.wrap_future(
+                executor.submit(_transcribe_in_process, str(path), options or self.options)
+            )
+        except BrokenProcessPool:
+            if self._closed:
+                raise ModelError("the transcription pool is closed") from None
+            self._restart(executor)
+        return await self._alone(path, options or self.options)
+
+    def _restart(self, broken: ProcessPoolExecutor) -> None:
+        """Replace a broken executor (once, however many files saw it break)."""
+        if self._executor is broken:
+            log.warning("a transcription process died; starting the pool again")
+            self._executor = self._new_executor(self.workers)
+            self.restarts += 1
+            broken.shutdown(wait=False, cancel_futures=True)
+
+    async def _alone(self, path: Path, options: DecodeOptions) -> Transcript:
+        """One more try of a file that was in a pool when a process died, with no other file
+        beside it: if the process dies again, the file is the cause."""
+        async with self._quarantine_lock:
+            if self._quarantine is None:
+                self._quarantine = self._new_executor(1)
+            quarantine = self._quarantine
+            try:
+                return await asyncio.wrap_future(
+                    quarantine.submit(_transcribe_in_process, str(path), options)
+                )
+            except BrokenProcessPool:
+                self._quarantine = None
+                quarantine.shutdown(wait=False, cancel_futures=True)
+                log.warning("a transcription process died twice on %s", path.name)
+                raise AudioError(
+                    "the decoder process died on this file twice (a crash in the decoder, "
+                    "or it ran out of memory)"
+                ) from None
+
+    def pids(self) -> list[int]:
+        """The process ids of the pool (diagnostics, tests)."""
+        return _pids(self._executor)
+
+    def quarantine_pids(self) -> list[int]:
+        """The process id of the quarantine pool, once a process has died."""
+        return _pids(self._quarantine)
 
     async def warm_up(self) -> None:
         """Start every process and load the model in each (otherwise the first files wait)."""
@@ -99,7 +151,11 @@ class TranscriberPool:
             raise ModelError(f"cannot start transcription processes: {err}") from err
 
     def close(self, *, cancel: bool = False) -> None:
+        self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=cancel)
+        if self._quarantine is not None:
+            self._quarantine.shutdown(wait=True, cancel_futures=cancel)
+            self._quarantine = None
 
     async def aclose(self, *, cancel: bool = False) -> None:
         await asyncio.to_thread(self.close, cancel=cancel)
@@ -125,6 +181,10 @@ class TranscriberPool:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose(cancel=exc is not None)
+
+
+def _pids(executor: ProcessPoolExecutor | None) -> list[int]:
+    return list(getattr(executor, "_processes", None) or {})  # None until the first submit
 
 
 __all__ = ["AudioError", "DecodeOptions", "TranscriberPool", "default_workers"]
