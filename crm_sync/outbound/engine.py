@@ -298,7 +298,13 @@ class CrmSync:
     async def _deliver(
         self, item: PushItem, client: Client, payload: CrmNote | CrmTask, contacts: dict[int, str]
     ) -> str:
-        contact = contacts.get(client.id) or await self._resolve(client, contacts)
+        try:
+            contact = contacts.get(client.id) or await self._resolve(client, contacts)
+        except CrmTransient as err:
+            # Whatever may have landed is a contact, found again by phone or origin id next
+            # time; the event itself was not sent.
+            err.maybe_applied = False
+            raise
         try:
             return await self._create(contact, payload, in_doubt=item.in_doubt)
         except CrmRefused:
