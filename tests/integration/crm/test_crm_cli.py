@@ -112,7 +112,7 @@ async def test_sync_status_and_retry_json_contracts(
     assert (error["kind"], error["state"], error["attempts"]) == ("complaint", "failed", 1)
     assert "ERROR_CORE" in error["error"]
     assert "в стоп-листе портала" in error["error"]
-    assert "+79161234567" not in out  # masked: +7*******67
+    assert "+79161234567" not in out  # masked in what is stored and shown
     assert set(error) == {"event_id", "client_id", "kind", "state", "attempts", "error", "at"}
 
     bitrix.refusals.clear()
