@@ -9,6 +9,7 @@ Errors are ``application/problem+json`` (``title``, ``detail``, ``validation-err
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from crm_sync.connectors.amocrm_auth import AmoAuth
@@ -28,6 +29,8 @@ CALL_TASK_TYPE = 1  # amoCRM's built-in task type "Связаться"
 RATE_LIMIT_WAIT_S = 1.0
 RATE_LIMIT_RETRIES = 4
 MAX_INLINE_WAIT_S = 20.0
+PAGE = 250  # amoCRM's largest page
+LOOKUP_PAGES = 20  # a lookup reads at most this many pages of a contact's notes or tasks
 MAX_NOTE = 15000  # amoCRM truncates long note texts; keep the key inside what is stored
 
 
@@ -160,15 +163,12 @@ class AmoCrm:
         return _first_id(answer, "notes")
 
     async def find_note(self, contact_id: str, key: str) -> str | None:
-        answer = await self.call(
-            "GET",
+        return await self._find(
             f"/contacts/{int(contact_id)}/notes",
-            params={"filter[note_type]": "common", "order[id]": "desc", "limit": "50"},
+            {"filter[note_type]": "common", "order[id]": "desc"},
+            "notes",
+            lambda note: key in str((note.get("params") or {}).get("text") or ""),
         )
-        for note in _embedded(answer, "notes"):
-            if key in str((note.get("params") or {}).get("text") or ""):
-                return str(note["id"])
-        return None
 
     async def add_task(self, contact_id: str, task: CrmTask) -> str:
         item: dict[str, Any] = {
@@ -184,19 +184,35 @@ class AmoCrm:
         return _first_id(answer, "tasks")
 
     async def find_task(self, contact_id: str, key: str) -> str | None:
-        answer = await self.call(
-            "GET",
+        return await self._find(
             "/tasks",
-            params={
+            {
                 "filter[entity_type]": "contacts",
                 "filter[entity_id]": str(int(contact_id)),
                 "order[id]": "desc",
-                "limit": "50",
             },
+            "tasks",
+            lambda task: key in str(task.get("text") or ""),
         )
-        for task in _embedded(answer, "tasks"):
-            if key in str(task.get("text") or ""):
-                return str(task["id"])
+
+    async def _find(
+        self,
+        path: str,
+        params: dict[str, str],
+        name: str,
+        match: Callable[[dict[str, Any]], bool],
+    ) -> str | None:
+        """Walk the pages of a list (newest first where amoCRM sorts so) for one item."""
+        for page in range(1, LOOKUP_PAGES + 1):
+            answer = await self.call(
+                "GET", path, params={**params, "page": str(page), "limit": str(PAGE)}
+            )
+            items = _embedded(answer, name)
+            for item in items:
+                if match(item):
+                    return str(item["id"])
+            if len(items) < PAGE:
+                return None
         return None
 
     async def aclose(self) -> None:

@@ -25,6 +25,7 @@ from povtor.domain import Client
 from povtor.ports import CrmNote, CrmTask
 
 CONTACT_TYPE_ID = 3  # CRM entity type id of contacts (ownerTypeId of activities)
+LOOKUP_PAGES = 20  # a lookup reads at most this many pages of a contact's comments or to-dos
 ORIGINATOR = "povtor"  # ORIGINATOR_ID of contacts Povtor creates; ORIGIN_ID = external id
 RATE_LIMIT_WAIT_S = 1.0  # the bucket drains ~2 requests a second
 OPERATING_LIMIT_WAIT_S = 60.0  # a method over its execution-time budget
@@ -150,15 +151,16 @@ class Bitrix24:
         return str(int(body["result"]))
 
     async def find_note(self, contact_id: str, key: str) -> str | None:
-        body = await self.call(
+        return await self._find(
             "crm.timeline.comment.list",
             {
                 "filter": {"ENTITY_ID": int(contact_id), "ENTITY_TYPE": "contact"},
                 "select": ["ID", "COMMENT"],
                 "order": {"ID": "DESC"},
             },
+            "COMMENT",
+            key,
         )
-        return _with_key(body["result"], "COMMENT", key)
 
     async def add_task(self, contact_id: str, task: CrmTask) -> str:
         params: dict[str, Any] = {
@@ -175,15 +177,27 @@ class Bitrix24:
         return str(int(result["id"] if isinstance(result, dict) else result))
 
     async def find_task(self, contact_id: str, key: str) -> str | None:
-        body = await self.call(
+        return await self._find(
             "crm.activity.list",
             {
                 "filter": {"OWNER_TYPE_ID": CONTACT_TYPE_ID, "OWNER_ID": int(contact_id)},
                 "select": ["ID", "DESCRIPTION"],
                 "order": {"ID": "DESC"},
             },
+            "DESCRIPTION",
+            key,
         )
-        return _with_key(body["result"], "DESCRIPTION", key)
+
+    async def _find(self, method: str, params: dict[str, Any], field: str, key: str) -> str | None:
+        """Walk a list method's pages (50 rows each, newest first) for the row with ``key``."""
+        start: Any = 0
+        for _ in range(LOOKUP_PAGES):
+            body = await self.call(method, {**params, "start": start})
+            found = _with_key(body["result"], field, key)
+            if found is not None or body.get("next") is None:
+                return found
+            start = body["next"]
+        return None
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -157,6 +157,7 @@ class CrmSync:
         sync --once``. Rate-limit pauses up to ``max_wait_s`` are waited out; a CRM that is
         down ends the run (what is left stays queued)."""
         total = RoundReport()
+        self._outages, self._paused_until = 0, 0.0  # asked to run now: try the CRM afresh
         try:
             if not await self._hold():
                 return RoundReport(held=False)
@@ -169,7 +170,10 @@ class CrmSync:
                 pushed = await self._push()
                 total.add(pushed)
                 pause = self._pause_left()
-                if pause > 0 and pause <= max_wait_s and not self._outages:
+                if self._outages:  # down or refusing credentials: the rest stays queued
+                    total.paused_s = pause
+                    break
+                if 0 < pause <= max_wait_s:
                     await asyncio.sleep(pause)  # the CRM's own rate limit: wait it out
                     continue
                 if pause > 0 or not (pushed.pushed or pushed.retried or pushed.failed):

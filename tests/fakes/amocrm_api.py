@@ -275,11 +275,14 @@ class FakeAmoCrm(FakeCrmServer):
             "_embedded": {name: items},
         }
 
-    def _limit(self, query: Any) -> int:
+    def _page(self, rows: list[dict[str, Any]], query: Any) -> list[dict[str, Any]]:
         limit = int(query.get("limit", "50"))
+        page = int(query.get("page", "1"))
         if not 1 <= limit <= 250:
             raise _invalid("limit", "InvalidValue", "limit must be 1..250")
-        return limit
+        if page < 1:
+            raise _invalid("page", "InvalidValue", "page must be 1 or more")
+        return rows[(page - 1) * limit : page * limit]
 
     def _list_contacts(self, query: Any) -> Any:
         text = str(query.get("query", "")).strip().lower()
@@ -300,7 +303,7 @@ class FakeAmoCrm(FakeCrmServer):
                 return False
 
             rows = [c for c in rows if matches(c)]
-        return self._embedded("contacts", rows[: self._limit(query)])
+        return self._embedded("contacts", self._page(rows, query))
 
     def _contact(
         self, cid: int, item: dict[str, Any], phones: tuple[str, ...] = ()
@@ -436,7 +439,7 @@ class FakeAmoCrm(FakeCrmServer):
         if note_type:
             rows = [n for n in rows if n["note_type"] == note_type]
         rows.sort(key=lambda n: n["id"], reverse=query.get("order[id]") == "desc")
-        return self._embedded("notes", rows[: self._limit(query)])
+        return self._embedded("notes", self._page(rows, query))
 
     def _add_tasks(self, body: Any) -> Any:
         created = []
@@ -492,4 +495,4 @@ class FakeAmoCrm(FakeCrmServer):
             wanted = {int(i) for i in entity_ids}
             rows = [t for t in rows if t["entity_id"] in wanted]
         rows.sort(key=lambda t: t["id"], reverse=query.get("order[id]") == "desc")
-        return self._embedded("tasks", rows[: self._limit(query)])
+        return self._embedded("tasks", self._page(rows, query))
