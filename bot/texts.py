@@ -40,13 +40,18 @@ class Texts:
         env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
         env.globals.update(defaults)
         self._templates: dict[str, Template] = {k: env.from_string(v) for k, v in raw.items()}
+        self._fixed: dict[str, str] = {}  # texts without values (labels, acks): rendered once
 
     @property
     def names(self) -> list[str]:
         return sorted(self._templates)
 
     def __call__(self, key: str, /, **values: Any) -> str:
+        if not values and key in self._fixed:
+            return self._fixed[key]
         text = self._templates[key].render(**values).strip()
         if len(text) > MAX_TEXT:  # Telegram refuses longer messages
             text = text[: MAX_TEXT - 1] + "…"
+        if not values:
+            self._fixed[key] = text
         return text

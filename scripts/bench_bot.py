@@ -281,7 +281,9 @@ async def outbound(backend: str, count: int, folder: Path) -> dict[str, Any]:
         )
         stop = asyncio.Event()
         worker = asyncio.create_task(service.run(stop))  # polling too, as in production
+        cpu_started = time.process_time()
         seconds = await send_reminders(service, store, ids)
+        cpu = time.process_time() - cpu_started
         stop.set()
         await worker
         sent = sorted(await fake.call("sent"), key=lambda s: s[1])
@@ -298,6 +300,8 @@ async def outbound(backend: str, count: int, folder: Path) -> dict[str, Any]:
             "lost": count - len(per_chat),
             "duplicated": sum(n - 1 for n in per_chat.values() if n > 1),
             "outbox": statuses,
+            # the bot's own CPU per reminder (this process, threads included)
+            "bot_cpu_ms_per_message": round(cpu * 1000 / count, 2),
         }
     finally:
         await engine.dispose()

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from jinja2 import UndefinedError
 
 from bot.texts import SHIPPED, Texts
 from povtor.errors import ConfigError
@@ -34,3 +35,13 @@ def test_unknown_keys_in_an_override_are_reported(tmp_path: Path) -> None:
 def test_shipped_file_is_where_the_settings_docs_say() -> None:
     assert SHIPPED.name == "ru.yaml"
     assert SHIPPED.exists()
+
+
+def test_texts_with_values_are_rendered_per_call_and_a_missing_value_always_fails() -> None:
+    texts = Texts(company="Зерно")
+    assert texts("help") == texts("help")  # no values: rendered once, the same text after
+    assert "Анна" in texts("nps_question", name="Анна")
+    assert "Борис" in texts("nps_question", name="Борис")
+    for _ in range(2):  # a failed render is not remembered as a text
+        with pytest.raises(UndefinedError, match="name"):
+            texts("nps_question")
