@@ -115,11 +115,15 @@ class CrmSync:
         self._paused_until = 0.0
         self._outages = 0  # connector-wide failures in a row
         self._gauges_at = -1e9
+        self._stopping: asyncio.Event | None = None
+        self.round_done = asyncio.Event()  # set after every round of :meth:`run` (observers)
 
     # -- loops -------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Rounds until ``stop``; idle rounds wait ``poll_interval_s``."""
+        """Rounds until ``stop``; idle rounds wait ``poll_interval_s``. On ``stop`` the push
+        in flight finishes and the rest of its batch stays queued."""
+        self._stopping = stop
         try:
             while not stop.is_set():
                 try:
@@ -132,6 +136,7 @@ class CrmSync:
                     self._head = None
                     with contextlib.suppress(Exception):
                         await self.state.release(self.owner, self._clock())
+                self.round_done.set()
                 busy = report.held and (report.pushed or report.queued or report.scanned)
                 wait = 0.0 if busy and not report.paused_s else self.options.poll_interval_s
                 wait = max(wait, min(report.paused_s, self.options.poll_interval_s * 12))
@@ -240,6 +245,8 @@ class CrmSync:
         contacts = await self.state.contacts([i.client_id for i in items])
         renewed = self._monotonic()
         for item in items:
+            if self._stopping is not None and self._stopping.is_set():
+                break  # the worker is shutting down: the rest waits for the next start
             if self._monotonic() - renewed > self.options.lease_s / 3:
                 if not await self._hold():  # a long round keeps its lease, or stops
                     break

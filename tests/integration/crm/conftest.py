@@ -214,6 +214,19 @@ async def running(sync: CrmSync) -> AsyncIterator[asyncio.Event]:
         await sync.connector.aclose()
 
 
+async def settled(sync: CrmSync, within: float = 30.0) -> None:
+    """Until a round of the running sync ends with the timeline read to its end and nothing
+    left to push (every event done or failed)."""
+    async with asyncio.timeout(within):
+        while True:
+            await sync.round_done.wait()
+            sync.round_done.clear()
+            status = await sync.state.status(errors=0)
+            idle = status.counts["pending"] == status.counts["sending"] == 0
+            if idle and status.cursor == status.head:
+                return
+
+
 async def push_rows(sessions: async_sessionmaker[AsyncSession]) -> list[CrmPushRow]:
     async with sessions() as session:
         return list(await session.scalars(select(CrmPushRow).order_by(CrmPushRow.event_id)))

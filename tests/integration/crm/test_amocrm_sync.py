@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_sync.connectors.amocrm_auth import Tokens
 from crm_sync.tables import CrmTokenRow
 from tests.fakes.amocrm_api import FakeAmoCrm
-from tests.integration.crm.conftest import T0, Timeline, amo_sync, push_rows, running
+from tests.integration.crm.conftest import T0, Timeline, amo_sync, push_rows, running, settled
 
 pytestmark = pytest.mark.crm
 
@@ -24,10 +24,6 @@ def keys(fake: FakeAmoCrm) -> Counter[str]:
     texts = [n["params"]["text"] for n in fake.account.notes.values()]
     texts += [t["text"] for t in fake.account.tasks.values()]
     return Counter(k for t in texts for k in KEY.findall(t))
-
-
-def pushed(fake: FakeAmoCrm) -> int:
-    return len(fake.account.notes) + len(fake.account.tasks)
 
 
 async def test_events_reach_the_contact_found_by_phone_or_a_new_one_once_each(
@@ -137,7 +133,7 @@ async def test_429_answers_are_waited_out_and_nothing_is_doubled(
             await timeline.task(client, f"Позвонить {n}")
         sync = amo_sync(sessions, db_url, fake, Tokens(fake.long_lived_token()), oauth=False)
         async with running(sync):
-            await fake.wait_for(lambda: pushed(fake) >= timeline.pushable)
+            await settled(sync)
     finally:
         await fake.stop()
 
@@ -160,7 +156,7 @@ async def test_a_lost_note_answer_is_looked_up_not_repeated(
     sync = amo_sync(sessions, db_url, amo, Tokens(amo.long_lived_token()), oauth=False)
 
     async with running(sync):
-        await amo.wait_for(lambda: pushed(amo) >= 2 and amo.count("GET /tasks") >= 1)
+        await settled(sync)
 
     assert keys(amo) == Counter({k: 1 for k in keys(amo)})
     assert amo.count("GET /contacts/{id}/notes") == 1

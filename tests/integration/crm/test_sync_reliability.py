@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.fakes.bitrix24_api import FakeBitrix24
-from tests.integration.crm.conftest import Timeline, bitrix_sync, push_rows, running
+from tests.integration.crm.conftest import Timeline, bitrix_sync, push_rows, running, settled
 
 pytestmark = pytest.mark.crm
 
@@ -22,10 +22,6 @@ def keys(fake: FakeBitrix24) -> Counter[str]:
     texts = [c["COMMENT"] for c in fake.portal.comments.values()]
     texts += [a["DESCRIPTION"] for a in fake.portal.activities.values()]
     return Counter(k for t in texts for k in KEY.findall(t))
-
-
-def pushed(fake: FakeBitrix24) -> int:
-    return len(fake.portal.comments) + len(fake.portal.activities)
 
 
 async def busy_timeline(timeline: Timeline, clients: int = 3) -> None:
@@ -50,7 +46,7 @@ async def test_answers_lost_after_the_crm_acted_are_looked_up_not_repeated(
     sync = bitrix_sync(sessions, db_url, bitrix)
 
     async with running(sync):
-        await bitrix.wait_for(lambda: pushed(bitrix) >= timeline.pushable)
+        await settled(sync)
 
     assert len(bitrix.portal.contacts) == 3  # the lost contact.add was found by phone
     assert keys(bitrix) == Counter({k: 1 for k in keys(bitrix)})
@@ -114,7 +110,7 @@ async def test_a_crm_that_goes_down_loses_and_doubles_nothing_when_it_is_back(
     await bitrix.come_up()
     bitrix.fail_next(2, 500, {"crm.timeline.comment.add"})  # back, but wobbly at first
     async with running(sync):
-        await bitrix.wait_for(lambda: pushed(bitrix) >= timeline.pushable)
+        await settled(sync)
 
     assert keys(bitrix) == Counter({k: 1 for k in keys(bitrix)})
     assert len(keys(bitrix)) == timeline.pushable
@@ -135,7 +131,7 @@ async def test_events_out_of_attempts_are_failed_with_the_last_error(
     sync = bitrix_sync(sessions, db_url, bitrix, max_attempts=3)
 
     async with running(sync):
-        await bitrix.wait_for(lambda: bitrix.count("crm.timeline.comment.add", 502) == 3)
+        await settled(sync)
 
     [row] = await push_rows(sessions)
     assert (row.state, row.attempts) == ("failed", 3)
@@ -152,7 +148,7 @@ async def test_rate_limit_answers_are_waited_out_and_not_counted_as_failures(
         await busy_timeline(timeline)
         sync = bitrix_sync(sessions, db_url, fake)
         async with running(sync):
-            await fake.wait_for(lambda: pushed(fake) >= timeline.pushable)
+            await settled(sync)
     finally:
         await fake.stop()
 
