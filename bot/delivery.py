@@ -141,7 +141,7 @@ class Sender:
             await before_send(queued)
         status, message_id, error = await self._deliver(chat_id, text, markup)
         tries = queued.tries + 1
-        await self._repo.mark_outbox(
+        marked = await self._repo.mark_outbox(
             queued.id, status, message_id=message_id, error=error, tries=tries
         )
         if status is SendStatus.UNREACHABLE and client_id is not None:
@@ -158,13 +158,7 @@ class Sender:
                     dedup_key=f"telegram:out:{queued.id}",
                 )
             )
-        return await self._require(queued.id)
-
-    async def _require(self, outbox_id: int) -> OutboxMessage:
-        message = await self._repo.get_outbox(outbox_id)
-        if message is None:  # pragma: no cover - we just wrote it
-            raise LookupError(outbox_id)
-        return message
+        return marked
 
     async def _deliver(
         self, chat_id: int, text: str, markup: Markup | None

@@ -37,6 +37,7 @@ class RateLimiter:
         self._slots: deque[list[float]] = deque()  # [sent, answered]; answered = inf in flight
         self._last_sent = -math.inf
         self._changed = asyncio.Condition()
+        self._turn = asyncio.Lock()
         self._chat_locks: dict[int, asyncio.Lock] = {}
         self._chat_done: dict[int, float] = {}
         self._paused_until = 0.0
@@ -92,7 +93,9 @@ class RateLimiter:
                 self._changed.notify_all()
 
     async def _take(self) -> list[float]:
-        async with self._changed:
+        # one sender at a time waits for the next place (the others queue on the lock, in
+        # order): a change wakes that one sender, not every sender in the worker
+        async with self._turn, self._changed:
             while True:
                 now = self._clock()
                 while self._slots and self._slots[0][1] + self._window <= now:

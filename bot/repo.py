@@ -253,14 +253,19 @@ class BotRepo:
         }
         async with self._sessions.begin() as session:
             if dedup_key is None:
-                row = BotOutboxRow(**values)
-                session.add(row)
+                new = BotOutboxRow(**values)
+                session.add(new)
                 await session.flush()
-                return _outbox(row)
+                return _outbox(new)
             table: Table = BotOutboxRow.__table__  # type: ignore[assignment]
-            await session.execute(_insert_ignore(session, table, values))
-            query = select(BotOutboxRow).where(BotOutboxRow.dedup_key == dedup_key)
-            return _outbox((await session.scalars(query)).one())
+            inserted = await session.execute(
+                _insert_ignore(session, table, values).returning(*table.c)
+            )
+            row = inserted.first()
+            if row is None:  # queued before under this key
+                query = select(*table.c).where(table.c.dedup_key == dedup_key)
+                row = (await session.execute(query)).one()
+            return _outbox(row)
 
     async def get_outbox(self, outbox_id: int) -> OutboxMessage | None:
         async with self._sessions() as session:
@@ -275,16 +280,26 @@ class BotRepo:
         message_id: int | None = None,
         error: str | None = None,
         tries: int = 1,
-    ) -> None:
+    ) -> OutboxMessage:
+        """The message's new status; returns it as stored (raises LookupError if unknown)."""
         values: dict[str, Any] = {"status": status.value, "tries": tries, "error": error}
         if message_id is not None:
             values["message_id"] = message_id
         if status is SendStatus.SENT:
             values["sent_at"] = utcnow()
+        table: Table = BotOutboxRow.__table__  # type: ignore[assignment]
         async with self._sessions.begin() as session:
-            await session.execute(
-                update(BotOutboxRow).where(BotOutboxRow.id == outbox_id).values(**values)
-            )
+            row = (
+                await session.execute(
+                    update(table)
+                    .where(table.c.id == outbox_id)
+                    .values(**values)
+                    .returning(*table.c)
+                )
+            ).first()
+        if row is None:
+            raise LookupError(f"outbox message #{outbox_id} not found")
+        return _outbox(row)
 
     async def outbox_counts(self) -> dict[str, int]:
         async with self._sessions() as session:

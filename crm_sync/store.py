@@ -289,18 +289,10 @@ class SqlHistoryStore:
             return [event_from_row(r) for r in rows]
 
     async def append_event(self, event: NewEvent) -> TimelineEvent:
-        values = {
-            "client_id": event.client_id,
-            "kind": event.kind.value,
-            "at": event.at or utcnow(),
-            "summary": event.summary,
-            "ref": event.ref,
-            "data": dict(event.data) if event.data else None,
-            "dedup_key": event.dedup_key,
-        }
-        async with self._sessions.begin() as session:
-            row = await self._insert_once(session, EventRow, values, event.dedup_key)
-            return event_from_row(row)
+        """One statement for a new event (INSERT ... RETURNING); with a dedup key seen before,
+        the stored event."""
+        [stored] = await self.append_events([event])
+        return stored
 
     async def _insert_once(
         self, session: AsyncSession, model: Any, values: dict[str, Any], dedup_key: str | None
@@ -312,8 +304,13 @@ class SqlHistoryStore:
             await session.flush()
             return row
         table: Table = model.__table__
-        await session.execute(_insert_ignore(session, table, values))
-        return (await session.scalars(select(model).where(model.dedup_key == dedup_key))).one()
+        inserted = (
+            await session.execute(_insert_ignore(session, table, values).returning(*table.c))
+        ).first()
+        if inserted is not None:
+            return inserted
+        existing = select(*table.c).where(table.c.dedup_key == dedup_key)
+        return (await session.execute(existing)).one()
 
     # -- NPS -----------------------------------------------------------------------------------
 
