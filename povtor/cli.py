@@ -14,7 +14,7 @@ from nlu.cli import app as nlu_app
 from outreach import cli as outreach_cli
 from povtor import __version__
 from povtor.db_cli import db_app
-from povtor.errors import AlreadyRunning
+from povtor.errors import AlreadyRunning, ConfigError, PovtorError
 from voice import call_cli as voice_call_cli
 from voice import model_cli as voice_model_cli
 from voice import recordings_cli as voice_recordings_cli
@@ -94,9 +94,22 @@ def run_command(
     setup_logging(settings.log_level, settings.log_format)
     try:
         run_worker(settings, duration_s=duration)
-    except AlreadyRunning as err:  # raised before any service starts
-        typer.echo(f"povtor run: {err}", err=True)
-        raise typer.Exit(3) from None
+    except (AlreadyRunning, ConfigError, BaseExceptionGroup) as err:  # before any service starts
+        refusal = _start_refusal(err)
+        if refusal is None:
+            raise
+        typer.echo(f"povtor run: {refusal}", err=True)
+        raise typer.Exit(3 if isinstance(refusal, AlreadyRunning) else 2) from None
+
+
+def _start_refusal(err: BaseException) -> PovtorError | None:
+    """Another worker holds the database, or settings cannot work (a CRM without its URL):
+    the one error inside ``err`` (task groups wrap it), else None."""
+    if isinstance(err, AlreadyRunning | ConfigError):
+        return err
+    if isinstance(err, BaseExceptionGroup) and len(err.exceptions) == 1:
+        return _start_refusal(err.exceptions[0])
+    return None
 
 
 def main() -> None:

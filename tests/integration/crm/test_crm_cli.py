@@ -213,3 +213,21 @@ async def test_the_worker_syncs_the_timeline_and_reports_it_on_metrics(
     assert "povtor_crm_events" in metrics
     assert {r.state for r in await push_rows(sessions)} == {"done"}
     assert "+79161234567" not in log
+
+
+async def test_the_worker_refuses_to_start_with_an_incomplete_crm_setting(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "POVTOR_DATA_DIR": str(tmp_path / "data"),
+        "POVTOR_METRICS_PORT": "0",
+        "POVTOR_DASHBOARD_ENABLED": "false",
+        "POVTOR_ASR_BACKGROUND": "false",
+        "POVTOR_CRM_KIND": "amocrm",
+        "POVTOR_CRM_AMOCRM_SUBDOMAIN": "shop",
+        "POVTOR_CRM_AMOCRM_REFRESH_TOKEN": "def502-refresh",
+    }
+    code, _out, err = await povtor(env, "run", "--duration", "30")
+    assert code == 2
+    assert "POVTOR_CRM_AMOCRM_CLIENT_ID" in err
+    assert "Traceback" not in err
+    assert "def502-refresh" not in err
