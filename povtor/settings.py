@@ -226,7 +226,7 @@ class CrmSettings(BaseSettings):
     retry_max_s: float = 3600.0
     timeout_s: float = 30.0  # one HTTP request
     lease_s: float = 120.0  # one worker syncs at a time; a dead one's turn passes after this
-    gap_wait_s: float = 60.0  # PostgreSQL: how long an id gap may still fill (open transaction)
+    gap_wait_s: float = 600.0  # PostgreSQL: at most this long for an open transaction's id
 
 
 class Settings(BaseSettings):

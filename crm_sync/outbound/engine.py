@@ -53,7 +53,7 @@ class SyncOptions:
     retry_backoff_s: float = 10.0
     retry_max_s: float = 3600.0
     lease_s: float = 120.0
-    gap_wait_s: float = 60.0  # 0 on SQLite
+    gap_wait_s: float = 600.0  # PostgreSQL: at most this long for an id gap; 0 on SQLite
     backfill: bool = False
     external_id_is_crm_id: bool = False
     timezone: str = "Europe/Moscow"
@@ -207,9 +207,9 @@ class CrmSync:
         assert self._head is not None
         now = self._monotonic()
         head = self._head
-        events = await self.state.scan(head, self.options.scan_size)
-        refill = await self.state.rescan(self._gaps.open(now))
-        self._gaps.note(head, [e.id for e in events], now)
+        events, snapshot = await self.state.scan(head, self.options.scan_size)
+        refill = await self.state.rescan(self._gaps.settled(snapshot, now))
+        self._gaps.note(head, [e.id for e in events], snapshot, now)
         if events:
             head = events[-1].id
         queued = []

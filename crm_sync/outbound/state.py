@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import String, Table, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from crm_sync.outbound.gaps import Snapshot
 from crm_sync.tables import CrmContactRow, CrmCursorRow, CrmPushRow, EventRow
 
 PUSH: Table = CrmPushRow.__table__  # type: ignore[assignment]
@@ -20,6 +21,7 @@ CONTACTS: Table = CrmContactRow.__table__  # type: ignore[assignment]
 EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
 
 PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
+RESCAN_CHUNK = 300
 STATES = (PENDING, SENDING, DONE, FAILED)
 
 
@@ -142,25 +144,39 @@ class PushState:
                 .values(owner=None, lease_until=None, updated_at=now)
             )
 
-    async def scan(self, after: int, limit: int) -> list[ScannedEvent]:
-        """Events after an id, in id order."""
-        return await self._events(EVENTS.c.id > after, limit)
-
-    async def rescan(self, ranges: Sequence[tuple[int, int]]) -> list[ScannedEvent]:
-        """Events inside id ranges that were gaps at an earlier scan."""
-        if not ranges:
-            return []
-        where = or_(*(EVENTS.c.id.between(lo, hi) for lo, hi in ranges))
-        return await self._events(where, None)
-
-    async def _events(self, where: Any, limit: int | None) -> list[ScannedEvent]:
+    async def scan(self, after: int, limit: int) -> tuple[list[ScannedEvent], Snapshot | None]:
+        """Events after an id, in id order, and (PostgreSQL) the snapshot right after."""
         e = EVENTS.c
-        query = select(e.id, e.client_id, e.kind, e.data).where(where).order_by(e.id)
-        if limit is not None:
-            query = query.limit(limit)
+        query = (
+            select(e.id, e.client_id, e.kind, e.data)
+            .where(e.id > after)
+            .order_by(e.id)
+            .limit(limit)
+        )
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
-        return [ScannedEvent(r.id, r.client_id, r.kind, r.data) for r in rows]
+            snapshot = None
+            if session.bind is not None and session.bind.dialect.name == "postgresql":
+                text_form = await session.scalar(select(func.pg_current_snapshot().cast(String)))
+                snapshot = Snapshot.parse(str(text_form))
+        return [ScannedEvent(r.id, r.client_id, r.kind, r.data) for r in rows], snapshot
+
+    async def rescan(self, ranges: Sequence[tuple[int, int]]) -> list[ScannedEvent]:
+        """Events inside id ranges that were gaps at an earlier scan (a few hundred ranges
+        per query)."""
+        e = EVENTS.c
+        found: list[ScannedEvent] = []
+        async with self._sessions() as session:
+            for start in range(0, len(ranges), RESCAN_CHUNK):
+                chunk = ranges[start : start + RESCAN_CHUNK]
+                query = (
+                    select(e.id, e.client_id, e.kind, e.data)
+                    .where(or_(*(e.id.between(lo, hi) for lo, hi in chunk)))
+                    .order_by(e.id)
+                )
+                rows = (await session.execute(query)).all()
+                found += [ScannedEvent(r.id, r.client_id, r.kind, r.data) for r in rows]
+        return found
 
     async def enqueue(
         self, owner: str, items: Sequence[Queued], cursor: int | None, now: datetime
