@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crm_sync.connectors.bitrix24 import Bitrix24
 from crm_sync.connectors.http import CrmHttp, RateLimiter
-from crm_sync.outbound.engine import CrmSync, SyncOptions
+from crm_sync.outbound.engine import CrmSync
+from crm_sync.outbound.options import SyncOptions
 from crm_sync.store import ClientInput, SqlHistoryStore
 from povtor.db import create_engine, is_sqlite, session_factory
 from povtor.domain import ChannelKind, EventKind, ReasonCategory

@@ -8,8 +8,9 @@ from crm_sync.connectors.amocrm import AmoCrm, base_url
 from crm_sync.connectors.amocrm_auth import AmoAuth, OAuthClient, Tokens
 from crm_sync.connectors.bitrix24 import Bitrix24
 from crm_sync.connectors.http import CrmHttp, RateLimiter
-from crm_sync.outbound.engine import CrmSync, SyncOptions
+from crm_sync.outbound.engine import CrmSync
 from crm_sync.outbound.metrics import CrmMetrics
+from crm_sync.outbound.options import SyncOptions
 from crm_sync.outbound.selection import parse_kinds
 from crm_sync.outbound.tokens import SqlTokenStore
 from povtor.db import is_sqlite

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -30,54 +29,20 @@ from crm_sync.connectors.errors import (
     CrmTransient,
     safe,
 )
+from crm_sync.outbound.delivery import Delivery
 from crm_sync.outbound.facts import load_facts
 from crm_sync.outbound.gaps import Gaps
 from crm_sync.outbound.metrics import CrmMetrics
+from crm_sync.outbound.options import RoundReport, SyncOptions
 from crm_sync.outbound.render import EventFacts, Unrenderable, render
-from crm_sync.outbound.selection import DEFAULT_KINDS, SyncKind, sync_kind
-from crm_sync.outbound.state import PushItem, PushState, Queued
+from crm_sync.outbound.selection import SyncKind, sync_kind
+from crm_sync.outbound.state import PushItem, PushState
+from crm_sync.outbound.tail import Queued, TimelineTail
 from povtor.db import utcnow
 from povtor.domain import Client
-from povtor.ports import ClientLookup, CrmConnector, CrmNote, CrmTask
+from povtor.ports import ClientLookup, CrmConnector
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class SyncOptions:
-    kinds: frozenset[SyncKind] = DEFAULT_KINDS
-    batch_size: int = 100  # pushes claimed per round
-    scan_size: int = 1000  # events read per round
-    poll_interval_s: float = 5.0
-    max_attempts: int = 10
-    retry_backoff_s: float = 10.0
-    retry_max_s: float = 3600.0
-    lease_s: float = 120.0
-    gap_wait_s: float = 600.0  # PostgreSQL: at most this long for an id gap; 0 on SQLite
-    backfill: bool = False
-    external_id_is_crm_id: bool = False
-    timezone: str = "Europe/Moscow"
-
-
-@dataclass
-class RoundReport:
-    held: bool = True  # this worker holds the connector's lease
-    scanned: int = 0
-    queued: int = 0
-    pushed: int = 0
-    retried: int = 0
-    failed: int = 0
-    paused_s: float = 0.0  # the CRM asked to wait (rate limit) or is down
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, other: RoundReport) -> None:
-        self.held = self.held and other.held
-        self.scanned += other.scanned
-        self.queued += other.queued
-        self.pushed += other.pushed
-        self.retried += other.retried
-        self.failed += other.failed
-        self.errors += other.errors
 
 
 class _Stop(Exception):
@@ -104,7 +69,14 @@ class CrmSync:
         self._clients = clients
         self.options = options
         self.owner = owner
+        self.tail = TimelineTail(sessions, connector.name)
         self.state = PushState(sessions, connector.name)
+        self._delivery = Delivery(
+            connector,
+            self.state,
+            external_id_is_crm_id=options.external_id_is_crm_id,
+            clock=clock,
+        )
         self._metrics = metrics
         self._clock = clock
         self._monotonic = monotonic
@@ -135,7 +107,7 @@ class CrmSync:
                     # "sending" is looked up before it is tried again).
                     self._head = None
                     with contextlib.suppress(Exception):
-                        await self.state.release(self.owner, self._clock())
+                        await self.tail.release(self.owner, self._clock())
                 self.round_done.set()
                 busy = report.held and (report.pushed or report.queued or report.scanned)
                 wait = 0.0 if busy and not report.paused_s else self.options.poll_interval_s
@@ -145,7 +117,7 @@ class CrmSync:
                         await asyncio.wait_for(stop.wait(), timeout=wait)
         finally:
             with contextlib.suppress(Exception):
-                await self.state.release(self.owner, self._clock())
+                await self.tail.release(self.owner, self._clock())
 
     async def round(self) -> RoundReport:
         """One scan batch and one push batch."""
@@ -187,12 +159,12 @@ class CrmSync:
             await self._update_gauges(force=True)
             return total
         finally:
-            await self.state.release(self.owner, self._clock())
+            await self.tail.release(self.owner, self._clock())
 
     # -- scanning ----------------------------------------------------------------------------
 
     async def _hold(self) -> bool:
-        cursor = await self.state.acquire(
+        cursor = await self.tail.acquire(
             self.owner, self._clock(), self._lease, backfill=self.options.backfill
         )
         if cursor is None:
@@ -207,8 +179,8 @@ class CrmSync:
         assert self._head is not None
         now = self._monotonic()
         head = self._head
-        events, snapshot = await self.state.scan(head, self.options.scan_size)
-        refill = await self.state.rescan(self._gaps.settled(snapshot, now))
+        events, snapshot = await self.tail.scan(head, self.options.scan_size)
+        refill = await self.tail.rescan(self._gaps.settled(snapshot, now))
         self._gaps.note(head, [e.id for e in events], snapshot, now)
         if events:
             head = events[-1].id
@@ -217,9 +189,7 @@ class CrmSync:
             kind = sync_kind(e.kind, e.data)
             if kind is not None and kind in self.options.kinds:
                 queued.append(Queued(e.id, e.client_id, kind.value))
-        if not await self.state.enqueue(
-            self.owner, queued, self._gaps.cursor(head), self._clock()
-        ):
+        if not await self.tail.enqueue(self.owner, queued, self._gaps.cursor(head), self._clock()):
             self._head = None
             return RoundReport(held=False)
         self._head = head
@@ -276,7 +246,7 @@ class CrmSync:
             await self._fail(item, f"cannot be pushed: {safe(str(err))}", "refused", report)
             return
         try:
-            remote_id = await self._deliver(item, client, payload, contacts)
+            remote_id = await self._delivery.deliver(client, payload, contacts, item.in_doubt)
         except CrmRefused as err:
             await self._fail(item, str(err), "refused", report)
             return
@@ -305,53 +275,6 @@ class CrmSync:
         report.pushed += 1
         if self._metrics is not None:
             self._metrics.pushed.labels(self.connector.name, item.kind).inc()
-
-    async def _deliver(
-        self, item: PushItem, client: Client, payload: CrmNote | CrmTask, contacts: dict[int, str]
-    ) -> str:
-        try:
-            contact = contacts.get(client.id) or await self._resolve(client, contacts)
-        except CrmTransient as err:
-            # Whatever may have landed is a contact, found again by phone or origin id next
-            # time; the event itself was not sent.
-            err.maybe_applied = False
-            raise
-        try:
-            return await self._create(contact, payload, in_doubt=item.in_doubt)
-        except CrmRefused:
-            if await self.connector.contact_exists(contact):
-                raise
-            # The contact was deleted or merged in the CRM: find (or create) it again.
-            log.info("CRM contact of client #%s is gone; resolving it again", client.id)
-            await self.state.forget_contact(client.id)
-            contacts.pop(client.id, None)
-            contact = await self._resolve(client, contacts)
-            return await self._create(contact, payload, in_doubt=False)
-
-    async def _create(self, contact: str, payload: CrmNote | CrmTask, *, in_doubt: bool) -> str:
-        if isinstance(payload, CrmTask):
-            if in_doubt and (found := await self.connector.find_task(contact, payload.key)):
-                return found
-            return await self.connector.add_task(contact, payload)
-        if in_doubt and (found := await self.connector.find_note(contact, payload.key)):
-            return found
-        return await self.connector.add_note(contact, payload)
-
-    async def _resolve(self, client: Client, contacts: dict[int, str]) -> str:
-        created = False
-        remote: str | None = None
-        if self.options.external_id_is_crm_id and await self.connector.contact_exists(
-            client.external_id
-        ):
-            remote = client.external_id
-        if remote is None:
-            remote = await self.connector.find_contact(client)
-        if remote is None:
-            remote = await self.connector.create_contact(client)
-            created = True
-        await self.state.remember_contact(client.id, remote, created=created, now=self._clock())
-        contacts[client.id] = remote
-        return remote
 
     async def _transient(
         self, item: PushItem, error: str, err: CrmTransient, report: RoundReport

@@ -18,7 +18,8 @@ from crm_sync.connectors.amocrm import AmoCrm
 from crm_sync.connectors.amocrm_auth import AmoAuth, OAuthClient, Tokens
 from crm_sync.connectors.bitrix24 import Bitrix24
 from crm_sync.connectors.http import CrmHttp, RateLimiter
-from crm_sync.outbound.engine import CrmSync, SyncOptions
+from crm_sync.outbound.engine import CrmSync
+from crm_sync.outbound.options import SyncOptions
 from crm_sync.outbound.tokens import SqlTokenStore
 from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
 from crm_sync.tables import CrmPushRow

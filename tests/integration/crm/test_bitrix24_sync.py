@@ -207,7 +207,7 @@ async def test_one_worker_syncs_a_crm_at_a_time(
 
     held = await first.round()
     refused = await second.sync_once()
-    await first.state.release("worker-1", first._clock())
+    await first.tail.release("worker-1", first._clock())
     taken = await second.sync_once()
     for sync in (first, second):
         await sync.connector.aclose()
