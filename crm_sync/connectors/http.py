@@ -97,11 +97,10 @@ class CrmHttp:
         json_body: Any = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-        limited: bool = True,
     ) -> Response:
-        """One request. Raises :class:`CrmTransient` when no answer came back."""
-        if limited:
-            await self.limiter.acquire()
+        """One request, when the limiter lets it go. Raises :class:`CrmTransient` when no
+        answer came back."""
+        await self.limiter.acquire()
         try:
             async with self._client().request(
                 method, url, json=json_body, params=params, headers=headers

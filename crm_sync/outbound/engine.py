@@ -131,9 +131,10 @@ class CrmSync:
 
     async def sync_once(self, *, max_wait_s: float = 60.0) -> RoundReport:
         """Everything queued and everything due pushed, then the lease let go: ``povtor crm
-        sync --once``. Rate-limit pauses up to ``max_wait_s`` are waited out; a CRM that is
-        down ends the run (what is left stays queued)."""
+        sync --once``. Rate-limit pauses are waited out, up to ``max_wait_s`` in all; a CRM
+        that is down ends the run (what is left stays queued)."""
         total = RoundReport()
+        waited = 0.0
         self._outages, self._paused_until = 0, 0.0  # asked to run now: try the CRM afresh
         try:
             if not await self._hold():
@@ -150,8 +151,9 @@ class CrmSync:
                 if self._outages:  # down or refusing credentials: the rest stays queued
                     total.paused_s = pause
                     break
-                if 0 < pause <= max_wait_s:
+                if pause > 0 and waited + pause <= max_wait_s:
                     await asyncio.sleep(pause)  # the CRM's own rate limit: wait it out
+                    waited += pause
                     continue
                 if pause > 0 or not (pushed.pushed or pushed.retried or pushed.failed):
                     total.paused_s = pause
