@@ -196,6 +196,8 @@ class CrmPushRow(Base):
     __table_args__ = (
         UniqueConstraint("connector", "event_id", name="uq_crm_push_connector_event"),
         Index("ix_crm_push_due", "connector", "state", "next_try_at"),
+        # the last push done, for the dashboard (crm_sync_0005)
+        Index("ix_crm_push_state_updated", "connector", "state", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -14,6 +14,7 @@ from dashboard import (
     auth_views,
     call_views,
     client_views,
+    crm_views,
     nps_views,
     overview,
     task_views,
@@ -26,7 +27,7 @@ from dashboard.security import check_csrf, error_pages, require_login, security_
 from dashboard.throttle import LoginThrottle
 from dashboard.users import UserStore
 from povtor.db import create_engine, session_factory
-from povtor.ports import CallHistory, HistoryStore, Reports
+from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports
 from povtor.settings import Settings
 
 HERE = Path(__file__).parent
@@ -40,6 +41,7 @@ def build_app(
     calls: CallHistory | None = None,
     *,
     users: UserStore | None = None,
+    crm: CrmSyncView | None = None,
 ) -> web.Application:
     """The dashboard; without ``users`` it opens its own engine on ``settings.db_url``."""
     ds = settings.dashboard
@@ -55,6 +57,7 @@ def build_app(
         ),
         secret_key=settings.resolved_secret_key().encode(),
         users=users,
+        crm=crm,
     )
     app = web.Application(
         middlewares=[security_headers, error_pages, require_login, check_csrf],
@@ -101,6 +104,8 @@ def _routes(app: web.Application) -> None:
     r.add_post("/tasks/{task_id}/take", task_views.take_task)
     r.add_post("/tasks/{task_id}/done", task_views.finish_task)
     r.add_get("/calls/{call_id}/recording", call_views.recording)
+    r.add_get("/crm", crm_views.crm_page)
+    r.add_post("/crm/retry", crm_views.crm_retry)
     r.add_get("/users", user_views.user_list)
     r.add_post("/users", user_views.user_create)
     r.add_post("/users/{login}", user_views.user_update)

@@ -14,7 +14,7 @@ from dashboard.roles import can_listen, can_manage_users, can_write
 from dashboard.throttle import LoginThrottle
 from dashboard.users import Session, UserStore
 from povtor.db import utcnow
-from povtor.ports import CallHistory, HistoryStore, Reports
+from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports
 from povtor.settings import Settings
 
 
@@ -31,6 +31,7 @@ class Deps:
     address_throttle: LoginThrottle
     secret_key: bytes
     users: UserStore | None = None  # set at startup when the app opens its own engine
+    crm: CrmSyncView | None = None  # the CRM sync; None: the page says how to turn it on
     started_at: datetime = field(default_factory=utcnow)
 
     @property

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from dashboard.context import Deps, deps, render
+from dashboard.crm_views import crm_summary
 from povtor.db import utcnow
 from povtor.domain import NpsGroup, NpsSummary, TaskStatus
 from povtor.ports import NpsQuery
@@ -78,13 +79,13 @@ async def overview(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     now = utcnow()
     month_ago = now - timedelta(days=30)
-    current, months, open_tasks, in_progress, detractors, checks = await asyncio.gather(
+    current, months, open_tasks, in_progress, detractors, (checks, crm) = await asyncio.gather(
         d.reports.nps(month_ago, now),
         trend(d, now),
         d.store.count_tasks([TaskStatus.OPEN]),
         d.store.count_tasks([TaskStatus.IN_PROGRESS]),
         d.store.list_nps_answers(NpsQuery(group=NpsGroup.DETRACTOR, since=month_ago), limit=10),
-        status_checks(d),
+        asyncio.gather(status_checks(d), crm_summary(d)),
     )
     clients = await d.store.get_clients([a.client_id for a in detractors])
     context = {
@@ -97,5 +98,6 @@ async def overview(request: web.Request) -> web.StreamResponse:
         "clients": clients,
         "checks": checks,
         "started_at": d.started_at,
+        "crm_failed": crm.counts.get("failed", 0) if crm is not None else 0,
     }
     return render(request, "overview.html", context)

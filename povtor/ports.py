@@ -378,3 +378,46 @@ class CallHistory(Protocol):
     async def recording_path(self, call_id: int) -> Path | None:
         """A local WAV file of the call (fetched from remote storage if need be), or None."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class CrmSyncSummary:
+    """The CRM sync at a glance. ``connector`` is None when no CRM is configured."""
+
+    connector: str | None
+    counts: Mapping[str, int]  # pushes per state: pending, sending, done, failed
+    oldest_pending_at: datetime | None = None  # queued the longest and not yet pushed
+    last_pushed_at: datetime | None = None
+    retrying: int = 0  # pending again after an error (the CRM was down, refusing or limiting)
+    next_try_at: datetime | None = None  # the earliest of those retries
+    worker: str | None = None  # who holds the sync now (lease), if anyone
+    lease_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CrmFailure:
+    """A push that gave up; ``error`` as stored (no tokens, phones masked)."""
+
+    id: int  # keyset position: the next page is ``before_id`` the last one shown
+    event_id: int
+    client_id: int
+    kind: str
+    attempts: int
+    error: str
+    at: datetime
+
+
+class CrmSyncView(Protocol):
+    """The CRM sync as managers see it on the dashboard (implemented by crm_sync)."""
+
+    async def summary(self) -> CrmSyncSummary: ...
+
+    async def failures(
+        self, *, limit: int = 50, before_id: int | None = None
+    ) -> Sequence[CrmFailure]:
+        """Failed pushes, newest queued first."""
+        ...
+
+    async def retry(self, event_ids: Sequence[int] | None = None) -> int:
+        """Failed pushes (these events, or all with None) back to pending; how many."""
+        ...

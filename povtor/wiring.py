@@ -77,9 +77,12 @@ async def build_adapters(
         channels[ChannelKind.TELEGRAM] = bot.channel
         services.append(FnService("telegram-bot", bot.run))
     if settings.dashboard.enabled:
+        from crm_sync.outbound.build import crm_kind
+        from crm_sync.outbound.view import SqlCrmSyncView
         from dashboard.service import DashboardService
 
-        services.append(DashboardService(settings, rt.store, reports, calls))
+        crm = SqlCrmSyncView(rt.sessions, crm_kind(settings.crm))
+        services.append(DashboardService(settings, rt.store, reports, calls, crm=crm))
     if settings.crm.kind.strip().lower() not in ("", "none", "off"):
         services.append(_crm_sync(stack, rt))
     return channels, services

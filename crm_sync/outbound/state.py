@@ -60,6 +60,16 @@ def _insert(conn: AsyncConnection, table: Table) -> Any:
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
+async def counts_by_state(session: AsyncSession, connector: str) -> dict[str, int]:
+    """Pushes of a connector per state (every state present, zero when none)."""
+    p = PUSH.c
+    counts = dict.fromkeys(STATES, 0)
+    query = select(p.state, func.count()).where(p.connector == connector).group_by(p.state)
+    for state, n in await session.execute(query):
+        counts[state] = int(n)
+    return counts
+
+
 class PushState:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], connector: str) -> None:
         self._sessions = sessions
@@ -201,13 +211,7 @@ class PushState:
     async def status(self, *, errors: int = 10) -> Status:
         p, c = PUSH.c, CURSORS.c
         async with self._sessions() as session:
-            counts = {s: 0 for s in STATES}
-            for state, n in await session.execute(
-                select(p.state, func.count())
-                .where(p.connector == self.connector)
-                .group_by(p.state)
-            ):
-                counts[state] = int(n)
+            counts = await counts_by_state(session, self.connector)
             cursor = (
                 await session.execute(
                     select(c.last_event_id, c.owner, c.lease_until).where(

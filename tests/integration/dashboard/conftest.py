@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from dashboard.roles import Role
 from dashboard.service import DashboardService
 from dashboard.users import UserStore
 from povtor.db import session_factory
+from povtor.ports import CrmSyncView
 from povtor.settings import DashboardSettings, Settings
 from tests.fakes.dashboard_calls import FakeCallHistory
 
@@ -84,6 +86,20 @@ def csrf_of(html: str) -> str:
 async def dash(
     engine: AsyncEngine, store: SqlHistoryStore, db_url: str, tmp_path: Path
 ) -> AsyncIterator[Dashboard]:
+    async with serving(engine, store, db_url, tmp_path) as d:
+        yield d
+
+
+@asynccontextmanager
+async def serving(
+    engine: AsyncEngine,
+    store: SqlHistoryStore,
+    db_url: str,
+    tmp_path: Path,
+    *,
+    crm: CrmSyncView | None = None,
+) -> AsyncIterator[Dashboard]:
+    """The dashboard service running on a free port, with admin, anna (manager), vera (viewer)."""
     settings = Settings(
         database_url=db_url,
         data_dir=tmp_path,
@@ -92,7 +108,7 @@ async def dash(
     )
     users = UserStore(session_factory(engine))
     calls = FakeCallHistory()
-    service = DashboardService(settings, store, SqlReports(engine), calls, users=users)
+    service = DashboardService(settings, store, SqlReports(engine), calls, users=users, crm=crm)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
     try:
