@@ -363,20 +363,7 @@ class SqlHistoryStore:
     # -- tasks -------------------------------------------------------------------------------
 
     async def create_task(self, task: NewTask) -> Task:
-        now = utcnow()
-        values = {
-            "client_id": task.client_id,
-            "kind": task.kind,
-            "title": task.title,
-            "due_at": task.due_at,
-            "status": TaskStatus.OPEN.value,
-            "assignee": task.assignee,
-            "source_ref": task.source_ref,
-            "note": task.note,
-            "dedup_key": task.dedup_key,
-            "created_at": now,
-            "updated_at": now,
-        }
+        values = _task_values(task, utcnow())
         async with self._sessions.begin() as session:
             row = await self._insert_once(session, TaskRow, values, task.dedup_key)
             created = task_from_row(row)
@@ -543,7 +530,7 @@ class SqlHistoryStore:
         now = utcnow()
         rows = [_event_values(e, now) for e in events]
         async with self._sessions.begin() as session:
-            return await _insert_rows(await session.connection(), _EVENTS, rows, _event)
+            return await _insert_rows(await session.connection(), _EVENTS, rows, event_from_row)
 
     async def create_tasks(self, tasks: Sequence[NewTask]) -> Sequence[Task]:
         """Many tasks and their timeline events in one transaction (see ``append_events``);
@@ -554,7 +541,7 @@ class SqlHistoryStore:
         rows = [_task_values(t, now) for t in tasks]
         async with self._sessions.begin() as session:
             conn = await session.connection()
-            created = await _insert_rows(conn, _TASKS, rows, _task)
+            created = await _insert_rows(conn, _TASKS, rows, task_from_row)
             events = [
                 _event_values(
                     NewEvent(
@@ -571,7 +558,7 @@ class SqlHistoryStore:
                 for t in dict.fromkeys(created)
                 if t.client_id is not None
             ]
-            await _insert_rows(conn, _EVENTS, events, _event)
+            await _insert_rows(conn, _EVENTS, events, event_from_row)
         return created
 
 
@@ -634,22 +621,6 @@ def _task_values(task: NewTask, now: datetime) -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
     }
-
-
-def _event(row: Any) -> TimelineEvent:
-    return TimelineEvent(
-        id=row.id,
-        client_id=row.client_id,
-        kind=EventKind(row.kind),
-        at=row.at,
-        summary=row.summary,
-        ref=row.ref,
-        data=dict(row.data or {}),
-    )
-
-
-def _task(row: Any) -> Task:
-    return task_from_row(row)
 
 
 async def _insert_rows(
