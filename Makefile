@@ -36,7 +36,7 @@ lint: venv
 	$(BIN)/lint-imports
 
 typecheck: venv
-	$(BIN)/mypy povtor
+	$(BIN)/mypy povtor app
 
 test: system-deps venv lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.migrate import upgrade
 from crm_sync.store import SqlHistoryStore
 from povtor.db import Base, create_engine, session_factory
-from povtor.migrate import upgrade
 
 T = TypeVar("T")
 

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.tables  # noqa: F401  (the bot's tables are emptied between tests)
+from app.migrate import upgrade_async
 from bot.service import BotService
 from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.db import session_factory
 from povtor.domain import Client, NpsSummary, OrderItem, OutcomeKind
-from povtor.migrate import upgrade_async
 from povtor.ports import LateOutcome
 from povtor.settings import Settings, TelegramSettings
 from tests.conftest import PG_ADMIN_URL, _pg_admin, run_blocking
