@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.health import HealthServer
 from crm_sync.planning import SqlPlanningSource
 from crm_sync.store import SqlHistoryStore
+from outreach.control import SqlOutreachControl
 from outreach.dispatcher import Dispatcher, DispatchSettings
 from outreach.followups import Followups
 from outreach.holiday_calendar import holiday_check
@@ -39,7 +40,7 @@ from outreach.rules import contact_rules, planning_rules
 from outreach.worker_lock import SqliteWorkerLock, sqlite_file
 from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind
-from povtor.ports import Channel
+from povtor.ports import Channel, OutreachControl
 from povtor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class Runtime:
     worker_id: str
     services: list[Service] = field(default_factory=list)
     health: HealthServer | None = None
+    outreach: OutreachControl | None = None  # for the dashboard's outreach page
 
 
 def planning_source(sessions: async_sessionmaker[AsyncSession]) -> SqlPlanningSource:
@@ -111,13 +113,14 @@ async def build(
     store = SqlHistoryStore(sessions)
     registry = CollectorRegistry()
     metrics = OutreachMetrics(registry)
-    rules = contact_rules(out, settings.telegram)
+    rules = contact_rules(out, settings.telegram, settings.default_timezone)
     is_holiday = holiday_check(out.holidays_country)
     queue = AttemptQueue(sessions, worker_id=worker_id, lease=timedelta(seconds=out.lease_s))
     followups = Followups(sessions, store)
     sink = LateOutcomes(sessions, on_recorded=followups.wake)
     listing = AttemptListing(sessions)
     rt = Runtime(settings, engine, sessions, store, sink, registry, worker_id)
+    rt.outreach = SqlOutreachControl(sessions, queue, store, rules)
     if adapters is not None:
         built, services = await adapters(stack, rt)
         channels = {**built, **channels}
@@ -150,6 +153,7 @@ async def build(
         batch_size=out.plan_batch_size,
         metrics=metrics,
         on_planned=dispatcher.wake,
+        approval_threshold=out.approval_threshold,
     )
     workers = WorkerRegistry(sessions, worker_id)
     rt.services.append(

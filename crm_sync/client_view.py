@@ -29,7 +29,13 @@ def client_json(client: Client) -> dict[str, Any]:
         "telegram_reachable": client.telegram_reachable,
         "opted_out_at": _iso(client.opted_out_at),
         "consents": [
-            {"channel": c.channel, "granted": c.granted, "source": c.source, "at": _iso(c.at)}
+            {
+                "channel": c.channel,
+                "granted": c.granted,
+                "source": c.source,
+                "at": _iso(c.at),
+                "kind": c.kind,
+            }
             for c in client.consents
         ],
         "created_at": _iso(client.created_at),

@@ -12,6 +12,7 @@ from povtor.domain import (
     Client,
     Consent,
     ConsentChannel,
+    ContactKind,
     EventKind,
     NpsResponse,
     Order,
@@ -37,7 +38,8 @@ def client_from_row(
         telegram_chat_id=row.telegram_chat_id,
         telegram_reachable=row.telegram_reachable,
         consents=tuple(
-            Consent(ConsentChannel(c.channel), c.granted, c.source, c.at) for c in consents
+            Consent(ConsentChannel(c.channel), c.granted, c.source, c.at, ContactKind(c.kind))
+            for c in consents
         ),
         opted_out_at=row.opted_out_at,
         created_at=row.created_at,

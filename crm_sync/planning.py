@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_sync.convert import client_from_row
 from crm_sync.tables import ClientPhoneRow, ClientRow, ConsentRow
 from povtor.db import UtcDateTime
-from povtor.domain import Candidate, ChannelKind, Client, ConsentChannel, Purpose
+from povtor.domain import Candidate, ChannelKind, Client, ConsentChannel, ContactKind, Purpose
 from povtor.ports import CandidatePage, PlanningRules
 
 Consents = tuple[tuple[ConsentChannel, bool], ...]
-Build = Callable[[Any, Consents], Candidate]
+Build = Callable[[Any, Consents, Consents], Candidate]
 
 
 class SqlPlanningSource:
@@ -157,7 +157,7 @@ class SqlPlanningSource:
             "min_cycle": float(rules.reorder_min_cycle_days),
         }
 
-        def build(r: Any, consents: Consents) -> Candidate:
+        def build(r: Any, consents: Consents, ads: Consents) -> Candidate:
             cycle = float(r.cycle)
             expected = r.last_at + timedelta(days=cycle)
             cat = r.grp or None
@@ -170,6 +170,7 @@ class SqlPlanningSource:
             return self._candidate(
                 r,
                 consents,
+                ads,
                 Purpose.REORDER,
                 due_at=expected - timedelta(days=rules.reorder_lead_days),
                 reason=reason,
@@ -208,11 +209,12 @@ class SqlPlanningSource:
             "window": rules.nps_window_days,
         }
 
-        def build(r: Any, consents: Consents) -> Candidate:
+        def build(r: Any, consents: Consents, ads: Consents) -> Candidate:
             day = r.last_at.date().isoformat()
             return self._candidate(
                 r,
                 consents,
+                ads,
                 Purpose.NPS,
                 due_at=r.last_at + timedelta(days=rules.nps_after_delivery_days),
                 reason=f"NPS: order delivered {day}, no score in {rules.nps_window_days} d",
@@ -228,6 +230,7 @@ class SqlPlanningSource:
         SELECT {self._CLIENT_COLS}, cyc.last_at, cyc.orders, cyc.cycle, cyc.since
         FROM cyc JOIN clients c ON c.id = cyc.client_id
         WHERE c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto AND cyc.since >= :first
+          AND cyc.since < :ceiling
           AND (cyc.orders = 1 OR cyc.since >= cyc.cycle * :factor)
         ORDER BY c.id"""
 
@@ -240,18 +243,20 @@ class SqlPlanningSource:
         sql = self.winback_sql()
         params = {
             "first": thresholds[0],
+            "ceiling": float(rules.winback_max_silence_days),
             "factor": rules.winback_overdue_factor,
             "fallback": float(rules.reorder_fallback_cycle_days),
             "min_cycle": float(rules.reorder_min_cycle_days),
         }
 
-        def build(r: Any, consents: Consents) -> Candidate:
+        def build(r: Any, consents: Consents, ads: Consents) -> Candidate:
             since = float(r.since)
             crossed = max(t for t in thresholds if t <= since)
             last = r.last_at.date().isoformat()
             return self._candidate(
                 r,
                 consents,
+                ads,
                 Purpose.WINBACK,
                 due_at=r.last_at + timedelta(days=crossed),
                 reason=f"win-back: no order for {since:.0f} d since {last} (check-in {crossed} d)",
@@ -289,22 +294,40 @@ class SqlPlanningSource:
                     stmt, {**params, "as_of": as_of, "after": after, "upto": upto}
                 )
             ).all()
-            consents: dict[int, list[tuple[ConsentChannel, bool]]] = {}
+            consents: dict[tuple[int, str], list[tuple[ConsentChannel, bool]]] = {}
             if rows:  # the page's consents by key range (no list of ids to send)
                 for c in await session.execute(
-                    select(ConsentRow.client_id, ConsentRow.channel, ConsentRow.granted).where(
-                        ConsentRow.client_id > after, ConsentRow.client_id <= upto
-                    )
+                    select(
+                        ConsentRow.client_id,
+                        ConsentRow.channel,
+                        ConsentRow.kind,
+                        ConsentRow.granted,
+                    ).where(ConsentRow.client_id > after, ConsentRow.client_id <= upto)
                 ):
-                    consents.setdefault(c.client_id, []).append(
+                    consents.setdefault((c.client_id, c.kind), []).append(
                         (ConsentChannel(c.channel), bool(c.granted))
                     )
-        return CandidatePage([build(r, tuple(consents.get(r.client_id, ()))) for r in rows], upto)
+
+        def of(client_id: int, kind: ContactKind) -> Consents:
+            return tuple(consents.get((client_id, kind.value), ()))
+
+        return CandidatePage(
+            [
+                build(
+                    r,
+                    of(r.client_id, ContactKind.SERVICE),
+                    of(r.client_id, ContactKind.ADVERTISING),
+                )
+                for r in rows
+            ],
+            upto,
+        )
 
     @staticmethod
     def _candidate(
         r: Any,
         consents: Consents,
+        ads: Consents,
         purpose: Purpose,
         *,
         due_at: datetime,
@@ -326,4 +349,5 @@ class SqlPlanningSource:
             consents=consents,
             opted_out=False,
             data=data,
+            ad_consents=ads,
         )

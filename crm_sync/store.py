@@ -36,6 +36,7 @@ from povtor.domain import (
     ChannelKind,
     Client,
     ConsentChannel,
+    ContactKind,
     EventKind,
     NpsGroup,
     NpsResponse,
@@ -63,6 +64,7 @@ class ClientInput:
     preferred_channel: ChannelKind | None = None
     manager: str | None = None
     consents: tuple[tuple[ConsentChannel, bool, str], ...] = ()
+    ad_consents: tuple[tuple[ConsentChannel, bool, str], ...] = ()  # consent to advertising
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +142,14 @@ class SqlHistoryStore:
             await session.flush()
             for pos, phone in enumerate(dict.fromkeys(data.phones)):
                 session.add(ClientPhoneRow(client_id=row.id, phone=phone, position=pos))
-            for channel, granted, source in data.consents:
+            kinds = [(ContactKind.SERVICE, c) for c in data.consents]
+            kinds += [(ContactKind.ADVERTISING, c) for c in data.ad_consents]
+            for kind, (channel, granted, source) in kinds:
                 session.add(
                     ConsentRow(
                         client_id=row.id,
                         channel=channel.value,
+                        kind=kind.value,
                         granted=granted,
                         source=source,
                         at=now,
@@ -184,21 +189,34 @@ class SqlHistoryStore:
         return client
 
     async def set_consent(
-        self, client_id: int, channel: ConsentChannel, granted: bool, *, source: str
+        self,
+        client_id: int,
+        channel: ConsentChannel,
+        granted: bool,
+        *,
+        source: str,
+        kind: ContactKind = ContactKind.SERVICE,
+        at: datetime | None = None,
+        by: str | None = None,
     ) -> Client:
-        now = utcnow()
+        """Records a consent (or refusal) and its change in the timeline; ``at`` is when the
+        client gave it (defaults to now), ``by`` who recorded it (a manager's login)."""
+        now = at or utcnow()
         async with self._sessions.begin() as session:
             await session.execute(
                 delete(ConsentRow).where(
-                    ConsentRow.client_id == client_id, ConsentRow.channel == channel.value
+                    ConsentRow.client_id == client_id,
+                    ConsentRow.channel == channel.value,
+                    ConsentRow.kind == kind.value,
                 )
             )
             session.add(
                 ConsentRow(
                     client_id=client_id,
                     channel=channel.value,
+                    kind=kind.value,
                     granted=granted,
-                    source=source,
+                    source=source[:64],
                     at=now,
                 )
             )
@@ -206,9 +224,15 @@ class SqlHistoryStore:
             NewEvent(
                 client_id=client_id,
                 kind=EventKind.CONSENT,
-                summary=f"Согласие на канал {channel.value}: {'да' if granted else 'нет'}",
+                summary=consent_summary(channel, kind, granted),
                 at=now,
-                data={"channel": channel.value, "granted": granted, "source": source},
+                data={
+                    "channel": channel.value,
+                    "kind": kind.value,
+                    "granted": granted,
+                    "source": source,
+                    **({"by": by} if by else {}),
+                },
             )
         )
         return await self.get_client(client_id)
@@ -655,3 +679,17 @@ async def _insert_rows(
         else:
             result.append(found[key])
     return result
+
+
+_CHANNEL_RU = {
+    ConsentChannel.CALL: "звонки",
+    ConsentChannel.TELEGRAM: "Telegram",
+    ConsentChannel.SMS: "SMS",
+    ConsentChannel.EMAIL: "e-mail",
+}
+
+
+def consent_summary(channel: ConsentChannel, kind: ContactKind, granted: bool) -> str:
+    """«Согласие на рекламу (звонки): да» / «Согласие на канал Telegram: нет»."""
+    what = "на рекламу" if kind is ContactKind.ADVERTISING else "на канал"
+    return f"Согласие {what} ({_CHANNEL_RU[channel]}): {'да' if granted else 'нет'}"

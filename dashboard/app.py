@@ -14,8 +14,10 @@ from dashboard import (
     auth_views,
     call_views,
     client_views,
+    consent_views,
     crm_views,
     nps_views,
+    outreach_views,
     overview,
     task_views,
     user_views,
@@ -27,7 +29,7 @@ from dashboard.security import check_csrf, error_pages, require_login, security_
 from dashboard.throttle import LoginThrottle
 from dashboard.users import UserStore
 from povtor.db import create_engine, session_factory
-from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports
+from povtor.ports import CallHistory, CrmSyncView, HistoryStore, OutreachControl, Reports
 from povtor.settings import Settings
 
 HERE = Path(__file__).parent
@@ -42,6 +44,7 @@ def build_app(
     *,
     users: UserStore | None = None,
     crm: CrmSyncView | None = None,
+    outreach: OutreachControl | None = None,
 ) -> web.Application:
     """The dashboard; without ``users`` it opens its own engine on ``settings.db_url``."""
     ds = settings.dashboard
@@ -58,6 +61,7 @@ def build_app(
         secret_key=settings.resolved_secret_key().encode(),
         users=users,
         crm=crm,
+        outreach=outreach,
     )
     app = web.Application(
         middlewares=[security_headers, error_pages, require_login, check_csrf],
@@ -104,6 +108,13 @@ def _routes(app: web.Application) -> None:
     r.add_post("/tasks/{task_id}/take", task_views.take_task)
     r.add_post("/tasks/{task_id}/done", task_views.finish_task)
     r.add_get("/calls/{call_id}/recording", call_views.recording)
+    r.add_post("/clients/{client_id}/consent", consent_views.set_consent)
+    r.add_get("/outreach", outreach_views.outreach_page)
+    r.add_post(
+        r"/outreach/campaigns/{campaign_id}/{decision:approve|reject}",
+        outreach_views.decide_campaign,
+    )
+    r.add_post(r"/outreach/{action:pause|resume}", outreach_views.pause_purpose)
     r.add_get("/crm", crm_views.crm_page)
     r.add_post("/crm/retry", crm_views.crm_retry)
     r.add_get("/users", user_views.user_list)

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from dashboard.consent_views import consent_rows
 from dashboard.context import current_session, deps, render
 from dashboard.formatting import show_phone
 from dashboard.paging import parse_id
@@ -69,5 +70,6 @@ async def client_card(request: web.Request) -> web.StreamResponse:
         "calls": calls,
         "calls_connected": d.calls is not None,
         "can_listen": can_listen(role),
+        "consent_rows": consent_rows(client),
     }
     return render(request, "client.html", context)

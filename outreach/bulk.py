@@ -68,9 +68,10 @@ _INSERT = text(
     """
     INSERT INTO outreach_attempts (client_id, purpose, channel, state, not_before,
         idempotency_key, attempt_no, reason, payload, fallback_of, takeovers, created_at,
-        updated_at)
-    SELECT v.client_id, v.purpose, v.channel, 'planned', v.not_before, v.key, 1, v.reason,
-           CAST(v.payload AS JSON), v.fallback_of, 0, :now, :now
+        updated_at, campaign_id)
+    SELECT v.client_id, v.purpose, v.channel, CAST(:state AS TEXT), v.not_before, v.key, 1,
+           v.reason, CAST(v.payload AS JSON), v.fallback_of, 0, :now, :now,
+           CAST(:campaign_id AS BIGINT)
     FROM unnest(
         CAST(:client_ids AS BIGINT[]), CAST(:purposes AS TEXT[]), CAST(:channels AS TEXT[]),
         CAST(:not_befores AS TIMESTAMPTZ[]), CAST(:keys AS TEXT[]), CAST(:reasons AS TEXT[]),
@@ -101,6 +102,8 @@ async def insert_attempts(
             ],
             "fallbacks": [r["fallback_of"] for r in rows],
             "now": now,
+            "state": rows[0]["state"],  # one state and campaign per call
+            "campaign_id": rows[0].get("campaign_id"),
         },
     )
     return len(result.all())

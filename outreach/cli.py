@@ -62,16 +62,23 @@ async def _plan(wiring: Wiring, dry_run: bool, as_json: bool, as_of: datetime | 
         planner = Planner(
             wiring.planning_source(sessions),
             queue,
-            contact_rules(out, settings.telegram),
+            contact_rules(out, settings.telegram, settings.default_timezone),
             planning_rules(out),
             is_holiday=holiday_check(out.holidays_country),
             channels=_channels(settings),
             batch_size=out.plan_batch_size,
+            approval_threshold=out.approval_threshold,
         )
         when = as_of or utcnow()
         if not dry_run:
             created = await planner.run_once(when)
             typer.echo(f"{created} new attempts planned", err=True)
+            if planner.last_held:
+                typer.echo(
+                    f"more than {out.approval_threshold} at once: they wait for approval "
+                    "on the dashboard's outreach page (POVTOR_OUTREACH_APPROVAL_THRESHOLD)",
+                    err=True,
+                )
             return created
         count = 0
         async for page in planner.pages(when):

@@ -8,15 +8,26 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from outreach.batching import Batcher
 from outreach.caps import cap_reached_until, history_since
 from outreach.channel_choice import choose_channel
 from outreach.hours import HolidayCheck, next_allowed, no_holidays
 from outreach.metrics import OutreachMetrics
-from outreach.permissions import channel_permitted, client_consents
-from outreach.queue import AttemptQueue, Claim, Decision, Defer, Finish, NewAttempt, Skip, Start
+from outreach.pacing import hour_and_day_start, pace_until
+from outreach.permissions import channel_permitted, client_ad_consents, client_consents
+from outreach.queue import (
+    AttemptQueue,
+    Claim,
+    Decision,
+    Defer,
+    Finish,
+    NewAttempt,
+    SettleContext,
+    Skip,
+    Start,
+)
 from outreach.retries import after_outcome
 from outreach.rules import ContactRules
 from povtor.db import utcnow
@@ -178,10 +189,18 @@ class Dispatcher:
         ids = sorted({c.attempt.client_id for c in claims})
         clients = await self.clients.get_clients(ids)
 
-        def decide(claim: Claim, calls: list[datetime], messages: list[datetime]) -> Decision:
-            return self.decide(claim, clients.get(claim.attempt.client_id), now, calls, messages)
+        def decide(
+            claim: Claim, calls: list[datetime], messages: list[datetime], ctx: SettleContext
+        ) -> Decision:
+            client = clients.get(claim.attempt.client_id)
+            return self.decide(claim, client, now, calls, messages, ctx)
 
-        decisions = await self.queue.settle(claims, now, history_since(now), decide)
+        pace_since = (
+            hour_and_day_start(now, self.rules.pacing_timezone) if self.rules.pacing else None
+        )
+        decisions = await self.queue.settle(
+            claims, now, history_since(now), decide, pace_since=pace_since
+        )
         for d in decisions:
             if isinstance(d, Start):
                 self._clients[d.claim.attempt.id] = clients[d.claim.attempt.client_id]
@@ -196,11 +215,16 @@ class Dispatcher:
         now: datetime,
         calls: list[datetime],
         messages: list[datetime],
+        ctx: SettleContext | None = None,
     ) -> Decision:
-        """Start now, defer (quiet hours, caps) or skip (no client, no permitted channel)."""
+        """Start now, defer (paused, quiet hours, caps, pacing) or skip (no client, no
+        permitted channel)."""
         attempt = claim.attempt
+        ctx = ctx or SettleContext()
         if client is None:
             return Skip(claim, "client no longer exists")
+        if attempt.purpose in ctx.paused:  # claimed just before the pause: back in the queue
+            return Defer(claim, now, "paused")
         if claim.takeovers > self.settings.max_takeovers:
             return Skip(claim, f"interrupted {claim.takeovers} times")
 
@@ -210,6 +234,9 @@ class Dispatcher:
                 opted_out=client.opted_out,
                 consents=client_consents(client),
                 require_consent=self.rules.require_consent,
+                purpose=attempt.purpose,
+                ad_consents=client_ad_consents(client),
+                require_ad_consent=self.rules.require_ad_consent,
             )
 
         channel: ChannelKind | None = attempt.channel
@@ -238,7 +265,25 @@ class Dispatcher:
         if until is not None:
             later = next_allowed(until, client.timezone, channel, self.rules, self.is_holiday)
             return Defer(claim, later, "contact cap reached")
+        paced = pace_until(
+            now,
+            channel,
+            attempt.purpose,
+            ctx.counts,
+            self.rules.pacing,
+            tz_name=self.rules.pacing_timezone,
+            window=self._window(channel),
+        )
+        if paced is not None:
+            at, why = paced
+            later = next_allowed(at, client.timezone, channel, self.rules, self.is_holiday)
+            return Defer(claim, later, why)
         return Start(claim, channel)
+
+    def _window(self, channel: ChannelKind) -> tuple[time, time]:
+        """The hours a day's paced contacts spread over (weekday hours of the channel)."""
+        w = self.rules.call_weekday if channel is ChannelKind.CALL else self.rules.message
+        return (w.start, w.end)
 
     # -- execution ----------------------------------------------------------------------------
 

@@ -59,6 +59,9 @@ def plan_candidate(
             opted_out=candidate.opted_out,
             consents=candidate.consents,
             require_consent=rules.require_consent,
+            purpose=candidate.purpose,
+            ad_consents=candidate.ad_consents,
+            require_ad_consent=rules.require_ad_consent,
         )
 
     channel = choose_channel(
@@ -89,6 +92,7 @@ class Planner:
         metrics: OutreachMetrics | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_planned: Callable[[], None] | None = None,
+        approval_threshold: int = 0,
     ) -> None:
         self.source = source
         self.queue = queue
@@ -100,6 +104,8 @@ class Planner:
         self.metrics = metrics or OutreachMetrics()
         self.clock = clock
         self._on_planned = on_planned
+        self.approval_threshold = approval_threshold  # 0: every pass goes out at once
+        self.last_held = 0  # attempts the last pass left waiting for approval
 
     def _fetchers(self) -> dict[Purpose, Fetch]:
         return {
@@ -147,22 +153,52 @@ class Planner:
 
     async def run_once(self, as_of: datetime | None = None) -> int:
         """One planning pass: new attempts written (existing keys left alone). The purposes
-        run side by side, so the database works on one page while Python plans another."""
+        run side by side, so the database works on one page while Python plans another.
+
+        With an approval threshold, the pass writes its attempts into one campaign per
+        purpose, waiting; at the end, a pass that created no more than the threshold releases
+        them, a larger one leaves them for a manager (first-run protection: a new base does not
+        flood its clients on day one)."""
         when = as_of or self.clock()
+        gated = self.approval_threshold > 0
+        campaigns: dict[int, int] = {}
 
         async def one(purpose: Purpose) -> int:
             created = 0
+            campaign: int | None = None
             async for items in self.pages(when, (purpose,)):
-                added = await self.queue.add([_attempt(i) for i in items], self.clock())
+                if gated and campaign is None:
+                    campaign = await self.queue.open_campaign(purpose, self.clock())
+                    campaigns[campaign] = 0
+                added = await self.queue.add(
+                    [_attempt(i) for i in items], self.clock(), campaign_id=campaign
+                )
                 self.metrics.planned.labels(purpose.value).inc(added)
                 created += added
-                if added and self._on_planned is not None:
+                if campaign is not None:
+                    campaigns[campaign] += added
+                elif added and self._on_planned is not None:
                     self._on_planned()
             return created
 
         counts = await asyncio.gather(*(one(p) for p in Purpose))
-        log.info("planning pass as of %s: %d new attempts", when.isoformat(), sum(counts))
-        return sum(counts)
+        total = sum(counts)
+        self.last_held = 0
+        if campaigns:
+            hold = total > self.approval_threshold
+            await self.queue.close_campaigns(campaigns, self.clock(), hold=hold)
+            if hold:
+                self.last_held = total
+                log.warning(
+                    "planning pass created %d attempts (over the approval threshold of %d): "
+                    "they wait for a manager's approval on the outreach page",
+                    total,
+                    self.approval_threshold,
+                )
+            elif total and self._on_planned is not None:
+                self._on_planned()
+        log.info("planning pass as of %s: %d new attempts", when.isoformat(), total)
+        return total
 
     async def run(self, stop: asyncio.Event, *, interval_s: float = 600.0) -> None:
         while not stop.is_set():

@@ -14,18 +14,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Table, any_, bindparam, case, select, text, update
+from sqlalchemy import BigInteger, Table, any_, bindparam, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from outreach.bulk import finish_many, insert_attempts, start_many
-from outreach.tables import AttemptOutcomeRow, AttemptRow, ContactRow
+from outreach.tables import AttemptOutcomeRow, AttemptRow, CampaignRow, ContactRow, PauseRow
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, Purpose
 
 A: Table = AttemptRow.__table__  # type: ignore[assignment]
 O: Table = AttemptOutcomeRow.__table__  # type: ignore[assignment]  # noqa: E741
 C: Table = ContactRow.__table__  # type: ignore[assignment]
+K: Table = CampaignRow.__table__  # type: ignore[assignment]
+P: Table = PauseRow.__table__  # type: ignore[assignment]
+PACING_LOCK = (1886478180, 1)  # pg_advisory_xact_lock(int, int): apart from the client locks
 DUE_STATES = (AttemptState.PLANNED.value, AttemptState.RETRY_SCHEDULED.value)
 LEASED_STATES = (AttemptState.CLAIMED.value, AttemptState.IN_PROGRESS.value)
 
@@ -71,6 +74,19 @@ class Skip:
 
 
 Decision = Start | Defer | Skip
+
+
+@dataclass(slots=True)
+class SettleContext:
+    """What a batch's decisions share: paused purposes and the contacts started this hour
+    and this day per (channel, purpose), counted up as the batch starts more."""
+
+    paused: frozenset[Purpose] = frozenset()
+    counts: dict[tuple[ChannelKind, Purpose], tuple[int, int]] = field(default_factory=dict)
+
+    def started(self, channel: ChannelKind, purpose: Purpose) -> None:
+        hour, day = self.counts.get((channel, purpose), (0, 0))
+        self.counts[(channel, purpose)] = (hour + 1, day + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +144,18 @@ class AttemptQueue:
 
     # -- planning -----------------------------------------------------------------------------
 
-    async def add(self, attempts: Sequence[NewAttempt], now: datetime) -> int:
-        """Insert planned attempts; an existing idempotency key is left alone. Returns new rows."""
+    async def add(
+        self, attempts: Sequence[NewAttempt], now: datetime, *, campaign_id: int | None = None
+    ) -> int:
+        """Insert planned attempts; an existing idempotency key is left alone. Returns new rows.
+        With ``campaign_id`` they wait for approval (``pending_approval``) in that campaign."""
         if not attempts:
             return 0
         rows = [self._row(a, now) for a in attempts]
+        if campaign_id is not None:
+            for row in rows:
+                row["state"] = AttemptState.PENDING_APPROVAL.value
+                row["campaign_id"] = campaign_id
         if self.dialect == "postgresql":
             async with self._write() as session:
                 return await insert_attempts(session, rows, now)
@@ -162,6 +185,114 @@ class AttemptQueue:
             "created_at": now,
             "updated_at": now,
         }
+
+    # -- campaigns: a large planning pass waits for a manager --------------------------------
+
+    async def open_campaign(self, purpose: Purpose, now: datetime) -> int:
+        """A campaign whose attempts wait; created ``pending`` so that a pass cut short by a
+        crash leaves them waiting for a manager, never released unseen."""
+        async with self._write() as session:
+            result = await session.execute(
+                K.insert()
+                .values(purpose=purpose.value, state="pending", attempts=0, created_at=now)
+                .returning(K.c.id)
+            )
+            return int(result.scalar_one())
+
+    async def close_campaigns(self, created: dict[int, int], now: datetime, *, hold: bool) -> None:
+        """End a planning pass: each campaign gets its count of new attempts; empty ones are
+        dropped; unless ``hold``, the rest are released at once (state ``auto``)."""
+        async with self._write() as session:
+            for campaign_id, count in created.items():
+                if count == 0:
+                    await session.execute(K.delete().where(K.c.id == campaign_id))
+                    continue
+                await session.execute(
+                    update(K)
+                    .where(K.c.id == campaign_id)
+                    .values(attempts=count, **({} if hold else {"state": "auto"}))
+                )
+                if not hold:
+                    await self._release_campaign(session, campaign_id, now)
+
+    async def _release_campaign(
+        self, session: AsyncSession, campaign_id: int, now: datetime
+    ) -> int:
+        result = await session.execute(
+            update(A)
+            .where(
+                A.c.campaign_id == campaign_id,
+                A.c.state == AttemptState.PENDING_APPROVAL.value,
+            )
+            .values(state=AttemptState.PLANNED.value, updated_at=now)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def decide_campaign(
+        self, campaign_id: int, *, approve: bool, by: str, now: datetime
+    ) -> list[int]:
+        """Approve (attempts become planned) or reject (given up) a pending campaign; returns
+        the clients concerned. Raises ``LookupError`` if it is not pending."""
+        async with self._write() as session:
+            row = (
+                await session.execute(
+                    update(K)
+                    .where(K.c.id == campaign_id, K.c.state == "pending")
+                    .values(
+                        state="approved" if approve else "rejected",
+                        decided_at=now,
+                        decided_by=by,
+                    )
+                    .returning(K.c.id)
+                )
+            ).first()
+            if row is None:
+                raise LookupError(f"campaign #{campaign_id} is not waiting for approval")
+            clients = [
+                r[0]
+                for r in await session.execute(
+                    select(A.c.client_id).where(
+                        A.c.campaign_id == campaign_id,
+                        A.c.state == AttemptState.PENDING_APPROVAL.value,
+                    )
+                )
+            ]
+            if approve:
+                await self._release_campaign(session, campaign_id, now)
+            else:
+                await session.execute(
+                    update(A)
+                    .where(
+                        A.c.campaign_id == campaign_id,
+                        A.c.state == AttemptState.PENDING_APPROVAL.value,
+                    )
+                    .values(
+                        state=AttemptState.GIVEN_UP.value,
+                        last_detail=f"campaign rejected by {by}",
+                        finished_at=now,
+                        updated_at=now,
+                    )
+                )
+        return clients
+
+    # -- pauses ---------------------------------------------------------------------------------
+
+    async def set_paused(self, purpose: Purpose, paused: bool, *, by: str, now: datetime) -> bool:
+        """Pause or resume new contacts for a purpose; False if it already was so."""
+        async with self._write() as session:
+            if paused:
+                stmt = insert_ignore(self.dialect, P).on_conflict_do_nothing()
+                result = await session.execute(
+                    stmt, {"purpose": purpose.value, "paused_at": now, "paused_by": by}
+                )
+            else:
+                result = await session.execute(P.delete().where(P.c.purpose == purpose.value))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def paused(self) -> dict[Purpose, tuple[datetime, str]]:
+        async with self._sessions() as session:
+            rows = await session.execute(select(P.c.purpose, P.c.paused_at, P.c.paused_by))
+            return {Purpose(r.purpose): (r.paused_at, r.paused_by) for r in rows}
 
     async def existing_keys(self, keys: Sequence[str]) -> set[str]:
         async with self._sessions() as session:
@@ -199,6 +330,7 @@ class AttemptQueue:
         due = (
             select(A.c.id)
             .where(A.c.state.in_(DUE_STATES), A.c.not_before <= now)
+            .where(A.c.purpose.not_in(select(P.c.purpose)))
             .order_by(A.c.not_before)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -284,14 +416,23 @@ class AttemptQueue:
         claims: Sequence[Claim],
         now: datetime,
         since: datetime,
-        decide: Callable[[Claim, list[datetime], list[datetime]], Decision],
+        decide: Callable[[Claim, list[datetime], list[datetime], SettleContext], Decision],
+        *,
+        pace_since: tuple[datetime, datetime] | None = None,
     ) -> list[Decision]:
-        """Decide each claim against the contacts made so far (calls, messages) and apply the
-        decisions in one transaction; returns those that still hold their lease."""
+        """Decide each claim against the contacts made so far (calls, messages), the paused
+        purposes and, with ``pace_since`` (this hour's and this day's start), the contacts
+        started over all clients; apply the decisions in one transaction; returns those that
+        still hold their lease."""
         if not claims:
             return []
         client_ids = sorted({c.attempt.client_id for c in claims})
         async with self._write() as session:
+            if self.dialect == "postgresql" and pace_since is not None:  # one pacer at a time
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(:a, :b)"),
+                    {"a": PACING_LOCK[0], "b": PACING_LOCK[1]},
+                )
             if self.dialect == "postgresql":  # caps are per client: serialise workers per client
                 await session.execute(
                     text(
@@ -307,6 +448,9 @@ class AttemptQueue:
                     C.c.client_id.in_(client_ids), C.c.at >= since
                 )
             )
+            ctx = SettleContext(paused=await self._paused(session))
+            if pace_since is not None:
+                ctx.counts = await pace_counts(session, *pace_since)
             own_exec = {(c.attempt.id, c.attempt.attempt_no) for c in claims}
             for r in rows:
                 if (r.attempt_id, r.attempt_no) not in own_exec:
@@ -318,12 +462,17 @@ class AttemptQueue:
                 cid = claim.attempt.client_id
                 calls = history.setdefault((cid, ChannelKind.CALL.value), [])
                 messages = history.setdefault((cid, ChannelKind.TELEGRAM.value), [])
-                decision = decide(claim, calls, messages)
+                decision = decide(claim, calls, messages, ctx)
                 if isinstance(decision, Start):
                     history[(cid, decision.channel.value)].append(now)
+                    ctx.started(decision.channel, claim.attempt.purpose)
                 decisions.append(decision)
             await self._apply(session, decisions, now)
         return decisions
+
+    @staticmethod
+    async def _paused(session: AsyncSession) -> frozenset[Purpose]:
+        return frozenset(Purpose(r[0]) for r in await session.execute(select(P.c.purpose)))
 
     async def _owned(
         self, session: AsyncSession, claims: Sequence[Claim], state: AttemptState
@@ -367,6 +516,7 @@ class AttemptQueue:
                         "at": now,
                         "attempt_id": s.claim.attempt.id,
                         "attempt_no": s.claim.attempt.attempt_no,
+                        "purpose": s.claim.attempt.purpose.value,
                     }
                     for s in starts
                 ],
@@ -491,3 +641,16 @@ def _finish_params(f: Finish, now: datetime) -> dict[str, Any]:
         "b_detail": f.detail or f.outcome.detail,
         "b_finished": None if retry else now,
     }
+
+
+async def pace_counts(
+    session: AsyncSession, hour_start: datetime, day_start: datetime
+) -> dict[tuple[ChannelKind, Purpose], tuple[int, int]]:
+    """Contacts started since ``hour_start`` and since ``day_start``, per channel and purpose."""
+    in_hour = func.sum(case((C.c.at >= hour_start, 1), else_=0))
+    rows = await session.execute(
+        select(C.c.channel, C.c.purpose, in_hour, func.count())
+        .where(C.c.at >= min(hour_start, day_start), C.c.purpose.is_not(None))
+        .group_by(C.c.channel, C.c.purpose)
+    )
+    return {(ChannelKind(r[0]), Purpose(r[1])): (int(r[2] or 0), int(r[3])) for r in rows}

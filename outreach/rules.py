@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 
+from outreach.pacing import PaceRule, parse_pacing
 from povtor.domain import OutcomeKind
 from povtor.errors import ConfigError
 from povtor.ports import PlanningRules
@@ -39,9 +40,12 @@ class ContactRules:
     message: Window = Window(time(9), time(21))
     holiday_calls: bool = False
     holiday_messages: bool = True
-    call_caps: Caps = Caps(1, 2, 4)
-    message_caps: Caps = Caps(2, 4, 10)
+    call_caps: Caps = Caps(1, 2, 3)
+    message_caps: Caps = Caps(1, 3, 6)
     require_consent: bool = False
+    require_ad_consent: bool = True
+    pacing: tuple[PaceRule, ...] = ()  # caps over all clients together
+    pacing_timezone: str = "Europe/Moscow"  # the business's day and hours for those caps
     answer_timeout: timedelta = timedelta(hours=6)
     retries: dict[OutcomeKind, RetryRule] = field(
         default_factory=lambda: {
@@ -67,7 +71,9 @@ def parse_retry(text: str) -> RetryRule:
     return rule
 
 
-def contact_rules(settings: OutreachSettings, telegram: TelegramSettings) -> ContactRules:
+def contact_rules(
+    settings: OutreachSettings, telegram: TelegramSettings, timezone: str = "Europe/Moscow"
+) -> ContactRules:
     s = settings
     return ContactRules(
         call_weekday=Window(s.call_weekday_start, s.call_weekday_end),
@@ -78,6 +84,9 @@ def contact_rules(settings: OutreachSettings, telegram: TelegramSettings) -> Con
         call_caps=Caps(s.calls_per_day, s.calls_per_week, s.calls_per_month),
         message_caps=Caps(s.messages_per_day, s.messages_per_week, s.messages_per_month),
         require_consent=s.require_consent,
+        require_ad_consent=s.require_ad_consent,
+        pacing=parse_pacing(s.pacing),
+        pacing_timezone=timezone,
         answer_timeout=timedelta(seconds=telegram.answer_timeout_s),
         retries={
             OutcomeKind.BUSY: parse_retry(s.retry_busy),
@@ -102,4 +111,5 @@ def planning_rules(settings: OutreachSettings) -> PlanningRules:
         nps_window_days=s.nps_window_days,
         winback_after_days=tuple(sorted(s.winback_after_days)),
         winback_overdue_factor=s.winback_overdue_factor,
+        winback_max_silence_days=s.winback_max_silence_days,
     )

@@ -30,6 +30,7 @@ _DUE = text("state IN ('planned', 'retry_scheduled')")
 _LEASED = text("state IN ('claimed', 'in_progress')")
 _FALLBACK = text("fallback_of IS NOT NULL")
 _NPS = text("purpose = 'nps'")
+_CAMPAIGN = text("campaign_id IS NOT NULL")
 
 
 class AttemptRow(Base):
@@ -63,6 +64,12 @@ class AttemptRow(Base):
             postgresql_where=_FALLBACK,
             sqlite_where=_FALLBACK,
         ),
+        Index(  # outreach_0002
+            "ix_outreach_attempts_campaign",
+            "campaign_id",
+            postgresql_where=_CAMPAIGN,
+            sqlite_where=_CAMPAIGN,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -87,6 +94,7 @@ class AttemptRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    campaign_id: Mapped[int | None] = mapped_column(BigId)  # outreach_0002: waits for approval
 
 
 class AttemptOutcomeRow(Base):
@@ -128,6 +136,7 @@ class ContactRow(Base):
     __table_args__ = (
         UniqueConstraint("attempt_id", "attempt_no", name="uq_outreach_contacts_execution"),
         Index("ix_outreach_contacts_client", "client_id", "channel", "at"),
+        Index("ix_outreach_contacts_at", "at"),  # outreach_0002: pacing over all clients
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -136,6 +145,47 @@ class ContactRow(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     attempt_id: Mapped[int] = mapped_column(BigId)
     attempt_no: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str | None] = mapped_column(String(16))  # outreach_0002
+
+
+class CampaignRow(Base):
+    """The attempts of one purpose from a planning pass that created more than the approval
+    threshold: they wait (``pending``) until a manager approves or rejects them. A pass under
+    the threshold releases its own at once (``auto``)."""
+
+    __tablename__ = "outreach_campaigns"
+    __table_args__ = (Index("ix_outreach_campaigns_state", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))  # pending, auto, approved, rejected
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class PauseRow(Base):
+    """A purpose whose new contacts are paused (one row per paused purpose)."""
+
+    __tablename__ = "outreach_pauses"
+
+    purpose: Mapped[str] = mapped_column(String(16), primary_key=True)
+    paused_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    paused_by: Mapped[str] = mapped_column(String(128))
+
+
+class ActionRow(Base):
+    """The outreach audit log: who approved, rejected, paused or resumed what, and when."""
+
+    __tablename__ = "outreach_actions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))  # approve, reject, pause, resume
+    target: Mapped[str] = mapped_column(String(64))  # "campaign:12", "purpose:winback"
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class WorkerRow(Base):

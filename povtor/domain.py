@@ -28,6 +28,19 @@ class Purpose(StrEnum):
     WINBACK = "winback"
 
 
+class ContactKind(StrEnum):
+    """What the law sees in a contact: a service one (a survey about a delivered order) or
+    advertising (an offer to buy again, a win-back call), which needs the client's consent."""
+
+    SERVICE = "service"
+    ADVERTISING = "advertising"
+
+
+def contact_kind(purpose: Purpose) -> ContactKind:
+    """NPS after a delivery is service; reorder offers and win-back calls advertise."""
+    return ContactKind.SERVICE if purpose is Purpose.NPS else ContactKind.ADVERTISING
+
+
 class AttemptState(StrEnum):
     PLANNED = "planned"
     CLAIMED = "claimed"
@@ -35,6 +48,7 @@ class AttemptState(StrEnum):
     DONE = "done"
     RETRY_SCHEDULED = "retry_scheduled"
     GIVEN_UP = "given_up"
+    PENDING_APPROVAL = "pending_approval"  # planned in a large pass: waits for a manager
 
 
 class OutcomeKind(StrEnum):
@@ -112,6 +126,7 @@ class Consent:
     granted: bool
     source: str
     at: datetime
+    kind: ContactKind = ContactKind.SERVICE  # advertising consent is recorded on its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +149,11 @@ class Client:
     def opted_out(self) -> bool:
         return self.opted_out_at is not None
 
-    def consent_for(self, channel: ConsentChannel) -> Consent | None:
+    def consent_for(
+        self, channel: ConsentChannel, kind: ContactKind = ContactKind.SERVICE
+    ) -> Consent | None:
         for consent in self.consents:
-            if consent.channel == channel:
+            if consent.channel == channel and consent.kind == kind:
                 return consent
         return None
 
@@ -268,3 +285,4 @@ class Candidate:
     consents: tuple[tuple[ConsentChannel, bool], ...] = ()  # explicit grants / refusals
     opted_out: bool = False
     data: Mapping[str, Any] = field(default_factory=dict)  # category, cycle_days, silence_days
+    ad_consents: tuple[tuple[ConsentChannel, bool], ...] = ()  # consent to advertising

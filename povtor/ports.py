@@ -15,10 +15,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from povtor.domain import (
     Attempt,
+    AttemptState,
     Candidate,
     ChannelKind,
     Client,
     ConsentChannel,
+    ContactKind,
     EventKind,
     NpsGroup,
     NpsResponse,
@@ -26,6 +28,7 @@ from povtor.domain import (
     Order,
     Outcome,
     OutcomeKind,
+    Purpose,
     ReasonCategory,
     Task,
     TaskStatus,
@@ -145,8 +148,19 @@ class HistoryStore(Protocol):
     async def set_opt_out(self, client_id: int, opted_out: bool, *, source: str) -> Client: ...
 
     async def set_consent(
-        self, client_id: int, channel: ConsentChannel, granted: bool, *, source: str
-    ) -> Client: ...
+        self,
+        client_id: int,
+        channel: ConsentChannel,
+        granted: bool,
+        *,
+        source: str,
+        kind: ContactKind = ContactKind.SERVICE,
+        at: datetime | None = None,
+        by: str | None = None,
+    ) -> Client:
+        """A consent (or refusal) for one channel and kind of contact, with its history in
+        the timeline; ``at``: when the client gave it, ``by``: who recorded it."""
+        ...
 
     async def link_telegram(self, client_id: int, chat_id: int | None) -> Client: ...
 
@@ -306,6 +320,7 @@ class PlanningRules:
     nps_window_days: int = 90
     winback_after_days: tuple[int, ...] = (30, 90, 180)
     winback_overdue_factor: float = 1.5  # silence must also exceed this many own cycles
+    winback_max_silence_days: int = 730  # longer silence: the client is not contacted at all
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,3 +436,96 @@ class CrmSyncView(Protocol):
     async def retry(self, event_ids: Sequence[int] | None = None) -> int:
         """Failed pushes (these events, or all with None) back to pending; how many."""
         ...
+
+
+# -- outreach as the dashboard sees it (implemented by outreach) -----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedContact:
+    """One contact planned for today: who, why, which channel, from when (UTC)."""
+
+    attempt_id: int
+    client_id: int
+    purpose: Purpose
+    channel: ChannelKind
+    not_before: datetime
+    reason: str
+    state: AttemptState
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignView:
+    """Attempts of one purpose from a large planning pass; ``state``: pending, auto,
+    approved or rejected."""
+
+    id: int
+    purpose: Purpose
+    state: str
+    attempts: int
+    created_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutreachResults:
+    """What came of contacts since a moment: executions started per channel, outcomes per
+    kind, and the commonest reasons of failures and skips."""
+
+    since: datetime
+    started: Mapping[str, int]  # channel -> contacts started
+    outcomes: Mapping[str, int]  # outcome kind -> count
+    failures: Sequence[tuple[str, int]]  # (detail, count), commonest first
+    skipped: Sequence[tuple[str, int]]  # attempts given up without a contact: (why, count)
+
+
+@dataclass(frozen=True, slots=True)
+class CapInForce:
+    """A pacing cap over all clients and how much of it is used now."""
+
+    label: str  # "call/*", "telegram/nps"
+    per_hour: int | None
+    per_day: int | None
+    used_hour: int
+    used_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutreachAction:
+    """An entry of the outreach audit log."""
+
+    at: datetime
+    actor: str
+    action: str  # approve, reject, pause, resume
+    target: str
+    detail: str = ""
+
+
+class OutreachControl(Protocol):
+    """The outreach engine as managers see and steer it on the dashboard."""
+
+    async def plan(self, until: datetime, *, limit: int = 200) -> Sequence[PlannedContact]:
+        """Attempts due before ``until`` (or waiting for approval), earliest first."""
+        ...
+
+    async def campaigns(self, *, limit: int = 20) -> Sequence[CampaignView]:
+        """Pending campaigns first, then the latest decided ones."""
+        ...
+
+    async def decide_campaign(self, campaign_id: int, *, approve: bool, by: str) -> int:
+        """Approve or reject a pending campaign (``LookupError`` if it is not pending); the
+        number of clients concerned. Written to the audit log and their timelines."""
+        ...
+
+    async def paused(self) -> Mapping[Purpose, tuple[datetime, str]]: ...
+
+    async def set_paused(self, purpose: Purpose, paused: bool, *, by: str) -> bool:
+        """Pause (or resume) new contacts for a purpose; False if nothing changed."""
+        ...
+
+    async def results(self, since: datetime) -> OutreachResults: ...
+
+    async def caps(self) -> Sequence[CapInForce]: ...
+
+    async def actions(self, *, limit: int = 20) -> Sequence[OutreachAction]: ...

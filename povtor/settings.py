@@ -132,10 +132,10 @@ class OutreachSettings(BaseSettings):
     holidays_country: str | None = "RU"
     calls_per_day: int = 1
     calls_per_week: int = 2
-    calls_per_month: int = 4
-    messages_per_day: int = 2
-    messages_per_week: int = 4
-    messages_per_month: int = 10
+    calls_per_month: int = 3
+    messages_per_day: int = 1
+    messages_per_week: int = 3
+    messages_per_month: int = 6
     lease_s: float = 120.0
     batch_size: int = 1000
     concurrency: int = 10
@@ -148,6 +148,12 @@ class OutreachSettings(BaseSettings):
     holiday_calls: bool = False  # calls on public holidays (else none that day)
     holiday_messages: bool = True
     require_consent: bool = False  # True: contact only through explicitly granted channels
+    # added for safe outreach: consent, ceilings, pacing, approval
+    require_ad_consent: bool = True  # reorder offers and win-back only with recorded consent
+    winback_max_silence_days: int = 730  # no win-back after this long without an order
+    # caps on all clients together, per channel/purpose: "call/*=60/h,400/d; telegram/nps=..."
+    pacing: str = "call/*=60/h,400/d; telegram/*=600/h,3000/d"
+    approval_threshold: int = 200  # a planning pass creating more waits for approval (0 = off)
     # retries by outcome: "delay_minutes:max_attempts"
     retry_busy: str = "30:3"
     retry_no_answer: str = "120:3"

@@ -14,7 +14,7 @@ from outreach.dispatcher import Dispatcher, DispatchSettings
 from outreach.queue import AttemptQueue, NewAttempt
 from outreach.rules import ContactRules
 from povtor.db import session_factory
-from povtor.domain import ChannelKind, OutcomeKind, Purpose
+from povtor.domain import ChannelKind, ConsentChannel, OutcomeKind, Purpose
 from povtor.ports import Channel
 from tests.fakes.outreach_channels import ScriptedChannel
 
@@ -75,11 +75,26 @@ def make_dispatcher(
     return make
 
 
+ADS_GRANTED = tuple((ch, True, "test") for ch in (ConsentChannel.CALL, ConsentChannel.TELEGRAM))
+
+
 async def new_client(
-    store: SqlHistoryStore, ext: str, *, tz: str = "Europe/Moscow", chat: int | None = None
+    store: SqlHistoryStore,
+    ext: str,
+    *,
+    tz: str = "Europe/Moscow",
+    chat: int | None = None,
+    ads: bool = True,
 ) -> int:
+    """A client; by default one who agreed to advertising by call and in Telegram."""
     client = await store.create_client(
-        ClientInput(external_id=ext, name="Клиент", phones=("+79161234567",), timezone=tz)
+        ClientInput(
+            external_id=ext,
+            name="Клиент",
+            phones=("+79161234567",),
+            timezone=tz,
+            ad_consents=ADS_GRANTED if ads else (),
+        )
     )
     if chat is not None:
         await store.link_telegram(client.id, chat)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 
-# Contact windows open all day, no holidays, generous caps, quick retries and leases: the
-# reliability tests are about exactly-once, not about the calendar.
+# Contact windows open all day, no holidays, generous caps, no pacing, no approval step,
+# advertising consent not required, quick retries and leases: the reliability tests are about
+# exactly-once, not about the calendar or consent.
 OPEN_ALL_DAY = {
     f"POVTOR_OUTREACH_{name}": value
     for name, value in {
@@ -37,6 +38,9 @@ OPEN_ALL_DAY = {
         "POLL_INTERVAL_S": "0.1",
         "PLAN_INTERVAL_S": "3600",
         "HEARTBEAT_S": "1",
+        "PACING": "",
+        "APPROVAL_THRESHOLD": "0",
+        "REQUIRE_AD_CONSENT": "false",
     }.items()
 }
 
