@@ -53,6 +53,19 @@ CLIENT_FIELDS: dict[str, tuple[str, ...]] = {
         "основной менеджер|основной менеджер покупателя"
     ),
     "preferred_channel": _a("канал|preferred channel|предпочтительный канал"),
+    # consent to advertising (reorder offers, win-back) by call and message
+    "ad_consent": _a(
+        "согласие|consent|согласие на рассылку|согласие на рекламу|согласие на рассылки|"
+        "согласие на рекламные рассылки|согласие на получение рекламы|согласие на звонки|"
+        "согласие на рекламные звонки|marketing consent|advertising consent|ad consent|"
+        "подписка|подписка на рассылку|подписан на рассылку|рассылка|opt in|согласие на смс"
+    ),
+    "consent_date": _a(
+        "дата согласия|consent date|consent at|дата подписки|дата получения согласия"
+    ),
+    "consent_source": _a(
+        "источник согласия|consent source|способ получения согласия|откуда согласие"
+    ),
 }
 
 ORDER_FIELDS: dict[str, tuple[str, ...]] = {

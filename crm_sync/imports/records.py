@@ -51,6 +51,9 @@ class ClientRecord:
     timezone: str | None = None
     manager: str | None = None
     preferred_channel: str | None = None
+    ad_consent: bool | None = None  # consent to advertising (None: not given in the file)
+    consent_at: datetime | None = None
+    consent_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +128,22 @@ def client_record(row: int, cells: RowCells, ctx: ParseContext) -> ClientRecord:
         timezone=tz,
         manager=(cells.text("manager") or "")[:128] or None,
         preferred_channel=channel,
+        **_consent(cells, ctx),
     )
+
+
+def _consent(cells: RowCells, ctx: ParseContext) -> dict[str, Any]:
+    from crm_sync.imports.consent import parse_consent
+
+    granted = parse_consent(cells.get("ad_consent"))
+    if granted is None:
+        return {}
+    raw_at = cells.get("consent_date")
+    return {
+        "ad_consent": granted,
+        "consent_at": parse_datetime(raw_at, ctx.tz) if text(raw_at) else None,
+        "consent_source": (cells.text("consent_source") or "")[:48] or None,
+    }
 
 
 def order_record(row: int, cells: RowCells, ctx: ParseContext) -> OrderRecord:

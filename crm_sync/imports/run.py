@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from crm_sync.imports.consent import write_consents
 from crm_sync.imports.headers import ColumnMap, Kind, map_columns, recognised_count
 from crm_sync.imports.order_batches import (
     drop_staging,
@@ -248,6 +249,7 @@ class _Run:
                     default_timezone=self.options.timezone,
                     now=now,
                 )
+                await write_consents(conn, batch.records, now=now)
             else:
                 result = await write_orders(
                     conn,
