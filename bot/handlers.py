@@ -13,9 +13,9 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 
-from bot import alerts, answers, linking, managers, survey
+from bot import alerts, answers, consent, linking, managers, survey
 from bot.deps import BotDeps
-from bot.keyboards import AlertCb, AnswerCb, ScoreCb
+from bot.keyboards import AlertCb, AnswerCb, ConsentCb, ScoreCb
 from povtor.db import utcnow
 from povtor.errors import PovtorError
 
@@ -91,6 +91,7 @@ def build_router() -> Router:
     router.message.register(_start, CommandStart())
     router.message.register(_help, Command("help"))
     router.message.register(_stop, Command("stop"))
+    router.message.register(_offers, Command("offers"))
     router.message.register(_complaint, Command("complaint"))
     router.message.register(_nps, Command("nps"))
     router.message.register(_tasks, Command("tasks"))
@@ -100,6 +101,7 @@ def build_router() -> Router:
     router.callback_query.register(_answer, AnswerCb.filter())
     router.callback_query.register(_score, ScoreCb.filter())
     router.callback_query.register(_alert, AlertCb.filter())
+    router.callback_query.register(_consent, ConsentCb.filter())
     return router
 
 
@@ -126,6 +128,22 @@ async def _help(message: Message, deps: BotDeps) -> None:
 async def _stop(message: Message, deps: BotDeps) -> None:
     client = await deps.store.find_client_by_chat(message.chat.id)
     await survey.stop(deps, client, message.chat.id)
+
+
+async def _offers(message: Message, deps: BotDeps) -> None:
+    client = await deps.store.find_client_by_chat(message.chat.id)
+    if client is None:
+        await _reply(deps, message.chat.id, "not_linked")
+        return
+    await consent.ask(deps, client, message.chat.id)
+
+
+async def _consent(query: CallbackQuery, callback_data: ConsentCb, deps: BotDeps) -> None:
+    client = await deps.store.find_client_by_chat(_chat_id(query))
+    if client is None:
+        await query.answer(deps.texts("not_linked"))
+        return
+    await query.answer(await consent.answer(deps, client, callback_data.yes))
 
 
 async def _complaint(message: Message, deps: BotDeps) -> None:

@@ -30,6 +30,12 @@ class AlertCb(CallbackData, prefix="m"):
     act: str  # take, fu, res, d1, d3, d7
 
 
+class ConsentCb(CallbackData, prefix="c"):
+    """The answer to /offers: may we send offers by message and call."""
+
+    yes: bool
+
+
 REORDER_ACTIONS = ("repeat", "later", "no")
 WINBACK_ACTIONS = ("return", "no")
 
