@@ -304,12 +304,27 @@ class SqlHistoryStore:
     async def timeline(
         self, client_id: int, *, before_id: int | None = None, limit: int = 50
     ) -> Sequence[TimelineEvent]:
-        """Newest first; page with ``before_id`` = the last id of the previous page."""
+        """By when things happened, newest first (an order imported today that was placed last
+        year sits at last year); page with ``before_id`` = the last id of the previous page."""
         query = select(EventRow).where(EventRow.client_id == client_id)
-        if before_id is not None:
-            query = query.where(EventRow.id < before_id)
         async with self._sessions() as session:
-            rows = await session.scalars(query.order_by(EventRow.id.desc()).limit(limit))
+            if before_id is not None:
+                last_at = await session.scalar(
+                    select(EventRow.at).where(
+                        EventRow.id == before_id, EventRow.client_id == client_id
+                    )
+                )
+                if last_at is None:
+                    return []
+                query = query.where(
+                    or_(
+                        EventRow.at < last_at,
+                        and_(EventRow.at == last_at, EventRow.id < before_id),
+                    )
+                )
+            rows = await session.scalars(
+                query.order_by(EventRow.at.desc(), EventRow.id.desc()).limit(limit)
+            )
             return [event_from_row(r) for r in rows]
 
     async def append_event(self, event: NewEvent) -> TimelineEvent:

@@ -96,6 +96,7 @@ class EventRow(Base):
     __table_args__ = (
         Index("ix_events_client_id_id", "client_id", "id"),
         Index("ix_events_kind_at", "kind", "at"),  # crm_sync_0002
+        Index("ix_events_client_at", "client_id", "at", "id"),  # crm_sync_0006: the timeline
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -1,4 +1,4 @@
-"""consents per kind of contact: service (a channel may be used) and advertising
+"""consents per kind of contact (service, advertising); the timeline by time
 
 Revision ID: crm_sync_0006
 Revises: crm_sync_0005
@@ -67,7 +67,9 @@ def _swap(with_kind: bool) -> None:
 
 def upgrade() -> None:
     _swap(with_kind=True)
+    op.create_index("ix_events_client_at", "events", ["client_id", "at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_events_client_at", table_name="events")
     _swap(with_kind=False)

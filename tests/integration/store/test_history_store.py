@@ -97,6 +97,20 @@ async def test_timeline_pages_newest_first(store: SqlHistoryStore) -> None:
     assert summaries == [f"заметка {i}" for i in range(6, -1, -1)]
 
 
+async def test_timeline_is_sorted_by_when_things_happened_not_by_insertion(
+    store: SqlHistoryStore,
+) -> None:
+    cid = await _client(store)
+    base = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    for day in (5, 1, 9, 3, 7):  # imported out of order, as an old export would be
+        await store.append_event(
+            NewEvent(cid, EventKind.NOTE, f"день {day}", at=base + timedelta(days=day))
+        )
+    first = await store.timeline(cid, limit=3)
+    rest = await store.timeline(cid, before_id=first[-1].id, limit=3)
+    assert [e.summary for e in (*first, *rest)] == [f"день {d}" for d in (9, 7, 5, 3, 1)]
+
+
 async def test_event_with_same_dedup_key_is_appended_once(store: SqlHistoryStore) -> None:
     cid = await _client(store)
     event = NewEvent(client_id=cid, kind=EventKind.CALL, summary="звонок", dedup_key="call:x")
