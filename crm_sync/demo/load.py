@@ -28,7 +28,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                 "manager", "telegram_chat_id", "telegram_reachable", "created_at",
                 "updated_at"),
     "client_phones": ("client_id", "phone", "position"),
-    "consents": ("client_id", "channel", "granted", "source", "at"),
+    "consents": ("client_id", "channel", "kind", "granted", "source", "at"),
     "orders": ("id", "external_id", "client_id", "placed_at", "delivered_at", "amount",
                "currency", "items", "category", "created_at", "updated_at"),
     "events": ("client_id", "kind", "at", "summary", "ref", "data", "dedup_key"),
@@ -55,9 +55,14 @@ def _rows(
              c.telegram_chat_id, True, first_at, first_at)
         )  # fmt: skip
         out["client_phones"].append((cid, c.phone, 0))
-        out["consents"].append((cid, "call", c.call_consent, "demo", first_at))
+        out["consents"].append((cid, "call", "service", c.call_consent, "demo", first_at))
         if c.telegram_chat_id:
-            out["consents"].append((cid, "telegram", True, "bot", first_at))
+            out["consents"].append((cid, "telegram", "service", True, "bot", first_at))
+        if c.index % 10 < 6:  # six in ten agreed to offers (by index: the same data each run)
+            for ad_channel in ("call", "telegram"):
+                out["consents"].append(
+                    (cid, ad_channel, "advertising", True, "demo:website", first_at)
+                )
         for o in c.orders:
             oid = ids.order + o.number - 1
             ext = f"{DEMO_PREFIX}O{o.number:08d}"

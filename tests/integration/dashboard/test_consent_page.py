@@ -46,6 +46,5 @@ async def test_a_manager_records_consent_and_the_change_is_in_the_timeline(
 
 
 async def test_the_outreach_page_says_when_outreach_is_not_connected(dash: Dashboard) -> None:
-    async with await dash.signed_in("anna") as manager:
-        async with manager.get("/outreach") as page:
-            assert page.status == 404
+    async with await dash.signed_in("anna") as manager, manager.get("/outreach") as page:
+        assert page.status == 404
