@@ -32,8 +32,8 @@ from outreach.retries import after_outcome
 from outreach.rules import ContactRules
 from povtor.db import utcnow
 from povtor.domain import AttemptState, ChannelKind, Client, Outcome, OutcomeKind
-from povtor.errors import ChannelUnavailable
-from povtor.ports import Channel, ClientLookup
+from povtor.errors import ChannelStopping, ChannelUnavailable
+from povtor.ports import Channel, ClientLookup, Draining
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class Dispatcher:
         self._recorder: Batcher[Finish] = Batcher(self._record)
         self.recorded = 0
         self._clients: dict[int, Client] = {}  # loaded at settle time, used by the execution
+        self._not_started: list[Claim] = []  # executions a stopping channel did not begin
 
     def wake(self) -> None:
         """New attempts may be due (the planner just wrote some)."""
@@ -98,17 +99,36 @@ class Dispatcher:
             async with asyncio.TaskGroup() as tg:
                 recorder = tg.create_task(self._recorder.run())
                 renewer = tg.create_task(self._renew_leases())
+                drainer = tg.create_task(self._drain_on(stop))
                 try:
                     await self._loop(stop, executions)
                 finally:
+                    self._begin_drain()
                     await self._drain(executions)
                     self._recorder.close()
                     await recorder
                     renewer.cancel()
+                    drainer.cancel()
         finally:
-            released = await self.queue.release(self.clock(), expire_in_progress=True)
-            if released:
-                log.info("released %d attempts held by this worker", released)
+            now = self.clock()
+            given_back = await self.queue.give_back(self._not_started, now)
+            released = await self.queue.release(now, expire_in_progress=True)
+            if released or given_back:
+                log.info(
+                    "released %d attempts held by this worker (%d never started)",
+                    released + given_back,
+                    given_back,
+                )
+
+    async def _drain_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()  # at once, not after the loop's current round
+        self._begin_drain()
+
+    def _begin_drain(self) -> None:
+        """Stopping: channels that can start no new contact and close the ones in progress."""
+        for channel in self.channels.values():
+            if isinstance(channel, Draining):
+                channel.begin_drain()
 
     async def run_until_idle(self) -> int:
         """Dispatch everything due now and wait for it (tests, one-shot runs); returns the
@@ -297,6 +317,9 @@ class Dispatcher:
         try:
             try:
                 outcome = await channel.execute(attempt, client)
+            except ChannelStopping:
+                self._not_started.append(claim)  # given back when the drain ends
+                return
             except ChannelUnavailable as err:
                 outcome = Outcome(OutcomeKind.UNREACHABLE, detail=str(err)[:200])
             except Exception as err:  # a channel bug must not kill the worker

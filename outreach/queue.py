@@ -409,6 +409,38 @@ class AttemptQueue:
                 count += int(expired.rowcount or 0)  # type: ignore[attr-defined]
         return count
 
+    async def give_back(self, claims: Sequence[Claim], now: datetime) -> int:
+        """Executions that never reached the client (the worker was stopping): due again at
+        once, their contact struck from the caps, as if never claimed."""
+        if not claims:
+            return 0
+        count = 0
+        async with self._write() as session:
+            for claim in claims:
+                a = claim.attempt
+                result = await session.execute(
+                    update(A)
+                    .where(
+                        A.c.id == a.id,
+                        A.c.lease_token == claim.token,
+                        A.c.state == AttemptState.IN_PROGRESS.value,
+                    )
+                    .values(
+                        state=_due_state(),
+                        worker_id=None,
+                        lease_token=None,
+                        lease_expires_at=None,
+                        last_detail="not started: the worker was stopping",
+                        updated_at=now,
+                    )
+                )
+                if result.rowcount:  # type: ignore[attr-defined]
+                    count += 1
+                    await session.execute(
+                        C.delete().where(C.c.attempt_id == a.id, C.c.attempt_no == a.attempt_no)
+                    )
+        return count
+
     # -- starting: policies checked under a per-client lock -----------------------------------
 
     async def settle(

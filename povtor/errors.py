@@ -49,3 +49,8 @@ class ModelError(PovtorError):
 
 class AudioError(PovtorError):
     """An audio file is empty, corrupt or in a format that cannot be decoded."""
+
+
+class ChannelStopping(ChannelError):
+    """The worker is stopping: the channel did not contact the client (nothing to record);
+    the attempt goes back to the queue for the next worker."""

@@ -45,6 +45,15 @@ class Channel(Protocol):
     async def execute(self, attempt: Attempt, client: Client) -> Outcome: ...
 
 
+@runtime_checkable
+class Draining(Protocol):
+    """A channel that can wind down when the worker stops: no new contact starts (execute
+    raises ``ChannelStopping`` before reaching the client) and contacts in progress close
+    politely (a call says goodbye and hangs up)."""
+
+    def begin_drain(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     client_id: int

@@ -22,7 +22,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from povtor.domain import Attempt, ChannelKind, Client, Outcome, OutcomeKind, Purpose
-from povtor.errors import ModelError, PovtorError
+from povtor.errors import ChannelStopping, ModelError, PovtorError
 from povtor.logs import mask_phone
 from povtor.ports import HistoryStore, SpeechSynth
 from povtor.settings import Settings
@@ -46,6 +46,9 @@ _MONTHS = (
     "июля", "августа", "сентября", "октября", "ноября", "декабря",
 )  # fmt: skip
 _HANGUP_WAIT_S = 5.0
+CLOSING_PHRASE = (
+    "Извините, нам нужно завершить разговор. Мы перезвоним вам в другой раз. До свидания!"
+)
 
 Archiver = Callable[[Any, Any], Awaitable[Any]]  # (RecordingInfo, CallRecord) -> stored record
 
@@ -116,6 +119,13 @@ class CallChannel:
         self.trunk = trunk
         self.ring_timeout_s = ring_timeout_s
         self.max_call_s = max_call_s
+        self.closing_phrase = CLOSING_PHRASE
+        self._draining = asyncio.Event()
+
+    def begin_drain(self) -> None:
+        """The worker is stopping: dial no one new; calls in progress say the closing phrase
+        and hang up (``povtor.ports.Draining``)."""
+        self._draining.set()
 
     async def warm(self) -> None:
         """Load the live speech model now rather than during the first call's answer."""
@@ -132,6 +142,8 @@ class CallChannel:
             return Outcome(OutcomeKind.FAILED, detail="client opted out")
         if not client.phones:
             return Outcome(OutcomeKind.UNREACHABLE, detail="no phone number")
+        if self._draining.is_set():
+            raise ChannelStopping("the worker is stopping: not dialled")
         phone = client.phones[0]
         call_uuid = call_uuid_for(attempt)
         ref = f"call:{call_uuid}"
@@ -143,6 +155,8 @@ class CallChannel:
             await prepare_prompts(self.scenarios[attempt.purpose], self.synth, values)
         except PovtorError as err:
             return Outcome(OutcomeKind.FAILED, detail=f"speech synthesis failed: {err}", ref=ref)
+        if self._draining.is_set():  # stopped while the prompts were prepared
+            raise ChannelStopping("the worker is stopping: not dialled")
         if self.call_store is not None:
             try:
                 await self.call_store.create_call(
@@ -156,6 +170,9 @@ class CallChannel:
             except Exception as err:
                 log.exception("Call %s not stored; not dialling", call_uuid)
                 return Outcome(OutcomeKind.FAILED, detail=f"call store: {err}", ref=ref)
+        if self._draining.is_set():  # the stop came while the call was being stored
+            await self._finish_failed(call_uuid, "not dialled: the worker was stopping")
+            return Outcome(OutcomeKind.INTERRUPTED, detail="not dialled: worker stopping", ref=ref)
         log.info("Calling %s (%s, call %s)", mask_phone(phone), attempt.purpose, call_uuid)
         try:
             call = await self.engine.start_call(
@@ -167,6 +184,8 @@ class CallChannel:
         conversation = await self._talk(call, attempt, values, call_uuid)
         result = await call.wait_ended()
         kind = outcome_kind(result.outcome, conversation)
+        if conversation is not None and conversation.finished == "closed_on_stop":
+            kind = OutcomeKind.INTERRUPTED  # tried again later; what was said is kept
         data = self._data(result, conversation)
         await self._store(result, kind, conversation)
         if conversation is not None and self.history is not None:
@@ -195,7 +214,7 @@ class CallChannel:
             )
             try:
                 async with asyncio.timeout(self.max_call_s):
-                    await runner.run()
+                    await self._converse(runner, call, call_uuid)
             except TimeoutError:
                 log.warning("Call %s: talk over %.0f s, hanging up", call_uuid, self.max_call_s)
             await call.hangup()
@@ -207,6 +226,30 @@ class CallChannel:
         finally:
             if runner is not None:
                 await runner.close()
+
+    async def _converse(self, runner: ScenarioRunner, call: PlacedCall, call_uuid: str) -> None:
+        """The scenario, unless the worker starts stopping: then the robot stops where it is,
+        says the closing phrase and the call ends politely (within the drain window)."""
+        talk = asyncio.ensure_future(runner.run())
+        drain = asyncio.ensure_future(self._draining.wait())
+        try:
+            await asyncio.wait({talk, drain}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            talk.cancel()
+            raise
+        finally:
+            drain.cancel()
+        if talk.done():
+            talk.result()  # the scenario's own errors surface here
+            return
+        call.stop_playback()
+        talk.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await talk
+        runner.result.finished = "closed_on_stop"
+        log.info("Call %s: the worker is stopping, closing politely", call_uuid)
+        with _logged(f"call {call_uuid}: closing phrase not said"):
+            await call.play(await self.synth.synth(self.closing_phrase))
 
     def _data(self, result: CallResult, conversation: Conversation | None) -> dict[str, Any]:
         data: dict[str, Any] = {

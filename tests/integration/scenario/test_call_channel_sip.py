@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from povtor.domain import Attempt, AttemptState, ChannelKind, Client, OutcomeKind, Purpose
+from povtor.errors import ChannelStopping
 from povtor.settings import CallSettings, Settings
 from tests.integration.scenario.baresip import start_baresip
 from tests.integration.sip.peers import read_wav, start_sipp
@@ -147,3 +148,35 @@ async def test_unanswered_call_is_reported_no_answer(tmp_path: Path, engine_for)
 def test_rendered_nps_question_is_what_the_brief_asks() -> None:
     text = (SHIPPED / "nps.yaml").read_text(encoding="utf-8")
     assert "Порекомендуете ли вы нас друзьям и знакомым" in render(text, {"company": "x"})
+
+
+async def test_a_call_in_progress_closes_politely_when_the_worker_stops(
+    tmp_path: Path, engine_for
+) -> None:
+    phone = await start_baresip(tmp_path, CLIENT.phones[0])
+    settings = settings_for(tmp_path)
+    try:
+        async with engine_for(phone.sip_port) as engine:
+            channel = build_call_channel(settings, engine)
+            try:
+                running = asyncio.create_task(channel.execute(attempt(Purpose.NPS), CLIENT))
+                await phone.wait_event("CALL_ESTABLISHED")
+                channel.begin_drain()  # SIGTERM: the robot stops where it is and says goodbye
+                async with asyncio.timeout(30):
+                    outcome = await running
+                await phone.wait_event("CALL_CLOSED")
+                with pytest.raises(ChannelStopping):  # and dials no one new
+                    await channel.execute(attempt(Purpose.NPS, key="k2"), CLIENT)
+            finally:
+                channel.close()
+        closing = await channel.synth.synth(channel.closing_phrase)
+    finally:
+        await phone.stop()
+
+    assert outcome.kind is OutcomeKind.INTERRUPTED, outcome
+    assert outcome.data["finished"] == "closed_on_stop"
+    assert outcome.data["hung_up_by"] == "robot"
+    _channels, heard = read_wav(phone.heard())  # the phone heard the closing phrase
+    needle = envelope(closing)[:150]  # its first three seconds
+    score, _lag = best_match(needle, envelope(heard))
+    assert score > 0.8, score
