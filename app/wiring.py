@@ -61,6 +61,8 @@ async def build_adapters(
         call_channel, call_services, calls = await _voice(stack, rt)
         channels[ChannelKind.CALL] = call_channel
         services.extend(call_services)
+    else:  # calls left active by a worker that had SIP are recovered all the same
+        services.extend(await _call_recovery(rt))
     if settings.asr.background:
         services.extend(_background_transcription(rt))
     if settings.telegram.enabled:
@@ -103,13 +105,12 @@ def _crm_sync(stack: AsyncExitStack, rt: Runtime) -> Service:
 
 
 async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Service], Any]:
-    from outreach.registry import WorkerRegistry
     from voice.call_channel import build_call_channel
     from voice.call_history import SqlCallHistory
     from voice.call_store import CallStore
     from voice.engine import CallEngine
     from voice.recording import CallRecorder, RecordingWriter
-    from voice.recording_archive import incoming_folder, recover_after_restart
+    from voice.recording_archive import incoming_folder
     from voice.retention import RetentionSweeper
     from voice.sip.trunks import load_trunks
     from voice.storage import storage_from_settings, storages_from_settings
@@ -137,6 +138,35 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
     stack.callback(channel.close)
     await channel.warm()
 
+    services: list[Service] = [
+        *await _call_recovery(rt, call_store),
+        RetentionSweeper(
+            call_store,
+            storages_from_settings(settings),
+            settings.recordings.retention_days,
+            interval_s=settings.recordings.sweep_interval_s,
+        ),
+    ]
+    history = SqlCallHistory(
+        rt.sessions, storages_from_settings(settings), settings.data_dir / "cache" / "recordings"
+    )
+    return channel, services, history
+
+
+async def _call_recovery(rt: Runtime, call_store: Any = None) -> list[Service]:
+    """Calls left ``active`` by a worker that died are marked interrupted and what they
+    recorded is archived: at start (SQLite: every active call, this worker is the only one)
+    and then periodically (dead workers, and calls older than the longest possible call).
+    Runs whether or not SIP is configured now."""
+    from outreach.registry import WorkerRegistry
+    from voice.call_store import CallStore
+    from voice.recording_archive import incoming_folder, recover_after_restart
+    from voice.storage import storage_from_settings
+
+    settings = rt.settings
+    call_store = call_store or CallStore(rt.sessions, history=rt.store)
+    storage = storage_from_settings(settings)
+    incoming = incoming_folder(settings)
     # A call cannot outlive max_call_s plus ringing: anything older still "active" belonged to a
     # worker that died. Its calls become interrupted and what it recorded is archived. On
     # SQLite this worker is the only one, so before it dials anything every active call is a
@@ -166,19 +196,7 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
         if report.interrupted or report.archived:
             log.info("call recovery: %s", _recovered(report))
 
-    services: list[Service] = [
-        _Periodic("call-recovery", recover, CALL_RECOVERY_INTERVAL_S),
-        RetentionSweeper(
-            call_store,
-            storages_from_settings(settings),
-            settings.recordings.retention_days,
-            interval_s=settings.recordings.sweep_interval_s,
-        ),
-    ]
-    history = SqlCallHistory(
-        rt.sessions, storages_from_settings(settings), settings.data_dir / "cache" / "recordings"
-    )
-    return channel, services, history
+    return [_Periodic("call-recovery", recover, CALL_RECOVERY_INTERVAL_S)]
 
 
 def _recovered(report: Any) -> str:

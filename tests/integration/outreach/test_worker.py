@@ -12,12 +12,19 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.runtime import Runtime, run
 from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind
-from povtor.settings import Settings
+from povtor.settings import (
+    AsrSettings,
+    DashboardSettings,
+    Settings,
+    SipSettings,
+    TelegramSettings,
+)
 from tests.integration.outreach.conftest import NOON_MSK
 from tests.integration.outreach.procs import Worker, run_cli, worker_env
 
@@ -120,6 +127,48 @@ async def test_health_and_metrics_answer_while_the_worker_runs(
         assert "povtor_attempt_claims_total" in body
         assert "povtor_queue_lag_seconds" in body
         assert "povtor_executions_in_progress" in body
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_calls_left_active_are_recovered_at_start_even_without_sip(
+    db_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    from app.wiring import build_adapters
+    from voice.call_records import CallState
+    from voice.call_store import CallStore
+
+    calls = CallStore(session_factory(engine))
+    await calls.create_call(
+        "0" * 32, trunk="default", target="+79161234567", worker_id="dead-worker"
+    )
+    settings = Settings(
+        database_url=db_url,
+        data_dir=tmp_path,
+        metrics_port=0,
+        sip=SipSettings(enabled=False),
+        telegram=TelegramSettings(bot_token=None),
+        dashboard=DashboardSettings(enabled=False),
+        asr=AsrSettings(background=False),
+        _env_file=None,
+    )
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    task = asyncio.create_task(
+        run(
+            settings,
+            stop=stop,
+            handle_signals=False,
+            on_ready=lambda _rt: ready.set(),
+            adapters=build_adapters,
+        )
+    )
+    try:
+        async with asyncio.timeout(30):
+            await ready.wait()
+        assert (await calls.get_call("0" * 32)).state is CallState.INTERRUPTED
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
