@@ -39,7 +39,12 @@ def call(
     ring_timeout: float | None = typer.Option(
         None, "--ring-timeout", help="Seconds to ring (default: POVTOR_SIP_RING_TIMEOUT_S)."
     ),
-    hold: float = typer.Option(0.0, "--hold", help="Seconds to stay on the line after --play."),
+    hold: float | None = typer.Option(
+        None,
+        "--hold",
+        help="Seconds to stay on the line after --play, then hang up (default: until the "
+        "other side hangs up, at most POVTOR_CALL_MAX_CALL_S).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON line."),
 ) -> None:
     """Place one test call and report how it ended."""
@@ -47,6 +52,10 @@ def call(
         raise typer.BadParameter(f"{play} is not a file", param_hint="--play")
     if record is not None:
         record = record.resolve()
+    problem = _no_trunk(uri, trunk)
+    if problem is not None:
+        typer.echo(problem, err=True)
+        raise typer.Exit(2)
     result = asyncio.run(_call(uri, trunk, play, record, ring_timeout, hold))
     if as_json:
         sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
@@ -59,15 +68,38 @@ def call(
     raise typer.Exit(0 if result["outcome"] == "answered" else 1)
 
 
+def _no_trunk(uri: str, trunk: str | None) -> str | None:
+    """What is wrong when a number cannot be called at all: no trunk to send it through."""
+    from povtor.errors import ConfigError
+    from povtor.settings import SipSettings
+    from voice.sip.trunks import load_trunks
+
+    try:
+        trunks = load_trunks(SipSettings())
+    except ConfigError as err:
+        return f"The SIP trunks are not usable: {err}"
+    if trunk is not None and trunk not in trunks:
+        return f"No trunk named {trunk!r}; configured: {', '.join(trunks)}"
+    chosen = trunks[trunk] if trunk is not None else next(iter(trunks.values()))
+    if "@" in uri or chosen.proxy or chosen.registrar or chosen.domain:
+        return None
+    return (
+        "No SIP trunk is configured, so there is nowhere to send the call. Set "
+        "POVTOR_SIP_PROXY=host:port (with POVTOR_SIP_USER and POVTOR_SIP_PASSWORD if the "
+        "provider asks for them) or POVTOR_SIP_TRUNKS_FILE, or call a full SIP URI "
+        "(sip:user@host)."
+    )
+
+
 async def _call(
     uri: str,
     trunk: str | None,
     play: Path | None,
     record: Path | None,
     ring_timeout: float | None,
-    hold: float,
+    hold: float | None,
 ) -> dict[str, Any]:
-    from povtor.settings import SipSettings
+    from povtor.settings import CallSettings, SipSettings
     from voice.engine import CallEngine
     from voice.recording import CallRecorder, RecordingWriter
     from voice.sip.trunks import load_trunks
@@ -89,9 +121,11 @@ async def _call(
             if await placed.wait_answered():
                 if play is not None:
                     await placed.play(play)
-                if hold > 0:
+                # a person testing a trunk listens until they hang up (never forever)
+                limit = CallSettings().max_call_s if hold is None else hold
+                if limit > 0:
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(hold):
+                        async with asyncio.timeout(limit):
                             await placed.done.wait()
                 await placed.hangup()
             result = await placed.wait_ended()
