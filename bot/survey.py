@@ -15,6 +15,7 @@ from bot.alerts import raise_alert
 from bot.deps import BotDeps
 from bot.records import ChatState, ChatStep, OutboxMessage
 from nlu import classify_reason, extract_score
+from nlu.reason import reason_category
 from povtor.db import utcnow
 from povtor.domain import ChannelKind, Client, EventKind, NpsGroup, OutcomeKind, nps_group
 from povtor.ports import NewEvent, NewNpsResponse
@@ -81,9 +82,7 @@ async def on_score(
 
 async def _finish_nps(deps: BotDeps, client: Client, state: ChatState, reason: str | None) -> None:
     score = state.score
-    category = None
-    if reason:
-        category = (await deps.cpu(classify_reason, reason)).category
+    category = await deps.cpu(reason_category, reason, score) if reason else None
     scored_at = state.data.get("scored_at")
     answered_at = datetime.fromisoformat(scored_at) if scored_at else None
     await deps.store.record_nps(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from nlu.normalize import Token, tokenize
 from nlu.phrases import NEGATIONS, Match, Phrase, find, longest, phrases
+from povtor.domain import NpsGroup, nps_group
 from povtor.domain import ReasonCategory as C
 
 _ASPECT, _WORD, _PHRASE = 1, 2, 3
@@ -208,3 +209,17 @@ def classify_reason(text: str) -> ReasonResult:
     if not matches:
         return ReasonResult(C.OTHER, ())
     return ReasonResult(matches[0].category, matches[0].evidence, matches)
+
+
+def reason_category(text: str | None, score: int | None) -> C | None:
+    """The category to file a free answer under, or None.
+
+    A promoter (9-10) answers "what made the high score?": that is what they liked, not a
+    reason for unhappiness, so it gets no category (a complaint category on praise would
+    count it among churn reasons). Passives, detractors and unscored answers (win-back) are
+    classified."""
+    if not text:
+        return None
+    if score is not None and nps_group(score) is NpsGroup.PROMOTER:
+        return None
+    return classify_reason(text).category

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from povtor.domain import ChannelKind, OutcomeKind, Purpose, ReasonCategory
+from povtor.domain import (
+    ChannelKind,
+    NpsGroup,
+    OutcomeKind,
+    Purpose,
+    ReasonCategory,
+    nps_group,
+)
 from povtor.ports import HistoryStore, NewNpsResponse
 from voice.scenario_runner import Conversation
 
@@ -47,7 +54,12 @@ def history_writes(
             score=score if purpose is Purpose.NPS else None,
             channel=ChannelKind.CALL,
             reason_text=reason,
-            reason_category=_category(data.get("reason_category")),
+            # a promoter's answer is what they liked: no churn category on praise
+            reason_category=None
+            if purpose is Purpose.NPS
+            and isinstance(score, int)
+            and nps_group(score) is NpsGroup.PROMOTER
+            else _category(data.get("reason_category")),
             source_kind="call",
             source_id=call_uuid,
             dedup_key=f"call:{purpose.value}:{call_uuid}",

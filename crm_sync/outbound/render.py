@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from crm_sync.outbound.selection import SyncKind
 from povtor.domain import (
+    NpsGroup,
     NpsResponse,
     ReasonCategory,
     Task,
@@ -91,7 +92,10 @@ def _details(kind: SyncKind, facts: EventFacts) -> list[str]:
     lines: list[str] = []
     if kind is SyncKind.NPS and facts.nps is not None:
         if facts.nps.reason_text:
-            lines.append(f"Причина: «{facts.nps.reason_text}»")
+            score = facts.nps.score
+            liked = score is not None and nps_group(score) is NpsGroup.PROMOTER
+            label = "Что понравилось" if liked else "Причина"
+            lines.append(f"{label}: «{facts.nps.reason_text}»")
         if facts.nps.reason_category is not None:
             lines.append(f"Категория: {REASONS_RU[facts.nps.reason_category]}")
         lines.append(f"Канал: {CHANNELS_RU.get(facts.nps.channel.value, facts.nps.channel)}")
