@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from outreach.batching import Batcher
 from outreach.caps import cap_reached_until, history_since
@@ -292,18 +292,12 @@ class Dispatcher:
             ctx.counts,
             self.rules.pacing,
             tz_name=self.rules.pacing_timezone,
-            window=self._window(channel),
         )
         if paced is not None:
             at, why = paced
             later = next_allowed(at, client.timezone, channel, self.rules, self.is_holiday)
             return Defer(claim, later, why)
         return Start(claim, channel)
-
-    def _window(self, channel: ChannelKind) -> tuple[time, time]:
-        """The hours a day's paced contacts spread over (weekday hours of the channel)."""
-        w = self.rules.call_weekday if channel is ChannelKind.CALL else self.rules.message
-        return (w.start, w.end)
 
     # -- execution ----------------------------------------------------------------------------
 

@@ -4,9 +4,14 @@ out in a burst at the first minute.
 
 A rule ``call/winback=20/h,100/d`` lets the n-th win-back call of an hour (counting from 0)
 start at ``hour_start + n * 3600 / 20`` at the earliest, and the n-th of the day at
-``window_start + n * window / 100``, where the window is the channel's allowed hours in the
-business's time zone. Every matching rule must agree; the latest moment wins. The clients'
-own quiet hours are checked separately (:mod:`outreach.hours`).
+``day_start + n * 24 h / 100`` (the business's day, in its time zone). The day's budget is
+released over the whole day rather than the business's own office hours because clients live
+in other zones: a Kamchatka client's morning is Moscow's night, and a budget opened only at
+09:00 Moscow would either shut them out or, opened at midnight, be spent on them before
+Moscow wakes. Budget not used at night is carried into the day (the release is cumulative),
+and the hourly even release keeps that catch-up from becoming a burst. Every matching rule
+must agree; the latest moment wins. The clients' own quiet hours are checked separately
+(:mod:`outreach.hours`).
 """
 
 from __future__ import annotations
@@ -129,12 +134,15 @@ def pace_until(
             next_day = (day_start.astimezone(tz) + timedelta(days=1, hours=2)).replace(hour=0)
             if in_day >= rule.per_day:
                 later(next_day.astimezone(UTC), f"daily cap {rule.label()} {rule.per_day}")
-            elif window is not None and window[0] < window[1]:
-                local_day = day_start.astimezone(tz).date()
-                w_start = datetime.combine(local_day, window[0], tzinfo=tz).astimezone(UTC)
-                w_end = datetime.combine(local_day, window[1], tzinfo=tz).astimezone(UTC)
-                step = (w_end - w_start) / rule.per_day
-                later(w_start + step * in_day, f"daily cap {rule.label()} spread")
+            else:
+                w_start, w_end = day_start, next_day.astimezone(UTC)
+                if window is not None and window[0] < window[1]:
+                    local_day = day_start.astimezone(tz).date()
+                    w_start = datetime.combine(local_day, window[0], tzinfo=tz).astimezone(UTC)
+                    w_end = datetime.combine(local_day, window[1], tzinfo=tz).astimezone(UTC)
+                if w_start <= now < w_end:
+                    step = (w_end - w_start) / rule.per_day
+                    later(w_start + step * in_day, f"daily cap {rule.label()} spread")
         if rule.per_hour is not None:
             if in_hour >= rule.per_hour:
                 later(hour_start + timedelta(hours=1), f"hourly cap {rule.label()}")

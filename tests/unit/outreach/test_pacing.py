@@ -68,6 +68,8 @@ def test_a_daily_cap_spreads_over_the_window_and_stops_at_the_cap() -> None:
     got = pace_until(at_nine, CALL, Purpose.NPS, counts, rules, tz_name=MSK, window=WINDOW)
     assert got is not None
     assert got[0] == at_nine + timedelta(minutes=60)
+    early = datetime(2026, 3, 3, 3, 0, tzinfo=UTC)  # 06:00 in Moscow, daytime further east
+    assert pace_until(early, CALL, Purpose.NPS, counts, rules, tz_name=MSK, window=WINDOW) is None
     full = {(CALL, Purpose.NPS): (0, 120)}
     got = pace_until(NOON, CALL, Purpose.NPS, full, rules, tz_name=MSK, window=WINDOW)
     assert got is not None
@@ -91,3 +93,13 @@ def test_every_matching_rule_must_agree_and_the_latest_wins() -> None:
     got = pace_until(NOON, CALL, Purpose.NPS, counts, rules, tz_name=MSK)
     assert got is not None
     assert got[0] == NOON + timedelta(minutes=10)
+
+
+def test_without_a_window_the_daily_budget_is_released_over_the_whole_business_day() -> None:
+    rules = (PaceRule(CALL, None, None, 240),)  # 240 a day: one each 6 minutes from midnight
+    midnight = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)  # 00:00 in Moscow
+    assert pace_until(midnight, CALL, Purpose.NPS, {}, rules, tz_name=MSK) is None
+    counts = {(CALL, Purpose.NPS): (0, 100)}  # at 06:00 Moscow 60 are due: wait for the 100th
+    got = pace_until(midnight + timedelta(hours=6), CALL, Purpose.NPS, counts, rules, tz_name=MSK)
+    assert got is not None
+    assert got[0] == midnight + timedelta(minutes=600)
