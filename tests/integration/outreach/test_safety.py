@@ -17,6 +17,7 @@ from crm_sync.planning import SqlPlanningSource
 from crm_sync.store import OrderInput, SqlHistoryStore
 from outreach.control import SqlOutreachControl
 from outreach.dispatcher import Dispatcher, DispatchSettings
+from outreach.pacing import parse_pacing
 from outreach.planner import Planner
 from outreach.queue import AttemptQueue
 from outreach.rules import ContactRules
@@ -222,3 +223,27 @@ async def test_pause_stops_new_contacts_within_one_tick_and_in_flight_ones_end_n
         await running
     assert len(call.executed) == 3
     assert [a.action for a in await control.actions()] == ["resume", "pause"]
+
+
+async def test_pacing_spaces_contacts_over_the_hour_through_the_queue(
+    engine: AsyncEngine,
+    store: SqlHistoryStore,
+    queue: AttemptQueue,
+    call: ScriptedChannel,
+    make_dispatcher: Callable[..., Dispatcher],
+    clock: Clock,
+) -> None:
+    for i in range(3):
+        await nps_due(store, f"R{i}", clock())
+    assert await planner(engine, queue, clock, threshold=0).run_once() == 3
+    paced = ContactRules(retries=RULES.retries, pacing=parse_pacing("call/*=60/h"))
+    await make_dispatcher(call, rules=paced).run_until_idle()
+    assert len(call.executed) == 1  # one a minute, not three at once
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(AttemptRow.not_before).where(AttemptRow.state == "planned")
+        )
+        assert {r[0] for r in rows} == {clock() + timedelta(minutes=1)}
+    clock.advance(timedelta(minutes=1))
+    await make_dispatcher(call, rules=paced).run_until_idle()
+    assert len(call.executed) == 2
