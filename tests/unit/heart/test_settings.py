@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from outreach.pacing import parse_pacing
 from povtor.settings import Settings
 
 
@@ -21,6 +22,9 @@ def test_shipped_env_example_loads_into_settings(
     assert settings.sip.max_concurrent_calls == 30
     assert settings.call.tts_voice == "ru"
     assert settings.outreach.retry_busy == "30:3"
+    assert settings.outreach.require_ad_consent is True
+    assert settings.outreach.approval_threshold == 200
+    assert parse_pacing(settings.outreach.pacing)  # the example's pacing rules parse
     assert settings.metrics_port == 9108
     assert settings.db_url == f"sqlite+aiosqlite:///{(tmp_path / 'data' / 'povtor.db')}"
 
