@@ -191,13 +191,27 @@ class SqlPlanningSource:
         a AS (
             SELECT client_id, MAX(answered_at) AS answered FROM nps_responses
             WHERE client_id > :after AND client_id <= :upto GROUP BY client_id
+        ),
+        s AS (
+            SELECT client_id, MAX(at) AS surveyed FROM events
+            WHERE client_id > :after AND client_id <= :upto
+              AND kind IN ('call', 'message_out', 'note') AND {self._purpose("data")} = 'nps'
+            GROUP BY client_id
         )
         SELECT {self._CLIENT_COLS}, d.delivered AS last_at
         FROM d JOIN clients c ON c.id = d.client_id LEFT JOIN a ON a.client_id = d.client_id
+        LEFT JOIN s ON s.client_id = d.client_id
         WHERE c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto
           AND {since_delivery} >= :after_days AND {since_delivery} < :after_days + :grace
           AND (a.answered IS NULL OR {self._days(self._as_of(), "a.answered")} >= :window)
+          AND (s.surveyed IS NULL OR {self._days(self._as_of(), "s.surveyed")} >= :window)
         ORDER BY c.id"""
+
+    def _purpose(self, column: str) -> str:
+        """The ``purpose`` key of a JSON column, as text."""
+        if self.dialect == "postgresql":
+            return f"({column} ->> 'purpose')"
+        return f"json_extract({column}, '$.purpose')"
 
     async def nps_candidates(
         self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int

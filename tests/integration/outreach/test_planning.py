@@ -11,8 +11,8 @@ from crm_sync.store import OrderInput, SqlHistoryStore
 from outreach.planner import Planner
 from outreach.queue import AttemptQueue
 from outreach.rules import ContactRules
-from povtor.domain import Candidate, ChannelKind, OrderItem, Purpose
-from povtor.ports import NewNpsResponse, PlanningRules
+from povtor.domain import Candidate, ChannelKind, EventKind, OrderItem, Purpose
+from povtor.ports import NewEvent, NewNpsResponse, PlanningRules
 from tests.integration.outreach.conftest import NOON_MSK, new_client
 
 AS_OF = NOON_MSK
@@ -178,3 +178,39 @@ async def test_plan_items_pick_the_channel_and_the_first_allowed_time(
     line = items["far"].to_json()
     assert list(line) == ["client", "purpose", "channel", "not_before", "reason"]
     assert line["not_before"] == "2026-03-03T21:00:00+00:00"
+
+
+async def test_a_client_surveyed_lately_by_call_is_not_surveyed_again(
+    store: SqlHistoryStore, lookup: SqlPlanningSource
+) -> None:
+    called = await new_client(store, "called")  # an NPS call ten days ago, no score given
+    await orders(store, "called", [6], delivered_after=2)
+    await store.append_event(
+        NewEvent(called, EventKind.CALL, "Звонок: разговор", at=AS_OF - timedelta(days=10),
+                 data={"purpose": "nps", "outcome": "answered"})
+    )  # fmt: skip
+    messaged = await new_client(store, "messaged")  # asked in Telegram 100 days ago: again
+    await orders(store, "messaged", [6], delivered_after=2)
+    await store.append_event(
+        NewEvent(messaged, EventKind.MESSAGE_OUT, "Telegram: опрос",
+                 at=AS_OF - timedelta(days=100), data={"purpose": "nps"})
+    )  # fmt: skip
+    offered = await new_client(store, "offered")  # a reorder call is not a survey
+    await orders(store, "offered", [6], delivered_after=2)
+    await store.append_event(
+        NewEvent(offered, EventKind.CALL, "Звонок", at=AS_OF - timedelta(days=10),
+                 data={"purpose": "reorder"})
+    )  # fmt: skip
+    found = await all_candidates(lookup, Purpose.NPS)
+    assert set(found) == {"messaged", "offered"}
+
+
+async def test_no_winback_after_the_silence_ceiling(
+    store: SqlHistoryStore, lookup: SqlPlanningSource
+) -> None:
+    await new_client(store, "gone")
+    await orders(store, "gone", [400])
+    await new_client(store, "lost")
+    await orders(store, "lost", [800])  # over two years: not contacted at all
+    found = await all_candidates(lookup, Purpose.WINBACK)
+    assert set(found) == {"gone"}
