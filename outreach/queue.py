@@ -14,20 +14,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Table, any_, bindparam, case, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import BigInteger, any_, bindparam, case, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from outreach.bulk import finish_many, insert_attempts, start_many
 from outreach.tables import AttemptOutcomeRow, AttemptRow, CampaignRow, ContactRow, PauseRow
+from povtor.db import dialect_insert, table_of
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, Purpose
 
-A: Table = AttemptRow.__table__  # type: ignore[assignment]
-O: Table = AttemptOutcomeRow.__table__  # type: ignore[assignment]  # noqa: E741
-C: Table = ContactRow.__table__  # type: ignore[assignment]
-K: Table = CampaignRow.__table__  # type: ignore[assignment]
-P: Table = PauseRow.__table__  # type: ignore[assignment]
+A = table_of(AttemptRow)
+O = table_of(AttemptOutcomeRow)  # noqa: E741
+C = table_of(ContactRow)
+K = table_of(CampaignRow)
+P = table_of(PauseRow)
 PACING_LOCK = (1886478180, 1)  # pg_advisory_xact_lock(int, int): apart from the client locks
 DUE_STATES = (AttemptState.PLANNED.value, AttemptState.RETRY_SCHEDULED.value)
 LEASED_STATES = (AttemptState.CLAIMED.value, AttemptState.IN_PROGRESS.value)
@@ -117,10 +117,6 @@ def _attempt(row: Any) -> Attempt:
     )
 
 
-def insert_ignore(dialect: str, table: Any) -> Any:
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 class AttemptQueue:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], *, worker_id: str, lease: timedelta
@@ -160,7 +156,7 @@ class AttemptQueue:
             async with self._write() as session:
                 return await insert_attempts(session, rows, now)
         stmt = (
-            insert_ignore(self.dialect, A)
+            dialect_insert(self.dialect, A)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(A.c.id)
         )
@@ -281,7 +277,7 @@ class AttemptQueue:
         """Pause or resume new contacts for a purpose; False if it already was so."""
         async with self._write() as session:
             if paused:
-                stmt = insert_ignore(self.dialect, P).on_conflict_do_nothing()
+                stmt = dialect_insert(self.dialect, P).on_conflict_do_nothing()
                 result = await session.execute(
                     stmt, {"purpose": purpose.value, "paused_at": now, "paused_by": by}
                 )
@@ -540,7 +536,7 @@ class AttemptQueue:
             )
         if starts:
             await session.execute(
-                insert_ignore(self.dialect, C).on_conflict_do_nothing(),
+                dialect_insert(self.dialect, C).on_conflict_do_nothing(),
                 [
                     {
                         "client_id": s.claim.attempt.client_id,
@@ -622,13 +618,13 @@ class AttemptQueue:
             if not done:
                 return []
             await session.execute(
-                insert_ignore(self.dialect, O).on_conflict_do_nothing(),
+                dialect_insert(self.dialect, O).on_conflict_do_nothing(),
                 [self._outcome_row(f, now) for f in done],
             )
             fallbacks = [self._row(f.fallback, now) for f in done if f.fallback is not None]
             if fallbacks:
                 await session.execute(
-                    insert_ignore(self.dialect, A).on_conflict_do_nothing(
+                    dialect_insert(self.dialect, A).on_conflict_do_nothing(
                         index_elements=["idempotency_key"]
                     ),
                     fallbacks,
