@@ -42,7 +42,7 @@ async def build_adapters(
         channels[ChannelKind.CALL] = call_channel
         services.extend(call_services)
     else:  # calls left active by a worker that had SIP are recovered all the same
-        services.extend(await _call_recovery(rt))
+        services.extend(await _call_recovery(rt, at_start=False))
     if settings.asr.background:
         services.extend(_background_transcription(rt))
     if settings.telegram.enabled:
@@ -140,11 +140,14 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
     return channel, services, history
 
 
-async def _call_recovery(rt: Runtime, call_store: Any = None) -> list[Service]:
+async def _call_recovery(
+    rt: Runtime, call_store: Any = None, *, at_start: bool = True
+) -> list[Service]:
     """Calls left ``active`` by a worker that died are marked interrupted and what they
     recorded is archived: at start (SQLite: every active call, this worker is the only one)
     and then periodically (dead workers, and calls older than the longest possible call).
-    Runs whether or not SIP is configured now."""
+    Runs whether or not SIP is configured now; without SIP (``at_start`` False) the start's
+    recovery is the periodic service's first round, so a failure there is logged, not fatal."""
     from voice.call_store import CallStore
     from voice.recording_archive import incoming_folder, recover_after_restart
     from voice.storage import storage_from_settings
@@ -158,15 +161,24 @@ async def _call_recovery(rt: Runtime, call_store: Any = None) -> list[Service]:
     # SQLite this worker is the only one, so before it dials anything every active call is a
     # dead worker's.
     longest = timedelta(seconds=settings.call.max_call_s + settings.sip.ring_timeout_s + 60)
-    if is_sqlite(settings.db_url):
+    everything_active = is_sqlite(settings.db_url)
+
+    async def recover_all() -> None:
+        nonlocal everything_active
         report = await recover_after_restart(
             call_store, storage, incoming, started_before=utcnow()
         )
+        everything_active = False
         log.info("call recovery at start: %s", _recovered(report))
+
+    if everything_active and at_start:
+        await recover_all()
 
     stale_after = timedelta(seconds=3 * settings.outreach.heartbeat_s)
 
     async def recover() -> None:
+        if everything_active:  # no SIP here: this worker places no calls
+            await recover_all()
         # workers whose heartbeat stopped (several workers on PostgreSQL), then any call older
         # than the longest possible call, whoever placed it
         for worker_id in await rt.workers.dead_workers(stale_after):
