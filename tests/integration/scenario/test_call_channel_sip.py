@@ -157,7 +157,7 @@ async def test_a_call_in_progress_closes_politely_when_the_worker_stops(
     settings = settings_for(tmp_path)
     try:
         async with engine_for(phone.sip_port) as engine:
-            channel = build_call_channel(settings, engine)
+            channel = build_call_channel(settings, engine, worker_id="test-worker")
             try:
                 running = asyncio.create_task(channel.execute(attempt(Purpose.NPS), CLIENT))
                 await phone.wait_event("CALL_ESTABLISHED")
