@@ -129,7 +129,7 @@ async def build(
     source = SqlPlanningSource(sessions)
     dispatcher = Dispatcher(
         queue,
-        source,
+        store,
         channels,
         rules,
         settings=DispatchSettings(

@@ -97,7 +97,15 @@ class NpsCursor:
     id: int
 
 
-class ClientDirectory(Protocol):
+class ClientLookup(Protocol):
+    """Many clients in one round trip (the dispatcher loads a whole claimed batch at once)."""
+
+    async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]:
+        """The clients among ``client_ids`` that exist, by id (unknown ids left out)."""
+        ...
+
+
+class ClientDirectory(ClientLookup, Protocol):
     """Finding clients. Reads only; a lookup that finds nothing says so (None or left out)
     except ``get_client``, which is for ids known to exist."""
 
@@ -115,10 +123,6 @@ class ClientDirectory(Protocol):
 
     async def find_client_by_chat(self, chat_id: int) -> Client | None:
         """By the Telegram chat linked to the client."""
-        ...
-
-    async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]:
-        """The clients among ``client_ids`` that exist, by id (unknown ids left out)."""
         ...
 
     async def search_clients(
@@ -426,12 +430,6 @@ class PlanningSource(Protocol):
     async def winback_candidates(
         self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
     ) -> CandidatePage: ...
-
-
-class ClientLookup(Protocol):
-    """Many clients in one round trip (the dispatcher loads a whole claimed batch at once)."""
-
-    async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]: ...
 
 
 @dataclass(frozen=True, slots=True)
