@@ -17,6 +17,8 @@ from dashboard import (
     crm_views,
     nps_views,
     overview,
+    reason_views,
+    repeat_views,
     task_views,
     user_views,
 )
@@ -27,7 +29,7 @@ from dashboard.security import check_csrf, error_pages, require_login, security_
 from dashboard.throttle import LoginThrottle
 from dashboard.users import UserStore
 from povtor.db import create_engine, session_factory
-from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports
+from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports, RetentionView
 from povtor.settings import Settings
 
 HERE = Path(__file__).parent
@@ -42,6 +44,8 @@ def build_app(
     *,
     users: UserStore | None = None,
     crm: CrmSyncView | None = None,
+    retention: RetentionView | None = None,
+    transcription_off: str | None = None,
 ) -> web.Application:
     """The dashboard; without ``users`` it opens its own engine on ``settings.db_url``."""
     ds = settings.dashboard
@@ -58,6 +62,8 @@ def build_app(
         secret_key=settings.resolved_secret_key().encode(),
         users=users,
         crm=crm,
+        retention=retention,
+        transcription_off=transcription_off,
     )
     app = web.Application(
         middlewares=[security_headers, error_pages, require_login, check_csrf],
@@ -98,6 +104,9 @@ def _routes(app: web.Application) -> None:
     r.add_get("/", overview.overview)
     r.add_get("/nps", nps_views.nps_list)
     r.add_get("/clients", client_views.client_list)
+    r.add_get("/clients/export.{fmt}", client_views.client_export)
+    r.add_get("/why", reason_views.reasons_page)
+    r.add_get("/repeat", repeat_views.repeat_page)
     r.add_get("/clients/{client_id}", client_views.client_card)
     r.add_post("/clients/{client_id}/tasks", task_views.create_follow_up)
     r.add_get("/tasks", task_views.task_list)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.metrics.reports import SqlReports
+from crm_sync.retention_view import SqlRetentionView
 from crm_sync.store import SqlHistoryStore
 from dashboard.passwords import Passwords
 from dashboard.roles import Role
@@ -98,6 +99,7 @@ async def serving(
     tmp_path: Path,
     *,
     crm: CrmSyncView | None = None,
+    transcription_off: str | None = None,
 ) -> AsyncIterator[Dashboard]:
     """The dashboard service running on a free port, with admin, anna (manager), vera (viewer)."""
     settings = Settings(
@@ -108,7 +110,16 @@ async def serving(
     )
     users = UserStore(session_factory(engine))
     calls = FakeCallHistory()
-    service = DashboardService(settings, store, SqlReports(engine), calls, users=users, crm=crm)
+    service = DashboardService(
+        settings,
+        store,
+        SqlReports(engine),
+        calls,
+        users=users,
+        crm=crm,
+        retention=SqlRetentionView(engine, store),
+        transcription_off=transcription_off,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
     try:
