@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import aliased
 
 from crm_sync.metrics.period import months_between
 from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
@@ -70,6 +71,7 @@ class SqlRetentionView:
             .where(n.client_id == c.id, n.score.is_not(None))
             .order_by(n.answered_at.desc(), n.id.desc())
             .limit(1)
+            .correlate(c)
             .scalar_subquery()
         )
         segment = case(
@@ -102,7 +104,8 @@ class SqlRetentionView:
             stmt = stmt.where(segment == where.segment)
         if where.nps_group is not None:
             low, high = _GROUP_SCORES[where.nps_group]
-            last_score = select(n.score).where(n.id == last_answer).scalar_subquery()
+            last = aliased(NpsResponseRow)
+            last_score = select(last.score).where(last.id == last_answer).scalar_subquery()
             stmt = stmt.where(last_score.between(low, high))
         if where.last_order_min_days is not None:
             stmt = stmt.where(cs.last_order_at <= as_of - timedelta(where.last_order_min_days))

@@ -51,6 +51,7 @@ class Dashboard:
     users: UserStore
     calls: FakeCallHistory
     settings: Settings
+    engine: AsyncEngine
 
     async def add_user(self, login: str, role: Role, password: str = PASSWORD) -> None:
         hashed = await Passwords(self.settings.dashboard).hash(password)
@@ -125,7 +126,9 @@ async def serving(
     try:
         async with asyncio.timeout(10):
             await service.ready.wait()
-        d = Dashboard(f"http://127.0.0.1:{service.bound_port}", store, users, calls, settings)
+        d = Dashboard(
+            f"http://127.0.0.1:{service.bound_port}", store, users, calls, settings, engine
+        )
         for login, role in (("admin", Role.ADMIN), ("anna", Role.MANAGER), ("vera", Role.VIEWER)):
             await d.add_user(login, role)
         yield d
