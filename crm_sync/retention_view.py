@@ -32,16 +32,11 @@ from crm_sync.tables import (
     TaskRow,
 )
 from povtor.db import utcnow
-from povtor.domain import ChannelKind, EventKind, NpsGroup, ReasonCategory, TaskStatus
+from povtor.domain import NPS_SCORES, ChannelKind, EventKind, NpsGroup, ReasonCategory, TaskStatus
 from povtor.ports import ClientFilter, ClientSummary, ReasonCount, TaskCounts
 
 MAX_PAGE = 5000  # an export reads the list in pages of this size
 SEGMENTS = ("none", "new", "repeat", "lost")
-_GROUP_SCORES = {
-    NpsGroup.PROMOTER: (9, 10),
-    NpsGroup.PASSIVE: (7, 8),
-    NpsGroup.DETRACTOR: (0, 6),
-}
 
 
 class SqlRetentionView:
@@ -103,7 +98,7 @@ class SqlRetentionView:
         if where.segment in SEGMENTS:
             stmt = stmt.where(segment == where.segment)
         if where.nps_group is not None:
-            low, high = _GROUP_SCORES[where.nps_group]
+            low, high = NPS_SCORES[where.nps_group]
             last = aliased(NpsResponseRow)
             last_score = select(last.score).where(last.id == last_answer).scalar_subquery()
             stmt = stmt.where(last_score.between(low, high))
@@ -177,7 +172,9 @@ class SqlRetentionView:
 
     async def reasons(self, start: datetime, end: datetime) -> Sequence[ReasonCount]:
         n = NpsResponseRow
-        group = case((n.score >= 9, "promoter"), (n.score >= 7, "passive"), else_="detractor")
+        group = case(
+            *((n.score.between(low, high), g.value) for g, (low, high) in NPS_SCORES.items())
+        )
         stmt = (
             select(group.label("grp"), n.reason_category, func.count().label("answers"))
             .where(n.answered_at >= start, n.answered_at < end, n.score.is_not(None))

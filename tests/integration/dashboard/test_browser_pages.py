@@ -81,9 +81,7 @@ def _report_json(db_url: str, first: date, last: date) -> dict[str, Any]:
     env = {**os.environ, "POVTOR_DATABASE_URL": db_url}
     done = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "povtor",
+            str(Path(sys.executable).with_name("povtor")),  # the installed command
             "report",
             "--json",
             "--from",

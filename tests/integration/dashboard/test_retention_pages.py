@@ -262,7 +262,7 @@ async def test_repeat_page_shows_the_report_and_cells_list_their_clients(
             assert int(cells[key]) == count, key
         for name in ("retention_rate", "churn_rate", "repeat_purchase_rate"):
             value = report[name]
-            shown = re.search(rf'data-figure="{name}">([^<]+)<', html)
+            shown = re.search(rf'data-figure="{name}" data-value="[^"]*">([^<]+)<', html)
             assert shown
             assert shown.group(1) == f"{100 * value:.0f}\u00a0%"
         for t in report["tenure"]:
