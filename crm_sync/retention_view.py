@@ -18,6 +18,7 @@ from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
+from crm_sync.convert import nps_from_row
 from crm_sync.metrics.period import months_between
 from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
 from crm_sync.metrics.sql import abc_xyz_members_query
@@ -31,8 +32,16 @@ from crm_sync.tables import (
     NpsResponseRow,
     TaskRow,
 )
-from povtor.db import utcnow
-from povtor.domain import NPS_SCORES, ChannelKind, EventKind, NpsGroup, ReasonCategory, TaskStatus
+from povtor.db import session_factory, utcnow
+from povtor.domain import (
+    NPS_SCORES,
+    ChannelKind,
+    EventKind,
+    NpsGroup,
+    NpsResponse,
+    ReasonCategory,
+    TaskStatus,
+)
 from povtor.ports import ClientFilter, ClientSummary, ReasonCount, TaskCounts
 
 MAX_PAGE = 5000  # an export reads the list in pages of this size
@@ -52,6 +61,7 @@ class SqlRetentionView:
         self._tz = timezone
         self._window = activity_window
         self._reports = SqlReports(engine, timezone, activity_window)
+        self._store_sessions = session_factory(engine)
 
     async def repeat_sales(self, start: datetime, end: datetime) -> Mapping[str, Any]:
         return (await self._reports.report(start, end)).as_json()
@@ -215,6 +225,11 @@ class SqlRetentionView:
                 key = f"call_{r['outcome'] or 'unknown'}"
                 result[key] = result.get(key, 0) + count
         return result
+
+    async def nps_answer(self, answer_id: int) -> NpsResponse | None:
+        async with self._store_sessions() as session:
+            row = await session.get(NpsResponseRow, answer_id)
+            return None if row is None else nps_from_row(row)
 
     async def task_counts(self, now: datetime) -> TaskCounts:
         t = TaskRow

@@ -11,6 +11,7 @@ import jinja2
 from aiohttp import web
 
 from dashboard import (
+    answer_views,
     auth_views,
     call_views,
     client_views,
@@ -103,6 +104,7 @@ def _routes(app: web.Application) -> None:
     r.add_get("/healthz", healthz)
     r.add_get("/", overview.overview)
     r.add_get("/nps", nps_views.nps_list)
+    r.add_get("/nps/{answer_id}", answer_views.answer_page)
     r.add_get("/clients", client_views.client_list)
     r.add_get("/clients/export.{fmt}", client_views.client_export)
     r.add_get("/why", reason_views.reasons_page)

@@ -253,7 +253,7 @@ async def test_every_page_fits_a_400_px_phone_screen(dash: Dashboard, tmp_path: 
         ClientInput("C1", name="Константин Длиннофамильный-Двойной", phones=("+79161234567",))
     )
     now = datetime.now(UTC)
-    await dash.store.record_nps(
+    answer = await dash.store.record_nps(
         NewNpsResponse(
             client.id,
             2,
@@ -270,6 +270,7 @@ async def test_every_page_fits_a_400_px_phone_screen(dash: Dashboard, tmp_path: 
         "/",
         "/?trend=week",
         "/nps",
+        f"/nps/{answer.id}",
         "/why",
         "/repeat",
         "/clients",

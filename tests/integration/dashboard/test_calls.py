@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.store import ClientInput, SqlHistoryStore
-from povtor.ports import DialogueLine
+from povtor.domain import ChannelKind, ReasonCategory
+from povtor.ports import DialogueLine, NewNpsResponse, NewTask
 from tests.fakes.dashboard_calls import write_wav
 from tests.integration.dashboard.conftest import Dashboard, serving
 
@@ -106,3 +107,45 @@ async def test_unknown_or_missing_recordings_are_not_found(
         (tmp_path / "call-7.wav").unlink()  # swept by retention
         async with http.get("/calls/7/recording") as response:
             assert response.status == 404
+
+
+async def test_answer_page_shows_the_words_the_call_beside_its_dialogue_and_the_tasks(
+    dash: Dashboard, tmp_path: Path
+) -> None:
+    client_id, _ = await _call(dash, tmp_path)  # call 7, started now
+    answer = await dash.store.record_nps(
+        NewNpsResponse(
+            client_id,
+            3,
+            ChannelKind.CALL,
+            reason_text="долго везли, звоните 8 916 123 45 67",
+            reason_category=ReasonCategory.DELIVERY,
+            answered_at=datetime.now(UTC),
+        )
+    )
+    other = await dash.store.record_nps(
+        NewNpsResponse(client_id, 9, ChannelKind.TELEGRAM, answered_at=datetime.now(UTC))
+    )
+    async with await dash.signed_in("anna") as http:
+        async with http.get(f"/nps/{answer.id}") as page:
+            html = await page.text()
+        assert "долго везли, звоните 8 916 123 45 67" in html
+        assert "доставка" in html
+        assert 'data-call="7"' in html
+        assert '<audio controls preload="metadata" src="/calls/7/recording">' in html
+        assert ">0:04</button> <b>Клиент:</b> восемь" in html
+        assert "После этого ответа задач не было." in html
+        await dash.store.create_task(
+            NewTask(client_id, "detractor", "Извиниться", datetime.now(UTC) + timedelta(1))
+        )
+        async with http.get(f"/nps/{answer.id}") as page:
+            assert "Извиниться" in await page.text()
+        async with http.get(f"/nps/{other.id}") as page:
+            assert 'data-call="7"' not in await page.text()  # a Telegram answer has no call
+        async with http.get("/nps/999999") as page:
+            assert page.status == 404
+    async with await dash.signed_in("vera") as http, http.get(f"/nps/{answer.id}") as page:
+        html = await page.text()
+    assert "<audio" not in html
+    assert "восемь" not in html
+    assert "••• ••• •• 67" in html
