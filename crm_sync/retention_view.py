@@ -8,6 +8,7 @@ client on the page through the ``(client_id, answered_at)`` index.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -111,6 +112,9 @@ class SqlRetentionView:
             low, high = NPS_SCORES[where.nps_group]
             last = aliased(NpsResponseRow)
             last_score = select(last.score).where(last.id == last_answer).scalar_subquery()
+            # only clients with an answer in the group can have it last: a cheap semi-join first
+            scored = select(last.client_id).where(last.score.between(low, high))
+            stmt = stmt.where(c.id.in_(scored))
             stmt = stmt.where(last_score.between(low, high))
         if where.last_order_min_days is not None:
             stmt = stmt.where(cs.last_order_at <= as_of - timedelta(where.last_order_min_days))
@@ -179,6 +183,31 @@ class SqlRetentionView:
             cell.abc,
             xyz,
         ).scalar_subquery()
+
+    async def nps_counts(self, bounds: Sequence[datetime]) -> Sequence[Mapping[NpsGroup, int]]:
+        """Filtered counts side by side over one range scan of ``ix_nps_responses_answered_at``
+        (the same score bounds as the report's NPS)."""
+        n = NpsResponseRow
+        pairs = list(itertools.pairwise(bounds))
+        if not pairs:
+            return []
+        columns = [
+            func.count().filter(
+                n.answered_at >= low, n.answered_at < high, n.score.between(s_low, s_high)
+            )
+            for low, high in pairs
+            for s_low, s_high in NPS_SCORES.values()
+        ]
+        stmt = select(*columns).where(
+            n.answered_at >= bounds[0], n.answered_at < bounds[-1], n.score.is_not(None)
+        )
+        async with self._engine.connect() as conn:
+            row = list((await conn.execute(stmt)).one())
+        groups = list(NPS_SCORES)
+        return [
+            {g: int(row[i * len(groups) + k]) for k, g in enumerate(groups)}
+            for i in range(len(pairs))
+        ]
 
     async def reasons(self, start: datetime, end: datetime) -> Sequence[ReasonCount]:
         n = NpsResponseRow

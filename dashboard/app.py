@@ -26,6 +26,7 @@ from dashboard import (
 from dashboard.context import DEPS, Deps
 from dashboard.formatting import Formatter
 from dashboard.passwords import Passwords
+from dashboard.recent import Recent
 from dashboard.security import check_csrf, error_pages, require_login, security_headers
 from dashboard.throttle import LoginThrottle
 from dashboard.users import UserStore
@@ -65,6 +66,7 @@ def build_app(
         crm=crm,
         retention=retention,
         transcription_off=transcription_off,
+        recent=Recent(ds.report_cache_s),
     )
     app = web.Application(
         middlewares=[security_headers, error_pages, require_login, check_csrf],

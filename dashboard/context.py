@@ -10,6 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from dashboard.passwords import Passwords
+from dashboard.recent import Recent
 from dashboard.roles import can_listen, can_manage_users, can_write, sees_full_phones
 from dashboard.throttle import LoginThrottle
 from dashboard.users import Session, UserStore
@@ -35,6 +36,7 @@ class Deps:
     retention: RetentionView | None = None  # None: figures and lists say they are not connected
     transcription_off: str | None = None  # why recordings are not transcribed (None: they are)
     started_at: datetime = field(default_factory=utcnow)
+    recent: Recent = field(default_factory=lambda: Recent(0))  # slow figures, reused briefly
 
     @property
     def user_store(self) -> UserStore:

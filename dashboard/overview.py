@@ -16,7 +16,7 @@ from dashboard.context import Deps, deps, render
 from dashboard.crm_views import crm_summary
 from dashboard.periods import month_buckets, week_buckets
 from povtor.db import utcnow
-from povtor.domain import NpsGroup, NpsSummary, TaskStatus
+from povtor.domain import NpsGroup, TaskStatus
 from povtor.ports import NpsQuery, TaskCounts
 
 log = logging.getLogger(__name__)
@@ -31,12 +31,25 @@ def d_tz(d: Deps) -> ZoneInfo:
     return ZoneInfo(d.settings.default_timezone)
 
 
-async def trend(d: Deps, now: datetime, by: str) -> list[tuple[str, NpsSummary]]:
-    """NPS per week or month; each bucket is the same query as the NPS of ``povtor report``."""
+async def trend(d: Deps, now: datetime, by: str) -> list[tuple[str, TrendPoint]]:
+    """Answers per group by week or month (the score bounds of ``povtor report``'s NPS)."""
     tz = d_tz(d)
-    buckets = week_buckets(now, tz, TREND_WEEKS) if by == "week" else month_buckets(now, tz, 12)
-    summaries = await asyncio.gather(*(d.reports.nps(s, e) for _, s, e in buckets))
-    return [(label, s) for (label, _, _), s in zip(buckets, summaries, strict=True)]
+    buckets = (
+        week_buckets(now, tz, TREND_WEEKS)
+        if by == "week"
+        else month_buckets(now, tz, TREND_MONTHS)
+    )
+    if d.retention is not None:
+        counts = await d.retention.nps_counts([s for _, s, _ in buckets] + [now])
+        groups = [
+            (c[NpsGroup.PROMOTER], c[NpsGroup.PASSIVE], c[NpsGroup.DETRACTOR]) for c in counts
+        ]
+    else:
+        summaries = await asyncio.gather(*(d.reports.nps(s, e) for _, s, e in buckets))
+        groups = [(s.promoters, s.passives, s.detractors) for s in summaries]
+    return [
+        (label, TrendPoint(label, *g)) for (label, _, _), g in zip(buckets, groups, strict=True)
+    ]
 
 
 async def status_checks(d: Deps) -> list[Check]:
@@ -115,7 +128,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
     )
     clients = await d.store.get_clients([a.client_id for a in detractors])
     needing, handled = await _needing_action(d, detractors)
-    points = [TrendPoint(label, s.promoters, s.passives, s.detractors) for label, s in buckets]
+    points = [point for _, point in buckets]
     context: dict[str, Any] = {
         "nav": "overview",
         "current": current,

@@ -3,6 +3,7 @@ with the change against the previous period of the same length; each bar opens t
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 from urllib.parse import urlencode
@@ -67,8 +68,17 @@ async def reasons_page(request: web.Request) -> web.StreamResponse:
         "connected": d.retention is not None,
     }
     if d.retention is not None:
-        now_rows = await d.retention.reasons(chosen.start, chosen.end)
-        before_rows = await d.retention.reasons(previous.start, previous.end)
+        retention = d.retention
+        now_rows, before_rows = await asyncio.gather(
+            d.recent.get(
+                ("reasons", chosen.start, chosen.end),
+                lambda: retention.reasons(chosen.start, chosen.end),
+            ),
+            d.recent.get(
+                ("reasons", previous.start, previous.end),
+                lambda: retention.reasons(previous.start, previous.end),
+            ),
+        )
         now, before = tally(now_rows, groups), tally(before_rows, groups)
         bars = pareto_bars(now, before, {**chosen.query(), "period": "all"}, group)
         context.update(

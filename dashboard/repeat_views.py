@@ -67,7 +67,13 @@ async def repeat_page(request: web.Request) -> web.StreamResponse:
         "norm": HEALTHY_COEFFICIENT,
     }
     if d.retention is not None:
-        report = dict(await d.retention.repeat_sales(chosen.start, chosen.end))
+        retention = d.retention
+        report = dict(
+            await d.recent.get(
+                ("repeat", chosen.start, chosen.end),
+                lambda: retention.repeat_sales(chosen.start, chosen.end),
+            )
+        )
         cohorts = [(COHORT_RU.get(t["cohort"], t["cohort"]), t) for t in report["tenure"]]
         context.update(
             report=report,

@@ -495,6 +495,10 @@ class RetentionView(Protocol):
         """Keyset pages by ascending client id."""
         ...
 
+    async def nps_counts(self, bounds: Sequence[datetime]) -> Sequence[Mapping[NpsGroup, int]]:
+        """Scored answers per group in each [bounds[i], bounds[i + 1]), in one read."""
+        ...
+
     async def reasons(self, start: datetime, end: datetime) -> Sequence[ReasonCount]:
         """Scored answers of the period by NPS group and reason category."""
         ...
