@@ -116,8 +116,8 @@ async def overview(request: web.Request) -> web.StreamResponse:
     by = "week" if request.query.get("trend") == "week" else "month"
     month_ago = now - timedelta(days=30)
     current, buckets, tasks, detractors = await asyncio.gather(
-        d.reports.nps(month_ago, now),
-        trend(d, now, by),
+        d.recent.get(("nps-30-days",), lambda: d.reports.nps(month_ago, now)),
+        d.recent.get(("trend", by), lambda: trend(d, now, by)),
         task_counts(d, now),
         d.store.list_nps_answers(
             NpsQuery(group=NpsGroup.DETRACTOR, since=month_ago), limit=DETRACTORS_SHOWN * 3
