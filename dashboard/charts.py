@@ -47,7 +47,7 @@ def nps_interval(promoters: int, passives: int, detractors: int) -> tuple[float,
 
 def trend_chart(points: Sequence[TrendPoint]) -> Markup:
     """NPS per period as a line with its 95% band; the answer count under each point."""
-    width, height, left, right, top, bottom = 640, 240, 36, 12, 12, 44
+    width, height, left, right, top, bottom = 480, 220, 32, 8, 12, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     step = plot_w / max(len(points), 1)
 
@@ -80,13 +80,17 @@ def trend_chart(points: Sequence[TrendPoint]) -> Markup:
     line = [f"{x(i):.1f},{y(p.nps):.1f}" for i, p in enumerate(points) if p.nps is not None]
     if len(line) >= 2:
         parts.append(f'<polyline class="line" points="{" ".join(line)}"/>')
+    crowded = len(points) > 8  # a phone is ~400 px wide: label every other period
     for i, p in enumerate(points):
         label = escape(p.label)
+        if not crowded or (len(points) - 1 - i) % 2 == 0:
+            parts.append(
+                f'<text class="label" x="{x(i):.1f}" y="{height - 24}" '
+                f'text-anchor="middle">{label}</text>'
+            )
         parts.append(
-            f'<text class="label" x="{x(i):.1f}" y="{height - 24}" '
-            f'text-anchor="middle">{label}</text>'
             f'<text class="count" x="{x(i):.1f}" y="{height - 8}" text-anchor="middle">'
-            f"n={p.responses}</text>"
+            f"{p.responses}</text>"
         )
         if p.nps is None:
             continue
@@ -113,8 +117,8 @@ class Bar:
 def pareto_chart(bars: Sequence[Bar]) -> Markup:
     """Horizontal bars, largest first, with the cumulative share; each bar is a link."""
     total = sum(b.value for b in bars)
-    row, label_w, width = 30, 190, 640
-    bar_w = width - label_w - 110
+    row, label_w, width = 28, 168, 440
+    bar_w = width - label_w - 100
     top = max((b.value for b in bars), default=0) or 1
     height = row * len(bars) + 8
     parts = [
@@ -144,7 +148,7 @@ def pareto_chart(bars: Sequence[Bar]) -> Markup:
 
 def coefficient_chart(cohorts: Sequence[tuple[str, float | None]], norm: float) -> Markup:
     """Vertical bars of a 0..1 coefficient per cohort with the norm as a dashed line."""
-    width, height, left, bottom, top = 640, 200, 36, 28, 10
+    width, height, left, bottom, top = 480, 200, 32, 28, 10
     plot_h = height - top - bottom
     step = (width - left - 8) / max(len(cohorts), 1)
 

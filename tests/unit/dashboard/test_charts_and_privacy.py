@@ -45,7 +45,7 @@ def test_no_interval_under_two_answers() -> None:
 def test_trend_chart_carries_each_points_figures_and_skips_empty_periods() -> None:
     svg = trend_chart([TrendPoint("янв 26", 3, 1, 1), TrendPoint("фев 26", 0, 0, 0)])
     assert re.findall(r'data-nps="([^"]+)" data-n="(\d+)"', svg) == [("40.0", "5")]
-    assert "n=0" in svg  # the empty month still shows its sample size
+    assert re.findall(r"<text class=\"count\"[^>]*>(\d+)<", svg) == ["5", "0"]  # empty: 0
     assert "<script" not in svg
 
 
