@@ -43,13 +43,15 @@ from povtor.domain import (
     ReasonCategory,
     TaskStatus,
 )
-from povtor.ports import ClientFilter, ClientSummary, ReasonCount, TaskCounts
+from povtor.ports import AbcCell, ClientFilter, ClientSummary, ReasonCount, TaskCounts
 
-MAX_PAGE = 5000  # an export reads the list in pages of this size
+MAX_PAGE = 5000  # the most clients one call returns (an export reads several pages)
 SEGMENTS = ("none", "new", "repeat", "lost")
 
 
 class SqlRetentionView:
+    """``RetentionView`` over the history store's tables (reads only)."""
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -136,7 +138,7 @@ class SqlRetentionView:
             opted = c.opted_out_at.is_not(None)
             stmt = stmt.where(opted if where.opted_out else c.opted_out_at.is_(None))
         if where.cell is not None:
-            stmt = stmt.where(c.id.in_(self._cell_members(where)))
+            stmt = stmt.where(c.id.in_(self._cell_members(where.cell)))
         stmt = stmt.order_by(c.id).limit(min(limit, MAX_PAGE))
         async with self._engine.connect() as conn:
             rows = list((await conn.execute(stmt)).mappings())
@@ -166,9 +168,7 @@ class SqlRetentionView:
             )
         return result
 
-    def _cell_members(self, where: ClientFilter) -> Any:
-        cell = where.cell
-        assert cell is not None
+    def _cell_members(self, cell: AbcCell) -> Any:
         months = months_between(cell.start, cell.end, self._tz)
         offset = ZoneInfo(self._tz).utcoffset(cell.start.replace(tzinfo=None))
         offset_s = int(offset.total_seconds()) if offset is not None else 0
