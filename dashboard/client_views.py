@@ -20,7 +20,7 @@ from dashboard.client_list import (
 )
 from dashboard.context import current_session, deps, render
 from dashboard.export import csv_bytes, xlsx_bytes
-from dashboard.formatting import SEGMENT_RU, show_phone
+from dashboard.formatting import SEGMENT_RU, mask_phones_in_text, show_phone
 from dashboard.paging import parse_id
 from dashboard.roles import Role, can_listen, sees_full_phones
 from povtor.db import utcnow
@@ -121,7 +121,7 @@ def _export_row(r: ClientSummary, role: Role, d: Any) -> list[Any]:
     return [
         c.id,
         c.external_id,
-        c.name,
+        c.name if sees_full_phones(role) else mask_phones_in_text(c.name),
         ", ".join(show_phone(p, role) for p in c.phones),
         SEGMENT_RU.get(r.segment, r.segment),
         r.orders,

@@ -186,6 +186,7 @@ async def test_viewer_reads_phone_numbers_masked_in_free_text(dash: Dashboard) -
     await dash.store.create_task(
         NewTask(ids["new"], "detractor", "Позвонить +79035550011", NOW + timedelta(days=1))
     )
+    await dash.store.create_client(ClientInput("X1", name="Магазин 89035550011"))
     for login, visible in (("vera", False), ("anna", True)):
         async with await dash.signed_in(login) as http:
             pages = "".join(
@@ -194,9 +195,12 @@ async def test_viewer_reads_phone_numbers_masked_in_free_text(dash: Dashboard) -
                     await _page(http, "/nps?period=30"),
                     await _page(http, "/"),
                     await _page(http, "/tasks?view=open"),
+                    await _page(http, "/clients?q=%D0%BC%D0%B0%D0%B3%D0%B0%D0%B7%D0%B8%D0%BD"),
                 ]
             )
-        for written in ("903 555-00-11", "8(903)5550011", "+79035550011"):
+            async with http.get("/clients/export.csv?segment=none") as response:
+                pages += (await response.read()).decode("utf-8-sig")
+        for written in ("903 555-00-11", "8(903)5550011", "+79035550011", "89035550011"):
             assert (written in pages) is visible, (login, written)
         if not visible:
             assert "+• ••• •••-••-11" in pages
