@@ -10,11 +10,12 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from dashboard.passwords import Passwords
-from dashboard.roles import can_listen, can_manage_users, can_write
+from dashboard.recent import Recent
+from dashboard.roles import can_listen, can_manage_users, can_write, sees_full_phones
 from dashboard.throttle import LoginThrottle
 from dashboard.users import Session, UserStore
 from povtor.db import utcnow
-from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports
+from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports, RetentionView
 from povtor.settings import Settings
 
 
@@ -32,7 +33,10 @@ class Deps:
     secret_key: bytes
     users: UserStore | None = None  # set at startup when the app opens its own engine
     crm: CrmSyncView | None = None  # the CRM sync; None: the page says how to turn it on
+    retention: RetentionView | None = None  # None: figures and lists say they are not connected
+    transcription_off: str | None = None  # why recordings are not transcribed (None: they are)
     started_at: datetime = field(default_factory=utcnow)
+    recent: Recent = field(default_factory=lambda: Recent(0))  # slow figures, reused briefly
 
     @property
     def user_store(self) -> UserStore:
@@ -80,7 +84,8 @@ def render(
             can_write=can_write(role),
             can_manage_users=can_manage_users(role),
             can_listen=can_listen(role),
+            sees_phones=sees_full_phones(role),
         )
     else:
-        common.update(can_write=False, can_manage_users=False, can_listen=False)
+        common.update(can_write=False, can_manage_users=False, can_listen=False, sees_phones=False)
     return aiohttp_jinja2.render_template(template, request, common | context, status=status)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -510,3 +511,92 @@ class CrmSyncView(Protocol):
     async def retry(self, event_ids: Sequence[int] | None = None) -> int:
         """Failed pushes (these events, or all with None) back to pending; how many."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class AbcCell:
+    """One cell of the period's ABC/XYZ matrix (``xyz`` None: fewer than three months)."""
+
+    start: datetime
+    end: datetime
+    abc: str  # "A", "B" or "C"
+    xyz: str | None = None  # "X", "Y", "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFilter:
+    """Filters of the dashboard's client list; ``None`` means any."""
+
+    text: str = ""  # name (substring), exact client code, or phone digits
+    phone_suffix_only: bool = False  # phone digits match only the last 4 or the whole number
+    segment: str | None = None  # "none", "new", "repeat" or "lost" (see ClientSummary)
+    nps_group: NpsGroup | None = None  # of the client's last scored answer
+    last_order_min_days: int | None = None  # last order at least this many days ago
+    last_order_max_days: int | None = None  # ... and at most this many
+    channel: ChannelKind | None = None  # telegram: linked and reachable; call: has a phone
+    consent: ConsentChannel | None = None  # consent granted for this channel
+    opted_out: bool | None = None
+    cell: AbcCell | None = None  # buyers of the period in this ABC/XYZ cell
+    as_of: datetime | None = None  # "days ago" and segments count from here (default now)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSummary:
+    """A client with the figures of the client list.
+
+    ``segment``: "none" (never ordered), "new" (one order, active), "repeat" (two or more orders,
+    active), "lost" (no order within the activity window of 365 days)."""
+
+    client: Client
+    segment: str
+    orders: int = 0
+    revenue: Decimal = Decimal(0)
+    last_order_at: datetime | None = None
+    last_score: int | None = None
+    last_answered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonCount:
+    group: NpsGroup
+    category: ReasonCategory | None  # None: no reason given or not yet classified
+    answers: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCounts:
+    open: int
+    in_progress: int
+    overdue: int  # open or in progress, due before now
+
+
+class RetentionView(Protocol):
+    """Retention figures and client lists as the dashboard shows them (implemented by
+    crm_sync over the same SQL as ``povtor report``)."""
+
+    async def repeat_sales(self, start: datetime, end: datetime) -> Mapping[str, Any]:
+        """The figures of ``povtor report --json`` for [start, end), in that JSON shape."""
+        ...
+
+    async def list_clients(
+        self, where: ClientFilter, *, after_id: int | None = None, limit: int = 50
+    ) -> Sequence[ClientSummary]:
+        """Keyset pages by ascending client id."""
+        ...
+
+    async def nps_counts(self, bounds: Sequence[datetime]) -> Sequence[Mapping[NpsGroup, int]]:
+        """Scored answers per group in each [bounds[i], bounds[i + 1]), in one read."""
+        ...
+
+    async def reasons(self, start: datetime, end: datetime) -> Sequence[ReasonCount]:
+        """Scored answers of the period by NPS group and reason category."""
+        ...
+
+    async def outreach(self, start: datetime, end: datetime) -> Mapping[str, int]:
+        """Contacts of the period from the timeline: ``messages`` sent, ``calls`` made, calls
+        per outcome as ``call_<outcome>``, ``answers`` (NPS answers received)."""
+        ...
+
+    async def task_counts(self, now: datetime) -> TaskCounts: ...
+
+    async def nps_answer(self, answer_id: int) -> NpsResponse | None: ...

@@ -192,6 +192,7 @@ class DashboardSettings(BaseSettings):
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 2
     page_size: int = 50
+    report_cache_s: float = 60.0  # repeat-sales and reasons figures are reused this long
 
 
 class CrmSettings(BaseSettings):
