@@ -37,7 +37,7 @@ def _run_db(work: Callable[[Any, Settings], Awaitable[T]]) -> T:
 
     async def main() -> T:
         if settings.database_url is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = create_engine(settings.db_url)
         try:
             return await work(engine, settings)
