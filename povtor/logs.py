@@ -30,6 +30,26 @@ def mask_phone(phone: str) -> str:
     )
 
 
+def mask_login(login: str) -> str:
+    """'anna.petrova' -> 'a**********a': a typed login may be someone's phone or e-mail."""
+    if len(login) <= 2:
+        return "*" * len(login)
+    return login[0] + "*" * (len(login) - 2) + login[-1]
+
+
+def mask_address(address: str | None) -> str:
+    """The network, not the host: IPv4 to its /24 ('203.0.113.*'), IPv6 to its /64."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return "?"
+    if ip.version == 4:
+        return ".".join(str(ip).split(".")[:3]) + ".*"
+    return ":".join(ip.exploded.split(":")[:4]) + ":*"
+
+
 def mask_text(text: str) -> str:
     """Mask anything that looks like a phone number inside free text."""
     return _PHONE.sub(_mask_match, text)

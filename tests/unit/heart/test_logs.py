@@ -6,7 +6,14 @@ import logging
 
 import pytest
 
-from povtor.logs import JsonFormatter, MaskingFilter, mask_phone, mask_text
+from povtor.logs import (
+    JsonFormatter,
+    MaskingFilter,
+    mask_address,
+    mask_login,
+    mask_phone,
+    mask_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,3 +72,15 @@ def test_exception_messages_and_tracebacks_are_masked(formatter: logging.Formatt
     assert "RuntimeError: SIP 486 for +7********67" in shown
     assert phone not in text
     assert "_dial(phone)" in text  # the traceback itself is still there
+
+
+def test_logins_and_addresses_are_masked_for_the_sign_in_log() -> None:
+    assert [mask_login(x) for x in ("anna", "+79161234567", "ab", "")] == [
+        "a**a",
+        "+**********7",
+        "**",
+        "",
+    ]
+    assert mask_address("203.0.113.57") == "203.0.113.*"
+    assert mask_address("2001:db8:85a3:1:2:3:4:5") == "2001:0db8:85a3:0001:*"
+    assert mask_address(None) == "?"
