@@ -96,6 +96,7 @@ class AsrSettings(BaseSettings):
     model_base_url: str = "https://alphacephei.com/vosk/models"
     skip_robot: bool = False  # background: leave the robot's (left) channel undecoded
     scan_interval_s: float = 30.0  # background: how often the recordings folder is scanned
+    max_audio_s: float = Field(default=4 * 3600.0, gt=0)  # longer files are refused
 
 
 class RecordingSettings(BaseSettings):
