@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -56,12 +56,12 @@ from crm_sync.imports.upsert import (
     write_isolated,
 )
 from crm_sync.tables import ImportRunRow
-from povtor.db import utcnow
+from povtor.db import table_of, utcnow
 from povtor.errors import InvalidInput
 from povtor.logs import mask_text
 
 log = logging.getLogger(__name__)
-runs: Table = ImportRunRow.__table__  # type: ignore[assignment]
+runs = table_of(ImportRunRow)
 SQLITE_CACHE_KIB = 48 * 1024  # 48 MiB: the hot parts of the time indexes; peak RSS < 300 MB
 PG_BATCH_ROWS = 20_000  # fewer, larger statements (COPY, joins) per run
 SQLITE_BATCH_ROWS = 10_000  # two batches are in memory at a time: peak RSS < 300 MB
