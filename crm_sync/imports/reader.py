@@ -184,23 +184,34 @@ class CsvTable(TableFile):
         stream = io.TextIOWrapper(self._raw, encoding=self.encoding, errors=errors, newline="")
         self._stack.callback(stream.detach)
         lines = _Lines(stream)
-        reader = csv.reader(lines, delimiter=self.delimiter or ",")
+        delimiter = self.delimiter or ","
+        reader = csv.reader(lines.feed(), delimiter=delimiter)
+        taken = lines.taken
         number = 0
         while True:
-            lines.start()
+            taken.clear()
+            lines.nul = lines.ended = lines.runaway = False
             row: list[CellValue]
             try:
                 record = next(reader, None)
-            except (_Runaway, csv.Error) as err:
-                if not lines.taken:
+            except csv.Error as err:
+                if not taken:
                     raise InvalidInput(
                         f"{self.path.name}: CSV broken after row {number}: {err}"
                     ) from err
-                row = self._broken(lines, "кавычка не закрыта или строка слишком длинная")
+                row = self._broken(lines, f"строка не читается как CSV: {err}")
             else:
-                if record is None:
+                if lines.runaway:  # the feed stopped the record
+                    row = self._broken(lines, "кавычка не закрыта или строка слишком длинная")
+                elif record is None:
                     return
-                row = self._checked(lines, record)
+                elif len(taken) == 1 and not lines.nul:
+                    row = record  # nearly every row
+                else:
+                    row = self._checked(lines, record)
+            if isinstance(row, BrokenRow) and (lines.runaway or lines.ended):
+                # the feed has ended: the lines given back are read by a new one
+                reader = csv.reader(lines.feed(), delimiter=delimiter)
             number += 1
             yield number, row
 
@@ -231,6 +242,7 @@ class CsvTable(TableFile):
         """The record's first line is the bad one; the lines it swallowed are read again."""
         first, rest = lines.taken[0], lines.taken[1:]
         lines.push_back(rest)
+        lines.taken.clear()
         return BrokenRow(first, reason)
 
     def progress(self) -> tuple[int, int | None]:
@@ -240,51 +252,44 @@ class CsvTable(TableFile):
         self._stack.close()
 
 
-class _Runaway(Exception):
-    """A record grew past MAX_RECORD_LINES or MAX_RECORD_CHARS."""
-
-
 class _Lines:
     """Physical lines fed to csv.reader, kept until the record they make is complete.
 
-    A class, not a generator: raising _Runaway out of a generator would end it.
+    The feed is a generator (cheap per line); when a record grows past MAX_RECORD_LINES or
+    MAX_RECORD_CHARS it ends, so the reader returns what it has, and ``runaway`` says why.
     """
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._back: list[str] = []  # lines to read again, last first
-        self.taken: list[str] = []
-        self.chars = 0
+        self.taken: list[str] = []  # the lines of the record being read
         self.nul = False
         self.ended = False
-
-    def start(self) -> None:
-        self.taken = []
-        self.chars = 0
-        self.nul = False
-        self.ended = False
+        self.runaway = False
 
     def push_back(self, lines: list[str]) -> None:
         self._back.extend(reversed(lines))
 
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        if self._back:
-            line = self._back.pop()
-        else:
-            line = self._stream.readline()
-            if not line:
-                self.ended = True
-                raise StopIteration
-        self.taken.append(line)
-        self.chars += len(line)
-        if "\x00" in line:
-            self.nul = True
-        if len(self.taken) > MAX_RECORD_LINES or self.chars > MAX_RECORD_CHARS:
-            raise _Runaway(f"a row over {MAX_RECORD_LINES} lines or {MAX_RECORD_CHARS} chars")
-        return line
+    def feed(self) -> Iterator[str]:
+        back, taken, readline = self._back, self.taken, self._stream.readline
+        while True:
+            if back:
+                line = back.pop()
+            else:
+                line = readline()
+                if not line:
+                    self.ended = True
+                    return
+            taken.append(line)
+            if "\x00" in line:
+                self.nul = True
+            if len(line) > MAX_RECORD_CHARS or (
+                len(taken) > 1
+                and (len(taken) > MAX_RECORD_LINES or sum(map(len, taken)) > MAX_RECORD_CHARS)
+            ):
+                self.runaway = True
+                return
+            yield line
 
 
 class XlsxTable(TableFile):
