@@ -206,7 +206,7 @@ class CsvTable(TableFile):
                 elif record is None:
                     return
                 elif len(taken) == 1 and not lines.nul:
-                    row = record  # nearly every row
+                    row = record  # type: ignore[assignment]  # str cells; nearly every row
                 else:
                     row = self._checked(lines, record)
             if isinstance(row, BrokenRow) and (lines.runaway or lines.ended):
