@@ -103,7 +103,7 @@ async def build(
 ) -> Runtime:
     db_file = sqlite_file(settings.db_url)
     if db_file is not None:  # SQLite: one worker, enforced before anything else starts
-        db_file.parent.mkdir(parents=True, exist_ok=True)
+        db_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         stack.enter_context(SqliteWorkerLock(db_file))
     out = settings.outreach
     engine = create_engine(settings.db_url, pool_size=max(5, min(out.concurrency, 20)))

@@ -100,6 +100,7 @@ def _crm_sync(stack: AsyncExitStack, rt: Runtime) -> Service:
 
 
 async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Service], Any]:
+    from povtor.private import make_private_dir
     from voice.call_channel import build_call_channel
     from voice.call_history import SqlCallHistory
     from voice.call_store import CallStore
@@ -114,7 +115,7 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
     call_store = CallStore(rt.sessions, history=rt.store)
     storage = storage_from_settings(settings)
     incoming = incoming_folder(settings)
-    incoming.mkdir(parents=True, exist_ok=True)
+    make_private_dir(incoming)
     writer = stack.enter_context(RecordingWriter(threads=settings.recordings.writer_threads))
 
     def recorder(call_uuid: str) -> CallRecorder:

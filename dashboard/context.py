@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -64,8 +65,18 @@ def current_session(request: web.Request) -> Session:
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
-    """Only a path on this site: never an open redirect to another host."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a path on this site: never an open redirect to another host.
+
+    Judged as a browser reads the Location header: it drops tabs and line breaks first
+    (``/\t/evil.example`` is ``//evil.example``, another host) and takes ``\\`` for ``/``;
+    any control character or space makes the value refused outright.
+    """
+    if not value or any(ch <= " " or ch == "\x7f" for ch in value):
+        return default
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
         return default
     return value
 

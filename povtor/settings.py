@@ -96,6 +96,7 @@ class AsrSettings(BaseSettings):
     model_base_url: str = "https://alphacephei.com/vosk/models"
     skip_robot: bool = False  # background: leave the robot's (left) channel undecoded
     scan_interval_s: float = 30.0  # background: how often the recordings folder is scanned
+    max_audio_s: float = Field(default=4 * 3600.0, gt=0)  # longer files are refused
 
 
 class RecordingSettings(BaseSettings):
@@ -280,7 +281,7 @@ class Settings(BaseSettings):
         path = self.data_dir / "secret_key"
         if path.exists():
             return path.read_text(encoding="utf-8").strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_urlsafe(32)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(key, encoding="utf-8")

@@ -101,7 +101,9 @@ async def _first_of(*events: asyncio.Event, within: float) -> None:
 def recording_transcriber(settings: Settings, engine: AsyncEngine) -> RecordingTranscriber:
     """The background transcriber as the worker runs it (raises ModelError without a model)."""
     model_path = resolve_model(settings.asr.model, settings.models_dir)
-    options = DecodeOptions(skip_robot=settings.asr.skip_robot)
+    options = DecodeOptions(
+        skip_robot=settings.asr.skip_robot, max_duration_s=settings.asr.max_audio_s
+    )
     batch = Batch(
         TranscriptStore(engine),
         lambda: start_pool(model_path, settings.asr.workers, options),
