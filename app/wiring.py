@@ -82,7 +82,9 @@ async def build_adapters(
         from dashboard.service import DashboardService
 
         crm = SqlCrmSyncView(rt.sessions, crm_kind(settings.crm))
-        services.append(DashboardService(settings, rt.store, reports, calls, crm=crm))
+        services.append(
+            DashboardService(settings, rt.store, reports, calls, crm=crm, health=rt.board)
+        )
     if settings.crm.kind.strip().lower() not in ("", "none", "off"):
         services.append(_crm_sync(stack, rt))
     return channels, services

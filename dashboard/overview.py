@@ -50,6 +50,9 @@ def d_tz(d: Deps) -> ZoneInfo:
     return ZoneInfo(d.settings.default_timezone)
 
 
+_STATE_RU = {"degraded": "работает с перебоями", "down": "не работает"}
+
+
 async def status_checks(d: Deps) -> list[tuple[str, bool, str]]:
     """(what, ok, detail) for the status widget; each check bounded in time."""
     checks: list[tuple[str, bool, str]] = []
@@ -72,6 +75,10 @@ async def status_checks(d: Deps) -> list[tuple[str, bool, str]]:
         checks.append(("Звонки и записи", False, "не подключены"))
     else:
         checks.append(("Звонки и записи", True, "подключены"))
+    if d.health is not None:  # what the worker's parts reported (a trunk down, no registration)
+        for problem in d.health.problems():  # the reason stays technical: for whoever fixes it
+            state = _STATE_RU.get(problem.state.value, problem.state.value)
+            checks.append((problem.name, False, f"{state} ({problem.reason})"))
     return checks
 
 
