@@ -130,7 +130,7 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
         )
 
     engine = await stack.enter_async_context(
-        CallEngine(load_trunks(settings.sip), recorder_factory=recorder)
+        CallEngine(load_trunks(settings.sip), recorder_factory=recorder, health=rt.board)
     )
     channel = build_call_channel(settings, engine, call_store, history=rt.store, storage=storage)
     channel.worker_id = rt.worker_id

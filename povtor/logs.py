@@ -68,7 +68,7 @@ class JsonFormatter(logging.Formatter):
 
 # Libraries whose DEBUG output is noise, or worse: botocore logs the S3 access key id at DEBUG
 _LIBRARIES = ("aiosqlite", "asyncio", "aiohttp.access", "botocore", "boto3", "s3transfer",
-              "urllib3", "sqlalchemy.engine")  # fmt: skip
+              "urllib3")  # fmt: skip
 _QUIET = ("aiosqlite", "asyncio", "aiohttp.access")  # WARNING unless asked for lower
 
 
