@@ -163,6 +163,7 @@ class CallChannel:
             )
         except ChannelDown as err:  # the trunk, not the client: retried, not counted
             detail = f"trunk failure: {err}"
+            log.info("Call %s not placed, retried later: %s", call_uuid, err)
             await self._finish_failed(call_uuid, detail)
             return Outcome(OutcomeKind.FAILED, detail=detail, ref=ref, ours=True)
         except PovtorError as err:

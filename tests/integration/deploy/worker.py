@@ -93,15 +93,20 @@ class Worker:
 
     async def wait_log(self, text: str, within: float = 30) -> str:
         """The first log line containing ``text`` (the worker's own word, no polling)."""
-        async with asyncio.timeout(within):
-            while True:
-                for line in self.lines:
-                    if text in line:
-                        return line
-                if self.process.returncode is not None and self._reader_done():
-                    raise AssertionError(f"worker exited; log:\n{self.log[-4000:]}")
-                self._changed.clear()
-                await self._changed.wait()
+        try:
+            return await asyncio.wait_for(self._line_with(text), within)
+        except TimeoutError:
+            raise AssertionError(f"no {text!r} in the log:\n{self.log[-4000:]}") from None
+
+    async def _line_with(self, text: str) -> str:
+        while True:
+            for line in self.lines:
+                if text in line:
+                    return line
+            if self.process.returncode is not None and self._reader_done():
+                raise AssertionError(f"worker exited; log:\n{self.log[-4000:]}")
+            self._changed.clear()
+            await self._changed.wait()
 
     def _reader_done(self) -> bool:
         return self._reader is not None and self._reader.done()
