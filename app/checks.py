@@ -9,6 +9,7 @@ before any service starts.
 from __future__ import annotations
 
 import importlib.util
+import os
 from urllib.parse import urlsplit
 
 from sqlalchemy import text
@@ -73,7 +74,7 @@ async def check_database(engine: AsyncEngine) -> None:
                 ) from None
     except StoreError:
         raise
-    except (SQLAlchemyError, OSError) as err:
+    except Exception as err:  # driver errors (asyncpg's own, not wrapped at connect), OSError
         raise StoreError(f"cannot use the database {where}: {_reason(err)}") from None
 
 
@@ -83,6 +84,11 @@ def _where(engine: AsyncEngine) -> str:
         return str(url.database)
     parts = urlsplit(url.render_as_string(hide_password=True))
     return f"{url.database!r} on {parts.hostname}:{url.port or 5432}"
+
+
+def bind_error(err: OSError) -> str:
+    """'Address already in use', not asyncio's wrapping of it."""
+    return os.strerror(err.errno) if err.errno else str(err)
 
 
 def _reason(err: BaseException) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from app.checks import bind_error
 from povtor.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class HealthServer:
             await runner.cleanup()
             raise ConfigError(
                 f"cannot listen on {self.host}:{self.port} for /healthz and /metrics "
-                f"({err.strerror or err}): set POVTOR_METRICS_PORT (and POVTOR_METRICS_HOST)"
+                f"({bind_error(err)}): set POVTOR_METRICS_PORT (and POVTOR_METRICS_HOST)"
             ) from None
         self._runner = runner
         sockets = getattr(site._server, "sockets", None) or []

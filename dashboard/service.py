@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 
 from aiohttp import web
 
@@ -61,11 +62,12 @@ class DashboardService:
                     await site.start()
                     break
                 except OSError as err:
+                    why = os.strerror(err.errno) if err.errno else str(err)
                     self.health.report(
                         self.name,
                         HealthState.DOWN,
-                        f"cannot listen on {ds.host}:{ds.port} ({err.strerror or err}); "
-                        f"set POVTOR_DASHBOARD_PORT, the rest of the worker runs",
+                        f"cannot listen on {ds.host}:{ds.port} ({why}); "
+                        "set POVTOR_DASHBOARD_PORT, the rest of the worker runs",
                     )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.retry_bind_s)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -137,7 +138,8 @@ class SipAgent:
             )
             raise ConfigError(
                 f"trunk {trunk.name}: cannot listen for SIP on {trunk.bind_host}:"
-                f"{trunk.local_port} ({err.strerror or err}; is a worker already running?): "
+                f"{trunk.local_port} ({os.strerror(err.errno) if err.errno else err}; "
+                "is a worker already running?): "
                 f"set {setting} (0 = any free port)"
             ) from None
         self._uac = _UAC(self.transport, self.advertised, self._on_response)
