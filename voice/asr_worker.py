@@ -110,9 +110,10 @@ class RecordingTranscriber:
         if not self.folder.is_dir():
             return []
         found = []
+        incoming = self.folder / "incoming"
         for path in sorted(self.folder.rglob("*.wav")):
-            if is_partial(path) or not path.is_file():
-                continue
+            if is_partial(path) or not path.is_file() or path.is_relative_to(incoming):
+                continue  # incoming: not archived yet (it moves away, to a folder or a bucket)
             try:
                 stat = path.stat()
             except OSError:

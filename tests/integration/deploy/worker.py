@@ -96,7 +96,10 @@ class Worker:
         try:
             return await asyncio.wait_for(self._line_with(text), within)
         except TimeoutError:
-            raise AssertionError(f"no {text!r} in the log:\n{self.log[-4000:]}") from None
+            raise AssertionError(
+                f"no {text!r} in the log (exit code {self.process.returncode}):\n"
+                f"{self.log[-4000:]}"
+            ) from None
 
     async def _line_with(self, text: str) -> str:
         while True:
@@ -137,7 +140,8 @@ class Worker:
 
     async def stop(self) -> int:
         if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # it exited on its own just now
+                self.process.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(self.process.wait(), timeout=60)
         except TimeoutError:
