@@ -30,7 +30,6 @@ from tests.integration.deploy.worker import (
     closed_udp_port,
     povtor,
     running_worker,
-    write_env,
 )
 from tests.integration.recording.conftest import BUCKET, s3_endpoint  # noqa: F401 (fixture)
 from tests.integration.sip.peers import start_sipp
@@ -162,19 +161,41 @@ async def test_a_recording_is_temporarily_unavailable_while_s3_is_down(
     assert "Запись временно недоступна" in body
 
 
+@pytest.mark.sip
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-async def test_recover_exits_non_zero_when_files_are_left_over(
-    db_url: str, engine: AsyncEngine, tmp_path: Path
+async def test_an_archive_failure_is_logged_as_such_and_recover_exits_non_zero_with_files_left(
+    db_url: str, store: SqlHistoryStore, engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    calls = CallStore(session_factory(engine))
-    await calls.create_call("left-1", trunk="t", target="sip:1@pbx", worker_id="dead")
-    await calls.finish_call("left-1", outcome=OutcomeKind.ANSWERED)
-    data = tmp_path / "data"
-    incoming = data / "recordings" / "incoming"
-    incoming.mkdir(parents=True)
-    (incoming / "left-1.wav").write_bytes(b"RIFF" + b"\0" * 40 + b"\1\0" * 800)
-    write_env(tmp_path, {**base_settings(tmp_path, db_url), **_s3(_down())})
-    rc, out, err = await povtor(tmp_path, "recordings", "recover")
+    await _client_due_for_a_call(store)
+    sipp = await start_sipp(tmp_path, None, builtin="uas")
+    settings = {
+        **base_settings(tmp_path, db_url),
+        **_s3(_down()),
+        "POVTOR_SIP_ENABLED": "true",
+        "POVTOR_SIP_PROXY": f"127.0.0.1:{sipp.port}",
+        "POVTOR_SIP_LOCAL_HOST": "127.0.0.1",
+        "POVTOR_SIP_LOCAL_PORT": "0",
+        "POVTOR_SIP_RTP_PORT_MIN": "0",
+        "POVTOR_SIP_RTP_TIMEOUT_S": "0",
+        "POVTOR_CALL_MAX_CALL_S": "1",
+    }
+    try:
+        async with running_worker(tmp_path / "w", settings) as worker:
+            line = await worker.wait_log("recording not archived", within=60)
+    finally:
+        if sipp.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                sipp.process.kill()
+        await sipp.process.wait()
+    assert "ERROR" in line
+    assert "kept locally" in line
+    assert "end not stored" not in worker.log
+    async with engine.connect() as conn:
+        state, outcome = (await conn.execute(text("SELECT state, outcome FROM calls"))).one()
+    assert state == "finished"  # the call's end is stored; only its archive failed
+    assert outcome is not None
+
+    rc, out, err = await povtor(tmp_path / "w", "recordings", "recover")  # S3 still down
     assert rc == 1, out + err
     assert out.strip() == "0 calls marked interrupted, 0 recordings archived, 1 files left"
-    assert (incoming / "left-1.wav").exists()
+    assert len(list((tmp_path / "data" / "recordings" / "incoming").glob("*.wav"))) == 1

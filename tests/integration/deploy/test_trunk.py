@@ -13,9 +13,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from dashboard.roles import Role
+from dashboard.users import UserStore
+from povtor.db import session_factory
+from povtor.settings import Settings
+from tests.integration.dashboard.conftest import Dashboard, dashboard_settings
 from tests.integration.deploy.worker import (
     base_settings,
     closed_udp_port,
+    free_tcp_port,
     povtor,
     running_worker,
     write_env,
@@ -50,8 +56,19 @@ async def test_a_silent_trunk_fails_the_call_as_ours_not_as_the_client_not_answe
 ) -> None:
     client_id = await _client_due_for_a_call(store)
     port = closed_udp_port()
+    dashboard_port = free_tcp_port()
+    dash = Dashboard(
+        f"http://127.0.0.1:{dashboard_port}",
+        store,
+        UserStore(session_factory(engine)),
+        None,  # type: ignore[arg-type]
+        Settings(_env_file=None, dashboard=dashboard_settings()),  # type: ignore[call-arg]
+    )
+    await dash.add_user("anna", Role.MANAGER)
     settings = {
         **base_settings(tmp_path, db_url),
+        "POVTOR_DASHBOARD_ENABLED": "true",
+        "POVTOR_DASHBOARD_PORT": str(dashboard_port),
         "POVTOR_SIP_ENABLED": "true",
         "POVTOR_SIP_PROXY": f"127.0.0.1:{port}",
         "POVTOR_SIP_LOCAL_HOST": "127.0.0.1",
@@ -61,6 +78,11 @@ async def test_a_silent_trunk_fails_the_call_as_ours_not_as_the_client_not_answe
     async with running_worker(tmp_path / "w", settings) as worker:
         health = await worker.wait_health(lambda h: "trunk default" in h.get("components", {}))
         line = await worker.wait_log("trunk default down")
+        http = await dash.signed_in("anna")
+        async with http, http.get("/") as page:
+            overview = await page.text()
+    assert "trunk default" in overview  # the managers' overview says it too
+    assert f"не работает (no response from 127.0.0.1:{port}" in overview
     assert health["status"] == "degraded"
     trunk = health["components"]["trunk default"]
     assert trunk["state"] == "down"

@@ -107,3 +107,16 @@ def test_library_loggers_stay_at_info_when_ours_log_debug() -> None:
         assert logging.getLogger("botocore").getEffectiveLevel() == logging.DEBUG
     finally:
         setup_logging("INFO")
+
+
+def test_the_env_example_names_every_s3_and_registration_setting() -> None:
+    example = (Path(__file__).parents[3] / ".env.example").read_text(encoding="utf-8")
+    for name in (
+        "POVTOR_RECORDINGS_S3_ACCESS_KEY",
+        "POVTOR_RECORDINGS_S3_SECRET_KEY",
+        "POVTOR_SIP_REGISTER_HOLD_CALLS",
+        "POVTOR_SIP_PUBLIC_HOST",
+        "POVTOR_SIP_RTP_PORT_MIN",
+        "POVTOR_LOG_LIBRARY_LEVEL",
+    ):
+        assert name in example
