@@ -121,8 +121,9 @@ async def test_a_silent_trunk_fails_the_call_as_ours_not_as_the_client_not_answe
     assert contacts == 0  # not a contact: the caps of the client are untouched
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_a_trunks_file_as_the_docs_show_starts_beside_a_test_call(
-    tmp_path: Path,
+    db_url: str, tmp_path: Path
 ) -> None:
     sipp = await start_sipp(tmp_path, None, builtin="uas")
     trunks = tmp_path / "w" / "trunks.yaml"
@@ -133,7 +134,7 @@ async def test_a_trunks_file_as_the_docs_show_starts_beside_a_test_call(
     )
     sip_port = free_port()
     settings = {
-        **base_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"),
+        **base_settings(tmp_path, db_url),
         "POVTOR_OUTREACH_ENABLED": "false",
         "POVTOR_SIP_ENABLED": "true",
         "POVTOR_SIP_PROXY": f"127.0.0.1:{sipp.port}",
@@ -142,9 +143,6 @@ async def test_a_trunks_file_as_the_docs_show_starts_beside_a_test_call(
         "POVTOR_SIP_RTP_PORT_MIN": "0",
         "POVTOR_SIP_TRUNKS_FILE": str(trunks),
     }
-    write_env(tmp_path / "w", settings)
-    rc, _out, err = await povtor(tmp_path / "w", "db", "upgrade")
-    assert rc == 0, err
     async with running_worker(tmp_path / "w", settings) as worker:
         status, health = await worker.healthz()
         # the worker holds POVTOR_SIP_LOCAL_PORT: a test call still goes out, on a free port
