@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from app.checks import bind_error
 from povtor.errors import ConfigError
+from povtor.lifecycle import bound_port
 
 log = logging.getLogger(__name__)
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
@@ -74,8 +75,7 @@ class HealthServer:
                 f"({bind_error(err)}): set POVTOR_METRICS_PORT (and POVTOR_METRICS_HOST)"
             ) from None
         self._runner = runner
-        sockets = getattr(site._server, "sockets", None) or []
-        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        self.bound_port = bound_port(site, self.port)
         log.info("health and metrics on http://%s:%s", self.host, self.bound_port)
         self.ready.set()
 

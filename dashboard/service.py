@@ -9,7 +9,6 @@ warning naming ``POVTOR_DASHBOARD_PORT``, and the port is tried again every
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 
@@ -19,6 +18,7 @@ from dashboard.access_log import SafeAccessLogger
 from dashboard.app import build_app
 from dashboard.users import UserStore
 from povtor.health import HealthBoard, HealthState
+from povtor.lifecycle import bound_port, wait_or_stop
 from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports
 from povtor.settings import Settings
 
@@ -69,12 +69,10 @@ class DashboardService:
                         f"cannot listen on {ds.host}:{ds.port} ({why}); "
                         "set POVTOR_DASHBOARD_PORT, the rest of the worker runs",
                     )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.retry_bind_s)
+                await wait_or_stop(stop, self.retry_bind_s)
             else:
                 return
-            sockets = getattr(site._server, "sockets", None) or []
-            self.bound_port = sockets[0].getsockname()[1] if sockets else ds.port
+            self.bound_port = bound_port(site, ds.port)
             self.health.ok(self.name)
             log.info("dashboard on http://%s:%s", ds.host, self.bound_port)
             self.ready.set()
