@@ -189,7 +189,7 @@ async def test_a_proxy_name_that_does_not_resolve_fails_at_once_naming_the_host(
     )
     rc, out, err = await povtor(tmp_path, "call", "+79161234567", within=15)
     assert rc == 2, out + err
-    assert err.strip().splitlines() == [
-        "povtor call: trunk default: cannot resolve sip.povtor-test.invalid "
-        "(DNS: Name or service not known)"
-    ]
+    (line,) = err.strip().splitlines()  # the resolver's words vary: no DNS server, NXDOMAIN
+    assert line.startswith(
+        "povtor call: trunk default: cannot resolve sip.povtor-test.invalid (DNS: "
+    )
