@@ -74,9 +74,15 @@ def _crm_sync(stack: AsyncExitStack, rt: Runtime) -> Service:
     """Outcome sync to the configured CRM (Bitrix24 or amoCRM), metrics on ``/metrics``."""
     from crm_sync.outbound.build import build_sync
     from crm_sync.outbound.metrics import CrmMetrics
+    from crm_sync.timeline_feed import SqlTimelineFeed
 
     sync = build_sync(
-        rt.settings, rt.sessions, rt.store, owner=rt.worker_id, metrics=CrmMetrics(rt.registry)
+        rt.settings,
+        rt.sessions,
+        rt.store,
+        feed=SqlTimelineFeed(rt.sessions),
+        owner=rt.worker_id,
+        metrics=CrmMetrics(rt.registry),
     )
     stack.push_async_callback(sync.connector.aclose)
     return sync
