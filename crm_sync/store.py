@@ -101,7 +101,8 @@ class SqlHistoryStore:
 
     async def _find_one(self, where: Any) -> Client | None:
         async with self._sessions() as session:
-            row = (await session.scalars(select(ClientRow).where(where).limit(1))).first()
+            query = select(ClientRow).where(where).order_by(ClientRow.id).limit(1)
+            row = (await session.scalars(query)).first()
             return None if row is None else await self._load_client(session, row)
 
     async def find_client(self, external_id: str) -> Client | None:

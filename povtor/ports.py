@@ -97,22 +97,71 @@ class NpsCursor:
     id: int
 
 
-class HistoryStore(Protocol):
-    """The client history store, as the rest of Povtor sees it."""
+class ClientDirectory(Protocol):
+    """Finding clients. Reads only; a lookup that finds nothing says so (None or left out)
+    except ``get_client``, which is for ids known to exist."""
 
-    async def get_client(self, client_id: int) -> Client: ...
+    async def get_client(self, client_id: int) -> Client:
+        """Raises NotFound for an unknown id."""
+        ...
 
-    async def find_client(self, external_id: str) -> Client | None: ...
+    async def find_client(self, external_id: str) -> Client | None:
+        """By the code of the business's own system (exact match)."""
+        ...
 
-    async def find_client_by_phone(self, phone_e164: str) -> Client | None: ...
+    async def find_client_by_phone(self, phone_e164: str) -> Client | None:
+        """By a phone number in E.164; the oldest client when several share it."""
+        ...
 
-    async def find_client_by_chat(self, chat_id: int) -> Client | None: ...
+    async def find_client_by_chat(self, chat_id: int) -> Client | None:
+        """By the Telegram chat linked to the client."""
+        ...
 
-    async def list_orders(self, client_id: int, limit: int = 50) -> Sequence[Order]: ...
+    async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]:
+        """The clients among ``client_ids`` that exist, by id (unknown ids left out)."""
+        ...
+
+    async def search_clients(
+        self, query: str = "", *, after_id: int | None = None, limit: int = 50
+    ) -> Sequence[Client]:
+        """Clients by name (substring, any case), phone digits or exact external id.
+
+        Keyset pages by ascending id: the next page starts ``after_id`` = the last id shown.
+        """
+        ...
+
+
+class ClientSettings(Protocol):
+    """What a client has said about being contacted, and where they can be reached. An opt-out
+    or consent change is also an event in the client's timeline. All raise NotFound for an
+    unknown id."""
+
+    async def set_opt_out(self, client_id: int, opted_out: bool, *, source: str) -> Client: ...
+
+    async def set_consent(
+        self, client_id: int, channel: ConsentChannel, granted: bool, *, source: str
+    ) -> Client: ...
+
+    async def link_telegram(self, client_id: int, chat_id: int | None) -> Client:
+        """Link a chat (None: unlink); a chat linked to another client moves to this one."""
+        ...
+
+    async def set_telegram_reachable(self, client_id: int, reachable: bool) -> Client: ...
+
+
+class Timeline(Protocol):
+    """The client's timeline and purchase history. Writes with a ``dedup_key`` are idempotent:
+    a key seen before returns the stored event instead of adding one."""
+
+    async def list_orders(self, client_id: int, limit: int = 50) -> Sequence[Order]:
+        """Newest order first (placed_at, then id)."""
+        ...
 
     async def timeline(
         self, client_id: int, *, before_id: int | None = None, limit: int = 50
-    ) -> Sequence[TimelineEvent]: ...
+    ) -> Sequence[TimelineEvent]:
+        """Newest first; the next page: ``before_id`` = the last id of this one."""
+        ...
 
     async def append_event(self, event: NewEvent) -> TimelineEvent: ...
 
@@ -120,9 +169,27 @@ class HistoryStore(Protocol):
         """Many events in one transaction, in input order (each dedup key appended once)."""
         ...
 
-    async def record_nps(self, response: NewNpsResponse) -> NpsResponse: ...
 
-    async def create_task(self, task: NewTask) -> Task: ...
+class NpsAnswers(Protocol):
+    """NPS answers: recorded once per dedup key (with their timeline event), read by managers."""
+
+    async def record_nps(self, response: NewNpsResponse) -> NpsResponse:
+        """The stored answer (the earlier one when its dedup key was seen before)."""
+        ...
+
+    async def list_nps_answers(
+        self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
+    ) -> Sequence[NpsResponse]:
+        """Answers newest first (``answered_at``, then id); next page: ``before`` the last one."""
+        ...
+
+
+class TaskBook(Protocol):
+    """Managers' follow-up tasks; creating one also writes its timeline event."""
+
+    async def create_task(self, task: NewTask) -> Task:
+        """The stored task (the earlier one when its dedup key was seen before)."""
+        ...
 
     async def create_tasks(self, tasks: Sequence[NewTask]) -> Sequence[Task]:
         """Many tasks (with their timeline events) in one transaction, in input order."""
@@ -136,46 +203,30 @@ class HistoryStore(Protocol):
         assignee: str | None = None,
         due_at: datetime | None = None,
         note: str | None = None,
-    ) -> Task: ...
+    ) -> Task:
+        """Changes the given fields only; raises NotFound for an unknown id."""
+        ...
+
+    async def get_task(self, task_id: int) -> Task:
+        """Raises NotFound for an unknown id."""
+        ...
 
     async def list_tasks(
         self, *, status: TaskStatus | None = None, assignee: str | None = None, limit: int = 100
-    ) -> Sequence[Task]: ...
-
-    async def set_opt_out(self, client_id: int, opted_out: bool, *, source: str) -> Client: ...
-
-    async def set_consent(
-        self, client_id: int, channel: ConsentChannel, granted: bool, *, source: str
-    ) -> Client: ...
-
-    async def link_telegram(self, client_id: int, chat_id: int | None) -> Client: ...
-
-    async def set_telegram_reachable(self, client_id: int, reachable: bool) -> Client: ...
-
-    # -- reads for the manager dashboard (added by the dashboard) -----------------------------
-
-    async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]: ...
-
-    async def search_clients(
-        self, query: str = "", *, after_id: int | None = None, limit: int = 50
-    ) -> Sequence[Client]:
-        """Clients by name (substring, any case), phone digits or exact external id.
-
-        Keyset pages by ascending id: the next page starts ``after_id`` = the last id shown.
-        """
+    ) -> Sequence[Task]:
+        """Soonest due first (due_at, then id)."""
         ...
 
-    async def list_nps_answers(
-        self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
-    ) -> Sequence[NpsResponse]:
-        """Answers newest first (``answered_at``, then id); next page: ``before`` the last one."""
+    async def list_client_tasks(self, client_id: int, *, limit: int = 50) -> Sequence[Task]:
+        """Unfinished first by due date, then finished ones."""
         ...
 
     async def count_tasks(self, statuses: Sequence[TaskStatus]) -> int: ...
 
-    async def get_task(self, task_id: int) -> Task: ...
 
-    async def list_client_tasks(self, client_id: int, *, limit: int = 50) -> Sequence[Task]: ...
+class HistoryStore(ClientDirectory, ClientSettings, Timeline, NpsAnswers, TaskBook, Protocol):
+    """The whole client history store, for the composition root and the few parts that use
+    every side of it; a part that needs one side asks for that smaller port instead."""
 
 
 @dataclass(frozen=True, slots=True)
