@@ -151,8 +151,7 @@ async def test_a_trunks_file_as_the_docs_show_starts_beside_a_test_call(
     assert rc == 0, out + err
     assert out.startswith("answered (SIP 200)")
     assert len(sipp.received("INVITE")) == 1
-    sipp.process.kill()
-    await sipp.process.wait()
+    await sipp.finish()  # -m 1: SIPp ends after the one call
 
 
 async def test_two_trunks_on_one_port_are_refused_in_one_line(tmp_path: Path) -> None:
