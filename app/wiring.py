@@ -74,6 +74,7 @@ async def build_adapters(
             crm=crm,
             retention=retention,
             transcription_off=transcription_off,
+            health=rt.board,
         )
         services.append(dashboard)
     if settings.crm.kind.strip().lower() not in ("", "none", "off"):
@@ -127,7 +128,7 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
         )
 
     engine = await stack.enter_async_context(
-        CallEngine(load_trunks(settings.sip), recorder_factory=recorder)
+        CallEngine(load_trunks(settings.sip), recorder_factory=recorder, health=rt.board)
     )
     channel = build_call_channel(
         settings, engine, call_store, worker_id=rt.worker_id, history=rt.store, storage=storage

@@ -31,6 +31,7 @@ from dashboard.security import check_csrf, error_pages, require_login, security_
 from dashboard.throttle import LoginThrottle
 from dashboard.users import UserStore
 from povtor.db import create_engine, session_factory
+from povtor.health import HealthBoard
 from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports, RetentionView
 from povtor.settings import Settings
 
@@ -48,6 +49,7 @@ def build_app(
     crm: CrmSyncView | None = None,
     retention: RetentionView | None = None,
     transcription_off: str | None = None,
+    health: HealthBoard | None = None,
 ) -> web.Application:
     """The dashboard; without ``users`` it opens its own engine on ``settings.db_url``."""
     ds = settings.dashboard
@@ -67,6 +69,7 @@ def build_app(
         retention=retention,
         transcription_off=transcription_off,
         recent=Recent(ds.report_cache_s),
+        health=health,
     )
     app = web.Application(
         middlewares=[security_headers, error_pages, require_login, check_csrf],

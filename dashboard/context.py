@@ -16,6 +16,7 @@ from dashboard.roles import can_listen, can_manage_users, can_write, sees_full_p
 from dashboard.throttle import LoginThrottle
 from dashboard.users import Session, UserStore
 from povtor.db import utcnow
+from povtor.health import HealthBoard
 from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports, RetentionView
 from povtor.settings import Settings
 
@@ -36,6 +37,7 @@ class Deps:
     crm: CrmSyncView | None = None  # the CRM sync; None: the page says how to turn it on
     retention: RetentionView | None = None  # None: figures and lists say they are not connected
     transcription_off: str | None = None  # why recordings are not transcribed (None: they are)
+    health: HealthBoard | None = None  # the worker's components (trunks, registration...)
     started_at: datetime = field(default_factory=utcnow)
     recent: Recent = field(default_factory=lambda: Recent(0))  # slow figures, reused briefly
 

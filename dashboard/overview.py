@@ -31,6 +31,9 @@ def d_tz(d: Deps) -> ZoneInfo:
     return ZoneInfo(d.settings.default_timezone)
 
 
+_STATE_RU = {"degraded": "работает с перебоями", "down": "не работает"}
+
+
 async def trend(d: Deps, now: datetime, by: str) -> list[tuple[str, TrendPoint]]:
     """Answers per group by week or month (the score bounds of ``povtor report``'s NPS)."""
     tz = d_tz(d)
@@ -78,6 +81,10 @@ async def status_checks(d: Deps) -> list[Check]:
         checks.append(("Расшифровка звонков", False, f"выключена: {d.transcription_off}"))
     else:
         checks.append(("Расшифровка звонков", True, "работает"))
+    if d.health is not None:  # what the worker's parts reported (a trunk down, no registration)
+        for problem in d.health.problems():  # the reason stays technical: for whoever fixes it
+            state = _STATE_RU.get(problem.state.value, problem.state.value)
+            checks.append((problem.name, False, f"{state} ({problem.reason})"))
     return checks
 
 

@@ -21,7 +21,7 @@ from outreach.retries import after_outcome
 from outreach.rules import ContactRules
 from povtor.db import utcnow
 from povtor.domain import AttemptState, ChannelKind, Client, Outcome, OutcomeKind
-from povtor.errors import ChannelUnavailable
+from povtor.errors import ChannelDown, ChannelUnavailable
 from povtor.ports import Channel, ClientLookup
 
 log = logging.getLogger(__name__)
@@ -275,6 +275,8 @@ class Dispatcher:
         try:
             try:
                 outcome = await channel.execute(attempt, client)
+            except ChannelDown as err:  # our side (trunk down): retried, not the client's
+                outcome = Outcome(OutcomeKind.FAILED, detail=str(err)[:200], ours=True)
             except ChannelUnavailable as err:
                 outcome = Outcome(OutcomeKind.UNREACHABLE, detail=str(err)[:200])
             except Exception as err:  # a channel bug must not kill the worker
@@ -291,7 +293,9 @@ class Dispatcher:
     ) -> Finish:
         now = self.clock()
         attempt = claim.attempt
-        after = after_outcome(outcome.kind, channel, attempt.attempt_no, now, self.rules)
+        after = after_outcome(
+            outcome.kind, channel, attempt.attempt_no, now, self.rules, ours=outcome.ours
+        )
         retry_at = after.retry_at
         if retry_at is not None:
             retry_at = next_allowed(

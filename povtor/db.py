@@ -101,6 +101,36 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+# Sync drivers named in a URL, and the async one Povtor runs on instead
+_ASYNC_DRIVERS = {"postgresql": "asyncpg", "postgres": "asyncpg", "sqlite": "aiosqlite"}
+
+
+def async_url(url: str) -> str:
+    """``url`` with its async driver: ``postgresql://`` (as libpq, Heroku and most hosting
+    panels write it) and ``postgres://`` become ``postgresql+asyncpg://``, ``sqlite://``
+    ``sqlite+aiosqlite://``. A URL naming a sync driver (``+psycopg2``) is left for
+    :func:`unsupported_driver` to refuse."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "+" in scheme:
+        return url
+    driver = _ASYNC_DRIVERS.get(scheme.lower())
+    if driver is None:
+        return url
+    dialect = "postgresql" if scheme.lower() == "postgres" else scheme.lower()
+    return f"{dialect}+{driver}://{rest}"
+
+
+def unsupported_driver(url: str) -> str | None:
+    """Why ``url`` cannot be used (a sync or unknown driver), naming the right form; else None."""
+    scheme = url.partition("://")[0].lower()
+    if scheme in ("postgresql+asyncpg", "sqlite+aiosqlite"):
+        return None
+    return (
+        f"POVTOR_DATABASE_URL uses {scheme or 'no scheme'}: write postgresql://user:password@"
+        "host:5432/name (run with asyncpg) or sqlite+aiosqlite:///path/to/povtor.db"
+    )
+
+
 def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
@@ -153,8 +183,10 @@ __all__ = [
     "JSON",
     "Base",
     "UtcDateTime",
+    "async_url",
     "create_engine",
     "is_sqlite",
     "session_factory",
+    "unsupported_driver",
     "utcnow",
 ]

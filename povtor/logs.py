@@ -104,7 +104,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
+# Libraries whose DEBUG output is noise, or worse: botocore logs the S3 access key id at DEBUG
+_LIBRARIES = ("aiosqlite", "asyncio", "aiohttp.access", "botocore", "boto3", "s3transfer",
+              "urllib3")  # fmt: skip
+_QUIET = ("aiosqlite", "asyncio", "aiohttp.access")  # WARNING unless asked for lower
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text", library_level: str = "INFO") -> None:
+    """Our loggers at ``level``; third-party ones never below ``library_level``
+    (``POVTOR_LOG_LIBRARY_LEVEL``: set it to DEBUG to see botocore's requests, keys and all)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(MaskingFilter())
     if fmt == "json":
@@ -116,5 +124,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiosqlite", "asyncio", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    floor = logging.getLevelNamesMapping().get(library_level.upper(), logging.INFO)
+    for name in _LIBRARIES:
+        quiet = logging.WARNING if name in _QUIET and floor >= logging.INFO else floor
+        logging.getLogger(name).setLevel(max(quiet, floor))
