@@ -181,7 +181,6 @@ async def test_pause_stops_new_contacts_within_one_tick_and_in_flight_ones_end_n
     engine: AsyncEngine,
     store: SqlHistoryStore,
     queue: AttemptQueue,
-    lookup: SqlPlanningSource,
     clock: Clock,
 ) -> None:
     call = EnteringChannel(ChannelKind.CALL)
@@ -192,7 +191,7 @@ async def test_pause_stops_new_contacts_within_one_tick_and_in_flight_ones_end_n
     control = SqlOutreachControl(session_factory(engine), queue, store, RULES, clock=tick)
     dispatcher = Dispatcher(
         queue,
-        lookup,
+        store,
         {call.kind: call},
         RULES,
         settings=DispatchSettings(concurrency=1, batch_size=1, poll_interval_s=0.05),
