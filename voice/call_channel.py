@@ -36,15 +36,11 @@ from voice.recording_archive import archive_recording
 from voice.scenario import Scenario, load_scenarios
 from voice.scenario_runner import Conversation, ScenarioRunner, TalkingCall, prepare_prompts
 from voice.storage import RecordingStorage
-from voice.tts import EspeakSynth
+from voice.synth import Synths
 
 log = logging.getLogger(__name__)
 
 _NAMESPACE = uuid.UUID("1b0f7c53-5e0e-4a52-9a4e-43b1f3d4c0a1")
-_MONTHS = (
-    "января", "февраля", "марта", "апреля", "мая", "июня",
-    "июля", "августа", "сентября", "октября", "ноября", "декабря",
-)  # fmt: skip
 _HANGUP_WAIT_S = 5.0
 
 Archiver = Callable[[Any, Any], Awaitable[Any]]  # (RecordingInfo, CallRecord) -> stored record
@@ -79,10 +75,6 @@ def call_uuid_for(attempt: Attempt) -> str:
     return uuid.uuid5(_NAMESPACE, f"{attempt.idempotency_key}#{attempt.attempt_no}").hex
 
 
-def date_words(day: date) -> str:
-    return f"{day.day} {_MONTHS[day.month - 1]}"
-
-
 class CallChannel:
     """Implements ``povtor.ports.Channel`` for phone calls."""
 
@@ -92,7 +84,7 @@ class CallChannel:
         self,
         engine: Dialer,
         scenarios: Mapping[Purpose, Scenario],
-        synth: SpeechSynth,
+        synth: SpeechSynth | Mapping[Purpose, SpeechSynth],
         *,
         listener: Listener | None = None,
         call_store: CallStore | None = None,
@@ -106,7 +98,10 @@ class CallChannel:
     ) -> None:
         self.engine = engine
         self.scenarios = dict(scenarios)
-        self.synth = synth
+        # one voice for all, or a scenario's own (its `speech` options)
+        self.synths: dict[Purpose, SpeechSynth] = (
+            dict(synth) if isinstance(synth, Mapping) else dict.fromkeys(self.scenarios, synth)
+        )
         self.listener = listener
         self.call_store = call_store
         self.history = history
@@ -140,7 +135,9 @@ class CallChannel:
             return repeated
         values = await self.template_values(attempt, client)
         try:
-            await prepare_prompts(self.scenarios[attempt.purpose], self.synth, values)
+            await prepare_prompts(
+                self.scenarios[attempt.purpose], self.synths[attempt.purpose], values
+            )
         except PovtorError as err:
             return Outcome(OutcomeKind.FAILED, detail=f"speech synthesis failed: {err}", ref=ref)
         if self.call_store is not None:
@@ -191,7 +188,11 @@ class CallChannel:
                 with _logged(f"call {call_uuid}: answer time not stored"):
                     await self.call_store.mark_answered(call_uuid)
             runner = ScenarioRunner(
-                self.scenarios[attempt.purpose], call, self.synth, values, listener=self.listener
+                self.scenarios[attempt.purpose],
+                call,
+                self.synths[attempt.purpose],
+                values,
+                listener=self.listener,
             )
             try:
                 async with asyncio.timeout(self.max_call_s):
@@ -294,12 +295,12 @@ class CallChannel:
                 orders = await self.history.list_orders(client.id, limit=1)
                 if orders:
                     order = orders[0]
-                    values["order_date"] = date_words(order.placed_at.date())
+                    values["order_date"] = order.placed_at.date()  # said in words
                     values["items"] = ", ".join(i.name for i in order.items[:3])
                     values["category"] = values["category"] or (order.items[0].category or "")
         if not values["order_date"] and payload.get("order_date"):
             with _logged("order_date in the attempt payload is not a date"):
-                values["order_date"] = date_words(date.fromisoformat(str(payload["order_date"])))
+                values["order_date"] = date.fromisoformat(str(payload["order_date"]))
         if not values["items"] and payload.get("items"):
             items = payload["items"]
             values["items"] = ", ".join(map(str, items[:3])) if isinstance(items, list) else items
@@ -355,13 +356,14 @@ def build_call_channel(
         async def archive(info: Any, record: Any) -> Any:
             return await archive_recording(store, where, info, record)
 
+    scenarios = load_scenarios(options.scenarios_dir, options.disclosure)
+    if synth is None:
+        synths = Synths(settings)
+        by_purpose = {p: synths.for_speech(s.speech) for p, s in scenarios.items()}
     return CallChannel(
         engine,
-        load_scenarios(options.scenarios_dir),
-        synth
-        or EspeakSynth(
-            settings.data_dir / "prompts", voice=options.tts_voice, speed=options.tts_speed
-        ),
+        scenarios,
+        synth or by_purpose,
         listener=build_listener(settings, listener_factory),
         call_store=call_store,
         history=history,

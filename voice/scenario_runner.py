@@ -60,12 +60,38 @@ class Conversation:
         return any(a["label"] != "none" for a in self.answers)
 
 
+def prompt_texts(scenario: Scenario, values: Mapping[str, Any]) -> dict[str, str]:
+    """Every prompt one client may hear, by the name its recording would have
+    (``disclosure``, ``greeting``, ``score.retry``, ``optout_say``, ``later_say``), rendered."""
+    found: dict[str, str] = {}
+    for where, text in scenario.texts():
+        step, _, field = where.partition(".")
+        name = step
+        if field == "retry_say":
+            name = f"{step}.retry"
+        found[name] = render(text, values)
+    return found
+
+
 async def prepare_prompts(
     scenario: Scenario, synth: SpeechSynth, values: Mapping[str, Any]
 ) -> None:
-    """Synthesise every text one client may hear (before dialling: no wait after the answer)."""
-    texts = {render(text, values) for _, text in scenario.texts()}
+    """Synthesise every text one client may hear (before dialling: no wait after the answer);
+    prompts played from a recording are not synthesised."""
+    texts = {
+        text
+        for name, text in prompt_texts(scenario, values).items()
+        if scenario.recorded(name) is None and not _has_audio(scenario, name)
+    }
     await asyncio.gather(*(synth.synth(text) for text in texts))
+
+
+def _has_audio(scenario: Scenario, name: str) -> bool:
+    step, _, retry = name.partition(".")
+    found = scenario.steps.get(step)
+    if found is None:
+        return False
+    return (found.retry_audio if retry else found.audio) is not None
 
 
 class ScenarioRunner:
@@ -122,6 +148,11 @@ class ScenarioRunner:
         await asyncio.gather(*self._pumps, return_exceptions=True)
 
     async def _walk(self) -> None:
+        if self.scenario.disclosure:
+            await self._say("disclosure", render(self.scenario.disclosure, self.values), None)
+            if self._gone.is_set():
+                self.result.finished = "call_ended"
+                return
         name = self.scenario.start
         while name != END:
             step = self.scenario.steps[name]
@@ -134,11 +165,15 @@ class ScenarioRunner:
                 continue
             answer = await self._ask(name, step)
             if answer.label == answers.OPTOUT:
-                await self._say("optout", render(self.scenario.optout_say, self.values), None)
+                await self._say(
+                    "optout", render(self.scenario.optout_say, self.values), None, "optout_say"
+                )
                 self.result.finished = "optout"
                 return
             if answer.label == answers.LATER and step.ask is not AskKind.INTENT:
-                await self._say("later", render(self.scenario.later_say, self.values), None)
+                await self._say(
+                    "later", render(self.scenario.later_say, self.values), None, "later_say"
+                )
                 self.result.finished = "later"
                 return
             if self._gone.is_set():
@@ -151,10 +186,12 @@ class ScenarioRunner:
         assert step.ask is not None
         heard_words = False
         for attempt in range(1 + step.retries):
-            text, audio = step.say, step.audio
+            text, audio, prompt = step.say, step.audio, name
             if attempt and (step.retry_say or step.retry_audio):
-                text, audio = step.retry_say or step.say, step.retry_audio
-            answer, heard = await self._ask_once(name, step, render(text, self.values), audio)
+                text, audio, prompt = step.retry_say or step.say, step.retry_audio, f"{name}.retry"
+            answer, heard = await self._ask_once(
+                name, step, render(text, self.values), audio, prompt
+            )
             heard_words = heard_words or heard
             if answer is not None:
                 await self._record(name, step, answer)
@@ -167,13 +204,13 @@ class ScenarioRunner:
         return answer
 
     async def _ask_once(
-        self, name: str, step: Step, text: str, audio: Path | None
+        self, name: str, step: Step, text: str, audio: Path | None, prompt: str
     ) -> tuple[Answer | None, bool]:
         """One asking of the question: (the answer or None, whether words were heard)."""
         kind = step.ask
         assert kind is not None
         session = self._open_session(step)
-        saying = asyncio.ensure_future(self._say(name, text, audio))
+        saying = asyncio.ensure_future(self._say(name, text, audio, prompt))
         key = asyncio.ensure_future(self._keys.get())
         heard = asyncio.ensure_future(session.next()) if session else None
         gone = asyncio.ensure_future(self._gone.wait())
@@ -274,12 +311,17 @@ class ScenarioRunner:
 
     # --- saying ---
 
-    async def _say(self, name: str, text: str, audio: Path | None) -> bool:
+    async def _say(self, name: str, text: str, audio: Path | None, prompt: str = "") -> bool:
+        """Say one prompt: the step's own WAV, else the recording named after the prompt in the
+        scenario's ``recorded`` folder, else synthesised speech (ready in the cache by then)."""
         if self._gone.is_set():
             return False
-        source: bytes | Path = (
-            self.scenario.audio_path(audio) if audio is not None else await self.synth.synth(text)
-        )
+        source: bytes | Path
+        if audio is not None:
+            source = self.scenario.audio_path(audio)
+        else:
+            recorded = self.scenario.recorded(prompt or name)
+            source = recorded if recorded is not None else await self.synth.synth(text)
         start = self._now()
         played = await self.call.play(source)
         self.result.prompts.append(
