@@ -1,7 +1,7 @@
 """Ports: the Protocols through which subsystems talk to each other.
 
 The heart defines them; adapters (``crm_sync``, ``bot``, ``voice``, ``outreach``...)
-implement them; ``povtor.runtime`` wires implementations to consumers.
+implement them; ``app.runtime`` wires implementations to consumers.
 No subsystem reaches into another's tables or internals.
 """
 

@@ -18,8 +18,8 @@ from typing import Any
 import psutil
 from sqlalchemy import text
 
+from app.migrate import upgrade
 from povtor.db import create_engine
-from povtor.migrate import upgrade
 
 PG_ADMIN_URL = os.environ.get(
     "POVTOR_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

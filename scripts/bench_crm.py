@@ -27,6 +27,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.migrate import upgrade_async
 from crm_sync.connectors.bitrix24 import Bitrix24
 from crm_sync.connectors.http import CrmHttp, RateLimiter
 from crm_sync.outbound.engine import CrmSync
@@ -34,7 +35,6 @@ from crm_sync.outbound.options import SyncOptions
 from crm_sync.store import ClientInput, SqlHistoryStore
 from povtor.db import create_engine, is_sqlite, session_factory
 from povtor.domain import ChannelKind, EventKind, ReasonCategory
-from povtor.migrate import upgrade_async
 from povtor.ports import NewEvent, NewNpsResponse
 from tests.fakes.bitrix24_api import FakeBitrix24
 

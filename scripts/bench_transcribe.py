@@ -116,7 +116,7 @@ def measure(name: str, cmd: list[str], env: dict[str, str] | None = None) -> Run
 
 
 def povtor_run(name: str, calls: Path, model: Path, work: Path, *flags: str) -> Run:
-    from povtor.migrate import upgrade
+    from app.migrate import upgrade
 
     db = work / f"{name.replace(' ', '_')}.db"
     url = f"sqlite+aiosqlite:///{db}"

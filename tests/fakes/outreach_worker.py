@@ -13,10 +13,10 @@ import os
 import sys
 from pathlib import Path
 
+from app.runtime import run
 from povtor.domain import ChannelKind
 from povtor.errors import AlreadyRunning
 from povtor.logs import setup_logging
-from povtor.runtime import run
 from povtor.settings import Settings
 from tests.fakes.outreach_channels import JournalChannel
 

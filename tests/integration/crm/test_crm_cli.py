@@ -191,7 +191,7 @@ async def test_the_worker_syncs_the_timeline_and_reports_it_on_metrics(
         POVTOR_CRM_POLL_INTERVAL_S="0.2",
     )
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "povtor", "run", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+        sys.executable, "-m", "app", "run", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
     )
     try:
         await bitrix.wait_for(lambda: len(keys(bitrix)) == 2, within=60)

@@ -13,10 +13,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from app.runtime import Runtime, run
 from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind
-from povtor.runtime import Runtime, run
 from povtor.settings import Settings
 from tests.integration.outreach.conftest import NOON_MSK
 from tests.integration.outreach.procs import Worker, run_cli, worker_env
@@ -64,7 +64,7 @@ async def test_plan_dry_run_json_is_one_stable_object_per_line(
     await engine.dispose()
     env = worker_env(sqlite_url, tmp_path / "j", tmp_path)
     code, out, err = await run_cli(
-        [sys.executable, "-c", "from povtor.cli import main; main()", "plan", "--dry-run",
+        [sys.executable, "-c", "from app.cli import main; main()", "plan", "--dry-run",
          "--json", "--as-of", NOON_MSK.isoformat()],
         env,
     )  # fmt: skip

@@ -70,7 +70,7 @@ async def test_call_cli_prints_the_json_contract_as_last_line(tmp_path: Path) ->
         POVTOR_SIP_RTP_PORT_MIN="0",
     )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "povtor", "call", f"sip:echo@127.0.0.1:{sipp.port}",
+        sys.executable, "-m", "app", "call", f"sip:echo@127.0.0.1:{sipp.port}",
         "--play", str(prompt), "--record", str(record), "--ring-timeout", "5", "--json",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
     )  # fmt: skip

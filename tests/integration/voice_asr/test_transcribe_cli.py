@@ -25,7 +25,7 @@ async def run_cli(
     args: list[str], env: dict[str, str], *, kill_after_lines: int | None = None
 ) -> tuple[list[str], str, int]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "povtor", "transcribe", *args,
+        sys.executable, "-m", "app", "transcribe", *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,

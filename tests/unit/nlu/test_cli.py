@@ -11,7 +11,7 @@ import pytest
 
 def _run(command: str, stdin: str) -> list[str]:
     done = subprocess.run(
-        [sys.executable, "-m", "povtor", "nlu", command],
+        [sys.executable, "-m", "app", "nlu", command],
         input=stdin.encode(),
         capture_output=True,
         timeout=60,

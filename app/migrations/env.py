@@ -1,4 +1,4 @@
-"""Alembic environment: async engine, URL handed in by povtor.migrate."""
+"""Alembic environment: async engine, URL handed in by app.migrate."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import importlib
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from app.migrate import SUBSYSTEMS
 from povtor.db import Base, create_engine
-from povtor.migrate import SUBSYSTEMS
 
 _EXTRA_TABLES = ("voice.asr_tables",)  # a second migration branch inside a subsystem
 for _module in [f"{name}.tables" for name in SUBSYSTEMS] + list(_EXTRA_TABLES):

@@ -1,6 +1,6 @@
 """The adapters' half of the composition root: builds the bot, the call engine and its channel,
 background transcription, recording retention, the dashboard and the CRM sync from settings, for
-:func:`povtor.runtime.run`. Each part is built only when configured, and everything it opens is
+:func:`app.runtime.run`. Each part is built only when configured, and everything it opens is
 closed through the runtime's exit stack.
 """
 
@@ -20,7 +20,7 @@ from povtor.errors import ModelError
 from povtor.ports import Channel, Transcriber
 
 if TYPE_CHECKING:
-    from povtor.runtime import Runtime, Service
+    from app.runtime import Runtime, Service
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ class _Periodic:
 async def build_adapters(
     stack: AsyncExitStack, rt: Runtime
 ) -> tuple[dict[ChannelKind, Channel], list[Service]]:
+    from app.runtime import FnService
     from crm_sync.metrics.reports import SqlReports
-    from povtor.runtime import FnService
 
     settings = rt.settings
     channels: dict[ChannelKind, Channel] = {}
@@ -187,7 +187,7 @@ def _recovered(report: Any) -> str:
 
 
 def _background_transcription(rt: Runtime) -> list[Service]:
-    from povtor.runtime import FnService
+    from app.runtime import FnService
     from voice.asr_worker import recording_transcriber
 
     try:

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.health import HealthServer
 from crm_sync.planning import SqlPlanningSource
 from crm_sync.store import SqlHistoryStore
 from outreach.dispatcher import Dispatcher, DispatchSettings
@@ -38,7 +39,6 @@ from outreach.rules import contact_rules, planning_rules
 from outreach.worker_lock import SqliteWorkerLock, sqlite_file
 from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind
-from povtor.health import HealthServer
 from povtor.ports import Channel
 from povtor.settings import Settings
 
@@ -220,7 +220,7 @@ async def _guarded(service: Service, stop: asyncio.Event) -> None:
 
 def main(settings: Settings, *, duration_s: float | None = None) -> None:
     """`povtor run`: every configured part; with ``duration_s``, stop (draining) after that."""
-    from povtor.wiring import build_adapters
+    from app.wiring import build_adapters
 
     async def _main() -> None:
         stop = asyncio.Event()

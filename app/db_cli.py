@@ -15,7 +15,7 @@ def upgrade_command(
     revision: str = typer.Argument("heads", help="Target revision (default: all heads)."),
 ) -> None:
     """Create or upgrade the database schema (every subsystem's migrations)."""
-    from povtor.migrate import upgrade
+    from app.migrate import upgrade
 
     settings = Settings()
     setup_logging(settings.log_level, settings.log_format)
@@ -28,6 +28,6 @@ def upgrade_command(
 @db_app.command("current")
 def current_command() -> None:
     """Show the schema revision of each branch."""
-    from povtor.migrate import current
+    from app.migrate import current
 
     current(Settings().db_url)

@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from app.db_cli import db_app
 from bot import cli as bot_cli
 from crm_sync import crm_cli
 from crm_sync.cli import client_app, demo_data_command, import_app, report_command
@@ -13,7 +14,6 @@ from dashboard import cli as dashboard_cli
 from nlu.cli import app as nlu_app
 from outreach import cli as outreach_cli
 from povtor import __version__
-from povtor.db_cli import db_app
 from povtor.errors import AlreadyRunning, ConfigError, PovtorError
 from voice import call_cli as voice_call_cli
 from voice import model_cli as voice_model_cli
@@ -74,9 +74,9 @@ app.command("attempts")(_outreach.attempts)
 
 
 def _runtime() -> Any:
-    import povtor.runtime
+    import app.runtime
 
-    return povtor.runtime
+    return app.runtime
 
 
 @app.command("run")
@@ -86,8 +86,8 @@ def run_command(
     ),
 ) -> None:
     """Run the worker: planner, dispatcher, bot, calls, transcription, dashboard."""
+    from app.runtime import main as run_worker
     from povtor.logs import setup_logging
-    from povtor.runtime import main as run_worker
     from povtor.settings import Settings
 
     settings = Settings()
