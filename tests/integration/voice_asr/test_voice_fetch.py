@@ -177,7 +177,7 @@ async def test_the_model_command_fetches_a_russian_voice_and_lists_it(
 
     async def povtor(*args: str) -> tuple[int, str]:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "povtor", *args, env=env, cwd=tmp_path,
+            sys.executable, "-m", "app", *args, env=env, cwd=tmp_path,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         out, _ = await process.communicate()
