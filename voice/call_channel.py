@@ -281,30 +281,9 @@ class CallChannel:
 
     async def template_values(self, attempt: Attempt, client: Client) -> dict[str, Any]:
         """What scenario texts may use (see voice.scenario.TEMPLATE_VALUES)."""
-        payload = attempt.payload
-        values: dict[str, Any] = {
-            "name": client.name,
-            "company": self.company,
-            "order_date": "",
-            "items": "",
-            "category": str(payload.get("category") or ""),
-            "days_since": payload.get("silence_days") or "",
-        }
-        if self.history is not None and attempt.purpose is not Purpose.NPS:
-            with _logged(f"client {client.id}: last order not read"):
-                orders = await self.history.list_orders(client.id, limit=1)
-                if orders:
-                    order = orders[0]
-                    values["order_date"] = order.placed_at.date()  # said in words
-                    values["items"] = ", ".join(i.name for i in order.items[:3])
-                    values["category"] = values["category"] or (order.items[0].category or "")
-        if not values["order_date"] and payload.get("order_date"):
-            with _logged("order_date in the attempt payload is not a date"):
-                values["order_date"] = date.fromisoformat(str(payload["order_date"]))
-        if not values["items"] and payload.get("items"):
-            items = payload["items"]
-            values["items"] = ", ".join(map(str, items[:3])) if isinstance(items, list) else items
-        return values
+        return await template_values(
+            attempt.purpose, client, self.company, self.history, attempt.payload
+        )
 
 
 class _logged(contextlib.AbstractContextManager[None]):
@@ -318,6 +297,40 @@ class _logged(contextlib.AbstractContextManager[None]):
             log.error("%s", self.what, exc_info=err)
             return True
         return False
+
+
+async def template_values(
+    purpose: Purpose,
+    client: Client,
+    company: str,
+    history: HistoryStore | None = None,
+    payload: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What scenario texts may use for one client (see voice.scenario.TEMPLATE_VALUES)."""
+    payload = payload or {}
+    values: dict[str, Any] = {
+        "name": client.name,
+        "company": company,
+        "order_date": "",
+        "items": "",
+        "category": str(payload.get("category") or ""),
+        "days_since": payload.get("silence_days") or "",
+    }
+    if history is not None and purpose is not Purpose.NPS:
+        with _logged(f"client {client.id}: last order not read"):
+            orders = await history.list_orders(client.id, limit=1)
+            if orders:
+                order = orders[0]
+                values["order_date"] = order.placed_at.date()  # said in words
+                values["items"] = ", ".join(i.name for i in order.items[:3])
+                values["category"] = values["category"] or (order.items[0].category or "")
+    if not values["order_date"] and payload.get("order_date"):
+        with _logged("order_date in the attempt payload is not a date"):
+            values["order_date"] = date.fromisoformat(str(payload["order_date"]))
+    if not values["items"] and payload.get("items"):
+        items = payload["items"]
+        values["items"] = ", ".join(map(str, items[:3])) if isinstance(items, list) else items
+    return values
 
 
 def build_listener(settings: Settings, recognizers: RecognizerFactory | None = None) -> Listener:

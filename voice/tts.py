@@ -36,7 +36,7 @@ def prompt_key(text: str, voice: str, speed: float, engine: str = _ENGINE) -> st
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def _write_wav(path: Path, pcm: bytes) -> None:
+def write_wav(path: Path, pcm: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with wave.open(str(tmp), "wb") as wav:
         wav.setnchannels(1)
@@ -159,7 +159,7 @@ class CachedSynth:
             raise AudioError(f"{self.engine} produced no audio")
         self.synthesised += 1
         self.folder.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(_write_wav, path, pcm)
+        await asyncio.to_thread(write_wav, path, pcm)
         return pcm
 
 
