@@ -113,10 +113,14 @@ class CallChannel:
         self.max_call_s = max_call_s
 
     async def warm(self) -> None:
-        """Load the live speech model now rather than during the first call's answer."""
+        """Load the live speech model and the voices now rather than before the first call."""
         load = getattr(self.listener.recognizers if self.listener else None, "load", None)
         if load is not None:
             await asyncio.to_thread(load)
+        for synth in {id(s): s for s in self.synths.values()}.values():
+            voice = getattr(synth, "piper", None)  # a Piper voice loads in about two seconds
+            if voice is not None:
+                await asyncio.to_thread(voice.session)
 
     def close(self) -> None:
         if self.listener is not None:
