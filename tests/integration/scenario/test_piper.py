@@ -75,6 +75,8 @@ SCENARIO = """
 purpose: nps
 start: score
 disclosure: Hello! This is a voice robot calling from the coffee shop. The call is recorded.
+optout_say: We will not call again. Goodbye!
+later_say: We will call later. Goodbye!
 steps:
   score:
     ask: score
@@ -107,7 +109,8 @@ async def test_piper_prompts_are_rendered_before_dialling_and_heard_by_the_phone
             assert isinstance(synth, PiperSynth)
             try:
                 running = asyncio.create_task(channel.execute(attempt(Purpose.NPS), CLIENT))
-                await phone.wait_event("CALL_ESTABLISHED")
+                # the phone rings only once every prompt is made (slow on a busy machine)
+                await phone.wait_event("CALL_ESTABLISHED", deadline_s=120)
                 # answered: every prompt of the scenario is already synthesised and on disk
                 texts = prompt_texts(channel.scenarios[Purpose.NPS], {})
                 assert synth.synthesised == len(texts) == 5  # with optout_say, later_say
