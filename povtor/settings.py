@@ -178,6 +178,7 @@ class CallSettings(BaseSettings):
     piper_voice: str = "ru_RU-irina-medium"  # a voice name (povtor model fetch) or a .onnx path
     piper_speed: float = Field(default=1.0, gt=0)  # 1.0 = the voice's own pace
     piper_base_url: str = "https://huggingface.co/rhasspy/piper-voices/resolve/v1.0.0"
+    detect_machines: bool = True  # answering machines: hang up (or leave voicemail_say)
     live_asr: bool = True  # recognise answers live (needs a Vosk model; else keypad only)
     live_model: str | None = None  # Vosk model for live answers; defaults to POVTOR_ASR_MODEL
     listen_threads: int = 0  # live recognition threads; 0 = POVTOR_SIP_MAX_CONCURRENT_CALLS

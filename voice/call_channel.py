@@ -26,6 +26,7 @@ from povtor.errors import ModelError, PovtorError
 from povtor.logs import mask_phone
 from povtor.ports import HistoryStore, SpeechSynth
 from povtor.settings import Settings
+from voice.amd import AmdConfig
 from voice.call import CallResult
 from voice.call_outcome import history_writes, outcome_kind
 from voice.call_records import CallState, HangupBy
@@ -95,6 +96,7 @@ class CallChannel:
         trunk: str | None = None,
         ring_timeout_s: float | None = None,
         max_call_s: float = 300.0,
+        amd: AmdConfig | None = None,
     ) -> None:
         self.engine = engine
         self.scenarios = dict(scenarios)
@@ -111,6 +113,7 @@ class CallChannel:
         self.trunk = trunk
         self.ring_timeout_s = ring_timeout_s
         self.max_call_s = max_call_s
+        self.amd = amd  # answering-machine detection (None: every answer is a person)
 
     async def warm(self) -> None:
         """Load the live speech model and the voices now rather than before the first call."""
@@ -197,6 +200,7 @@ class CallChannel:
                 self.synths[attempt.purpose],
                 values,
                 listener=self.listener,
+                amd=self.amd,
             )
             try:
                 async with asyncio.timeout(self.max_call_s):
@@ -388,4 +392,5 @@ def build_call_channel(
         company=options.company_name or settings.telegram.company_name,
         worker_id=settings.outreach.worker_id or f"{socket.gethostname()}:{os.getpid()}",
         max_call_s=options.max_call_s,
+        amd=AmdConfig() if options.detect_machines else None,
     )

@@ -55,7 +55,7 @@ from povtor.errors import ConfigError
 
 SHIPPED = Path(__file__).parent / "scenarios"
 END = "end"
-RESERVED = frozenset({END, "disclosure", "optout_say", "later_say"})  # not step names
+RESERVED = frozenset({END, "disclosure", "optout_say", "later_say", "voicemail_say"})
 # What templates may use; CallChannel fills them (see voice.call_channel.template_values).
 TEMPLATE_VALUES: dict[str, Any] = {
     "name": "Иван Петров",
@@ -192,6 +192,8 @@ class Scenario(BaseModel):
     speech: Speech = Speech()
     optout_say: str = "Хорошо, мы больше не будем вам звонить. Всего доброго!"
     later_say: str = "Хорошо, мы перезвоним в другое время. Всего доброго!"
+    # said to an answering machine after its greeting; None: hang up on it at once
+    voicemail_say: str | None = None
     steps: dict[str, Step]
     folder: Path | None = Field(default=None, exclude=True)  # where `audio` paths are relative to
 
@@ -229,6 +231,7 @@ class Scenario(BaseModel):
         """Every text the robot may say, as (where, template)."""
         found = [("disclosure", self.disclosure)] if self.disclosure else []
         found += [("optout_say", self.optout_say), ("later_say", self.later_say)]
+        found += [("voicemail_say", self.voicemail_say)] if self.voicemail_say else []
         for name, step in self.steps.items():
             found += [(f"{name}.say", step.say)] if step.say else []
             found += [(f"{name}.retry_say", step.retry_say)] if step.retry_say else []

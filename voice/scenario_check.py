@@ -204,7 +204,9 @@ def _check_graph(data: dict[str, Any], steps: dict[str, Any], lines: _Lines, add
 
 def _texts(data: dict[str, Any], steps: dict[str, Any]) -> list[tuple[tuple[str, ...], Any]]:
     found: list[tuple[tuple[str, ...], Any]] = [
-        ((key,), data[key]) for key in ("disclosure", "optout_say", "later_say") if key in data
+        ((key,), data[key])
+        for key in ("disclosure", "optout_say", "later_say", "voicemail_say")
+        if key in data
     ]
     for name, body in steps.items():
         for field in _TEXT_FIELDS:
