@@ -137,6 +137,7 @@ class Step(BaseModel):
     wait_s: float = Field(default=6.0, gt=0, le=60)  # silence after the question: no answer
     max_answer_s: float = Field(default=15.0, gt=0, le=120)  # a longer answer is cut here
     keys: dict[str, str] = Field(default_factory=dict)  # keypad digit -> intent answer
+    barge_in: bool = True  # the client talking over the question stops it
     save: str | None = None  # free answers: data["<save>_text"], data["<save>_category"]
     next: str | dict[str, str] = END
 

@@ -241,6 +241,10 @@ class ScenarioRunner:
         heard = asyncio.ensure_future(session.next()) if session else None
         gone = asyncio.ensure_future(self._gone.wait())
         machine = asyncio.ensure_future(self._machine.wait())
+        # barge-in: the client starts talking over the question, the robot stops and listens
+        talking = (
+            asyncio.ensure_future(session.speaking.wait()) if session and step.barge_in else None
+        )
         self._asking = True
         wait_s = step.wait_s if session is None else step.wait_s + step.max_answer_s + _SLACK_S
         deadline: float | None = None
@@ -249,7 +253,7 @@ class ScenarioRunner:
             while True:
                 waiters = {
                     f
-                    for f in (saying, key, heard, gone, machine)
+                    for f in (saying, key, heard, gone, machine, talking)
                     if f is not None and not f.done()
                 }
                 timeout = None if deadline is None else max(0.0, deadline - self._loop.time())
@@ -258,6 +262,8 @@ class ScenarioRunner:
                 )
                 if not done:
                     return None, heard_words  # silence (keypad only), or a stuck session
+                if talking is not None and talking in done and not saying.done():
+                    self.call.stop_playback()
                 if key in done:
                     self.call.stop_playback()
                     answer = await self._keypad(kind, key.result(), step)
@@ -283,7 +289,7 @@ class ScenarioRunner:
                     return None, heard_words
         finally:
             self._asking = False
-            waiting = [f for f in (key, heard, gone, machine) if f is not None]
+            waiting = [f for f in (key, heard, gone, machine, talking) if f is not None]
             for future in waiting:
                 future.cancel()
             await asyncio.gather(*waiting, return_exceptions=True)
