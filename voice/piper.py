@@ -4,7 +4,8 @@ A Piper voice is an ONNX model and its ``.onnx.json`` config. The ``piper-tts`` 
 GPL-licensed, so Povtor (Apache-2.0) does not import it; it does the same three steps itself:
 
 1. phonemes: espeak-ng, run as a separate program (``--ipa``), one clause at a time, with the
-   clause's punctuation put back after it as Piper does (it shapes the intonation);
+   clause's punctuation put back after it as Piper does (it shapes the intonation) and the
+   language-switch marks ("(en)" around a Latin brand name) dropped;
 2. ids: each phoneme (a Unicode code point after NFD) through the config's
    ``phoneme_id_map``, with the pad id between phonemes, begin and end ids around the sentence;
 3. audio: the model run by onnxruntime (MIT) with the config's ``inference`` scales, one sentence
@@ -37,6 +38,7 @@ PAD, BOS, EOS = "_", "^", "$"
 SENTENCE_PAUSE_S = 0.25
 _CLAUSE = re.compile(r"[^.,!?;:…]+[.,!?;:…]*")
 _SENTENCE_END = frozenset(".!?…")
+_LANGUAGE_SWITCH = re.compile(r"\([a-z]{2,3}(?:-[a-z0-9]+)?\)")  # espeak-ng's "(en)...(ru)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +114,7 @@ async def phonemize(text: str, espeak_voice: str) -> list[str]:
     sentences: list[str] = []
     current: list[str] = []
     for (_, mark), out in zip(parts, said, strict=True):
-        phonemes = " ".join(out.decode().split())
+        phonemes = " ".join(_LANGUAGE_SWITCH.sub("", out.decode()).split())
         current.append(phonemes + mark)
         if mark in _SENTENCE_END:
             sentences.append(" ".join(current))

@@ -16,12 +16,20 @@ from tests.integration.scenario.baresip import start_baresip
 from tests.integration.scenario.test_call_channel_sip import CLIENT, attempt, best_match, envelope
 from tests.integration.sip.peers import read_wav
 from voice.call_channel import build_call_channel
-from voice.piper import PiperSynth, PiperVoice, VoiceFiles
+from voice.piper import PiperSynth, PiperVoice, VoiceFiles, phonemize
 from voice.scenario_runner import prompt_texts
 from voice.synth import Synths
 from voice.tts import EspeakSynth
 
 SENTENCE = "Hello! This is an automated call. How would you rate us, from zero to ten?"
+
+
+async def test_phonemes_drop_espeaks_language_switch_marks_and_keep_punctuation() -> None:
+    (sentence,) = await phonemize("Кофейня Coffee Like, звоните!", "ru")
+    assert "(en)" not in sentence
+    assert "(ru)" not in sentence
+    assert sentence.endswith("!")
+    assert ", " in sentence
 
 
 @pytest.fixture(scope="module")
