@@ -217,6 +217,46 @@ class SpeechSynth(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class TimelinePage:
+    """Events in id order, and (PostgreSQL) ``pg_current_snapshot()`` as text, taken right after
+    the read: ids below the newest seen may still appear while a transaction listed in it runs."""
+
+    events: Sequence[TimelineEvent]
+    snapshot: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecords:
+    """An event and the records its ``ref`` points to (an NPS answer, a task), if any."""
+
+    event: TimelineEvent
+    nps: NpsResponse | None = None
+    task: Task | None = None
+
+
+class TimelineFeed(Protocol):
+    """The client timeline read in id order by a part that follows it (the CRM push), without
+    reaching into the history store's tables. Ids grow with insertion; nothing here writes."""
+
+    async def newest_id(self) -> int:
+        """The highest event id visible now; 0 for an empty timeline."""
+        ...
+
+    async def page_after(self, after: int, limit: int) -> TimelinePage:
+        """Up to ``limit`` events with ids above ``after``, ascending by id."""
+        ...
+
+    async def in_ranges(self, ranges: Sequence[tuple[int, int]]) -> Sequence[TimelineEvent]:
+        """Events whose ids fall in any of the inclusive ranges, ascending by id."""
+        ...
+
+    async def with_records(self, event_ids: Sequence[int]) -> Mapping[int, EventRecords]:
+        """The events among ``event_ids`` that exist, by id, each with the records it points
+        to (a missing record is None); unknown ids are left out. Raises StoreError."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class CrmNote:
     """A timeline entry on a CRM contact. ``key`` is written into the text so the entry can be
     found again (a push that may have landed before a crash is looked up, not repeated)."""
