@@ -72,7 +72,8 @@ class Detector:
     _longest_run: int = 0
     _beep: int = 0
     _runs: int = 0
-    _talking: int = 0  # frames of speech since the far end last went quiet for a while
+    _talking: int = 0
+    _floor: float = -120.0  # frames of speech since the far end last went quiet for a while
     _window: np.ndarray = field(default_factory=lambda: np.hanning(FRAME))
 
     def greeting_over(self, frame: bytes) -> bool:
@@ -102,8 +103,9 @@ class Detector:
         config = self.config
         level = 10 * np.log10(np.mean(samples**2) / 32768.0**2 + 1e-12)
         self._levels.append(level)
-        floor = float(np.percentile(self._levels[-500:], 10))
-        speech = bool(level > max(config.floor_dbfs, floor + config.margin_db))
+        if self.frames < 10 or self.frames % 10 == 0:  # the floor moves slowly: 5 times a second
+            self._floor = float(np.percentile(self._levels[-500:], 10))
+        speech = bool(level > max(config.floor_dbfs, self._floor + config.margin_db))
         return speech, speech and self._tonal(samples)
 
     def feed(self, frame: bytes) -> Detection | None:
