@@ -39,7 +39,7 @@ async def test_a_voicemail_greeting_is_hung_up_on_and_reported_as_voicemail(
     phone = await start_baresip(tmp_path, CLIENT.phones[0], source_pcm=pcm)
     try:
         async with engine_for(phone.sip_port) as engine:
-            channel = build_call_channel(settings_for(tmp_path), engine)
+            channel = build_call_channel(settings_for(tmp_path), engine, worker_id="test-worker")
             try:
                 running = asyncio.create_task(channel.execute(attempt(Purpose.NPS), CLIENT))
                 await phone.wait_event("CALL_ESTABLISHED")

@@ -65,7 +65,7 @@ async def test_client_talking_over_the_question_stops_it_at_once(
     )
     try:
         async with engine_for(phone.sip_port) as engine:
-            channel = build_call_channel(settings, engine)
+            channel = build_call_channel(settings, engine, worker_id="test-worker")
             try:
                 running = asyncio.create_task(channel.execute(attempt(Purpose.WINBACK), CLIENT))
                 await phone.wait_event("CALL_ESTABLISHED", deadline_s=60)

@@ -112,7 +112,7 @@ async def test_piper_prompts_are_rendered_before_dialling_and_heard_by_the_phone
     phone = await start_baresip(tmp_path, CLIENT.phones[0])
     try:
         async with engine_for(phone.sip_port) as engine:
-            channel = build_call_channel(settings, engine)
+            channel = build_call_channel(settings, engine, worker_id="test-worker")
             synth = channel.synths[Purpose.NPS]
             assert isinstance(synth, PiperSynth)
             try:
