@@ -18,6 +18,7 @@ from povtor.errors import AlreadyRunning, ConfigError, PovtorError, StoreError
 from voice import call_cli as voice_call_cli
 from voice import model_cli as voice_model_cli
 from voice import recordings_cli as voice_recordings_cli
+from voice import scenario_cli as voice_scenario_cli
 from voice import transcribe_cli as voice_transcribe_cli
 
 app = typer.Typer(
@@ -59,6 +60,8 @@ app.add_typer(voice_model_cli.app, name="model")
 app.command("transcribe")(voice_transcribe_cli.transcribe)
 app.command("call")(voice_call_cli.call)
 app.add_typer(voice_recordings_cli.app, name="recordings")
+# call scripts: check (file:line problems), render (a WAV per prompt), try (typed answers)
+app.add_typer(voice_scenario_cli.make_app(_history_store), name="scenario")
 app.add_typer(dashboard_cli.app, name="user")
 app.add_typer(crm_cli.app, name="crm")
 
