@@ -196,9 +196,10 @@ def pcap_seconds(path: Path) -> float:
 def caller_scenario(pcap: Path, seconds: float) -> str:
     """SIPp's stock ``uac_pcap`` scenario with its media part replaced: ``pcap`` played over and
     over for ``seconds``, then BYE."""
-    stock = subprocess.run(
-        ["sipp", "-sd", "uac_pcap"], capture_output=True, text=True, check=True
-    ).stdout
+    # sipp -sd prints the scenario and exits with 99
+    stock = subprocess.run(["sipp", "-sd", "uac_pcap"], capture_output=True, text=True).stdout
+    if "<?xml" not in stock:
+        raise SystemExit("sipp -sd uac_pcap printed no scenario: is SIPp 3.x installed?")
     stock = stock[stock.index("<?xml") :]
     length = pcap_seconds(pcap)
     media = []
@@ -299,7 +300,9 @@ async def compare(calls: int, hold: float, rounds: int, load: LoadWatch) -> tupl
         return cpu / max(held, 1)
 
     pairs = await alternate_async(anchor, subject, rounds, load)
-    comparison = Comparison(f"worker CPU per call, {calls} calls", "SIPp caller's", pairs)
+    comparison = Comparison(
+        f"worker CPU per call, {calls} calls", "SIPp caller's", pairs, unit="CPU % per call"
+    )
     middle = statistics.median_low(r.p99_ms for r in rows)
     row = next(r for r in rows if r.p99_ms == middle)
     print(f"{calls} calls done: p99 {row.p99_ms:.1f} ms, failed {row.failed}", file=sys.stderr)

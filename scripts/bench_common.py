@@ -164,6 +164,7 @@ class Comparison:
     pairs: tuple[Pair, ...]
     speed: bool = False
     goal: str = ""
+    unit: str = "s"  # what each side's figure is: seconds unless said otherwise
 
     def ratios(self) -> list[float]:
         return [1.0 / p.ratio if self.speed else p.ratio for p in self.pairs]
@@ -183,7 +184,8 @@ class Comparison:
         goal = f"; goal {self.goal}" if self.goal else ""
         return (
             f"ratio {self.subject} / {self.anchor} ({kind}): {self.median():.2f}x median of "
-            f"{len(self.pairs)} rounds [{rounds}]; median s: {subject:.3g} vs {anchor:.3g}{goal}"
+            f"{len(self.pairs)} rounds [{rounds}]; "
+            f"median {self.unit}: {subject:.3g} vs {anchor:.3g}{goal}"
         )
 
 
