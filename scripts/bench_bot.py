@@ -412,14 +412,32 @@ async def acknowledge(api_base: str, presses: int) -> None:
             answered += len(queries)
 
 
-async def acknowledge_only(presses: int, folder: Path) -> float:
-    """The anchor: seconds for the fake to serve ``presses`` presses to an acknowledging bot."""
-    async with reminded("sqlite", presses, folder) as (_url, fake, _engine, _store, seeding):
+async def acknowledge_only(presses: int) -> float:
+    """The anchor: seconds for the fake to serve ``presses`` presses to an acknowledging bot.
+    The reminders are sent straight to the fake (same buttons; no database: seeding only)."""
+    fake = FakeProcess()
+    api_base = await fake.start()
+    try:
+        await fake.call("add_chats", CHAT_BASE, presses)
+        gate = asyncio.Semaphore(50)
+        keyboard = {"inline_keyboard": [[{"text": b, "callback_data": f"b{i}"}]
+                                        for i, b in enumerate(BUTTONS)]}  # fmt: skip
+        async with aiohttp.ClientSession() as http:
+
+            async def remind(chat_id: int) -> None:
+                body = {"chat_id": chat_id, "text": "reminder", "reply_markup": keyboard}
+                async with gate, http.post(f"{api_base}/bot{TOKEN}/sendMessage", json=body) as r:
+                    if not (await r.json())["ok"]:
+                        raise RuntimeError("sendMessage refused")
+
+            await asyncio.gather(*(remind(CHAT_BASE + i) for i in range(presses)))
         started = time.perf_counter()
         await fake.call("press_all", CHAT_BASE, presses)
-        await acknowledge(seeding.telegram.api_base, presses)
+        await acknowledge(api_base, presses)
         await fake.call("wait_answered", presses, 600.0)
         return time.perf_counter() - started
+    finally:
+        await fake.stop()
 
 
 async def compare_inbound(
@@ -433,7 +451,7 @@ async def compare_inbound(
         return float(rounds[-1]["seconds"])
 
     async def anchor() -> float:
-        return await acknowledge_only(args.presses, folder)
+        return await acknowledge_only(args.presses)
 
     pairs = await alternate_async(anchor, subject, args.rounds, load)
     comparison = Comparison(
