@@ -23,6 +23,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.demo.marks import guard_channels
+from app.demo.safety import refuse_outside_loopback
 from app.health import HealthServer
 from crm_sync.planning import SqlPlanningSource
 from crm_sync.store import SqlHistoryStore
@@ -99,6 +101,8 @@ async def build(
     channels: Mapping[ChannelKind, Channel],
     adapters: Adapters | None = None,
 ) -> Runtime:
+    if settings.demo_mode:  # before anything is opened: a demo reaches loopback stand-ins only
+        refuse_outside_loopback(settings)
     db_file = sqlite_file(settings.db_url)
     if db_file is not None:  # SQLite: one worker, enforced before anything else starts
         db_file.parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +126,8 @@ async def build(
         built, services = await adapters(stack, rt)
         channels = {**built, **channels}
         rt.services.extend(services)
+    if not settings.demo_mode:  # clients the demo generator made are never contacted for real
+        channels = guard_channels(dict(channels))
 
     source = SqlPlanningSource(sessions)
     dispatcher = Dispatcher(
