@@ -175,7 +175,14 @@ async def build(
     async def check() -> dict[str, Any]:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-        return {"status": "ok", "worker": worker_id, "channels": sorted(channels)}
+        body: dict[str, Any] = {"status": "ok", "worker": worker_id, "channels": sorted(channels)}
+        if not channels:  # up, but nobody can be reached: a monitor should say so
+            body["status"] = "degraded"
+            body["reason"] = (
+                "no channel configured (POVTOR_TELEGRAM_BOT_TOKEN, POVTOR_SIP_ENABLED): "
+                "attempts are planned but nobody is contacted"
+            )
+        return body
 
     rt.health = HealthServer(registry, settings.metrics_host, settings.metrics_port, check)
     rt.services.append(rt.health)

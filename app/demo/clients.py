@@ -19,7 +19,9 @@ from app.demo.world import YOU_KEY, CastMember, Persona
 from app.sandbox.telegram_api import BotApiEmulator, Sent
 from app.sandbox.telegram_user import SimulatedUser, button_texts
 
-THINK_S = (0.8, 2.5)  # a person reads before pressing: makes the live display readable
+THINK_S = (0.8, 2.5)
+RESEND_AFTER_S = 20.0
+RESEND_TIMES = 3  # a person reads before pressing: makes the live display readable
 SCORES = [str(n) for n in range(11)]
 ASKS_WHY = ("улучшить", "высокую оценку", "предпринять", "изменили", "что случилось")
 GENERIC_REASONS = [
@@ -95,12 +97,12 @@ class Person:
     async def run(self, stop: asyncio.Event) -> None:
         s = self.script
         if s.start_payload:
-            await self.user.send_text(f"/start {s.start_payload}")
             self.feed.add(f"{s.name}: открыл(а) ссылку на бота")
+            await self._until_answered(f"/start {s.start_payload}", stop)
         if s.opening:
             await self._think()
-            await self.user.send_text(s.opening)
             self.feed.add(f"{s.name}: «{s.opening}»")
+            await self._until_answered(s.opening, stop)
         while not stop.is_set():
             try:
                 message = await self.user.next_message(within=1.0)
@@ -109,6 +111,23 @@ class Person:
             if not s.silent:
                 await self._think()
                 await self._react(message)
+
+    async def _until_answered(self, text: str, stop: asyncio.Event) -> None:
+        """Write, and write again when the bot stays silent, as a person would (an update the
+        bot fetched but had not handled when its worker was killed is gone)."""
+        for _ in range(RESEND_TIMES):
+            await self.user.send_text(text)
+            deadline = asyncio.get_running_loop().time() + RESEND_AFTER_S
+            while not stop.is_set() and asyncio.get_running_loop().time() < deadline:
+                try:
+                    message = await self.user.next_message(within=1.0)
+                except TimeoutError:
+                    continue
+                await self._think()
+                await self._react(message)
+                return
+            if stop.is_set():
+                return
 
     async def _react(self, message: Sent) -> None:
         s, buttons = self.script, button_texts(message)

@@ -35,6 +35,7 @@ from app.demo.safety import demo_environment
 from app.demo.world import MANAGER_CHAT, add_cast, deliver_live_orders, zone_at_hours
 from app.sandbox.page import SandboxPage
 from app.sandbox.telegram_api import BOT_USERNAME, TOKEN, BotApiEmulator
+from app.sandbox.telegram_user import button_texts
 from povtor.db import create_engine, session_factory
 from povtor.errors import ConfigError
 
@@ -227,7 +228,13 @@ def _dump_sandbox(api: BotApiEmulator, path: Path) -> None:
     body: dict[str, Any] = {
         "base_url": api.base_url,
         "sent": [
-            {"chat_id": m.chat_id, "message_id": m.message_id, "text": m.text} for m in api.sent
+            {
+                "chat_id": m.chat_id,
+                "message_id": m.message_id,
+                "text": m.text,
+                "buttons": button_texts(m),
+            }
+            for m in api.sent
         ],
         "methods": [method for method, _ in api.calls],
     }
