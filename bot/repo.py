@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -265,6 +266,7 @@ class BotRepo:
             if row is None:  # queued before under this key
                 query = select(*table.c).where(table.c.dedup_key == dedup_key)
                 row = (await session.execute(query)).one()
+                return dataclasses.replace(_outbox(row), resumed=True)
             return _outbox(row)
 
     async def get_outbox(self, outbox_id: int) -> OutboxMessage | None:

@@ -92,6 +92,31 @@ async def test_reminder_shows_the_last_order_and_each_button_counts_once(
     assert len(user.messages()) == 2
 
 
+async def test_a_message_in_flight_when_its_worker_was_killed_is_not_sent_again(
+    fake_tg: FakeTelegram, store: SqlHistoryStore, running_bot: Running
+) -> None:
+    client, user = await linked_user(fake_tg, store, 603)
+    attempt = attempt_for(client, Purpose.REORDER)
+    # the killed worker's execution: queued (and perhaps sent) but never recorded as sent
+    queued = await running_bot.service.deps.repo.add_outbox(
+        chat_id=603,
+        purpose="reorder",
+        text="Пора повторить заказ?",
+        client_id=client.id,
+        attempt_id=attempt.id,
+        dedup_key=f"attempt:{attempt.id}:{attempt.attempt_no}",
+    )
+    seen = len(user.messages())
+    outcome = await running_bot.service.channel.execute(attempt, client)  # taken over
+    assert outcome.kind is OutcomeKind.DELIVERED
+    assert outcome.ref == f"message:{queued.id}"
+    assert len(user.messages()) == seen  # at most once: nothing went to the chat again
+    message = await running_bot.service.deps.repo.get_outbox(queued.id)
+    assert message is not None
+    assert message.error is not None
+    assert "not sent again" in message.error
+
+
 async def test_full_survey_survives_a_worker_restart(
     fake_tg: FakeTelegram,
     store: SqlHistoryStore,
