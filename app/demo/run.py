@@ -245,12 +245,13 @@ async def run_demo(opts: DemoOptions, console: Console) -> DemoState:
     state = DemoState()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, terminal closed
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     try:
         await _run(opts, console, state, stop)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals:
             loop.remove_signal_handler(sig)
     return state
 
@@ -332,9 +333,9 @@ async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyn
         final = await snapshot(engine, base)
         console.print(render(final, [], 0, None).renderables[1])
         console.print(
-            f"Итог в дашборде: http://127.0.0.1:{opts.dashboard_port} ({LOGIN} / {PASSWORD}) — "
-            f"запустите `POVTOR_DATA_DIR={folder} povtor run`, чтобы открыть его снова; "
-            f"`POVTOR_DATA_DIR={folder} povtor report` — показатели."
+            f"Хранилище демо осталось в {folder}: `POVTOR_DATA_DIR={folder} povtor report` — "
+            f"показатели; дашборд снова: `POVTOR_DATA_DIR={folder} POVTOR_OUTREACH_ENABLED=false "
+            f"povtor run` и http://127.0.0.1:{opts.dashboard_port} ({LOGIN} / {PASSWORD})."
         )
     finally:
         await engine.dispose()
