@@ -138,10 +138,11 @@ class Sender:
         )
         if queued.status is not SendStatus.QUEUED:
             return queued
-        if queued.resumed:
-            # An earlier execution queued it and stopped (a killed worker) before recording
-            # the send: it may have reached the chat, and Telegram cannot say. Sending again
-            # could ask the client twice; at most once, the fall-back call covers a loss.
+        if queued.resumed and queued.tries > 0:
+            # An earlier execution started sending it and stopped (a killed worker) before
+            # recording the answer: it may have reached the chat, and Telegram cannot say.
+            # Sending again could ask the client twice; at most once, the fall-back call
+            # covers a loss. (Queued but never started: sent now as usual.)
             log.warning(
                 "outbox #%s was in flight when its worker stopped: not sent again", queued.id
             )
@@ -152,6 +153,7 @@ class Sender:
                 markup = make_markup(queued.id)
             if before_send is not None:
                 await before_send(queued)
+            await self._repo.start_send(queued.id)  # from here a crash leaves it in doubt
             status, message_id, error = await self._deliver(chat_id, text, markup)
         tries = queued.tries + 1
         marked = await self._repo.mark_outbox(

@@ -260,6 +260,15 @@ class BotRepo:
             row = await session.get(BotOutboxRow, outbox_id)
             return None if row is None else _outbox(row)
 
+    async def start_send(self, outbox_id: int) -> None:
+        """Counts a send as started (``tries``) before its request goes out: a message queued
+        by an execution that stopped is in doubt only when this was recorded."""
+        table = table_of(BotOutboxRow)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(table).where(table.c.id == outbox_id).values(tries=table.c.tries + 1)
+            )
+
     async def mark_outbox(
         self,
         outbox_id: int,

@@ -129,15 +129,26 @@ class Person:
             if stop.is_set():
                 return
 
+    async def _press(self, message: Sent, button: str) -> None:
+        """Press, and press again while the button keeps spinning (no answer from the bot),
+        as people do."""
+        for _ in range(RESEND_TIMES):
+            query = await self.user.press(message, button)
+            try:
+                await self.user.answer_to(query, within=RESEND_AFTER_S)
+            except TimeoutError:
+                continue
+            return
+
     async def _react(self, message: Sent) -> None:
         s, buttons = self.script, button_texts(message)
         if s.score is not None and set(SCORES) <= set(buttons):
-            await self.user.press(message, str(s.score))
+            await self._press(message, str(s.score))
             self.feed.add(f"{s.name}: оценка {s.score}")
             return
         for wanted in (s.press, *s.presses):
             if wanted and wanted in buttons:
-                await self.user.press(message, wanted)
+                await self._press(message, wanted)
                 self.feed.add(f"{s.name}: нажал(а) «{wanted}»")
                 return
         asks = not buttons and any(word in message.text for word in ASKS_WHY)

@@ -29,7 +29,7 @@ from app.demo.world import MANAGER_CHAT, PERSONA_CHAT_BASE
 pytestmark = [pytest.mark.e2e, pytest.mark.sip, pytest.mark.telegram, pytest.mark.slow]
 
 ROOT = Path(__file__).parents[2]
-SECONDS = 120
+SECONDS = 140
 REAL_TOKEN = "5012345678:AAF0realLookingTokenFromBotFather0000"
 CSRF_RE = re.compile(r'name="_csrf" value="([^"]+)"')
 
@@ -38,6 +38,11 @@ def _free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _bound(port: int) -> bool:
@@ -163,29 +168,23 @@ async def _run_demo(tmp: Path) -> DemoRun:
             stdout=sink, stderr=sink,
         )  # fmt: skip
     try:
-        # mid-run: a call on the line and messages sent, then the worker is killed outright
-        active = "SELECT count(*) FROM calls WHERE state = 'active'"
-        outbox = "SELECT count(*) FROM bot_outbox"
-        await _until(
-            lambda: _count(run.folder, active) > 0 and _count(run.folder, outbox) > 0,
-            90,
-            "calls and messages under way",
+        # the detractor's answer with its reason, and the task the manager took from the alert
+        detractor = (
+            "SELECT count(*) FROM nps_responses r JOIN tasks t ON t.client_id = r.client_id "
+            "JOIN clients c ON c.id = r.client_id WHERE c.external_id = 'DEMO-IGOR' "
+            "AND r.reason_text IS NOT NULL AND t.status = 'in_progress'"
         )
+        await _until(lambda: _count(run.folder, detractor) > 0, 100, "detractor taken")
+        # mid-run, with calls on the line: the worker is killed outright, the demo restarts it
+        active = "SELECT count(*) FROM calls WHERE state = 'active'"
+        await _until(lambda: _count(run.folder, active) > 0, 60, "calls under way")
         run.killed_pid = _pid(run.folder)
         assert run.killed_pid is not None
         os.kill(run.killed_pid, signal.SIGKILL)
         await _until(
             lambda: _pid(run.folder) not in (None, run.killed_pid), 30, "worker restarted"
         )
-        # the detractor's answer with its reason, and its task: then read the dashboard
-        detractor = (
-            "SELECT count(*) FROM nps_responses r JOIN tasks t ON t.client_id = r.client_id "
-            "JOIN clients c ON c.id = r.client_id WHERE c.external_id = 'DEMO-IGOR' "
-            "AND r.reason_text IS NOT NULL AND t.status = 'in_progress'"
-        )  # answered with a reason, and the manager took the task from the alert
-        await _until(
-            lambda: _count(run.folder, detractor) > 0, SECONDS, "detractor recorded and taken"
-        )
+        await _until(lambda: _listening(ports[0]), 90, "dashboard back")
         run.nps_page, run.tasks_page = await _dashboard_pages(ports[0])
         async with asyncio.timeout(SECONDS + 90):
             await demo.wait()
