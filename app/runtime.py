@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.checks import check_database, check_settings
 from app.demo.marks import guard_channels
 from app.demo.safety import refuse_outside_loopback
 from app.health import HealthServer
@@ -41,6 +42,7 @@ from outreach.rules import contact_rules, planning_rules
 from outreach.worker_lock import SqliteWorkerLock, sqlite_file
 from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind
+from povtor.health import HealthBoard
 from povtor.lifecycle import wait_or_stop
 from povtor.ports import Channel
 from povtor.settings import Settings
@@ -79,6 +81,7 @@ class Runtime:
     workers: WorkerRegistry  # this worker's heartbeat; finds dead workers' leftovers
     services: list[Service] = field(default_factory=list)
     health: HealthServer | None = None
+    board: HealthBoard = field(default_factory=HealthBoard)  # components' trouble, on /healthz
 
 
 def planning_source(sessions: async_sessionmaker[AsyncSession]) -> SqlPlanningSource:
@@ -103,15 +106,17 @@ async def build(
     channels: Mapping[ChannelKind, Channel],
     adapters: Adapters | None = None,
 ) -> Runtime:
+    check_settings(settings)  # every refusal that needs nothing started
     if settings.demo_mode:  # before anything is opened: a demo reaches loopback stand-ins only
         refuse_outside_loopback(settings)
     db_file = sqlite_file(settings.db_url)
     if db_file is not None:  # SQLite: one worker, enforced before anything else starts
-        db_file.parent.mkdir(parents=True, exist_ok=True)
+        db_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         stack.enter_context(SqliteWorkerLock(db_file))
     out = settings.outreach
     engine = create_engine(settings.db_url, pool_size=max(5, min(out.concurrency, 20)))
     stack.push_async_callback(engine.dispose)
+    await check_database(engine)
     sessions = session_factory(engine)
     worker_id = out.worker_id or new_worker_id()
     store = SqlHistoryStore(sessions)
@@ -125,6 +130,29 @@ async def build(
     listing = AttemptListing(sessions)
     workers = WorkerRegistry(sessions, worker_id)
     rt = Runtime(settings, engine, sessions, store, sink, registry, worker_id, workers)
+
+    async def check() -> dict[str, Any]:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        body: dict[str, Any] = {
+            # the worker runs: a part in trouble (a trunk down) degrades it, the reason is listed
+            "status": "degraded" if rt.board.problems() else "ok",
+            "worker": worker_id,
+            "channels": sorted(channels),
+            "components": rt.board.as_json(),
+        }
+        if not channels:  # up, but nobody can be reached: a monitor should say so
+            body["status"] = "degraded"
+            body["reason"] = (
+                "no channel configured (POVTOR_TELEGRAM_BOT_TOKEN, POVTOR_SIP_ENABLED): "
+                "attempts are planned but nobody is contacted"
+            )
+        return body
+
+    # listening before the adapters start: a taken port refuses the start, nothing half-up
+    rt.health = HealthServer(registry, settings.metrics_host, settings.metrics_port, check)
+    await rt.health.start()
+    stack.push_async_callback(rt.health.close)
     if adapters is not None:
         built, services = await adapters(stack, rt)
         channels = {**built, **channels}
@@ -135,7 +163,7 @@ async def build(
     source = SqlPlanningSource(sessions)
     dispatcher = Dispatcher(
         queue,
-        source,
+        store,
         channels,
         rules,
         settings=DispatchSettings(
@@ -174,19 +202,6 @@ async def build(
         rt.services.append(FnService("followups", followups.run))
     rt.services.append(QueueGauges(metrics, listing, followups))
 
-    async def check() -> dict[str, Any]:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        body: dict[str, Any] = {"status": "ok", "worker": worker_id, "channels": sorted(channels)}
-        if not channels:  # up, but nobody can be reached: a monitor should say so
-            body["status"] = "degraded"
-            body["reason"] = (
-                "no channel configured (POVTOR_TELEGRAM_BOT_TOKEN, POVTOR_SIP_ENABLED): "
-                "attempts are planned but nobody is contacted"
-            )
-        return body
-
-    rt.health = HealthServer(registry, settings.metrics_host, settings.metrics_port, check)
     rt.services.append(rt.health)
     return rt
 
@@ -235,7 +250,10 @@ async def _guarded(service: Service, stop: asyncio.Event) -> None:
 
 def main(settings: Settings, *, duration_s: float | None = None) -> None:
     """`povtor run`: every configured part; with ``duration_s``, stop (draining) after that."""
+    from app.checks import check_settings
     from app.wiring import build_adapters
+
+    check_settings(settings)  # before the event loop, signal handlers or any file is touched
 
     async def _main() -> None:
         stop = asyncio.Event()

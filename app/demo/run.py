@@ -40,7 +40,7 @@ from povtor.db import create_engine, session_factory
 from povtor.errors import ConfigError
 
 MARKER = ".povtor-demo"
-LOGIN, PASSWORD = "demo", "demo-password"
+LOGIN, PASSWORD = "demo", "water-sandbox-tuesday"
 SECRET = "povtor-demo-signing-key-not-secret"
 LIVE_DELIVERY_AFTER_S = 15.0
 MAX_RESTARTS = 5

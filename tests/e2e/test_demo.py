@@ -118,7 +118,7 @@ async def _dashboard_pages(port: int) -> tuple[str, str]:
         async with http.get(f"{base}/login") as resp:
             token = CSRF_RE.search(await resp.text())
         assert token is not None
-        form = {"_csrf": token.group(1), "login": "demo", "password": "demo-password"}
+        form = {"_csrf": token.group(1), "login": "demo", "password": "water-sandbox-tuesday"}
         async with http.post(f"{base}/login", data=form) as resp:
             assert resp.status == 200, await resp.text()
         async with http.get(f"{base}/nps") as resp:
@@ -212,7 +212,7 @@ def _log(run: DemoRun) -> str:
 def test_demo_ends_by_itself_and_leaves_nothing_running(demo_run: DemoRun) -> None:
     assert demo_run.returncode == 0, _log(demo_run)
     assert "http://127.0.0.1:" in demo_run.output
-    assert "demo-password" in demo_run.output
+    assert "water-sandbox-tuesday" in demo_run.output
     for port in demo_run.ports:
         assert not _bound(port), f"port {port} still bound"
     for pid in (demo_run.killed_pid, demo_run.final_pid):

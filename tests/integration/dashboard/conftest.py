@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.metrics.reports import SqlReports
+from crm_sync.retention_view import SqlRetentionView
 from crm_sync.store import SqlHistoryStore
 from dashboard.passwords import Passwords
 from dashboard.roles import Role
@@ -50,6 +51,7 @@ class Dashboard:
     users: UserStore
     calls: FakeCallHistory
     settings: Settings
+    engine: AsyncEngine
 
     async def add_user(self, login: str, role: Role, password: str = PASSWORD) -> None:
         hashed = await Passwords(self.settings.dashboard).hash(password)
@@ -98,6 +100,7 @@ async def serving(
     tmp_path: Path,
     *,
     crm: CrmSyncView | None = None,
+    transcription_off: str | None = None,
 ) -> AsyncIterator[Dashboard]:
     """The dashboard service running on a free port, with admin, anna (manager), vera (viewer)."""
     settings = Settings(
@@ -108,13 +111,24 @@ async def serving(
     )
     users = UserStore(session_factory(engine))
     calls = FakeCallHistory()
-    service = DashboardService(settings, store, SqlReports(engine), calls, users=users, crm=crm)
+    service = DashboardService(
+        settings,
+        store,
+        SqlReports(engine),
+        calls,
+        users=users,
+        crm=crm,
+        retention=SqlRetentionView(engine, store),
+        transcription_off=transcription_off,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
     try:
         async with asyncio.timeout(10):
             await service.ready.wait()
-        d = Dashboard(f"http://127.0.0.1:{service.bound_port}", store, users, calls, settings)
+        d = Dashboard(
+            f"http://127.0.0.1:{service.bound_port}", store, users, calls, settings, engine
+        )
         for login, role in (("admin", Role.ADMIN), ("anna", Role.MANAGER), ("vera", Role.VIEWER)):
             await d.add_user(login, role)
         yield d
