@@ -7,6 +7,8 @@ from typing import Any
 import typer
 
 from app.db_cli import db_app
+from app.demo.cli import demo as demo_command
+from app.sandbox.cli import sandbox as sandbox_command
 from bot import cli as bot_cli
 from crm_sync import crm_cli
 from crm_sync.cli import client_app, demo_data_command, import_app, report_command
@@ -55,6 +57,8 @@ client_app.command("link")(bot_cli.link_command(_history_store))
 app.add_typer(bot_cli.manager_app, name="manager")
 app.command("report")(report_command)
 app.command("demo-data")(demo_data_command)
+app.command("demo")(demo_command)
+app.command("sandbox")(sandbox_command)
 app.add_typer(nlu_app, name="nlu")
 app.add_typer(voice_model_cli.app, name="model")
 app.command("transcribe")(voice_transcribe_cli.transcribe)

@@ -256,6 +256,7 @@ class Settings(BaseSettings):
     log_library_level: str = "INFO"  # third-party loggers (botocore, urllib3...) never below
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9108
+    demo_mode: bool = False  # set by `povtor demo` only: loopback stand-ins, demo clients allowed
 
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     sip: SipSettings = Field(default_factory=SipSettings)
