@@ -1,18 +1,72 @@
-"""The worker's HTTP face for operators: ``/healthz`` and Prometheus ``/metrics``."""
+"""The worker's HTTP face for operators: ``/healthz`` and Prometheus ``/metrics``; and the
+board where its parts say whether they work (:class:`HealthBoard`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from povtor.db import utcnow
+from povtor.domain import ChannelKind
+from povtor.ports import PartStatus
+
 log = logging.getLogger(__name__)
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class HealthBoard:
+    """Implements :class:`povtor.ports.ChannelHealth` in memory, for one worker: the last
+    report of each part wins; ``since`` moves only when the state changes."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, PartStatus] = {}
+        self._listeners: list[Callable[[PartStatus], None]] = []
+
+    def report(self, part: str, *, ok: bool, state: str, reason: str = "") -> None:
+        before = self._parts.get(part)
+        since = before.since if before is not None and before.state == state else utcnow()
+        now = PartStatus(part, ok, state, reason, since)
+        self._parts[part] = now
+        if before is None or before.state != state:
+            for listener in self._listeners:
+                listener(now)
+
+    def status(self, part: str) -> PartStatus | None:
+        return self._parts.get(part)
+
+    def statuses(self) -> Sequence[PartStatus]:
+        return sorted(self._parts.values(), key=lambda s: s.part)
+
+    def on_change(self, listener: Callable[[PartStatus], None]) -> None:
+        self._listeners.append(listener)
+
+    def unavailable(self, channel: ChannelKind) -> str | None:
+        """Why the dispatcher should hold this channel's attempts back now, or None. A part
+        still starting is not held back: its first try tells."""
+        status = self._parts.get(channel.value)
+        if status is None or status.ok or status.state == "starting":
+            return None
+        return status.reason or status.state
+
+    def summary(self) -> dict[str, Any]:
+        """For ``/healthz``: ``degraded`` names each part that does not work, with the reason."""
+        return {
+            "parts": {
+                s.part: {"ok": s.ok, "state": s.state, "reason": s.reason, "since": _iso(s)}
+                for s in self.statuses()
+            },
+            "degraded": {s.part: s.reason or s.state for s in self.statuses() if not s.ok},
+        }
+
+
+def _iso(status: PartStatus) -> str:
+    return status.since.isoformat(timespec="seconds")
 
 
 class HealthServer:
@@ -40,7 +94,9 @@ class HealthServer:
         try:
             async with asyncio.timeout(5):
                 body = await self._check()
-            status = 200 if body.get("status") == "ok" else 503
+            # degraded (a channel away) is still a live worker: 200, so that an orchestrator
+            # does not restart it for something a restart cannot fix
+            status = 200 if body.get("status") in ("ok", "degraded") else 503
         except Exception as err:
             body, status = {"status": "error", "error": type(err).__name__}, 503
         return web.json_response(body, status=status, dumps=json.dumps)

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.health import HealthServer
+from app.health import HealthBoard, HealthServer
 from crm_sync.planning import SqlPlanningSource
 from crm_sync.store import SqlHistoryStore
 from outreach.dispatcher import Dispatcher, DispatchSettings
@@ -75,6 +75,7 @@ class Runtime:
     worker_id: str
     services: list[Service] = field(default_factory=list)
     health: HealthServer | None = None
+    board: HealthBoard = field(default_factory=HealthBoard)  # channels say here if they work
 
 
 def planning_source(sessions: async_sessionmaker[AsyncSession]) -> SqlPlanningSource:
@@ -135,11 +136,14 @@ async def build(
             poll_interval_s=out.poll_interval_s,
             drain_timeout_s=out.drain_timeout_s,
             max_takeovers=out.max_takeovers,
+            channel_down_retry_s=out.channel_down_retry_s,
         ),
         is_holiday=is_holiday,
         metrics=metrics,
         on_recorded=followups.wake,
+        unavailable=rt.board.unavailable,
     )
+    rt.board.on_change(lambda status: dispatcher.wake() if status.ok else None)
     planner = Planner(
         source,
         queue,
@@ -169,7 +173,9 @@ async def build(
     async def check() -> dict[str, Any]:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-        return {"status": "ok", "worker": worker_id, "channels": sorted(channels)}
+        parts = rt.board.summary()
+        status = "degraded" if parts["degraded"] else "ok"
+        return {"status": status, "worker": worker_id, "channels": sorted(channels), **parts}
 
     rt.health = HealthServer(registry, settings.metrics_host, settings.metrics_port, check)
     rt.services.append(rt.health)

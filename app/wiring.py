@@ -73,7 +73,11 @@ async def build_adapters(
             rt.outcome_sink,
             _voice_message_transcriber(stack, rt),
             sessions=rt.sessions,
+            health=rt.board,
+            worker_id=rt.worker_id,
         )
+        stack.push_async_callback(bot.close)  # also when the worker dies before it runs
+        await bot.probe()  # the dispatcher knows whether Telegram answers before it sends
         channels[ChannelKind.TELEGRAM] = bot.channel
         services.append(FnService("telegram-bot", bot.run))
     if settings.dashboard.enabled:
@@ -82,7 +86,9 @@ async def build_adapters(
         from dashboard.service import DashboardService
 
         crm = SqlCrmSyncView(rt.sessions, crm_kind(settings.crm))
-        services.append(DashboardService(settings, rt.store, reports, calls, crm=crm))
+        services.append(
+            DashboardService(settings, rt.store, reports, calls, crm=crm, health=rt.board)
+        )
     if settings.crm.kind.strip().lower() not in ("", "none", "off"):
         services.append(_crm_sync(stack, rt))
     return channels, services

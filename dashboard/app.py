@@ -27,7 +27,7 @@ from dashboard.security import check_csrf, error_pages, require_login, security_
 from dashboard.throttle import LoginThrottle
 from dashboard.users import UserStore
 from povtor.db import create_engine, session_factory
-from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports
+from povtor.ports import CallHistory, ChannelHealth, CrmSyncView, HistoryStore, Reports
 from povtor.settings import Settings
 
 HERE = Path(__file__).parent
@@ -42,6 +42,7 @@ def build_app(
     *,
     users: UserStore | None = None,
     crm: CrmSyncView | None = None,
+    health: ChannelHealth | None = None,
 ) -> web.Application:
     """The dashboard; without ``users`` it opens its own engine on ``settings.db_url``."""
     ds = settings.dashboard
@@ -58,6 +59,7 @@ def build_app(
         secret_key=settings.resolved_secret_key().encode(),
         users=users,
         crm=crm,
+        health=health,
     )
     app = web.Application(
         middlewares=[security_headers, error_pages, require_login, check_csrf],

@@ -14,7 +14,7 @@ from dashboard.roles import can_listen, can_manage_users, can_write
 from dashboard.throttle import LoginThrottle
 from dashboard.users import Session, UserStore
 from povtor.db import utcnow
-from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports
+from povtor.ports import CallHistory, ChannelHealth, CrmSyncView, HistoryStore, Reports
 from povtor.settings import Settings
 
 
@@ -32,6 +32,7 @@ class Deps:
     secret_key: bytes
     users: UserStore | None = None  # set at startup when the app opens its own engine
     crm: CrmSyncView | None = None  # the CRM sync; None: the page says how to turn it on
+    health: ChannelHealth | None = None  # channels that do not work now are named on the overview
     started_at: datetime = field(default_factory=utcnow)
 
     @property

@@ -75,6 +75,27 @@ async def status_checks(d: Deps) -> list[tuple[str, bool, str]]:
     return checks
 
 
+PART_NAMES = {"telegram": "Telegram", "sip": "Телефония"}
+STATE_TEXTS = {
+    "unreachable": "нет связи; сообщения ждут и уйдут, когда связь вернётся",
+    "token_refused": "токен бота отклонён; сообщения не отправляются, нужен верный "
+    "POVTOR_TELEGRAM_BOT_TOKEN и перезапуск",
+    "conflict": "бот уже получает обновления в другой программе или через вебхук",
+    "starting": "подключается",
+}
+
+
+def channel_problems(d: Deps) -> list[tuple[str, str, str]]:
+    """(part, what managers read, the technical reason) of each channel that does not work."""
+    if d.health is None:
+        return []
+    return [
+        (PART_NAMES.get(s.part, s.part), STATE_TEXTS.get(s.state, "не работает"), s.reason)
+        for s in d.health.statuses()
+        if not s.ok
+    ]
+
+
 async def overview(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     now = utcnow()
@@ -99,5 +120,6 @@ async def overview(request: web.Request) -> web.StreamResponse:
         "checks": checks,
         "started_at": d.started_at,
         "crm_failed": crm.counts.get("failed", 0) if crm is not None else 0,
+        "channel_problems": channel_problems(d),
     }
     return render(request, "overview.html", context)

@@ -10,7 +10,7 @@ from aiohttp import web
 from dashboard.access_log import SafeAccessLogger
 from dashboard.app import build_app
 from dashboard.users import UserStore
-from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports
+from povtor.ports import CallHistory, ChannelHealth, CrmSyncView, HistoryStore, Reports
 from povtor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,10 @@ class DashboardService:
         *,
         users: UserStore | None = None,
         crm: CrmSyncView | None = None,
+        health: ChannelHealth | None = None,
     ) -> None:
         self.settings = settings
-        self.app = build_app(settings, store, reports, calls, users=users, crm=crm)
+        self.app = build_app(settings, store, reports, calls, users=users, crm=crm, health=health)
         self.bound_port: int | None = None
         self.ready = asyncio.Event()  # set once the port is listening
 

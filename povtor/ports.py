@@ -421,3 +421,25 @@ class CrmSyncView(Protocol):
     async def retry(self, event_ids: Sequence[int] | None = None) -> int:
         """Failed pushes (these events, or all with None) back to pending; how many."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class PartStatus:
+    """Whether one part of the worker (a channel: "telegram", "sip") can do its job now."""
+
+    part: str
+    ok: bool
+    state: str  # a short code: "ok", "starting", "unreachable", "token_refused", "conflict"...
+    reason: str  # for an operator: what failed and what to do (no secrets, no personal data)
+    since: datetime  # when this state began
+
+
+class ChannelHealth(Protocol):
+    """Where parts report their state (one entry per part, the last report wins) and where
+    ``/healthz``, the dashboard and the dispatcher read it. Built once by the composition root."""
+
+    def report(self, part: str, *, ok: bool, state: str, reason: str = "") -> None: ...
+
+    def status(self, part: str) -> PartStatus | None: ...
+
+    def statuses(self) -> Sequence[PartStatus]: ...
