@@ -3,8 +3,9 @@
 It speaks the wire format aiogram uses (multipart form data, also JSON and query strings), holds
 chats, messages, callback queries and an update queue, long-polls for real (``timeout``,
 ``offset``, woken by new updates), delivers webhooks with the secret header, and can be told to
-answer 429 (with ``retry_after``), 403 (blocked chats) and 5xx. The simulated user side lives in
-``tests.fakes.telegram_user``.
+answer 429 (with ``retry_after``), 403 (blocked chats) and 5xx. Like Telegram, it answers 401 to
+any other token and 409 to a ``getUpdates`` while another one is still waiting. The simulated
+user side lives in ``tests.fakes.telegram_user``.
 """
 
 from __future__ import annotations
@@ -106,16 +107,20 @@ class FakeTelegram:
         self.base_url = ""
         self._closing = False
         self.answered_count = 0
+        self.unauthorized = 0  # requests refused for a wrong token
+        self.conflicts = 0  # getUpdates refused because another one was waiting
+        self.polls = 0  # getUpdates served
+        self._polling: list[web.Request] = []  # getUpdates requests waiting now
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> str:
+    async def start(self, port: int = 0) -> str:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.base_url = f"http://127.0.0.1:{port}"
@@ -196,9 +201,13 @@ class FakeTelegram:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         if request.match_info["token"] != self.token:
+            self.unauthorized += 1
+            await self._notify()
             return _error(ApiError(401, "Unauthorized"))
         params = await self._params(request)
         self.calls.append((method, params))
+        if method == "getUpdates":
+            return await self._get_updates(request, params)
         failure = self._take_failure(method)
         if failure is not None:
             self.refused.append((method, failure.status))
@@ -223,6 +232,29 @@ class FakeTelegram:
             result = await handler(params)
         except ApiError as err:
             return _error(err)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _get_updates(self, request: web.Request, params: dict[str, Any]) -> web.Response:
+        # a caller that went away (its connection closed) no longer counts as waiting
+        self._polling = [r for r in self._polling if _connected(r)]
+        if self._polling:
+            self.conflicts += 1
+            await self._notify()
+            return _error(
+                ApiError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only "
+                    "one bot instance is running",
+                )
+            )
+        self._polling.append(request)
+        try:
+            result = await self._m_getupdates(params)
+        except ApiError as err:
+            return _error(err)
+        finally:
+            self._polling = [r for r in self._polling if r is not request]
+        self.polls += 1
         return web.json_response({"ok": True, "result": result})
 
     def _take_failure(self, method: str) -> Failure | None:
@@ -410,6 +442,11 @@ class FakeTelegram:
                 elif not ok:
                     await asyncio.sleep(0.05)  # Telegram backs off too; keeps the loop polite
                 await self._notify()
+
+
+def _connected(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
 
 
 def _error(err: ApiError) -> web.Response:
