@@ -23,6 +23,7 @@ from aiogram.exceptions import (
 from aiogram.methods import (
     EditMessageReplyMarkup,
     EditMessageText,
+    GetMe,
     GetUpdates,
     Response,
     SendMessage,
@@ -71,7 +72,7 @@ class DeliveryMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        if isinstance(method, GetUpdates):  # the polling loop has its own backoff
+        if isinstance(method, GetUpdates | GetMe):  # polling and probes have their own backoff
             return await make_request(bot, method)  # type: ignore[arg-type]
         limited = isinstance(method, _MESSAGE_METHODS)
         chat_id = getattr(method, "chat_id", None)

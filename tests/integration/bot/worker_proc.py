@@ -141,7 +141,8 @@ class Worker:
         raise AssertionError(f"{self.name} exited before {text!r}:\n{self.log()[-3000:]}")
 
     async def ready(self) -> None:
-        await self.wait_for_line("health and metrics on", within=60)
+        # a loaded machine can take a minute to import everything
+        await self.wait_for_line("health and metrics on", within=150)
         await self.wait_for_line("dashboard on", within=30)
 
     async def health(self) -> dict[str, Any]:
