@@ -20,7 +20,7 @@ from dashboard.roles import Role
 from dashboard.service import DashboardService
 from dashboard.users import UserStore
 from povtor.db import session_factory
-from povtor.ports import CrmSyncView
+from povtor.ports import ChannelHealth, CrmSyncView
 from povtor.settings import DashboardSettings, Settings
 from tests.fakes.dashboard_calls import FakeCallHistory
 
@@ -98,6 +98,7 @@ async def serving(
     tmp_path: Path,
     *,
     crm: CrmSyncView | None = None,
+    health: ChannelHealth | None = None,
 ) -> AsyncIterator[Dashboard]:
     """The dashboard service running on a free port, with admin, anna (manager), vera (viewer)."""
     settings = Settings(
@@ -108,7 +109,9 @@ async def serving(
     )
     users = UserStore(session_factory(engine))
     calls = FakeCallHistory()
-    service = DashboardService(settings, store, SqlReports(engine), calls, users=users, crm=crm)
+    service = DashboardService(
+        settings, store, SqlReports(engine), calls, users=users, crm=crm, health=health
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
     try:
