@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= data/demo
 DEMO_CLIENTS ?= 2000
-APT_PACKAGES := sip-tester baresip-core espeak-ng sox libsox-fmt-all ffmpeg chromium chromium-driver
+APT_PACKAGES := postgresql sip-tester baresip-core espeak-ng sox libsox-fmt-all ffmpeg chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 PYTEST_ARGS ?=
 

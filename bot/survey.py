@@ -73,7 +73,8 @@ async def on_score(
         except TelegramBadRequest as err:
             if "not modified" not in err.message:
                 log.warning("could not mark the survey message: %s", err.message)
-    follow_up = "nps_ask_high" if score >= 9 else "nps_ask_improve"
+    promoter = nps_group(score) is NpsGroup.PROMOTER
+    follow_up = "nps_ask_high" if promoter else "nps_ask_improve"
     await _say(deps, question.chat_id, follow_up, client)
     return True
 

@@ -33,11 +33,11 @@ from crm_sync.tables import (
 )
 from povtor.db import utcnow
 from povtor.domain import (
+    NPS_SCORES,
     ChannelKind,
     Client,
     ConsentChannel,
     EventKind,
-    NpsGroup,
     NpsResponse,
     Order,
     OrderItem,
@@ -465,12 +465,9 @@ class SqlHistoryStore:
     ) -> Sequence[NpsResponse]:
         n = NpsResponseRow
         stmt = select(n)
-        if query.group is NpsGroup.PROMOTER:
-            stmt = stmt.where(n.score >= 9)
-        elif query.group is NpsGroup.PASSIVE:
-            stmt = stmt.where(n.score >= 7, n.score <= 8)
-        elif query.group is NpsGroup.DETRACTOR:
-            stmt = stmt.where(n.score <= 6)
+        if query.group is not None:
+            low, high = NPS_SCORES[query.group]
+            stmt = stmt.where(n.score >= low, n.score <= high)
         if query.category is not None:
             stmt = stmt.where(n.reason_category == query.category.value)
         if query.since is not None:

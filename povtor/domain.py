@@ -95,15 +95,20 @@ class NpsGroup(StrEnum):
     DETRACTOR = "detractor"
 
 
+# The one place the NPS groups are defined; SQL filters and texts read these bounds.
+NPS_SCORES: dict[NpsGroup, tuple[int, int]] = {
+    NpsGroup.DETRACTOR: (0, 6),
+    NpsGroup.PASSIVE: (7, 8),
+    NpsGroup.PROMOTER: (9, 10),
+}
+
+
 def nps_group(score: int) -> NpsGroup:
-    """Promoters 9-10, passives 7-8, detractors 0-6."""
-    if not 0 <= score <= 10:
-        raise ValueError(f"NPS score must be 0..10, got {score}")
-    if score >= 9:
-        return NpsGroup.PROMOTER
-    if score >= 7:
-        return NpsGroup.PASSIVE
-    return NpsGroup.DETRACTOR
+    """Promoters 9-10, passives 7-8, detractors 0-6 (:data:`NPS_SCORES`)."""
+    for group, (low, high) in NPS_SCORES.items():
+        if low <= score <= high:
+            return group
+    raise ValueError(f"NPS score must be 0..10, got {score}")
 
 
 @dataclass(frozen=True, slots=True)

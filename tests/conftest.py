@@ -17,16 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.migrate import upgrade
 from crm_sync.store import SqlHistoryStore
 from povtor.db import Base, create_engine, session_factory
+from tests.pg_server import DEFAULT_URL, ThrowawayPostgres, answers
 
 T = TypeVar("T")
 
-PG_ADMIN_URL = os.environ.get(
-    "POVTOR_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
 
-
-async def _pg_admin(sql: str) -> None:
-    engine = create_engine(PG_ADMIN_URL)
+async def _pg_admin(url: str, sql: str) -> None:
+    engine = create_engine(url)
     try:
         async with engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -36,16 +33,31 @@ async def _pg_admin(sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_database_url() -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
+    """The PostgreSQL server of this run: ``POVTOR_TEST_PG_URL`` when given, else the local
+    server at the default address, else a throwaway server of the run's own (``pg_server``)."""
+    given = os.environ.get("POVTOR_TEST_PG_URL")
+    if given or answers(DEFAULT_URL):
+        yield given or DEFAULT_URL
+        return
+    server = ThrowawayPostgres()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_database_url(pg_admin_url: str) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test run; dropped at the end."""
     name = f"povtor_test_{uuid.uuid4().hex[:12]}"
-    run_blocking(_pg_admin(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    run_blocking(_pg_admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
+    url = pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
     try:
         in_thread(upgrade, url)
         yield url
     finally:
-        run_blocking(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_blocking(_pg_admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from crm_sync.geo import CITY_TIMEZONES
-from povtor.domain import ChannelKind, ReasonCategory
+from povtor.domain import ChannelKind, ReasonCategory, nps_group
 
 DEMO_PREFIX = "DEMO-"
 DEMO_PHONE_BLOCK = "+79790"  # +7 979 0XX XX XX
@@ -207,7 +207,7 @@ def _nps_history(rng: random.Random, client: DemoClient, end: datetime) -> None:
         score = rng.randint(9, 10) if roll > 0.45 else rng.randint(7, 8) if roll > 0.2 else None
         if score is None:
             score = rng.randint(0, 6)
-        group = "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+        group = nps_group(score).value
         reason, category = rng.choice(NPS_REASONS[group])
         channel = ChannelKind.TELEGRAM if client.telegram_chat_id else ChannelKind.CALL
         client.nps.append(

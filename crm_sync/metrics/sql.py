@@ -35,7 +35,7 @@ from crm_sync.metrics.formulas import (
 )
 from crm_sync.metrics.period import years_before
 from crm_sync.tables import ClientStatsRow, EventRow, NpsResponseRow, OrderRow
-from povtor.domain import EventKind
+from povtor.domain import NPS_SCORES, EventKind, NpsGroup
 
 orders: Table = OrderRow.__table__  # type: ignore[assignment]
 stats: Table = ClientStatsRow.__table__  # type: ignore[assignment]
@@ -43,6 +43,18 @@ events: Table = EventRow.__table__  # type: ignore[assignment]
 nps: Table = NpsResponseRow.__table__  # type: ignore[assignment]
 FLAT_MONTHS = 36
 OUTBOUND_KINDS = (EventKind.MESSAGE_OUT.value, EventKind.CALL.value)
+
+
+_GROUP_LABELS = (
+    (NpsGroup.PROMOTER, "promoters"),
+    (NpsGroup.PASSIVE, "passives"),
+    (NpsGroup.DETRACTOR, "detractors"),
+)
+
+
+def _in_group(score: Any, group: NpsGroup) -> Any:
+    low, high = NPS_SCORES[group]
+    return and_(score >= low, score <= high)
 
 
 def _flag(condition: Any) -> Any:
@@ -245,9 +257,10 @@ def nps_query(start: datetime, end: datetime) -> Select[Any]:
     """
     n = nps.c
     scored = select(
-        func.coalesce(func.sum(_flag(n.score >= 9)), 0).label("promoters"),
-        func.coalesce(func.sum(_flag(and_(n.score >= 7, n.score <= 8))), 0).label("passives"),
-        func.coalesce(func.sum(_flag(n.score <= 6)), 0).label("detractors"),
+        *(
+            func.coalesce(func.sum(_flag(_in_group(n.score, group))), 0).label(label)
+            for group, label in _GROUP_LABELS
+        ),
         func.count(n.score).label("responses"),
     ).where(n.answered_at >= start, n.answered_at < end, n.score.is_not(None))
     e = events.c

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,14 +14,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.tables  # noqa: F401  (the bot's tables are emptied between tests)
-from app.migrate import upgrade_async
 from bot.service import BotService
 from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.db import session_factory
 from povtor.domain import Client, NpsSummary, OrderItem, OutcomeKind
 from povtor.ports import LateOutcome
 from povtor.settings import Settings, TelegramSettings
-from tests.conftest import PG_ADMIN_URL, _pg_admin, run_blocking
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram
 
 pytestmark = pytest.mark.telegram
@@ -65,28 +62,6 @@ class FixedReports:
         return NpsSummary(
             start, end, promoters=5, passives=3, detractors=2, responses=10, asked=20
         )
-
-
-@pytest.fixture(scope="session")
-def pg_database_url() -> Iterator[str]:
-    """Like the shared fixture, but migrated off the main thread: Alembic's ``asyncio.run`` on
-    the main thread leaves pytest-asyncio to create (and leak) a fresh loop afterwards."""
-    name = f"povtor_bot_test_{uuid.uuid4().hex[:12]}"
-    run_blocking(_pg_admin(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        run_blocking(upgrade_async(url))
-        yield url
-    finally:
-        run_blocking(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Like the shared fixture, migrated off the main thread (see ``pg_database_url``)."""
-    path = tmp_path_factory.mktemp("bot-sqlite-template") / "template.db"
-    run_blocking(upgrade_async(f"sqlite+aiosqlite:///{path}"))
-    return path
 
 
 @pytest.fixture(autouse=True)
