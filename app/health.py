@@ -28,10 +28,12 @@ class HealthBoard:
         self._parts: dict[str, PartStatus] = {}
         self._listeners: list[Callable[[PartStatus], None]] = []
 
-    def report(self, part: str, *, ok: bool, state: str, reason: str = "") -> None:
+    def report(
+        self, part: str, *, ok: bool, state: str, reason: str = "", usable: bool | None = None
+    ) -> None:
         before = self._parts.get(part)
         since = before.since if before is not None and before.state == state else utcnow()
-        now = PartStatus(part, ok, state, reason, since)
+        now = PartStatus(part, ok, state, reason, since, ok if usable is None else usable)
         self._parts[part] = now
         if before is None or before.state != state:
             for listener in self._listeners:
@@ -47,10 +49,9 @@ class HealthBoard:
         self._listeners.append(listener)
 
     def unavailable(self, channel: ChannelKind) -> str | None:
-        """Why the dispatcher should hold this channel's attempts back now, or None. A part
-        still starting is not held back: its first try tells."""
+        """Why the dispatcher should hold this channel's attempts back now, or None."""
         status = self._parts.get(channel.value)
-        if status is None or status.ok or status.state == "starting":
+        if status is None or status.usable:
             return None
         return status.reason or status.state
 

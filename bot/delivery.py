@@ -32,7 +32,7 @@ from aiogram.methods import (
 from aiogram.methods.base import TelegramType
 from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
-from bot.link import LINK_ERRORS, STARTING, TelegramLink
+from bot.link import LINK_ERRORS, TelegramLink
 from bot.ratelimit import RateLimiter
 from bot.records import OutboxMessage, SendStatus
 from bot.repo import BotRepo
@@ -97,7 +97,7 @@ class DeliveryMiddleware(BaseRequestMiddleware):
                 # ClientDecodeError: a proxy's HTML error page (502/504) instead of JSON
                 failures += 1
                 link = self._link
-                if failures > self._retries or (link is not None and self._known_down(link)):
+                if failures > self._retries or (link is not None and not link.usable):
                     raise  # Telegram is known to be away: the link says so once, no retries
                 delay = min(self._backoff_s * 2 ** (failures - 1), 30.0)
                 log.warning(
@@ -108,10 +108,6 @@ class DeliveryMiddleware(BaseRequestMiddleware):
                     delay,
                 )
                 await asyncio.sleep(delay)
-
-    @staticmethod
-    def _known_down(link: TelegramLink) -> bool:
-        return not link.ok and link.state != STARTING
 
 
 class Sender:

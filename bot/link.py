@@ -103,6 +103,12 @@ class TelegramLink:
         return self.state == OK
 
     @property
+    def usable(self) -> bool:
+        """Messages can be tried: starting (the first try tells) or a polling conflict
+        (sending works) count, an unreachable API or a refused token do not."""
+        return self.state in (OK, STARTING, CONFLICT)
+
+    @property
     def token_refused(self) -> bool:
         return self.state == TOKEN_REFUSED
 
@@ -149,4 +155,6 @@ class TelegramLink:
 
     def _report(self) -> None:
         if self._health is not None:
-            self._health.report(PART, ok=self.ok, state=self.state, reason=self.reason)
+            self._health.report(
+                PART, ok=self.ok, state=self.state, reason=self.reason, usable=self.usable
+            )

@@ -432,13 +432,18 @@ class PartStatus:
     state: str  # a short code: "ok", "starting", "unreachable", "token_refused", "conflict"...
     reason: str  # for an operator: what failed and what to do (no secrets, no personal data)
     since: datetime  # when this state began
+    usable: bool = True  # the channel can still carry attempts (a bot that cannot poll sends)
 
 
 class ChannelHealth(Protocol):
     """Where parts report their state (one entry per part, the last report wins) and where
     ``/healthz``, the dashboard and the dispatcher read it. Built once by the composition root."""
 
-    def report(self, part: str, *, ok: bool, state: str, reason: str = "") -> None: ...
+    def report(
+        self, part: str, *, ok: bool, state: str, reason: str = "", usable: bool | None = None
+    ) -> None:
+        """``usable`` defaults to ``ok``."""
+        ...
 
     def status(self, part: str) -> PartStatus | None: ...
 

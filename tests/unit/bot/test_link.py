@@ -89,3 +89,13 @@ def test_the_webhook_is_served_on_the_path_telegram_is_told(url: str, path: str)
 def test_a_webhook_url_without_a_host_is_refused() -> None:
     with pytest.raises(ConfigError, match="POVTOR_TELEGRAM_WEBHOOK_URL"):
         webhook_path("/telegram/webhook")
+
+
+def test_a_polling_conflict_is_degraded_but_messages_still_go_out() -> None:
+    board = HealthBoard()
+    link = TelegramLink("api.telegram.org", board)
+    link.failed(TelegramConflictError(GetUpdates(), "Conflict: terminated by other getUpdates"))
+    assert board.summary()["degraded"]["telegram"].startswith("Telegram (api.telegram.org)")
+    assert board.unavailable(ChannelKind.TELEGRAM) is None
+    link.failed(TelegramUnauthorizedError(GetMe(), "Unauthorized"))
+    assert "401" in (board.unavailable(ChannelKind.TELEGRAM) or "")
