@@ -39,6 +39,7 @@ from outreach.rules import contact_rules, planning_rules
 from outreach.worker_lock import SqliteWorkerLock, sqlite_file
 from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind
+from povtor.lifecycle import wait_or_stop
 from povtor.ports import Channel
 from povtor.settings import Settings
 
@@ -73,6 +74,7 @@ class Runtime:
     outcome_sink: LateOutcomes
     registry: CollectorRegistry
     worker_id: str
+    workers: WorkerRegistry  # this worker's heartbeat; finds dead workers' leftovers
     services: list[Service] = field(default_factory=list)
     health: HealthServer | None = None
     board: HealthBoard = field(default_factory=HealthBoard)  # channels say here if they work
@@ -118,7 +120,8 @@ async def build(
     followups = Followups(sessions, store)
     sink = LateOutcomes(sessions, on_recorded=followups.wake)
     listing = AttemptListing(sessions)
-    rt = Runtime(settings, engine, sessions, store, sink, registry, worker_id)
+    workers = WorkerRegistry(sessions, worker_id)
+    rt = Runtime(settings, engine, sessions, store, sink, registry, worker_id, workers)
     if adapters is not None:
         built, services = await adapters(stack, rt)
         channels = {**built, **channels}
@@ -155,7 +158,6 @@ async def build(
         metrics=metrics,
         on_planned=dispatcher.wake,
     )
-    workers = WorkerRegistry(sessions, worker_id)
     rt.services.append(
         FnService("registry", lambda stop: workers.run(stop, interval_s=out.heartbeat_s))
     )
@@ -242,6 +244,5 @@ def main(settings: Settings, *, duration_s: float | None = None) -> None:
 
 
 async def _stop_after(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    await wait_or_stop(stop, seconds)
     stop.set()

@@ -6,17 +6,15 @@ closed through the runtime's exit stack.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from povtor.db import is_sqlite, utcnow
 from povtor.domain import ChannelKind
 from povtor.errors import ModelError
+from povtor.lifecycle import Periodic
 from povtor.ports import Channel, Transcriber
 
 if TYPE_CHECKING:
@@ -25,24 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CALL_RECOVERY_INTERVAL_S = 60.0
-
-
-@dataclass
-class _Periodic:
-    """Runs ``fn`` now and then every ``interval_s`` until stopped; failures are logged."""
-
-    name: str
-    fn: Any
-    interval_s: float
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.fn()
-            except Exception:  # the next round retries; the log tells the operator
-                log.exception("%s failed", self.name)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
 
 
 async def build_adapters(
@@ -107,7 +87,6 @@ def _crm_sync(stack: AsyncExitStack, rt: Runtime) -> Service:
 
 
 async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Service], Any]:
-    from outreach.registry import WorkerRegistry
     from voice.call_channel import build_call_channel
     from voice.call_history import SqlCallHistory
     from voice.call_store import CallStore
@@ -136,8 +115,9 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
     engine = await stack.enter_async_context(
         CallEngine(load_trunks(settings.sip), recorder_factory=recorder)
     )
-    channel = build_call_channel(settings, engine, call_store, history=rt.store, storage=storage)
-    channel.worker_id = rt.worker_id
+    channel = build_call_channel(
+        settings, engine, call_store, worker_id=rt.worker_id, history=rt.store, storage=storage
+    )
     stack.callback(channel.close)
     await channel.warm()
 
@@ -152,13 +132,12 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
         )
         log.info("call recovery at start: %s", _recovered(report))
 
-    registry = WorkerRegistry(rt.sessions, rt.worker_id)
     stale_after = timedelta(seconds=3 * settings.outreach.heartbeat_s)
 
     async def recover() -> None:
         # workers whose heartbeat stopped (several workers on PostgreSQL), then any call older
         # than the longest possible call, whoever placed it
-        for worker_id in await registry.dead_workers(stale_after):
+        for worker_id in await rt.workers.dead_workers(stale_after):
             report = await recover_after_restart(
                 call_store, storage, incoming, worker_id=worker_id
             )
@@ -171,7 +150,7 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
             log.info("call recovery: %s", _recovered(report))
 
     services: list[Service] = [
-        _Periodic("call-recovery", recover, CALL_RECOVERY_INTERVAL_S),
+        Periodic("call-recovery", recover, CALL_RECOVERY_INTERVAL_S),
         RetentionSweeper(
             call_store,
             storages_from_settings(settings),

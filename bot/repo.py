@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.records import (
     Alert,
@@ -30,23 +29,12 @@ from bot.tables import (
     BotUpdateRow,
 )
 from bot.tokens import invite_hash, make_invite_code
-from povtor.db import utcnow
-
-
-def _insert_ignore(session: AsyncSession, table: Table, values: dict[str, Any]) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).values(**values).on_conflict_do_nothing()
+from povtor.db import dialect_insert, insert_ignore, table_of, utcnow
 
 
 def _affected(result: Any) -> bool:
     """Whether a write changed a row (``CursorResult.rowcount``)."""
     return bool(getattr(result, "rowcount", 0))
-
-
-def _dialect_insert(conn: AsyncConnection, table: Table) -> Any:
-    """INSERT with ON CONFLICT support for the connection's dialect."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _outbox(row: Any) -> OutboxMessage:
@@ -94,10 +82,8 @@ class BotRepo:
     async def claim_update(self, update_id: int) -> bool:
         """True the first time an update id is seen."""
         async with self._sessions.begin() as session:
-            table: Table = BotUpdateRow.__table__  # type: ignore[assignment]
-            stmt = _insert_ignore(
-                session, table, {"update_id": update_id, "received_at": utcnow()}
-            )
+            table = table_of(BotUpdateRow)
+            stmt = insert_ignore(session, table, {"update_id": update_id, "received_at": utcnow()})
             result = await session.execute(stmt)
             return _affected(result)
 
@@ -109,9 +95,9 @@ class BotRepo:
     async def use_link_nonce(self, nonce: str, client_id: int, chat_id: int) -> bool:
         """Bind a token to the first chat that uses it; True for that chat only."""
         async with self._sessions.begin() as session:
-            table: Table = BotLinkTokenRow.__table__  # type: ignore[assignment]
+            table = table_of(BotLinkTokenRow)
             values = {"nonce": nonce, "client_id": client_id, "chat_id": chat_id}
-            await session.execute(_insert_ignore(session, table, {**values, "used_at": utcnow()}))
+            await session.execute(insert_ignore(session, table, {**values, "used_at": utcnow()}))
             row = await session.get(BotLinkTokenRow, nonce)
             return row is not None and row.chat_id == chat_id and row.client_id == client_id
 
@@ -257,9 +243,9 @@ class BotRepo:
                 session.add(new)
                 await session.flush()
                 return _outbox(new)
-            table: Table = BotOutboxRow.__table__  # type: ignore[assignment]
+            table = table_of(BotOutboxRow)
             inserted = await session.execute(
-                _insert_ignore(session, table, values).returning(*table.c)
+                insert_ignore(session, table, values).returning(*table.c)
             )
             row = inserted.first()
             if row is None:  # queued before under this key
@@ -287,7 +273,7 @@ class BotRepo:
             values["message_id"] = message_id
         if status is SendStatus.SENT:
             values["sent_at"] = utcnow()
-        table: Table = BotOutboxRow.__table__  # type: ignore[assignment]
+        table = table_of(BotOutboxRow)
         async with self._sessions.begin() as session:
             row = (
                 await session.execute(
@@ -336,11 +322,11 @@ class BotRepo:
             }
             for outbox_id, slot, action, chat_id, query_id in presses
         ]
-        table: Table = BotPressRow.__table__  # type: ignore[assignment]
+        table = table_of(BotPressRow)
         query_ids = {r["callback_query_id"] for r in rows}
         async with self._engine.begin() as conn:
             stmt = (
-                _dialect_insert(conn, table)
+                dialect_insert(conn, table)
                 .on_conflict_do_nothing()
                 .returning(table.c.callback_query_id)
             )
@@ -359,10 +345,10 @@ class BotRepo:
         if not update_ids:
             return set()
         now = utcnow()
-        table: Table = BotUpdateRow.__table__  # type: ignore[assignment]
+        table = table_of(BotUpdateRow)
         async with self._engine.begin() as conn:
             stmt = (
-                _dialect_insert(conn, table).on_conflict_do_nothing().returning(table.c.update_id)
+                dialect_insert(conn, table).on_conflict_do_nothing().returning(table.c.update_id)
             )
             rows = [{"update_id": u, "received_at": now} for u in update_ids]
             return set((await conn.execute(stmt, rows)).scalars())
@@ -377,7 +363,7 @@ class BotRepo:
     async def get_outboxes(self, outbox_ids: Sequence[int]) -> dict[int, OutboxMessage]:
         if not outbox_ids:
             return {}
-        table: Table = BotOutboxRow.__table__  # type: ignore[assignment]
+        table = table_of(BotOutboxRow)
         async with self._engine.connect() as conn:
             rows = await conn.execute(select(table).where(table.c.id.in_(set(outbox_ids))))
             return {r.id: _outbox(r) for r in rows}
@@ -399,8 +385,8 @@ class BotRepo:
             "updated_at": now,
         }
         async with self._sessions.begin() as session:
-            table: Table = BotAlertRow.__table__  # type: ignore[assignment]
-            result = await session.execute(_insert_ignore(session, table, values))
+            table = table_of(BotAlertRow)
+            result = await session.execute(insert_ignore(session, table, values))
             query = select(BotAlertRow).where(BotAlertRow.dedup_key == dedup_key)
             return _alert((await session.scalars(query)).one()), _affected(result)
 

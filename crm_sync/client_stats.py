@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm_sync.tables import ClientStatsRow, OrderRow
+from povtor.db import table_of
 
-stats: Table = ClientStatsRow.__table__  # type: ignore[assignment]
-orders: Table = OrderRow.__table__  # type: ignore[assignment]
+stats = table_of(ClientStatsRow)
+orders = table_of(OrderRow)
 
 
 async def refresh_client_stats(conn: AsyncConnection, client_ids: Sequence[int] | Any) -> None:

@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, and_, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from crm_sync.client_stats import refresh_client_stats
@@ -31,7 +30,7 @@ from crm_sync.tables import (
     OrderRow,
     TaskRow,
 )
-from povtor.db import utcnow
+from povtor.db import dialect_insert, insert_ignore, table_of, utcnow
 from povtor.domain import (
     NPS_SCORES,
     ChannelKind,
@@ -74,13 +73,6 @@ class OrderInput:
     currency: str = "RUB"
     delivered_at: datetime | None = None
     items: tuple[OrderItem, ...] = field(default_factory=tuple)
-
-
-def _insert_ignore(session: AsyncSession, table: Table, values: dict[str, Any]) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for the session's dialect."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).values(**values).on_conflict_do_nothing()
 
 
 class SqlHistoryStore:
@@ -305,7 +297,7 @@ class SqlHistoryStore:
             return row
         table: Table = model.__table__
         inserted = (
-            await session.execute(_insert_ignore(session, table, values).returning(*table.c))
+            await session.execute(insert_ignore(session, table, values).returning(*table.c))
         ).first()
         if inserted is not None:
             return inserted
@@ -588,8 +580,8 @@ def _client_matches(query: str, *, case_folding: bool) -> list[Any]:
 
 # -- batch writes --------------------------------------------------------------------------
 
-_EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
-_TASKS: Table = TaskRow.__table__  # type: ignore[assignment]
+_EVENTS = table_of(EventRow)
+_TASKS = table_of(TaskRow)
 
 
 def _event_values(event: NewEvent, now: datetime) -> dict[str, Any]:
@@ -630,9 +622,8 @@ async def _insert_rows(
     found: dict[str, T] = {}
     keyed = [r for r in rows if r["dedup_key"] is not None]
     if keyed:
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         stmt = (
-            insert(table)
+            dialect_insert(conn, table)
             .on_conflict_do_nothing(index_elements=[table.c.dedup_key])
             .returning(*table.c)
         )

@@ -16,17 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from outreach.tables import AttemptOutcomeRow, AttemptRow
-from povtor.db import utcnow
+from povtor.db import table_of, utcnow
 from povtor.domain import ChannelKind, EventKind, NpsGroup, OutcomeKind, Purpose, nps_group
 from povtor.ports import HistoryStore, NewEvent, NewTask
 
 log = logging.getLogger(__name__)
-O: Table = AttemptOutcomeRow.__table__  # type: ignore[assignment]  # noqa: E741
-A: Table = AttemptRow.__table__  # type: ignore[assignment]
+O = table_of(AttemptOutcomeRow)  # noqa: E741
+A = table_of(AttemptRow)
 TASK_DUE = timedelta(hours=24)
 
 PURPOSE_RU = {

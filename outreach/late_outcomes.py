@@ -10,18 +10,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from outreach.queue import insert_ignore
 from outreach.tables import AttemptOutcomeRow, AttemptRow
-from povtor.db import utcnow
+from povtor.db import dialect_insert, table_of, utcnow
 from povtor.domain import AttemptState, OutcomeKind
 from povtor.errors import NotFound
 from povtor.ports import LateOutcome
 
-A: Table = AttemptRow.__table__  # type: ignore[assignment]
-O: Table = AttemptOutcomeRow.__table__  # type: ignore[assignment]  # noqa: E741
+A = table_of(AttemptRow)
+O = table_of(AttemptOutcomeRow)  # noqa: E741
 T = TypeVar("T")
 
 
@@ -92,7 +91,7 @@ class LateOutcomes:
             ]
             if rows:  # executemany: one cached statement, batched by the driver
                 await session.execute(
-                    insert_ignore(self.dialect, O).on_conflict_do_nothing(), rows
+                    dialect_insert(self.dialect, O).on_conflict_do_nothing(), rows
                 )
         if attempt_no and self._on_recorded is not None:
             self._on_recorded()

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from outreach.tables import AttemptOutcomeRow, AttemptRow
+from povtor.db import table_of
 from povtor.domain import AttemptState, ChannelKind, OutcomeKind, Purpose
 
-A: Table = AttemptRow.__table__  # type: ignore[assignment]
-O: Table = AttemptOutcomeRow.__table__  # type: ignore[assignment]  # noqa: E741
+A = table_of(AttemptRow)
+O = table_of(AttemptOutcomeRow)  # noqa: E741
 
 
 @dataclass(frozen=True, slots=True)

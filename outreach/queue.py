@@ -14,18 +14,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Table, any_, bindparam, case, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import BigInteger, any_, bindparam, case, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from outreach.bulk import finish_many, insert_attempts, start_many
 from outreach.tables import AttemptOutcomeRow, AttemptRow, ContactRow
+from povtor.db import dialect_insert, table_of
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, Purpose
 
-A: Table = AttemptRow.__table__  # type: ignore[assignment]
-O: Table = AttemptOutcomeRow.__table__  # type: ignore[assignment]  # noqa: E741
-C: Table = ContactRow.__table__  # type: ignore[assignment]
+A = table_of(AttemptRow)
+O = table_of(AttemptOutcomeRow)  # noqa: E741
+C = table_of(ContactRow)
 DUE_STATES = (AttemptState.PLANNED.value, AttemptState.RETRY_SCHEDULED.value)
 LEASED_STATES = (AttemptState.CLAIMED.value, AttemptState.IN_PROGRESS.value)
 
@@ -101,10 +101,6 @@ def _attempt(row: Any) -> Attempt:
     )
 
 
-def insert_ignore(dialect: str, table: Any) -> Any:
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 class AttemptQueue:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], *, worker_id: str, lease: timedelta
@@ -137,7 +133,7 @@ class AttemptQueue:
             async with self._write() as session:
                 return await insert_attempts(session, rows, now)
         stmt = (
-            insert_ignore(self.dialect, A)
+            dialect_insert(self.dialect, A)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(A.c.id)
         )
@@ -359,7 +355,7 @@ class AttemptQueue:
             )
         if starts:
             await session.execute(
-                insert_ignore(self.dialect, C).on_conflict_do_nothing(),
+                dialect_insert(self.dialect, C).on_conflict_do_nothing(),
                 [
                     {
                         "client_id": s.claim.attempt.client_id,
@@ -440,13 +436,13 @@ class AttemptQueue:
             if not done:
                 return []
             await session.execute(
-                insert_ignore(self.dialect, O).on_conflict_do_nothing(),
+                dialect_insert(self.dialect, O).on_conflict_do_nothing(),
                 [self._outcome_row(f, now) for f in done],
             )
             fallbacks = [self._row(f.fallback, now) for f in done if f.fallback is not None]
             if fallbacks:
                 await session.execute(
-                    insert_ignore(self.dialect, A).on_conflict_do_nothing(
+                    dialect_insert(self.dialect, A).on_conflict_do_nothing(
                         index_elements=["idempotency_key"]
                     ),
                     fallbacks,

@@ -12,15 +12,14 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from outreach.queue import insert_ignore
 from outreach.tables import WorkerRow
-from povtor.db import utcnow
+from povtor.db import dialect_insert, table_of, utcnow
 
 log = logging.getLogger(__name__)
-W: Table = WorkerRow.__table__  # type: ignore[assignment]
+W = table_of(WorkerRow)
 
 
 def new_worker_id() -> str:
@@ -44,7 +43,7 @@ class WorkerRegistry:
         now = self._clock()
         async with self._sessions.begin() as session:
             await session.execute(
-                insert_ignore(self.dialect, W).on_conflict_do_nothing(),
+                dialect_insert(self.dialect, W).on_conflict_do_nothing(),
                 {
                     "id": self.worker_id,
                     "host": socket.gethostname(),

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -32,6 +33,34 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a declared row class (for Core statements on hot paths)."""
+    return cast(Table, model.__table__)
+
+
+def dialect_insert(bind: object, table: Table | type[Base]) -> Any:
+    """``INSERT`` with PostgreSQL's / SQLite's ``ON CONFLICT`` clauses for ``bind``'s dialect.
+
+    ``bind``: a dialect name, a dialect, a session, or anything with ``.dialect`` (a connection,
+    an engine). The one place insert-once and upsert statements pick their dialect: both backends
+    spell ``on_conflict_do_nothing`` / ``on_conflict_do_update`` the same way.
+    """
+    if isinstance(bind, str):
+        name = bind
+    elif isinstance(bind, Dialect):
+        name = bind.name
+    elif isinstance(bind, AsyncSession):
+        name = bind.bind.dialect.name if bind.bind is not None else "sqlite"
+    else:
+        name = cast(Any, bind).dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+
+
+def insert_ignore(bind: object, table: Table, values: dict[str, Any]) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of one row (any unique constraint)."""
+    return dialect_insert(bind, table).values(**values).on_conflict_do_nothing()
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
@@ -338,6 +336,7 @@ def build_call_channel(
     synth: SpeechSynth | None = None,
     listener_factory: RecognizerFactory | None = None,
     *,
+    worker_id: str,
     history: HistoryStore | None = None,
     storage: RecordingStorage | None = None,
 ) -> CallChannel:
@@ -367,6 +366,6 @@ def build_call_channel(
         history=history,
         archive=archive,
         company=options.company_name or settings.telegram.company_name,
-        worker_id=settings.outreach.worker_id or f"{socket.gethostname()}:{os.getpid()}",
+        worker_id=worker_id,
         max_call_s=options.max_call_s,
     )

@@ -6,8 +6,6 @@ marking a row deleted twice keeps the first time.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from datetime import datetime
 
 from povtor.db import utcnow
 from povtor.errors import PovtorError
+from povtor.lifecycle import Periodic
 from voice.call_records import StorageKind
 from voice.call_store import CallStore
 from voice.storage import RecordingStorage
@@ -69,10 +68,9 @@ async def sweep_recordings(
     return SweepReport(deleted, failed, skipped)
 
 
-class RetentionSweeper:
-    """Sweeps every ``interval_s`` until ``stop`` is set (a worker service)."""
-
-    name = "recording-retention"
+class RetentionSweeper(Periodic):
+    """Sweeps every ``interval_s`` until ``stop`` is set (a worker service); a database hiccup
+    does not end it, the next period retries."""
 
     def __init__(
         self,
@@ -82,21 +80,11 @@ class RetentionSweeper:
         interval_s: float = 3600.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._store = store
-        self._storages = storages
-        self._retention_days = retention_days
-        self._interval_s = interval_s
-        self._clock = clock
-        self.sweeps = 0
+        async def sweep() -> SweepReport:
+            return await sweep_recordings(store, storages, retention_days, now=clock())
 
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await sweep_recordings(
-                    self._store, self._storages, self._retention_days, now=self._clock()
-                )
-            except Exception:  # a database hiccup must not end the sweeper; next period retries
-                log.exception("retention sweep failed")
-            self.sweeps += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._interval_s)
+        super().__init__("recording-retention", sweep, interval_s)
+
+    @property
+    def sweeps(self) -> int:
+        return self.rounds

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_sync.imports.headers import ColumnMap, Kind, map_columns, recognised_count
@@ -45,11 +45,11 @@ from crm_sync.imports.records import (
 from crm_sync.imports.rejects import RejectsWriter
 from crm_sync.imports.upsert import BatchResult, upsert_clients
 from crm_sync.tables import ImportRunRow
-from povtor.db import utcnow
+from povtor.db import table_of, utcnow
 from povtor.errors import InvalidInput
 
 log = logging.getLogger(__name__)
-runs: Table = ImportRunRow.__table__  # type: ignore[assignment]
+runs = table_of(ImportRunRow)
 SQLITE_CACHE_KIB = 48 * 1024  # 48 MiB: the hot parts of the time indexes; peak RSS < 300 MB
 PG_BATCH_ROWS = 20_000  # fewer, larger statements (COPY, joins) per run
 SQLITE_BATCH_ROWS = 10_000  # two batches are in memory at a time: peak RSS < 300 MB

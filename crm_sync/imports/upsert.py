@@ -8,6 +8,7 @@ INSERT ... ON CONFLICT (external_id) DO UPDATE on both SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,17 +16,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm_sync.imports.bulk import execute_many
 from crm_sync.imports.records import ClientRecord
 from crm_sync.tables import ClientPhoneRow, ClientRow
+from povtor.db import dialect_insert, table_of
 
 CLIENT_FIELDS = ("name", "email", "timezone", "manager", "preferred_channel", "phones")
 
-clients: Table = ClientRow.__table__  # type: ignore[assignment]
-phones_t: Table = ClientPhoneRow.__table__  # type: ignore[assignment]
+clients = table_of(ClientRow)
+phones_t = table_of(ClientPhoneRow)
 
 
 @dataclass
@@ -36,7 +37,7 @@ class BatchResult:
 
 def insert_for(conn: AsyncConnection) -> Callable[[Table], Any]:
     """The dialect's INSERT, which has ``on_conflict_do_update/nothing``."""
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    return functools.partial(dialect_insert, conn)
 
 
 async def _ids(conn: AsyncConnection, table: Table, external_ids: list[str]) -> dict[str, int]:

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     Float,
     Select,
-    Table,
     and_,
     case,
     cast,
@@ -35,12 +34,13 @@ from crm_sync.metrics.formulas import (
 )
 from crm_sync.metrics.period import years_before
 from crm_sync.tables import ClientStatsRow, EventRow, NpsResponseRow, OrderRow
+from povtor.db import table_of
 from povtor.domain import NPS_SCORES, EventKind, NpsGroup
 
-orders: Table = OrderRow.__table__  # type: ignore[assignment]
-stats: Table = ClientStatsRow.__table__  # type: ignore[assignment]
-events: Table = EventRow.__table__  # type: ignore[assignment]
-nps: Table = NpsResponseRow.__table__  # type: ignore[assignment]
+orders = table_of(OrderRow)
+stats = table_of(ClientStatsRow)
+events = table_of(EventRow)
+nps = table_of(NpsResponseRow)
 FLAT_MONTHS = 36
 OUTBOUND_KINDS = (EventKind.MESSAGE_OUT.value, EventKind.CALL.value)
 

@@ -40,6 +40,7 @@ from crm_sync.outbound.state import PushItem, PushState
 from crm_sync.outbound.tail import Queued, TimelineTail
 from povtor.db import utcnow
 from povtor.domain import Client
+from povtor.lifecycle import wait_or_stop
 from povtor.ports import ClientLookup, CrmConnector
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,7 @@ class CrmSync:
                 busy = report.held and (report.pushed or report.queued or report.scanned)
                 wait = 0.0 if busy and not report.paused_s else self.options.poll_interval_s
                 wait = max(wait, min(report.paused_s, self.options.poll_interval_s * 12))
-                if wait > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=wait)
+                await wait_or_stop(stop, wait)
         finally:
             with contextlib.suppress(Exception):
                 await self.tail.release(self.owner, self._clock())

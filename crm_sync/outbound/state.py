@@ -8,16 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_sync.tables import CrmContactRow, CrmCursorRow, CrmPushRow, EventRow
+from povtor.db import dialect_insert, table_of
 
-PUSH: Table = CrmPushRow.__table__  # type: ignore[assignment]
-CURSORS: Table = CrmCursorRow.__table__  # type: ignore[assignment]
-CONTACTS: Table = CrmContactRow.__table__  # type: ignore[assignment]
-EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
+PUSH = table_of(CrmPushRow)
+CURSORS = table_of(CrmCursorRow)
+CONTACTS = table_of(CrmContactRow)
+EVENTS = table_of(EventRow)
 
 PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
 STATES = (PENDING, SENDING, DONE, FAILED)
@@ -54,10 +54,6 @@ class Status:
     owner: str | None
     lease_until: datetime | None
     errors: Sequence[Failure]
-
-
-def _insert(conn: AsyncConnection, table: Table) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 async def counts_by_state(session: AsyncSession, connector: str) -> dict[str, int]:
@@ -185,7 +181,7 @@ class PushState:
     ) -> None:
         async with self._sessions.begin() as session:
             conn = await session.connection()
-            stmt = _insert(conn, CONTACTS).values(
+            stmt = dialect_insert(conn, CONTACTS).values(
                 connector=self.connector,
                 client_id=client_id,
                 remote_id=remote_id,

@@ -8,16 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, Table, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy import String, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_sync.outbound.gaps import Snapshot
 from crm_sync.tables import CrmCursorRow, CrmPushRow, EventRow
+from povtor.db import dialect_insert, table_of
 
-PUSH: Table = CrmPushRow.__table__  # type: ignore[assignment]
-CURSORS: Table = CrmCursorRow.__table__  # type: ignore[assignment]
-EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
+PUSH = table_of(CrmPushRow)
+CURSORS = table_of(CrmCursorRow)
+EVENTS = table_of(EventRow)
 
 PENDING, SENDING = "pending", "sending"
 RESCAN_CHUNK = 300
@@ -40,10 +40,6 @@ class Queued:
     kind: str
 
 
-def _insert(conn: AsyncConnection, table: Table) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 class TimelineTail:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], connector: str) -> None:
         self._sessions = sessions
@@ -63,7 +59,7 @@ class TimelineTail:
                     await conn.scalar(select(func.coalesce(func.max(EVENTS.c.id), 0))) or 0
                 )
             await conn.execute(
-                _insert(conn, CURSORS)
+                dialect_insert(conn, CURSORS)
                 .values(connector=self.connector, last_event_id=start, updated_at=now)
                 .on_conflict_do_nothing(index_elements=[CURSORS.c.connector])
             )
@@ -171,7 +167,7 @@ class TimelineTail:
                     for i in items
                 ]
                 await conn.execute(
-                    _insert(conn, PUSH).on_conflict_do_nothing(
+                    dialect_insert(conn, PUSH).on_conflict_do_nothing(
                         index_elements=[PUSH.c.connector, PUSH.c.event_id]
                     ),
                     rows,

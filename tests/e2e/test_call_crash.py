@@ -36,7 +36,7 @@ async def _start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "povtor",
+        "app",
         "run",
         cwd=ROOT,
         env=env,

@@ -101,7 +101,7 @@ async def test_worker_surveys_a_linked_client_and_records_the_answer(
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "povtor",
+        "app",
         "run",
         cwd=ROOT,
         env=env,

@@ -69,7 +69,7 @@ async def test_nps_call_scored_nine_by_keypad_is_heard_and_reported(
     settings = settings_for(tmp_path)
     try:
         async with engine_for(phone.sip_port) as engine:
-            channel = build_call_channel(settings, engine)
+            channel = build_call_channel(settings, engine, worker_id="test-worker")
             try:
                 running = asyncio.create_task(channel.execute(attempt(Purpose.NPS), CLIENT))
                 await phone.wait_event("CALL_ESTABLISHED")
@@ -120,7 +120,7 @@ async def test_busy_line_is_reported_busy(
 ) -> None:
     sipp = await start_sipp(tmp_path, "final_answer", fill={"CODE": str(code), "REASON": reason})
     async with engine_for(sipp.port) as engine:
-        channel = build_call_channel(settings_for(tmp_path), engine)
+        channel = build_call_channel(settings_for(tmp_path), engine, worker_id="test-worker")
         try:
             outcome = await channel.execute(attempt(Purpose.REORDER), CLIENT)
         finally:
@@ -134,7 +134,7 @@ async def test_busy_line_is_reported_busy(
 async def test_unanswered_call_is_reported_no_answer(tmp_path: Path, engine_for) -> None:
     sipp = await start_sipp(tmp_path, "ring_no_answer")
     async with engine_for(sipp.port, ring_timeout_s=1.0) as engine:
-        channel = build_call_channel(settings_for(tmp_path), engine)
+        channel = build_call_channel(settings_for(tmp_path), engine, worker_id="test-worker")
         try:
             outcome = await channel.execute(attempt(Purpose.WINBACK), CLIENT)
         finally:
