@@ -10,20 +10,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.tables import BotKeyRow, BotLeaseRow
-from povtor.db import utcnow
+from povtor.db import dialect_insert, table_of, utcnow
 from povtor.settings import Settings
 
-LEASES: Table = BotLeaseRow.__table__  # type: ignore[assignment]
-KEYS: Table = BotKeyRow.__table__  # type: ignore[assignment]
-
-
-def _insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+LEASES = table_of(BotLeaseRow)
+KEYS = table_of(BotKeyRow)
 
 
 class Lease:
@@ -48,7 +43,7 @@ class Lease:
         async with self._sessions.begin() as session:
             conn = await session.connection()
             await conn.execute(
-                _insert(conn, LEASES)
+                dialect_insert(conn, LEASES)
                 .values(name=self.name, owner=None, lease_until=None, updated_at=now)
                 .on_conflict_do_nothing(index_elements=[c.name])
             )
@@ -91,7 +86,7 @@ async def shared_key(sessions: async_sessionmaker[AsyncSession], name: str, cand
     async with sessions.begin() as session:
         conn = await session.connection()
         await conn.execute(
-            _insert(conn, KEYS)
+            dialect_insert(conn, KEYS)
             .values(name=name, value=candidate, created_at=utcnow())
             .on_conflict_do_nothing(index_elements=[KEYS.c.name])
         )

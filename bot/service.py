@@ -29,6 +29,7 @@ from bot.session import build_bot as _build_bot
 from bot.survey import flush_unanswered
 from bot.texts import Texts
 from povtor.db import create_engine, session_factory
+from povtor.lifecycle import wait_or_stop
 from povtor.ports import ChannelHealth, HistoryStore, OutcomeSink, Reports, Transcriber
 from povtor.settings import Settings
 
@@ -193,8 +194,10 @@ class BotService:
             finally:
                 self.polling = False
                 if stop.is_set() or self.link.token_refused:
-                    with contextlib.suppress(Exception):
+                    try:
                         await lease.release()
+                    except Exception as err:  # it runs out by itself; the next poller waits
+                        log.warning("the polling lease was not let go: %s", type(err).__name__)
         await stop.wait()
 
     async def _keep_lease(self, stop: asyncio.Event, halt: asyncio.Event) -> None:
@@ -291,8 +294,7 @@ class BotService:
 
     @staticmethod
     async def wait(stop: asyncio.Event, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
+        await wait_or_stop(stop, seconds)
 
     @staticmethod
     async def _wait_either(first: asyncio.Event, second: asyncio.Event, seconds: float) -> None:
