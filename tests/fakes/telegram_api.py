@@ -178,6 +178,10 @@ class FakeTelegram:
         await self._notify()
         return update_id
 
+    def waiting_polls(self) -> int:
+        """getUpdates requests waiting now (their callers still connected)."""
+        return sum(_connected(r) for r in self._polling)
+
     def pending_updates(self) -> int:
         return len(self._updates)
 
@@ -248,6 +252,7 @@ class FakeTelegram:
                 )
             )
         self._polling.append(request)
+        await self._notify()
         try:
             result = await self._m_getupdates(params)
         except ApiError as err:
