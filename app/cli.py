@@ -14,7 +14,7 @@ from dashboard import cli as dashboard_cli
 from nlu.cli import app as nlu_app
 from outreach import cli as outreach_cli
 from povtor import __version__
-from povtor.errors import AlreadyRunning, ConfigError, PovtorError
+from povtor.errors import AlreadyRunning, ConfigError, PovtorError, StoreError
 from voice import call_cli as voice_call_cli
 from voice import model_cli as voice_model_cli
 from voice import recordings_cli as voice_recordings_cli
@@ -91,10 +91,10 @@ def run_command(
     from povtor.settings import Settings
 
     settings = Settings()
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(settings.log_level, settings.log_format, settings.log_library_level)
     try:
         run_worker(settings, duration_s=duration)
-    except (AlreadyRunning, ConfigError, BaseExceptionGroup) as err:  # before any service starts
+    except (AlreadyRunning, ConfigError, StoreError, BaseExceptionGroup) as err:  # at start
         refusal = _start_refusal(err)
         if refusal is None:
             raise
@@ -103,9 +103,10 @@ def run_command(
 
 
 def _start_refusal(err: BaseException) -> PovtorError | None:
-    """Another worker holds the database, or settings cannot work (a CRM without its URL):
-    the one error inside ``err`` (task groups wrap it), else None."""
-    if isinstance(err, AlreadyRunning | ConfigError):
+    """Another worker holds the database, settings cannot work (a CRM without its URL, a taken
+    port) or the database cannot be used: the one error inside ``err`` (task groups wrap it),
+    else None."""
+    if isinstance(err, AlreadyRunning | ConfigError | StoreError):
         return err
     if isinstance(err, BaseExceptionGroup) and len(err.exceptions) == 1:
         return _start_refusal(err.exceptions[0])

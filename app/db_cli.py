@@ -20,7 +20,7 @@ def upgrade_command(
     settings = Settings()
     setup_logging(settings.log_level, settings.log_format)
     if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     upgrade(settings.db_url, revision)
     typer.echo("database schema is up to date", err=True)
 

@@ -23,7 +23,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.health import HealthBoard, HealthServer
+from app.checks import check_database, check_settings
+from app.health import HealthServer
 from crm_sync.planning import SqlPlanningSource
 from crm_sync.store import SqlHistoryStore
 from outreach.dispatcher import Dispatcher, DispatchSettings
@@ -39,6 +40,7 @@ from outreach.rules import contact_rules, planning_rules
 from outreach.worker_lock import SqliteWorkerLock, sqlite_file
 from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind
+from povtor.health import HealthBoard, HealthState
 from povtor.lifecycle import wait_or_stop
 from povtor.ports import Channel
 from povtor.settings import Settings
@@ -77,7 +79,7 @@ class Runtime:
     workers: WorkerRegistry  # this worker's heartbeat; finds dead workers' leftovers
     services: list[Service] = field(default_factory=list)
     health: HealthServer | None = None
-    board: HealthBoard = field(default_factory=HealthBoard)  # channels say here if they work
+    board: HealthBoard = field(default_factory=HealthBoard)  # components' trouble, on /healthz
 
 
 def planning_source(sessions: async_sessionmaker[AsyncSession]) -> SqlPlanningSource:
@@ -102,13 +104,15 @@ async def build(
     channels: Mapping[ChannelKind, Channel],
     adapters: Adapters | None = None,
 ) -> Runtime:
+    check_settings(settings)  # every refusal that needs nothing started
     db_file = sqlite_file(settings.db_url)
     if db_file is not None:  # SQLite: one worker, enforced before anything else starts
-        db_file.parent.mkdir(parents=True, exist_ok=True)
+        db_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         stack.enter_context(SqliteWorkerLock(db_file))
     out = settings.outreach
     engine = create_engine(settings.db_url, pool_size=max(5, min(out.concurrency, 20)))
     stack.push_async_callback(engine.dispose)
+    await check_database(engine)
     sessions = session_factory(engine)
     worker_id = out.worker_id or new_worker_id()
     store = SqlHistoryStore(sessions)
@@ -122,6 +126,22 @@ async def build(
     listing = AttemptListing(sessions)
     workers = WorkerRegistry(sessions, worker_id)
     rt = Runtime(settings, engine, sessions, store, sink, registry, worker_id, workers)
+
+    async def check() -> dict[str, Any]:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return {
+            # the worker runs: a part in trouble (a trunk down) degrades it, the reason is listed
+            "status": "degraded" if rt.board.problems() else "ok",
+            "worker": worker_id,
+            "channels": sorted(channels),
+            "components": rt.board.as_json(),
+        }
+
+    # listening before the adapters start: a taken port refuses the start, nothing half-up
+    rt.health = HealthServer(registry, settings.metrics_host, settings.metrics_port, check)
+    await rt.health.start()
+    stack.push_async_callback(rt.health.close)
     if adapters is not None:
         built, services = await adapters(stack, rt)
         channels = {**built, **channels}
@@ -130,7 +150,7 @@ async def build(
     source = SqlPlanningSource(sessions)
     dispatcher = Dispatcher(
         queue,
-        source,
+        store,
         channels,
         rules,
         settings=DispatchSettings(
@@ -146,7 +166,7 @@ async def build(
         on_recorded=followups.wake,
         unavailable=rt.board.unavailable,
     )
-    rt.board.on_change(lambda status: dispatcher.wake() if status.ok else None)
+    rt.board.on_change(lambda c: dispatcher.wake() if c.state is HealthState.OK else None)
     planner = Planner(
         source,
         queue,
@@ -172,14 +192,6 @@ async def build(
         rt.services.append(FnService("followups", followups.run))
     rt.services.append(QueueGauges(metrics, listing, followups))
 
-    async def check() -> dict[str, Any]:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        parts = rt.board.summary()
-        status = "degraded" if parts["degraded"] else "ok"
-        return {"status": status, "worker": worker_id, "channels": sorted(channels), **parts}
-
-    rt.health = HealthServer(registry, settings.metrics_host, settings.metrics_port, check)
     rt.services.append(rt.health)
     return rt
 
@@ -228,7 +240,10 @@ async def _guarded(service: Service, stop: asyncio.Event) -> None:
 
 def main(settings: Settings, *, duration_s: float | None = None) -> None:
     """`povtor run`: every configured part; with ``duration_s``, stop (draining) after that."""
+    from app.checks import check_settings
     from app.wiring import build_adapters
+
+    check_settings(settings)  # before the event loop, signal handlers or any file is touched
 
     async def _main() -> None:
         stop = asyncio.Event()

@@ -41,8 +41,10 @@ async def build_adapters(
         call_channel, call_services, calls = await _voice(stack, rt)
         channels[ChannelKind.CALL] = call_channel
         services.extend(call_services)
+    transcription_off: str | None = "фоновая расшифровка выключена (POVTOR_ASR_BACKGROUND)"
     if settings.asr.background:
-        services.extend(_background_transcription(rt))
+        transcription, transcription_off = _background_transcription(rt)
+        services.extend(transcription)
     if settings.telegram.enabled:
         from bot.service import BotService
 
@@ -63,12 +65,22 @@ async def build_adapters(
     if settings.dashboard.enabled:
         from crm_sync.outbound.build import crm_kind
         from crm_sync.outbound.view import SqlCrmSyncView
+        from crm_sync.retention_view import SqlRetentionView
         from dashboard.service import DashboardService
 
         crm = SqlCrmSyncView(rt.sessions, crm_kind(settings.crm))
-        services.append(
-            DashboardService(settings, rt.store, reports, calls, crm=crm, health=rt.board)
+        retention = SqlRetentionView(rt.engine, rt.store, settings.default_timezone)
+        dashboard = DashboardService(
+            settings,
+            rt.store,
+            reports,
+            calls,
+            crm=crm,
+            retention=retention,
+            transcription_off=transcription_off,
+            health=rt.board,
         )
+        services.append(dashboard)
     if settings.crm.kind.strip().lower() not in ("", "none", "off"):
         services.append(_crm_sync(stack, rt))
     return channels, services
@@ -78,15 +90,22 @@ def _crm_sync(stack: AsyncExitStack, rt: Runtime) -> Service:
     """Outcome sync to the configured CRM (Bitrix24 or amoCRM), metrics on ``/metrics``."""
     from crm_sync.outbound.build import build_sync
     from crm_sync.outbound.metrics import CrmMetrics
+    from crm_sync.timeline_feed import SqlTimelineFeed
 
     sync = build_sync(
-        rt.settings, rt.sessions, rt.store, owner=rt.worker_id, metrics=CrmMetrics(rt.registry)
+        rt.settings,
+        rt.sessions,
+        rt.store,
+        feed=SqlTimelineFeed(rt.sessions),
+        owner=rt.worker_id,
+        metrics=CrmMetrics(rt.registry),
     )
     stack.push_async_callback(sync.connector.aclose)
     return sync
 
 
 async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Service], Any]:
+    from povtor.private import make_private_dir
     from voice.call_channel import build_call_channel
     from voice.call_history import SqlCallHistory
     from voice.call_store import CallStore
@@ -101,7 +120,7 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
     call_store = CallStore(rt.sessions, history=rt.store)
     storage = storage_from_settings(settings)
     incoming = incoming_folder(settings)
-    incoming.mkdir(parents=True, exist_ok=True)
+    make_private_dir(incoming)
     writer = stack.enter_context(RecordingWriter(threads=settings.recordings.writer_threads))
 
     def recorder(call_uuid: str) -> CallRecorder:
@@ -113,7 +132,7 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
         )
 
     engine = await stack.enter_async_context(
-        CallEngine(load_trunks(settings.sip), recorder_factory=recorder)
+        CallEngine(load_trunks(settings.sip), recorder_factory=recorder, health=rt.board)
     )
     channel = build_call_channel(
         settings, engine, call_store, worker_id=rt.worker_id, history=rt.store, storage=storage
@@ -171,16 +190,19 @@ def _recovered(report: Any) -> str:
     )
 
 
-def _background_transcription(rt: Runtime) -> list[Service]:
+def _background_transcription(rt: Runtime) -> tuple[list[Service], str | None]:
+    """The transcription service, or none and why (for the dashboard, in Russian)."""
     from app.runtime import FnService
     from voice.asr_worker import recording_transcriber
 
     try:
         transcriber = recording_transcriber(rt.settings, rt.engine)
-        return [FnService("transcription", transcriber.run)]
+        return [FnService("transcription", transcriber.run)], None
     except ModelError as err:
         log.warning("background transcription is off: %s", err)
-        return []
+        model = rt.settings.asr.model
+        why = f"нет модели распознавания речи «{model}» (установите: povtor model fetch {model})"
+        return [], why
 
 
 def _voice_message_transcriber(stack: AsyncExitStack, rt: Runtime) -> Transcriber | None:

@@ -2,9 +2,11 @@
 
 Every call to Telegram that fails for Telegram's reasons (no route, refused connection, timeout,
 5xx, 401, 409) and every call that succeeds after a failure goes through :class:`TelegramLink`:
-it logs one line when the state changes (never a traceback per retry), reports the state to
-the worker's :class:`povtor.ports.ChannelHealth` (``/healthz``, the dashboard, the dispatcher
-that holds messages back while Telegram is away) and gives the capped backoff for the next try.
+it reports each change of state to the worker's health board (component ``telegram``: DOWN
+while unreachable or the token is refused, DEGRADED on a polling conflict, OK again), which
+logs it once and shows it on ``/healthz`` and the dashboard, and which the dispatcher reads to
+hold messages back; without a board the link logs the change itself. Never a traceback per
+retry. It also gives the capped backoff for the next try.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 
-from povtor.ports import ChannelHealth
+from povtor.health import HealthReporter, HealthState
 
 log = logging.getLogger(__name__)
 PART = "telegram"
@@ -81,7 +83,7 @@ class TelegramLink:
     def __init__(
         self,
         host: str,
-        health: ChannelHealth | None = None,
+        health: HealthReporter | None = None,
         *,
         token: str = "",
         backoff_s: float = 1.0,
@@ -96,7 +98,6 @@ class TelegramLink:
         self.reason = f"connecting to the Bot API at {host}"
         self.failures = 0  # consecutive failed calls
         self.changed_at = time.monotonic()
-        self._report()
 
     @property
     def ok(self) -> bool:
@@ -118,7 +119,7 @@ class TelegramLink:
             return
         if self.state == STARTING:
             log.info("Telegram Bot API at %s reached", self.host)
-        else:
+        elif self._health is None:
             log.warning(
                 "Telegram Bot API at %s reachable again (was %s for %.0f s)",
                 self.host,
@@ -133,14 +134,13 @@ class TelegramLink:
         reason = found.reason.replace(self._token, "***") if self._token else found.reason
         self.failures += 1
         if found.state != self.state:
-            if found.state == TOKEN_REFUSED:
+            if self._health is not None:
+                pass  # the board logs the change once
+            elif found.state == TOKEN_REFUSED:
                 log.error("Telegram channel stopped: %s", reason)
             else:
                 log.warning("Telegram channel degraded (%s): %s", found.state, reason)
             self._set(found.state, reason)
-        else:
-            self.reason = reason
-            self._report()
         return Diagnosis(found.state, reason)
 
     def next_delay(self) -> float:
@@ -154,7 +154,12 @@ class TelegramLink:
         self._report()
 
     def _report(self) -> None:
-        if self._health is not None:
-            self._health.report(
-                PART, ok=self.ok, state=self.state, reason=self.reason, usable=self.usable
-            )
+        """One report per change of state (a new wording of the same trouble is not news)."""
+        if self._health is None or self.state == STARTING:
+            return
+        if self.ok:
+            self._health.report(PART, HealthState.OK)
+        elif self.usable:  # a polling conflict: sending works
+            self._health.report(PART, HealthState.DEGRADED, self.reason)
+        else:
+            self._health.report(PART, HealthState.DOWN, self.reason)

@@ -29,8 +29,9 @@ from bot.session import build_bot as _build_bot
 from bot.survey import flush_unanswered
 from bot.texts import Texts
 from povtor.db import create_engine, session_factory
+from povtor.health import HealthReporter
 from povtor.lifecycle import wait_or_stop
-from povtor.ports import ChannelHealth, HistoryStore, OutcomeSink, Reports, Transcriber
+from povtor.ports import HistoryStore, OutcomeSink, Reports, Transcriber
 from povtor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class BotService:
         transcriber: Transcriber | None = None,
         *,
         sessions: async_sessionmaker[AsyncSession] | None = None,
-        health: ChannelHealth | None = None,
+        health: HealthReporter | None = None,
         worker_id: str | None = None,
     ) -> None:
         tg = settings.telegram

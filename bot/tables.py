@@ -20,9 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from povtor.db import Base, UtcDateTime
-
-BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite rowid aliases must be INTEGER
+from povtor.db import Base, BigId, UtcDateTime
 
 
 class BotUpdateRow(Base):

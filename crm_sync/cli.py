@@ -37,7 +37,7 @@ def _run_db(work: Callable[[Any, Settings], Awaitable[T]]) -> T:
 
     async def main() -> T:
         if settings.database_url is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = create_engine(settings.db_url)
         try:
             return await work(engine, settings)
@@ -101,6 +101,8 @@ def _import(kind_name: str, file: Path, mapping: list[str], as_json: bool) -> No
 
 
 def _print_summary(summary: Any, as_json: bool) -> None:
+    for warning in summary.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if as_json:
         typer.echo(json.dumps(summary.as_json(), ensure_ascii=False))
         return
@@ -110,6 +112,8 @@ def _print_summary(summary: Any, as_json: bool) -> None:
     )
     if summary.rejects_file:
         typer.echo(f"rejected rows with reasons: {summary.rejects_file}")
+    if summary.notes_file:
+        typer.echo(f"{summary.noted} rows imported with a field dropped: {summary.notes_file}")
 
 
 @import_app.command("clients")

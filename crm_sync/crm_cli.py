@@ -73,11 +73,15 @@ def status(
 ) -> None:
     """Events by state (pending, sending, done, failed), the backlog and the last errors."""
     from crm_sync.outbound.state import PushState
+    from crm_sync.timeline_feed import SqlTimelineFeed
 
     async def work(settings: Any) -> Any:
         name = _connector_name(settings, connector)
         return await _with_sessions(
-            settings, lambda sessions: PushState(sessions, name).status(errors=errors)
+            settings,
+            lambda sessions: PushState(sessions, name).status(
+                SqlTimelineFeed(sessions), errors=errors
+            ),
         )
 
     st = _run(work)
@@ -157,18 +161,25 @@ def sync(
         raise typer.Exit(2)
     from crm_sync.outbound.build import build_sync
     from crm_sync.store import SqlHistoryStore
+    from crm_sync.timeline_feed import SqlTimelineFeed
 
     owner = f"cli:{socket.gethostname()}:{os.getpid()}"
 
     async def work(settings: Any) -> Any:
         async def go(sessions: Any) -> Any:
-            sync = build_sync(settings, sessions, SqlHistoryStore(sessions), owner=owner)
+            sync = build_sync(
+                settings,
+                sessions,
+                SqlHistoryStore(sessions),
+                feed=SqlTimelineFeed(sessions),
+                owner=owner,
+            )
             try:
                 deadline = asyncio.get_running_loop().time() + wait
                 while True:
                     report = await sync.sync_once()
                     if report.held or asyncio.get_running_loop().time() >= deadline:
-                        status = await sync.state.status(errors=0)
+                        status = await sync.state.status(sync.feed, errors=0)
                         return sync.connector.name, report, status.counts
                     await asyncio.sleep(min(1.0, wait))  # another worker's lease runs out
             finally:

@@ -101,7 +101,8 @@ class SqlHistoryStore:
 
     async def _find_one(self, where: Any) -> Client | None:
         async with self._sessions() as session:
-            row = (await session.scalars(select(ClientRow).where(where).limit(1))).first()
+            query = select(ClientRow).where(where).order_by(ClientRow.id).limit(1)
+            row = (await session.scalars(query)).first()
             return None if row is None else await self._load_client(session, row)
 
     async def find_client(self, external_id: str) -> Client | None:
@@ -446,7 +447,7 @@ class SqlHistoryStore:
         async with self._sessions() as session:
             if text_query:
                 dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-                matches = _client_matches(text_query, case_folding=dialect == "postgresql")
+                matches = client_matches(text_query, case_folding=dialect == "postgresql")
                 stmt = stmt.where(or_(*matches))
             ids = list(await session.scalars(stmt.order_by(ClientRow.id).limit(limit)))
         found = await self.get_clients(ids)
@@ -554,8 +555,13 @@ class SqlHistoryStore:
 _PHONE_CHARS = frozenset("0123456789+-() ")
 
 
-def _client_matches(query: str, *, case_folding: bool) -> list[Any]:
-    """Conditions, any of which makes a client match a dashboard search."""
+def client_matches(
+    query: str, *, case_folding: bool, phone_suffix_only: bool = False
+) -> list[Any]:
+    """Conditions, any of which makes a client match a dashboard search.
+
+    ``phone_suffix_only`` (for those who see masked numbers): digits match only as the last 4
+    of a number or as the whole number, so a number cannot be rebuilt by probing its parts."""
     escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     if case_folding:
         conditions: list[Any] = [ClientRow.name.ilike(f"%{escaped}%", escape="\\")]
@@ -573,7 +579,19 @@ def _client_matches(query: str, *, case_folding: bool) -> list[Any]:
     if len(digits) >= 4 and set(query) <= _PHONE_CHARS:
         if len(digits) == 11 and digits.startswith("8"):
             digits = "7" + digits[1:]  # 8 916 ... is how Russians write +7 916 ...
-        owners = select(ClientPhoneRow.client_id).where(ClientPhoneRow.phone.like(f"%{digits}%"))
+        phone = ClientPhoneRow.phone
+        matching: Any
+        if not phone_suffix_only:
+            matching = phone.like(f"%{digits}%")
+        elif len(digits) == 4:
+            matching = phone.like(f"%{digits}")
+        elif len(digits) == 10:  # 916 123-45-67: a Russian number without its country code
+            matching = phone == f"+7{digits}"
+        elif len(digits) >= 11:
+            matching = phone == f"+{digits}"
+        else:
+            return conditions
+        owners = select(ClientPhoneRow.client_id).where(matching)
         conditions.append(ClientRow.id.in_(owners.scalar_subquery()))
     return conditions
 

@@ -11,23 +11,28 @@ import jinja2
 from aiohttp import web
 
 from dashboard import (
+    answer_views,
     auth_views,
     call_views,
     client_views,
     crm_views,
     nps_views,
     overview,
+    reason_views,
+    repeat_views,
     task_views,
     user_views,
 )
 from dashboard.context import DEPS, Deps
 from dashboard.formatting import Formatter
 from dashboard.passwords import Passwords
+from dashboard.recent import Recent
 from dashboard.security import check_csrf, error_pages, require_login, security_headers
 from dashboard.throttle import LoginThrottle
 from dashboard.users import UserStore
 from povtor.db import create_engine, session_factory
-from povtor.ports import CallHistory, ChannelHealth, CrmSyncView, HistoryStore, Reports
+from povtor.health import HealthBoard
+from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports, RetentionView
 from povtor.settings import Settings
 
 HERE = Path(__file__).parent
@@ -42,7 +47,9 @@ def build_app(
     *,
     users: UserStore | None = None,
     crm: CrmSyncView | None = None,
-    health: ChannelHealth | None = None,
+    retention: RetentionView | None = None,
+    transcription_off: str | None = None,
+    health: HealthBoard | None = None,
 ) -> web.Application:
     """The dashboard; without ``users`` it opens its own engine on ``settings.db_url``."""
     ds = settings.dashboard
@@ -59,6 +66,9 @@ def build_app(
         secret_key=settings.resolved_secret_key().encode(),
         users=users,
         crm=crm,
+        retention=retention,
+        transcription_off=transcription_off,
+        recent=Recent(ds.report_cache_s),
         health=health,
     )
     app = web.Application(
@@ -99,7 +109,11 @@ def _routes(app: web.Application) -> None:
     r.add_get("/healthz", healthz)
     r.add_get("/", overview.overview)
     r.add_get("/nps", nps_views.nps_list)
+    r.add_get("/nps/{answer_id}", answer_views.answer_page)
     r.add_get("/clients", client_views.client_list)
+    r.add_get("/clients/export.{fmt}", client_views.client_export)
+    r.add_get("/why", reason_views.reasons_page)
+    r.add_get("/repeat", repeat_views.repeat_page)
     r.add_get("/clients/{client_id}", client_views.client_card)
     r.add_post("/clients/{client_id}/tasks", task_views.create_follow_up)
     r.add_get("/tasks", task_views.task_list)

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from dashboard.context import LOGIN_COOKIE, SESSION_COOKIE, deps, render, safe_next
+from povtor.logs import mask_address, mask_login
 
 log = logging.getLogger(__name__)
 LOGIN_COOKIE_TTL_S = 3600
@@ -68,7 +69,12 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     )
     if wait > 0:
         minutes = max(1, math.ceil(wait / 60))
-        log.warning("login throttled for %.0f s", wait)
+        log.warning(
+            "sign-in throttled for %.0f s: login %s from %s",
+            wait,
+            mask_login(login),
+            mask_address(request.remote),
+        )
         return _render_form(
             request,
             error=f"Слишком много неудачных попыток. Попробуйте через {minutes} мин.",
@@ -79,7 +85,12 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if not ok or found is None:
         d.login_throttle.failed(keys_login)
         d.address_throttle.failed(key_address)
-        log.info("failed sign-in")
+        log.warning(
+            "failed sign-in: %s login %s from %s",
+            "unknown" if found is None else "wrong password for",
+            mask_login(login),
+            mask_address(request.remote),
+        )
         return _render_form(request, error="Неверный логин или пароль.", status=401)
     user, stored_hash = found
     d.login_throttle.succeeded(keys_login)

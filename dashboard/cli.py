@@ -35,14 +35,14 @@ def _with_users(fn: Callable[[Any, Any], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-def _read_password(from_stdin: bool) -> str:
+def _read_password(from_stdin: bool, login: str) -> str:
     from dashboard.passwords import password_problem
 
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Пароль", hide_input=True, confirmation_prompt=True)
-    problem = password_problem(password)
+    problem = password_problem(password, login)
     if problem:
         typer.echo(problem, err=True)
         raise typer.Exit(2)
@@ -63,7 +63,7 @@ def add(
     """Add a user; the password is asked twice (or read from stdin)."""
     from povtor.errors import PovtorError
 
-    password = _read_password(password_stdin)
+    password = _read_password(password_stdin, login)
 
     async def create(users: Any, passwords: Any) -> Any:
         return await users.create(login, await passwords.hash(password), role)
@@ -99,7 +99,7 @@ def passwd(
     """Set a new password; the user is signed out everywhere."""
     from povtor.errors import PovtorError
 
-    password = _read_password(password_stdin)
+    password = _read_password(password_stdin, login)
 
     async def change(users: Any, passwords: Any) -> Any:
         return await users.set_password(login, await passwords.hash(password))

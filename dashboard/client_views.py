@@ -2,15 +2,46 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from dashboard.client_list import (
+    AGES,
+    CHANNELS,
+    CONSENTS,
+    NPS_GROUPS,
+    OPT_OUTS,
+    SEGMENTS,
+    parse_client_filters,
+)
 from dashboard.context import current_session, deps, render
-from dashboard.formatting import show_phone
+from dashboard.export import csv_bytes, xlsx_bytes
+from dashboard.formatting import SEGMENT_RU, mask_phones_in_text, show_phone
 from dashboard.paging import parse_id
-from dashboard.roles import can_listen
-from povtor.ports import NpsQuery
+from dashboard.roles import Role, can_listen, sees_full_phones
+from povtor.db import utcnow
+from povtor.ports import ClientSummary, NpsQuery
+
+log = logging.getLogger(__name__)
+EXPORT_PAGE = 2000
+EXPORT_MAX = 100_000
+EXPORT_HEADER = (
+    "id",
+    "Код клиента",
+    "Имя",
+    "Телефоны",
+    "Сегмент",
+    "Заказов",
+    "Выручка",
+    "Последний заказ",
+    "Последняя оценка",
+    "Telegram",
+    "Контакты",
+)
 
 ORDERS_SHOWN = 20
 CALLS_SHOWN = 10
@@ -20,19 +51,118 @@ NPS_SHOWN = 10
 async def client_list(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     role = current_session(request).user.role
+    if d.retention is None:
+        return await _plain_search(request)
+    where, kept = parse_client_filters(request.query, role, _tz(d), utcnow())
+    after = parse_id(request.query.get("after"))
+    size = d.settings.dashboard.page_size
+    rows = await d.retention.list_clients(where, after_id=after, limit=size + 1)
+    shown = list(rows[:size])
+    next_url = None
+    if len(rows) > size:
+        next_url = "/clients?" + urlencode({**kept, "after": shown[-1].client.id})
+    context = {
+        "nav": "clients",
+        "q": kept.get("q", ""),
+        "kept": kept,
+        "rows": shown,
+        "phones": {r.client.id: [show_phone(p, role) for p in r.client.phones] for r in shown},
+        "options": {
+            "segment": ("Сегмент", SEGMENTS),
+            "nps": ("Последняя оценка", NPS_GROUPS),
+            "age": ("Последний заказ", {k: v[0] for k, v in AGES.items()}),
+            "channel": ("Канал", CHANNELS),
+            "consent": ("Согласие", CONSENTS),
+            "optout": ("Контакты", OPT_OUTS),
+        },
+        "export_query": urlencode(kept),
+        "next_url": next_url,
+        "first_url": "/clients?" + urlencode(kept) if after else None,
+    }
+    return render(request, "clients.html", context)
+
+
+async def client_export(request: web.Request) -> web.StreamResponse:
+    """The whole filtered list (up to ``EXPORT_MAX`` clients) as CSV or XLSX."""
+    d = deps(request)
+    role = current_session(request).user.role
+    fmt = request.match_info["fmt"]
+    if d.retention is None or fmt not in ("csv", "xlsx"):
+        raise web.HTTPNotFound(text="Выгрузка недоступна")
+    where, _ = parse_client_filters(request.query, role, _tz(d), utcnow())
+    rows: list[list[Any]] = []
+    after: int | None = None
+    while len(rows) < EXPORT_MAX:
+        page = await d.retention.list_clients(where, after_id=after, limit=EXPORT_PAGE)
+        rows.extend(_export_row(r, role, d) for r in page)
+        if len(page) < EXPORT_PAGE:
+            break
+        after = page[-1].client.id
+    rows = rows[:EXPORT_MAX]
+    log.info("client list exported as %s by user #%d: %d rows", fmt, _user_id(request), len(rows))
+    if fmt == "csv":
+        body, ctype = csv_bytes(EXPORT_HEADER, rows), "text/csv; charset=utf-8"
+    else:
+        body = xlsx_bytes(EXPORT_HEADER, rows)
+        ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    stamp = utcnow().astimezone(_tz(d)).strftime("%Y%m%d-%H%M")
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": ctype,
+            "Content-Disposition": f'attachment; filename="clients-{stamp}.{fmt}"',
+        },
+    )
+
+
+def _export_row(r: ClientSummary, role: Role, d: Any) -> list[Any]:
+    c = r.client
+    tz = _tz(d)
+    return [
+        c.id,
+        c.external_id,
+        c.name if sees_full_phones(role) else mask_phones_in_text(c.name),
+        ", ".join(show_phone(p, role) for p in c.phones),
+        SEGMENT_RU.get(r.segment, r.segment),
+        r.orders,
+        float(r.revenue),
+        r.last_order_at.astimezone(tz).strftime("%Y-%m-%d") if r.last_order_at else "",
+        r.last_score if r.last_score is not None else "",
+        "Telegram" if c.telegram_chat_id and c.telegram_reachable else "",
+        "отказ" if c.opted_out else "",
+    ]
+
+
+def _user_id(request: web.Request) -> int:
+    return current_session(request).user.id
+
+
+def _tz(d: Any) -> ZoneInfo:
+    return ZoneInfo(d.settings.default_timezone)
+
+
+async def _plain_search(request: web.Request) -> web.StreamResponse:
+    """Without the retention view (figures not connected): names, codes and phones only."""
+    d = deps(request)
+    role = current_session(request).user.role
     q = request.query.get("q", "").strip()[:100]
     after = parse_id(request.query.get("after"))
     size = d.settings.dashboard.page_size
-    rows = await d.store.search_clients(q, after_id=after, limit=size + 1)
-    clients = list(rows[:size])
+    probing = not sees_full_phones(role) and sum(ch.isdigit() for ch in q) >= 4
+    # no phone digits for those who see masked numbers: the search would reveal them
+    found = [] if probing else await d.store.search_clients(q, after_id=after, limit=size + 1)
+    shown = [ClientSummary(client=c, segment="") for c in found[:size]]
     next_url = None
-    if len(rows) > size:
-        next_url = "/clients?" + urlencode({"q": q, "after": clients[-1].id})
+    if len(found) > size:
+        next_url = "/clients?" + urlencode({"q": q, "after": shown[-1].client.id})
     context = {
         "nav": "clients",
         "q": q,
-        "clients": clients,
-        "phones": {c.id: [show_phone(p, role) for p in c.phones] for c in clients},
+        "kept": {"q": q} if q else {},
+        "rows": shown,
+        "phones": {r.client.id: [show_phone(p, role) for p in r.client.phones] for r in shown},
+        "options": {},
+        "export_query": None,
         "next_url": next_url,
         "first_url": "/clients?" + urlencode({"q": q}) if after else None,
     }
@@ -69,5 +199,6 @@ async def client_card(request: web.Request) -> web.StreamResponse:
         "calls": calls,
         "calls_connected": d.calls is not None,
         "can_listen": can_listen(role),
+        "transcription_off": d.transcription_off,
     }
     return render(request, "client.html", context)

@@ -5,16 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from dashboard.passwords import Passwords
-from dashboard.roles import can_listen, can_manage_users, can_write
+from dashboard.recent import Recent
+from dashboard.roles import can_listen, can_manage_users, can_write, sees_full_phones
 from dashboard.throttle import LoginThrottle
 from dashboard.users import Session, UserStore
 from povtor.db import utcnow
-from povtor.ports import CallHistory, ChannelHealth, CrmSyncView, HistoryStore, Reports
+from povtor.health import HealthBoard
+from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports, RetentionView
 from povtor.settings import Settings
 
 
@@ -32,8 +35,11 @@ class Deps:
     secret_key: bytes
     users: UserStore | None = None  # set at startup when the app opens its own engine
     crm: CrmSyncView | None = None  # the CRM sync; None: the page says how to turn it on
-    health: ChannelHealth | None = None  # channels that do not work now are named on the overview
+    retention: RetentionView | None = None  # None: figures and lists say they are not connected
+    transcription_off: str | None = None  # why recordings are not transcribed (None: they are)
+    health: HealthBoard | None = None  # the worker's components (trunks, registration...)
     started_at: datetime = field(default_factory=utcnow)
+    recent: Recent = field(default_factory=lambda: Recent(0))  # slow figures, reused briefly
 
     @property
     def user_store(self) -> UserStore:
@@ -61,8 +67,18 @@ def current_session(request: web.Request) -> Session:
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
-    """Only a path on this site: never an open redirect to another host."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a path on this site: never an open redirect to another host.
+
+    Judged as a browser reads the Location header: it drops tabs and line breaks first
+    (``/\t/evil.example`` is ``//evil.example``, another host) and takes ``\\`` for ``/``;
+    any control character or space makes the value refused outright.
+    """
+    if not value or any(ch <= " " or ch == "\x7f" for ch in value):
+        return default
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
         return default
     return value
 
@@ -81,7 +97,8 @@ def render(
             can_write=can_write(role),
             can_manage_users=can_manage_users(role),
             can_listen=can_listen(role),
+            sees_phones=sees_full_phones(role),
         )
     else:
-        common.update(can_write=False, can_manage_users=False, can_listen=False)
+        common.update(can_write=False, can_manage_users=False, can_listen=False, sees_phones=False)
     return aiohttp_jinja2.render_template(template, request, common | context, status=status)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jinja2
 import phonenumbers
 
 from dashboard.roles import Role, sees_full_phones
@@ -70,6 +72,16 @@ OUTCOME_RU = {
     OutcomeKind.INTERRUPTED: "прерван",
 }
 SPEAKER_RU = {"robot": "Робот", "client": "Клиент", "mono": "Запись"}
+SEGMENT_RU = {
+    "none": "без заказов",
+    "new": "новый",
+    "repeat": "постоянный",
+    "lost": "ушедший",
+}
+# Seven or more digits with the separators people write numbers with, glued to letters or not:
+# "+7 (916) 123-45-67", "89161234567", "тел.9161234567". Dates (2026-01-31) are left alone.
+_DIGIT_RUN = re.compile(r"\+?\d(?:[\s().\-]{0,2}\d){6,}")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class Formatter:
@@ -95,6 +107,11 @@ class Formatter:
             "event_ru": lambda k: EVENT_RU.get(k, str(k)),
             "outcome_ru": lambda o: OUTCOME_RU.get(o, str(o)),
             "speaker_ru": lambda s: SPEAKER_RU.get(s, s),
+            "segment_ru": lambda s: SEGMENT_RU.get(s, s),
+            "pii": pii,
+            "isodate": lambda d: d.strftime("%d.%m.%Y"),
+            "ratio": ratio,
+            "money_text": money_text,
         }
 
     def dt(self, value: datetime | None) -> str:
@@ -115,6 +132,28 @@ def show_phone(phone: str, role: Role) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+def mask_phones_in_text(text: str) -> str:
+    """Every run of 7+ digits (a phone number however written) keeps only its last 2 digits."""
+    return _DIGIT_RUN.sub(_mask_run, text)
+
+
+def _mask_run(match: re.Match[str]) -> str:
+    run = match.group(0)
+    if _ISO_DATE.fullmatch(run.strip()):
+        return run
+    digits = [i for i, ch in enumerate(run) if ch.isdigit()]
+    hidden = set(digits[:-2])
+    return "".join("•" if i in hidden else ch for i, ch in enumerate(run))
+
+
+@jinja2.pass_context
+def pii(context: Any, text: str | None) -> str:
+    """Free text (a reason, a message, a transcript line) as the current user may read it."""
+    if not text:
+        return ""
+    return text if context.get("sees_phones") else mask_phones_in_text(text)
+
+
 def money(value: Decimal, currency: str = "RUB") -> str:
     text = f"{value:,.2f}".replace(",", "\u00a0").replace(".", ",")
     return f"{text}\u00a0₽" if currency == "RUB" else f"{text}\u00a0{currency}"
@@ -122,6 +161,15 @@ def money(value: Decimal, currency: str = "RUB") -> str:
 
 def nps_value(value: float | None) -> str:
     return "—" if value is None else f"{value:+.0f}".replace("+0", "0")
+
+
+def ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}".replace(".", ",")
+
+
+def money_text(value: str | None) -> str:
+    """An amount as ``povtor report --json`` writes it ("1234.50") in roubles."""
+    return "—" if value is None else money(Decimal(value))
 
 
 def percent(value: float | None) -> str:

@@ -1,58 +1,64 @@
-"""The overview page: NPS now and its trend, groups, response rate, open tasks, detractors."""
+"""The overview page: NPS now and its trend as a chart, detractors to act on, tasks (overdue
+too), today's contacts, and the health of channels, transcription and the CRM sync."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from dashboard.charts import TrendPoint, trend_chart
 from dashboard.context import Deps, deps, render
 from dashboard.crm_views import crm_summary
+from dashboard.periods import month_buckets, week_buckets
 from povtor.db import utcnow
-from povtor.domain import NpsGroup, NpsSummary, TaskStatus
-from povtor.ports import NpsQuery
+from povtor.domain import NpsGroup, TaskStatus
+from povtor.ports import NpsQuery, TaskCounts
 
 log = logging.getLogger(__name__)
-TREND_MONTHS = 6
+TREND_MONTHS = 12
+TREND_WEEKS = 12
 CHECK_TIMEOUT_S = 3.0
-MONTHS_RU = (
-    "янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек",
-)  # fmt: skip
-
-
-def month_starts(now: datetime, tz: Any, count: int) -> list[datetime]:
-    """Starts (UTC) of the last ``count`` calendar months in the business's zone, oldest first."""
-    local = now.astimezone(tz)
-    year, month = local.year, local.month
-    starts = []
-    for _ in range(count):
-        starts.append(datetime(year, month, 1, tzinfo=tz).astimezone(UTC))
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    return starts[::-1]
-
-
-async def trend(d: Deps, now: datetime) -> list[tuple[str, NpsSummary]]:
-    tz = d_tz(d)
-    starts = month_starts(now, tz, TREND_MONTHS)
-    ends = [*starts[1:], now]
-    summaries = await asyncio.gather(
-        *(d.reports.nps(s, e) for s, e in zip(starts, ends, strict=True))
-    )
-    labels = [f"{MONTHS_RU[s.astimezone(tz).month - 1]} {s.astimezone(tz):%y}" for s in starts]
-    return list(zip(labels, summaries, strict=True))
+DETRACTORS_SHOWN = 10
+Check = tuple[str, bool, str]
 
 
 def d_tz(d: Deps) -> ZoneInfo:
     return ZoneInfo(d.settings.default_timezone)
 
 
-async def status_checks(d: Deps) -> list[tuple[str, bool, str]]:
-    """(what, ok, detail) for the status widget; each check bounded in time."""
-    checks: list[tuple[str, bool, str]] = []
+_STATE_RU = {"degraded": "работает с перебоями", "down": "не работает"}
+
+
+async def trend(d: Deps, now: datetime, by: str) -> list[tuple[str, TrendPoint]]:
+    """Answers per group by week or month (the score bounds of ``povtor report``'s NPS)."""
+    tz = d_tz(d)
+    buckets = (
+        week_buckets(now, tz, TREND_WEEKS)
+        if by == "week"
+        else month_buckets(now, tz, TREND_MONTHS)
+    )
+    if d.retention is not None:
+        counts = await d.retention.nps_counts([s for _, s, _ in buckets] + [now])
+        groups = [
+            (c[NpsGroup.PROMOTER], c[NpsGroup.PASSIVE], c[NpsGroup.DETRACTOR]) for c in counts
+        ]
+    else:
+        summaries = await asyncio.gather(*(d.reports.nps(s, e) for _, s, e in buckets))
+        groups = [(s.promoters, s.passives, s.detractors) for s in summaries]
+    return [
+        (label, TrendPoint(label, *g)) for (label, _, _), g in zip(buckets, groups, strict=True)
+    ]
+
+
+async def status_checks(d: Deps) -> list[Check]:
+    """(what, ok, detail) for the status widget; each check bounded in time; a problem says
+    what is wrong and, where it can, what to do."""
+    checks: list[Check] = []
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             await d.store.count_tasks([TaskStatus.OPEN])
@@ -60,66 +66,107 @@ async def status_checks(d: Deps) -> list[tuple[str, bool, str]]:
     except Exception as err:
         log.warning("status check of the store failed: %s", type(err).__name__)
         checks.append(("База данных", False, "недоступна"))
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT_S):
-            now = utcnow()
-            await d.reports.nps(now - timedelta(days=1), now)
-        checks.append(("Отчёты", True, "работают"))
-    except Exception as err:
-        log.warning("status check of reports failed: %s", type(err).__name__)
-        checks.append(("Отчёты", False, "не отвечают"))
-    if d.calls is None:
-        checks.append(("Звонки и записи", False, "не подключены"))
+    s = d.settings
+    if s.telegram.enabled:
+        checks.append(("Telegram-бот", True, "включён"))
     else:
-        checks.append(("Звонки и записи", True, "подключены"))
+        checks.append(("Telegram-бот", False, "выключен: не задан токен бота"))
+    if s.sip.enabled and d.calls is not None:
+        checks.append(("Звонки", True, "включены"))
+    elif s.sip.enabled:
+        checks.append(("Звонки", False, "включены, но история звонков не подключена"))
+    else:
+        checks.append(("Звонки", False, "выключены (POVTOR_SIP_ENABLED)"))
+    if d.transcription_off:
+        checks.append(("Расшифровка звонков", False, f"выключена: {d.transcription_off}"))
+    else:
+        checks.append(("Расшифровка звонков", True, "работает"))
+    if d.health is not None:  # what the worker's parts reported (a trunk down, no registration)
+        for problem in d.health.problems():  # the reason stays technical: for whoever fixes it
+            state = _STATE_RU.get(problem.state.value, problem.state.value)
+            checks.append((problem.name, False, f"{state} ({problem.reason})"))
     return checks
 
 
-PART_NAMES = {"telegram": "Telegram", "sip": "Телефония"}
-STATE_TEXTS = {
-    "unreachable": "нет связи; сообщения ждут и уйдут, когда связь вернётся",
-    "token_refused": "токен бота отклонён; сообщения не отправляются, нужен верный "
-    "POVTOR_TELEGRAM_BOT_TOKEN и перезапуск",
-    "conflict": "бот уже получает обновления в другой программе или через вебхук",
-    "starting": "подключается",
-}
+async def crm_check(d: Deps) -> tuple[Check, int]:
+    crm = await crm_summary(d)
+    if crm is None or crm.connector is None:
+        return ("Синхронизация с CRM", False, "не настроена (POVTOR_CRM_KIND)"), 0
+    failed = crm.counts.get("failed", 0)
+    if failed:
+        return ("Синхронизация с CRM", False, f"есть неотправленные события: {failed}"), failed
+    if crm.retrying:
+        detail = f"CRM не отвечает, повторяем: {crm.retrying}"
+        return ("Синхронизация с CRM", False, detail), 0
+    return ("Синхронизация с CRM", True, f"{crm.connector}: работает"), 0
 
 
-def channel_problems(d: Deps) -> list[tuple[str, str, str]]:
-    """(part, what managers read, the technical reason) of each channel that does not work."""
-    if d.health is None:
-        return []
-    return [
-        (PART_NAMES.get(s.part, s.part), STATE_TEXTS.get(s.state, "не работает"), s.reason)
-        for s in d.health.statuses()
-        if not s.ok
-    ]
+async def task_counts(d: Deps, now: datetime) -> TaskCounts:
+    if d.retention is not None:
+        return await d.retention.task_counts(now)
+    open_, in_progress = await asyncio.gather(
+        d.store.count_tasks([TaskStatus.OPEN]), d.store.count_tasks([TaskStatus.IN_PROGRESS])
+    )
+    return TaskCounts(open=open_, in_progress=in_progress, overdue=0)
+
+
+async def today_contacts(d: Deps, now: datetime) -> dict[str, int] | None:
+    if d.retention is None:
+        return None
+    midnight = datetime.combine(now.astimezone(d_tz(d)).date(), time(), d_tz(d))
+    return dict(await d.retention.outreach(midnight, now))
 
 
 async def overview(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     now = utcnow()
+    by = "week" if request.query.get("trend") == "week" else "month"
     month_ago = now - timedelta(days=30)
-    current, months, open_tasks, in_progress, detractors, (checks, crm) = await asyncio.gather(
-        d.reports.nps(month_ago, now),
-        trend(d, now),
-        d.store.count_tasks([TaskStatus.OPEN]),
-        d.store.count_tasks([TaskStatus.IN_PROGRESS]),
-        d.store.list_nps_answers(NpsQuery(group=NpsGroup.DETRACTOR, since=month_ago), limit=10),
-        asyncio.gather(status_checks(d), crm_summary(d)),
+    current, buckets, tasks, detractors = await asyncio.gather(
+        d.recent.get(("nps-30-days",), lambda: d.reports.nps(month_ago, now)),
+        d.recent.get(("trend", by), lambda: trend(d, now, by)),
+        task_counts(d, now),
+        d.store.list_nps_answers(
+            NpsQuery(group=NpsGroup.DETRACTOR, since=month_ago), limit=DETRACTORS_SHOWN * 3
+        ),
+    )
+    checks, (crm, crm_failed), today = await asyncio.gather(
+        status_checks(d), crm_check(d), today_contacts(d, now)
     )
     clients = await d.store.get_clients([a.client_id for a in detractors])
-    context = {
+    needing, handled = await _needing_action(d, detractors)
+    points = [point for _, point in buckets]
+    context: dict[str, Any] = {
         "nav": "overview",
         "current": current,
-        "months": months,
-        "open_tasks": open_tasks,
-        "in_progress": in_progress,
-        "detractors": detractors,
+        "trend_by": by,
+        "trend_svg": trend_chart(points),
+        "buckets": buckets,
+        "tasks": tasks,
+        "detractors": needing[:DETRACTORS_SHOWN],
+        "handled": handled,
         "clients": clients,
-        "checks": checks,
+        "checks": [*checks, crm],
+        "today": today,
         "started_at": d.started_at,
-        "crm_failed": crm.counts.get("failed", 0) if crm is not None else 0,
-        "channel_problems": channel_problems(d),
+        "crm_failed": crm_failed,
     }
     return render(request, "overview.html", context)
+
+
+async def _needing_action(d: Deps, answers: Any) -> tuple[list[Any], int]:
+    """Detractors still to act on: no task of the client created since the answer has been
+    done. Each comes with its open follow-up task, if any; also how many were handled."""
+    needing, handled = [], 0
+    by_client = list(dict.fromkeys(a.client_id for a in answers))
+    tasks = await asyncio.gather(*(d.store.list_client_tasks(c, limit=20) for c in by_client))
+    client_tasks = dict(zip(by_client, tasks, strict=True))
+    for a in answers:
+        since = a.answered_at - timedelta(minutes=1)
+        after = [t for t in client_tasks[a.client_id] if t.created_at and t.created_at >= since]
+        if any(t.status is TaskStatus.DONE for t in after):
+            handled += 1
+            continue
+        active = [t for t in after if t.status in (TaskStatus.OPEN, TaskStatus.IN_PROGRESS)]
+        needing.append((a, active[0] if active else None))
+    return needing, handled

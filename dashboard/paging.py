@@ -29,7 +29,8 @@ def parse_nps_cursor(text: str | None) -> NpsCursor | None:
 
 def parse_id(text: str | None) -> int | None:
     """A positive id from a query parameter, or None."""
-    if text is None or not text.isdigit() or len(text) > 18:
+    if text is None or not text.isascii() or not text.isdigit() or len(text) > 18:
+        # isdigit() alone takes "²" and "٣", which int() refuses
         return None
     value = int(text)
     return value if value > 0 else None

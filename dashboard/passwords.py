@@ -10,6 +10,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from povtor.settings import DashboardSettings
 
 MIN_LENGTH = 10
+MIN_SCORE = 3  # zxcvbn's 0-4: 3 is "safely unguessable" for an online attack with throttling
+ZXCVBN_MAX = 72  # zxcvbn's own input limit; the start of a longer password decides
 
 
 class Passwords:
@@ -41,10 +43,25 @@ class Passwords:
         return self._hasher.check_needs_rehash(stored_hash)
 
 
-def password_problem(password: str) -> str | None:
-    """Why a new password is refused (Russian, shown to the user), or None."""
+def password_problem(password: str, login: str = "") -> str | None:
+    """Why a new password is refused (Russian, shown to the user), or None.
+
+    Beyond length: zxcvbn (MIT) estimates the guesses needed, knowing common passwords, words,
+    names, keyboard walks, dates and repeats, and the login itself.
+    """
     if len(password) < MIN_LENGTH:
         return f"Пароль должен быть не короче {MIN_LENGTH} символов"
     if password.strip() != password:
         return "Пароль не должен начинаться или заканчиваться пробелом"
+    folded = password.casefold()
+    if login and login.casefold() in folded:
+        return "Пароль не должен содержать логин"
+    from zxcvbn import zxcvbn
+
+    inputs = [login, "povtor", "повтор", "admin", "manager", "dashboard"]
+    if zxcvbn(password[:ZXCVBN_MAX], user_inputs=[i for i in inputs if i])["score"] < MIN_SCORE:
+        return (
+            "Пароль слишком простой: он есть в списках частых паролей или легко угадывается. "
+            "Возьмите три-четыре не связанных слова или случайные символы"
+        )
     return None

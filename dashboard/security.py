@@ -105,7 +105,8 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
     except InvalidInput as err:
         return _error(request, 400, str(err))
     except web.HTTPException as exc:
-        if exc.status in (403, 404, 429) and exc.text and not exc.text.startswith(str(exc.status)):
+        shown = exc.status in (403, 404, 429, 503)
+        if shown and exc.text and not exc.text.startswith(str(exc.status)):
             return _error(request, exc.status, exc.text)
         raise
     except Exception:

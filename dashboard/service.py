@@ -1,19 +1,30 @@
-"""The dashboard as a service of the worker: serves until ``stop``."""
+"""The dashboard as a service of the worker: serves until ``stop``.
+
+A dashboard that cannot listen (port 8080 is often taken) does not stop the worker: calls and
+the bot go on, the trouble is reported on ``/healthz`` (component ``dashboard``) and in one
+warning naming ``POVTOR_DASHBOARD_PORT``, and the port is tried again every
+``RETRY_BIND_S`` until it is free.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from aiohttp import web
 
 from dashboard.access_log import SafeAccessLogger
 from dashboard.app import build_app
 from dashboard.users import UserStore
-from povtor.ports import CallHistory, ChannelHealth, CrmSyncView, HistoryStore, Reports
+from povtor.health import HealthBoard, HealthState
+from povtor.lifecycle import bound_port, wait_or_stop
+from povtor.ports import CallHistory, CrmSyncView, HistoryStore, Reports, RetentionView
 from povtor.settings import Settings
 
 log = logging.getLogger(__name__)
+
+RETRY_BIND_S = 30.0
 
 
 class DashboardService:
@@ -28,10 +39,25 @@ class DashboardService:
         *,
         users: UserStore | None = None,
         crm: CrmSyncView | None = None,
-        health: ChannelHealth | None = None,
+        retention: RetentionView | None = None,
+        transcription_off: str | None = None,
+        health: HealthBoard | None = None,
+        retry_bind_s: float = RETRY_BIND_S,
     ) -> None:
         self.settings = settings
-        self.app = build_app(settings, store, reports, calls, users=users, crm=crm, health=health)
+        self.health = health or HealthBoard()
+        self.retry_bind_s = retry_bind_s
+        self.app = build_app(
+            settings,
+            store,
+            reports,
+            calls,
+            users=users,
+            crm=crm,
+            retention=retention,
+            transcription_off=transcription_off,
+            health=self.health,
+        )
         self.bound_port: int | None = None
         self.ready = asyncio.Event()  # set once the port is listening
 
@@ -40,10 +66,24 @@ class DashboardService:
         runner = web.AppRunner(self.app, access_log_class=SafeAccessLogger)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, ds.host, ds.port)
-            await site.start()
-            sockets = getattr(site._server, "sockets", None) or []
-            self.bound_port = sockets[0].getsockname()[1] if sockets else ds.port
+            while not stop.is_set():
+                site = web.TCPSite(runner, ds.host, ds.port)
+                try:
+                    await site.start()
+                    break
+                except OSError as err:
+                    why = os.strerror(err.errno) if err.errno else str(err)
+                    self.health.report(
+                        self.name,
+                        HealthState.DOWN,
+                        f"cannot listen on {ds.host}:{ds.port} ({why}); "
+                        "set POVTOR_DASHBOARD_PORT, the rest of the worker runs",
+                    )
+                await wait_or_stop(stop, self.retry_bind_s)
+            else:
+                return
+            self.bound_port = bound_port(site, ds.port)
+            self.health.ok(self.name)
             log.info("dashboard on http://%s:%s", ds.host, self.bound_port)
             self.ready.set()
             await stop.wait()

@@ -16,7 +16,7 @@ from dashboard.security import require
 from povtor.db import utcnow
 from povtor.domain import EventKind, Task, TaskStatus
 from povtor.errors import InvalidInput
-from povtor.ports import HistoryStore, NewEvent, NewTask
+from povtor.ports import NewEvent, NewTask, Timeline
 
 log = logging.getLogger(__name__)
 VIEWS = {
@@ -79,7 +79,7 @@ def parse_title(value: Any) -> str:
     return title[:TITLE_MAX]
 
 
-async def _log_step(store: HistoryStore, task: Task, summary: str, data: dict[str, Any]) -> None:
+async def _log_step(store: Timeline, task: Task, summary: str, data: dict[str, Any]) -> None:
     if task.client_id is not None:
         await store.append_event(
             NewEvent(

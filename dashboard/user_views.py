@@ -35,7 +35,7 @@ async def user_create(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     login = normalize_login(str(form.get("login", "")))
     password = str(form.get("password", ""))
-    problem = password_problem(password)
+    problem = password_problem(password, login)
     if problem:
         raise InvalidInput(problem)
     user = await d.user_store.create(

@@ -21,10 +21,11 @@ from outreach.retries import after_outcome
 from outreach.rules import ContactRules
 from povtor.db import utcnow
 from povtor.domain import AttemptState, ChannelKind, Client, Outcome, OutcomeKind
-from povtor.errors import ChannelUnavailable
+from povtor.errors import ChannelDown, ChannelUnavailable
 from povtor.ports import Channel, ClientLookup
 
 log = logging.getLogger(__name__)
+MAX_RETRY_DELAY_S = 5.0  # between dispatch rounds while the database is unreachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,7 @@ class Dispatcher:
 
     async def _loop(self, stop: asyncio.Event, executions: set[asyncio.Task[None]]) -> None:
         last_reap = datetime.min.replace(tzinfo=self.clock().tzinfo)
+        failures = 0
         while not stop.is_set():
             free = self.settings.concurrency - self._inflight
             if free <= 0:
@@ -135,10 +137,31 @@ class Dispatcher:
             now = self.clock()
             limit = min(free, self.settings.batch_size)
             claims: list[Claim] = []
-            if now - last_reap >= timedelta(seconds=self.settings.reap_interval_s):
-                claims += await self.queue.take_over_expired(now, limit)
-                last_reap = now
-            claims += await self.queue.claim(now, limit - len(claims))
+            try:
+                if failures:
+                    # A failed round may have claimed attempts it never settled; between rounds
+                    # this worker holds no claimed ones (settling starts or defers them), and its
+                    # lease renewal would keep such orphans from ever being taken over.
+                    orphans = await self.queue.release(now, expire_in_progress=False)
+                    if orphans:
+                        log.info("gave back %d attempts claimed by a failed round", orphans)
+                if now - last_reap >= timedelta(seconds=self.settings.reap_interval_s):
+                    claims += await self.queue.take_over_expired(now, limit)
+                    last_reap = now
+                claims += await self.queue.claim(now, limit - len(claims))
+                decisions = await self._settle(claims, now) if claims else []
+            except Exception:
+                # The database went away (a restart, a failover): keep the worker, try again.
+                failures += 1
+                delay = min(self.settings.poll_interval_s * 2**failures, MAX_RETRY_DELAY_S)
+                log.exception("dispatch round failed (retry %d in %.1f s)", failures, delay)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await stop.wait()
+                continue
+            if failures:
+                log.warning("dispatching again after %d failed rounds", failures)
+                failures = 0
             if not claims:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -146,7 +169,7 @@ class Dispatcher:
                         await _first(stop.wait(), self._wake.wait())
                 continue
             self.metrics.claims.inc(len(claims))
-            for decision in await self._settle(claims, now):
+            for decision in decisions:
                 if isinstance(decision, Start):
                     self._inflight += 1
                     task = asyncio.create_task(self._execute(decision))
@@ -259,6 +282,8 @@ class Dispatcher:
         try:
             try:
                 outcome = await channel.execute(attempt, client)
+            except ChannelDown as err:  # our side (trunk down): retried, not the client's
+                outcome = Outcome(OutcomeKind.FAILED, detail=str(err)[:200], ours=True)
             except ChannelUnavailable as err:
                 outcome = Outcome(OutcomeKind.UNREACHABLE, detail=str(err)[:200])
             except Exception as err:  # a channel bug must not kill the worker
@@ -275,7 +300,9 @@ class Dispatcher:
     ) -> Finish:
         now = self.clock()
         attempt = claim.attempt
-        after = after_outcome(outcome.kind, channel, attempt.attempt_no, now, self.rules)
+        after = after_outcome(
+            outcome.kind, channel, attempt.attempt_no, now, self.rules, ours=outcome.ours
+        )
         retry_at = after.retry_at
         if retry_at is not None:
             retry_at = next_allowed(

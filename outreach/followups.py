@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,7 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from outreach.tables import AttemptOutcomeRow, AttemptRow
 from povtor.db import table_of, utcnow
 from povtor.domain import ChannelKind, EventKind, NpsGroup, OutcomeKind, Purpose, nps_group
-from povtor.ports import HistoryStore, NewEvent, NewTask
+from povtor.ports import NewEvent, NewTask, TaskBook, Timeline
+
+
+class FollowupHistory(Timeline, TaskBook, Protocol):
+    """What follow-ups write: the outcome's timeline entry and the manager's task."""
+
 
 log = logging.getLogger(__name__)
 O = table_of(AttemptOutcomeRow)  # noqa: E741
@@ -87,7 +92,7 @@ class Followups:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        history: HistoryStore,
+        history: FollowupHistory,
         *,
         clock: Callable[[], datetime] = utcnow,
         batch: int = 200,

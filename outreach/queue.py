@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, any_, bindparam, case, select, text, update
+from sqlalchemy import BigInteger, any_, bindparam, case, delete, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -435,6 +435,15 @@ class AttemptQueue:
                     )
             if not done:
                 return []
+            ours = [f.claim.attempt for f in done if f.outcome.ours]
+            if ours:  # our failure (trunk down) is not a contact: the caps do not count it
+                await session.execute(
+                    delete(C).where(
+                        C.c.attempt_id == bindparam("b_attempt_id"),
+                        C.c.attempt_no == bindparam("b_attempt_no"),
+                    ),
+                    [{"b_attempt_id": a.id, "b_attempt_no": a.attempt_no} for a in ours],
+                )
             await session.execute(
                 dialect_insert(self.dialect, O).on_conflict_do_nothing(),
                 [self._outcome_row(f, now) for f in done],

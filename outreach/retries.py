@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from outreach.rules import ContactRules
 from povtor.domain import AttemptState, ChannelKind, OutcomeKind
@@ -23,9 +23,22 @@ def after_outcome(
     attempt_no: int,
     now: datetime,
     rules: ContactRules,
+    *,
+    ours: bool = False,
 ) -> AfterOutcome:
-    """Decide the next state of an attempt from the outcome of execution ``attempt_no``."""
+    """Decide the next state of an attempt from the outcome of execution ``attempt_no``.
+
+    ``ours``: the failure was on our side (a trunk down or not registered). The client did
+    nothing, so no try is used up: it is retried after the ``failed`` delay for as long as the
+    trunk stays down (the trouble is on /healthz and the dashboard, not in the client's record).
+    """
     telegram = channel is ChannelKind.TELEGRAM
+    if ours:
+        rule = rules.retries.get(OutcomeKind.FAILED)
+        delay = rule.delay if rule is not None else timedelta(minutes=15)
+        return AfterOutcome(
+            AttemptState.RETRY_SCHEDULED, retry_at=now + delay, reason=f"ours: {kind.value}"
+        )
     if kind is OutcomeKind.ANSWERED:
         return AfterOutcome(AttemptState.DONE, reason="answered")
     if kind is OutcomeKind.DELIVERED:

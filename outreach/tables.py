@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -22,9 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from povtor.db import Base, UtcDateTime
-
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+from povtor.db import Base, BigId, UtcDateTime
 
 _DUE = text("state IN ('planned', 'retry_scheduled')")
 _LEASED = text("state IN ('claimed', 'in_progress')")

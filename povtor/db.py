@@ -6,13 +6,16 @@ migrations; nothing here knows any table.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, MetaData, Table, event
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,6 +36,9 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite rowid aliases must be INTEGER
 
 
 def table_of(model: type[Base]) -> Table:
@@ -95,13 +101,58 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+# Sync drivers named in a URL, and the async one Povtor runs on instead
+_ASYNC_DRIVERS = {"postgresql": "asyncpg", "postgres": "asyncpg", "sqlite": "aiosqlite"}
+
+
+def async_url(url: str) -> str:
+    """``url`` with its async driver: ``postgresql://`` (as libpq, Heroku and most hosting
+    panels write it) and ``postgres://`` become ``postgresql+asyncpg://``, ``sqlite://``
+    ``sqlite+aiosqlite://``. A URL naming a sync driver (``+psycopg2``) is left for
+    :func:`unsupported_driver` to refuse."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "+" in scheme:
+        return url
+    driver = _ASYNC_DRIVERS.get(scheme.lower())
+    if driver is None:
+        return url
+    dialect = "postgresql" if scheme.lower() == "postgres" else scheme.lower()
+    return f"{dialect}+{driver}://{rest}"
+
+
+def unsupported_driver(url: str) -> str | None:
+    """Why ``url`` cannot be used (a sync or unknown driver), naming the right form; else None."""
+    scheme = url.partition("://")[0].lower()
+    if scheme in ("postgresql+asyncpg", "sqlite+aiosqlite"):
+        return None
+    return (
+        f"POVTOR_DATABASE_URL uses {scheme or 'no scheme'}: write postgresql://user:password@"
+        "host:5432/name (run with asyncpg) or sqlite+aiosqlite:///path/to/povtor.db"
+    )
+
+
 def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def create_private_sqlite_file(url: str) -> None:
+    """Create a SQLite URL's database file readable by its owner only (0600), if it is missing
+    and its folder exists: SQLite gives the -wal and -shm files the database file's mode."""
+    name = make_url(url).database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return
+    path = Path(name)
+    if not path.parent.is_dir():
+        return  # SQLite says the file cannot be opened
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+
+
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection
+    and a new database file is created owner-only."""
     if is_sqlite(url):
+        create_private_sqlite_file(url)
         engine = create_async_engine(url, echo=echo, json_serializer=_json_dumps)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -132,8 +183,10 @@ __all__ = [
     "JSON",
     "Base",
     "UtcDateTime",
+    "async_url",
     "create_engine",
     "is_sqlite",
     "session_factory",
+    "unsupported_driver",
     "utcnow",
 ]

@@ -231,6 +231,9 @@ class Outcome:
     finished_at: datetime | None = None
     data: Mapping[str, Any] = field(default_factory=dict)  # score, intent, button pressed...
     ref: str | None = None  # "call:12", "message:34"
+    # our failure (trunk down, not registered), not the client's: retried without using up the
+    # client's tries, and not counted as a contact
+    ours: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,11 @@ class ChannelUnavailable(ChannelError):
     """The channel cannot reach the client at all (bot blocked, trunk down)."""
 
 
+class ChannelDown(ChannelError):
+    """Our side of a channel is down (a SIP trunk not answering or not registered): the attempt
+    is retried later and nothing is recorded as the client's doing."""
+
+
 class CrmUnavailable(PovtorError):
     """An external CRM did not answer or refused the request."""
 

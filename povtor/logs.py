@@ -9,8 +9,12 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_PHONE = re.compile(r"(?<![\w@])\+?\d[\d\s().-]{8,}\d(?!\w)")
+# Digits may be glued to letters or underscores ("id79161234567", "call_79161234567.wav"):
+# a phone is 10 to 15 digits, whatever surrounds it. Longer digit runs are not phones.
+_PHONE = re.compile(r"(?<![\d@])\+?\d[\d\s().-]{8,}\d(?!\d)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MAX_PHONE_DIGITS = 15  # E.164
+_PLAIN = logging.Formatter()
 
 
 def mask_phone(phone: str) -> str:
@@ -26,6 +30,26 @@ def mask_phone(phone: str) -> str:
     )
 
 
+def mask_login(login: str) -> str:
+    """'anna.petrova' -> 'a**********a': a typed login may be someone's phone or e-mail."""
+    if len(login) <= 2:
+        return "*" * len(login)
+    return login[0] + "*" * (len(login) - 2) + login[-1]
+
+
+def mask_address(address: str | None) -> str:
+    """The network, not the host: IPv4 to its /24 ('203.0.113.*'), IPv6 to its /64."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return "?"
+    if ip.version == 4:
+        return ".".join(str(ip).split(".")[:3]) + ".*"
+    return ":".join(ip.exploded.split(":")[:4]) + ":*"
+
+
 def mask_text(text: str) -> str:
     """Mask anything that looks like a phone number inside free text."""
     return _PHONE.sub(_mask_match, text)
@@ -36,17 +60,29 @@ def _mask_match(match: re.Match[str]) -> str:
     digits = sum(ch.isdigit() for ch in candidate)
     if digits < 10 or _DATE.match(candidate):
         return candidate
+    if digits > _MAX_PHONE_DIGITS:  # a run of phones or an id: mask any phone-long run in it
+        if candidate.isdigit():
+            return candidate
+        return re.sub(r"\d{10,15}(?!\d)", lambda m: mask_phone(m.group(0)), candidate)
     return mask_phone(candidate)
 
 
 class MaskingFilter(logging.Filter):
-    """Last line of defence: phone numbers never reach a log handler unmasked."""
+    """Last line of defence: phone numbers never reach a log handler unmasked, neither in the
+    message nor in an exception's message and traceback (formatted here, masked, and cached
+    on the record where every formatter takes it from)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_text(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _PLAIN.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return True
 
 
@@ -61,12 +97,22 @@ class JsonFormatter(logging.Formatter):
         for key in ("client_id", "attempt_id", "call_id", "worker"):
             if hasattr(record, key):
                 payload[key] = getattr(record, key)
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
+        if record.exc_text:  # masked by MaskingFilter
+            payload["exc"] = record.exc_text
+        elif record.exc_info:
+            payload["exc"] = mask_text(self.formatException(record.exc_info))
         return json.dumps(payload, ensure_ascii=False)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
+# Libraries whose DEBUG output is noise, or worse: botocore logs the S3 access key id at DEBUG
+_LIBRARIES = ("aiosqlite", "asyncio", "aiohttp.access", "botocore", "boto3", "s3transfer",
+              "urllib3")  # fmt: skip
+_QUIET = ("aiosqlite", "asyncio", "aiohttp.access")  # WARNING unless asked for lower
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text", library_level: str = "INFO") -> None:
+    """Our loggers at ``level``; third-party ones never below ``library_level``
+    (``POVTOR_LOG_LIBRARY_LEVEL``: set it to DEBUG to see botocore's requests, keys and all)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(MaskingFilter())
     if fmt == "json":
@@ -78,5 +124,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiosqlite", "asyncio", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    floor = logging.getLevelNamesMapping().get(library_level.upper(), logging.INFO)
+    for name in _LIBRARIES:
+        quiet = logging.WARNING if name in _QUIET and floor >= logging.INFO else floor
+        logging.getLogger(name).setLevel(max(quiet, floor))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -97,22 +98,75 @@ class NpsCursor:
     id: int
 
 
-class HistoryStore(Protocol):
-    """The client history store, as the rest of Povtor sees it."""
+class ClientLookup(Protocol):
+    """Many clients in one round trip (the dispatcher loads a whole claimed batch at once)."""
 
-    async def get_client(self, client_id: int) -> Client: ...
+    async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]:
+        """The clients among ``client_ids`` that exist, by id (unknown ids left out)."""
+        ...
 
-    async def find_client(self, external_id: str) -> Client | None: ...
 
-    async def find_client_by_phone(self, phone_e164: str) -> Client | None: ...
+class ClientDirectory(ClientLookup, Protocol):
+    """Finding clients. Reads only; a lookup that finds nothing says so (None or left out)
+    except ``get_client``, which is for ids known to exist."""
 
-    async def find_client_by_chat(self, chat_id: int) -> Client | None: ...
+    async def get_client(self, client_id: int) -> Client:
+        """Raises NotFound for an unknown id."""
+        ...
 
-    async def list_orders(self, client_id: int, limit: int = 50) -> Sequence[Order]: ...
+    async def find_client(self, external_id: str) -> Client | None:
+        """By the code of the business's own system (exact match)."""
+        ...
+
+    async def find_client_by_phone(self, phone_e164: str) -> Client | None:
+        """By a phone number in E.164; the oldest client when several share it."""
+        ...
+
+    async def find_client_by_chat(self, chat_id: int) -> Client | None:
+        """By the Telegram chat linked to the client."""
+        ...
+
+    async def search_clients(
+        self, query: str = "", *, after_id: int | None = None, limit: int = 50
+    ) -> Sequence[Client]:
+        """Clients by name (substring, any case), phone digits or exact external id.
+
+        Keyset pages by ascending id: the next page starts ``after_id`` = the last id shown.
+        """
+        ...
+
+
+class ClientSettings(Protocol):
+    """What a client has said about being contacted, and where they can be reached. An opt-out
+    or consent change is also an event in the client's timeline. All raise NotFound for an
+    unknown id."""
+
+    async def set_opt_out(self, client_id: int, opted_out: bool, *, source: str) -> Client: ...
+
+    async def set_consent(
+        self, client_id: int, channel: ConsentChannel, granted: bool, *, source: str
+    ) -> Client: ...
+
+    async def link_telegram(self, client_id: int, chat_id: int | None) -> Client:
+        """Link a chat (None: unlink); a chat linked to another client moves to this one."""
+        ...
+
+    async def set_telegram_reachable(self, client_id: int, reachable: bool) -> Client: ...
+
+
+class Timeline(Protocol):
+    """The client's timeline and purchase history. Writes with a ``dedup_key`` are idempotent:
+    a key seen before returns the stored event instead of adding one."""
+
+    async def list_orders(self, client_id: int, limit: int = 50) -> Sequence[Order]:
+        """Newest order first (placed_at, then id)."""
+        ...
 
     async def timeline(
         self, client_id: int, *, before_id: int | None = None, limit: int = 50
-    ) -> Sequence[TimelineEvent]: ...
+    ) -> Sequence[TimelineEvent]:
+        """Newest first; the next page: ``before_id`` = the last id of this one."""
+        ...
 
     async def append_event(self, event: NewEvent) -> TimelineEvent: ...
 
@@ -120,9 +174,27 @@ class HistoryStore(Protocol):
         """Many events in one transaction, in input order (each dedup key appended once)."""
         ...
 
-    async def record_nps(self, response: NewNpsResponse) -> NpsResponse: ...
 
-    async def create_task(self, task: NewTask) -> Task: ...
+class NpsAnswers(Protocol):
+    """NPS answers: recorded once per dedup key (with their timeline event), read by managers."""
+
+    async def record_nps(self, response: NewNpsResponse) -> NpsResponse:
+        """The stored answer (the earlier one when its dedup key was seen before)."""
+        ...
+
+    async def list_nps_answers(
+        self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
+    ) -> Sequence[NpsResponse]:
+        """Answers newest first (``answered_at``, then id); next page: ``before`` the last one."""
+        ...
+
+
+class TaskBook(Protocol):
+    """Managers' follow-up tasks; creating one also writes its timeline event."""
+
+    async def create_task(self, task: NewTask) -> Task:
+        """The stored task (the earlier one when its dedup key was seen before)."""
+        ...
 
     async def create_tasks(self, tasks: Sequence[NewTask]) -> Sequence[Task]:
         """Many tasks (with their timeline events) in one transaction, in input order."""
@@ -136,46 +208,30 @@ class HistoryStore(Protocol):
         assignee: str | None = None,
         due_at: datetime | None = None,
         note: str | None = None,
-    ) -> Task: ...
+    ) -> Task:
+        """Changes the given fields only; raises NotFound for an unknown id."""
+        ...
+
+    async def get_task(self, task_id: int) -> Task:
+        """Raises NotFound for an unknown id."""
+        ...
 
     async def list_tasks(
         self, *, status: TaskStatus | None = None, assignee: str | None = None, limit: int = 100
-    ) -> Sequence[Task]: ...
-
-    async def set_opt_out(self, client_id: int, opted_out: bool, *, source: str) -> Client: ...
-
-    async def set_consent(
-        self, client_id: int, channel: ConsentChannel, granted: bool, *, source: str
-    ) -> Client: ...
-
-    async def link_telegram(self, client_id: int, chat_id: int | None) -> Client: ...
-
-    async def set_telegram_reachable(self, client_id: int, reachable: bool) -> Client: ...
-
-    # -- reads for the manager dashboard (added by the dashboard) -----------------------------
-
-    async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]: ...
-
-    async def search_clients(
-        self, query: str = "", *, after_id: int | None = None, limit: int = 50
-    ) -> Sequence[Client]:
-        """Clients by name (substring, any case), phone digits or exact external id.
-
-        Keyset pages by ascending id: the next page starts ``after_id`` = the last id shown.
-        """
+    ) -> Sequence[Task]:
+        """Soonest due first (due_at, then id)."""
         ...
 
-    async def list_nps_answers(
-        self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
-    ) -> Sequence[NpsResponse]:
-        """Answers newest first (``answered_at``, then id); next page: ``before`` the last one."""
+    async def list_client_tasks(self, client_id: int, *, limit: int = 50) -> Sequence[Task]:
+        """Unfinished first by due date, then finished ones."""
         ...
 
     async def count_tasks(self, statuses: Sequence[TaskStatus]) -> int: ...
 
-    async def get_task(self, task_id: int) -> Task: ...
 
-    async def list_client_tasks(self, client_id: int, *, limit: int = 50) -> Sequence[Task]: ...
+class HistoryStore(ClientDirectory, ClientSettings, Timeline, NpsAnswers, TaskBook, Protocol):
+    """The whole client history store, for the composition root and the few parts that use
+    every side of it; a part that needs one side asks for that smaller port instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +270,46 @@ class SpeechSynth(Protocol):
     """Text to 8 kHz 16-bit mono PCM."""
 
     async def synth(self, text: str) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePage:
+    """Events in id order, and (PostgreSQL) ``pg_current_snapshot()`` as text, taken right after
+    the read: ids below the newest seen may still appear while a transaction listed in it runs."""
+
+    events: Sequence[TimelineEvent]
+    snapshot: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecords:
+    """An event and the records its ``ref`` points to (an NPS answer, a task), if any."""
+
+    event: TimelineEvent
+    nps: NpsResponse | None = None
+    task: Task | None = None
+
+
+class TimelineFeed(Protocol):
+    """The client timeline read in id order by a part that follows it (the CRM push), without
+    reaching into the history store's tables. Ids grow with insertion; nothing here writes."""
+
+    async def newest_id(self) -> int:
+        """The highest event id visible now; 0 for an empty timeline."""
+        ...
+
+    async def page_after(self, after: int, limit: int) -> TimelinePage:
+        """Up to ``limit`` events with ids above ``after``, ascending by id."""
+        ...
+
+    async def in_ranges(self, ranges: Sequence[tuple[int, int]]) -> Sequence[TimelineEvent]:
+        """Events whose ids fall in any of the inclusive ranges, ascending by id."""
+        ...
+
+    async def with_records(self, event_ids: Sequence[int]) -> Mapping[int, EventRecords]:
+        """The events among ``event_ids`` that exist, by id, each with the records it points
+        to (a missing record is None); unknown ids are left out. Raises StoreError."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,12 +433,6 @@ class PlanningSource(Protocol):
     ) -> CandidatePage: ...
 
 
-class ClientLookup(Protocol):
-    """Many clients in one round trip (the dispatcher loads a whole claimed batch at once)."""
-
-    async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]: ...
-
-
 @dataclass(frozen=True, slots=True)
 class DialogueLine:
     """One utterance of a call, seconds from the start of the recording."""
@@ -424,27 +514,89 @@ class CrmSyncView(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class PartStatus:
-    """Whether one part of the worker (a channel: "telegram", "sip") can do its job now."""
+class AbcCell:
+    """One cell of the period's ABC/XYZ matrix (``xyz`` None: fewer than three months)."""
 
-    part: str
-    ok: bool
-    state: str  # a short code: "ok", "starting", "unreachable", "token_refused", "conflict"...
-    reason: str  # for an operator: what failed and what to do (no secrets, no personal data)
-    since: datetime  # when this state began
-    usable: bool = True  # the channel can still carry attempts (a bot that cannot poll sends)
+    start: datetime
+    end: datetime
+    abc: str  # "A", "B" or "C"
+    xyz: str | None = None  # "X", "Y", "Z"
 
 
-class ChannelHealth(Protocol):
-    """Where parts report their state (one entry per part, the last report wins) and where
-    ``/healthz``, the dashboard and the dispatcher read it. Built once by the composition root."""
+@dataclass(frozen=True, slots=True)
+class ClientFilter:
+    """Filters of the dashboard's client list; ``None`` means any."""
 
-    def report(
-        self, part: str, *, ok: bool, state: str, reason: str = "", usable: bool | None = None
-    ) -> None:
-        """``usable`` defaults to ``ok``."""
+    text: str = ""  # name (substring), exact client code, or phone digits
+    phone_suffix_only: bool = False  # phone digits match only the last 4 or the whole number
+    segment: str | None = None  # "none", "new", "repeat" or "lost" (see ClientSummary)
+    nps_group: NpsGroup | None = None  # of the client's last scored answer
+    last_order_min_days: int | None = None  # last order at least this many days ago
+    last_order_max_days: int | None = None  # ... and at most this many
+    channel: ChannelKind | None = None  # telegram: linked and reachable; call: has a phone
+    consent: ConsentChannel | None = None  # consent granted for this channel
+    opted_out: bool | None = None
+    cell: AbcCell | None = None  # buyers of the period in this ABC/XYZ cell
+    as_of: datetime | None = None  # "days ago" and segments count from here (default now)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSummary:
+    """A client with the figures of the client list.
+
+    ``segment``: "none" (never ordered), "new" (one order, active), "repeat" (two or more orders,
+    active), "lost" (no order within the activity window of 365 days)."""
+
+    client: Client
+    segment: str
+    orders: int = 0
+    revenue: Decimal = Decimal(0)
+    last_order_at: datetime | None = None
+    last_score: int | None = None
+    last_answered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonCount:
+    group: NpsGroup
+    category: ReasonCategory | None  # None: no reason given or not yet classified
+    answers: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCounts:
+    open: int
+    in_progress: int
+    overdue: int  # open or in progress, due before now
+
+
+class RetentionView(Protocol):
+    """Retention figures and client lists as the dashboard shows them (implemented by
+    crm_sync over the same SQL as ``povtor report``)."""
+
+    async def repeat_sales(self, start: datetime, end: datetime) -> Mapping[str, Any]:
+        """The figures of ``povtor report --json`` for [start, end), in that JSON shape."""
         ...
 
-    def status(self, part: str) -> PartStatus | None: ...
+    async def list_clients(
+        self, where: ClientFilter, *, after_id: int | None = None, limit: int = 50
+    ) -> Sequence[ClientSummary]:
+        """Keyset pages by ascending client id."""
+        ...
 
-    def statuses(self) -> Sequence[PartStatus]: ...
+    async def nps_counts(self, bounds: Sequence[datetime]) -> Sequence[Mapping[NpsGroup, int]]:
+        """Scored answers per group in each [bounds[i], bounds[i + 1]), in one read."""
+        ...
+
+    async def reasons(self, start: datetime, end: datetime) -> Sequence[ReasonCount]:
+        """Scored answers of the period by NPS group and reason category."""
+        ...
+
+    async def outreach(self, start: datetime, end: datetime) -> Mapping[str, int]:
+        """Contacts of the period from the timeline: ``messages`` sent, ``calls`` made, calls
+        per outcome as ``call_<outcome>``, ``answers`` (NPS answers received)."""
+        ...
+
+    async def task_counts(self, now: datetime) -> TaskCounts: ...
+
+    async def nps_answer(self, answer_id: int) -> NpsResponse | None: ...

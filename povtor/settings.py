@@ -66,6 +66,9 @@ class SipSettings(BaseSettings):
     registrar: str | None = None
     register_enabled: bool = False
     register_expires: int = 600
+    register_hold_calls: bool = True  # no calls through the trunk while it is not registered
+    register_retry_min_s: float = 2.0  # a failed REGISTER is retried after this, doubling...
+    register_retry_max_s: float = 60.0  # ...up to this
     user: str | None = None
     auth_user: str | None = None
     password: SecretStr | None = None
@@ -73,7 +76,7 @@ class SipSettings(BaseSettings):
     domain: str | None = None
     transport: str = "udp"
     local_host: str = "0.0.0.0"
-    local_port: int = 5060
+    local_port: int = 5060  # 0 = any free port (trunks in the trunks file default to 0)
     public_host: str | None = None  # address to put in SDP/Contact behind NAT
     rtp_port_min: int = 20000
     rtp_port_max: int = 30000
@@ -98,6 +101,7 @@ class AsrSettings(BaseSettings):
     model_base_url: str = "https://alphacephei.com/vosk/models"
     skip_robot: bool = False  # background: leave the robot's (left) channel undecoded
     scan_interval_s: float = 30.0  # background: how often the recordings folder is scanned
+    max_audio_s: float = Field(default=4 * 3600.0, gt=0)  # longer files are refused
 
 
 class RecordingSettings(BaseSettings):
@@ -195,6 +199,7 @@ class DashboardSettings(BaseSettings):
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 2
     page_size: int = 50
+    report_cache_s: float = 60.0  # repeat-sales and reasons figures are reused this long
 
 
 class CrmSettings(BaseSettings):
@@ -243,6 +248,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None  # signs deep links and sessions; kept in DATA_DIR if unset
     log_level: str = "INFO"
     log_format: str = "text"  # "text" or "json"
+    log_library_level: str = "INFO"  # third-party loggers (botocore, urllib3...) never below
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9108
 
@@ -264,7 +270,9 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         """``POVTOR_DATABASE_URL``, or an embedded SQLite file in the data folder."""
         if self.database_url:
-            return self.database_url
+            from povtor.db import async_url
+
+            return async_url(self.database_url)
         return f"sqlite+aiosqlite:///{(self.data_dir / 'povtor.db').resolve()}"
 
     @property
@@ -282,7 +290,7 @@ class Settings(BaseSettings):
         path = self.data_dir / "secret_key"
         if path.exists():
             return path.read_text(encoding="utf-8").strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_urlsafe(32)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(key, encoding="utf-8")

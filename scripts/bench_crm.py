@@ -33,6 +33,7 @@ from crm_sync.connectors.http import CrmHttp, RateLimiter
 from crm_sync.outbound.engine import CrmSync
 from crm_sync.outbound.options import SyncOptions
 from crm_sync.store import ClientInput, SqlHistoryStore
+from crm_sync.timeline_feed import SqlTimelineFeed
 from povtor.db import create_engine, is_sqlite, session_factory
 from povtor.domain import ChannelKind, EventKind, ReasonCategory
 from povtor.ports import NewEvent, NewNpsResponse
@@ -96,7 +97,14 @@ async def one(url: str, clients: int) -> None:
             backfill=True, gap_wait_s=0 if is_sqlite(url) else 60, batch_size=200
         )
         http = CrmHttp("Bitrix24", RateLimiter(1e6, 1000))
-        sync = CrmSync(sessions, Bitrix24(fake.webhook_url, http), store, options, owner="bench")
+        sync = CrmSync(
+            sessions,
+            Bitrix24(fake.webhook_url, http),
+            store,
+            options,
+            feed=SqlTimelineFeed(sessions),
+            owner="bench",
+        )
         for label in ("first pass (contacts found or created)", "second pass (contacts known)"):
             if label.startswith("second"):
                 ids = [c.id for c in await store.search_clients(limit=clients)]

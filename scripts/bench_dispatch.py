@@ -81,7 +81,7 @@ class NoopChannel:
 
 
 async def worker(url: str, keys_file: Path, concurrency: int, batch: int) -> None:
-    from crm_sync.planning import SqlPlanningSource
+    from crm_sync.store import SqlHistoryStore
     from outreach.dispatcher import Dispatcher, DispatchSettings
     from outreach.queue import AttemptQueue
     from outreach.rules import Caps, ContactRules, Window
@@ -101,7 +101,7 @@ async def worker(url: str, keys_file: Path, concurrency: int, batch: int) -> Non
     log: list[str] = []
     dispatcher = Dispatcher(
         AttemptQueue(sessions, worker_id=f"bench-{os.getpid()}", lease=timedelta(seconds=120)),
-        SqlPlanningSource(sessions),
+        SqlHistoryStore(sessions),
         {ChannelKind.CALL: NoopChannel(log)},
         rules,
         settings=DispatchSettings(batch_size=batch, concurrency=concurrency, poll_interval_s=0.05),

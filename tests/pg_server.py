@@ -117,6 +117,14 @@ class ThrowawayPostgres:
         )
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
 
+    def restart(self) -> None:
+        """Stop the server ("fast": every session is cut, as in a crash or a failover seen by
+        the clients) and start it again on the same port with the same data."""
+        assert self.folder is not None
+        # -l: the new server's output goes to the log, not to our pipe (which would never close)
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-l", str(self.folder / "server.log"),
+                  "-m", "fast", "-w", "-t", "60", "restart")  # fmt: skip
+
     def stop(self) -> None:
         if self.folder is None:
             return

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
+import stat
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,9 @@ class BatchSummary:
     skipped: int = 0
     failed: int = 0
     audio_s: float = 0.0
+
+
+NOT_A_FILE = "not a regular file (a named pipe, a device or a folder): refused"
 
 
 def sha256_file(path: Path) -> str:
@@ -175,6 +180,9 @@ class Batch:
 
     async def _key(self, path: Path) -> tuple[str, str | None]:
         try:
+            info = await asyncio.to_thread(os.stat, path)
+            if not stat.S_ISREG(info.st_mode):  # opening a named pipe would wait for a writer
+                return unreadable_key(path), NOT_A_FILE
             return await asyncio.to_thread(sha256_file, path), None
         except OSError as err:
             return unreadable_key(path), f"cannot read file: {err.strerror or err}"

@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Float, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from povtor.db import Base, UtcDateTime
-
-BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite rowid aliases must be INTEGER
+from povtor.db import Base, BigId, UtcDateTime
 
 
 class TranscriptRow(Base):

@@ -20,7 +20,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from povtor.domain import Attempt, ChannelKind, Client, Outcome, OutcomeKind, Purpose
-from povtor.errors import ModelError, PovtorError
+from povtor.errors import ChannelDown, ModelError, PovtorError
 from povtor.logs import mask_phone
 from povtor.ports import HistoryStore, SpeechSynth
 from povtor.settings import Settings
@@ -159,6 +159,11 @@ class CallChannel:
             call = await self.engine.start_call(
                 phone, trunk=self.trunk, ring_timeout=self.ring_timeout_s, call_uuid=call_uuid
             )
+        except ChannelDown as err:  # the trunk, not the client: retried, not counted
+            detail = f"trunk failure: {err}"
+            log.info("Call %s not placed, retried later: %s", call_uuid, err)
+            await self._finish_failed(call_uuid, detail)
+            return Outcome(OutcomeKind.FAILED, detail=detail, ref=ref, ours=True)
         except PovtorError as err:
             await self._finish_failed(call_uuid, str(err))
             return Outcome(OutcomeKind.FAILED, detail=str(err), ref=ref)
@@ -171,11 +176,12 @@ class CallChannel:
             await self._write_history(attempt, client, conversation, call_uuid)
         return Outcome(
             kind,
-            detail=result.reason,
+            detail=f"trunk failure: {result.reason}" if result.trunk_failure else result.reason,
             sip_code=result.sip_code,
             finished_at=result.ended_at,
             data=data,
             ref=ref,
+            ours=result.trunk_failure,
         )
 
     async def _talk(
@@ -254,18 +260,21 @@ class CallChannel:
         if self.call_store is None:
             return
         store = self.call_store
+        record = None
         with _logged(f"call {result.call_uuid}: end not stored"):
             record = await store.finish_call(
                 result.call_uuid,
                 outcome=kind,
                 sip_code=result.sip_code,
-                sip_reason=result.reason,
+                sip_reason=result.reason[:255],
                 hangup_by=HangupBy(result.hung_up_by or "none"),
                 dtmf=result.dtmf,
                 ended_at=result.ended_at,
                 robot_text=conversation.prompts if conversation is not None else None,
             )
-            if result.recording is not None and self.archive is not None:
+        if record is not None and result.recording is not None and self.archive is not None:
+            # the file stays in the incoming folder; recovery archives it once storage is back
+            with _logged(f"call {result.call_uuid}: recording not archived (kept locally)"):
                 await self.archive(result.recording, record)
 
     async def _write_history(

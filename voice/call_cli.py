@@ -6,7 +6,11 @@ With ``--json`` the last line of stdout is exactly::
      "duration_s": S, "dtmf": "digits received", "recording": PATH or null}
 
 A client who hangs up early still answered: the JSON says "answered" (the call result kept
-by the engine says ``hung_up_early``).
+by the engine says ``hung_up_early``). A trunk that never answers is "failed" (the text output
+says why: "no response from HOST:PORT", a DNS failure).
+
+The test call listens on a free local port and does not REGISTER, so it runs beside a worker
+that holds ``POVTOR_SIP_LOCAL_PORT`` and the trunk's registration.
 """
 
 from __future__ import annotations
@@ -47,13 +51,21 @@ def call(
         raise typer.BadParameter(f"{play} is not a file", param_hint="--play")
     if record is not None:
         record = record.resolve()
-    result = asyncio.run(_call(uri, trunk, play, record, ring_timeout, hold))
+    from povtor.errors import ChannelDown, ConfigError
+
+    try:
+        result = asyncio.run(_call(uri, trunk, play, record, ring_timeout, hold))
+    except (ChannelDown, ConfigError) as err:
+        typer.echo(f"povtor call: {err}", err=True)
+        raise typer.Exit(2) from None
     if as_json:
+        result.pop("_reason")
         sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
     else:
         recording = result["recording"] or "-"
+        why = f": {reason}" if (reason := result.pop("_reason")) else ""
         typer.echo(
-            f"{result['outcome']} (SIP {result['sip_code']}), {result['duration_s']} s, "
+            f"{result['outcome']} (SIP {result['sip_code']}){why}, {result['duration_s']} s, "
             f"keys: {result['dtmf'] or '-'}, recording: {recording}"
         )
     raise typer.Exit(0 if result["outcome"] == "answered" else 1)
@@ -72,7 +84,11 @@ async def _call(
     from voice.recording import CallRecorder, RecordingWriter
     from voice.sip.trunks import load_trunks
 
-    trunks = load_trunks(SipSettings())
+    # a free port and no REGISTER: the worker may be running with the trunk's port and binding
+    trunks = {
+        name: config.model_copy(update={"local_port": 0, "register_enabled": False})
+        for name, config in load_trunks(SipSettings()).items()
+    }
     call_uuid = uuid.uuid4().hex
     with RecordingWriter(threads=1) as writer:
         factory = None
@@ -105,4 +121,5 @@ async def _call(
         "duration_s": result.duration_s,
         "dtmf": result.dtmf,
         "recording": recording,
+        "_reason": result.reason if result.trunk_failure or result.sip_code is None else "",
     }

@@ -6,6 +6,7 @@ recordings, transcripts), for the dashboard.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,9 +17,11 @@ from povtor.domain import OutcomeKind
 from povtor.ports import CallView, DialogueLine
 from voice.asr_tables import TranscriptRow
 from voice.call_records import StorageKind
-from voice.storage import LocalStorage, RecordingStorage
+from voice.storage import LocalStorage, RecordingStorage, StorageError
 from voice.tables import CallRow, RecordingRow
 from voice.transcripts import segments_from_json
+
+log = logging.getLogger(__name__)
 
 
 def _talk_s(row: CallRow) -> float | None:
@@ -75,7 +78,11 @@ class SqlCallHistory:
         if storage is None:
             return None
         if isinstance(storage, LocalStorage):
-            path = storage.path_of(recording.uri)
+            try:
+                path = storage.path_of(recording.uri)
+            except StorageError:  # a row pointing outside the folder is served as missing
+                log.warning("recording of call #%d is not in the recordings folder", call_id)
+                return None
             return path if path.is_file() else None
         cached = self._cache / f"{recording.sha256}.wav"  # fetched once from remote storage
         if not cached.is_file():

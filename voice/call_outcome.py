@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from povtor.domain import ChannelKind, OutcomeKind, Purpose, ReasonCategory
-from povtor.ports import HistoryStore, NewNpsResponse
+from povtor.ports import ClientSettings, NewNpsResponse, NpsAnswers
 from voice.scenario_runner import Conversation
 
-HistoryWrite = Callable[[HistoryStore], Awaitable[Any]]
+
+class CallHistoryWrites(NpsAnswers, ClientSettings, Protocol):
+    """What a finished conversation writes: the answer, and an opt-out said on the call."""
+
+
+HistoryWrite = Callable[[CallHistoryWrites], Awaitable[Any]]
 
 
 def outcome_kind(engine: OutcomeKind, conversation: Conversation | None) -> OutcomeKind:
@@ -53,13 +58,13 @@ def history_writes(
             dedup_key=f"call:{purpose.value}:{call_uuid}",
         )
 
-        async def record(history: HistoryStore) -> Any:
+        async def record(history: CallHistoryWrites) -> Any:
             return await history.record_nps(response)
 
         writes.append(record)
     if data.get("optout"):
 
-        async def opt_out(history: HistoryStore) -> Any:
+        async def opt_out(history: CallHistoryWrites) -> Any:
             return await history.set_opt_out(client_id, True, source=f"call:{call_uuid}")
 
         writes.append(opt_out)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from povtor.db import utcnow
 from povtor.domain import OutcomeKind
 from povtor.errors import InvalidInput, NotFound, StoreError
-from povtor.ports import HistoryStore
+from povtor.ports import Timeline
 from voice.call_records import (
     CallRecord,
     CallState,
@@ -80,7 +80,7 @@ class CallStore:
     """
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], history: HistoryStore | None = None
+        self, sessions: async_sessionmaker[AsyncSession], history: Timeline | None = None
     ) -> None:
         self._sessions = sessions
         self._history = history

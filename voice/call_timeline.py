@@ -1,9 +1,9 @@
-"""A finished call as an entry in the client's timeline (through the HistoryStore port)."""
+"""A finished call as an entry in the client's timeline (through the Timeline port)."""
 
 from __future__ import annotations
 
 from povtor.domain import EventKind, OutcomeKind, TimelineEvent
-from povtor.ports import HistoryStore, NewEvent
+from povtor.ports import NewEvent, Timeline
 from voice.call_records import CallRecord
 
 _OUTCOME_TEXT = {
@@ -37,7 +37,7 @@ def call_summary(call: CallRecord) -> str:
     return f"Звонок: {text}"
 
 
-async def record_call_finished(history: HistoryStore, call: CallRecord) -> TimelineEvent | None:
+async def record_call_finished(history: Timeline, call: CallRecord) -> TimelineEvent | None:
     """Appends the CALL event of a known client's call (once per call); None without a client."""
     if call.client_id is None:
         return None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from povtor.ports import Segment, Transcript, Word
-from voice.audio import Channel, LoadedAudio
+from voice.audio import MAX_DURATION_S, Channel, LoadedAudio
 from voice.vad import Region, VadConfig, speech_regions
 
 CHUNK = 4000  # samples fed per AcceptWaveform call (0.5 s at 8 kHz)
@@ -23,6 +23,7 @@ class DecodeOptions:
     vad: bool = True
     skip_robot: bool = False
     vad_config: VadConfig = field(default_factory=VadConfig)
+    max_duration_s: float = MAX_DURATION_S  # longer files are refused (POVTOR_ASR_MAX_AUDIO_S)
 
 
 def decode_channel(

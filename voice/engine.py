@@ -11,6 +11,12 @@
 
 Each trunk has its own SIP agent, concurrency semaphore and calls-per-second bucket; all
 calls share one media clock. The scenario engine never sees SIP.
+
+A trunk that sends nothing back (not even ``100 Trying``) before the ring timeout is a trunk
+failure, not a client who did not pick up: the call ends ``failed`` with ``trunk_failure`` set
+and the reason ("no response from HOST:PORT"), and the trunk is reported down on the health
+board until its next answer. A proxy whose name does not resolve, or a trunk that must be
+registered and is not (``register_hold_calls``), refuses the call with ``ChannelDown``.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from povtor.errors import ChannelUnavailable, ConfigError
+from povtor.domain import OutcomeKind
+from povtor.errors import ChannelDown, ChannelUnavailable, ConfigError
+from povtor.health import HealthReporter, HealthState
 from voice.call import Call, CallResult, Recorder
 from voice.limits import TrunkLimits
 from voice.media import MediaClock, RtpStream, open_stream
@@ -41,9 +49,9 @@ _BYE_WAIT_S = 2.0
 
 
 class _Trunk:
-    def __init__(self, config: TrunkConfig) -> None:
+    def __init__(self, config: TrunkConfig, health: HealthReporter | None) -> None:
         self.config = config
-        self.agent = SipAgent(config)
+        self.agent = SipAgent(config, health)
         self.limits = TrunkLimits(config.max_concurrent_calls, config.calls_per_second)
 
 
@@ -56,10 +64,12 @@ class CallEngine:
         *,
         recorder_factory: RecorderFactory | None = None,
         on_finished: Callable[[CallResult], Any] | None = None,
+        health: HealthReporter | None = None,
     ) -> None:
         if not trunks:
             raise ConfigError("no SIP trunk configured")
-        self._trunks = {name: _Trunk(cfg) for name, cfg in trunks.items()}
+        self.health = health
+        self._trunks = {name: _Trunk(cfg, health) for name, cfg in trunks.items()}
         self._default = next(iter(self._trunks))
         self.recorder_factory = recorder_factory
         self.on_finished = on_finished
@@ -116,6 +126,20 @@ class CallEngine:
         """Dial ``target`` (a number or SIP URI); waits for trunk capacity, not for an answer."""
         runtime = self._get(trunk)
         config = runtime.config
+        agent = runtime.agent
+        if config.register_enabled and config.register_hold_calls and not agent.registered:
+            await agent.wait_registration_tried(64 * config.t1_s)  # the first one, at start
+            if not agent.registered:
+                raise ChannelDown(
+                    f"trunk {config.name} is not registered: calls held until it is "
+                    "(POVTOR_SIP_REGISTER_HOLD_CALLS)"
+                )
+        to_uri = agent.uri_for(target)
+        try:
+            await agent.resolve(agent.destination(to_uri))
+        except ChannelDown as err:
+            self._report(config.name, HealthState.DOWN, str(err))
+            raise ChannelDown(f"trunk {config.name}: {err}") from None
         await runtime.limits.acquire()
         try:
             stream = await open_stream(
@@ -132,7 +156,7 @@ class CallEngine:
             codecs=config.codecs,
             dtmf_payload_type=config.dtmf_payload_type,
         )
-        leg = OutgoingLeg(runtime.agent, runtime.agent.uri_for(target), offer)
+        leg = OutgoingLeg(agent, to_uri, offer)
         call = Call(call_uuid or uuid.uuid4().hex, config.name, leg, stream)
         try:
             leg.start()
@@ -185,6 +209,7 @@ class CallEngine:
                 except Exception:
                     logger.exception("Recording of call %s could not be finished", call.uuid)
             call.result = self._result(call, ring_timed_out, info)
+            self._trunk_health(runtime, call)
             call._close_keys()
             call.done.set()
         if self.on_finished is not None:
@@ -239,9 +264,29 @@ class CallEngine:
             call.hung_up_mid_prompt = stream.playing
         stream.stop_playback()
 
+    def _report(self, trunk: str, state: HealthState, reason: str = "") -> None:
+        if self.health is not None:
+            self.health.report(f"trunk {trunk}", state, reason)
+
+    def _trunk_health(self, runtime: _Trunk, call: Call) -> None:
+        leg, result = call.leg, call.result
+        assert result is not None
+        if result.trunk_failure:
+            self._report(runtime.config.name, HealthState.DOWN, result.reason)
+        elif leg.provisional.is_set() or (leg.final_code is not None and not leg.cancelled):
+            self._report(runtime.config.name, HealthState.OK)  # the trunk answered something
+
     def _result(self, call: Call, ring_timed_out: bool, recording: Any) -> CallResult:
         leg, stream = call.leg, call.stream
         config = self._get(call.trunk).config
+        # nothing at all came back (no 100 Trying) before we gave up: the trunk, not the client
+        silent = (
+            not leg.provisional.is_set()
+            and not leg.answered.is_set()
+            and leg.final_code in (None, 487)
+            and not call.hangup_requested.is_set()
+            and (ring_timed_out or leg.final_code is None)
+        )
         answered = leg.answered.is_set() and leg.media is not None
         t0 = leg.started_at
         end = leg.ended_at or time.monotonic()
@@ -261,11 +306,17 @@ class CallEngine:
             reason = f"Unusable media: {leg.media_error}"
         else:
             reason = leg.reason
+        sip_code = leg.final_code
+        if silent:
+            host, port = leg.agent.destination(leg.to_uri)
+            outcome = OutcomeKind.FAILED
+            reason = f"no response from {host}:{port} (trunk {config.name})"
+            sip_code = None
         return CallResult(
             call_uuid=call.uuid,
             trunk=call.trunk,
             outcome=outcome,
-            sip_code=leg.final_code,
+            sip_code=sip_code,
             reason=reason,
             started_at=call.started_at,
             answered_at=_wall(call.started_at, t0, leg.answered_at),
@@ -279,6 +330,7 @@ class CallEngine:
             packets_sent=stream.packets_sent,
             packets_received=stream.packets_received,
             packets_lost=stream.packets_lost,
+            trunk_failure=silent,
         )
 
 

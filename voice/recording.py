@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from povtor.errors import AudioError
+from povtor.private import make_private_dir
 from voice.recording_wav import (
     BYTE_RATE,
     FRAME_BYTES,
@@ -161,10 +162,10 @@ class _PartFile:
         self.data_bytes = 0
 
     def create(self) -> None:
-        self.part.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.part.parent)
         if self.final.exists():
             raise FileExistsError(errno.EEXIST, "recording already exists", str(self.final))
-        fd = os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+        fd = os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             _pwrite_all(fd, wav_header(0), 0)

@@ -92,7 +92,8 @@ def recover(
     """Finish recordings a killed worker left and link them to their calls.
 
     Without options only files of calls that are already over are handled. Timeline events
-    of interrupted calls are written by the worker's own recovery at start, not here.
+    of interrupted calls are written by the worker's own recovery at start, not here. Exits 1
+    when files are left over (storage down, a file without its call), so cron notices.
     """
     from povtor.settings import Settings
 
@@ -109,3 +110,5 @@ def recover(
             f"{len(report.interrupted)} calls marked interrupted, {len(report.archived)}"
             f" recordings archived, {len(report.left)} files left"
         )
+    if report.left:
+        raise typer.Exit(1)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from povtor.errors import ConfigError, PovtorError
+from povtor.private import make_private_dir
 from povtor.settings import RecordingSettings, Settings
 from voice.call_records import StorageKind
 
@@ -56,13 +57,14 @@ def _copy_durably(src: Path, dest: Path) -> None:
     """Hard-link, or copy to a temporary name, fsync and rename; then fsync the folder."""
     if src.resolve() == dest.resolve():
         return
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(dest.parent)
     tmp = dest.with_name(f".{dest.name}.tmp")
     tmp.unlink(missing_ok=True)
     try:
         os.link(src, tmp)
     except OSError:
         shutil.copyfile(src, tmp)
+        tmp.chmod(0o600)
         with tmp.open("rb+") as f:
             os.fsync(f.fileno())
     os.replace(tmp, dest)
@@ -199,7 +201,7 @@ class S3Storage:
         tmp = dest.with_name(f".{dest.name}.tmp")
 
         def download() -> None:
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(dest.parent)
             self._s3().download_file(self.bucket, key, str(tmp))
             os.replace(tmp, dest)
 

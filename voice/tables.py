@@ -12,9 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from povtor.db import Base, UtcDateTime
-
-BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite rowid aliases must be INTEGER
+from povtor.db import Base, BigId, UtcDateTime
 
 
 class CallRow(Base):

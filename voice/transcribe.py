@@ -42,7 +42,9 @@ def _transcribe_in_process(path: str, options: DecodeOptions) -> Transcript:
 
     if _model is None:
         raise ModelError("the pool process has no model loaded")
-    audio = load_audio(Path(path), skip_robot=options.skip_robot)
+    audio = load_audio(
+        Path(path), skip_robot=options.skip_robot, max_duration_s=options.max_duration_s
+    )
     return decode_audio(_model, audio, path, options)
 
 

@@ -81,7 +81,9 @@ async def _transcribe(
     if not files:
         console.print("[yellow]no audio files found[/yellow]")
         return 0
-    options = DecodeOptions(vad=not no_vad, skip_robot=skip_robot)
+    options = DecodeOptions(
+        vad=not no_vad, skip_robot=skip_robot, max_duration_s=settings.asr.max_audio_s
+    )
     engine = create_engine(settings.db_url)
     batch = Batch(
         TranscriptStore(engine),

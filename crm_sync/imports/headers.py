@@ -115,6 +115,17 @@ class ColumnMap:
     headers: tuple[str, ...]
     single: Mapping[str, int]
     multi: Mapping[str, tuple[int, ...]]
+    duplicates: tuple[str, ...] = ()  # one line per field named by more than one column
+
+    @property
+    def width(self) -> int:
+        """Columns up to the last named one: a row may leave unnamed trailing columns out."""
+        named = [i for i, h in enumerate(self.headers) if h.strip()]
+        return named[-1] + 1 if named else 0
+
+    @property
+    def used(self) -> frozenset[int]:
+        return frozenset(self.single.values()) | {i for idx in self.multi.values() for i in idx}
 
     def has(self, name: str) -> bool:
         return name in self.single or name in self.multi
@@ -160,6 +171,7 @@ def map_columns(kind: Kind, headers: Sequence[str], overrides: Mapping[str, str]
             )
     single: dict[str, int] = {}
     multi: dict[str, list[int]] = {}
+    ignored: dict[str, list[int]] = {}
     overridden = set(overrides.values())
     for i, norm in enumerate(normalized):
         name: str | None = overrides.get(norm) or index.get(norm)
@@ -169,13 +181,26 @@ def map_columns(kind: Kind, headers: Sequence[str], overrides: Mapping[str, str]
             continue  # an explicit --map for this field beats a guessed column
         if name in MULTI:
             multi.setdefault(name, []).append(i)
+        elif name in single:  # the first matching column wins; the others are reported
+            ignored.setdefault(name, []).append(i)
         else:
-            single.setdefault(name, i)  # the first matching column wins
-    missing = [f for f in REQUIRED[kind] if f not in single and f not in multi]
+            single[name] = i
+    duplicates = tuple(
+        f"columns {', '.join(repr(headers[i]) for i in [single[name], *later])} all mean "
+        f"{name}: {headers[single[name]]!r} (column {single[name] + 1}) is used, the others "
+        f"are ignored (choose with --map COLUMN={name} or skip one with --map COLUMN=-)"
+        for name, later in ignored.items()
+    )
+    required = REQUIRED[kind]
+    if kind is Kind.CLIENTS and "external_id" not in single and "phone" in multi:
+        required = ()  # no client code: clients are known by their first phone
+    missing = [f for f in required if f not in single and f not in multi]
     if missing:
         raise InvalidInput(
             f"no column for {', '.join(missing)} in the {kind.value} file; "
             f"columns are: {', '.join(h or '(empty)' for h in headers)}. "
             "Name them as in the docs or use --map COLUMN=field"
         )
-    return ColumnMap(kind, tuple(headers), single, {k: tuple(v) for k, v in multi.items()})
+    return ColumnMap(
+        kind, tuple(headers), single, {k: tuple(v) for k, v in multi.items()}, duplicates
+    )

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm_sync.client_stats import refresh_client_stats
 from crm_sync.imports.records import OrderRecord
-from crm_sync.imports.upsert import BatchResult
+from crm_sync.imports.upsert import BatchResult, WriteRefused
 from povtor.domain import EventKind
 
 STAGING = "import_orders"
@@ -174,9 +174,14 @@ async def write_orders(
     empty = "TRUNCATE" if dialect == "postgresql" else "DELETE FROM"  # temp: no autovacuum
     await conn.exec_driver_sql(f"{empty} {STAGING}")
     if dialect == "postgresql":
+        import asyncpg
+
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
-        await driver.copy_records_to_table(STAGING, records=rows, columns=list(_COLUMNS))
+        try:
+            await driver.copy_records_to_table(STAGING, records=rows, columns=list(_COLUMNS))
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as err:
+            raise WriteRefused(type(err).__name__) from err
         if analyze:  # statistics once: the planner scales them to the table's current size
             await conn.exec_driver_sql(f"ANALYZE {STAGING}")  # joins by index, not a scan
         stamp: Any = now

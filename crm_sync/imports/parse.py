@@ -24,6 +24,12 @@ CACHE_SIZE = 16_384  # values per cache: a few MB at most
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+class Formula(str):
+    """An XLSX formula cell that has no stored result (the file was never opened in Excel)."""
+
+    __slots__ = ()
+
+
 class CellError(ValueError):
     """A cell cannot be used; the message is the reason written to the rejects file."""
 
@@ -63,6 +69,8 @@ def parse_datetime(value: CellValue, tz: ZoneInfo) -> datetime:
 
     Naive values are wall-clock time in ``tz`` (the business's default time zone).
     """
+    if isinstance(value, Formula):
+        raise CellError(f"в ячейке даты формула {value} без значения")
     if isinstance(value, str):
         raw = value.strip()
         if len(raw) <= 10:  # a date without time: such values repeat
@@ -72,6 +80,8 @@ def parse_datetime(value: CellValue, tz: ZoneInfo) -> datetime:
         moment = value
     elif isinstance(value, date):
         moment = datetime.combine(value, time())
+    elif value is None:
+        raise CellError("дата не указана")
     else:
         raise CellError(f"дата {value!r} не распознана")
     return _to_utc(moment, tz)
@@ -170,6 +180,8 @@ def parse_email(value: CellValue) -> str | None:
     raw = text(value)
     if not raw:
         return None
+    if len(raw) > 320:  # the column's size
+        raise CellError("e-mail длиннее 320 символов")
     if not _EMAIL.match(raw):
         raise CellError(f"e-mail {raw!r} не похож на адрес")
     return raw.lower()

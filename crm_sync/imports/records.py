@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +13,7 @@ from crm_sync.imports.headers import ColumnMap
 from crm_sync.imports.parse import (
     CellError,
     CellValue,
+    Formula,
     parse_amount,
     parse_datetime,
     parse_email,
@@ -32,11 +33,16 @@ _CHANNELS = {
 }
 
 
+EARLIEST_YEAR = 1990  # no business keeps orders older than this: an earlier date is a typo
+FUTURE_MARGIN = timedelta(days=2)  # clocks and time zones; beyond it a date has not happened
+
+
 @dataclass(frozen=True, slots=True)
 class ParseContext:
     region: str
     tz: ZoneInfo
     currency: str
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,8 @@ class ClientRecord:
     timezone: str | None = None
     manager: str | None = None
     preferred_channel: str | None = None
+    by_phone: bool = False  # the file has no client code: ``external_id`` is the first phone
+    notes: tuple[str, ...] = ()  # fields dropped from an otherwise good row, with the reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +90,40 @@ class RowCells:
     def text(self, name: str) -> str | None:
         return text(self.get(name)) or None
 
+    def has(self, name: str) -> bool:
+        return self._columns.has(name)
+
     def all(self, name: str) -> list[CellValue]:
         return [self._cells[i] for i in self._columns.multi.get(name, ()) if i < len(self._cells)]
+
+
+def shape_problem(cells: list[CellValue], columns: ColumnMap, *, short_ok: bool) -> str | None:
+    """Why a row does not fit the header (another delimiter, a shifted row), or None.
+
+    Trailing cells past the header may be blank; CSV rows must reach the last named column
+    (XLSX rows are cut after their last filled cell, so ``short_ok``).
+    """
+    size = len(columns.headers)
+    if len(cells) > size and not is_blank(cells[size:]):
+        return (
+            f"в строке {len(cells)} полей, а в заголовке {size}: "
+            "лишние значения (другой разделитель или сдвинутая строка?)"
+        )
+    if not short_ok and len(cells) < columns.width:
+        return f"в строке {len(cells)} полей, а в заголовке {size} (другой разделитель?)"
+    return None
+
+
+def formula_problem(cells: list[CellValue], columns: ColumnMap) -> str | None:
+    """A used column holding a formula that Excel never computed, or None."""
+    for index in sorted(columns.used):
+        cell = cells[index] if index < len(cells) else None
+        if isinstance(cell, Formula):
+            return (
+                f"в колонке {columns.headers[index]!r} формула {cell} без вычисленного значения: "
+                "откройте файл в Excel и сохраните его"
+            )
+    return None
 
 
 def is_blank(cells: list[CellValue]) -> bool:
@@ -95,7 +135,8 @@ def is_blank(cells: list[CellValue]) -> bool:
 
 def client_record(row: int, cells: RowCells, ctx: ParseContext) -> ClientRecord:
     """Raises CellError with the reason when the row cannot be used."""
-    external_id = parse_id(cells.get("external_id"), "код клиента")
+    by_phone = not cells.has("external_id")
+    external_id = "" if by_phone else parse_id(cells.get("external_id"), "код клиента")
     name = cells.text("name")
     if name is None:
         parts = [cells.text(f) for f in ("last_name", "first_name", "middle_name")]
@@ -116,24 +157,54 @@ def client_record(row: int, cells: RowCells, ctx: ParseContext) -> ClientRecord:
         if found is None:
             raise CellError(f"канал {raw_channel!r} не распознан (telegram или звонок)")
         channel = found.value
+    if by_phone:
+        if not phones:
+            raise CellError("нет ни кода клиента, ни телефона")
+        external_id = phones[0]
+    notes: tuple[str, ...] = ()
+    try:
+        email = parse_email(cells.get("email"))
+    except CellError as err:  # the client is still worth having
+        email, notes = None, (f"{err}: клиент импортирован без e-mail",)
     return ClientRecord(
         row=row,
         external_id=external_id,
         name=name[:300] if name else None,
         phones=phones or None,
-        email=parse_email(cells.get("email")),
+        email=email,
         timezone=tz,
         manager=(cells.text("manager") or "")[:128] or None,
         preferred_channel=channel,
+        by_phone=by_phone,
+        notes=notes,
     )
+
+
+def _plausible(moment: datetime, what: str, ctx: ParseContext) -> datetime:
+    if moment.astimezone(ctx.tz).year < EARLIEST_YEAR:
+        raise CellError(f"{what} {_local(moment, ctx)} раньше {EARLIEST_YEAR} года")
+    if moment > ctx.now + FUTURE_MARGIN:
+        raise CellError(f"{what} {_local(moment, ctx)} ещё не наступила")
+    return moment
+
+
+def _local(moment: datetime, ctx: ParseContext) -> str:
+    return moment.astimezone(ctx.tz).strftime("%d.%m.%Y")
 
 
 def order_record(row: int, cells: RowCells, ctx: ParseContext) -> OrderRecord:
     external_id = parse_id(cells.get("external_id"), "номер заказа")
     client_id = parse_id(cells.get("client_external_id"), "код клиента")
-    placed_at = parse_datetime(cells.get("placed_at"), ctx.tz)
+    placed_at = _plausible(parse_datetime(cells.get("placed_at"), ctx.tz), "дата заказа", ctx)
     delivered_raw = cells.get("delivered_at")
-    delivered_at = parse_datetime(delivered_raw, ctx.tz) if text(delivered_raw) else None
+    delivered_at = None
+    if text(delivered_raw):
+        delivered_at = _plausible(parse_datetime(delivered_raw, ctx.tz), "дата доставки", ctx)
+        # Compared by local day: a delivery date without time is midnight of that day.
+        if delivered_at.astimezone(ctx.tz).date() < placed_at.astimezone(ctx.tz).date():
+            raise CellError(
+                f"доставка {_local(delivered_at, ctx)} раньше заказа {_local(placed_at, ctx)}"
+            )
     currency = (cells.text("currency") or "").upper() or None
     if currency is not None:
         currency = {"РУБ": "RUB", "RUR": "RUB", "Р": "RUB", "РУБ.": "RUB"}.get(currency, currency)

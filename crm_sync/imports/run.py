@@ -3,8 +3,11 @@
 Row numbers are spreadsheet rows: the header is row 1 (or lower when title lines precede it),
 the first data row is 2. Fully blank rows are skipped without a count. Batches commit as they go
 (each one on PostgreSQL, every 50,000 rows on SQLite), so a file that breaks midway (a truncated
-XLSX, a broken CSV quote) keeps every valid row before the break; the run's ``error`` says where
-it stopped. Batch N+1 is read and parsed in a worker thread while batch N is written.
+XLSX) keeps every valid row before the break; the run's ``error`` says where it stopped. A bad
+line (an open quote, a NUL byte, a row that does not fit the header) is one rejected row and
+reading goes on. A batch the database refuses is split until the refused rows are found: they
+are rejected with the database's reason (its error class, never the values) and the rest is
+written. Batch N+1 is read and parsed in a worker thread while batch N is written.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_sync.imports.headers import ColumnMap, Kind, map_columns, recognised_count
@@ -32,21 +36,29 @@ from crm_sync.imports.order_batches import (
     write_orders,
 )
 from crm_sync.imports.parse import CellError, CellValue, text
-from crm_sync.imports.reader import TableFile, open_table
+from crm_sync.imports.reader import BrokenRow, TableFile, open_table
 from crm_sync.imports.records import (
     ClientRecord,
     OrderRecord,
     ParseContext,
     RowCells,
     client_record,
+    formula_problem,
     is_blank,
     order_record,
+    shape_problem,
 )
-from crm_sync.imports.rejects import RejectsWriter
-from crm_sync.imports.upsert import BatchResult, upsert_clients
+from crm_sync.imports.rejects import NOTES_SUFFIX, RejectsWriter
+from crm_sync.imports.upsert import (
+    BatchResult,
+    db_error_kind,
+    upsert_clients,
+    write_isolated,
+)
 from crm_sync.tables import ImportRunRow
 from povtor.db import table_of, utcnow
 from povtor.errors import InvalidInput
+from povtor.logs import mask_text
 
 log = logging.getLogger(__name__)
 runs = table_of(ImportRunRow)
@@ -77,6 +89,9 @@ class ImportSummary:
     unchanged: int
     rejected: int
     rejects_file: Path | None
+    noted: int = 0  # imported with a field dropped (a bad e-mail), listed in ``notes_file``
+    notes_file: Path | None = None
+    warnings: tuple[str, ...] = ()  # about the file as a whole (duplicate columns)
 
     def as_json(self) -> dict[str, Any]:
         """The ``--json`` contract; ``rejects_file`` is null when no row was rejected."""
@@ -190,6 +205,16 @@ class _Parser:
                 number, cells = item
                 if is_blank(cells):
                     continue
+                problem = (
+                    cells.reason
+                    if isinstance(cells, BrokenRow)
+                    else shape_problem(cells, self.columns, short_ok=self.table.format != "csv")
+                )
+                if problem is None and self.table.has_formulas:
+                    problem = formula_problem(cells, self.columns)
+                if problem is not None:
+                    batch.rejects.append((number, problem, cells))
+                    continue
                 row = RowCells(self.columns, cells)
                 try:
                     if self.kind is Kind.CLIENTS:
@@ -214,7 +239,10 @@ class _Run:
     def __init__(self, kind: Kind, path: Path, options: ImportOptions, dialect: str) -> None:
         self.kind = kind
         self.options = options
+        self.dialect = dialect
         self.rejects = RejectsWriter(path)
+        self.notes = RejectsWriter(path, NOTES_SUFFIX)
+        self.warnings: tuple[str, ...] = ()
         self.counts = {"created": 0, "updated": 0, "unchanged": 0}  # committed
         self.pending: Counter[str] = Counter()  # written, not committed yet
         self.uncommitted = 0
@@ -232,6 +260,9 @@ class _Run:
             unchanged=self.counts["unchanged"],
             rejected=self.rejects.count,
             rejects_file=self.rejects.written,
+            noted=self.notes.count,
+            notes_file=self.notes.written,
+            warnings=self.warnings,
         )
 
     async def write(self, conn: AsyncConnection, batch: _Batch) -> None:
@@ -241,21 +272,13 @@ class _Run:
             now = utcnow()
             if not conn.in_transaction():
                 await conn.begin()
-            if self.kind is Kind.CLIENTS:
-                result = await upsert_clients(
-                    conn,
-                    batch.records,
-                    default_timezone=self.options.timezone,
-                    now=now,
-                )
-            else:
-                result = await write_orders(
-                    conn,
-                    batch.staged,
-                    default_currency=self.options.currency,
-                    now=now,
-                    analyze=self.batches == 0,
-                )
+            items: list[Any] = list(batch.records or batch.staged)
+            result = await write_isolated(
+                conn,
+                items,
+                lambda part: self._write_rows(conn, part, now),
+                (lambda r: r.row) if self.kind is Kind.CLIENTS else (lambda r: r[0]),
+            )
             self.batches += 1
             self.uncommitted += len(batch.records) + len(batch.staged)
         self.pending.update(result.counts)
@@ -268,9 +291,26 @@ class _Run:
             for name in self.counts:
                 self.counts[name] += self.pending[name]
             self.pending.clear()
-        found = [(n, reason, batch.cells.get(n, [])) for n, reason in result.rejects]
+        cells_of = batch.cells or {r.row: [] for r in batch.records}
+        found = [(n, reason, cells_of.get(n, [])) for n, reason in result.rejects]
         for number, reason, cells in sorted(batch.rejects + found, key=lambda r: r[0]):
             self.rejects.add(number, reason, cells)
+        for record in batch.records:
+            for note in record.notes:
+                self.notes.add(record.row, note, [])
+
+    async def _write_rows(self, conn: AsyncConnection, items: list[Any], now: Any) -> BatchResult:
+        if self.kind is Kind.CLIENTS:
+            return await upsert_clients(
+                conn, items, default_timezone=self.options.timezone, now=now
+            )
+        return await write_orders(
+            conn,
+            items,
+            default_currency=self.options.currency,
+            now=now,
+            analyze=self.batches == 0,
+        )
 
 
 async def import_file(
@@ -310,7 +350,12 @@ async def _import_table(
     rows = table.rows()
     headers, early = _find_header(kind, rows)
     columns = map_columns(kind, headers, options.overrides)
+    table.width, table.columns = columns.width, len(headers)
     run.rejects.set_headers(headers)
+    run.notes.set_headers(headers)
+    run.warnings = columns.duplicates
+    for warning in columns.duplicates:
+        log.warning("%s: %s", path.name, warning)
     log.info(
         "importing %s from %s (%s, %s, delimiter %r): %s",
         kind.value,
@@ -363,11 +408,14 @@ async def _import_table(
                         if not pending.cancelled():
                             pending.exception()  # retrieved: the write's error is the one raised
             await _finish(conn, kind)
+    except DBAPIError as err:  # not a row's fault (the database went away): say so, keep counts
+        error = f"the database failed: {db_error_kind(err)}"
     except BaseException as err:
-        error = f"{type(err).__name__}: {err}"
+        error = mask_text(f"{type(err).__name__}: {err}")
         raise
     finally:
         run.rejects.close()
+        run.notes.close()
         summary = run.summary()
         async with engine.begin() as conn:
             await conn.execute(
@@ -383,7 +431,7 @@ async def _import_table(
                     error=error,
                 )
             )
-    if error is not None:  # only a broken file gets here; anything else was re-raised
+    if error is not None:  # a broken file or a failed database; anything else was re-raised
         raise ImportFailed(error, summary)
     return summary
 

@@ -9,13 +9,15 @@ INSERT ... ON CONFLICT (external_id) DO UPDATE on both SQLite and PostgreSQL.
 from __future__ import annotations
 
 import functools
+import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, delete, select
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm_sync.imports.bulk import execute_many
@@ -23,16 +25,62 @@ from crm_sync.imports.records import ClientRecord
 from crm_sync.tables import ClientPhoneRow, ClientRow
 from povtor.db import dialect_insert, table_of
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 CLIENT_FIELDS = ("name", "email", "timezone", "manager", "preferred_channel", "phones")
 
 clients = table_of(ClientRow)
 phones_t = table_of(ClientPhoneRow)
 
 
+class WriteRefused(Exception):
+    """The database refused the rows' values outside SQLAlchemy (asyncpg's COPY)."""
+
+
+def db_error_kind(err: BaseException) -> str:
+    """The database error's class and SQLSTATE: never the statement or the values in it."""
+    cause: BaseException = err
+    if isinstance(err, DBAPIError) and err.orig is not None:
+        cause = err.orig.__cause__ or err.orig
+    elif isinstance(err, WriteRefused) and err.__cause__ is not None:
+        cause = err.__cause__
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    return type(cause).__name__ + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
+
+
+def refused_reason(err: BaseException) -> str:
+    return f"база данных не приняла строку: {db_error_kind(err)}"
+
+
 @dataclass
 class BatchResult:
     counts: Counter[str] = field(default_factory=Counter)
     rejects: list[tuple[int, str]] = field(default_factory=list)  # (row, reason)
+
+
+async def write_isolated(
+    conn: AsyncConnection,
+    items: list[T],
+    write: Callable[[list[T]], Awaitable[BatchResult]],
+    row_of: Callable[[T], int],
+) -> BatchResult:
+    """``write(items)`` in a savepoint; if the database refuses the values, halve until the
+    refused rows are alone: those are rejected with the database's reason, the rest is written
+    (in file order). A database that fails for another reason (gone, full) raises."""
+    try:
+        async with conn.begin_nested():
+            return await write(items)
+    except (DataError, IntegrityError, WriteRefused) as err:
+        if len(items) == 1:
+            return BatchResult(rejects=[(row_of(items[0]), refused_reason(err))])
+        log.warning("the database refused a batch of %d rows: %s", len(items), db_error_kind(err))
+    middle = len(items) // 2
+    first = await write_isolated(conn, items[:middle], write, row_of)
+    second = await write_isolated(conn, items[middle:], write, row_of)
+    first.counts.update(second.counts)
+    first.rejects.extend(second.rejects)
+    return first
 
 
 def insert_for(conn: AsyncConnection) -> Callable[[Table], Any]:
@@ -70,6 +118,28 @@ def _fold(
     return changed
 
 
+async def _known_by_phone(
+    conn: AsyncConnection, records: Sequence[ClientRecord]
+) -> list[ClientRecord]:
+    """Rows of a file without client codes: a stored client with one of the row's phones is
+    that client (the oldest one if several); otherwise the first phone becomes the code."""
+    wanted = list({p for r in records if r.by_phone for p in r.phones or ()})
+    rows = await conn.execute(
+        select(phones_t.c.phone, clients.c.external_id)
+        .join(clients, clients.c.id == phones_t.c.client_id)
+        .where(phones_t.c.phone.in_(wanted))
+        .order_by(clients.c.id.desc())
+    )
+    owner = dict(rows.tuples().all())  # the oldest client wins: its row comes last
+    resolved = []
+    for record in records:
+        found = next((owner[p] for p in record.phones or () if p in owner), None)
+        if record.by_phone and found is not None and found != record.external_id:
+            record = replace(record, external_id=found)
+        resolved.append(record)
+    return resolved
+
+
 async def upsert_clients(
     conn: AsyncConnection,
     records: Sequence[ClientRecord],
@@ -78,6 +148,8 @@ async def upsert_clients(
     now: datetime,
 ) -> BatchResult:
     result = BatchResult()
+    if any(r.by_phone for r in records):
+        records = await _known_by_phone(conn, records)
     ids = list(dict.fromkeys(r.external_id for r in records))
     c = clients.c
     rows = await conn.execute(

@@ -173,7 +173,44 @@ def abc_xyz_query(
     offset_s: int,
     flat_months: int = FLAT_MONTHS,
 ) -> Select[Any]:
-    """Rows (abc, xyz, clients, revenue): the ABC x XYZ matrix of the period's buyers.
+    """Rows (abc, xyz, clients, revenue): the ABC x XYZ matrix of the period's buyers."""
+    r, abc, xyz, keys = _classified(start, end, months, dialect, tz_name, offset_s, flat_months)
+    return (
+        select(abc, xyz, func.count().label("clients"), func.sum(r.rev).label("revenue"))
+        .where(r.rev > 0)
+        .group_by(*keys)
+    )
+
+
+def abc_xyz_members_query(
+    start: datetime,
+    end: datetime,
+    months: int,
+    dialect: str,
+    tz_name: str,
+    offset_s: int,
+    abc_class: str,
+    xyz_class: str | None,
+) -> Select[Any]:
+    """The ids of the period's buyers in one ABC/XYZ cell (the same classes as the matrix)."""
+    r, abc, xyz, _keys = _classified(start, end, months, dialect, tz_name, offset_s, FLAT_MONTHS)
+    cell = select(r.client_id, abc, xyz).where(r.rev > 0).subquery("cell")
+    query = select(cell.c.client_id).where(cell.c.abc == abc_class)
+    if xyz_class is not None:
+        query = query.where(cell.c.xyz == xyz_class)
+    return query
+
+
+def _classified(
+    start: datetime,
+    end: datetime,
+    months: int,
+    dialect: str,
+    tz_name: str,
+    offset_s: int,
+    flat_months: int,
+) -> tuple[Any, Any, Any, list[Any]]:
+    """Each buyer of the period with revenue, ABC and XYZ class expressions.
 
     Up to ``FLAT_MONTHS`` months, each client's monthly revenues are filtered sums side by side
     (month bounds computed here, local calendar months with their real UTC offsets) in one
@@ -216,6 +253,7 @@ def abc_xyz_query(
         )
     p = per_client.c
     ranked = select(
+        p.client_id,
         p.rev,
         p.sq,
         (func.sum(p.rev).over(order_by=(p.rev.desc(), p.client_id), rows=(None, 0)) - p.rev).label(
@@ -241,11 +279,7 @@ def abc_xyz_query(
     else:
         xyz = literal_column("NULL").label("xyz")
         keys = [abc]
-    return (
-        select(abc, xyz, func.count().label("clients"), func.sum(r.rev).label("revenue"))
-        .where(r.rev > 0)
-        .group_by(*keys)
-    )
+    return r, abc, xyz, keys
 
 
 def nps_query(start: datetime, end: datetime) -> Select[Any]:

@@ -15,7 +15,7 @@ from crm_sync.outbound.selection import parse_kinds
 from crm_sync.outbound.tokens import SqlTokenStore
 from povtor.db import is_sqlite
 from povtor.errors import ConfigError
-from povtor.ports import ClientLookup, CrmConnector
+from povtor.ports import ClientLookup, CrmConnector, TimelineFeed
 from povtor.settings import CrmSettings, Settings
 
 KINDS = ("bitrix24", "amocrm")
@@ -98,13 +98,15 @@ def build_sync(
     sessions: async_sessionmaker[AsyncSession],
     clients: ClientLookup,
     *,
+    feed: TimelineFeed,
     owner: str,
     metrics: CrmMetrics | None = None,
 ) -> CrmSync:
-    """The sync of the configured CRM (close ``sync.connector`` when done)."""
+    """The sync of the configured CRM (close ``sync.connector`` when done), following the
+    timeline through ``feed``."""
     options = sync_options(settings)
     connector = build_connector(settings.crm, sessions)
-    return CrmSync(sessions, connector, clients, options, owner=owner, metrics=metrics)
+    return CrmSync(sessions, connector, clients, options, feed=feed, owner=owner, metrics=metrics)
 
 
 def _secret(value: object) -> str | None:

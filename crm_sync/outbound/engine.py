@@ -30,7 +30,6 @@ from crm_sync.connectors.errors import (
     safe,
 )
 from crm_sync.outbound.delivery import Delivery
-from crm_sync.outbound.facts import load_facts
 from crm_sync.outbound.gaps import Gaps
 from crm_sync.outbound.metrics import CrmMetrics
 from crm_sync.outbound.options import RoundReport, SyncOptions
@@ -41,7 +40,7 @@ from crm_sync.outbound.tail import Queued, TimelineTail
 from povtor.db import utcnow
 from povtor.domain import Client
 from povtor.lifecycle import wait_or_stop
-from povtor.ports import ClientLookup, CrmConnector
+from povtor.ports import ClientLookup, CrmConnector, TimelineFeed
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +59,7 @@ class CrmSync:
         clients: ClientLookup,
         options: SyncOptions,
         *,
+        feed: TimelineFeed,
         owner: str,
         metrics: CrmMetrics | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -70,7 +70,8 @@ class CrmSync:
         self._clients = clients
         self.options = options
         self.owner = owner
-        self.tail = TimelineTail(sessions, connector.name)
+        self.feed = feed
+        self.tail = TimelineTail(sessions, connector.name, feed)
         self.state = PushState(sessions, connector.name)
         self._delivery = Delivery(
             connector,
@@ -211,7 +212,7 @@ class CrmSync:
         items = await self.state.due(self._clock(), self.options.batch_size)
         if not items:
             return report
-        facts = await load_facts(self._sessions, [i.event_id for i in items])
+        facts = await self.feed.with_records([i.event_id for i in items])
         clients = await self._clients.get_clients([i.client_id for i in items])
         contacts = await self.state.contacts([i.client_id for i in items])
         renewed = self._monotonic()
@@ -321,6 +322,6 @@ class CrmSync:
         if self._metrics is None or (not force and now - self._gauges_at < 30):
             return
         self._gauges_at = now
-        status = await self.state.status(errors=0)
+        status = await self.state.status(self.feed, errors=0)
         backlog = max(0, status.head - (status.cursor or 0))
         self._metrics.states(self.connector.name, status.counts, backlog)

@@ -6,19 +6,15 @@ is found again by it instead of being repeated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from crm_sync.outbound.selection import SyncKind
 from povtor.domain import (
-    NpsResponse,
     ReasonCategory,
-    Task,
-    TimelineEvent,
     nps_group,
 )
-from povtor.ports import CrmNote, CrmTask
+from povtor.ports import CrmNote, CrmTask, EventRecords
 
 MAX_TEXT = 4000
 
@@ -42,13 +38,7 @@ class Unrenderable(ValueError):
     """The event lacks what its CRM entry needs (the message says what)."""
 
 
-@dataclass(frozen=True, slots=True)
-class EventFacts:
-    """An event and the records it points to."""
-
-    event: TimelineEvent
-    nps: NpsResponse | None = None
-    task: Task | None = None
+EventFacts = EventRecords  # an event and the records it points to, as the feed gives them
 
 
 def event_key(event_id: int) -> str:
@@ -130,11 +120,3 @@ def _bounded(text: str, key: str) -> str:
     if len(text) <= MAX_TEXT:
         return text
     return text[: MAX_TEXT - len(key) - 3] + "… " + key
-
-
-def referenced_id(ref: str | None, prefix: str) -> int | None:
-    """``"task:12"`` -> 12 for prefix "task"; None when the ref is another kind or malformed."""
-    if not ref or not ref.startswith(prefix + ":"):
-        return None
-    tail = ref[len(prefix) + 1 :]
-    return int(tail) if tail.isdigit() else None

@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_sync.tables import CrmContactRow, CrmCursorRow, CrmPushRow, EventRow
+from crm_sync.outbound.tables import CrmContactRow, CrmCursorRow, CrmPushRow
 from povtor.db import dialect_insert, table_of
+from povtor.ports import TimelineFeed
 
 PUSH = table_of(CrmPushRow)
 CURSORS = table_of(CrmCursorRow)
 CONTACTS = table_of(CrmContactRow)
-EVENTS = table_of(EventRow)
 
 PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
 STATES = (PENDING, SENDING, DONE, FAILED)
@@ -204,8 +204,11 @@ class PushState:
 
     # -- status ------------------------------------------------------------------------------
 
-    async def status(self, *, errors: int = 10) -> Status:
+    async def status(self, feed: TimelineFeed, *, errors: int = 10) -> Status:
+        """Counts, cursor and lease, the newest event of the timeline (``feed``), the latest
+        errors."""
         p, c = PUSH.c, CURSORS.c
+        head = await feed.newest_id()
         async with self._sessions() as session:
             counts = await counts_by_state(session, self.connector)
             cursor = (
@@ -215,7 +218,6 @@ class PushState:
                     )
                 )
             ).first()
-            head = int(await session.scalar(select(func.coalesce(func.max(EVENTS.c.id), 0))) or 0)
             rows = await session.execute(
                 select(
                     p.event_id,

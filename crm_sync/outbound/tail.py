@@ -8,19 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_sync.outbound.gaps import Snapshot
-from crm_sync.tables import CrmCursorRow, CrmPushRow, EventRow
+from crm_sync.outbound.tables import CrmCursorRow, CrmPushRow
 from povtor.db import dialect_insert, table_of
+from povtor.domain import TimelineEvent
+from povtor.ports import TimelineFeed
 
 PUSH = table_of(CrmPushRow)
 CURSORS = table_of(CrmCursorRow)
-EVENTS = table_of(EventRow)
 
 PENDING, SENDING = "pending", "sending"
-RESCAN_CHUNK = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +40,20 @@ class Queued:
     kind: str
 
 
+def _scanned(event: TimelineEvent) -> ScannedEvent:
+    return ScannedEvent(event.id, event.client_id, event.kind.value, event.data)
+
+
 class TimelineTail:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], connector: str) -> None:
+    """Reads the timeline through the :class:`TimelineFeed` port; owns only the push queue and
+    the cursor."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], connector: str, feed: TimelineFeed
+    ) -> None:
         self._sessions = sessions
         self.connector = connector
+        self.feed = feed
 
     async def acquire(
         self, owner: str, now: datetime, lease: timedelta, *, backfill: bool
@@ -51,13 +61,9 @@ class TimelineTail:
         """Take (or renew) the right to sync this connector; the cursor, or None when another
         worker holds it. The first time, the cursor starts at the newest event unless
         ``backfill`` (then at the beginning of the timeline)."""
+        start = 0 if backfill else await self.feed.newest_id()
         async with self._sessions.begin() as session:
             conn = await session.connection()
-            start = 0
-            if not backfill:
-                start = int(
-                    await conn.scalar(select(func.coalesce(func.max(EVENTS.c.id), 0))) or 0
-                )
             await conn.execute(
                 dialect_insert(conn, CURSORS)
                 .values(connector=self.connector, last_event_id=start, updated_at=now)
@@ -105,37 +111,13 @@ class TimelineTail:
 
     async def scan(self, after: int, limit: int) -> tuple[list[ScannedEvent], Snapshot | None]:
         """Events after an id, in id order, and (PostgreSQL) the snapshot right after."""
-        e = EVENTS.c
-        query = (
-            select(e.id, e.client_id, e.kind, e.data)
-            .where(e.id > after)
-            .order_by(e.id)
-            .limit(limit)
-        )
-        async with self._sessions() as session:
-            rows = (await session.execute(query)).all()
-            snapshot = None
-            if session.bind is not None and session.bind.dialect.name == "postgresql":
-                text_form = await session.scalar(select(func.pg_current_snapshot().cast(String)))
-                snapshot = Snapshot.parse(str(text_form))
-        return [ScannedEvent(r.id, r.client_id, r.kind, r.data) for r in rows], snapshot
+        page = await self.feed.page_after(after, limit)
+        snapshot = Snapshot.parse(page.snapshot) if page.snapshot is not None else None
+        return [_scanned(e) for e in page.events], snapshot
 
     async def rescan(self, ranges: Sequence[tuple[int, int]]) -> list[ScannedEvent]:
-        """Events inside id ranges that were gaps at an earlier scan (a few hundred ranges
-        per query)."""
-        e = EVENTS.c
-        found: list[ScannedEvent] = []
-        async with self._sessions() as session:
-            for start in range(0, len(ranges), RESCAN_CHUNK):
-                chunk = ranges[start : start + RESCAN_CHUNK]
-                query = (
-                    select(e.id, e.client_id, e.kind, e.data)
-                    .where(or_(*(e.id.between(lo, hi) for lo, hi in chunk)))
-                    .order_by(e.id)
-                )
-                rows = (await session.execute(query)).all()
-                found += [ScannedEvent(r.id, r.client_id, r.kind, r.data) for r in rows]
-        return found
+        """Events inside id ranges that were gaps at an earlier scan."""
+        return [_scanned(e) for e in await self.feed.in_ranges(ranges)]
 
     async def enqueue(
         self, owner: str, items: Sequence[Queued], cursor: int | None, now: datetime

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_sync.connectors.amocrm_auth import Tokens
-from crm_sync.tables import CrmTokenRow
+from crm_sync.outbound.tables import CrmTokenRow
 from povtor.db import utcnow
 
 

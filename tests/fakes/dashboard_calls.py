@@ -51,6 +51,9 @@ class FakeCallHistory:
     async def recording_path(self, call_id: int) -> Path | None:
         return self._files.get(call_id)
 
+    def set_state(self, call_id: int, transcript_state: str) -> None:
+        self._calls[call_id] = replace(self._calls[call_id], transcript_state=transcript_state)
+
     def forget_recording(self, call_id: int) -> None:
         self._files.pop(call_id, None)
         self._calls[call_id] = replace(self._calls[call_id], has_recording=False)

@@ -6,7 +6,12 @@ Small fixes on top of aiosipua, each pinned by a SIPp scenario:
 - INFO is answered (200) and its keypad digit passed on; unknown dialogs get 481;
 - a re-INVITE on our call is answered with our offer (aiosipua leaves it unanswered);
 - an INVITE to us is refused with 480 (the robot only calls out);
-- REGISTER (with refresh and digest) when the trunk asks for it.
+- REGISTER (with refresh and digest) when the trunk asks for it, kept up by
+  :meth:`SipAgent._keep_registered`: a REGISTER that times out or is refused is retried with
+  backoff, and the state is reported to the health board (component ``trunk NAME
+  registration``) with the trunk and registrar named;
+- host names of the proxy and registrar are resolved off the event loop (a DNS failure is a
+  trunk failure with its own reason, not a silent UDP send error).
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import time
 from collections.abc import Callable
 
 from aiosipua.auth import SipDigestAuth
@@ -25,7 +33,8 @@ from aiosipua.registration import Registration, RegistrationState
 from aiosipua.uac import SipUAC
 from aiosipua.uas import SipUAS
 
-from povtor.errors import ChannelUnavailable
+from povtor.errors import ChannelDown, ConfigError
+from povtor.health import HealthReporter, HealthState
 from voice.sip.info import dtmf_from_info
 from voice.sip.leg import OutgoingLeg
 from voice.sip.transactions import TransactionUdpTransport
@@ -34,6 +43,7 @@ from voice.sip.trunks import TrunkConfig, split_hostport
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "Povtor"
+DNS_TTL_S = 60.0  # a resolved proxy/registrar address is reused this long
 
 
 class _UAC(SipUAC):
@@ -73,10 +83,11 @@ class _UAC(SipUAC):
 class SipAgent:
     """Signalling for one trunk: sends INVITEs, routes what comes back to each call's leg."""
 
-    def __init__(self, trunk: TrunkConfig) -> None:
+    def __init__(self, trunk: TrunkConfig, health: HealthReporter | None = None) -> None:
         if trunk.transport.lower() != "udp":
-            raise ChannelUnavailable(f"trunk {trunk.name}: only UDP transport is supported")
+            raise ConfigError(f"trunk {trunk.name}: only UDP transport is supported")
         self.trunk = trunk
+        self.health = health
         self.transport = TransactionUdpTransport(
             local_addr=(trunk.bind_host, trunk.local_port), t1=trunk.t1_s
         )
@@ -89,6 +100,11 @@ class SipAgent:
         )
         self.registration: Registration | None = None
         self._register_answered = asyncio.Event()
+        self._registration_changed = asyncio.Event()
+        self._registration_tried = asyncio.Event()  # the first REGISTER came to an end
+        self._registration_problem = ""
+        self._registration_task: asyncio.Task[None] | None = None
+        self._resolved: dict[tuple[str, int], tuple[tuple[str, int], float]] = {}
         self._uac: _UAC | None = None
         self._uas: SipUAS | None = None
 
@@ -101,11 +117,31 @@ class SipAgent:
     def advertised(self) -> tuple[str, int]:
         return self.trunk.advertised_host, self.transport.local_addr[1]
 
+    @property
+    def component(self) -> str:
+        """The trunk's name on the health board."""
+        return f"trunk {self.trunk.name}"
+
+    def _report(self, component: str, state: HealthState, reason: str = "") -> None:
+        if self.health is not None:
+            self.health.report(component, state, reason)
+
     async def start(self) -> None:
         try:
             await self.transport.start()
         except OSError as err:
-            raise ChannelUnavailable(f"trunk {self.trunk.name}: cannot bind SIP: {err}") from err
+            trunk = self.trunk
+            setting = (
+                "POVTOR_SIP_LOCAL_PORT"
+                if trunk.name == "default"
+                else f"local_port of trunk {trunk.name!r} in the trunks file"
+            )
+            raise ConfigError(
+                f"trunk {trunk.name}: cannot listen for SIP on {trunk.bind_host}:"
+                f"{trunk.local_port} ({os.strerror(err.errno) if err.errno else err}; "
+                "is a worker already running?): "
+                f"set {setting} (0 = any free port)"
+            ) from None
         self._uac = _UAC(self.transport, self.advertised, self._on_response)
         uas = SipUAS(
             self.transport, user_agent=USER_AGENT, uac=self._uac, advertised_addr=self.advertised
@@ -120,6 +156,11 @@ class SipAgent:
             self._register()
 
     async def close(self) -> None:
+        if self._registration_task is not None:
+            self._registration_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._registration_task
+            self._registration_task = None
         registration = self.registration
         if registration is not None and registration.state == RegistrationState.REGISTERED:
             self._register_answered.clear()
@@ -136,17 +177,106 @@ class SipAgent:
     def _register(self) -> None:
         registrar = self.trunk.registrar_addr
         if registrar is None:
-            raise ChannelUnavailable(f"trunk {self.trunk.name}: REGISTER needs a registrar")
-        aor = f"sip:{self.trunk.user}@{self.trunk.sip_domain}"
-        self.registration = Registration(
-            self.uac,
-            aor,
-            registrar,
-            expires=self.trunk.register_expires,
-            auth=self._auth,
-            user_agent=USER_AGENT,
+            raise ConfigError(
+                f"trunk {self.trunk.name}: registration needs POVTOR_SIP_REGISTRAR or _PROXY"
+            )
+        self._registration_task = asyncio.create_task(
+            self._keep_registered(registrar), name=f"register-{self.trunk.name}"
         )
-        self.registration.register()
+
+    @property
+    def registered(self) -> bool:
+        registration = self.registration
+        return registration is not None and registration.state == RegistrationState.REGISTERED
+
+    async def wait_registration_tried(self, within_s: float) -> None:
+        """Until the first REGISTER got its answer (or failed), at most ``within_s``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s):
+                await self._registration_tried.wait()
+
+    def _registration_event(self, problem: str = "") -> None:
+        self._registration_problem = problem
+        self._registration_changed.set()
+
+    async def _keep_registered(self, registrar: tuple[str, int]) -> None:
+        """Register, stay registered, and after a failure try again with doubling delays."""
+        trunk = self.trunk
+        component = f"{self.component} registration"
+        where = f"registrar {registrar[0]}:{registrar[1]}"
+        delay = trunk.register_retry_min_s
+        while True:
+            self._registration_changed.clear()
+            try:
+                address = await self.resolve(registrar)
+            except ChannelDown as err:
+                problem = str(err)
+            else:
+                registration = self._registration(address)
+                registration.register()
+                await self._registration_changed.wait()
+                self._registration_tried.set()
+                if registration.state == RegistrationState.REGISTERED:
+                    self._report(component, HealthState.OK)
+                    delay = trunk.register_retry_min_s
+                    while registration.state == RegistrationState.REGISTERED:
+                        self._registration_changed.clear()  # refreshes come and go...
+                        await self._registration_changed.wait()  # ...until the binding is lost
+                        if self._registration_problem:
+                            break
+                problem = self._registration_problem or "registration lost"
+            self._registration_tried.set()
+            self._report(component, HealthState.DOWN, f"REGISTER to {where} failed: {problem}")
+            await asyncio.sleep(delay)  # backoff: 2, 4, 8... s up to register_retry_max_s
+            delay = min(delay * 2, trunk.register_retry_max_s)
+
+    def _registration(self, address: tuple[str, int]) -> Registration:
+        if self.registration is None:
+            aor = f"sip:{self.trunk.user}@{self.trunk.sip_domain}"
+            registration = Registration(
+                self.uac,
+                aor,
+                address,
+                expires=self.trunk.register_expires,
+                auth=self._auth,
+                user_agent=USER_AGENT,
+            )
+            registration.on_registered = lambda _r: self._registration_event()
+            registration.on_failed = lambda _r, code, phrase: self._registration_event(
+                f"{code} {phrase}"
+            )
+            registration.on_expired = lambda _r: self._registration_event(
+                "the binding expired without a refresh"
+            )
+            self.registration = registration
+        self.registration.registrar = address
+        return self.registration
+
+    # --- addresses ---
+
+    async def resolve(self, target: tuple[str, int]) -> tuple[str, int]:
+        """``target`` with its host name resolved (cached ``DNS_TTL_S``); ChannelDown if not."""
+        host, port = target
+        try:
+            socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+            return target
+        except OSError:
+            pass
+        now = time.monotonic()
+        cached = self._resolved.get(target)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except OSError as err:
+            raise ChannelDown(f"cannot resolve {host} (DNS: {err.strerror or err})") from None
+        family = self.transport.local_addr[0]
+        wanted = socket.AF_INET6 if ":" in family else socket.AF_INET
+        chosen = next((i for i in infos if i[0] == wanted), infos[0])
+        address = (str(chosen[4][0]), int(chosen[4][1]))
+        self._resolved[target] = (address, now + DNS_TTL_S)
+        return address
 
     # --- calls ---
 
@@ -157,7 +287,11 @@ class SipAgent:
         return f"sip:{target}@{self.trunk.sip_domain}"
 
     def destination(self, to_uri: str) -> tuple[str, int]:
-        return self.trunk.proxy_addr or split_hostport(to_uri)
+        """Where the INVITE goes (the proxy, else the URI's host), host names resolved when
+        :meth:`resolve` was awaited for it."""
+        target = self.trunk.proxy_addr or split_hostport(to_uri)
+        cached = self._resolved.get(target)
+        return cached[0] if cached is not None else target
 
     def send_invite(self, leg: OutgoingLeg) -> OutgoingCall:
         trunk = self.trunk
@@ -198,6 +332,13 @@ class SipAgent:
             leg.on_response(response)
 
     def _on_timeout(self, request: SipRequest) -> None:
+        registration = self.registration
+        if registration is not None and request.call_id == registration.call_id:
+            if request.method == "REGISTER":
+                registration._cancel_timers()  # its expiry timer would report the loss again
+                host, port = registration.registrar
+                self._registration_event(f"no response from {host}:{port}")
+            return
         leg = self._legs.get(request.call_id or "")
         if leg is not None:
             leg.on_timeout(request)

@@ -8,6 +8,10 @@ The YAML file (``POVTOR_SIP_TRUNKS_FILE``) is a list of mappings with the same k
       user: "201"
       password: secret
       max_concurrent_calls: 4
+
+A trunk in the file without ``local_port`` listens on a free port the system picks, so any
+number of trunks start beside the default one (port 5060); two trunks given the same
+``local_host``/``local_port`` are refused at start, naming both.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ class TrunkConfig(BaseModel):
     registrar: str | None = None
     register_enabled: bool = False
     register_expires: int = 600
+    register_hold_calls: bool = True
+    register_retry_min_s: float = 2.0
+    register_retry_max_s: float = 60.0
     user: str | None = None
     auth_user: str | None = None
     password: SecretStr | None = None
@@ -126,11 +133,39 @@ def load_trunks(settings: SipSettings) -> dict[str, TrunkConfig]:
     if not isinstance(entries, list):
         raise ConfigError(f"{path}: expected a list of trunks")
     for entry in entries:
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: each trunk is a mapping (name: ..., proxy: ...)")
         try:
-            trunk = TrunkConfig.model_validate(entry)
+            trunk = TrunkConfig.model_validate({"local_port": 0, **entry})
         except ValidationError as err:
-            raise ConfigError(f"{path}: invalid trunk: {err}") from err
+            raise ConfigError(f"{path}: invalid trunk: {_first_error(err)}") from None
         if trunk.name in trunks:
             raise ConfigError(f"{path}: trunk name {trunk.name!r} used twice")
         trunks[trunk.name] = trunk
+    _check_ports(trunks, path)
     return trunks
+
+
+def _first_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def _check_ports(trunks: dict[str, TrunkConfig], path: Path) -> None:
+    """Two trunks cannot listen on one address (the second would fail to bind at start)."""
+    seen: dict[tuple[str, int], str] = {}
+    for trunk in trunks.values():
+        if trunk.local_port == 0:
+            continue
+        key = ("*" if trunk.local_host in ("0.0.0.0", "::", "") else trunk.local_host,
+               trunk.local_port)  # fmt: skip
+        other = seen.get(key) or seen.get(("*", trunk.local_port))
+        if other is None and key[0] == "*":
+            other = next((n for (h, p), n in seen.items() if p == trunk.local_port), None)
+        if other is not None:
+            raise ConfigError(
+                f"{path}: trunks {other!r} and {trunk.name!r} both listen on port "
+                f"{trunk.local_port}: give one another local_port, or leave it out (a free port)"
+            )
+        seen[key] = trunk.name

@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from app.health import HealthBoard
 from povtor.domain import ChannelKind
+from povtor.health import HealthBoard, HealthState
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.fakes.telegram_user import FakeUser
 
@@ -20,10 +20,10 @@ from tests.fakes.telegram_user import FakeUser
 async def test_a_second_poller_makes_the_bot_degraded_not_dead(
     fake_tg: FakeTelegram, start_bot: Callable[..., Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot")
+    caplog.set_level(logging.INFO)
     board = HealthBoard()
     conflict = asyncio.Event()
-    board.on_change(lambda status: conflict.set() if status.state == "conflict" else None)
+    board.on_change(lambda c: conflict.set() if c.state is HealthState.DEGRADED else None)
     async with aiohttp.ClientSession() as http:
         # the other program's long poll is waiting when the bot starts
         url = f"{fake_tg.base_url}/bot{TOKEN}/getUpdates"
@@ -37,18 +37,15 @@ async def test_a_second_poller_makes_the_bot_degraded_not_dead(
         running = await start_bot(health=board)
         await asyncio.wait_for(conflict.wait(), 15)  # the bot heard Telegram's 409
         assert fake_tg.conflicts >= 1
-        status = board.status("telegram")
-        assert status is not None
-        assert status.state == "conflict"
-        assert "409 Conflict" in status.reason
+        assert "409 Conflict" in board.components["telegram"].reason
         assert board.unavailable(ChannelKind.TELEGRAM) is None  # messages still go out
         assert await other == 200  # the other program stops polling
 
     user = FakeUser(fake_tg, 930)
     await user.send_text("/help")
     assert "/complaint" in (await user.next_message(within=15)).text
-    assert board.summary()["degraded"] == {}
-    messages = [r.getMessage() for r in caplog.records if r.name == "bot.link"]
-    assert sum("degraded (conflict)" in m for m in messages) == 1, messages
-    assert any("reachable again" in m for m in messages), messages
+    assert board.problems() == []
+    messages = [r.getMessage() for r in caplog.records if r.name == "povtor.health"]
+    assert sum("telegram degraded" in m for m in messages) == 1, messages
+    assert any("telegram recovered" in m for m in messages), messages
     assert not running.task.done()

@@ -47,13 +47,13 @@ async def test_worker_waits_out_an_unreachable_bot_api_and_sends_once_it_is_back
     fake = FakeTelegram()
     try:
         await worker.ready()
-        line = await worker.wait_for_line("Telegram channel degraded")
+        line = await worker.wait_for_line("telegram down")
         assert f"cannot reach the Bot API at 127.0.0.1:{port}" in line
 
         health = await worker.health()
         assert (health["http_status"], health["status"]) == (200, "degraded")
-        assert f"127.0.0.1:{port}" in health["degraded"]["telegram"]
-        assert health["parts"]["telegram"]["state"] == "unreachable"
+        assert health["components"]["telegram"]["state"] == "down"
+        assert f"127.0.0.1:{port}" in health["components"]["telegram"]["reason"]
         assert await worker.dashboard_status() == 200
 
         # planned and held back (not failed): the survey waits for Telegram
@@ -66,7 +66,7 @@ async def test_worker_waits_out_an_unreachable_bot_api_and_sends_once_it_is_back
         await fake.start(port)
         survey = await user.next_message(within=30)
         assert "от 0 до 10" in survey.text
-        await worker.wait_for_line("reachable again")
+        await worker.wait_for_line("telegram recovered")
         assert (await worker.health())["status"] == "ok"
         assert worker.running
     finally:
@@ -74,7 +74,7 @@ async def test_worker_waits_out_an_unreachable_bot_api_and_sends_once_it_is_back
         await fake.stop()
     log = worker.log()
     assert code == 0, log[-3000:]
-    assert worker.count("Telegram channel degraded") == 1, log[-3000:]
+    assert worker.count("telegram down") == 1, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
     assert "Unclosed client session" not in log
     assert len(fake.sent) == 1
@@ -89,13 +89,13 @@ async def test_worker_with_a_refused_token_keeps_running_and_says_so(
     worker = await Worker(env).start()
     try:
         await worker.ready()
-        line = await worker.wait_for_line("Telegram channel stopped")
+        line = await worker.wait_for_line("telegram down")
         assert "refused the bot token (401 Unauthorized)" in line
         assert "POVTOR_TELEGRAM_BOT_TOKEN" in line
         health = await worker.health()
         assert health["status"] == "degraded"
-        assert health["parts"]["telegram"]["state"] == "token_refused"
-        assert "refused the bot token" in health["degraded"]["telegram"]
+        assert health["components"]["telegram"]["state"] == "down"
+        assert "refused the bot token" in health["components"]["telegram"]["reason"]
         assert await worker.dashboard_status() == 200
         assert worker.running
     finally:
@@ -104,5 +104,5 @@ async def test_worker_with_a_refused_token_keeps_running_and_says_so(
     log = worker.log()
     assert code == 0, log[-3000:]
     assert fake.unauthorized == 1, "a refused token is not retried"
-    assert worker.count("Telegram channel stopped") == 1
+    assert worker.count("telegram down") == 1
     assert "Traceback" not in log, log[-3000:]

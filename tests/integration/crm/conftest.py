@@ -20,9 +20,10 @@ from crm_sync.connectors.bitrix24 import Bitrix24
 from crm_sync.connectors.http import CrmHttp, RateLimiter
 from crm_sync.outbound.engine import CrmSync
 from crm_sync.outbound.options import SyncOptions
+from crm_sync.outbound.tables import CrmPushRow
 from crm_sync.outbound.tokens import SqlTokenStore
 from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
-from crm_sync.tables import CrmPushRow
+from crm_sync.timeline_feed import SqlTimelineFeed
 from povtor.db import is_sqlite, session_factory
 from povtor.domain import ChannelKind, EventKind, ReasonCategory
 from povtor.ports import NewEvent, NewNpsResponse, NewTask
@@ -96,6 +97,7 @@ def bitrix_sync(
         connector,
         SqlHistoryStore(sessions),
         options(db_url, **overrides),
+        feed=SqlTimelineFeed(sessions),
         owner=owner,
     )
 
@@ -125,6 +127,7 @@ def amo_sync(
         connector,
         SqlHistoryStore(sessions),
         options(db_url, **overrides),
+        feed=SqlTimelineFeed(sessions),
         owner=owner,
     )
 
@@ -222,7 +225,7 @@ async def settled(sync: CrmSync, within: float = 30.0) -> None:
         while True:
             await sync.round_done.wait()
             sync.round_done.clear()
-            status = await sync.state.status(errors=0)
+            status = await sync.state.status(sync.feed, errors=0)
             idle = status.counts["pending"] == status.counts["sending"] == 0
             if idle and status.cursor == status.head:
                 return

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_sync.connectors.amocrm_auth import Tokens
-from crm_sync.tables import CrmTokenRow
+from crm_sync.outbound.tables import CrmTokenRow
 from tests.fakes.amocrm_api import FakeAmoCrm
 from tests.integration.crm.conftest import T0, Timeline, amo_sync, push_rows, running, settled
 

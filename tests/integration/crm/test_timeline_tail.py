@@ -43,7 +43,7 @@ async def test_an_event_committed_after_a_later_one_is_still_pushed(
         )
         await timeline.complaint(ivan, "Ранняя жалоба")
         first = await sync.round()
-        cursor_while_open = (await sync.state.status()).cursor
+        cursor_while_open = (await sync.state.status(sync.feed)).cursor
         await tx.commit()
     async with running(sync):  # until the gap is settled (other sessions' transactions too)
         await settled(sync)

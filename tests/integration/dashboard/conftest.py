@@ -14,13 +14,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.metrics.reports import SqlReports
+from crm_sync.retention_view import SqlRetentionView
 from crm_sync.store import SqlHistoryStore
 from dashboard.passwords import Passwords
 from dashboard.roles import Role
 from dashboard.service import DashboardService
 from dashboard.users import UserStore
 from povtor.db import session_factory
-from povtor.ports import ChannelHealth, CrmSyncView
+from povtor.health import HealthBoard
+from povtor.ports import CrmSyncView
 from povtor.settings import DashboardSettings, Settings
 from tests.fakes.dashboard_calls import FakeCallHistory
 
@@ -50,6 +52,7 @@ class Dashboard:
     users: UserStore
     calls: FakeCallHistory
     settings: Settings
+    engine: AsyncEngine
 
     async def add_user(self, login: str, role: Role, password: str = PASSWORD) -> None:
         hashed = await Passwords(self.settings.dashboard).hash(password)
@@ -98,7 +101,8 @@ async def serving(
     tmp_path: Path,
     *,
     crm: CrmSyncView | None = None,
-    health: ChannelHealth | None = None,
+    transcription_off: str | None = None,
+    health: HealthBoard | None = None,
 ) -> AsyncIterator[Dashboard]:
     """The dashboard service running on a free port, with admin, anna (manager), vera (viewer)."""
     settings = Settings(
@@ -110,14 +114,24 @@ async def serving(
     users = UserStore(session_factory(engine))
     calls = FakeCallHistory()
     service = DashboardService(
-        settings, store, SqlReports(engine), calls, users=users, crm=crm, health=health
+        settings,
+        store,
+        SqlReports(engine),
+        calls,
+        users=users,
+        crm=crm,
+        retention=SqlRetentionView(engine, store),
+        transcription_off=transcription_off,
+        health=health,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
     try:
         async with asyncio.timeout(10):
             await service.ready.wait()
-        d = Dashboard(f"http://127.0.0.1:{service.bound_port}", store, users, calls, settings)
+        d = Dashboard(
+            f"http://127.0.0.1:{service.bound_port}", store, users, calls, settings, engine
+        )
         for login, role in (("admin", Role.ADMIN), ("anna", Role.MANAGER), ("vera", Role.VIEWER)):
             await d.add_user(login, role)
         yield d

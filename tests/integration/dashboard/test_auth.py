@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from yarl import URL
 
 from crm_sync.store import ClientInput
@@ -50,7 +52,10 @@ async def test_login_never_redirects_to_another_site(dash: Dashboard) -> None:
             assert response.headers["Location"] == "/"
 
 
-async def test_wrong_password_is_rejected_then_login_throttled(dash: Dashboard) -> None:
+async def test_wrong_password_is_rejected_then_login_throttled(
+    dash: Dashboard, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="dashboard.auth_views")
     async with dash.client() as http:
         for _ in range(3):
             response = await dash.login(http, "anna", "неверный-пароль")
@@ -62,6 +67,12 @@ async def test_wrong_password_is_rejected_then_login_throttled(dash: Dashboard) 
             assert response.status == 303
     async with dash.client() as other:
         assert (await dash.login(other, "admin")).status == 303  # other logins unaffected
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("failed sign-in: wrong password for login a**a from 127.0.0.*") == 3
+    assert any(
+        m.startswith("sign-in throttled for") and m.endswith("login a**a from 127.0.0.*")
+        for m in messages
+    )
 
 
 async def test_unknown_login_is_rejected_like_a_wrong_password(dash: Dashboard) -> None:

@@ -1,4 +1,4 @@
-"""The overview names a channel that does not work, in words a manager reads, with the reason."""
+"""The overview names the bot while Telegram is away, with the reason, and not after."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.health import HealthBoard
 from crm_sync.store import SqlHistoryStore
+from povtor.health import HealthBoard, HealthState
 from tests.integration.dashboard.conftest import serving
 
 
@@ -16,10 +16,7 @@ async def test_overview_warns_while_telegram_is_away_and_not_after(
 ) -> None:
     board = HealthBoard()
     board.report(
-        "telegram",
-        ok=False,
-        state="unreachable",
-        reason="cannot reach the Bot API at api.telegram.org: timeout",
+        "telegram", HealthState.DOWN, "cannot reach the Bot API at api.telegram.org: timeout"
     )
     async with (
         serving(engine, store, db_url, tmp_path, health=board) as dash,
@@ -27,10 +24,9 @@ async def test_overview_warns_while_telegram_is_away_and_not_after(
     ):
         async with http.get("/") as page:
             html = await page.text()
-        assert "channel-warning" in html
-        assert "Telegram: нет связи; сообщения ждут и уйдут, когда связь вернётся" in html
-        assert "cannot reach the Bot API at api.telegram.org: timeout" in html
+        problem = "не работает (cannot reach the Bot API at api.telegram.org: timeout)"
+        assert f"telegram: {problem}" in html
 
-        board.report("telegram", ok=True, state="ok")
+        board.ok("telegram")
         async with http.get("/") as page:
-            assert "channel-warning" not in await page.text()
+            assert problem not in await page.text()

@@ -79,15 +79,21 @@ async def test_bad_rows_go_to_rejects_with_row_number_and_the_rest_is_imported(
     )
     summary = await import_file(engine, Kind.CLIENTS, path)
 
-    assert (summary.created, summary.rejected) == (2, 4)
+    assert (summary.created, summary.rejected) == (3, 3)
     assert summary.rejects_file == path.with_name("clients.csv.rejects.csv")
     rejects = read_rejects(path.with_name("clients.csv.rejects.csv"))
-    assert [(r[0], r[2]) for r in rejects] == [("3", "C2"), ("4", ""), ("5", "C4"), ("6", "C5")]
+    assert [(r[0], r[2]) for r in rejects] == [("3", "C2"), ("4", ""), ("6", "C5")]
     assert "garbage" in rejects[0][1]
     assert "не указан код клиента" in rejects[1][1]
-    assert "e-mail" in rejects[2][1]
-    assert "часовой пояс" in rejects[3][1]
+    assert "часовой пояс" in rejects[2][1]
     assert await store.find_client("C6") is not None
+    # A bad e-mail keeps the client without it, and the notes file says so.
+    olga = await store.find_client("C4")
+    assert olga is not None
+    assert (olga.name, olga.email, olga.phones) == ("Ольга", None, ("+79161234569",))
+    assert (summary.noted, summary.notes_file) == (1, path.with_name("clients.csv.notes.csv"))
+    notes = read_rejects(path.with_name("clients.csv.notes.csv"))
+    assert [(n[0], "e-mail" in n[1], "без e-mail" in n[1]) for n in notes] == [("5", True, True)]
 
 
 async def test_duplicate_ids_in_one_file_last_row_wins(

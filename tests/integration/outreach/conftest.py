@@ -60,12 +60,12 @@ def telegram() -> ScriptedChannel:
 
 @pytest.fixture
 def make_dispatcher(
-    queue: AttemptQueue, lookup: SqlPlanningSource, clock: Clock
+    queue: AttemptQueue, store: SqlHistoryStore, clock: Clock
 ) -> Callable[..., Dispatcher]:
     def make(*channels: Channel, rules: ContactRules | None = None, **kw: object) -> Dispatcher:
         return Dispatcher(
             queue,
-            lookup,
+            store,
             {c.kind: c for c in channels},
             rules or ContactRules(retries=ContactRules().retries),
             settings=DispatchSettings(**kw),  # type: ignore[arg-type]

@@ -258,10 +258,10 @@ async def test_outcome_of_a_worker_that_lost_its_lease_is_refused(
 async def test_attempts_of_a_channel_that_is_away_wait_without_a_try_spent(
     engine, store, queue, call, make_dispatcher, clock: Clock
 ) -> None:
-    from app.health import HealthBoard
+    from povtor.health import HealthBoard, HealthState
 
     board = HealthBoard()
-    board.report("telegram", ok=False, state="unreachable", reason="cannot reach the Bot API")
+    board.report("telegram", HealthState.DOWN, "cannot reach the Bot API")
     chatting = await new_client(store, "C1", chat=777)
     calling = await new_client(store, "C2")
     telegram = ScriptedChannel(ChannelKind.TELEGRAM, {"C1": [OutcomeKind.DELIVERED]})
@@ -279,7 +279,7 @@ async def test_attempts_of_a_channel_that_is_away_wait_without_a_try_spent(
     assert telegram.executed == []
     assert call.executed == [("c#1", "C2")]  # other channels go on
 
-    board.report("telegram", ok=True, state="ok")
+    board.ok("telegram")
     clock.now += timedelta(seconds=45)
     await dispatcher.run_until_idle()
     assert telegram.executed == [("t#1", "C1")]  # the first try, when Telegram is back

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from povtor.db import session_factory
@@ -16,6 +17,7 @@ from voice.call_store import CallStore
 from voice.recording import CallRecorder, RecordingWriter
 from voice.recording_archive import archive_recording
 from voice.storage import LocalStorage
+from voice.tables import RecordingRow
 from voice.transcripts import TranscriptStore
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
@@ -104,3 +106,24 @@ async def test_call_without_recording_has_no_path_and_unknown_call_is_none(
     )
     assert await history.recording_path(call.id) is None
     assert await history.get_call(call.id + 1000) is None
+
+
+async def test_a_recording_row_pointing_outside_the_folder_is_served_as_missing(
+    engine: AsyncEngine,
+    calls: CallStore,
+    client_id: int,
+    recordings_root: Path,
+    writer: RecordingWriter,
+    tmp_path: Path,
+) -> None:
+    call_id, _sha = await _recorded_call(calls, recordings_root, writer, client_id, "h-3")
+    outside = tmp_path / "elsewhere.wav"
+    outside.write_bytes(b"RIFF")
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(RecordingRow)
+            .where(RecordingRow.call_id == call_id)
+            .values(uri=outside.as_uri())
+        )
+    history = _history(engine, recordings_root)
+    assert await history.recording_path(call_id) is None

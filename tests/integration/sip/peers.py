@@ -110,12 +110,14 @@ async def start_sipp(
     calls: int = 1,
     extra: list[str] | None = None,
     fill: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> SippRun:
     """Start a SIPp UAS on loopback and wait until it listens.
 
-    ``keys`` become SIPp ``-key`` fields; ``fill`` replaces ``__NAME__`` in the scenario text.
+    ``keys`` become SIPp ``-key`` fields; ``fill`` replaces ``__NAME__`` in the scenario text;
+    ``port``: listen there (a peer that comes up where a worker already sends).
     """
-    port = free_port()
+    port = port or free_port()
     media_port = free_port(even=True)
     messages, errors = tmp / f"sipp-{port}-msg.log", tmp / f"sipp-{port}-err.log"
     args = ["sipp", "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1"]

@@ -182,12 +182,12 @@ async def test_register_answers_the_challenge_refreshes_and_unregisters(
 
     sipp = await start_sipp(tmp_path, "register")
     async with engine_for(sipp.port, register_enabled=True, **ALICE) as engine:
-        registration = engine.agent().registration
-        assert registration is not None
+        agent = engine.agent()
         await wait_until(
             lambda: (
-                registration.state == RegistrationState.REGISTERED
-                and registration.granted_expires == 60
+                agent.registration is not None
+                and agent.registration.state == RegistrationState.REGISTERED
+                and agent.registration.granted_expires == 60
             ),
             10,
             "the refreshed registration",

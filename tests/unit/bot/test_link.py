@@ -13,11 +13,11 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import GetMe, GetUpdates
 
-from app.health import HealthBoard
 from bot.link import TelegramLink, diagnose
 from bot.webhook import webhook_path
 from povtor.domain import ChannelKind
 from povtor.errors import ConfigError
+from povtor.health import HealthBoard, HealthState
 
 TOKEN = "123456:SECRETtokenSECRETtoken"
 
@@ -43,12 +43,14 @@ def test_a_link_logs_once_per_change_and_reports_to_health(
 ) -> None:
     board = HealthBoard()
     link = TelegramLink("api.telegram.org", board, token=TOKEN)
-    assert board.unavailable(ChannelKind.TELEGRAM) is None  # starting: its first try tells
-    caplog.set_level(logging.INFO, logger="bot.link")
+    assert board.components == {}  # starting: its first try tells
+    caplog.set_level(logging.INFO)
     down = TelegramNetworkError(GetMe(), f"Cannot connect to bot{TOKEN}")
     for _ in range(5):
         link.failed(down)
+    link.failed(TelegramNetworkError(GetMe(), "Request timeout error"))  # same state
     assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "telegram down: cannot reach the Bot API at api.telegram.org" in caplog.text
     assert TOKEN not in caplog.text
     reason = board.unavailable(ChannelKind.TELEGRAM)
     assert reason is not None
@@ -56,10 +58,10 @@ def test_a_link_logs_once_per_change_and_reports_to_health(
     assert TOKEN not in reason
     link.succeeded()
     link.succeeded()
-    assert [r.levelname for r in caplog.records] == ["WARNING", "WARNING"]
-    assert "reachable again" in caplog.records[-1].getMessage()
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
+    assert "telegram recovered" in caplog.records[-1].getMessage()
     assert board.unavailable(ChannelKind.TELEGRAM) is None
-    assert board.summary()["degraded"] == {}
+    assert board.problems() == []
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
@@ -95,7 +97,9 @@ def test_a_polling_conflict_is_degraded_but_messages_still_go_out() -> None:
     board = HealthBoard()
     link = TelegramLink("api.telegram.org", board)
     link.failed(TelegramConflictError(GetUpdates(), "Conflict: terminated by other getUpdates"))
-    assert board.summary()["degraded"]["telegram"].startswith("Telegram (api.telegram.org)")
+    component = board.components["telegram"]
+    assert component.state is HealthState.DEGRADED
+    assert component.reason.startswith("Telegram (api.telegram.org) answered 409 Conflict")
     assert board.unavailable(ChannelKind.TELEGRAM) is None
     link.failed(TelegramUnauthorizedError(GetMe(), "Unauthorized"))
     assert "401" in (board.unavailable(ChannelKind.TELEGRAM) or "")

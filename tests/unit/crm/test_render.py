@@ -13,10 +13,10 @@ from crm_sync.outbound.render import (
     EventFacts,
     Unrenderable,
     event_key,
-    referenced_id,
     render,
 )
 from crm_sync.outbound.selection import SyncKind
+from crm_sync.timeline_feed import referenced_id
 from povtor.domain import (
     ChannelKind,
     EventKind,

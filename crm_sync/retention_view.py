@@ -1,0 +1,273 @@
+"""Retention figures and client lists for the dashboard (``povtor.ports.RetentionView``).
+
+The repeat-sales figures are :class:`crm_sync.metrics.reports.SqlReports` itself, in the JSON
+shape of ``povtor report --json``, so the browser and the command line always agree. The client
+list reads ``client_stats`` (orders, revenue, last order) and the last scored NPS answer of each
+client on the page through the ``(client_id, answered_at)`` index.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import aliased
+
+from crm_sync.convert import nps_from_row
+from crm_sync.metrics.period import months_between
+from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
+from crm_sync.metrics.sql import abc_xyz_members_query
+from crm_sync.store import SqlHistoryStore, client_matches
+from crm_sync.tables import (
+    ClientPhoneRow,
+    ClientRow,
+    ClientStatsRow,
+    ConsentRow,
+    EventRow,
+    NpsResponseRow,
+    TaskRow,
+)
+from povtor.db import session_factory, utcnow
+from povtor.domain import (
+    NPS_SCORES,
+    ChannelKind,
+    EventKind,
+    NpsGroup,
+    NpsResponse,
+    ReasonCategory,
+    TaskStatus,
+)
+from povtor.ports import AbcCell, ClientFilter, ClientSummary, ReasonCount, TaskCounts
+
+MAX_PAGE = 5000  # the most clients one call returns (an export reads several pages)
+SEGMENTS = ("none", "new", "repeat", "lost")
+
+
+class SqlRetentionView:
+    """``RetentionView`` over the history store's tables (reads only)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        store: SqlHistoryStore,
+        timezone: str = "Europe/Moscow",
+        activity_window: timedelta = DEFAULT_ACTIVITY_WINDOW,
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._tz = timezone
+        self._window = activity_window
+        self._reports = SqlReports(engine, timezone, activity_window)
+        self._store_sessions = session_factory(engine)
+
+    async def repeat_sales(self, start: datetime, end: datetime) -> Mapping[str, Any]:
+        return (await self._reports.report(start, end)).as_json()
+
+    async def list_clients(
+        self, where: ClientFilter, *, after_id: int | None = None, limit: int = 50
+    ) -> Sequence[ClientSummary]:
+        c, cs, n = ClientRow, ClientStatsRow, NpsResponseRow
+        as_of = where.as_of or utcnow()
+        last_answer = (
+            select(n.id)
+            .where(n.client_id == c.id, n.score.is_not(None))
+            .order_by(n.answered_at.desc(), n.id.desc())
+            .limit(1)
+            .correlate(c)
+            .scalar_subquery()
+        )
+        segment = case(
+            (cs.client_id.is_(None), "none"),
+            (cs.last_order_at < as_of - self._window, "lost"),
+            (cs.orders_count >= 2, "repeat"),
+            else_="new",
+        )
+        stmt = (
+            select(
+                c.id,
+                segment.label("segment"),
+                cs.orders_count,
+                cs.revenue,
+                cs.last_order_at,
+                last_answer.label("answer_id"),
+            )
+            .select_from(c)
+            .outerjoin(cs, cs.client_id == c.id)
+        )
+        if after_id is not None:
+            stmt = stmt.where(c.id > after_id)
+        if where.text.strip():
+            folding = self._engine.dialect.name == "postgresql"
+            matches = client_matches(
+                where.text.strip(), case_folding=folding, phone_suffix_only=where.phone_suffix_only
+            )
+            stmt = stmt.where(or_(*matches))
+        if where.segment in SEGMENTS:
+            stmt = stmt.where(segment == where.segment)
+        if where.nps_group is not None:
+            low, high = NPS_SCORES[where.nps_group]
+            last = aliased(NpsResponseRow)
+            last_score = select(last.score).where(last.id == last_answer).scalar_subquery()
+            # only clients with an answer in the group can have it last: a cheap semi-join first
+            scored = select(last.client_id).where(last.score.between(low, high))
+            stmt = stmt.where(c.id.in_(scored))
+            stmt = stmt.where(last_score.between(low, high))
+        if where.last_order_min_days is not None:
+            stmt = stmt.where(cs.last_order_at <= as_of - timedelta(where.last_order_min_days))
+        if where.last_order_max_days is not None:
+            stmt = stmt.where(cs.last_order_at >= as_of - timedelta(where.last_order_max_days))
+        if where.channel is ChannelKind.TELEGRAM:
+            stmt = stmt.where(c.telegram_chat_id.is_not(None), c.telegram_reachable.is_(True))
+        elif where.channel is ChannelKind.CALL:
+            stmt = stmt.where(exists().where(ClientPhoneRow.client_id == c.id))
+        if where.consent is not None:
+            stmt = stmt.where(
+                exists().where(
+                    ConsentRow.client_id == c.id,
+                    ConsentRow.channel == where.consent.value,
+                    ConsentRow.granted.is_(True),
+                )
+            )
+        if where.opted_out is not None:
+            opted = c.opted_out_at.is_not(None)
+            stmt = stmt.where(opted if where.opted_out else c.opted_out_at.is_(None))
+        if where.cell is not None:
+            stmt = stmt.where(c.id.in_(self._cell_members(where.cell)))
+        stmt = stmt.order_by(c.id).limit(min(limit, MAX_PAGE))
+        async with self._engine.connect() as conn:
+            rows = list((await conn.execute(stmt)).mappings())
+            answer_ids = [r["answer_id"] for r in rows if r["answer_id"] is not None]
+            answers = {}
+            if answer_ids:
+                found = await conn.execute(
+                    select(n.id, n.score, n.answered_at).where(n.id.in_(answer_ids))
+                )
+                answers = {a.id: (a.score, a.answered_at) for a in found}
+        clients = await self._store.get_clients([r["id"] for r in rows])
+        result = []
+        for r in rows:
+            if r["id"] not in clients:
+                continue  # deleted between the two reads
+            score, answered_at = answers.get(r["answer_id"], (None, None))
+            result.append(
+                ClientSummary(
+                    client=clients[r["id"]],
+                    segment=r["segment"],
+                    orders=int(r["orders_count"] or 0),
+                    revenue=Decimal(str(r["revenue"] or 0)).quantize(Decimal("0.01")),
+                    last_order_at=r["last_order_at"],
+                    last_score=score,
+                    last_answered_at=answered_at,
+                )
+            )
+        return result
+
+    def _cell_members(self, cell: AbcCell) -> Any:
+        months = months_between(cell.start, cell.end, self._tz)
+        offset = ZoneInfo(self._tz).utcoffset(cell.start.replace(tzinfo=None))
+        offset_s = int(offset.total_seconds()) if offset is not None else 0
+        xyz = cell.xyz if months >= 3 else None
+        return abc_xyz_members_query(
+            cell.start,
+            cell.end,
+            months,
+            self._engine.dialect.name,
+            self._tz,
+            offset_s,
+            cell.abc,
+            xyz,
+        ).scalar_subquery()
+
+    async def nps_counts(self, bounds: Sequence[datetime]) -> Sequence[Mapping[NpsGroup, int]]:
+        """Filtered counts side by side over one range scan of ``ix_nps_responses_answered_at``
+        (the same score bounds as the report's NPS)."""
+        n = NpsResponseRow
+        pairs = list(itertools.pairwise(bounds))
+        if not pairs:
+            return []
+        columns = [
+            func.count().filter(
+                n.answered_at >= low, n.answered_at < high, n.score.between(s_low, s_high)
+            )
+            for low, high in pairs
+            for s_low, s_high in NPS_SCORES.values()
+        ]
+        stmt = select(*columns).where(
+            n.answered_at >= bounds[0], n.answered_at < bounds[-1], n.score.is_not(None)
+        )
+        async with self._engine.connect() as conn:
+            row = list((await conn.execute(stmt)).one())
+        groups = list(NPS_SCORES)
+        return [
+            {g: int(row[i * len(groups) + k]) for k, g in enumerate(groups)}
+            for i in range(len(pairs))
+        ]
+
+    async def reasons(self, start: datetime, end: datetime) -> Sequence[ReasonCount]:
+        n = NpsResponseRow
+        group = case(
+            *((n.score.between(low, high), g.value) for g, (low, high) in NPS_SCORES.items())
+        )
+        stmt = (
+            select(group.label("grp"), n.reason_category, func.count().label("answers"))
+            .where(n.answered_at >= start, n.answered_at < end, n.score.is_not(None))
+            .group_by(group, n.reason_category)
+        )
+        async with self._engine.connect() as conn:
+            rows = list((await conn.execute(stmt)).mappings())
+        known = set(ReasonCategory.__members__.values())
+        counts: dict[tuple[NpsGroup, ReasonCategory | None], int] = {}
+        for r in rows:
+            category = (
+                ReasonCategory(r["reason_category"]) if r["reason_category"] in known else None
+            )
+            key = (NpsGroup(r["grp"]), category)
+            counts[key] = counts.get(key, 0) + int(r["answers"])
+        return [ReasonCount(g, cat, k) for (g, cat), k in counts.items()]
+
+    async def outreach(self, start: datetime, end: datetime) -> Mapping[str, int]:
+        e = EventRow
+        outcome = EventRow.data["outcome"].as_string()
+        kinds = (EventKind.MESSAGE_OUT.value, EventKind.CALL.value, EventKind.NPS_ANSWER.value)
+        stmt = (
+            select(e.kind, outcome.label("outcome"), func.count().label("n"))
+            .where(e.kind.in_(kinds), e.at >= start, e.at < end)
+            .group_by(e.kind, outcome)
+        )
+        async with self._engine.connect() as conn:
+            rows = list((await conn.execute(stmt)).mappings())
+        result = {"messages": 0, "calls": 0, "answers": 0}
+        for r in rows:
+            count = int(r["n"])
+            if r["kind"] == EventKind.MESSAGE_OUT.value:
+                result["messages"] += count
+            elif r["kind"] == EventKind.NPS_ANSWER.value:
+                result["answers"] += count
+            else:
+                result["calls"] += count
+                key = f"call_{r['outcome'] or 'unknown'}"
+                result[key] = result.get(key, 0) + count
+        return result
+
+    async def nps_answer(self, answer_id: int) -> NpsResponse | None:
+        async with self._store_sessions() as session:
+            row = await session.get(NpsResponseRow, answer_id)
+            return None if row is None else nps_from_row(row)
+
+    async def task_counts(self, now: datetime) -> TaskCounts:
+        t = TaskRow
+        active = (TaskStatus.OPEN.value, TaskStatus.IN_PROGRESS.value)
+        stmt = select(
+            func.count().filter(t.status == TaskStatus.OPEN.value),
+            func.count().filter(t.status == TaskStatus.IN_PROGRESS.value),
+            func.count().filter(t.due_at < now),
+        ).where(t.status.in_(active))
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).one()
+        return TaskCounts(open=int(row[0]), in_progress=int(row[1]), overdue=int(row[2]))
