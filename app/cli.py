@@ -7,6 +7,8 @@ from typing import Any
 import typer
 
 from app.db_cli import db_app
+from app.demo.cli import demo as demo_command
+from app.sandbox.cli import sandbox as sandbox_command
 from bot import cli as bot_cli
 from crm_sync import crm_cli
 from crm_sync.cli import client_app, demo_data_command, import_app, report_command
@@ -18,6 +20,7 @@ from povtor.errors import AlreadyRunning, ConfigError, PovtorError, StoreError
 from voice import call_cli as voice_call_cli
 from voice import model_cli as voice_model_cli
 from voice import recordings_cli as voice_recordings_cli
+from voice import scenario_cli as voice_scenario_cli
 from voice import transcribe_cli as voice_transcribe_cli
 
 app = typer.Typer(
@@ -54,11 +57,15 @@ client_app.command("link")(bot_cli.link_command(_history_store))
 app.add_typer(bot_cli.manager_app, name="manager")
 app.command("report")(report_command)
 app.command("demo-data")(demo_data_command)
+app.command("demo")(demo_command)
+app.command("sandbox")(sandbox_command)
 app.add_typer(nlu_app, name="nlu")
 app.add_typer(voice_model_cli.app, name="model")
 app.command("transcribe")(voice_transcribe_cli.transcribe)
 app.command("call")(voice_call_cli.call)
 app.add_typer(voice_recordings_cli.app, name="recordings")
+# call scripts: check (file:line problems), render (a WAV per prompt), try (typed answers)
+app.add_typer(voice_scenario_cli.make_app(_history_store), name="scenario")
 app.add_typer(dashboard_cli.app, name="user")
 app.add_typer(crm_cli.app, name="crm")
 

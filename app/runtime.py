@@ -24,6 +24,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.checks import check_database, check_settings
+from app.demo.marks import guard_channels
+from app.demo.safety import refuse_outside_loopback
 from app.health import HealthServer
 from crm_sync.planning import SqlPlanningSource
 from crm_sync.store import SqlHistoryStore
@@ -105,6 +107,8 @@ async def build(
     adapters: Adapters | None = None,
 ) -> Runtime:
     check_settings(settings)  # every refusal that needs nothing started
+    if settings.demo_mode:  # before anything is opened: a demo reaches loopback stand-ins only
+        refuse_outside_loopback(settings)
     db_file = sqlite_file(settings.db_url)
     if db_file is not None:  # SQLite: one worker, enforced before anything else starts
         db_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -130,13 +134,20 @@ async def build(
     async def check() -> dict[str, Any]:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-        return {
+        body: dict[str, Any] = {
             # the worker runs: a part in trouble (a trunk down) degrades it, the reason is listed
             "status": "degraded" if rt.board.problems() else "ok",
             "worker": worker_id,
             "channels": sorted(channels),
             "components": rt.board.as_json(),
         }
+        if not channels:  # up, but nobody can be reached: a monitor should say so
+            body["status"] = "degraded"
+            body["reason"] = (
+                "no channel configured (POVTOR_TELEGRAM_BOT_TOKEN, POVTOR_SIP_ENABLED): "
+                "attempts are planned but nobody is contacted"
+            )
+        return body
 
     # listening before the adapters start: a taken port refuses the start, nothing half-up
     rt.health = HealthServer(registry, settings.metrics_host, settings.metrics_port, check)
@@ -146,6 +157,8 @@ async def build(
         built, services = await adapters(stack, rt)
         channels = {**built, **channels}
         rt.services.extend(services)
+    if not settings.demo_mode:  # clients the demo generator made are never contacted for real
+        channels = guard_channels(dict(channels))
 
     source = SqlPlanningSource(sessions)
     dispatcher = Dispatcher(

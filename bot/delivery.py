@@ -110,6 +110,9 @@ class DeliveryMiddleware(BaseRequestMiddleware):
                 await asyncio.sleep(delay)
 
 
+_IN_DOUBT = "in flight when its worker stopped: may have been sent, not sent again"
+
+
 class Sender:
     """Sends a message and keeps its status in the outbox; 403 marks the client unreachable."""
 
@@ -148,11 +151,23 @@ class Sender:
         )
         if queued.status is not SendStatus.QUEUED:
             return queued
-        if make_markup is not None:
-            markup = make_markup(queued.id)
-        if before_send is not None:
-            await before_send(queued)
-        status, message_id, error = await self._deliver(chat_id, text, markup)
+        if queued.resumed and queued.tries > 0:
+            # An earlier execution started sending it and stopped (a killed worker) before
+            # recording the answer: it may have reached the chat, and Telegram cannot say.
+            # Sending again could ask the client twice; at most once, the fall-back call
+            # covers a loss. (Queued but never started: sent now as usual.)
+            log.warning(
+                "outbox #%s was in flight when its worker stopped: not sent again", queued.id
+            )
+            status, message_id = SendStatus.SENT, None
+            error: str | None = _IN_DOUBT
+        else:
+            if make_markup is not None:
+                markup = make_markup(queued.id)
+            if before_send is not None:
+                await before_send(queued)
+            await self._repo.start_send(queued.id)  # from here a crash leaves it in doubt
+            status, message_id, error = await self._deliver(chat_id, text, markup)
         tries = queued.tries + 1
         marked = await self._repo.mark_outbox(
             queued.id, status, message_id=message_id, error=error, tries=tries

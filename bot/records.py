@@ -57,6 +57,7 @@ class OutboxMessage:
     error: str | None
     created_at: datetime
     sent_at: datetime | None
+    resumed: bool = False  # queued by an earlier execution that never recorded its send
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -251,12 +252,22 @@ class BotRepo:
             if row is None:  # queued before under this key
                 query = select(*table.c).where(table.c.dedup_key == dedup_key)
                 row = (await session.execute(query)).one()
+                return dataclasses.replace(_outbox(row), resumed=True)
             return _outbox(row)
 
     async def get_outbox(self, outbox_id: int) -> OutboxMessage | None:
         async with self._sessions() as session:
             row = await session.get(BotOutboxRow, outbox_id)
             return None if row is None else _outbox(row)
+
+    async def start_send(self, outbox_id: int) -> None:
+        """Counts a send as started (``tries``) before its request goes out: a message queued
+        by an execution that stopped is in doubt only when this was recorded."""
+        table = table_of(BotOutboxRow)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(table).where(table.c.id == outbox_id).values(tries=table.c.tries + 1)
+            )
 
     async def mark_outbox(
         self,

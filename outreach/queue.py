@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from outreach.bulk import finish_many, insert_attempts, start_many
 from outreach.tables import AttemptOutcomeRow, AttemptRow, ContactRow
 from povtor.db import dialect_insert, table_of
-from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, Purpose
+from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, OutcomeKind, Purpose
 
 A = table_of(AttemptRow)
 O = table_of(AttemptOutcomeRow)  # noqa: E741
@@ -455,6 +455,27 @@ class AttemptQueue:
                         index_elements=["idempotency_key"]
                     ),
                     fallbacks,
+                )
+                # the client may have answered before this outcome was recorded (a quick
+                # press, or an execution resumed after a crash): then no call is needed
+                sources = [f.claim.attempt.id for f in done if f.fallback is not None]
+                answered = select(O.c.id).where(
+                    O.c.attempt_id == A.c.fallback_of,
+                    O.c.kind == OutcomeKind.ANSWERED.value,
+                )
+                await session.execute(
+                    update(A)
+                    .where(
+                        A.c.fallback_of.in_(sources),
+                        A.c.state == AttemptState.PLANNED.value,
+                        answered.exists(),
+                    )
+                    .values(
+                        state=AttemptState.GIVEN_UP.value,
+                        last_detail="answered in Telegram: no call needed",
+                        finished_at=now,
+                        updated_at=now,
+                    )
                 )
         return done
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import time
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -176,8 +177,15 @@ class CallSettings(BaseSettings):
 
     scenarios_dir: Path | None = None  # a business's own <purpose>.yaml files (else shipped)
     company_name: str | None = None  # as spoken in scenarios; defaults to the Telegram one
+    # the opening words of every call (who calls, a robot, recorded) for scenarios without one
+    disclosure: str | None = None
+    tts_engine: Literal["piper", "espeak"] = "piper"  # piper falls back to espeak if no voice
     tts_voice: str = "ru"  # espeak-ng voice
     tts_speed: int = 150  # espeak-ng words per minute
+    piper_voice: str = "ru_RU-irina-medium"  # a voice name (povtor model fetch) or a .onnx path
+    piper_speed: float = Field(default=1.0, gt=0)  # 1.0 = the voice's own pace
+    piper_base_url: str = "https://huggingface.co/rhasspy/piper-voices/resolve/v1.0.0"
+    detect_machines: bool = True  # answering machines: hang up (or leave voicemail_say)
     live_asr: bool = True  # recognise answers live (needs a Vosk model; else keypad only)
     live_model: str | None = None  # Vosk model for live answers; defaults to POVTOR_ASR_MODEL
     listen_threads: int = 0  # live recognition threads; 0 = POVTOR_SIP_MAX_CONCURRENT_CALLS
@@ -251,6 +259,7 @@ class Settings(BaseSettings):
     log_library_level: str = "INFO"  # third-party loggers (botocore, urllib3...) never below
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9108
+    demo_mode: bool = False  # set by `povtor demo` only: loopback stand-ins, demo clients allowed
 
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     sip: SipSettings = Field(default_factory=SipSettings)
@@ -282,6 +291,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def voices_dir(self) -> Path:
+        return self.data_dir / "voices"
 
     def resolved_secret_key(self) -> str:
         """The signing key; when unset, one is generated once and kept in the data folder."""

@@ -1,7 +1,7 @@
 """Telegram bot throughput through the fake Bot API server (real HTTP on 127.0.0.1).
 
     .venv/bin/python scripts/bench_bot.py [--reminders 10000] [--presses 5000]
-                                          [--backends sqlite postgres] [--json]
+                                          [--backends sqlite postgres] [--json] [--rounds 3]
 
 Outbound: N reminders to N linked chats through ``TelegramChannel.execute`` (50 at a time, as
 the outreach engine would call it) with the worker's shared rate limiter at 30 msg/s. Reported
@@ -12,7 +12,11 @@ Inbound: P button presses (a mix of the three reminder buttons) pushed at once t
 update queue; the bot long-polls them and handles each with its store writes (update id,
 press, timeline event, a task for "repeat", the late outcome). Measured until every press
 has been answered and written; the reminders behind them are sent first with the rate limit
-lifted (seeding, not measured).
+lifted (seeding, not measured). The anchor, alternately with the bot for ``--rounds`` rounds per
+backend: the fake Bot API's own serving rate, the same presses long-polled by a bot that only
+acknowledges (``getUpdates`` and ``answerCallbackQuery`` over aiohttp, nothing stored). Printed
+first: the bot's update rate as a share of the anchor's (median of the rounds) and the machine's
+load; then the ``inbound`` line of the median round.
 
 The fake server (and the simulated users) runs in a child process of its own, as Telegram is
 not in the bot's process: its receive timestamps do not depend on the bot's loop, and its CPU
@@ -23,13 +27,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from multiprocessing.connection import Connection
@@ -42,7 +48,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import drop_database, fresh_database  # noqa: E402
+import aiohttp  # noqa: E402
+from bench_common import (  # noqa: E402
+    Comparison,
+    LoadWatch,
+    alternate_async,
+    drop_database,
+    fresh_database,
+    report_first,
+)
 
 from bot.service import BotService  # noqa: E402
 from bot.tables import BotPressRow  # noqa: E402
@@ -309,7 +323,10 @@ async def outbound(backend: str, count: int, folder: Path) -> dict[str, Any]:
         await asyncio.to_thread(drop_database, url)
 
 
-async def inbound(backend: str, presses: int, folder: Path) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def reminded(backend: str, presses: int, folder: Path) -> AsyncIterator[Any]:
+    """A fresh database, the fake Bot API, and a reminder sent to each of ``presses`` chats
+    (the rate limit lifted: seeding, not measured)."""
     url = await asyncio.to_thread(fresh_database, backend, folder)
     fake = FakeProcess()
     api_base = await fake.start()
@@ -318,12 +335,21 @@ async def inbound(backend: str, presses: int, folder: Path) -> dict[str, Any]:
         ids = await seed_clients(url, presses)
         await fake.call("add_chats", CHAT_BASE, presses)
         store = SqlHistoryStore(session_factory(engine))
-        sink = NullSink()
         seeding = settings_for(url, api_base, folder, limited=False)
-        seeder = BotService(seeding, store, NoReports(), sink, sessions=session_factory(engine))
+        seeder = BotService(
+            seeding, store, NoReports(), NullSink(), sessions=session_factory(engine)
+        )
         await send_reminders(seeder, store, ids)
         await seeder.close()
+        yield url, fake, engine, store, seeding
+    finally:
+        await engine.dispose()
+        await fake.stop()
+        await asyncio.to_thread(drop_database, url)
 
+
+async def inbound(backend: str, presses: int, folder: Path) -> dict[str, Any]:
+    async with reminded(backend, presses, folder) as (_url, fake, engine, store, seeding):
         outcomes = LateOutcomes(session_factory(engine))
         service = BotService(
             seeding, store, NoReports(), outcomes, sessions=session_factory(engine)
@@ -359,10 +385,80 @@ async def inbound(backend: str, presses: int, folder: Path) -> dict[str, Any]:
             "timeline_events": events,
             "late_outcomes": late_outcomes,
         }
+
+
+async def acknowledge(api_base: str, presses: int) -> None:
+    """A bot that only acknowledges: long-polls and answers every callback query."""
+    api = f"{api_base}/bot{TOKEN}"
+    answered, offset = 0, 0
+    async with aiohttp.ClientSession() as http:
+
+        async def answer(query_id: str) -> None:
+            async with http.post(
+                f"{api}/answerCallbackQuery", json={"callback_query_id": query_id}
+            ) as response:
+                if not (await response.json())["ok"]:
+                    raise RuntimeError("answerCallbackQuery refused")
+
+        while answered < presses:
+            async with http.post(
+                f"{api}/getUpdates", json={"offset": offset, "limit": 100, "timeout": 2}
+            ) as response:
+                updates = (await response.json())["result"]
+            if updates:
+                offset = updates[-1]["update_id"] + 1
+            queries = [u["callback_query"]["id"] for u in updates if "callback_query" in u]
+            await asyncio.gather(*(answer(q) for q in queries))
+            answered += len(queries)
+
+
+async def acknowledge_only(presses: int) -> float:
+    """The anchor: seconds for the fake to serve ``presses`` presses to an acknowledging bot.
+    The reminders are sent straight to the fake (same buttons; no database: seeding only)."""
+    fake = FakeProcess()
+    api_base = await fake.start()
+    try:
+        await fake.call("add_chats", CHAT_BASE, presses)
+        gate = asyncio.Semaphore(50)
+        keyboard = {"inline_keyboard": [[{"text": b, "callback_data": f"b{i}"}]
+                                        for i, b in enumerate(BUTTONS)]}  # fmt: skip
+        async with aiohttp.ClientSession() as http:
+
+            async def remind(chat_id: int) -> None:
+                body = {"chat_id": chat_id, "text": "reminder", "reply_markup": keyboard}
+                async with gate, http.post(f"{api_base}/bot{TOKEN}/sendMessage", json=body) as r:
+                    if not (await r.json())["ok"]:
+                        raise RuntimeError("sendMessage refused")
+
+            await asyncio.gather(*(remind(CHAT_BASE + i) for i in range(presses)))
+        started = time.perf_counter()
+        await fake.call("press_all", CHAT_BASE, presses)
+        await acknowledge(api_base, presses)
+        await fake.call("wait_answered", presses, 600.0)
+        return time.perf_counter() - started
     finally:
-        await engine.dispose()
         await fake.stop()
-        await asyncio.to_thread(drop_database, url)
+
+
+async def compare_inbound(
+    backend: str, args: argparse.Namespace, folder: Path, load: LoadWatch
+) -> tuple[Comparison, dict[str, Any]]:
+    """The bot against the acknowledging anchor, alternately; the median round's result."""
+    rounds: list[dict[str, Any]] = []
+
+    async def subject() -> float:
+        rounds.append(await inbound(backend, args.presses, folder))
+        return float(rounds[-1]["seconds"])
+
+    async def anchor() -> float:
+        return await acknowledge_only(args.presses)
+
+    pairs = await alternate_async(anchor, subject, args.rounds, load)
+    comparison = Comparison(
+        f"bot inbound updates/s, {backend}", "fake API serving an ack-only bot", pairs, speed=True
+    )
+    middle = statistics.median_low(r["seconds"] for r in rounds)
+    return comparison, next(r for r in rounds if r["seconds"] == middle)
 
 
 async def main() -> None:
@@ -372,21 +468,32 @@ async def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--outbound-backend", default="sqlite")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="anchor/bot rounds per backend")
     args = parser.parse_args()
+    load = LoadWatch()
+    comparisons: list[Comparison] = []
+    lines: list[str] = []
     results: dict[str, Any] = {"inbound": []}
     with tempfile.TemporaryDirectory(prefix="bench-bot-") as tmp:
         folder = Path(tmp)
         if args.reminders:
             results["outbound"] = await outbound(args.outbound_backend, args.reminders, folder)
-            if not args.json:
-                print("outbound", results["outbound"], flush=True)
+            lines.append(f"outbound {results['outbound']}")
         for backend in args.backends if args.presses else []:
-            result = await inbound(backend, args.presses, folder)
+            comparison, result = await compare_inbound(backend, args, folder, load)
+            comparisons.append(comparison)
             results["inbound"].append(result)
-            if not args.json:
-                print("inbound", result, flush=True)
+            lines.append(f"inbound {result}")
     if args.json:
-        print(json.dumps(results, ensure_ascii=False, indent=2))
+        ratios = [
+            {"line": c.line(), "median_ratio": round(c.median(), 3), "rounds": c.ratios()}
+            for c in comparisons
+        ]
+        load_line = load.line()
+        print(json.dumps({"ratios": ratios, "load": load_line, **results}, ensure_ascii=False,
+                         indent=2))  # fmt: skip
+    else:
+        report_first(comparisons, load, lines)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,14 @@ then hangs up. Measured while all calls are up: calls held, CPU of this worker a
 worker memory, p50/p99 lateness of outgoing RTP frames against their 20 ms schedule,
 echoed packets lost, failed calls.
 
-    .venv/bin/python scripts/bench_calls.py [--calls 50,100,200,400] [--hold 10]
+The anchor, alternately with the worker for ``--rounds`` rounds per load: SIPp to SIPp on the
+same machine, a SIPp caller (the stock ``uac_pcap`` scenario, its G.711 pcap played over and
+over for the hold) placing the same number of calls to the same echoing SIPp. Compared: the
+caller's CPU per held call over the same hold window. Printed first: the worker's CPU per call as
+a multiple of the SIPp caller's (median of the rounds) per load, and the machine's load; then the
+table (the median round per load).
+
+    .venv/bin/python scripts/bench_calls.py [--calls 50,100,200,400] [--hold 10] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -14,8 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import re
 import shutil
 import socket
+import statistics
+import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +37,9 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_common import Comparison, LoadWatch, alternate_async, report_first
 
 from povtor.domain import OutcomeKind
 from voice.call import Call
@@ -162,6 +176,93 @@ async def run_load(calls: int, hold: float, folder: Path) -> Row:
     )
 
 
+# -- the anchor: SIPp calling SIPp ---------------------------------------------------------------
+
+PCAP = Path("/usr/share/sip-tester/g711a.pcap")  # shipped with SIPp (Debian sip-tester)
+
+
+def pcap_seconds(path: Path) -> float:
+    """Duration of a pcap file: last packet's timestamp minus the first's."""
+    data = path.read_bytes()
+    endian = "<" if data[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+    stamps, at = [], 24
+    while at + 16 <= len(data):
+        sec, usec, incl, _ = struct.unpack_from(f"{endian}IIII", data, at)
+        stamps.append(sec + usec / 1e6)
+        at += 16 + incl
+    return stamps[-1] - stamps[0]
+
+
+def caller_scenario(pcap: Path, seconds: float) -> str:
+    """SIPp's stock ``uac_pcap`` scenario with its media part replaced: ``pcap`` played over and
+    over for ``seconds``, then BYE."""
+    # sipp -sd prints the scenario and exits with 99
+    stock = subprocess.run(["sipp", "-sd", "uac_pcap"], capture_output=True, text=True).stdout
+    if "<?xml" not in stock:
+        raise SystemExit("sipp -sd uac_pcap printed no scenario: is SIPp 3.x installed?")
+    stock = stock[stock.index("<?xml") :]
+    length = pcap_seconds(pcap)
+    media = []
+    left = seconds
+    while left > 0:
+        pause = min(left, length)
+        media.append(
+            f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
+            f'<pause milliseconds="{int(pause * 1000)}"/>\n'
+        )
+        left -= pause
+    return re.sub(
+        r"<!-- Play a pre-recorded.*?(?=<!-- The 'crlf' option)",
+        lambda _: "".join(media),
+        stock,
+        flags=re.S,
+    )
+
+
+async def run_anchor(calls: int, hold: float, folder: Path) -> tuple[float, int, int]:
+    """SIPp calls SIPp: the caller's CPU % over the hold window, calls held, calls failed."""
+    sip_port, media_port = _free_port(), 0
+    while media_port % 2 or media_port == 0:
+        media_port = _free_port()
+    ramp = calls / 200 + 2.0  # calls placed at 200/s, as the worker's trunk allows
+    uas = await asyncio.create_subprocess_exec(
+        "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(sip_port), "-mi", "127.0.0.1",
+        "-mp", str(media_port), "-rtp_echo", "-m", str(calls), "-nostdin",
+        "-timeout", f"{int(hold * 4 + 60)}s", "-max_recv_loops", "10000",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL, cwd=folder,
+    )  # fmt: skip
+    await _wait_bound(sip_port, uas)
+    scenario = folder / "caller.xml"
+    scenario.write_text(caller_scenario(PCAP, ramp + hold + 1.0), encoding="utf-8")
+    uac_port = _free_port()
+    uac = await asyncio.create_subprocess_exec(
+        "sipp", "-sf", str(scenario), f"127.0.0.1:{sip_port}", "-i", "127.0.0.1",
+        "-p", str(uac_port), "-mi", "127.0.0.1", "-m", str(calls), "-l", str(calls),
+        "-r", "200", "-nostdin", "-timeout", f"{int(hold * 4 + 60)}s",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL, cwd=folder,
+    )  # fmt: skip
+    uac_ps = psutil.Process(uac.pid)
+    await asyncio.sleep(ramp)  # every call up (the scenario holds each for ramp + hold + 1 s)
+    cpu0, t0 = uac_ps.cpu_times(), time.monotonic()
+    await asyncio.sleep(hold)
+    cpu1, t1 = uac_ps.cpu_times(), time.monotonic()
+    try:
+        async with asyncio.timeout(hold * 4 + 60):
+            code = await uac.wait()
+            await uas.wait()
+    except TimeoutError:
+        for proc in (uac, uas):
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        code = -1
+    cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (t1 - t0) * 100
+    failed = 0 if code == 0 else calls  # SIPp exits 0 only when every call succeeded
+    return cpu, calls - failed, failed
+
+
 def print_table(rows: list[Row]) -> None:
     print(
         "| calls | held | failed | worker CPU % | SIPp CPU % | worker RSS MB "
@@ -176,21 +277,55 @@ def print_table(rows: list[Row]) -> None:
         )
 
 
+async def compare(calls: int, hold: float, rounds: int, load: LoadWatch) -> tuple[Comparison, Row]:
+    """The worker against SIPp calling SIPp, alternately; the median round's row."""
+    rows: list[Row] = []
+
+    async def in_folder(kind: str, run):  # type: ignore[no-untyped-def]
+        folder = Path(tempfile.mkdtemp(prefix=f"bench-calls-{kind}-{calls}-"))
+        try:
+            return await run(folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    async def subject() -> float:
+        row = await in_folder("worker", lambda f: run_load(calls, hold, f))
+        rows.append(row)
+        return row.cpu_worker / max(row.held, 1)  # CPU % of one core per held call
+
+    async def anchor() -> float:
+        cpu, held, failed = await in_folder("sipp", lambda f: run_anchor(calls, hold, f))
+        if failed:
+            print(f"SIPp to SIPp: {failed} of {calls} calls failed", file=sys.stderr)
+        return cpu / max(held, 1)
+
+    pairs = await alternate_async(anchor, subject, rounds, load)
+    comparison = Comparison(
+        f"worker CPU per call, {calls} calls", "SIPp caller's", pairs, unit="CPU % per call"
+    )
+    middle = statistics.median_low(r.p99_ms for r in rows)
+    row = next(r for r in rows if r.p99_ms == middle)
+    print(f"{calls} calls done: p99 {row.p99_ms:.1f} ms, failed {row.failed}", file=sys.stderr)
+    return comparison, row
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", default="50,100,200,400")
     parser.add_argument("--hold", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3, help="anchor/worker rounds per load")
     args = parser.parse_args()
-    rows = []
+    load = LoadWatch()
+    comparisons, rows = [], []
     for calls in (int(c) for c in args.calls.split(",")):
-        folder = Path(tempfile.mkdtemp(prefix=f"bench-calls-{calls}-"))
-        try:
-            row = await run_load(calls, args.hold, folder)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        comparison, row = await compare(calls, args.hold, args.rounds, load)
+        comparisons.append(comparison)
         rows.append(row)
-        print(f"{calls} calls done: p99 {row.p99_ms:.1f} ms, failed {row.failed}", file=sys.stderr)
-    print(f"# {psutil.cpu_count()} cores, Python {sys.version.split()[0]}, hold {args.hold} s")
+    report_first(
+        comparisons,
+        load,
+        [f"# {psutil.cpu_count()} cores, Python {sys.version.split()[0]}, hold {args.hold} s"],
+    )
     print_table(rows)
 
 

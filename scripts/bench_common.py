@@ -1,4 +1,12 @@
-"""Shared by the benchmark scripts: throwaway databases and measured `povtor` processes."""
+"""Shared by the benchmark scripts: throwaway databases, measured `povtor` processes, and the
+side-by-side comparison every benchmark reports first (its anchor run alternately with the
+subject in the same run, the median ratio, the machine's load).
+
+Absolute times on a shared machine are noise; a ratio to an anchor measured in the same minutes
+on the same data is not. ``alternate`` runs anchor and subject in turn (the order swapped every
+round, so a drift in load does not favour one side), ``Comparison`` keeps the pairs and gives the
+median of the per-round ratios, ``LoadWatch`` samples ``os.getloadavg`` while it runs.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +14,14 @@ import asyncio
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +133,155 @@ def run_measured(url: str, *args: str) -> Measured:
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         server_cpu_seconds=server,
     )
+
+
+# -- anchor beside subject ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One round: seconds the anchor and the subject took for the same work."""
+
+    anchor_s: float
+    subject_s: float
+
+    @property
+    def ratio(self) -> float:
+        """Subject time over anchor time: 2.0 means the subject took twice as long."""
+        return self.subject_s / self.anchor_s
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The rounds of one subject against its anchor, and how to say the result.
+
+    ``speed`` states the ratio the other way round (anchor time over subject time: the subject's
+    rate as a share of the anchor's), for goals such as ">= 0.5x the bare loop".
+    """
+
+    subject: str
+    anchor: str
+    pairs: tuple[Pair, ...]
+    speed: bool = False
+    goal: str = ""
+    unit: str = "s"  # what each side's figure is: seconds unless said otherwise
+
+    def ratios(self) -> list[float]:
+        return [1.0 / p.ratio if self.speed else p.ratio for p in self.pairs]
+
+    def median(self) -> float:
+        """Median of the per-round ratios (not a ratio of medians: each round's two runs saw the
+        same load, so their ratio is what is compared)."""
+        if not self.pairs:
+            raise ValueError(f"{self.subject}: no rounds measured")
+        return statistics.median(self.ratios())
+
+    def line(self) -> str:
+        kind = "speed" if self.speed else "time"
+        rounds = ", ".join(f"{r:.2f}" for r in self.ratios())
+        anchor = statistics.median(p.anchor_s for p in self.pairs)
+        subject = statistics.median(p.subject_s for p in self.pairs)
+        goal = f"; goal {self.goal}" if self.goal else ""
+        return (
+            f"ratio {self.subject} / {self.anchor} ({kind}): {self.median():.2f}x median of "
+            f"{len(self.pairs)} rounds [{rounds}]; "
+            f"median {self.unit}: {subject:.3g} vs {anchor:.3g}{goal}"
+        )
+
+
+def schedule(rounds: int, subjects: Sequence[str] = ("subject",)) -> Iterator[tuple[int, str]]:
+    """The order of the runs: the anchor first in even rounds, last in odd ones (so a drift in
+    load does not favour one side)."""
+    if rounds < 1:
+        raise ValueError("at least one round")
+    for n in range(rounds):
+        sides = ["anchor", *subjects] if n % 2 == 0 else [*subjects, "anchor"]
+        yield from ((n, side) for side in sides)
+
+
+def _progress(n: int, side: str, seconds: float, load: LoadWatch | None) -> None:
+    if load is not None:
+        load.sample()
+    print(f"  round {n + 1} {side}: {seconds:.3f} s", file=sys.stderr, flush=True)
+
+
+def _pairs(
+    times: dict[tuple[int, str], float], rounds: int, subjects: Sequence[str]
+) -> dict[str, tuple[Pair, ...]]:
+    return {
+        s: tuple(Pair(times[n, "anchor"], times[n, s]) for n in range(rounds)) for s in subjects
+    }
+
+
+def alternate_many(
+    anchor: Callable[[], float],
+    subjects: Mapping[str, Callable[[], float]],
+    rounds: int = 3,
+    load: LoadWatch | None = None,
+) -> dict[str, tuple[Pair, ...]]:
+    """Run ``anchor`` and each subject in turn ``rounds`` times; each returns the seconds its
+    measured part took (setup such as resetting tables stays outside its figure). Every subject
+    is paired with the anchor run of its own round."""
+    times: dict[tuple[int, str], float] = {}
+    for n, side in schedule(rounds, list(subjects)):
+        times[n, side] = (anchor if side == "anchor" else subjects[side])()
+        _progress(n, side, times[n, side], load)
+    return _pairs(times, rounds, list(subjects))
+
+
+def alternate(
+    anchor: Callable[[], float],
+    subject: Callable[[], float],
+    rounds: int = 3,
+    load: LoadWatch | None = None,
+) -> tuple[Pair, ...]:
+    """``alternate_many`` with one subject."""
+    return alternate_many(anchor, {"subject": subject}, rounds, load)["subject"]
+
+
+async def alternate_async(
+    anchor: Callable[[], Awaitable[float]],
+    subject: Callable[[], Awaitable[float]],
+    rounds: int = 3,
+    load: LoadWatch | None = None,
+) -> tuple[Pair, ...]:
+    """``alternate`` for coroutines."""
+    times: dict[tuple[int, str], float] = {}
+    for n, side in schedule(rounds):
+        times[n, side] = await (anchor if side == "anchor" else subject)()
+        _progress(n, side, times[n, side], load)
+    return _pairs(times, rounds, ["subject"])["subject"]
+
+
+@dataclass
+class LoadWatch:
+    """The machine's load average (1 min) sampled by whoever runs the rounds: at the start, the
+    end and whenever ``sample`` is called, so a report says what the ratio was measured under."""
+
+    samples: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sample()
+
+    def sample(self) -> None:
+        self.samples.append(os.getloadavg()[0])
+
+    def line(self) -> str:
+        self.sample()
+        one, five, fifteen = os.getloadavg()
+        return (
+            f"load: {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} cores; "
+            f"1-min load during the run {min(self.samples):.2f}-{max(self.samples):.2f}"
+        )
+
+
+def report_first(
+    comparisons: Sequence[Comparison], load: LoadWatch, lines: Sequence[str] = ()
+) -> None:
+    """Print the ratios first, then the load, then the benchmark's own lines."""
+    for comparison in comparisons:
+        print(comparison.line())
+    print(load.line())
+    for line in lines:
+        print(line)
+    sys.stdout.flush()

@@ -7,11 +7,14 @@ Loads N demo clients (orders, NPS answers, timeline) into a fresh database (or r
 by ``--keep``), starts the dashboard service in this process on a free port, signs in U users
 and has each fetch every page in turn, all users at once, for R rounds. Beside each round the
 same U concurrent tasks run an anchor: a bare ``SELECT 1`` through the same kind of engine,
-which is the floor any page that reads the database pays. Rounds alternate anchor and pages.
+which is the floor any page that reads the database pays. Rounds alternate anchor and pages (the
+order swaps every round, ``bench_common.schedule``).
 
-Printed first: the ratio of each page's p95 to the anchor's p95; then p50/p95/max per page in
-milliseconds. Target of the issue: p95 under 50 ms per page at 1M clients and 1M answers with
-20 users. The report pages compute their figures on request (no precomputation yet).
+Printed first: per page the median over the rounds of (page p95 / anchor p95 of the same round),
+and the machine's load; then the ratio of each page's p95 to the anchor's p95 over all rounds and
+p50/p95/max per page in milliseconds. Target of the issue: p95 under 50 ms per page at 1M
+clients and 1M answers with 20 users. The report pages compute their figures on request (no
+precomputation yet).
 """
 
 from __future__ import annotations
@@ -31,7 +34,16 @@ from sqlalchemy import func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import PG_ADMIN_URL, drop_database, fresh_database
+from bench_common import (
+    PG_ADMIN_URL,
+    Comparison,
+    LoadWatch,
+    Pair,
+    drop_database,
+    fresh_database,
+    report_first,
+    schedule,
+)
 
 from crm_sync.demo.generate import DemoSpec
 from crm_sync.demo.load import load_demo
@@ -94,7 +106,7 @@ async def anchor(engine: object, users: int) -> list[float]:
     return list(await asyncio.gather(*(one() for _ in range(users))))
 
 
-async def run(url: str, users: int, rounds: int) -> None:
+async def run(url: str, users: int, rounds: int, watch: LoadWatch, head: list[str]) -> None:
     engine = create_engine(url, pool_size=users)
     anchor_engine = create_engine(url, pool_size=users)
     with tempfile.TemporaryDirectory() as folder:
@@ -130,16 +142,27 @@ async def run(url: str, users: int, rounds: int) -> None:
                 client_id = await conn.scalar(select(func.min(ClientRow.id)))
                 answers = await conn.scalar(select(func.count()).select_from(NpsResponseRow))
                 clients = await conn.scalar(select(func.count()).select_from(ClientRow))
-            print(f"{clients} clients, {answers} NPS answers, {users} users, {rounds} rounds")
+            lines = [
+                *head,
+                f"{clients} clients, {answers} NPS answers, {users} users, {rounds} rounds",
+            ]
             sessions = await asyncio.gather(*(sign_in(base, login) for login in logins))
             todo = pages(int(client_id or 1))
             times: dict[str, list[float]] = {name: [] for name in todo}
             anchors: list[float] = []
-            for _ in range(rounds):
+            per_round: dict[tuple[int, str], list[float]] = {}
+            for n, side in schedule(rounds):
                 for name, path in todo.items():
-                    anchors.extend(await anchor(anchor_engine, users))
-                    got = await asyncio.gather(*(timed_get(http, path) for http in sessions))
-                    times[name].extend(got)
+                    if side == "anchor":
+                        got = await anchor(anchor_engine, users)
+                        anchors.extend(got)
+                    else:
+                        got = list(
+                            await asyncio.gather(*(timed_get(http, path) for http in sessions))
+                        )
+                        times[name].extend(got)
+                    per_round.setdefault((n, name if side == "subject" else side), []).extend(got)
+                watch.sample()
             for http in sessions:
                 await http.close()
         finally:
@@ -147,16 +170,28 @@ async def run(url: str, users: int, rounds: int) -> None:
             await task
     await engine.dispose()
     await anchor_engine.dispose()
+    comparisons = [
+        Comparison(
+            f"{name} p95",
+            "SELECT 1 p95",
+            tuple(
+                Pair(p95(per_round[n, "anchor"]), p95(per_round[n, name])) for n in range(rounds)
+            ),
+            unit="s (p95)",
+        )
+        for name in todo
+    ]
     a95 = p95(anchors)
-    print("ratio page p95 / anchor p95 (bare SELECT 1, same concurrency):")
+    lines.append("ratio page p95 / anchor p95 (bare SELECT 1, same concurrency):")
     for name, values in times.items():
-        print(f"  {name:18s} {p95(values) / a95:8.1f}x")
-    print(f"anchor SELECT 1: p50 {ms(statistics.median(anchors))}  p95 {ms(a95)}")
+        lines.append(f"  {name:18s} {p95(values) / a95:8.1f}x")
+    lines.append(f"anchor SELECT 1: p50 {ms(statistics.median(anchors))}  p95 {ms(a95)}")
     for name, values in times.items():
-        print(
+        lines.append(
             f"{name:18s} p50 {ms(statistics.median(values))}  p95 {ms(p95(values))}  "
             f"max {ms(max(values))}"
         )
+    report_first(comparisons, watch, lines)
 
 
 def p95(values: list[float]) -> float:
@@ -185,15 +220,18 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
     parser.add_argument("--database", default=None, help="Reuse this kept PostgreSQL database.")
     args = parser.parse_args()
+    watch = LoadWatch()
+    head: list[str] = []
     if args.database:
         url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{args.database}"
     else:
         url = fresh_database(args.backend, Path(tempfile.gettempdir()))
         started = time.perf_counter()
         counts = asyncio.run(load(url, args.clients))
-        print(f"loaded {counts} in {time.perf_counter() - started:.0f} s")
+        head.append(f"loaded {counts} in {time.perf_counter() - started:.0f} s")
+        print(head[-1], file=sys.stderr)
     try:
-        asyncio.run(run(url, args.users, args.rounds))
+        asyncio.run(run(url, args.users, args.rounds, watch, head))
     finally:
         if not (args.keep or args.database):
             drop_database(url)

@@ -1,12 +1,19 @@
 """Dispatcher throughput: claims per second with 1, 2 and 4 worker processes over N attempts
 (default 100,000) with a no-op channel on PostgreSQL, and a check for double claims.
 
-    .venv/bin/python scripts/bench_dispatch.py [--attempts 100000] [--workers 1 2 4]
+    .venv/bin/python scripts/bench_dispatch.py [--attempts 100000] [--workers 1 2 4] [--rounds 3]
 
 Each worker is a separate process running the real Dispatcher (claims with FOR UPDATE SKIP
 LOCKED, policies at contact time, batched outcome writes); the no-op channel logs every
 execution key to a per-process file, and the parent counts keys seen twice. Follow-ups
 (timeline notes) are not part of this measurement.
+
+The anchor, alternately with the dispatcher for ``--rounds`` rounds per worker count: the same
+claims over the same freshly reset attempts done by a bare loop, one connection per worker, each
+repeating ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT batch) RETURNING id``
+until nothing is due. Printed first: the dispatcher's claim rate as a share of the bare loop's
+(median of the rounds) per worker count, and the machine's load; then the ``workers=N`` lines
+(the median round).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import argparse
 import asyncio
 import collections
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,7 +30,9 @@ import time
 from datetime import time as dtime
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,6 +71,37 @@ async def _unfinished(url: str) -> int:
         ).scalar_one()
     await engine.dispose()
     return int(value)
+
+
+BARE_CLAIM = """
+UPDATE outreach_attempts SET state = 'claimed', worker_id = $1, lease_token = $1,
+       lease_expires_at = now() + interval '2 minutes', updated_at = now()
+WHERE id IN (SELECT id FROM outreach_attempts
+             WHERE state IN ('planned', 'retry_scheduled') AND not_before <= now()
+             ORDER BY not_before LIMIT $2 FOR UPDATE SKIP LOCKED)
+RETURNING id"""
+
+
+async def bare_loop(url: str, workers: int, batch: int) -> tuple[float, int, int]:
+    """The anchor: ``workers`` connections claiming with the bare statement until none is due.
+    Returns seconds, attempts claimed and ids claimed twice."""
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    conns = [await asyncpg.connect(dsn) for _ in range(workers)]
+    claimed: list[list[int]] = [[] for _ in range(workers)]
+
+    async def one(i: int) -> None:
+        while rows := await conns[i].fetch(BARE_CLAIM, f"bare-{i}", batch):
+            claimed[i].extend(r["id"] for r in rows)
+
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(workers)))
+        elapsed = time.perf_counter() - start
+    finally:
+        for conn in conns:
+            await conn.close()
+    seen = collections.Counter(i for ids in claimed for i in ids)
+    return elapsed, len(seen), sum(1 for n in seen.values() if n > 1)
 
 
 # -- the worker process ---------------------------------------------------------------------
@@ -158,35 +199,71 @@ def run_round(url: str, workers: int, attempts: int, tmp: Path, concurrency: int
     return elapsed, len(seen), doubles, per_worker
 
 
+def compare(
+    url: str, n: int, args: argparse.Namespace, tmp: Path, load: Any
+) -> tuple[Any, list[str]]:
+    """The dispatcher with ``n`` workers against the bare loop on ``n`` connections, in turn."""
+    from bench_common import Comparison, alternate
+
+    rounds: list[tuple[float, int, int, list[int]]] = []
+    bare: list[tuple[float, int, int]] = []
+
+    def subject() -> float:
+        rounds.append(run_round(url, n, args.attempts, tmp, args.concurrency, args.batch))
+        return rounds[-1][0]  # both sides claim every attempt: seconds compare
+
+    def anchor() -> float:
+        asyncio.run(_sql(url, RESET))
+        bare.append(asyncio.run(bare_loop(url, n, args.batch)))
+        return bare[-1][0]
+
+    pairs = alternate(anchor, subject, args.rounds, load)
+    comparison = Comparison(
+        f"dispatcher claims/s, {n} workers",
+        "bare SKIP LOCKED loop",
+        pairs,
+        speed=True,
+        goal=">= 0.5x" if n == 4 else "",
+    )
+    middle = statistics.median_low(r[0] for r in rounds)
+    elapsed, executed, doubles, per_worker = next(r for r in rounds if r[0] == middle)
+    bare_rate = statistics.median(b[1] / b[0] for b in bare)
+    return comparison, [
+        f"workers={n}: {executed} attempts in {elapsed:.1f} s = "
+        f"{executed / elapsed:,.0f} claims/s; double claims: {doubles}; "
+        f"per worker: {per_worker}",
+        f"  bare loop, {n} connections: median {bare_rate:,.0f} claims/s; "
+        f"double claims: {sum(b[2] for b in bare)}",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--attempts", type=int, default=100_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3, help="anchor/dispatcher rounds")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         url, keys, concurrency, batch = args.worker
         asyncio.run(worker(url, Path(keys), int(concurrency), int(batch)))
         return
-    from bench_common import drop_database, fresh_database
+    from bench_common import LoadWatch, drop_database, fresh_database, report_first
 
+    load = LoadWatch()
     url = fresh_database("postgres", Path(tempfile.gettempdir()))
     try:
         asyncio.run(_sql(url, [SEED], {"n": args.attempts}))
-        print(f"{args.attempts} attempts, no-op channel, PostgreSQL, {os.cpu_count()} cores")
+        lines = [f"{args.attempts} attempts, no-op channel, PostgreSQL, {os.cpu_count()} cores"]
+        comparisons = []
         with tempfile.TemporaryDirectory() as tmp:
             for n in args.workers:
-                elapsed, executed, doubles, per_worker = run_round(
-                    url, n, args.attempts, Path(tmp), args.concurrency, args.batch
-                )
-                print(
-                    f"workers={n}: {executed} attempts in {elapsed:.1f} s = "
-                    f"{executed / elapsed:,.0f} claims/s; double claims: {doubles}; "
-                    f"per worker: {per_worker}",
-                    flush=True,
-                )
+                comparison, rows = compare(url, n, args, Path(tmp), load)
+                comparisons.append(comparison)
+                lines += rows
+        report_first(comparisons, load, lines)
     finally:
         drop_database(url)
 

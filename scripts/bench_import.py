@@ -1,26 +1,145 @@
 """Import benchmark: N clients and their orders (~11.5 per client) from CSV, SQLite and PostgreSQL.
 
     .venv/bin/python scripts/bench_import.py [--clients 100000] [--backends sqlite,postgres]
+                                             [--rounds 3]
 
 The files are the demo business written as a 1C export (``;``, UTF-8 BOM, dd.mm.yyyy hh:mm,
 "1 234,50", "8 (979) ..."), so parsing is exercised. Each import is a real `povtor import`
-process; peak RSS is sampled from outside. Targets: < 60 s and < 300 MB per file.
+process; peak RSS is sampled from outside.
+
+Per backend, ``--rounds`` rounds alternate the anchor with the orders import into a fresh
+database holding the clients (imported first, outside the figure). The anchor loads the same
+order rows, read from the same file with the csv module, as tuples of text into an unindexed
+table: PostgreSQL ``COPY`` (asyncpg ``copy_records_to_table``), SQLite ``executemany`` in one
+transaction. Printed first: the median ratio import / anchor per backend and the machine's load;
+then the table of the median round (clients, orders) and of one re-import of the same orders.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import csv
+import sqlite3
+import statistics
 import sys
 import tempfile
+import time
 from datetime import date
 from pathlib import Path
 
+import asyncpg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import drop_database, fresh_database, run_measured
+from bench_common import (
+    Comparison,
+    LoadWatch,
+    Measured,
+    alternate,
+    drop_database,
+    fresh_database,
+    report_first,
+    run_measured,
+)
 
 from crm_sync.demo.generate import DemoSpec
 from crm_sync.demo.load import write_demo_csv
+
+
+def read_rows(path: Path) -> tuple[list[str], list[tuple[str, ...]]]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, delimiter=";")
+        header = next(reader)
+        return header, [tuple(row) for row in reader]
+
+
+def anchor_sqlite(path: Path, folder: Path) -> float:
+    """The same rows as tuples into an unindexed SQLite table, one executemany."""
+    db = folder / "anchor.db"
+    db.unlink(missing_ok=True)
+    start = time.perf_counter()
+    header, rows = read_rows(path)
+    conn = sqlite3.connect(db)
+    try:
+        columns = ", ".join(f"c{i} TEXT" for i in range(len(header)))
+        conn.execute(f"CREATE TABLE anchor_orders ({columns})")
+        marks = ", ".join("?" * len(header))
+        with conn:
+            conn.executemany(f"INSERT INTO anchor_orders VALUES ({marks})", rows)
+    finally:
+        conn.close()
+    elapsed = time.perf_counter() - start
+    db.unlink()
+    return elapsed
+
+
+async def anchor_postgres(path: Path, url: str) -> float:
+    """The same rows as tuples COPYed into an unindexed PostgreSQL table."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("DROP TABLE IF EXISTS anchor_orders")
+        start = time.perf_counter()
+        header, rows = read_rows(path)
+        columns = ", ".join(f"c{i} text" for i in range(len(header)))
+        await conn.execute(f"CREATE TABLE anchor_orders ({columns})")
+        await conn.copy_records_to_table("anchor_orders", records=rows)
+        elapsed = time.perf_counter() - start
+        await conn.execute("DROP TABLE anchor_orders")
+    finally:
+        await conn.close()
+    return elapsed
+
+
+def row_line(backend: str, kind: str, m: Measured) -> str:
+    rows = sum(m.output[k] for k in ("created", "updated", "unchanged", "rejected"))
+    label = kind if m.output["unchanged"] == 0 else f"{kind}(re)"
+    return (
+        f"{backend:9} {label:8} {rows:9d} {m.seconds:8.1f} "
+        f"{rows / m.seconds:8.0f} {m.peak_rss_mb:8.0f} {m.cpu_seconds:6.1f} "
+        f"{m.server_cpu_seconds or 0:8.1f}   {m.output}"
+    )
+
+
+def compare(
+    backend: str, folder: Path, rounds: int, load: LoadWatch
+) -> tuple[Comparison, list[str]]:
+    """Anchor and orders import alternately; the ratio and the table rows of the median round."""
+    orders_csv = folder / "orders.csv"
+    measured: list[tuple[Measured, Measured]] = []  # (clients, orders) per round
+    reimport: list[Measured] = []
+    anchor_url = fresh_database(backend, folder) if backend == "postgres" else ""
+
+    def subject() -> float:
+        url = fresh_database(backend, folder)
+        try:
+            clients = run_measured(url, "import", "clients", str(folder / "clients.csv"))
+            orders = run_measured(url, "import", "orders", str(orders_csv))
+            measured.append((clients, orders))
+            if not reimport:  # the re-import of the same file, once (not compared)
+                reimport.append(run_measured(url, "import", "orders", str(orders_csv)))
+        finally:
+            drop_database(url)
+        return orders.seconds
+
+    def anchor() -> float:
+        if backend == "sqlite":
+            return anchor_sqlite(orders_csv, folder)
+        return asyncio.run(anchor_postgres(orders_csv, anchor_url))
+
+    try:
+        pairs = alternate(anchor, subject, rounds, load)
+    finally:
+        if anchor_url:
+            drop_database(anchor_url)
+    floor = "COPY" if backend == "postgres" else "executemany"
+    comparison = Comparison(
+        f"{backend} orders import", f"{floor} of the same rows", pairs, goal="<= 3x"
+    )
+    middle = statistics.median_low(m.seconds for _, m in measured)
+    clients, orders = next(pair for pair in measured if pair[1].seconds == middle)
+    rows = [row_line(backend, "clients", clients), row_line(backend, "orders", orders)]
+    return comparison, rows + [row_line(backend, "orders", m) for m in reimport]
 
 
 def main() -> None:
@@ -28,33 +147,25 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100_000)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--folder", type=Path, default=None)
+    parser.add_argument("--rounds", type=int, default=3, help="anchor/import rounds")
     args = parser.parse_args()
+    load = LoadWatch()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="povtor-bench-import-"))
     folder.mkdir(parents=True, exist_ok=True)
     counts = write_demo_csv(DemoSpec(args.clients, seed=1, until=date(2026, 1, 1)), folder)
     sizes = {n: (folder / f"{n}.csv").stat().st_size / 2**20 for n in ("clients", "orders")}
-    print(
+    lines = [
         f"files: {counts['clients']} clients ({sizes['clients']:.0f} MB), "
-        f"{counts['orders']} orders ({sizes['orders']:.0f} MB)"
-    )
-    print(
+        f"{counts['orders']} orders ({sizes['orders']:.0f} MB)",
         f"{'backend':9} {'file':8} {'rows':>9} {'seconds':>8} {'rows/s':>8} {'peak MB':>8} "
-        f"{'cpu s':>6} {'pg cpu s':>8}"
-    )
+        f"{'cpu s':>6} {'pg cpu s':>8}",
+    ]
+    comparisons = []
     for backend in args.backends.split(","):
-        url = fresh_database(backend, folder)
-        try:
-            for kind in ("clients", "orders", "orders"):
-                m = run_measured(url, "import", kind, str(folder / f"{kind}.csv"))
-                rows = sum(m.output[k] for k in ("created", "updated", "unchanged", "rejected"))
-                label = kind if m.output["unchanged"] == 0 else f"{kind}(re)"
-                print(
-                    f"{backend:9} {label:8} {rows:9d} {m.seconds:8.1f} "
-                    f"{rows / m.seconds:8.0f} {m.peak_rss_mb:8.0f} {m.cpu_seconds:6.1f} "
-                    f"{m.server_cpu_seconds or 0:8.1f}   {m.output}"
-                )
-        finally:
-            drop_database(url)
+        comparison, rows = compare(backend, folder, args.rounds, load)
+        comparisons.append(comparison)
+        lines += rows
+    report_first(comparisons, load, lines)
 
 
 if __name__ == "__main__":

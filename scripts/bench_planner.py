@@ -1,12 +1,18 @@
 """Planner throughput: one full planning pass over N clients / ~10 N orders on PostgreSQL.
 
     .venv/bin/python scripts/bench_planner.py [--clients 1000000] [--orders-per-client 10]
+                                              [--rounds 3] [--keep] [--url URL]
 
 The history is generated in the database with set-based SQL (generate_series): per client a
 time zone, a cycle of 7-120 days, 1 to 2x(orders-per-client)-1 orders with jitter, a product
 category for most orders, deliveries, NPS answers for some and Telegram links for a third.
-Then the real planner runs once (candidates for reorder, NPS and win-back in keyset pages of
-10,000 clients, policies, attempts written), timed, with the process's peak RSS.
+Then, alternately for ``--rounds`` rounds, the anchor and the real planner: the anchor is the
+floor of any planning pass, one ``SELECT client_id, count(*), max(placed_at) FROM orders GROUP BY
+client_id`` over the same orders, every row fetched (every order read once); the planner is a
+first pass over an empty queue (candidates for reorder, NPS and win-back in keyset pages of
+10,000 clients, policies, attempts written; the attempts are truncated before each round, outside
+the figure). Printed first: the median ratio planner / floor and the machine's load; then the
+generation line and ``planning pass: N s`` (the median round) with the process's peak RSS.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -73,6 +80,30 @@ async def generate(url: str, clients: int, per_client: int) -> tuple[int, float]
     return int(orders), time.perf_counter() - start
 
 
+FLOOR = "SELECT client_id, count(*), max(placed_at) FROM orders GROUP BY client_id"
+RESET = "TRUNCATE outreach_outcomes, outreach_contacts, outreach_attempts RESTART IDENTITY"
+
+
+async def floor(url: str) -> float:
+    """The anchor: every order read once, grouped per client, each group fetched."""
+    engine = create_engine(url)
+    start = time.perf_counter()
+    async with engine.connect() as conn:
+        result = await conn.stream(text(FLOOR))
+        async for _ in result.partitions(10_000):
+            pass
+    elapsed = time.perf_counter() - start
+    await engine.dispose()
+    return elapsed
+
+
+async def reset(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text(RESET))
+    await engine.dispose()
+
+
 async def plan(url: str, batch: int) -> tuple[int, float]:
     from datetime import timedelta
 
@@ -109,21 +140,44 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--url", help="an existing generated database (skips generation)")
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--rounds", type=int, default=3, help="anchor/planner rounds")
     args = parser.parse_args()
-    from bench_common import drop_database, fresh_database
+    from bench_common import (
+        Comparison,
+        LoadWatch,
+        alternate,
+        drop_database,
+        fresh_database,
+        report_first,
+    )
 
+    load = LoadWatch()
     url = args.url or fresh_database("postgres", Path(tempfile.gettempdir()))
     try:
+        lines = []
         if not args.url:
             orders, took = asyncio.run(generate(url, args.clients, args.orders_per_client))
-            print(f"generated {args.clients:,} clients / {orders:,} orders in {took:.0f} s")
+            lines.append(f"generated {args.clients:,} clients / {orders:,} orders in {took:.0f} s")
+            print(lines[-1], file=sys.stderr, flush=True)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        created, elapsed = asyncio.run(plan(url, args.batch))
+        created: list[int] = []
+
+        def subject() -> float:
+            asyncio.run(reset(url))
+            count, elapsed = asyncio.run(plan(url, args.batch))
+            created.append(count)
+            return elapsed
+
+        pairs = alternate(lambda: asyncio.run(floor(url)), subject, args.rounds, load)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(
-            f"planning pass: {elapsed:.1f} s, {created:,} attempts planned, "
+        comparison = Comparison("planning pass", "GROUP BY floor", pairs, goal="<= 3x")
+        elapsed = statistics.median(p.subject_s for p in pairs)
+        lines.append(
+            f"planning pass: {elapsed:.1f} s, {created[-1]:,} attempts planned, "
             f"peak RSS {rss:.0f} MB (before planning {rss_before:.0f} MB), batch {args.batch:,}"
+            f" (median of {len(pairs)} rounds; every round from an empty queue)"
         )
+        report_first([comparison], load, lines)
     finally:
         if args.keep or args.url:
             print(f"database kept: {url}")

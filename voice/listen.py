@@ -57,6 +57,7 @@ class ListenConfig:
     end_silence_s: float = 0.8  # quiet after speech that ends an utterance
     max_s: float = 15.0  # an utterance is cut after this long
     min_speech_s: float = 0.1  # loud frames in a row before it counts as speech
+    barge_in_s: float = 0.3  # speech this long sets ``speaking`` (the robot stops talking)
     threshold_dbfs: float = -40.0  # frames louder than this are speech
 
 
@@ -89,6 +90,7 @@ class ListenSession:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._loop = asyncio.get_running_loop()
         self._results: asyncio.Queue[Heard | BaseException] = asyncio.Queue()
+        self.speaking = asyncio.Event()  # the client has been talking for barge_in_s
         self.frames = 0
 
     def feed(self, frame: bytes) -> None:
@@ -114,6 +116,12 @@ class ListenSession:
         except RuntimeError:  # the loop is gone (shutdown): nobody waits for this any more
             self._queue.put(None)
 
+    def _signal_speaking(self) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self.speaking.set)
+        except RuntimeError:  # the loop is gone (shutdown)
+            self._queue.put(None)
+
     def run(self) -> None:
         """The worker loop (in a thread of the Listener's pool)."""
         try:
@@ -126,6 +134,7 @@ class ListenSession:
         cfg = self.config
         recognizer = self._recognizers() if self._recognizers is not None else None
         min_loud = max(1, round(cfg.min_speech_s / FRAME_S))
+        barge_in = max(1, round(cfg.barge_in_s / FRAME_S))
         armed_at: int | None = None
         waited = False  # the silence after arm() was reported
         start: int | None = None  # frame index where the current speech began
@@ -147,6 +156,8 @@ class ListenSession:
                 last_loud = now
                 if start is None and loud_run >= min_loud:
                     start = now - loud_run
+                if loud_run == barge_in:
+                    self._signal_speaking()
             else:
                 loud_run = 0
             if recognizer is not None:

@@ -47,7 +47,7 @@ class FetchResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Expected:
+class Expected:
     size: int | None
     sha256: str | None
     md5: str | None
@@ -77,20 +77,20 @@ async def fetch_model(
     url = model_url(base_url, spec)
     resumed_from = await asyncio.to_thread(_size, part)
     listed = await asyncio.to_thread(_site_listing, base_url, spec.archive, timeout_s)
-    served_total = await _download(url, part, progress, retries, timeout_s)
-    expected = _Expected(
+    served_total = await download(url, part, progress, retries, timeout_s)
+    expected = Expected(
         size=spec.size or listed.get("size") or served_total,
         sha256=spec.sha256,
         md5=listed.get("md5"),
     )
-    sha256, checked, size = await asyncio.to_thread(_verify, part, expected)
+    sha256, checked, size = await asyncio.to_thread(verify, part, expected)
     path = await asyncio.to_thread(_unpack, part, models_dir, spec.name, force)
     await asyncio.to_thread(part.unlink)
     log.info("model %s installed in %s (%d bytes, checked %s)", spec.name, path, size, checked)
     return FetchResult(spec.name, path, size, sha256, resumed_from, checked)
 
 
-def _open(url: str, timeout_s: float, headers: dict[str, str] | None = None) -> Any:
+def open_url(url: str, timeout_s: float, headers: dict[str, str] | None = None) -> Any:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})
     return urllib.request.urlopen(request, timeout=timeout_s)  # URL built from settings
 
@@ -99,7 +99,7 @@ def _site_listing(base_url: str, archive: str, timeout_s: float) -> dict[str, An
     """Size and md5 of ``archive`` from the site's model-list.json, when the site serves one."""
     url = f"{base_url.rstrip('/')}/model-list.json"
     try:
-        with _open(url, min(timeout_s, 20.0)) as resp:
+        with open_url(url, min(timeout_s, 20.0)) as resp:
             entries = json.loads(resp.read())
     except (OSError, ValueError, http.client.HTTPException) as err:
         log.info("model list %s unavailable (%s): checking size only", url, err)
@@ -116,7 +116,7 @@ def _site_listing(base_url: str, archive: str, timeout_s: float) -> dict[str, An
     return {}
 
 
-async def _download(
+async def download(
     url: str, part: Path, progress: ProgressFn | None, retries: int, timeout_s: float
 ) -> int | None:
     """Bring ``part`` to the full archive; returns the size the server announced."""
@@ -159,7 +159,7 @@ def _download_once(
     """One request (blocking, in a thread): append what arrives to ``part``."""
     have = _size(part)
     try:
-        resp = _open(url, timeout_s, {"Range": f"bytes={have}-"} if have else None)
+        resp = open_url(url, timeout_s, {"Range": f"bytes={have}-"} if have else None)
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:
             total = _total_from_range(err.headers.get("Content-Range", ""))
@@ -207,7 +207,7 @@ def _total_from_range(value: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _verify(part: Path, expected: _Expected) -> tuple[str, tuple[str, ...], int]:
+def verify(part: Path, expected: Expected) -> tuple[str, tuple[str, ...], int]:
     """Check size and checksums; a bad file is deleted so the next run starts afresh."""
     checked: list[str] = []
     size = part.stat().st_size

@@ -18,34 +18,56 @@ the client's data) or plays a recorded WAV, and an ``ask`` step then waits for t
 ``promoter``/``passive``/``detractor``; for ``intent`` ``yes``/``no``/``later``/``unknown``;
 for ``free`` ``answered``; ``none`` when nothing came after the retries, ``default`` for the
 rest. A refusal ("не звоните мне больше") ends any scenario with ``optout_say``.
+
+Every call opens with ``disclosure``: who is calling, that it is a robot and that the call is
+recorded (the law on advertising and on personal data asks for it). A file without the key gets
+``POVTOR_CALL_DISCLOSURE`` or :data:`DEFAULT_DISCLOSURE`, so deleting it cannot silence it;
+only ``disclosure: ""`` does, and ``povtor scenario check`` warns about that.
+
+Template values are said the Russian way: numbers and dates become words by themselves
+(``{{ days_since }}`` -> "сорок", a date -> "двенадцатого марта"); filters decline names and
+say the rest: ``{{ company|gent }}``, ``{{ name|datv }}`` (nomn gent datv accs ablt loct),
+``{{ amount|money }}``, ``{{ phone|phone }}``, ``{{ at|time }}``, ``{{ n|count("день") }}``.
+
+``speech`` picks the voice for one scenario (``engine``: espeak or piper, ``voice``, ``speed``)
+and ``recorded``, a folder of human recordings named after the steps (``greeting.wav``,
+``score.retry.wav``, ``disclosure.wav``, ``optout_say.wav``, ``later_say.wav``): a prompt
+whose file is there is played instead of synthesised, as ``povtor scenario render`` names them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from nlu import spoken
 from povtor.domain import Purpose
 from povtor.errors import ConfigError
 
 SHIPPED = Path(__file__).parent / "scenarios"
 END = "end"
+RESERVED = frozenset({END, "disclosure", "optout_say", "later_say", "voicemail_say"})
 # What templates may use; CallChannel fills them (see voice.call_channel.template_values).
 TEMPLATE_VALUES: dict[str, Any] = {
     "name": "Иван Петров",
-    "company": "нашей компании",
-    "order_date": "12 марта",
+    "company": "Кофейня «Зерно»",
+    "order_date": dt.date(2026, 3, 12),
     "items": "кофе в зёрнах",
     "category": "кофе",
     "days_since": 40,
 }
+DEFAULT_DISCLOSURE = (
+    "Здравствуйте! Вам звонит голосовой робот {{ company|gent }}. Разговор записывается."
+)
 
 
 class AskKind(StrEnum):
@@ -60,7 +82,47 @@ ANSWERS: dict[AskKind, frozenset[str]] = {
     AskKind.FREE: frozenset({"answered"}),
 }
 _COMMON = frozenset({"none", "default"})
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+def _said(value: Any) -> Any:
+    """What ``{{ value }}`` says: numbers and dates in words, the rest as it is."""
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else value
+    if isinstance(value, int):
+        return spoken.number_words(value)
+    if isinstance(value, Decimal | float) and value == int(value):
+        return spoken.number_words(int(value))
+    if isinstance(value, dt.datetime):
+        return f"{spoken.date_words(value, today=_today())} в {spoken.time_words(value)}"
+    if isinstance(value, dt.date):
+        return spoken.date_words(value, today=_today())
+    if isinstance(value, dt.time):
+        return spoken.time_words(value)
+    return value
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _date(value: Any) -> str:
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value) if value else None
+    return spoken.date_words(value, today=_today()) if value else ""
+
+
+_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_said)
+_env.filters.update(
+    {case: (lambda v, c=case: spoken.inflect_cached(str(v), c)) for case in spoken.CASES}
+)
+_env.filters.update(
+    money=spoken.money_words,
+    phone=lambda v: spoken.phone_words(str(v)) if v else "",
+    time=spoken.time_words,
+    date=_date,
+    number=lambda v, case="nomn", gender="m": spoken.number_words(int(v), case, gender),
+    count=lambda v, noun, case="nomn": spoken.count_words(int(v), noun, case),
+)
 
 
 class Step(BaseModel):
@@ -75,6 +137,7 @@ class Step(BaseModel):
     wait_s: float = Field(default=6.0, gt=0, le=60)  # silence after the question: no answer
     max_answer_s: float = Field(default=15.0, gt=0, le=120)  # a longer answer is cut here
     keys: dict[str, str] = Field(default_factory=dict)  # keypad digit -> intent answer
+    barge_in: bool = True  # the client talking over the question stops it
     save: str | None = None  # free answers: data["<save>_text"], data["<save>_category"]
     next: str | dict[str, str] = END
 
@@ -110,13 +173,28 @@ class Step(BaseModel):
         return self.next.get(answer) or self.next.get("default") or END
 
 
+class Speech(BaseModel):
+    """A scenario's own voice; what is not set comes from the ``POVTOR_CALL_TTS_*`` settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    engine: Literal["espeak", "piper"] | None = None
+    voice: str | None = None  # espeak-ng voice, or a Piper voice name or .onnx path
+    speed: float | None = Field(default=None, gt=0)  # espeak words/min; Piper: 1.0 = as trained
+    recorded: Path | None = None  # folder of <step>.wav human recordings (relative to the file)
+
+
 class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     purpose: Purpose
     start: str
+    disclosure: str | None = None  # None: the setting or DEFAULT_DISCLOSURE (see load_scenario)
+    speech: Speech = Speech()
     optout_say: str = "Хорошо, мы больше не будем вам звонить. Всего доброго!"
     later_say: str = "Хорошо, мы перезвоним в другое время. Всего доброго!"
+    # said to an answering machine after its greeting; None: hang up on it at once
+    voicemail_say: str | None = None
     steps: dict[str, Step]
     folder: Path | None = Field(default=None, exclude=True)  # where `audio` paths are relative to
 
@@ -124,6 +202,9 @@ class Scenario(BaseModel):
     def _check(self) -> Scenario:
         if END in self.steps:
             raise ValueError(f"`{END}` is reserved: it means hang up")
+        taken = RESERVED & set(self.steps)
+        if taken:
+            raise ValueError(f"{sorted(taken)}: reserved names (the texts outside the steps)")
         if self.start not in self.steps:
             raise ValueError(f"`start`: no step {self.start!r}")
         for name, step in self.steps.items():
@@ -149,7 +230,9 @@ class Scenario(BaseModel):
 
     def texts(self) -> list[tuple[str, str]]:
         """Every text the robot may say, as (where, template)."""
-        found = [("optout_say", self.optout_say), ("later_say", self.later_say)]
+        found = [("disclosure", self.disclosure)] if self.disclosure else []
+        found += [("optout_say", self.optout_say), ("later_say", self.later_say)]
+        found += [("voicemail_say", self.voicemail_say)] if self.voicemail_say else []
         for name, step in self.steps.items():
             found += [(f"{name}.say", step.say)] if step.say else []
             found += [(f"{name}.retry_say", step.retry_say)] if step.retry_say else []
@@ -158,24 +241,43 @@ class Scenario(BaseModel):
     def audio_path(self, audio: Path) -> Path:
         return audio if audio.is_absolute() or self.folder is None else self.folder / audio
 
+    def recorded(self, prompt: str) -> Path | None:
+        """The human recording of a prompt (``greeting``, ``score.retry``...), if there is one."""
+        if self.speech.recorded is None:
+            return None
+        path = self.audio_path(self.speech.recorded) / f"{prompt}.wav"
+        return path if path.is_file() else None
+
 
 def render(template: str, values: Mapping[str, Any]) -> str:
     """A step's text for one client; whitespace collapsed (templates span YAML lines)."""
     return " ".join(_env.from_string(template).render(**values).split())
 
 
-def load_scenario(path: Path) -> Scenario:
-    """Read and check a scenario file; ConfigError says what is wrong and where."""
+def parse_template(template: str) -> None:
+    """Raise ``jinja2.TemplateSyntaxError`` when ``template`` does not parse."""
+    _env.parse(template)
+
+
+def load_scenario(path: Path, disclosure: str | None = None) -> Scenario:
+    """Read and check a scenario file; ConfigError says what is wrong and where.
+
+    A file without ``disclosure`` gets ``disclosure`` (the setting) or the default one."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
         raise ConfigError(f"scenario {path}: {err}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"scenario {path}: not a YAML mapping")
+    if data.get("disclosure") is None:
+        data["disclosure"] = disclosure or DEFAULT_DISCLOSURE
     try:
         scenario = Scenario.model_validate({**data, "folder": path.parent})
     except ValidationError as err:
         raise ConfigError(f"scenario {path}: {err}") from err
+    recorded = scenario.speech.recorded
+    if recorded is not None and not scenario.audio_path(recorded).is_dir():
+        raise ConfigError(f"scenario {path}: speech.recorded: no folder {recorded}")
     for name, step in scenario.steps.items():
         for audio in (step.audio, step.retry_audio):
             if audio is not None and not scenario.audio_path(audio).is_file():
@@ -183,13 +285,15 @@ def load_scenario(path: Path) -> Scenario:
     return scenario
 
 
-def load_scenarios(folder: Path | None = None) -> dict[Purpose, Scenario]:
+def load_scenarios(
+    folder: Path | None = None, disclosure: str | None = None
+) -> dict[Purpose, Scenario]:
     """One scenario per purpose: the business's own file where it exists, else the shipped one."""
     found: dict[Purpose, Scenario] = {}
     for purpose in Purpose:
         own = folder / f"{purpose.value}.yaml" if folder is not None else None
         path = own if own is not None and own.is_file() else SHIPPED / f"{purpose.value}.yaml"
-        scenario = load_scenario(path)
+        scenario = load_scenario(path, disclosure)
         if scenario.purpose is not purpose:
             raise ConfigError(f"scenario {path}: purpose is {scenario.purpose}, not {purpose}")
         found[purpose] = scenario

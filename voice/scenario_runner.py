@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from nlu import classify_reason
 from povtor.ports import SpeechSynth
 from voice import answers
+from voice.amd import AmdConfig, Detector, Verdict
 from voice.answers import Answer
 from voice.listen import Heard, ListenConfig, Listener, ListenSession
 from voice.scenario import END, AskKind, Scenario, Step, render
@@ -28,6 +29,7 @@ from voice.scenario import END, AskKind, Scenario, Step, render
 log = logging.getLogger(__name__)
 
 PREROLL_FRAMES = 25  # 0.5 s of audio before a session opens goes into it
+GREETING_WAIT_S = 30.0  # an answering machine's greeting longer than this: hang up
 KEY_WAIT_S = 1.5  # after "1" on a score question, how long a "0" may take
 _SLACK_S = 3.0  # wall-clock margin over a session's audio-time limits
 
@@ -60,12 +62,38 @@ class Conversation:
         return any(a["label"] != "none" for a in self.answers)
 
 
+def prompt_texts(scenario: Scenario, values: Mapping[str, Any]) -> dict[str, str]:
+    """Every prompt one client may hear, by the name its recording would have
+    (``disclosure``, ``greeting``, ``score.retry``, ``optout_say``, ``later_say``), rendered."""
+    found: dict[str, str] = {}
+    for where, text in scenario.texts():
+        step, _, field = where.partition(".")
+        name = step
+        if field == "retry_say":
+            name = f"{step}.retry"
+        found[name] = render(text, values)
+    return found
+
+
 async def prepare_prompts(
     scenario: Scenario, synth: SpeechSynth, values: Mapping[str, Any]
 ) -> None:
-    """Synthesise every text one client may hear (before dialling: no wait after the answer)."""
-    texts = {render(text, values) for _, text in scenario.texts()}
+    """Synthesise every text one client may hear (before dialling: no wait after the answer);
+    prompts played from a recording are not synthesised."""
+    texts = {
+        text
+        for name, text in prompt_texts(scenario, values).items()
+        if scenario.recorded(name) is None and not _has_audio(scenario, name)
+    }
     await asyncio.gather(*(synth.synth(text) for text in texts))
+
+
+def _has_audio(scenario: Scenario, name: str) -> bool:
+    step, _, retry = name.partition(".")
+    found = scenario.steps.get(step)
+    if found is None:
+        return False
+    return (found.retry_audio if retry else found.audio) is not None
 
 
 class ScenarioRunner:
@@ -78,6 +106,7 @@ class ScenarioRunner:
         *,
         listener: Listener | None = None,
         key_wait_s: float = KEY_WAIT_S,
+        amd: AmdConfig | None = None,
     ) -> None:
         self.scenario = scenario
         self.call = call
@@ -95,6 +124,10 @@ class ScenarioRunner:
         self._asking = False  # a key pressed now cuts the robot short
         self._session_opened_at = 0.0
         self._pumps: list[asyncio.Task[None]] = []
+        # answering-machine detection over the far end's audio from the answer on
+        self._detector = Detector(amd) if amd is not None else None
+        self._machine = asyncio.Event()  # it is a machine: stop talking to it
+        self._greeting_over = asyncio.Event()  # and its greeting (and beep) has ended
 
     # --- the conversation ---
 
@@ -122,23 +155,33 @@ class ScenarioRunner:
         await asyncio.gather(*self._pumps, return_exceptions=True)
 
     async def _walk(self) -> None:
+        if self.scenario.disclosure:
+            await self._say("disclosure", render(self.scenario.disclosure, self.values), None)
+            if await self._stopped():
+                return
         name = self.scenario.start
         while name != END:
             step = self.scenario.steps[name]
             if step.ask is None:
                 await self._say(name, render(step.say, self.values), step.audio)
-                if self._gone.is_set():
-                    self.result.finished = "call_ended"
+                if await self._stopped():
                     return
                 name = step.next_for("")
                 continue
             answer = await self._ask(name, step)
+            if self._machine.is_set():
+                await self._stopped()
+                return
             if answer.label == answers.OPTOUT:
-                await self._say("optout", render(self.scenario.optout_say, self.values), None)
+                await self._say(
+                    "optout", render(self.scenario.optout_say, self.values), None, "optout_say"
+                )
                 self.result.finished = "optout"
                 return
             if answer.label == answers.LATER and step.ask is not AskKind.INTENT:
-                await self._say("later", render(self.scenario.later_say, self.values), None)
+                await self._say(
+                    "later", render(self.scenario.later_say, self.values), None, "later_say"
+                )
                 self.result.finished = "later"
                 return
             if self._gone.is_set():
@@ -147,19 +190,39 @@ class ScenarioRunner:
             name = step.next_for(answer.label)
         self.result.finished = "end"
 
+    async def _stopped(self) -> bool:
+        """The conversation cannot go on: the client hung up, or an answering machine took the
+        call (then ``voicemail_say`` once its greeting is over, if the scenario has one)."""
+        if self._machine.is_set():
+            self.result.finished = "voicemail"
+            message = self.scenario.voicemail_say
+            if message and not self._gone.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._greeting_over.wait(), GREETING_WAIT_S)
+                if self._greeting_over.is_set():
+                    text = render(message, self.values)
+                    await self._say("voicemail", text, None, "voicemail_say")
+            return True
+        if self._gone.is_set():
+            self.result.finished = "call_ended"
+            return True
+        return False
+
     async def _ask(self, name: str, step: Step) -> Answer:
         assert step.ask is not None
         heard_words = False
         for attempt in range(1 + step.retries):
-            text, audio = step.say, step.audio
+            text, audio, prompt = step.say, step.audio, name
             if attempt and (step.retry_say or step.retry_audio):
-                text, audio = step.retry_say or step.say, step.retry_audio
-            answer, heard = await self._ask_once(name, step, render(text, self.values), audio)
+                text, audio, prompt = step.retry_say or step.say, step.retry_audio, f"{name}.retry"
+            answer, heard = await self._ask_once(
+                name, step, render(text, self.values), audio, prompt
+            )
             heard_words = heard_words or heard
             if answer is not None:
                 await self._record(name, step, answer)
                 return answer
-            if self._gone.is_set():
+            if self._gone.is_set() or self._machine.is_set():
                 break
         label = "unknown" if step.ask is AskKind.INTENT and heard_words else "none"
         answer = Answer(label, "none")
@@ -167,29 +230,40 @@ class ScenarioRunner:
         return answer
 
     async def _ask_once(
-        self, name: str, step: Step, text: str, audio: Path | None
+        self, name: str, step: Step, text: str, audio: Path | None, prompt: str
     ) -> tuple[Answer | None, bool]:
         """One asking of the question: (the answer or None, whether words were heard)."""
         kind = step.ask
         assert kind is not None
         session = self._open_session(step)
-        saying = asyncio.ensure_future(self._say(name, text, audio))
+        saying = asyncio.ensure_future(self._say(name, text, audio, prompt))
         key = asyncio.ensure_future(self._keys.get())
         heard = asyncio.ensure_future(session.next()) if session else None
         gone = asyncio.ensure_future(self._gone.wait())
+        machine = asyncio.ensure_future(self._machine.wait())
+        # barge-in: the client starts talking over the question, the robot stops and listens
+        talking = (
+            asyncio.ensure_future(session.speaking.wait()) if session and step.barge_in else None
+        )
         self._asking = True
         wait_s = step.wait_s if session is None else step.wait_s + step.max_answer_s + _SLACK_S
         deadline: float | None = None
         heard_words = False
         try:
             while True:
-                waiters = {f for f in (saying, key, heard, gone) if f is not None and not f.done()}
+                waiters = {
+                    f
+                    for f in (saying, key, heard, gone, machine, talking)
+                    if f is not None and not f.done()
+                }
                 timeout = None if deadline is None else max(0.0, deadline - self._loop.time())
                 done, _ = await asyncio.wait(
                     waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
                 if not done:
                     return None, heard_words  # silence (keypad only), or a stuck session
+                if talking is not None and talking in done and not saying.done():
+                    self.call.stop_playback()
                 if key in done:
                     self.call.stop_playback()
                     answer = await self._keypad(kind, key.result(), step)
@@ -211,11 +285,11 @@ class ScenarioRunner:
                     if session is not None:
                         session.arm()
                     deadline = self._loop.time() + wait_s
-                if gone in done:
+                if gone in done or machine in done:
                     return None, heard_words
         finally:
             self._asking = False
-            waiting = [f for f in (key, heard, gone) if f is not None]
+            waiting = [f for f in (key, heard, gone, machine, talking) if f is not None]
             for future in waiting:
                 future.cancel()
             await asyncio.gather(*waiting, return_exceptions=True)
@@ -274,12 +348,17 @@ class ScenarioRunner:
 
     # --- saying ---
 
-    async def _say(self, name: str, text: str, audio: Path | None) -> bool:
+    async def _say(self, name: str, text: str, audio: Path | None, prompt: str = "") -> bool:
+        """Say one prompt: the step's own WAV, else the recording named after the prompt in the
+        scenario's ``recorded`` folder, else synthesised speech (ready in the cache by then)."""
         if self._gone.is_set():
             return False
-        source: bytes | Path = (
-            self.scenario.audio_path(audio) if audio is not None else await self.synth.synth(text)
-        )
+        source: bytes | Path
+        if audio is not None:
+            source = self.scenario.audio_path(audio)
+        else:
+            recorded = self.scenario.recorded(prompt or name)
+            source = recorded if recorded is not None else await self.synth.synth(text)
         start = self._now()
         played = await self.call.play(source)
         self.result.prompts.append(
@@ -310,6 +389,8 @@ class ScenarioRunner:
     async def _pump_frames(self) -> None:
         try:
             async for frame in self.call.frames():
+                if self._detector is not None:
+                    self._detect(frame)
                 if self._session is not None:
                     self._session.feed(frame)
                 else:
@@ -323,6 +404,27 @@ class ScenarioRunner:
                 self.call.stop_playback()
             self._keys.put_nowait(digit)
         self._gone.set()
+
+    def _detect(self, frame: bytes) -> None:
+        assert self._detector is not None
+        if self._machine.is_set():
+            if not self._greeting_over.is_set() and self._detector.greeting_over(frame):
+                self._greeting_over.set()
+            return
+        if self._detector.result is not None:
+            return
+        found = self._detector.feed(frame)
+        if found is None:
+            return
+        self.result.data["amd"] = {
+            "verdict": found.verdict.value,
+            "at": found.at_s,
+            "reason": found.reason,
+        }
+        if found.verdict is Verdict.MACHINE:
+            log.info("Call %s: answering machine (%s)", self.call.uuid, found.reason)
+            self._machine.set()
+            self.call.stop_playback()
 
     def _now(self) -> float:
         return round(self._loop.time() - self._t0, 3)

@@ -1,9 +1,11 @@
-"""Speech synthesis for the voice robot: espeak-ng's Russian voice, cached on disk.
+"""Speech synthesis for the voice robot, cached on disk: espeak-ng, or a Piper neural voice.
 
-espeak-ng runs as an external program (never linked) and writes a 22 kHz WAV; sox turns it into
-8 kHz 16-bit mono PCM, what the call engine plays. Each prompt is kept as a WAV in
-``DATA_DIR/prompts`` under a hash of (engine, voice, speed, text), so a greeting said to a
-thousand clients is synthesised once, and a business can listen to what the robot says.
+Both implement ``povtor.ports.SpeechSynth`` (text in, 8 kHz 16-bit mono PCM out, what the call
+engine plays). espeak-ng runs as an external program (never linked) and needs no download; a
+Piper voice (``voice.piper``) sounds like a person and needs its model fetched. Each prompt is
+kept as a WAV in ``DATA_DIR/prompts`` under a hash of (engine, voice, speed, text), so a
+greeting said to a thousand clients is synthesised once, and a business can listen to what
+the robot says.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ _TIMEOUT_S = 30.0
 _RAW_OUT = ("-e", "signed", "-b", "16", "-c", "1", "-L", "-")
 
 
-def prompt_key(text: str, voice: str, speed: int) -> str:
+def prompt_key(text: str, voice: str, speed: float, engine: str = _ENGINE) -> str:
     """The cache key of one prompt: the same words in the same voice give the same key."""
-    raw = "\x1f".join((_ENGINE, voice, str(speed), " ".join(text.split())))
+    raw = "\x1f".join((engine, voice, str(speed), " ".join(text.split())))
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def _write_wav(path: Path, pcm: bytes) -> None:
+def write_wav(path: Path, pcm: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with wave.open(str(tmp), "wb") as wav:
         wav.setnchannels(1)
@@ -57,7 +59,8 @@ def _read_wav(path: Path) -> bytes | None:
         return None
 
 
-async def _run(args: list[str], stdin: bytes | None = None) -> bytes:
+async def run_program(args: list[str], stdin: bytes | None = None) -> bytes:
+    """Run an external program (espeak-ng, sox) and return what it printed; AudioError if not."""
     process = await asyncio.create_subprocess_exec(
         *args,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
@@ -77,13 +80,32 @@ async def _run(args: list[str], stdin: bytes | None = None) -> bytes:
     return out
 
 
-class EspeakSynth:
-    """Implements ``povtor.ports.SpeechSynth`` with espeak-ng (+ sox), cached in ``folder``."""
+def require_programs(*programs: str) -> None:
+    for program in programs:
+        if shutil.which(program) is None:
+            raise ConfigError(f"{program} is not installed (apt-get install {program})")
 
-    def __init__(self, folder: Path, *, voice: str = "ru", speed: int = 150) -> None:
-        for program in ("espeak-ng", "sox"):
-            if shutil.which(program) is None:
-                raise ConfigError(f"{program} is not installed (apt-get install {program})")
+
+async def resample(pcm: bytes, rate: int) -> bytes:
+    """16-bit mono PCM at ``rate`` to the call's 8 kHz (sox: band-limited, no aliasing)."""
+    if rate == RATE:
+        return pcm
+    return await run_program(
+        ["sox", "-t", "raw", "-r", str(rate), *_RAW_OUT[:-1], "-", "-t", "raw", "-r", str(RATE),
+         *_RAW_OUT],
+        stdin=pcm,
+    )  # fmt: skip
+
+
+class CachedSynth:
+    """The cache shared by the engines: memory, then ``folder``, then :meth:`make`.
+
+    Concurrent requests for one text share the work; a subclass names its ``engine``, ``voice``
+    and ``speed`` (all in the cache key) and implements ``make``."""
+
+    engine = "?"
+
+    def __init__(self, folder: Path, *, voice: str, speed: float) -> None:
         self.folder = Path(folder)
         self.voice = voice
         self.speed = speed
@@ -91,14 +113,21 @@ class EspeakSynth:
         self._memory: OrderedDict[str, bytes] = OrderedDict()
         self._pending: dict[str, asyncio.Future[bytes]] = {}
 
+    def key(self, text: str) -> str:
+        return prompt_key(text, self.voice, self.speed, self.engine)
+
     def path_for(self, text: str) -> Path:
-        return self.folder / f"{prompt_key(text, self.voice, self.speed)}.wav"
+        return self.folder / f"{self.key(text)}.wav"
+
+    async def make(self, text: str) -> bytes:
+        """8 kHz 16-bit mono PCM of ``text`` (not cached yet)."""
+        raise NotImplementedError
 
     async def synth(self, text: str) -> bytes:
         """8 kHz 16-bit mono PCM of ``text``; concurrent requests for one text share the work."""
         if not text.strip():
             return b""
-        key = prompt_key(text, self.voice, self.speed)
+        key = self.key(text)
         if key in self._memory:
             self._memory.move_to_end(key)
             return self._memory[key]
@@ -125,7 +154,26 @@ class EspeakSynth:
         cached = await asyncio.to_thread(_read_wav, path)
         if cached is not None:
             return cached
-        wav = await _run(
+        pcm = await self.make(text)
+        if not pcm:
+            raise AudioError(f"{self.engine} produced no audio")
+        self.synthesised += 1
+        self.folder.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(write_wav, path, pcm)
+        return pcm
+
+
+class EspeakSynth(CachedSynth):
+    """espeak-ng (+ sox): formant speech, robotic but always there (no download)."""
+
+    engine = _ENGINE
+
+    def __init__(self, folder: Path, *, voice: str = "ru", speed: float = 150) -> None:
+        require_programs("espeak-ng", "sox")
+        super().__init__(folder, voice=voice, speed=int(speed))
+
+    async def make(self, text: str) -> bytes:
+        wav = await run_program(
             [
                 "espeak-ng",
                 "-v",
@@ -139,13 +187,7 @@ class EspeakSynth:
             ],
             stdin=text.encode(),
         )
-        pcm = await _run(
+        return await run_program(
             ["sox", "-t", "wav", "-", "-t", "raw", "-r", str(RATE), *_RAW_OUT],
             stdin=wav,
         )
-        if not pcm:
-            raise AudioError("espeak-ng produced no audio")
-        self.synthesised += 1
-        self.folder.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(_write_wav, path, pcm)
-        return pcm

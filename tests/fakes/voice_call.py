@@ -46,7 +46,16 @@ class HangUp:
     pass
 
 
-Reply = Say | Press | HangUp | None
+@dataclass(frozen=True)
+class Audio:
+    """The far end sends this 8 kHz PCM from the moment the prompt starts (an answering
+    machine's greeting plays over the robot)."""
+
+    pcm: bytes
+    during_prompt: bool = True
+
+
+Reply = Say | Press | HangUp | Audio | None
 
 
 class FakeCall:
@@ -73,7 +82,7 @@ class FakeCall:
 
     def _react(self, before: bool) -> None:
         reply = self.replies[0] if self.replies else None
-        if before != (isinstance(reply, Say) and reply.during_prompt):
+        if before != (isinstance(reply, Say | Audio) and reply.during_prompt):
             return
         if self.replies:
             self.replies.popleft()
@@ -83,6 +92,9 @@ class FakeCall:
         elif isinstance(reply, Press):
             for key in reply.keys:
                 self._keys.put_nowait(key)
+        elif isinstance(reply, Audio):
+            whole = len(reply.pcm) // FRAME * FRAME
+            self._audio.extend(reply.pcm[i : i + FRAME] for i in range(0, whole, FRAME))
         elif isinstance(reply, HangUp):
             self.hung_up_by = "client"
             self._end()

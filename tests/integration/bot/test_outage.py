@@ -63,7 +63,7 @@ async def test_worker_waits_out_an_unreachable_bot_api_and_sends_once_it_is_back
 
         user = FakeUser(fake, CHAT)
         fake.add_chat(CHAT)
-        await fake.start(port)
+        await fake.start(port=port)
         survey = await user.next_message(within=30)
         assert "от 0 до 10" in survey.text
         await worker.wait_for_line("telegram recovered")

@@ -149,7 +149,9 @@ async def test_a_recording_is_temporarily_unavailable_while_s3_is_down(
     try:
         async with asyncio.timeout(10):
             await service.ready.wait()
-        dash = Dashboard(f"http://127.0.0.1:{service.bound_port}", store, users, None, settings)  # type: ignore[arg-type]
+        dash = Dashboard(
+            f"http://127.0.0.1:{service.bound_port}", store, users, None, settings, engine
+        )  # type: ignore[arg-type]
         await dash.add_user("anna", Role.MANAGER)
         http = await dash.signed_in("anna")
         async with http, http.get(f"/calls/{call_id}/recording") as response:

@@ -63,6 +63,7 @@ async def test_a_silent_trunk_fails_the_call_as_ours_not_as_the_client_not_answe
         UserStore(session_factory(engine)),
         None,  # type: ignore[arg-type]
         Settings(_env_file=None, dashboard=dashboard_settings()),  # type: ignore[call-arg]
+        engine,
     )
     await dash.add_user("anna", Role.MANAGER)
     settings = {

@@ -14,7 +14,16 @@ from outreach.listing import AttemptListing
 from outreach.queue import AttemptQueue
 from outreach.rules import Caps, ContactRules, RetryRule
 from povtor.db import session_factory
-from povtor.domain import AttemptState, ChannelKind, ConsentChannel, EventKind, OutcomeKind
+from povtor.domain import (
+    Attempt,
+    AttemptState,
+    ChannelKind,
+    Client,
+    ConsentChannel,
+    EventKind,
+    Outcome,
+    OutcomeKind,
+)
 from tests.fakes.outreach_channels import ScriptedChannel
 from tests.integration.outreach.conftest import NOON_MSK, Clock, attempt, new_client
 
@@ -170,6 +179,35 @@ async def test_answer_in_telegram_cancels_the_fallback_call(
     clock.advance(ContactRules().answer_timeout)
     await dispatcher.run_until_idle()
     assert call.executed == []
+    fallback = next(v for v in await listing(engine).attempts() if v.fallback_of == message.id)
+    assert fallback.state is AttemptState.GIVEN_UP
+
+
+class _AnsweredWhileSending:
+    """A message the client answers before the channel has even returned (a quick press)."""
+
+    kind = ChannelKind.TELEGRAM
+
+    def __init__(self, sink: LateOutcomes) -> None:
+        self.sink = sink
+
+    async def execute(self, attempt: Attempt, client: Client) -> Outcome:
+        await self.sink.report(attempt.id, OutcomeKind.ANSWERED, {"score": 9})
+        return Outcome(OutcomeKind.DELIVERED)
+
+
+async def test_answer_before_the_delivery_is_recorded_still_cancels_the_fallback_call(
+    engine, store, queue, call, make_dispatcher, clock: Clock
+) -> None:
+    cid = await new_client(store, "C1", chat=777)
+    await queue.add([attempt(cid, "k", channel=ChannelKind.TELEGRAM)], clock())
+    sink = LateOutcomes(session_factory(engine), clock=clock)
+    dispatcher = make_dispatcher(call, _AnsweredWhileSending(sink))
+    await dispatcher.run_until_idle()
+    clock.advance(ContactRules().answer_timeout)
+    await dispatcher.run_until_idle()
+    assert call.executed == []
+    message = next(v for v in await listing(engine).attempts() if v.channel.value == "telegram")
     fallback = next(v for v in await listing(engine).attempts() if v.fallback_of == message.id)
     assert fallback.state is AttemptState.GIVEN_UP
 

@@ -123,3 +123,38 @@ async def test_health_and_metrics_answer_while_the_worker_runs(
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
+
+
+async def test_health_is_degraded_with_the_reason_when_no_channel_can_reach_anyone(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=sqlite_url, data_dir=tmp_path, metrics_port=0, _env_file=None)
+    stop = asyncio.Event()
+    built: list[Runtime] = []
+    ready = asyncio.Event()
+    task = asyncio.create_task(
+        run(
+            settings,
+            stop=stop,
+            handle_signals=False,
+            on_ready=lambda rt: (built.append(rt), ready.set()),
+        )
+    )
+    try:
+        async with asyncio.timeout(30):
+            await ready.wait()
+            assert built[0].health is not None
+            await built[0].health.ready.wait()
+        port = built[0].health.bound_port  # type: ignore[union-attr]
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/healthz") as resp,
+        ):
+            assert resp.status == 200  # degraded: up, but a monitor should look
+            body = await resp.json()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+    assert body["status"] == "degraded"
+    assert body["channels"] == []
+    assert "no channel configured" in body["reason"]

@@ -41,7 +41,9 @@ def settings_for(tmp_path: Path) -> Settings:
     (own / "nps.yaml").write_text(text.replace("wait_s: 7\n    max", "wait_s: 1.5\n    max"))
     return Settings(
         data_dir=tmp_path / "data",
-        call=CallSettings(scenarios_dir=own, live_asr=False, company_name="магазина Зерно"),
+        call=CallSettings(
+            scenarios_dir=own, live_asr=False, company_name="Магазин «Зерно»", tts_engine="espeak"
+        ),
     )
 
 
@@ -80,7 +82,7 @@ async def test_nps_call_scored_nine_by_keypad_is_heard_and_reported(
             finally:
                 channel.close()
         greeting_text = outcome.data["prompts"][0]["text"]
-        greeting = await channel.synth.synth(greeting_text)
+        greeting = await channel.synths[Purpose.NPS].synth(greeting_text)
     finally:
         await phone.stop()
 
@@ -93,8 +95,9 @@ async def test_nps_call_scored_nine_by_keypad_is_heard_and_reported(
     assert data["dtmf"] == "9"
     assert "optout" not in data
     steps = [p["step"] for p in data["prompts"]]
-    assert steps == ["greeting", "score", "ask_high", "thanks"]
-    assert "независимый отдел контроля качества магазина Зерно" in greeting_text
+    assert steps == ["disclosure", "greeting", "score", "ask_high", "thanks"]
+    assert "робот независимого отдела контроля качества магазина «Зерно»" in greeting_text
+    assert "Разговор записывается" in greeting_text
     assert data["hung_up_by"] == "robot"
     assert data["finished"] == "end"
 
@@ -106,7 +109,7 @@ async def test_nps_call_scored_nine_by_keypad_is_heard_and_reported(
     score, lag = best_match(greeting_env, heard_env[: len(greeting_env) + 150])
     assert score > 0.8, score
     assert lag * 0.02 < 2.0
-    ask_high = data["prompts"][2]
+    ask_high = data["prompts"][3]
     wait = heard_env[round(ask_high["end"] / 0.02) + 10 : round(ask_high["end"] / 0.02) + 60]
     assert wait.max() < 100  # silence (G.711 quiet) while listening
     spoken = (heard_env > 300).sum() * 0.02

@@ -20,6 +20,8 @@ def test_shipped_env_example_loads_into_settings(
     assert settings.outreach.call_weekday_start == time(9, 0)
     assert settings.sip.max_concurrent_calls == 30
     assert settings.call.tts_voice == "ru"
+    assert settings.call.tts_engine == "piper"
+    assert settings.call.piper_voice == "ru_RU-irina-medium"
     assert settings.outreach.retry_busy == "30:3"
     assert settings.metrics_port == 9108
     assert settings.db_url == f"sqlite+aiosqlite:///{(tmp_path / 'data' / 'povtor.db')}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,8 +25,8 @@ from voice.scenario_runner import Conversation, ScenarioRunner
 SCENARIOS = load_scenarios()
 VALUES: dict[str, Any] = {
     "name": "Иван",
-    "company": "магазина «Зерно»",
-    "order_date": "12 марта",
+    "company": "Магазин «Зерно»",
+    "order_date": dt.date(2026, 3, 12),
     "items": "кофе в зёрнах",
     "category": "кофе",
     "days_since": 40,
@@ -47,7 +48,8 @@ async def talk(
     scenario: Scenario | None = None,
     pace_s: float = 0.0,
 ) -> tuple[Conversation, FakeCall, ToneSynth]:
-    call = FakeCall(replies, pace_s=pace_s)
+    # the client listens to the disclosure quietly, then replies as listed
+    call = FakeCall([None, *replies], pace_s=pace_s)
     synth = ToneSynth()
     listener = Listener(lambda: HeardWordsRecognizer(call), threads=2) if voice else None
     runner = ScenarioRunner(
@@ -71,7 +73,7 @@ async def test_nps_score_nine_by_keypad_asks_what_made_it_high() -> None:
     result, _call, _ = await talk(
         Purpose.NPS, [None, Press("9"), Say("быстрая доставка и вежливые менеджеры")]
     )
-    assert steps(result) == ["greeting", "score", "ask_high", "thanks"]
+    assert steps(result) == ["disclosure", "greeting", "score", "ask_high", "thanks"]
     assert result.data["score"] == 9
     assert result.data["score_via"] == "keypad"
     assert result.data["reason_text"] == "быстрая доставка и вежливые менеджеры"
@@ -84,7 +86,7 @@ async def test_nps_score_by_voice_below_nine_asks_what_to_improve() -> None:
     result, _, _ = await talk(
         Purpose.NPS, [None, Say("ну наверное восемь"), Say("доставка очень долгая")]
     )
-    assert steps(result) == ["greeting", "score", "ask_improve", "thanks"]
+    assert steps(result) == ["disclosure", "greeting", "score", "ask_improve", "thanks"]
     assert result.data["score"] == 8
     assert result.data["score_via"] == "voice"
     assert result.data["reason_text"] == "доставка очень долгая"
@@ -102,17 +104,17 @@ async def test_keypad_ten_is_star_or_one_then_zero(keys: str, score: int) -> Non
 
 async def test_unclear_score_is_asked_once_more_with_the_retry_text() -> None:
     result, _, _synth = await talk(Purpose.NPS, [None, Say("даже не знаю"), Say("семь"), None])
-    assert steps(result) == ["greeting", "score", "score", "ask_improve", "thanks"]
+    assert steps(result) == ["disclosure", "greeting", "score", "score", "ask_improve", "thanks"]
     retry = SCENARIOS[Purpose.NPS].steps["score"].retry_say
     assert retry is not None
-    assert result.prompts[2]["text"].startswith("Извините")
+    assert result.prompts[3]["text"].startswith("Извините")
     assert result.data["score"] == 7
     assert next(a["label"] for a in result.answers) == "passive"
 
 
 async def test_silence_twice_ends_without_a_score() -> None:
     result, _, _ = await talk(Purpose.NPS, [None, None, None, None])
-    assert steps(result) == ["greeting", "score", "score", "no_score"]
+    assert steps(result) == ["disclosure", "greeting", "score", "score", "no_score"]
     assert "score" not in result.data
     assert result.answers == [
         {
@@ -138,7 +140,7 @@ async def test_keypad_only_without_a_listener_still_reads_the_score() -> None:
     )
     result, _, _ = await talk(Purpose.NPS, [None, Press("*"), None], voice=False, scenario=quick)
     assert result.data["score"] == 10
-    assert steps(result) == ["greeting", "score", "ask_high", "thanks"]
+    assert steps(result) == ["disclosure", "greeting", "score", "ask_high", "thanks"]
 
 
 async def test_opt_out_phrase_ends_the_call_at_any_question() -> None:
@@ -156,7 +158,7 @@ async def test_answer_spoken_during_the_question_cuts_the_robot_short() -> None:
         Purpose.NPS, [None, Say("девять", 0.3, during_prompt=True), None], pace_s=0.005
     )
     assert result.data["score"] == 9
-    score_prompt = result.prompts[1]
+    score_prompt = result.prompts[2]
     assert score_prompt["step"] == "score"
     assert score_prompt["completed"] is False
     assert call.stopped >= 1
@@ -165,19 +167,19 @@ async def test_answer_spoken_during_the_question_cuts_the_robot_short() -> None:
 async def test_reorder_keypad_three_means_call_back_later() -> None:
     result, _, _ = await talk(Purpose.REORDER, [Press("3"), None])
     assert result.data["intent"] == "later"
-    assert steps(result) == ["remind", "later"]
-    assert "12 марта вы заказывали у нас кофе в зёрнах" in result.prompts[0]["text"]
+    assert steps(result) == ["disclosure", "remind", "later"]
+    assert "двенадцатого марта вы заказывали у нас кофе в зёрнах" in result.prompts[1]["text"]
 
 
 async def test_reorder_yes_by_voice() -> None:
     result, _, _ = await talk(Purpose.REORDER, [Say("да, давайте"), None])
     assert result.data["intent"] == "yes"
-    assert steps(result) == ["remind", "agreed"]
+    assert steps(result) == ["disclosure", "remind", "agreed"]
 
 
 async def test_reorder_unclear_twice_is_unknown() -> None:
     result, _, _ = await talk(Purpose.REORDER, [Say("а кто это"), Say("что"), None])
-    assert steps(result) == ["remind", "remind", "unclear"]
+    assert steps(result) == ["disclosure", "remind", "remind", "unclear"]
     assert result.answers[-1]["label"] == "unknown"
 
 
@@ -186,7 +188,7 @@ async def test_winback_records_both_churn_answers() -> None:
         Purpose.WINBACK,
         [None, Say("менеджер не разбирается в товаре"), Say("персональная скидка"), None],
     )
-    assert steps(result) == ["greeting", "why", "back", "thanks"]
+    assert steps(result) == ["disclosure", "greeting", "why", "back", "thanks"]
     assert result.data["reason_text"] == "менеджер не разбирается в товаре"
     assert result.data["reason_category"] == "manager_competence"
     assert result.data["return_text"] == "персональная скидка"
@@ -195,7 +197,7 @@ async def test_winback_records_both_churn_answers() -> None:
 async def test_client_hanging_up_mid_question_stops_the_scenario() -> None:
     result, call, _ = await talk(Purpose.NPS, [None, HangUp()])
     assert result.finished == "call_ended"
-    assert steps(result) == ["greeting", "score"]
+    assert steps(result) == ["disclosure", "greeting", "score"]
     assert call.hung_up_by == "client"
 
 

@@ -8,7 +8,14 @@ import pytest
 
 from povtor.domain import Purpose
 from povtor.errors import ConfigError
-from voice.scenario import SHIPPED, TEMPLATE_VALUES, load_scenario, load_scenarios, render
+from voice.scenario import (
+    DEFAULT_DISCLOSURE,
+    SHIPPED,
+    TEMPLATE_VALUES,
+    load_scenario,
+    load_scenarios,
+    render,
+)
 
 
 @pytest.mark.parametrize("purpose", list(Purpose))
@@ -24,7 +31,7 @@ def test_each_shipped_scenario_loads_and_renders(purpose: Purpose) -> None:
 def test_nps_script_follows_the_quality_department_wording() -> None:
     nps = load_scenarios()[Purpose.NPS]
     texts = " ".join(render(t, TEMPLATE_VALUES) for _, t in nps.texts())
-    assert "независимый отдел контроля качества" in texts
+    assert "голосовой робот независимого отдела контроля качества кофейни «Зерно»" in texts
     assert "Порекомендуете ли вы нас друзьям и знакомым" in texts
     assert "Что позволило нам получить такую высокую оценку?" in texts
     assert "Что нам улучшить, чтобы вы поставили десятку?" in texts
@@ -46,12 +53,36 @@ def test_a_business_file_replaces_the_shipped_one(tmp_path: Path) -> None:
     assert scenarios[Purpose.REORDER].folder == SHIPPED
 
 
+@pytest.mark.parametrize("purpose", list(Purpose))
+def test_every_shipped_call_opens_saying_who_calls_that_it_is_a_robot_and_recorded(
+    purpose: Purpose,
+) -> None:
+    scenario = load_scenarios()[purpose]
+    assert scenario.disclosure is not None
+    said = render(scenario.disclosure, TEMPLATE_VALUES)
+    assert "голосовой робот" in said
+    assert "кофейни «Зерно»" in said
+    assert "Разговор записывается" in said
+
+
+def test_a_file_without_disclosure_still_gets_one(tmp_path: Path) -> None:
+    text = (SHIPPED / "winback.yaml").read_text(encoding="utf-8")
+    start = text.index("disclosure:")
+    end = text.index("steps:")
+    (tmp_path / "winback.yaml").write_text(text[:start] + text[end:], encoding="utf-8")
+    default = load_scenario(tmp_path / "winback.yaml")
+    assert default.disclosure == DEFAULT_DISCLOSURE
+    own = load_scenario(tmp_path / "winback.yaml", "Это робот. Звонок записывается.")
+    assert own.disclosure == "Это робот. Звонок записывается."
+
+
 BROKEN = {
     "unknown step": ("next: thanks", "next: thank_you"),
     "unknown answer": ("promoter: ask_high", "superfan: ask_high"),
     "unreachable step": ("none: no_score", "none: thanks"),
-    "template error": ("{{ company }}", "{{ company "),
-    "unknown variable": ("{{ company }}", "{{ companyy }}"),
+    "template error": ("{{ company|gent }}", "{{ company|gent "),
+    "unknown variable": ("{{ company|gent }}", "{{ companyy }}"),
+    "unknown filter": ("{{ company|gent }}", "{{ company|genitive }}"),
     "typo in a key": ("retries: 1", "retrys: 1"),
     "missing recording": ("save: reason\n    retries: 0", "save: reason\n    audio: x.wav"),
 }

@@ -1,0 +1,411 @@
+"""`povtor demo`: the real worker against local stand-ins, with time compressed.
+
+It makes a fresh store in its folder (the generator's business plus a cast of named clients),
+starts the Bot API emulator with the simulated clients and the sandbox page, the SIPp phones,
+then `povtor run` as a child process in demo mode, and shows what happens until Ctrl-C or the
+given number of seconds. A worker that dies is started again (the dispatcher's leases make sure
+nobody is contacted twice). Everything it started is stopped on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from rich.console import Console
+from rich.live import Live
+from sqlalchemy import text
+
+from app.demo.clients import Feed, SimulatedPeople, generic_script, manager_script
+from app.demo.phones import DemoPhones
+from app.demo.progress import Baseline, render, snapshot
+from app.demo.safety import demo_environment
+from app.demo.world import MANAGER_CHAT, add_cast, deliver_live_orders, zone_at_hours
+from app.sandbox.page import SandboxPage
+from app.sandbox.telegram_api import BOT_USERNAME, TOKEN, BotApiEmulator
+from app.sandbox.telegram_user import button_texts
+from povtor.db import create_engine, session_factory
+from povtor.errors import ConfigError
+
+MARKER = ".povtor-demo"
+LOGIN, PASSWORD = "demo", "water-sandbox-tuesday"
+SECRET = "povtor-demo-signing-key-not-secret"
+LIVE_DELIVERY_AFTER_S = 15.0
+MAX_RESTARTS = 5
+
+
+@dataclass
+class DemoOptions:
+    folder: Path = Path("data/demo")
+    seconds: float | None = None
+    clients: int = 40
+    seed: int = 1
+    dashboard_port: int = 8080
+    sandbox_port: int = 8081
+    metrics_port: int = 9108
+    models_dir: Path = Path("data/models")
+
+
+@dataclass
+class DemoState:
+    restarts: int = 0
+    worker_pid: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def demo_settings(
+    opts: DemoOptions, sandbox: str, phones: str, model: Path | None
+) -> dict[str, str]:
+    """The worker's whole configuration: loopback stand-ins, time compressed."""
+    folder = opts.folder.resolve()
+    env = {
+        "POVTOR_DATA_DIR": str(folder),
+        "POVTOR_SECRET_KEY": SECRET,
+        "POVTOR_DASHBOARD_HOST": "127.0.0.1",
+        "POVTOR_DASHBOARD_PORT": str(opts.dashboard_port),
+        "POVTOR_METRICS_HOST": "127.0.0.1",
+        "POVTOR_METRICS_PORT": str(opts.metrics_port),
+        "POVTOR_CRM_KIND": "none",
+        # Telegram: the emulator; an unanswered message falls back to a call after 25 s
+        "POVTOR_TELEGRAM_BOT_TOKEN": TOKEN,
+        "POVTOR_TELEGRAM_BOT_USERNAME": BOT_USERNAME,
+        "POVTOR_TELEGRAM_API_BASE": sandbox,
+        "POVTOR_TELEGRAM_MODE": "polling",
+        "POVTOR_TELEGRAM_POLLING_TIMEOUT_S": "5",
+        "POVTOR_TELEGRAM_ANSWER_TIMEOUT_S": "25",
+        "POVTOR_TELEGRAM_NPS_REASON_WAIT_S": "40",
+        "POVTOR_TELEGRAM_COMPANY_NAME": "«Чистая вода» (демо)",
+        # phones: SIPp on loopback
+        "POVTOR_SIP_ENABLED": "true",
+        "POVTOR_SIP_PROXY": phones,
+        "POVTOR_SIP_LOCAL_HOST": "127.0.0.1",
+        "POVTOR_SIP_LOCAL_PORT": "0",
+        "POVTOR_SIP_RTP_PORT_MIN": "0",
+        "POVTOR_SIP_CALLER_ID": "demo",
+        "POVTOR_SIP_RING_TIMEOUT_S": "8",
+        "POVTOR_SIP_RTP_TIMEOUT_S": "0",
+        "POVTOR_CALL_MAX_CALL_S": "90",
+        # the day in two minutes: plans every 5 s, retries within a minute, NPS right after
+        # delivery, a few calls and messages a day allowed, short leases after a crash
+        "POVTOR_OUTREACH_PLAN_INTERVAL_S": "5",
+        "POVTOR_OUTREACH_POLL_INTERVAL_S": "0.5",
+        "POVTOR_OUTREACH_CONCURRENCY": "40",
+        "POVTOR_OUTREACH_LEASE_S": "15",
+        "POVTOR_OUTREACH_HEARTBEAT_S": "2",
+        "POVTOR_OUTREACH_DRAIN_TIMEOUT_S": "15",
+        "POVTOR_OUTREACH_NPS_AFTER_DELIVERY_DAYS": "0",
+        "POVTOR_OUTREACH_RETRY_BUSY": "0.25:3",
+        "POVTOR_OUTREACH_RETRY_NO_ANSWER": "0.4:2",
+        "POVTOR_OUTREACH_RETRY_HUNG_UP_EARLY": "0.5:2",
+        "POVTOR_OUTREACH_RETRY_FAILED": "0.25:2",
+        "POVTOR_OUTREACH_RETRY_INTERRUPTED": "0.1:3",
+        "POVTOR_OUTREACH_CALLS_PER_DAY": "4",
+        "POVTOR_OUTREACH_CALLS_PER_WEEK": "6",
+        "POVTOR_OUTREACH_CALLS_PER_MONTH": "10",
+        "POVTOR_OUTREACH_MESSAGES_PER_DAY": "6",
+        "POVTOR_OUTREACH_MESSAGES_PER_WEEK": "10",
+        "POVTOR_OUTREACH_MESSAGES_PER_MONTH": "20",
+        "POVTOR_OUTREACH_HOLIDAY_CALLS": "true",
+        "POVTOR_OUTREACH_APPROVAL_THRESHOLD": "100000",  # no first-run approval in the demo
+        "POVTOR_ASR_SCAN_INTERVAL_S": "5",
+        "POVTOR_ASR_WORKERS": "1",
+        "POVTOR_RECORDINGS_FLUSH_INTERVAL_S": "1",
+    }
+    if model is None:
+        env.update({"POVTOR_CALL_LIVE_ASR": "false", "POVTOR_ASR_BACKGROUND": "false"})
+        env["POVTOR_ASR_MODEL"] = str(folder / "no-model")
+    else:
+        env["POVTOR_ASR_MODEL"] = str(model)
+    return env
+
+
+def russian_model(models_dir: Path) -> Path | None:
+    from povtor.errors import ModelError
+    from voice.models import resolve_model
+
+    for name in ("ru-small", "ru"):
+        with contextlib.suppress(ModelError):
+            return resolve_model(name, models_dir.resolve())
+    return None
+
+
+def fresh_folder(folder: Path) -> None:
+    """Empty the demo's folder; refuses a folder the demo did not make. The synthesised
+    prompts are kept: they are a cache (the same words give the same file), not state."""
+    if folder.exists() and any(folder.iterdir()) and not (folder / MARKER).exists():
+        raise ConfigError(f"{folder} is not empty and was not made by `povtor demo`")
+    prompts = folder / "prompts"
+    kept = folder.with_name(f".{folder.name}-prompts")
+    shutil.rmtree(kept, ignore_errors=True)
+    if prompts.is_dir():
+        prompts.rename(kept)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    if kept.is_dir():
+        kept.rename(prompts)
+    (folder / MARKER).write_text("made by `povtor demo`; emptied by its next run\n")
+
+
+async def _command(env: dict[str, str], cwd: Path, *args: str, stdin: bytes | None = None) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", *args, env=env, cwd=cwd,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate(stdin)
+    if process.returncode != 0:
+        raise ConfigError(f"povtor {' '.join(args)}: {err.decode(errors='replace')[-500:]}")
+    return out.decode()
+
+
+class Worker:
+    """`povtor run` in demo mode as a child; started again when it dies."""
+
+    def __init__(self, env: dict[str, str], folder: Path, state: DemoState, feed: Feed) -> None:
+        self.env, self.folder, self.state, self.feed = env, folder, state, feed
+        self.log_path = folder / "worker.log"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        with self.log_path.open("ab") as log:
+            while not stop.is_set():
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "app", "run", env=self.env, cwd=self.folder,
+                    stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                    start_new_session=True,  # Ctrl-C reaches the demo, which stops the worker
+                )  # fmt: skip
+                self.state.worker_pid = process.pid
+                (self.folder / "worker.pid").write_text(f"{process.pid}\n")
+                waiter = asyncio.ensure_future(process.wait())
+                stopping = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                if not waiter.done():
+                    await self._stop(process)
+                    return
+                if process.returncode in (2, 3):  # a refusal at start: nothing to retry
+                    raise ConfigError(f"the worker refused to start: {self._last_lines()}")
+                self.state.restarts += 1
+                self.feed.add(f"воркер упал (код {process.returncode}), запускаю снова")
+                if self.state.restarts > MAX_RESTARTS:
+                    raise ConfigError(f"the worker keeps dying: {self._last_lines()}")
+
+    async def _stop(self, process: asyncio.subprocess.Process) -> None:
+        process.send_signal(signal.SIGTERM)  # drains in-flight calls and messages
+        try:
+            async with asyncio.timeout(45):
+                await process.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+    def _last_lines(self) -> str:
+        lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        return " | ".join(lines[-3:])
+
+
+async def _sandbox(opts: DemoOptions, names: dict[int, str]) -> tuple[BotApiEmulator, str]:
+    api = BotApiEmulator()
+    app = web.Application()
+    SandboxPage(api, names).add_routes(app)
+    return api, await api.start(app, port=opts.sandbox_port)
+
+
+def _dump_sandbox(api: BotApiEmulator, path: Path) -> None:
+    """What the bot sent and called, for anyone checking the run afterwards."""
+    body: dict[str, Any] = {
+        "base_url": api.base_url,
+        "sent": [
+            {
+                "chat_id": m.chat_id,
+                "message_id": m.message_id,
+                "text": m.text,
+                "buttons": button_texts(m),
+            }
+            for m in api.sent
+        ],
+        "methods": [method for method, _ in api.calls],
+    }
+    path.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+async def run_demo(opts: DemoOptions, console: Console) -> DemoState:
+    state = DemoState()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, terminal closed
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await _run(opts, console, state, stop)
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+    return state
+
+
+async def _prepare(opts: DemoOptions, url: str) -> tuple[Any, list[Any], int]:
+    """Schema, the generated business, the cast; returns the engine, cast and manager invite."""
+    from app.migrate import upgrade_async
+    from crm_sync.demo.generate import DemoSpec
+    from crm_sync.demo.load import load_demo
+    from crm_sync.store import SqlHistoryStore
+
+    await upgrade_async(url)
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    await load_demo(engine, DemoSpec(clients=opts.clients, seed=opts.seed, until=now.date()))
+    async with engine.begin() as conn:  # most of them where it is daytime now; a quarter
+        # stay in their own cities, where quiet hours may hold them back
+        await conn.execute(
+            text("UPDATE clients SET timezone = :zone WHERE id % 4 <> 0"),
+            {"zone": zone_at_hours(now, 11, 16)},
+        )
+    store = SqlHistoryStore(session_factory(engine))
+    cast = await add_cast(store, now)
+    return engine, cast, 0
+
+
+async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyncio.Event) -> None:
+    from bot.repo import BotRepo
+    from bot.tokens import make_link_token
+    from crm_sync.store import SqlHistoryStore
+
+    folder = opts.folder
+    fresh_folder(folder)
+    url = f"sqlite+aiosqlite:///{(folder / 'povtor.db').resolve()}"
+    console.print(f"[bold]Демо «Повтор»[/]: новый магазин в {folder} ...")
+    engine, cast, _ = await _prepare(opts, url)
+    try:
+        sessions = session_factory(engine)
+        invite = await BotRepo(sessions).create_invite("Менеджер (демо)", timedelta(hours=24))
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT telegram_chat_id, name FROM clients "
+                         "WHERE telegram_chat_id IS NOT NULL")
+                )
+            ).all()  # fmt: skip
+        cast_chats = {m.chat_id for m in cast}
+        names = {m.chat_id: m.persona.name for m in cast if m.chat_id}
+        names[MANAGER_CHAT] = "Менеджер"
+        model = russian_model(opts.models_dir)
+        api, sandbox = await _sandbox(opts, names)
+        feed = Feed()
+        try:
+            people = SimulatedPeople(api, feed)
+            people.add_cast(cast, lambda client_id: make_link_token(SECRET, client_id))
+            for chat_id, name in rows:
+                if chat_id not in cast_chats:
+                    people.add(int(chat_id), generic_script(int(chat_id), str(name)))
+            people.add(MANAGER_CHAT, manager_script(invite))
+            async with DemoPhones(folder / "phones") as phones:
+                env = demo_environment(
+                    os.environ, demo_settings(opts, sandbox, phones.address, model)
+                )
+                await _command(env, folder, "user", "add", LOGIN, "--role", "admin",
+                               "--password-stdin", stdin=PASSWORD.encode())  # fmt: skip
+                _banner(console, opts, sandbox, model)
+                base = await Baseline.read(engine)
+                worker = Worker(env, folder, state, feed)
+                store = SqlHistoryStore(sessions)
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(_timer(stop, opts.seconds))
+                    tg.create_task(people.run(stop))
+                    tg.create_task(_deliveries(stop, store, cast, feed))
+                    tg.create_task(_show(console, engine, base, feed, opts, stop))
+                    tg.create_task(_stop_on_failure(worker.run(stop), stop))
+        finally:
+            _dump_sandbox(api, folder / "sandbox-telegram.json")
+            await api.stop()
+        final = await snapshot(engine, base)
+        console.print(render(final, [], 0, None).renderables[1])
+        console.print(
+            f"Хранилище демо осталось в {folder}: `POVTOR_DATA_DIR={folder} povtor report` — "
+            f"показатели; дашборд снова: `POVTOR_DATA_DIR={folder} POVTOR_OUTREACH_ENABLED=false "
+            f"povtor run` и http://127.0.0.1:{opts.dashboard_port} ({LOGIN} / {PASSWORD})."
+        )
+    finally:
+        await engine.dispose()
+
+
+async def _stop_on_failure(work: Any, stop: asyncio.Event) -> None:
+    try:
+        await work
+    finally:
+        stop.set()
+
+
+async def _timer(stop: asyncio.Event, seconds: float | None) -> None:
+    if seconds is None:
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    stop.set()
+
+
+async def _deliveries(stop: asyncio.Event, store: Any, cast: list[Any], feed: Feed) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=LIVE_DELIVERY_AFTER_S)
+        return
+    if await deliver_live_orders(store, cast):
+        feed.add("магазин: заказ доставлен — скоро придёт опрос NPS")
+
+
+async def _show(
+    console: Console, engine: Any, base: Baseline, feed: Feed, opts: DemoOptions,
+    stop: asyncio.Event,
+) -> None:  # fmt: skip
+    started = time.monotonic()
+    every = 1.0 if console.is_terminal else 10.0
+
+    def elapsed() -> float:
+        return time.monotonic() - started
+
+    async def tick(draw: Callable[[Any], None]) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):  # a locked SQLite read: next tick
+                draw(
+                    render(await snapshot(engine, base), list(feed.lines), elapsed(), opts.seconds)
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
+
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=2, transient=False) as live:
+            await tick(live.update)
+    else:
+        await tick(lambda group: console.print(_one_line(group, elapsed())))
+
+
+def _one_line(group: Any, elapsed_s: float) -> str:
+    table = group.renderables[1]
+    cells = zip(table.columns[0].cells, table.columns[1].cells, strict=True)
+    return f"[{elapsed_s:.0f} s] " + ", ".join(f"{k}: {v}" for k, v in cells)
+
+
+def _banner(console: Console, opts: DemoOptions, sandbox: str, model: Path | None) -> None:
+    console.print(
+        f"Дашборд: [bold]http://127.0.0.1:{opts.dashboard_port}[/] ({LOGIN} / {PASSWORD})"
+    )
+    console.print(f"Песочница Telegram (будьте клиентом): [bold]{sandbox}/sandbox[/]")
+    console.print(
+        "Telegram и телефоны — локальные заглушки на 127.0.0.1; наружу ничего не уходит."
+    )
+    if model is None:
+        console.print(
+            "Русской модели распознавания нет: клиенты отвечают роботу кнопками телефона "
+            "(`povtor model fetch ru-small` — и робот будет слышать речь)."
+        )
