@@ -43,7 +43,7 @@ from outreach.rules import contact_rules, planning_rules
 from outreach.worker_lock import SqliteWorkerLock, sqlite_file
 from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind
-from povtor.health import HealthBoard
+from povtor.health import HealthBoard, HealthState
 from povtor.lifecycle import wait_or_stop
 from povtor.ports import Channel, OutreachControl
 from povtor.settings import Settings
@@ -175,11 +175,14 @@ async def build(
             poll_interval_s=out.poll_interval_s,
             drain_timeout_s=out.drain_timeout_s,
             max_takeovers=out.max_takeovers,
+            channel_down_retry_s=out.channel_down_retry_s,
         ),
         is_holiday=is_holiday,
         metrics=metrics,
         on_recorded=followups.wake,
+        unavailable=rt.board.unavailable,
     )
+    rt.board.on_change(lambda c: dispatcher.wake() if c.state is HealthState.OK else None)
     planner = Planner(
         source,
         queue,

@@ -57,7 +57,11 @@ async def build_adapters(
             rt.outcome_sink,
             _voice_message_transcriber(stack, rt),
             sessions=rt.sessions,
+            health=rt.board,
+            worker_id=rt.worker_id,
         )
+        stack.push_async_callback(bot.close)  # also when the worker dies before it runs
+        await bot.probe()  # the dispatcher knows whether Telegram answers before it sends
         channels[ChannelKind.TELEGRAM] = bot.channel
         services.append(FnService("telegram-bot", bot.run))
     if settings.dashboard.enabled:

@@ -28,32 +28,45 @@ async def bot_username(settings: Settings) -> str:
     tg = settings.telegram
     if tg.bot_username:
         return tg.bot_username.lstrip("@")
-    from aiogram import Bot
-    from aiogram.client.session.aiohttp import AiohttpSession
-    from aiogram.client.telegram import TelegramAPIServer
-
-    from povtor.errors import ConfigError
+    from bot.link import LINK_ERRORS, diagnose
+    from bot.session import api_host, build_bot
+    from povtor.errors import ChannelUnavailable, ConfigError
 
     if tg.bot_token is None:
         raise ConfigError("set POVTOR_TELEGRAM_BOT_USERNAME or POVTOR_TELEGRAM_BOT_TOKEN")
-    session = AiohttpSession(api=TelegramAPIServer.from_base(tg.api_base) if tg.api_base else None)
+    bot = build_bot(tg)
     try:
-        me = await Bot(tg.bot_token.get_secret_value(), session=session).get_me()
+        me = await bot.get_me()
+    except LINK_ERRORS as err:
+        raise ChannelUnavailable(
+            diagnose(err, api_host(tg)).reason + " (or set POVTOR_TELEGRAM_BOT_USERNAME)"
+        ) from err
     finally:
-        await session.close()
+        await bot.session.close()
     if not me.username:
         raise ConfigError("the bot has no username")
     return me.username
 
 
-async def client_link_url(settings: Settings, store: HistoryStore, external_id: str) -> str:
+async def client_link_url(
+    settings: Settings,
+    store: HistoryStore,
+    external_id: str,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> str:
+    """The client's deep link, signed with the key every worker shares (see ``link_key``)."""
+    from bot.lease import link_key
     from bot.tokens import deep_link, make_link_token
     from povtor.errors import NotFound
 
     client = await store.find_client(external_id)
     if client is None:
         raise NotFound(f"client {external_id!r} not found")
-    token = make_link_token(settings.resolved_secret_key(), client.id)
+    if sessions is not None:
+        key = await link_key(settings, sessions)
+    else:
+        key = settings.resolved_secret_key()
+    token = make_link_token(key, client.id)
     return deep_link(await bot_username(settings), token)
 
 
@@ -96,7 +109,7 @@ def link_command(store_factory: StoreFactory) -> Callable[[str], None]:
         """Print the client's personal Telegram link (opens the bot and links the chat)."""
 
         async def work(settings: Settings, sessions: Any) -> str:
-            return await client_link_url(settings, store_factory(sessions), external_id)
+            return await client_link_url(settings, store_factory(sessions), external_id, sessions)
 
         typer.echo(_with_sessions(work))
 

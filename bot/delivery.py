@@ -23,6 +23,7 @@ from aiogram.exceptions import (
 from aiogram.methods import (
     EditMessageReplyMarkup,
     EditMessageText,
+    GetMe,
     GetUpdates,
     Response,
     SendMessage,
@@ -31,6 +32,7 @@ from aiogram.methods import (
 from aiogram.methods.base import TelegramType
 from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
+from bot.link import LINK_ERRORS, TelegramLink
 from bot.ratelimit import RateLimiter
 from bot.records import OutboxMessage, SendStatus
 from bot.repo import BotRepo
@@ -50,9 +52,16 @@ class DeliveryMiddleware(BaseRequestMiddleware):
     senders for ``retry_after`` and are retried; 5xx and network errors retry with backoff."""
 
     def __init__(
-        self, limiter: RateLimiter, *, retries: int = 5, backoff_s: float = 0.5, max_429: int = 50
+        self,
+        limiter: RateLimiter,
+        *,
+        retries: int = 5,
+        backoff_s: float = 0.5,
+        max_429: int = 50,
+        link: TelegramLink | None = None,
     ) -> None:
         self._limiter = limiter
+        self._link = link
         self._retries = retries
         self._backoff_s = backoff_s
         self._max_429 = max_429
@@ -63,7 +72,7 @@ class DeliveryMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        if isinstance(method, GetUpdates):  # the polling loop has its own backoff
+        if isinstance(method, GetUpdates | GetMe):  # polling and probes have their own backoff
             return await make_request(bot, method)  # type: ignore[arg-type]
         limited = isinstance(method, _MESSAGE_METHODS)
         chat_id = getattr(method, "chat_id", None)
@@ -87,8 +96,9 @@ class DeliveryMiddleware(BaseRequestMiddleware):
             except (TelegramServerError, TelegramNetworkError, ClientDecodeError) as err:
                 # ClientDecodeError: a proxy's HTML error page (502/504) instead of JSON
                 failures += 1
-                if failures > self._retries:
-                    raise
+                link = self._link
+                if failures > self._retries or (link is not None and not link.usable):
+                    raise  # Telegram is known to be away: the link says so once, no retries
                 delay = min(self._backoff_s * 2 ** (failures - 1), 30.0)
                 log.warning(
                     "%s failed (%s), retry %d in %.1fs",
@@ -106,10 +116,13 @@ _IN_DOUBT = "in flight when its worker stopped: may have been sent, not sent aga
 class Sender:
     """Sends a message and keeps its status in the outbox; 403 marks the client unreachable."""
 
-    def __init__(self, bot: Bot, repo: BotRepo, store: HistoryStore) -> None:
+    def __init__(
+        self, bot: Bot, repo: BotRepo, store: HistoryStore, *, link: TelegramLink | None = None
+    ) -> None:
         self._bot = bot
         self._repo = repo
         self._store = store
+        self._link = link
 
     async def send(
         self,
@@ -188,12 +201,14 @@ class Sender:
                 return SendStatus.UNREACHABLE, None, err.message[:300]
             log.error("Telegram refused a message: %s", err.message)
             return SendStatus.FAILED, None, err.message[:300]
-        except (
-            TelegramRetryAfter,
-            TelegramServerError,
-            TelegramNetworkError,
-            ClientDecodeError,
-        ) as err:
+        except LINK_ERRORS as err:  # Telegram's side: the link logs it once per change
+            if self._link is None:
+                log.error("message not delivered after retries: %s", err)
+                return SendStatus.FAILED, None, str(err)[:300]
+            return SendStatus.FAILED, None, self._link.failed(err).reason[:300]
+        except TelegramRetryAfter as err:
             log.error("message not delivered after retries: %s", err)
             return SendStatus.FAILED, None, str(err)[:300]
+        if self._link is not None:
+            self._link.succeeded()
         return SendStatus.SENT, sent.message_id, None

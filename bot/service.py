@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Awaitable
 from datetime import timedelta
 from typing import TypeVar
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -21,12 +20,17 @@ from bot.channel import TelegramChannel
 from bot.delivery import DeliveryMiddleware, Sender
 from bot.deps import BotDeps
 from bot.handlers import build_router, handle_presses, once_per_update, split_presses
+from bot.lease import Lease, link_key
+from bot.link import LINK_ERRORS, TOKEN_REFUSED, UNREACHABLE, TelegramLink
 from bot.ratelimit import RateLimiter
 from bot.repo import BotRepo
+from bot.session import api_host, build_session
+from bot.session import build_bot as _build_bot
 from bot.survey import flush_unanswered
 from bot.texts import Texts
 from povtor.db import create_engine, session_factory
-from povtor.errors import ConfigError
+from povtor.health import HealthReporter
+from povtor.lifecycle import wait_or_stop
 from povtor.ports import HistoryStore, OutcomeSink, Reports, Transcriber
 from povtor.settings import Settings
 
@@ -35,17 +39,20 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 T = TypeVar("T")
 
 
-def build_bot(settings: Settings, limiter: RateLimiter) -> Bot:
+def build_bot(settings: Settings, limiter: RateLimiter, link: TelegramLink | None = None) -> Bot:
+    """The worker's bot (see :mod:`bot.session`) with the delivery middleware on its session."""
     tg = settings.telegram
-    if tg.bot_token is None:
-        raise ConfigError("POVTOR_TELEGRAM_BOT_TOKEN is not set")
-    session = AiohttpSession(
-        api=TelegramAPIServer.from_base(tg.api_base) if tg.api_base else None,
-    )
+    session = build_session(tg)
     session.middleware(
-        DeliveryMiddleware(limiter, retries=tg.send_retries, backoff_s=tg.retry_backoff_s)
+        DeliveryMiddleware(
+            limiter, retries=tg.send_retries, backoff_s=tg.retry_backoff_s, link=link
+        )
     )
-    return Bot(tg.bot_token.get_secret_value(), session=session)
+    return _build_bot(tg, session)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class BotService:
@@ -63,15 +70,31 @@ class BotService:
         transcriber: Transcriber | None = None,
         *,
         sessions: async_sessionmaker[AsyncSession] | None = None,
+        health: HealthReporter | None = None,
+        worker_id: str | None = None,
     ) -> None:
         tg = settings.telegram
         self._settings = settings
+        self._closed = False
         self._engine: AsyncEngine | None = None
         if sessions is None:
             self._engine = create_engine(settings.db_url)
             sessions = session_factory(self._engine)
         self.limiter = RateLimiter(tg.global_rate, tg.per_chat_rate, margin_s=tg.rate_margin_s)
-        self.bot = build_bot(settings, self.limiter)
+        token = tg.bot_token.get_secret_value() if tg.bot_token is not None else ""
+        self.link = TelegramLink(
+            api_host(tg),
+            health,
+            token=token,
+            backoff_s=tg.outage_backoff_s,
+            backoff_max_s=tg.outage_backoff_max_s,
+        )
+        self.bot = build_bot(settings, self.limiter, self.link)
+        self._sessions = sessions
+        self.polling_lease = Lease(
+            sessions, "polling", worker_id or _owner(), timedelta(seconds=tg.poll_lease_s)
+        )
+        self.polling = False  # this worker holds the polling lease now
         single_writer = sessions.kw["bind"].dialect.name == "sqlite"
         repo = BotRepo(sessions)
         self.deps = BotDeps(
@@ -79,7 +102,7 @@ class BotService:
             bot=self.bot,
             store=store,
             repo=repo,
-            sender=Sender(self.bot, repo, store),
+            sender=Sender(self.bot, repo, store, link=self.link),
             texts=Texts(tg.texts_path, company=tg.company_name),
             outcome_sink=outcome_sink,
             reports=reports,
@@ -103,28 +126,113 @@ class BotService:
         except Exception:
             log.exception("update %d failed", update.update_id)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set, then finish the updates in hand and close."""
+    async def probe(self, timeout_s: int = 5) -> None:
+        """One getMe, so that the link's state is known before anything is sent; Telegram's
+        failures are recorded on the link, never raised."""
         try:
-            if self._settings.telegram.mode == "webhook":
-                from bot.webhook import serve_webhook
+            await self.bot.get_me(request_timeout=timeout_s)
+        except LINK_ERRORS as err:
+            self.link.failed(err)
+        else:
+            self.link.succeeded()
 
-                await serve_webhook(self, stop)
-            else:
-                await self.bot.delete_webhook(drop_pending_updates=False)
-                await self.poll(stop)
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set, then finish the updates in hand and close. Telegram
+        being away never ends this: the link is watched and polling retried with backoff."""
+        try:
+            if self._settings.secret_key is None:  # every worker signs links with one key
+                self.deps.secret_key = await link_key(self._settings, self._sessions)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._sweep(stop))
+                group.create_task(self._watch_link(stop))
+                if self._settings.telegram.mode == "webhook":
+                    from bot.webhook import serve_webhook
+
+                    group.create_task(serve_webhook(self, stop))
+                else:
+                    group.create_task(self._poll_with_lease(stop))
         finally:
             await self.close()
 
+    async def _watch_link(self, stop: asyncio.Event) -> None:
+        """While Telegram cannot be reached, ask it (getMe) with capped backoff, so that a
+        worker that only sends learns it is back. A refused token is not retried."""
+        while not stop.is_set():
+            if self.link.state == UNREACHABLE:
+                await self.wait(stop, self.link.next_delay())
+                if self.link.state == UNREACHABLE and not stop.is_set():
+                    await self.probe(timeout_s=10)
+            else:
+                await self.wait(stop, 1.0)
+
+    async def _poll_with_lease(self, stop: asyncio.Event) -> None:
+        """Telegram serves getUpdates to one caller: the worker holding the polling lease
+        polls; the others only send and take over when the holder stops renewing."""
+        lease = self.polling_lease
+        period = lease.duration.total_seconds() / 3
+        waiting_logged = False
+        while not stop.is_set() and not self.link.token_refused:
+            try:
+                held = await lease.acquire()
+            except Exception:  # the database is away: try again, nothing is lost
+                log.exception("the polling lease could not be taken")
+                held = False
+            if not held:
+                if not waiting_logged:
+                    log.info("another worker polls Telegram; this one sends only")
+                    waiting_logged = True
+                await self.wait(stop, period)
+                continue
+            waiting_logged = False
+            log.info("this worker polls Telegram for updates (lease %s)", lease.owner)
+            halt = asyncio.Event()
+            self.polling = True
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._keep_lease(stop, halt))
+                    await self.poll(halt)
+                    halt.set()
+            finally:
+                self.polling = False
+                if stop.is_set() or self.link.token_refused:
+                    try:
+                        await lease.release()
+                    except Exception as err:  # it runs out by itself; the next poller waits
+                        log.warning("the polling lease was not let go: %s", type(err).__name__)
+        await stop.wait()
+
+    async def _keep_lease(self, stop: asyncio.Event, halt: asyncio.Event) -> None:
+        """Renew the polling lease; set ``halt`` on stop or when the lease is lost."""
+        period = self.polling_lease.duration.total_seconds() / 3
+        while not halt.is_set():
+            await self._wait_either(stop, halt, period)
+            if stop.is_set():
+                halt.set()
+                return
+            if halt.is_set():
+                return
+            try:
+                held = await self.polling_lease.acquire()
+            except Exception:  # kept while it lasts; lost if the database stays away
+                log.exception("the polling lease could not be renewed")
+                continue
+            if not held:
+                log.warning("the polling lease passed to another worker; this one sends only")
+                halt.set()
+
     async def poll(self, stop: asyncio.Event) -> None:
-        """Long polling; handlers run concurrently (bounded) and are drained on stop."""
+        """Long polling until ``stop`` (or a refused token); handlers run concurrently
+        (bounded) and are drained on stop. Telegram's failures are retried with capped
+        backoff and said once per change by the link."""
         offset: int | None = None
         timeout = self._settings.telegram.polling_timeout_s
-        failures = 0
+        webhook_cleared = False
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._sweep(stop))
             while not stop.is_set():
                 try:
+                    if not webhook_cleared:  # a webhook left set would make getUpdates fail
+                        await self.bot.delete_webhook(drop_pending_updates=False)
+                        webhook_cleared = True
                     updates = await self._until_stopped(
                         self.bot.get_updates(
                             offset=offset,
@@ -134,14 +242,14 @@ class BotService:
                         ),
                         stop,
                     )
-                except (TelegramNetworkError, TelegramServerError) as err:
-                    failures += 1
-                    log.warning("getUpdates failed (%s), retry %d", err, failures)
-                    await self._wait(stop, min(0.5 * 2 ** min(failures, 6), 30.0))
+                except LINK_ERRORS as err:
+                    if self.link.failed(err).state == TOKEN_REFUSED:
+                        break
+                    await self.wait(stop, self.link.next_delay())
                     continue
                 if updates is None:
                     break
-                failures = 0
+                self.link.succeeded()
                 if updates:
                     offset = updates[-1].update_id + 1
                 presses, others = split_presses(updates)
@@ -183,12 +291,20 @@ class BotService:
                 await flush_unanswered(self.deps, wait)
             except Exception:  # the sweep must outlive a bad row or a lost connection
                 log.exception("survey sweep failed")
-            await self._wait(stop, min(wait.total_seconds(), 600.0))
+            await self.wait(stop, min(wait.total_seconds(), 600.0))
 
     @staticmethod
-    async def _wait(stop: asyncio.Event, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
+    async def wait(stop: asyncio.Event, seconds: float) -> None:
+        await wait_or_stop(stop, seconds)
+
+    @staticmethod
+    async def _wait_either(first: asyncio.Event, second: asyncio.Event, seconds: float) -> None:
+        waiters = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     @staticmethod
     async def _until_stopped(coro: Awaitable[T], stop: asyncio.Event) -> T | None:
@@ -206,6 +322,10 @@ class BotService:
         return task.result()
 
     async def close(self) -> None:
+        """Close the HTTP session (and an engine of its own); safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
         await self.bot.session.close()
         if self._engine is not None:
             await self._engine.dispose()

@@ -135,3 +135,25 @@ class BotAlertRow(Base):
     dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BotLeaseRow(Base):
+    """Who may do what only one worker may do (``polling``: call getUpdates), until when."""
+
+    __tablename__ = "bot_leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BotKeyRow(Base):
+    """Keys every worker must share (``link``: signs deep links when POVTOR_SECRET_KEY is
+    unset). Written once by the first worker; the database already holds all client data."""
+
+    __tablename__ = "bot_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -47,6 +47,7 @@ class DispatchSettings:
     drain_timeout_s: float = 30.0
     max_takeovers: int = 3
     reap_interval_s: float = 5.0
+    channel_down_retry_s: float = 30.0  # a channel that is away: its attempts wait this long
 
 
 def execution_key(idempotency_key: str, attempt_no: int) -> str:
@@ -67,7 +68,9 @@ class Dispatcher:
         metrics: OutreachMetrics | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_recorded: Callable[[], None] | None = None,
+        unavailable: Callable[[ChannelKind], str | None] | None = None,
     ) -> None:
+        self.unavailable = unavailable  # why a channel cannot be used now (Telegram away)
         self.queue = queue
         self.clients = clients
         self.channels = dict(channels)
@@ -299,6 +302,10 @@ class Dispatcher:
             if channel is None:
                 return Skip(claim, "opted out" if client.opted_out else "no permitted channel")
         assert channel is not None
+        problem = self.unavailable(channel) if self.unavailable is not None else None
+        if problem is not None:  # our side: not counted against the client, tried again later
+            later = now + timedelta(seconds=self.settings.channel_down_retry_s)
+            return Defer(claim, later, f"{channel.value} unavailable: {problem}"[:200])
         allowed = next_allowed(now, client.timezone, channel, self.rules, self.is_holiday)
         if allowed > now:
             return Defer(claim, allowed, "quiet hours")

@@ -10,11 +10,13 @@ that stays down does not fill the log with one line per call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
+
+from povtor.domain import ChannelKind
 
 log = logging.getLogger("povtor.health")
 
@@ -44,12 +46,28 @@ class HealthBoard:
 
     def __init__(self) -> None:
         self._components: dict[str, ComponentHealth] = {}
+        self._listeners: list[Callable[[ComponentHealth], None]] = []
+
+    def on_change(self, listener: Callable[[ComponentHealth], None]) -> None:
+        """Called with the new entry whenever a component's state changes."""
+        self._listeners.append(listener)
+
+    def unavailable(self, channel: ChannelKind) -> str | None:
+        """Why a channel cannot carry attempts now (its component is DOWN), or None: the
+        dispatcher holds its attempts back instead of spending them."""
+        component = self._components.get(channel.value)
+        if component is None or component.state is not HealthState.DOWN:
+            return None
+        return component.reason or component.state.value
 
     def report(self, name: str, state: HealthState, reason: str = "") -> None:
         old = self._components.get(name)
         if old is not None and old.state is state and old.reason == reason:
             return
         self._components[name] = ComponentHealth(name, state, reason, datetime.now(UTC))
+        if old is None or old.state is not state:
+            for listener in self._listeners:
+                listener(self._components[name])
         if state is HealthState.OK:
             if old is not None and old.state is not HealthState.OK:
                 log.info("%s recovered", name)

@@ -29,7 +29,7 @@ class TelegramSettings(BaseSettings):
     bot_username: str | None = None  # used in deep links; asked from getMe when not set
     api_base: str | None = None  # another Bot API server (local server, test fake)
     mode: str = "polling"  # "polling" or "webhook"
-    webhook_url: str | None = None
+    webhook_url: str | None = None  # Telegram posts here; its path is the path served
     webhook_secret: SecretStr | None = None
     webhook_host: str = "0.0.0.0"
     webhook_port: int = 8443
@@ -39,7 +39,6 @@ class TelegramSettings(BaseSettings):
     # added by the bot
     texts_path: Path | None = None  # a business's copy of bot/texts/ru.yaml
     company_name: str = "нашей компании"  # as it appears in texts ("бот {{ company }}")
-    webhook_path: str = "/telegram/webhook"
     polling_timeout_s: int = 25  # long-poll wait of getUpdates
     max_concurrent_updates: int = 64
     rate_margin_s: float = 0.0  # widens the rate windows (they already run to each answer)
@@ -48,6 +47,9 @@ class TelegramSettings(BaseSettings):
     link_ttl_days: int = 60  # deep-link tokens expire after this
     invite_ttl_hours: int = 72  # manager invites expire after this
     nps_reason_wait_s: float = 24 * 3600  # score kept alone if the follow-up is never answered
+    outage_backoff_s: float = 1.0  # Telegram unreachable: first retry after this, doubling
+    outage_backoff_max_s: float = 60.0  # ... up to this
+    poll_lease_s: float = 30.0  # one worker polls; another takes over this long after it died
 
     @property
     def enabled(self) -> bool:
@@ -170,6 +172,7 @@ class OutreachSettings(BaseSettings):
     poll_interval_s: float = 1.0  # idle dispatcher polls this often for due attempts
     max_takeovers: int = 3  # in-progress attempts taken over from dead workers, then given up
     heartbeat_s: float = 10.0
+    channel_down_retry_s: float = 30.0  # attempts of a channel that is away (Telegram) wait
     worker_id: str | None = None  # defaults to host:pid
 
 

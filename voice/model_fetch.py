@@ -53,6 +53,11 @@ class Expected:
     md5: str | None
 
 
+def model_url(base_url: str, spec: ModelSpec) -> str:
+    """The archive of ``spec`` on the model site (POVTOR_ASR_MODEL_BASE_URL)."""
+    return f"{base_url.rstrip('/')}/{spec.archive}.zip"
+
+
 async def fetch_model(
     spec: ModelSpec,
     models_dir: Path,
@@ -69,7 +74,7 @@ async def fetch_model(
     downloads = models_dir / ".downloads"
     await asyncio.to_thread(downloads.mkdir, parents=True, exist_ok=True)
     part = downloads / f"{spec.archive}.zip.part"
-    url = f"{base_url.rstrip('/')}/{spec.archive}.zip"
+    url = model_url(base_url, spec)
     resumed_from = await asyncio.to_thread(_size, part)
     listed = await asyncio.to_thread(_site_listing, base_url, spec.archive, timeout_s)
     served_total = await download(url, part, progress, retries, timeout_s)

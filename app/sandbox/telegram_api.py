@@ -4,10 +4,11 @@ The demo's Telegram and the tests' one. It speaks the wire format aiogram uses (
 data, also JSON and query strings), holds chats, messages, callback queries and an update
 queue, long-polls for real (``timeout``, ``offset``, woken by new updates), delivers webhooks
 with the secret header, and can be told to answer 429 (with ``retry_after``), 403 (blocked
-chats) and 5xx. The simulated user side lives in ``app.sandbox.telegram_user``; a page to be
-one of the users in ``app.sandbox.page``. What it does not know (parse modes, inline messages,
-unknown methods) is refused the way Telegram would, so a bot that works against it does not
-lean on leniency.
+chats) and 5xx; like Telegram, it answers 401 to any other token and 409 to a ``getUpdates``
+while another one is still waiting. The simulated user side lives in
+``app.sandbox.telegram_user``; a page to be one of the users in ``app.sandbox.page``. What it
+does not know (parse modes, inline messages, unknown methods) is refused the way Telegram
+would, so a bot that works against it does not lean on leniency.
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ class BotApiEmulator:
         self.base_url = ""
         self._closing = False
         self.answered_count = 0
+        self.unauthorized = 0  # requests refused for a wrong token
+        self.conflicts = 0  # getUpdates refused because another one was waiting
+        self.polls = 0  # getUpdates served
+        self._polling: list[web.Request] = []  # getUpdates requests waiting now
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -187,6 +192,10 @@ class BotApiEmulator:
         await self._notify()
         return update_id
 
+    def waiting_polls(self) -> int:
+        """getUpdates requests waiting now (their callers still connected)."""
+        return sum(_connected(r) for r in self._polling)
+
     def pending_updates(self) -> int:
         return len(self._updates)
 
@@ -215,9 +224,13 @@ class BotApiEmulator:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         if request.match_info["token"] != self.token:
+            self.unauthorized += 1
+            await self._notify()
             return _error(ApiError(401, "Unauthorized"))
         params = await self._params(request)
         self.calls.append((method, params))
+        if method == "getUpdates":
+            return await self._get_updates(request, params)
         failure = self._take_failure(method)
         if failure is not None:
             self.refused.append((method, failure.status))
@@ -242,6 +255,30 @@ class BotApiEmulator:
             result = await handler(params)
         except ApiError as err:
             return _error(err)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _get_updates(self, request: web.Request, params: dict[str, Any]) -> web.Response:
+        # a caller that went away (its connection closed) no longer counts as waiting
+        self._polling = [r for r in self._polling if _connected(r)]
+        if self._polling:
+            self.conflicts += 1
+            await self._notify()
+            return _error(
+                ApiError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only "
+                    "one bot instance is running",
+                )
+            )
+        self._polling.append(request)
+        await self._notify()
+        try:
+            result = await self._m_getupdates(params)
+        except ApiError as err:
+            return _error(err)
+        finally:
+            self._polling = [r for r in self._polling if r is not request]
+        self.polls += 1
         return web.json_response({"ok": True, "result": result})
 
     def _take_failure(self, method: str) -> Failure | None:
@@ -429,6 +466,11 @@ class BotApiEmulator:
                 elif not ok:
                     await asyncio.sleep(0.05)  # Telegram backs off too; keeps the loop polite
                 await self._notify()
+
+
+def _connected(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
 
 
 def _error(err: ApiError) -> web.Response:

@@ -60,6 +60,11 @@ class AmoCrm:
         self._responsible = responsible_user_id
         self._rate_limit_wait_s = rate_limit_wait_s
 
+    @property
+    def endpoint(self) -> str:
+        """The API root requests go to."""
+        return self._api
+
     async def call(
         self,
         method: str,

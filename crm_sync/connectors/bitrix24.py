@@ -62,6 +62,11 @@ class Bitrix24:
         self._responsible_id = responsible_id
         self._rate_limit_wait_s = rate_limit_wait_s
 
+    @property
+    def endpoint(self) -> str:
+        """Where requests go (the webhook URL holds the token: never log it)."""
+        return self._base
+
     async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """One REST method; the whole answer (``result``, ``total``, ``next``). A rate-limit
         answer holds every request back and is retried here (nothing was applied)."""

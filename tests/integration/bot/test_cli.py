@@ -16,20 +16,26 @@ from bot.repo import BotRepo
 from bot.tokens import read_link_token
 from crm_sync.store import SqlHistoryStore
 from povtor.db import session_factory
+from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram
 from tests.integration.bot.conftest import make_client
+from tests.integration.bot.worker_proc import free_port
 
 pytestmark = pytest.mark.telegram
 POVTOR = str(Path(sys.executable).with_name("povtor"))
 
 
-async def povtor(db_url: str, tmp_path: Path, *args: str) -> tuple[int, str, str]:
+async def povtor(
+    db_url: str, tmp_path: Path, *args: str, env_extra: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     env = {
         **os.environ,
         "POVTOR_DATABASE_URL": db_url,
         "POVTOR_DATA_DIR": str(tmp_path),
         "POVTOR_SECRET_KEY": "cli-secret",
         "POVTOR_TELEGRAM_BOT_USERNAME": "@shop_bot",
+        **(env_extra or {}),
     }
+    env = {k: v for k, v in env.items() if v}  # an empty value: the setting is not given
     proc = await asyncio.create_subprocess_exec(
         POVTOR,
         *args,
@@ -70,3 +76,34 @@ async def test_manager_invite_is_usable_once(
     assert manager is not None
     assert manager.name == "Ольга"
     assert await repo.use_invite(invite, 1002, "") is None
+
+
+async def test_invite_asks_the_configured_bot_api_for_the_username(
+    db_url: str, tmp_path: Path, fake_tg: FakeTelegram
+) -> None:
+    token_only = {
+        "POVTOR_TELEGRAM_BOT_USERNAME": "",
+        "POVTOR_TELEGRAM_BOT_TOKEN": TOKEN,
+        "POVTOR_TELEGRAM_API_BASE": fake_tg.base_url,
+    }
+    code, out, err = await povtor(db_url, tmp_path, "manager", "invite", env_extra=token_only)
+    assert code == 0, err
+    assert out.startswith(f"https://t.me/{BOT_USERNAME}?start=m")
+    assert [method for method, _ in fake_tg.calls] == ["getMe"]
+
+
+async def test_invite_says_in_one_line_when_the_bot_api_cannot_be_reached(
+    db_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    closed = {
+        "POVTOR_TELEGRAM_BOT_USERNAME": "",
+        "POVTOR_TELEGRAM_BOT_TOKEN": TOKEN,
+        "POVTOR_TELEGRAM_API_BASE": f"http://127.0.0.1:{port}",
+    }
+    code, out, err = await povtor(db_url, tmp_path, "manager", "invite", env_extra=closed)
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1, err
+    assert f"cannot reach the Bot API at 127.0.0.1:{port}" in err
+    assert "POVTOR_TELEGRAM_BOT_USERNAME" in err
+    assert TOKEN not in err

@@ -166,3 +166,33 @@ async def test_webhook_accepts_only_the_right_secret_and_handles_each_update_onc
                 assert r.status == 200
     await user.next_message()
     assert len(user.messages()) == 2
+
+
+async def test_webhook_is_served_on_the_path_of_its_url_and_other_paths_are_logged(
+    fake_tg: FakeTelegram,
+    start_bot: Callable[..., Any],
+    webhook_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = webhook_settings.telegram.webhook_port
+    telegram = webhook_settings.telegram.model_copy(
+        update={"webhook_url": f"http://127.0.0.1:{port}/hooks/tg-7f3a"}
+    )
+    await start_bot(webhook_settings.model_copy(update={"telegram": telegram}))
+    await fake_tg.wait_for(lambda: fake_tg.webhook is not None)
+    assert fake_tg.webhook is not None
+    assert fake_tg.webhook.url == f"http://127.0.0.1:{port}/hooks/tg-7f3a"
+    user = FakeUser(fake_tg, 921)
+    await user.send_text("/help")  # the fake posts to the URL it was told: it is served
+    assert "/complaint" in (await user.next_message()).text
+
+    header = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-Token_1"}
+    async with aiohttp.ClientSession() as http:
+        for _ in range(2):
+            async with http.post(
+                f"http://127.0.0.1:{port}/telegram/webhook", json={}, headers=header
+            ) as response:
+                assert response.status == 404
+    wrong = [r for r in caplog.records if "/telegram/webhook answered 404" in r.getMessage()]
+    assert len(wrong) == 1  # logged once per path
+    assert "/hooks/tg-7f3a" in wrong[0].getMessage()

@@ -21,6 +21,7 @@ from dashboard.roles import Role
 from dashboard.service import DashboardService
 from dashboard.users import UserStore
 from povtor.db import session_factory
+from povtor.health import HealthBoard
 from povtor.ports import CrmSyncView, OutreachControl
 from povtor.settings import DashboardSettings, Settings
 from tests.fakes.dashboard_calls import FakeCallHistory
@@ -102,6 +103,7 @@ async def serving(
     crm: CrmSyncView | None = None,
     transcription_off: str | None = None,
     outreach: OutreachControl | None = None,
+    health: HealthBoard | None = None,
 ) -> AsyncIterator[Dashboard]:
     """The dashboard service running on a free port, with admin, anna (manager), vera (viewer)."""
     settings = Settings(
@@ -122,6 +124,7 @@ async def serving(
         retention=SqlRetentionView(engine, store),
         transcription_off=transcription_off,
         outreach=outreach,
+        health=health,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))

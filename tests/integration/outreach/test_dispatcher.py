@@ -291,3 +291,33 @@ async def test_outcome_of_a_worker_that_lost_its_lease_is_refused(
     late = Finish(claims[0], ChannelKind.CALL, Outcome(OutcomeKind.ANSWERED), AttemptState.DONE)
     assert await queue.finish([late], clock()) == []
     assert await listing(engine).outcomes() == []
+
+
+async def test_attempts_of_a_channel_that_is_away_wait_without_a_try_spent(
+    engine, store, queue, call, make_dispatcher, clock: Clock
+) -> None:
+    from povtor.health import HealthBoard, HealthState
+
+    board = HealthBoard()
+    board.report("telegram", HealthState.DOWN, "cannot reach the Bot API")
+    chatting = await new_client(store, "C1", chat=777)
+    calling = await new_client(store, "C2")
+    telegram = ScriptedChannel(ChannelKind.TELEGRAM, {"C1": [OutcomeKind.DELIVERED]})
+    await queue.add(
+        [attempt(chatting, "t", channel=ChannelKind.TELEGRAM), attempt(calling, "c")], clock()
+    )
+    dispatcher = make_dispatcher(call, telegram, channel_down_retry_s=45.0)
+    dispatcher.unavailable = board.unavailable
+    await dispatcher.run_until_idle()
+    views = {v.channel: v for v in await listing(engine).attempts()}
+    held = views[ChannelKind.TELEGRAM]
+    assert (held.state, held.attempt_no) == (AttemptState.PLANNED, 1)
+    assert held.not_before == NOON_MSK + timedelta(seconds=45)
+    assert held.last_detail == "telegram unavailable: cannot reach the Bot API"
+    assert telegram.executed == []
+    assert call.executed == [("c#1", "C2")]  # other channels go on
+
+    board.ok("telegram")
+    clock.now += timedelta(seconds=45)
+    await dispatcher.run_until_idle()
+    assert telegram.executed == [("t#1", "C1")]  # the first try, when Telegram is back
