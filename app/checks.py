@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.outbound.build import check_config as check_crm_config
 from povtor.db import is_sqlite, unsupported_driver
 from povtor.errors import ConfigError, StoreError
 from povtor.settings import Settings
@@ -27,6 +28,7 @@ def check_settings(settings: Settings) -> None:
     if problem is not None:
         raise ConfigError(problem)
     _check_telegram(settings)
+    check_crm_config(settings.crm)
     if settings.sip.enabled:
         _check_trunks(settings)
     if settings.recordings.s3_bucket and importlib.util.find_spec("boto3") is None:

@@ -33,11 +33,13 @@ def crm_kind(crm: CrmSettings) -> str | None:
     return kind
 
 
-def build_connector(crm: CrmSettings, sessions: async_sessionmaker[AsyncSession]) -> CrmConnector:
+def check_config(crm: CrmSettings) -> str | None:
+    """The configured CRM's kind once its settings can work, or None when the sync is off;
+    raises ConfigError naming the setting to fix. Sends nothing (the worker checks this
+    before it starts anything)."""
     kind = crm_kind(crm)
     if kind is None:
-        raise ConfigError("no CRM configured (POVTOR_CRM_KIND=bitrix24 or amocrm)")
-    limiter = RateLimiter(crm.rate_per_s or DEFAULT_RATE[kind], crm.burst or DEFAULT_BURST[kind])
+        return None
     if kind == "bitrix24":
         if crm.bitrix24_webhook_url is None:
             raise ConfigError("Bitrix24 needs POVTOR_CRM_BITRIX24_WEBHOOK_URL")
@@ -47,12 +49,40 @@ def build_connector(crm: CrmSettings, sessions: async_sessionmaker[AsyncSession]
                 "POVTOR_CRM_BITRIX24_WEBHOOK_URL must look like "
                 "https://<portal>/rest/<user id>/<token>/"
             )
-        http = CrmHttp("Bitrix24", limiter, timeout_s=crm.timeout_s)
-        return Bitrix24(url, http, responsible_id=crm.bitrix24_responsible_id)
+        return kind
     try:
-        base = base_url(crm.amocrm_subdomain, crm.amocrm_base_url)
+        base_url(crm.amocrm_subdomain, crm.amocrm_base_url)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    if _secret(crm.amocrm_refresh_token) is not None:
+        if not (
+            crm.amocrm_client_id and _secret(crm.amocrm_client_secret) and crm.amocrm_redirect_uri
+        ):
+            raise ConfigError(
+                "an amoCRM refresh token needs POVTOR_CRM_AMOCRM_CLIENT_ID, "
+                "POVTOR_CRM_AMOCRM_CLIENT_SECRET and POVTOR_CRM_AMOCRM_REDIRECT_URI"
+            )
+    elif _secret(crm.amocrm_access_token) is None:
+        raise ConfigError(
+            "amoCRM needs POVTOR_CRM_AMOCRM_ACCESS_TOKEN (a long-lived token) or a refresh token"
+        )
+    return kind
+
+
+def build_connector(crm: CrmSettings, sessions: async_sessionmaker[AsyncSession]) -> CrmConnector:
+    kind = check_config(crm)
+    if kind is None:
+        raise ConfigError("no CRM configured (POVTOR_CRM_KIND=bitrix24 or amocrm)")
+    limiter = RateLimiter(crm.rate_per_s or DEFAULT_RATE[kind], crm.burst or DEFAULT_BURST[kind])
+    if kind == "bitrix24":
+        assert crm.bitrix24_webhook_url is not None  # checked above
+        http = CrmHttp("Bitrix24", limiter, timeout_s=crm.timeout_s)
+        return Bitrix24(
+            crm.bitrix24_webhook_url.get_secret_value(),
+            http,
+            responsible_id=crm.bitrix24_responsible_id,
+        )
+    base = base_url(crm.amocrm_subdomain, crm.amocrm_base_url)
     configured = Tokens(
         access_token=_secret(crm.amocrm_access_token),
         refresh_token=_secret(crm.amocrm_refresh_token),
@@ -60,15 +90,9 @@ def build_connector(crm: CrmSettings, sessions: async_sessionmaker[AsyncSession]
     oauth = None
     if configured.refresh_token is not None:
         secret = _secret(crm.amocrm_client_secret)
-        if not (crm.amocrm_client_id and secret and crm.amocrm_redirect_uri):
-            raise ConfigError(
-                "an amoCRM refresh token needs POVTOR_CRM_AMOCRM_CLIENT_ID, "
-                "POVTOR_CRM_AMOCRM_CLIENT_SECRET and POVTOR_CRM_AMOCRM_REDIRECT_URI"
-            )
-        oauth = OAuthClient(crm.amocrm_client_id, secret, crm.amocrm_redirect_uri)
-    elif configured.access_token is None:
-        raise ConfigError(
-            "amoCRM needs POVTOR_CRM_AMOCRM_ACCESS_TOKEN (a long-lived token) or a refresh token"
+        # check_config made sure all three are set
+        oauth = OAuthClient(
+            crm.amocrm_client_id or "", secret or "", crm.amocrm_redirect_uri or ""
         )
     http = CrmHttp("amoCRM", limiter, timeout_s=crm.timeout_s)
     auth = AmoAuth(http, base, SqlTokenStore(sessions, "amocrm", configured), oauth)

@@ -56,9 +56,9 @@ def _session(url: str, task_id: int) -> dict[str, Any]:
         wait.until(ec.title_contains("Задачи"))
         row = driver.find_element(By.CSS_SELECTOR, f"tr[data-task='{task_id}']")
         row.find_element(By.CSS_SELECTOR, "form[action$='/take'] button").click()
-        wait.until(ec.url_contains("/tasks"))
+        wait.until(ec.staleness_of(row))  # the POST answered and the task list loaded again
         driver.get(url + "/tasks?view=mine")
-        mine = driver.find_element(By.CSS_SELECTOR, "table.tasks").text
+        mine = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "table.tasks"))).text
         cookie = driver.get_cookie("povtor_session") or {}
         css_ok = driver.execute_script(
             "return getComputedStyle(document.querySelector('header.top')).display"

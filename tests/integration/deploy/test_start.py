@@ -56,7 +56,11 @@ async def test_a_postgresql_url_as_hosting_panels_write_it_runs_on_asyncpg(
     plain = db_url.replace("postgresql+asyncpg://", "postgresql://")
     async with running_worker(tmp_path / "w", base_settings(tmp_path, plain)) as worker:
         status, health = await worker.healthz()
-    assert (status, health["status"]) == (200, "ok")
+    # 503 would mean the database does not answer; with no channel configured the worker is
+    # "degraded" for that reason alone, never for its database
+    assert status == 200
+    assert health["status"] in ("ok", "degraded")
+    assert not [name for name in health.get("components", {}) if "database" in name]
 
 
 async def _refusal(tmp_path: Path, settings: dict[str, str]) -> tuple[int, list[str]]:
