@@ -9,7 +9,7 @@ people in Telegram would. The "you" client is left to the newcomer (the sandbox 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import random
 from collections import deque
 from collections.abc import Callable
@@ -54,6 +54,9 @@ class Script:
     silent: bool = False
     start_payload: str | None = None  # /start payload sent first (deep link, invite)
     presses: tuple[str, ...] = ()  # further buttons pressed whenever shown (manager)
+
+
+log = logging.getLogger(__name__)
 
 
 def persona_script(persona: Persona, start_payload: str | None) -> Script:
@@ -187,5 +190,11 @@ class SimulatedPeople:
                 tg.create_task(self._guarded(person, stop))
 
     async def _guarded(self, person: Person, stop: asyncio.Event) -> None:
-        with contextlib.suppress(OSError):  # the emulator closing under a press at the end
+        """One simulated person's mistake (a button gone from a message they meant to press)
+        ends that person's part, not the demo."""
+        try:
             await person.run(stop)
+        except OSError:  # the emulator closing under a press at the end
+            pass
+        except Exception as err:
+            log.warning("a simulated client stopped: %s", err)

@@ -189,7 +189,12 @@ class Worker:
                 (self.folder / "worker.pid").write_text(f"{process.pid}\n")
                 waiter = asyncio.ensure_future(process.wait())
                 stopping = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                try:
+                    await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                except asyncio.CancelledError:  # the demo fails elsewhere: never leave it running
+                    stopping.cancel()
+                    await asyncio.shield(self._stop(process))
+                    raise
                 stopping.cancel()
                 if not waiter.done():
                     await self._stop(process)

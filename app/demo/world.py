@@ -139,6 +139,10 @@ async def add_cast(store: SqlHistoryStore, now: datetime) -> list[CastMember]:
                     (ConsentChannel.CALL, True, "demo"),
                     (ConsentChannel.TELEGRAM, True, "demo"),
                 ),
+                ad_consents=(  # the named clients agreed to offers too (38-FZ)
+                    (ConsentChannel.CALL, True, "demo"),
+                    (ConsentChannel.TELEGRAM, True, "demo"),
+                ),
             )
         )
         for n, (placed, delivered, roubles) in enumerate(_orders(persona, now), 1):
