@@ -119,6 +119,9 @@ def demo_settings(
         "POVTOR_OUTREACH_MESSAGES_PER_MONTH": "20",
         "POVTOR_OUTREACH_HOLIDAY_CALLS": "true",
         "POVTOR_OUTREACH_APPROVAL_THRESHOLD": "100000",  # no first-run approval in the demo
+        # two minutes stand for days: the business-wide pace (60 calls an hour by default)
+        # would let two calls out in the whole demo
+        "POVTOR_OUTREACH_PACING": "call/*=6000/h,100000/d; telegram/*=6000/h,100000/d",
         "POVTOR_ASR_SCAN_INTERVAL_S": "5",
         "POVTOR_ASR_WORKERS": "1",
         "POVTOR_RECORDINGS_FLUSH_INTERVAL_S": "1",
