@@ -58,6 +58,17 @@ def model_url(base_url: str, spec: ModelSpec) -> str:
     return f"{base_url.rstrip('/')}/{spec.archive}.zip"
 
 
+async def prepare_install(parent: Path, name: str, *, force: bool) -> Path:
+    """The resumable downloads folder for a model or voice ``name`` installed in ``parent``;
+    refuses to replace an installed one unless ``force``."""
+    target = parent / name
+    if not force and await asyncio.to_thread(target.exists):
+        raise ModelError(f"{target} already exists (use --force to replace it)")
+    downloads = parent / ".downloads"
+    await asyncio.to_thread(downloads.mkdir, parents=True, exist_ok=True)
+    return downloads
+
+
 async def fetch_model(
     spec: ModelSpec,
     models_dir: Path,
@@ -68,11 +79,7 @@ async def fetch_model(
     force: bool = False,
     timeout_s: float = 60.0,
 ) -> FetchResult:
-    target = models_dir / spec.name
-    if not force and await asyncio.to_thread(target.exists):
-        raise ModelError(f"{target} already exists (use --force to replace it)")
-    downloads = models_dir / ".downloads"
-    await asyncio.to_thread(downloads.mkdir, parents=True, exist_ok=True)
+    downloads = await prepare_install(models_dir, spec.name, force=force)
     part = downloads / f"{spec.archive}.zip.part"
     url = model_url(base_url, spec)
     resumed_from = await asyncio.to_thread(_size, part)

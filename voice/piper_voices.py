@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from povtor.errors import ModelError
-from voice.model_fetch import Expected, FetchResult, ProgressFn, download, open_url, verify
+from voice.model_fetch import (
+    Expected,
+    FetchResult,
+    ProgressFn,
+    download,
+    open_url,
+    prepare_install,
+    verify,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +148,7 @@ async def fetch_voice(
     timeout_s: float = 60.0,
 ) -> FetchResult:
     """Download a voice's two files (resumable, checked) and install them in one rename."""
-    target = voices_dir / spec.name
-    if not force and await asyncio.to_thread(target.exists):
-        raise ModelError(f"{target} already exists (use --force to replace it)")
-    downloads = voices_dir / ".downloads"
-    await asyncio.to_thread(downloads.mkdir, parents=True, exist_ok=True)
+    downloads = await prepare_install(voices_dir, spec.name, force=force)
     listed = await asyncio.to_thread(_site_listing, base_url, spec, timeout_s)
     base = base_url.rstrip("/")
     parts: list[tuple[Path, str]] = []
