@@ -15,7 +15,6 @@ import signal
 import socket
 import sqlite3
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pytest
 from aiohttp import web
 
 from app.demo.world import MANAGER_CHAT, PERSONA_CHAT_BASE
+from tests.integration.sip.peers import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.sip, pytest.mark.telegram, pytest.mark.slow]
 
@@ -84,15 +84,6 @@ class _TrunkCatcher(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.got.append(data)
-
-
-async def _until(check: Callable[[], bool], within: float, what: str) -> None:
-    """Wait for a condition on the run's outputs, with a deadline."""
-    async with asyncio.timeout(within):
-        # the store is another process's: it sends no signal, so it is polled to a deadline
-        while not check():  # noqa: ASYNC110
-            await asyncio.sleep(0.5)
-    assert check(), what
 
 
 def _count(folder: Path, sql: str) -> int:
@@ -174,17 +165,24 @@ async def _run_demo(tmp: Path) -> DemoRun:
             "JOIN clients c ON c.id = r.client_id WHERE c.external_id = 'DEMO-IGOR' "
             "AND r.reason_text IS NOT NULL AND t.status = 'in_progress'"
         )
-        await _until(lambda: _count(run.folder, detractor) > 0, 100, "detractor taken")
+        await wait_until(
+            lambda: _count(run.folder, detractor) > 0, 100, "detractor taken", every_s=0.5
+        )
         # mid-run, with calls on the line: the worker is killed outright, the demo restarts it
         active = "SELECT count(*) FROM calls WHERE state = 'active'"
-        await _until(lambda: _count(run.folder, active) > 0, 60, "calls under way")
+        await wait_until(
+            lambda: _count(run.folder, active) > 0, 60, "calls under way", every_s=0.5
+        )
         run.killed_pid = _pid(run.folder)
         assert run.killed_pid is not None
         os.kill(run.killed_pid, signal.SIGKILL)
-        await _until(
-            lambda: _pid(run.folder) not in (None, run.killed_pid), 30, "worker restarted"
+        await wait_until(
+            lambda: _pid(run.folder) not in (None, run.killed_pid),
+            30,
+            "worker restarted",
+            every_s=0.5,
         )
-        await _until(lambda: _listening(ports[0]), 90, "dashboard back")
+        await wait_until(lambda: _listening(ports[0]), 90, "dashboard back", every_s=0.5)
         run.nps_page, run.tasks_page = await _dashboard_pages(ports[0])
         async with asyncio.timeout(SECONDS + 90):
             await demo.wait()

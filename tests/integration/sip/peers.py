@@ -54,14 +54,17 @@ def udp_bound(port: int) -> bool:
     return False
 
 
-async def wait_until(condition: object, deadline_s: float, what: str) -> None:
-    """Poll a cheap condition until it holds; fail after ``deadline_s``."""
+async def wait_until(
+    condition: object, deadline_s: float, what: str, *, every_s: float = 0.01
+) -> None:
+    """Poll a condition until it holds; fail after ``deadline_s``. ``every_s``: how often
+    (a condition that reads another process's database is polled less often)."""
     assert callable(condition)
     end = time.monotonic() + deadline_s
     while not condition():
         if time.monotonic() > end:
             raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(every_s)
 
 
 @dataclass
