@@ -24,13 +24,15 @@ _FINISH = text(
     """
     UPDATE outreach_attempts AS a
     SET state = v.state, not_before = v.not_before, attempt_no = v.attempt_no,
-        last_outcome = v.outcome, last_detail = v.detail, finished_at = v.finished,
+        our_failures = v.our_failures, last_outcome = v.outcome, last_detail = v.detail,
+        finished_at = v.finished,
         worker_id = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = :now
     FROM unnest(
         CAST(:ids AS BIGINT[]), CAST(:tokens AS TEXT[]), CAST(:states AS TEXT[]),
         CAST(:not_befores AS TIMESTAMPTZ[]), CAST(:attempt_nos AS INTEGER[]),
-        CAST(:outcomes AS TEXT[]), CAST(:details AS TEXT[]), CAST(:finished AS TIMESTAMPTZ[])
-    ) AS v(id, token, state, not_before, attempt_no, outcome, detail, finished)
+        CAST(:outcomes AS TEXT[]), CAST(:details AS TEXT[]), CAST(:finished AS TIMESTAMPTZ[]),
+        CAST(:our_failures AS INTEGER[])
+    ) AS v(id, token, state, not_before, attempt_no, outcome, detail, finished, our_failures)
     WHERE a.id = v.id AND a.lease_token = v.token AND a.state = 'in_progress'
     RETURNING a.id
     """
@@ -58,6 +60,7 @@ async def finish_many(
             "outcomes": [p["b_outcome"] for p in params],
             "details": [p["b_detail"] for p in params],
             "finished": [p["b_finished"] for p in params],
+            "our_failures": [p["b_our_failures"] for p in params],
             "now": now,
         },
     )

@@ -363,7 +363,7 @@ class Dispatcher:
         now = self.clock()
         attempt = claim.attempt
         after = after_outcome(
-            outcome.kind, channel, attempt.attempt_no, now, self.rules, ours=outcome.ours
+            outcome.kind, channel, attempt.client_try, now, self.rules, ours=outcome.ours
         )
         retry_at = after.retry_at
         if retry_at is not None:

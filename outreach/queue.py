@@ -114,6 +114,7 @@ def _attempt(row: Any) -> Attempt:
         attempt_no=row.attempt_no,
         reason=row.reason,
         payload=row.payload or {},
+        our_failures=row.our_failures,
     )
 
 
@@ -605,6 +606,7 @@ class AttemptQueue:
                             state=bindparam("b_state"),
                             not_before=bindparam("b_not_before"),
                             attempt_no=bindparam("b_attempt_no"),
+                            our_failures=bindparam("b_our_failures"),
                             last_outcome=bindparam("b_outcome"),
                             last_detail=bindparam("b_detail"),
                             finished_at=bindparam("b_finished"),
@@ -695,6 +697,7 @@ def _finish_params(f: Finish, now: datetime) -> dict[str, Any]:
         "b_state": f.state.value,
         "b_not_before": f.retry_at if retry and f.retry_at else a.not_before,
         "b_attempt_no": a.attempt_no + 1 if retry else a.attempt_no,
+        "b_our_failures": a.our_failures + 1 if f.outcome.ours else a.our_failures,
         "b_outcome": f.outcome.kind.value,
         "b_detail": f.detail or f.outcome.detail,
         "b_finished": None if retry else now,

@@ -92,6 +92,9 @@ class AttemptRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     campaign_id: Mapped[int | None] = mapped_column(BigId)  # outreach_0002: waits for approval
+    # outreach_0003: executions that failed on our side (trunk down); attempt_no - our_failures
+    # is the client's try, so our faults use up none of the client's tries
+    our_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AttemptOutcomeRow(Base):

@@ -233,9 +233,15 @@ class Attempt:
     state: AttemptState
     not_before: datetime
     idempotency_key: str
-    attempt_no: int = 1
+    attempt_no: int = 1  # the execution (dial) number: the call's and the message's keys
     reason: str = ""
     payload: Mapping[str, Any] = field(default_factory=dict)
+    our_failures: int = 0  # executions that failed on our side (trunk down): not the client's
+
+    @property
+    def client_try(self) -> int:
+        """Which of the client's tries this execution is: our own failures use up none."""
+        return self.attempt_no - self.our_failures
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,7 @@ class CallResult:
     packets_sent: int = 0
     packets_received: int = 0
     packets_lost: int = 0
-    trunk_failure: bool = False  # the trunk never answered at all: ours, not the client's
+    trunk_failure: bool = False  # the trunk sent nothing, or a 5xx: ours, not the client's
 
 
 def load_prompt(path: Path) -> bytes:

@@ -15,8 +15,10 @@ calls share one media clock. The scenario engine never sees SIP.
 A trunk that sends nothing back (not even ``100 Trying``) before the ring timeout is a trunk
 failure, not a client who did not pick up: the call ends ``failed`` with ``trunk_failure`` set
 and the reason ("no response from HOST:PORT"), and the trunk is reported down on the health
-board until its next answer. A proxy whose name does not resolve, or a trunk that must be
-registered and is not (``register_hold_calls``), refuses the call with ``ChannelDown``.
+board until its next answer. A server failure from the trunk (500, 502, 503, 504: overloaded
+or down) is the same: ours, retried without using up the client's tries. A proxy whose name
+does not resolve, or a trunk that must be registered and is not (``register_hold_calls``),
+refuses the call with ``ChannelDown``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from voice.limits import TrunkLimits
 from voice.media import MediaClock, RtpStream, open_stream
 from voice.sip.agent import SipAgent
 from voice.sip.leg import OutgoingLeg
-from voice.sip.outcomes import outcome_for
+from voice.sip.outcomes import TRUNK_FAILURE_CODES, outcome_for
 from voice.sip.sdp import MediaParams, build_offer
 from voice.sip.trunks import TrunkConfig
 
@@ -312,6 +314,9 @@ class CallEngine:
             outcome = OutcomeKind.FAILED
             reason = f"no response from {host}:{port} (trunk {config.name})"
             sip_code = None
+        refused = not answered and sip_code in TRUNK_FAILURE_CODES
+        if refused:  # the trunk refused the call (503 while overloaded or down): ours
+            reason = f"{sip_code} {leg.reason} (trunk {config.name})".replace("  ", " ")
         return CallResult(
             call_uuid=call.uuid,
             trunk=call.trunk,
@@ -330,7 +335,7 @@ class CallEngine:
             packets_sent=stream.packets_sent,
             packets_received=stream.packets_received,
             packets_lost=stream.packets_lost,
-            trunk_failure=silent,
+            trunk_failure=silent or refused,
         )
 
 

@@ -7,6 +7,8 @@ from povtor.domain import OutcomeKind
 BUSY_CODES = frozenset({486, 600})
 NO_ANSWER_CODES = frozenset({408, 480, 487})
 REJECTED_CODES = frozenset({603})
+# the trunk itself failed (RFC 3261 server failures): ours to retry, not the client's doing
+TRUNK_FAILURE_CODES = frozenset({500, 502, 503, 504})
 
 
 def outcome_for(

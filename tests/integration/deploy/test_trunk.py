@@ -96,7 +96,10 @@ async def test_a_silent_trunk_fails_the_call_as_ours_not_as_the_client_not_answe
         call = (await conn.execute(text("SELECT outcome, sip_code, sip_reason FROM calls"))).one()
         attempt = (
             await conn.execute(
-                text("SELECT id, state, attempt_no FROM outreach_attempts WHERE client_id = :c"),
+                text(
+                    "SELECT id, state, attempt_no, our_failures FROM outreach_attempts "
+                    "WHERE client_id = :c"
+                ),
                 {"c": client_id},
             )
         ).one()
@@ -119,6 +122,7 @@ async def test_a_silent_trunk_fails_the_call_as_ours_not_as_the_client_not_answe
         True,
     )
     assert attempt.state == "retry_scheduled"  # tried again later, whatever the tries left
+    assert (attempt.attempt_no, attempt.our_failures) == (2, 1)  # a new call key, no try spent
     assert contacts == 0  # not a contact: the caps of the client are untouched
 
 
