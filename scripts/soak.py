@@ -1,0 +1,231 @@
+"""Soak run: the real worker (`povtor run`) for a long stretch at a steady load of calls,
+messages and button presses, against the local stand-ins of `povtor demo` (the Bot API
+emulator with simulated clients, SIPp phones). Prints the worker's memory (RSS) and open file
+descriptors once a minute and a verdict: their growth per hour over the run after a warm-up.
+
+    .venv/bin/python scripts/soak.py --minutes 30          # the full run
+    .venv/bin/python scripts/soak.py --minutes 10 --sample-s 30
+
+The load: every ``--every-s`` seconds a new client whose order was just delivered (an NPS
+survey is due); every other one has a Telegram chat and answers (a score button, then a typed
+reason), the others are called (the SIPp phone answers and presses a key). Time is
+compressed as in the demo (retries within a minute). A leak shows as a steady climb of RSS or
+FDs; a flat curve after the warm-up is the goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import text
+
+from app.demo.clients import Feed, Person, generic_script
+from app.demo.phones import DemoPhones
+from app.demo.run import DemoOptions, demo_settings
+from app.demo.safety import demo_environment
+from app.demo.world import zone_at_hours
+from app.migrate import upgrade_async
+from app.sandbox.telegram_api import BotApiEmulator
+from app.sandbox.telegram_user import SimulatedUser
+from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from povtor.db import create_engine, session_factory
+from povtor.domain import ChannelKind, ConsentChannel
+
+CHAT_BASE = 9_150_000_000  # demo chat ids (from 9,000,000,000) apart from the demo's cast
+WARM_UP_S = 120.0  # imports, first plans, caches: not counted in the growth
+
+
+@dataclass
+class Sample:
+    at_s: float
+    rss_kb: int
+    fds: int
+    outcomes: int
+
+
+def read_proc(pid: int) -> tuple[int, int]:
+    """(VmRSS in kB, open file descriptors) of a running process."""
+    rss = 0
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def per_hour(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, value), in value per hour (0 with fewer than 2)."""
+    if len(points) < 2:
+        return 0.0
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    var = sum((x - mx) ** 2 for x, _ in points)
+    if var == 0:
+        return 0.0
+    return sum((x - mx) * (y - my) for x, y in points) / var * 3600
+
+
+def phone_for(n: int) -> str:
+    """+7 979 099 0 D NN: a demo phone that answers and presses D (keys 3..7, NN 20..99)."""
+    key, nn = 3 + (n // 80) % 5, 20 + n % 80
+    return f"+79790990{key}{nn:02d}"
+
+
+async def add_client(store: SqlHistoryStore, n: int, zone: str, telegram: bool) -> int | None:
+    """A client whose order was just delivered: an NPS survey is due. Its chat id or None."""
+    now = datetime.now(UTC)
+    ext = f"DEMO-SOAK-{n}"
+    client = await store.create_client(
+        ClientInput(
+            external_id=ext,
+            name=f"Клиент {n}",
+            phones=(phone_for(n),),
+            timezone=zone,
+            preferred_channel=ChannelKind.TELEGRAM if telegram else ChannelKind.CALL,
+            consents=(
+                (ConsentChannel.CALL, True, "soak"),
+                (ConsentChannel.TELEGRAM, True, "soak"),
+            ),
+        )
+    )
+    await store.add_order(
+        OrderInput(
+            external_id=f"{ext}-1",
+            client_external_id=ext,
+            placed_at=now - timedelta(days=2),
+            delivered_at=now - timedelta(minutes=1),
+            amount=Decimal("990.00"),
+        )
+    )
+    if not telegram:
+        return None
+    chat = CHAT_BASE + n
+    await store.link_telegram(client.id, chat)
+    return chat
+
+
+async def count_outcomes(engine: object) -> int:
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        return int((await conn.execute(text("SELECT count(*) FROM outreach_outcomes"))).scalar())
+
+
+def make_folder(given: str | None) -> Path:
+    folder = Path(given or tempfile.mkdtemp(prefix="povtor-soak-")).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def soak(args: argparse.Namespace) -> int:
+    folder = make_folder(args.folder)
+    url = f"sqlite+aiosqlite:///{folder / 'povtor.db'}"
+    await upgrade_async(url)
+    engine = create_engine(url)
+    store = SqlHistoryStore(session_factory(engine))
+    zone = zone_at_hours(datetime.now(UTC), 10, 17)
+    api = BotApiEmulator()
+    sandbox = await api.start()
+    feed = Feed()
+    stop = asyncio.Event()
+    samples: list[Sample] = []
+    print(f"soak: {args.minutes} min, a client every {args.every_s} s, folder {folder}")
+    print(f"load at start: {os.getloadavg()}")
+    try:
+        async with DemoPhones(folder / "phones") as phones, asyncio.TaskGroup() as tg:
+            opts = DemoOptions(folder=folder, dashboard_port=0, sandbox_port=0, metrics_port=0)
+            env = demo_environment(os.environ, demo_settings(opts, sandbox, phones.address, None))
+            env["POVTOR_DASHBOARD_ENABLED"] = "false"
+            env["POVTOR_METRICS_PORT"] = "0"
+            log = (folder / "worker.log").open("ab")
+            worker = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "app", "run", env=env, cwd=folder,
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+            )  # fmt: skip
+            started = time.monotonic()
+
+            async def feeder() -> None:
+                n = 0
+                while not stop.is_set():
+                    chat = await add_client(store, n, zone, telegram=n % 2 == 0)
+                    if chat is not None:
+                        user = SimulatedUser(api, chat, f"Клиент{n}")
+                        person = Person(user, generic_script(chat, f"Клиент {n}"), feed)
+                        tg.create_task(person.run(stop))
+                    n += 1
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), args.every_s)
+
+            async def sampler() -> None:
+                print(f"{'min':>5} {'rss_MB':>8} {'fds':>5} {'outcomes':>9} {'load1':>6}")
+                while not stop.is_set():
+                    if worker.returncode is not None:
+                        print(f"the worker exited with {worker.returncode}: see {folder}")
+                        stop.set()
+                        return
+                    rss, fds = read_proc(worker.pid)
+                    s = Sample(time.monotonic() - started, rss, fds, await count_outcomes(engine))
+                    samples.append(s)
+                    print(
+                        f"{s.at_s / 60:5.1f} {rss / 1024:8.1f} {fds:5d} {s.outcomes:9d} "
+                        f"{os.getloadavg()[0]:6.2f}",
+                        flush=True,
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), args.sample_s)
+
+            async def timer() -> None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), args.minutes * 60)
+                stop.set()
+
+            tg.create_task(feeder())
+            tg.create_task(sampler())
+            tg.create_task(timer())
+            await stop.wait()
+            worker.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(worker.wait(), 60)
+            log.close()
+    finally:
+        await api.stop()
+        await engine.dispose()
+    return verdict(samples, code, args)
+
+
+def verdict(samples: list[Sample], code: int, args: argparse.Namespace) -> int:
+    steady = [s for s in samples if s.at_s >= WARM_UP_S]
+    rss_h = per_hour([(s.at_s, s.rss_kb / 1024) for s in steady])
+    fds_h = per_hour([(s.at_s, s.fds) for s in steady])
+    done = samples[-1].outcomes if samples else 0
+    flat = abs(rss_h) <= args.max_rss_mb_h and abs(fds_h) <= args.max_fds_h
+    print(
+        f"verdict: {'flat' if flat else 'GROWING'}: RSS {rss_h:+.1f} MB/h, FDs {fds_h:+.1f}/h "
+        f"over {len(steady)} samples after a {WARM_UP_S:.0f} s warm-up; {done} outcomes; "
+        f"worker exit {code}; load at end {os.getloadavg()}"
+    )
+    return 0 if flat and code == 0 else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--sample-s", type=float, default=60.0)
+    parser.add_argument("--every-s", type=float, default=10.0, help="a new client this often")
+    parser.add_argument("--folder", default=None, help="default: a new temporary folder")
+    parser.add_argument("--max-rss-mb-h", type=float, default=20.0)
+    parser.add_argument("--max-fds-h", type=float, default=10.0)
+    raise SystemExit(asyncio.run(soak(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()
