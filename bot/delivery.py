@@ -57,14 +57,14 @@ class DeliveryMiddleware(BaseRequestMiddleware):
         *,
         retries: int = 5,
         backoff_s: float = 0.5,
-        max_429: int = 50,
+        max_throttle_s: float = 900.0,
         link: TelegramLink | None = None,
     ) -> None:
         self._limiter = limiter
         self._link = link
         self._retries = retries
         self._backoff_s = backoff_s
-        self._max_429 = max_429
+        self._max_throttle_s = max_throttle_s  # a 429 storm is waited out this long
 
     async def __call__(
         self,
@@ -76,7 +76,8 @@ class DeliveryMiddleware(BaseRequestMiddleware):
             return await make_request(bot, method)  # type: ignore[arg-type]
         limited = isinstance(method, _MESSAGE_METHODS)
         chat_id = getattr(method, "chat_id", None)
-        failures = throttled = 0
+        failures = 0
+        throttled = 0.0
         while True:
             try:
                 if limited:
@@ -84,12 +85,15 @@ class DeliveryMiddleware(BaseRequestMiddleware):
                         return await make_request(bot, method)
                 return await make_request(bot, method)
             except TelegramRetryAfter as err:
-                throttled += 1
-                if throttled > self._max_429:
+                throttled += err.retry_after
+                if throttled > self._max_throttle_s:
                     raise
-                log.warning(
-                    "Telegram asked to wait %ss (%s)", err.retry_after, method.__api_method__
-                )
+                if self._link is not None:  # DEGRADED on the board, said once per storm
+                    self._link.throttled(err.retry_after)
+                else:
+                    log.warning(
+                        "Telegram asked to wait %ss (%s)", err.retry_after, method.__api_method__
+                    )
                 self._limiter.pause(err.retry_after)
                 if not limited:
                     await asyncio.sleep(err.retry_after)

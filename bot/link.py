@@ -3,7 +3,8 @@
 Every call to Telegram that fails for Telegram's reasons (no route, refused connection, timeout,
 5xx, 401, 409) and every call that succeeds after a failure goes through :class:`TelegramLink`:
 it reports each change of state to the worker's health board (component ``telegram``: DOWN
-while unreachable or the token is refused, DEGRADED on a polling conflict, OK again), which
+while unreachable or the token is refused, DEGRADED on a polling conflict or while Telegram
+answers 429, OK again), which
 logs it once and shows it on ``/healthz`` and the dashboard, and which the dispatcher reads to
 hold messages back; without a board the link logs the change itself. Never a traceback per
 retry. It also gives the capped backoff for the next try.
@@ -33,6 +34,7 @@ STARTING = "starting"
 UNREACHABLE = "unreachable"
 TOKEN_REFUSED = "token_refused"
 CONFLICT = "conflict"
+THROTTLED = "throttled"  # 429 Too Many Requests: sending works, slower, as Telegram asks
 
 # the errors that say "Telegram (or the way to it) is not working", not "this message is bad"
 LINK_ERRORS = (
@@ -98,6 +100,7 @@ class TelegramLink:
         self.reason = f"connecting to the Bot API at {host}"
         self.failures = 0  # consecutive failed calls
         self.changed_at = time.monotonic()
+        self._throttled_until = 0.0
 
     @property
     def ok(self) -> bool:
@@ -107,7 +110,7 @@ class TelegramLink:
     def usable(self) -> bool:
         """Messages can be tried: starting (the first try tells) or a polling conflict
         (sending works) count, an unreachable API or a refused token do not."""
-        return self.state in (OK, STARTING, CONFLICT)
+        return self.state in (OK, STARTING, CONFLICT, THROTTLED)
 
     @property
     def token_refused(self) -> bool:
@@ -117,6 +120,8 @@ class TelegramLink:
         self.failures = 0
         if self.state == OK:
             return
+        if self.state == THROTTLED and time.monotonic() < self._throttled_until:
+            return  # a call Telegram does not limit (a poll) went through: still throttled
         if self.state == STARTING:
             log.info("Telegram Bot API at %s reached", self.host)
         elif self._health is None:
@@ -143,6 +148,16 @@ class TelegramLink:
             self._set(found.state, reason)
         return Diagnosis(found.state, reason)
 
+    def throttled(self, retry_after: float) -> None:
+        """Telegram answered 429 and asked to wait ``retry_after`` seconds: DEGRADED (said
+        once, not per 429) until a call succeeds after the wait."""
+        self._throttled_until = max(self._throttled_until, time.monotonic() + retry_after)
+        if self.state in (OK, STARTING, CONFLICT):
+            self._set(
+                THROTTLED,
+                f"Telegram ({self.host}) answers 429 Too Many Requests: messages wait as it asks",
+            )
+
     def next_delay(self) -> float:
         """Capped exponential backoff after ``failures`` consecutive failures."""
         steps = max(self.failures - 1, 0)
@@ -159,7 +174,7 @@ class TelegramLink:
             return
         if self.ok:
             self._health.report(PART, HealthState.OK)
-        elif self.usable:  # a polling conflict: sending works
+        elif self.usable:  # a polling conflict or 429s: sending works
             self._health.report(PART, HealthState.DEGRADED, self.reason)
         else:
             self._health.report(PART, HealthState.DOWN, self.reason)
