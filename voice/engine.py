@@ -38,6 +38,7 @@ from povtor.health import HealthReporter, HealthState
 from voice.call import Call, CallResult, Recorder
 from voice.limits import TrunkLimits
 from voice.media import MediaClock, RtpStream, open_stream
+from voice.recording import RecordingError
 from voice.sip.agent import SipAgent
 from voice.sip.leg import OutgoingLeg
 from voice.sip.outcomes import TRUNK_FAILURE_CODES, outcome_for
@@ -208,8 +209,12 @@ class CallEngine:
             if recorder is not None:
                 try:
                     info = await recorder.finish()
+                except RecordingError as err:  # a full disk: the call and its words go on
+                    self._recordings(HealthState.DEGRADED, err)
                 except Exception:
                     logger.exception("Recording of call %s could not be finished", call.uuid)
+                else:
+                    self._recordings(HealthState.OK)
             call.result = self._result(call, ring_timed_out, info)
             self._trunk_health(runtime, call)
             call._close_keys()
@@ -269,6 +274,18 @@ class CallEngine:
     def _report(self, trunk: str, state: HealthState, reason: str = "") -> None:
         if self.health is not None:
             self.health.report(f"trunk {trunk}", state, reason)
+
+    def _recordings(self, state: HealthState, err: RecordingError | None = None) -> None:
+        """A recording that cannot be written is said once (on the board) per change, not
+        per call; the reason names the cause, not the call."""
+        if self.health is None:
+            if err is not None:
+                logger.error("%s", err)
+            return
+        cause = err.__cause__ if err is not None else None
+        why = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+        reason = "" if err is None else f"call recordings cannot be written: {why}"
+        self.health.report("recordings", state, reason)
 
     def _trunk_health(self, runtime: _Trunk, call: Call) -> None:
         leg, result = call.leg, call.result

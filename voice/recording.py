@@ -304,8 +304,8 @@ class CallRecorder:
         try:
             return job()
         except Exception as err:
-            self._error = err
-            log.error("recording %s failed: %s", self.call_uuid, err)
+            self._error = err  # raised by drain() and finish(): their caller says it
+            log.debug("recording %s failed: %s", self.call_uuid, err)
             self._file.close()
             return None
 
