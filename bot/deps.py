@@ -32,6 +32,9 @@ class BotDeps:
     transcriber: Transcriber | None = None
     secret_key: str = ""
     link_ttl: timedelta = field(default_factory=lambda: timedelta(days=30))
+    # updates this worker claimed and failed to handle (the database went away): its own
+    # retry handles them although their claim may still stand
+    retrying: set[int] = field(default_factory=set)
 
     async def cpu(self, func: Callable[..., T], *args: Any) -> T:
         """Run pure CPU work (NLU, lemmatisation) off the event loop."""

@@ -32,14 +32,18 @@ async def once_per_update(
     deps: BotDeps = data["deps"]
     if not isinstance(event, Update):
         return await handler(event, data)
-    if not await deps.repo.claim_update(event.update_id):
-        log.debug("update %d seen before, skipped", event.update_id)
+    update_id = event.update_id
+    if not await deps.repo.claim_update(update_id) and update_id not in deps.retrying:
+        log.debug("update %d seen before, skipped", update_id)
         return None
     try:
-        return await handler(event, data)
+        result = await handler(event, data)
     except BaseException:
-        await deps.repo.release_update(event.update_id)
+        deps.retrying.add(update_id)
+        await deps.repo.release_update(update_id)
         raise
+    deps.retrying.discard(update_id)
+    return result
 
 
 def split_presses(updates: list[Update]) -> tuple[list[tuple[int, answers.Press]], list[Update]]:
@@ -65,14 +69,16 @@ async def handle_presses(deps: BotDeps, batch: list[tuple[int, answers.Press]]) 
     """A page of button presses: claimed, recorded and answered together; a failed page is
     released so that a redelivery is handled again (the store writes are idempotent)."""
     claimed = await deps.repo.claim_updates([update_id for update_id, _ in batch])
-    fresh = [(u, p) for u, p in batch if u in claimed]
+    fresh = [(u, p) for u, p in batch if u in claimed or u in deps.retrying]
     if not fresh:
         return
     try:
         toasts = await answers.on_answers(deps, [p for _, p in fresh])
     except BaseException:
+        deps.retrying.update(u for u, _ in fresh)
         await deps.repo.release_updates([u for u, _ in fresh])
         raise
+    deps.retrying.difference_update(u for u, _ in fresh)
     results = await asyncio.gather(
         *(
             deps.bot.answer_callback_query(p.query_id, text=toast)

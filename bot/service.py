@@ -7,12 +7,13 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.answers import Press
@@ -35,6 +36,7 @@ from povtor.ports import HistoryStore, OutcomeSink, Reports, Transcriber
 from povtor.settings import Settings
 
 log = logging.getLogger(__name__)
+_DB_AWAY_MAX_S = 300.0  # a polled update waits this long for the database to come back
 ALLOWED_UPDATES = ["message", "callback_query"]
 T = TypeVar("T")
 
@@ -265,23 +267,49 @@ class BotService:
         (a lost database connection) is retried here; every write in it is idempotent."""
         try:
             async with self._press_pages:
-                for attempt in range(1, 4):
-                    try:
-                        await handle_presses(self.deps, presses)
-                        return
-                    except Exception:
-                        log.exception(
-                            "a page of %d button presses failed (try %d)", len(presses), attempt
-                        )
-                        await asyncio.sleep(0.5 * attempt)
+                await self._until_stored(
+                    lambda: handle_presses(self.deps, presses),
+                    f"a page of {len(presses)} button presses",
+                )
         finally:
             self._slots.release()
 
     async def _handle_slot(self, update: Update) -> None:
+        """A polled update: Telegram will not give it again, so while the database is away
+        it is retried here (a handler's own error is logged once, as by ``handle``)."""
         try:
-            await self.handle(update)
+            await self._until_stored(
+                lambda: self.dispatcher.feed_update(self.bot, update),
+                f"update {update.update_id}",
+            )
         finally:
             self._slots.release()
+
+    async def _until_stored(self, work: Callable[[], Awaitable[object]], what: str) -> None:
+        """Run ``work``; while it fails because the database is away (a connection refused or
+        cut), try again with capped backoff for up to ``_DB_AWAY_MAX_S``, saying it once."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + _DB_AWAY_MAX_S
+        delay = 0.5
+        told = False
+        while True:
+            try:
+                await work()
+                if told:
+                    log.info("%s handled once the database answered again", what)
+                return
+            except Exception as err:
+                if not _database_away(err):
+                    log.exception("%s failed", what)
+                    return
+                if loop.time() > give_up:
+                    log.exception("%s lost: the database stayed away", what)
+                    return
+                if not told:
+                    log.warning("%s waits for the database: %s", what, type(err).__name__)
+                    told = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _sweep(self, stop: asyncio.Event) -> None:
         """Keep scores whose follow-up question is never answered."""
@@ -330,3 +358,10 @@ class BotService:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+
+
+def _database_away(err: BaseException) -> bool:
+    """The database (or the way to it) is away, not the update wrong: worth trying again."""
+    if isinstance(err, OSError | OperationalError | InterfaceError):
+        return True
+    return isinstance(err, DBAPIError) and err.connection_invalidated

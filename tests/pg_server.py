@@ -70,6 +70,7 @@ class ThrowawayPostgres:
         self.port: int | None = None
         self._bin: Path | None = None
         self._user: str | None = None
+        self._options = ""
 
     def start(self) -> str:
         bindir = server_binaries()
@@ -102,6 +103,7 @@ class ThrowawayPostgres:
             f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
+        self._options = options
         self._run(
             "pg_ctl",
             "-D",
@@ -124,6 +126,16 @@ class ThrowawayPostgres:
         # -l: the new server's output goes to the log, not to our pipe (which would never close)
         self._run("pg_ctl", "-D", str(self.folder / "data"), "-l", str(self.folder / "server.log"),
                   "-m", "fast", "-w", "-t", "60", "restart")  # fmt: skip
+
+    def halt(self) -> None:
+        """Stop the server (every session cut) and keep its data: ``resume()`` brings it back."""
+        assert self.folder is not None
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        assert self.folder is not None
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-o", self._options,
+                  "-l", str(self.folder / "server.log"), "-w", "-t", "60", "start")  # fmt: skip
 
     def stop(self) -> None:
         if self.folder is None:
