@@ -48,7 +48,7 @@ app.add_typer(client_app, name="client")
 
 
 def _history_store(sessions: Any) -> Any:
-    from crm_sync.store import SqlHistoryStore
+    from crm_sync.history.store import SqlHistoryStore
 
     return SqlHistoryStore(sessions)
 

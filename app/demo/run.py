@@ -269,7 +269,7 @@ async def _prepare(opts: DemoOptions, url: str) -> tuple[Any, list[Any], int]:
     from app.migrate import upgrade_async
     from crm_sync.demo.generate import DemoSpec
     from crm_sync.demo.load import load_demo
-    from crm_sync.store import SqlHistoryStore
+    from crm_sync.history.store import SqlHistoryStore
 
     await upgrade_async(url)
     engine = create_engine(url)
@@ -289,7 +289,7 @@ async def _prepare(opts: DemoOptions, url: str) -> tuple[Any, list[Any], int]:
 async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyncio.Event) -> None:
     from bot.repo import BotRepo
     from bot.tokens import make_link_token
-    from crm_sync.store import SqlHistoryStore
+    from crm_sync.history.store import SqlHistoryStore
 
     folder = opts.folder
     fresh_folder(folder)

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from crm_sync.client_stats import refresh_client_stats
-from crm_sync.convert import (
+from crm_sync.history.client_stats import refresh_client_stats
+from crm_sync.history.convert import (
     client_from_row,
     event_from_row,
     item_to_json,
@@ -20,8 +20,8 @@ from crm_sync.convert import (
     order_from_row,
     task_from_row,
 )
-from crm_sync.order_events import order_event_values
-from crm_sync.tables import (
+from crm_sync.history.order_events import order_event_values
+from crm_sync.history.tables import (
     ClientPhoneRow,
     ClientRow,
     ConsentRow,
