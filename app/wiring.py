@@ -69,6 +69,7 @@ async def build_adapters(
         from crm_sync.outbound.build import crm_kind
         from crm_sync.outbound.view import SqlCrmSyncView
         from dashboard.service import DashboardService
+        from dashboard.users import UserStore
 
         crm = SqlCrmSyncView(rt.sessions, crm_kind(settings.crm))
         retention = SqlRetentionView(rt.engine, rt.store, settings.default_timezone)
@@ -77,6 +78,7 @@ async def build_adapters(
             rt.store,
             reports,
             calls,
+            users=UserStore(rt.sessions),
             crm=crm,
             retention=retention,
             transcription_off=transcription_off,
