@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -22,6 +22,13 @@ from app.demo.cli import demo as demo_command
 from app.sandbox.cli import sandbox as sandbox_command
 from povtor import __version__
 from povtor.errors import AlreadyRunning, ConfigError, PovtorError, StoreError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from povtor.ports import HistoryStore, PlanningSource
+
+    Sessions = async_sessionmaker[AsyncSession]
 
 app = typer.Typer(
     name="povtor",
@@ -47,10 +54,16 @@ app.add_typer(import_app, name="import")
 app.add_typer(client_app, name="client")
 
 
-def _history_store(sessions: Any) -> Any:
+def _history_store(sessions: Sessions) -> HistoryStore:
     from crm_sync.history.store import SqlHistoryStore
 
     return SqlHistoryStore(sessions)
+
+
+def _planning_source(sessions: Sessions) -> PlanningSource:
+    from crm_sync.history.planning_source import SqlPlanningSource
+
+    return SqlPlanningSource(sessions)
 
 
 client_app.command("link")(links_cmd.link_command(_history_store))
@@ -71,19 +84,10 @@ app.add_typer(crm_cmd.app, name="crm")
 
 
 _outreach = outreach_cmd.Commands(
-    outreach_cmd.Wiring(
-        planning_source=lambda sessions: _runtime().planning_source(sessions),
-        history_store=lambda sessions: _runtime().history_store(sessions),
-    )
+    outreach_cmd.Wiring(planning_source=_planning_source, history_store=_history_store)
 )
 app.command("plan")(_outreach.plan)
 app.command("attempts")(_outreach.attempts)
-
-
-def _runtime() -> Any:
-    import app.runtime
-
-    return app.runtime
 
 
 @app.command("run")
