@@ -38,7 +38,7 @@ from app.demo.world import zone_at_hours
 from app.migrate import upgrade_async
 from app.sandbox.telegram_api import BotApiEmulator
 from app.sandbox.telegram_user import SimulatedUser
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind, ConsentChannel
 

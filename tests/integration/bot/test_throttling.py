@@ -13,7 +13,7 @@ import pytest
 
 from bot.records import SendStatus
 from bot.repo import BotRepo
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import OutcomeKind, Purpose
 from povtor.health import HealthBoard, HealthState
 from tests.fakes.telegram_api import FakeTelegram

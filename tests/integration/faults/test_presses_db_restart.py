@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from app.migrate import upgrade
 from bot.service import BotService
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.db import create_engine, session_factory
 from povtor.domain import Purpose
 from povtor.settings import Settings, TelegramSettings

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from outreach.dispatcher import Dispatcher
 from outreach.queue import AttemptQueue
 from outreach.rules import Caps, ContactRules, RetryRule

@@ -1,0 +1,53 @@
+"""The soak run's verdict arithmetic (pure: the run itself is scripts/soak.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "scripts"))
+
+from soak import Sample, per_hour, phone_for, verdict
+
+LIMITS = argparse.Namespace(max_rss_mb_h=20.0, max_fds_h=10.0)
+
+
+@pytest.mark.parametrize(
+    ("points", "slope"),
+    [
+        ([], 0.0),
+        ([(0.0, 5.0)], 0.0),
+        ([(0.0, 100.0), (3600.0, 110.0)], 10.0),
+        ([(0.0, 100.0), (1800.0, 90.0), (3600.0, 80.0)], -20.0),
+        ([(60.0, 7.0), (120.0, 7.0), (180.0, 7.0)], 0.0),
+    ],
+)
+def test_growth_per_hour_is_the_least_squares_slope(
+    points: list[tuple[float, float]], slope: float
+) -> None:
+    assert per_hour(points) == pytest.approx(slope)
+
+
+def _run(rss_mb_per_min: float, fds_per_min: float) -> list[Sample]:
+    return [
+        Sample(m * 60.0, int((250 + rss_mb_per_min * m) * 1024), int(30 + fds_per_min * m), m)
+        for m in range(0, 31)
+    ]
+
+
+def test_a_flat_run_passes_and_a_climbing_one_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    assert verdict(_run(0.0, 0.0), 0, LIMITS) == 0
+    assert "verdict: flat" in capsys.readouterr().out
+    assert verdict(_run(1.0, 0.0), 0, LIMITS) == 1  # 60 MB an hour
+    assert "GROWING" in capsys.readouterr().out
+    assert verdict(_run(0.0, 0.5), 0, LIMITS) == 1  # 30 descriptors an hour
+    assert verdict(_run(0.0, 0.0), 1, LIMITS) == 1  # the worker did not stop cleanly
+
+
+def test_soak_phones_answer_and_never_repeat_within_a_run() -> None:
+    phones = [phone_for(n) for n in range(400)]
+    assert len(set(phones)) == 400
+    assert all(p.startswith("+79790990") and len(p) == 12 for p in phones)
