@@ -214,5 +214,5 @@ class Sender:
             log.error("message not delivered after retries: %s", err)
             return SendStatus.FAILED, None, str(err)[:300]
         if self._link is not None:
-            self._link.succeeded()
+            self._link.succeeded(sent=True)
         return SendStatus.SENT, sent.message_id, None

@@ -35,6 +35,7 @@ UNREACHABLE = "unreachable"
 TOKEN_REFUSED = "token_refused"
 CONFLICT = "conflict"
 THROTTLED = "throttled"  # 429 Too Many Requests: sending works, slower, as Telegram asks
+_THROTTLE_QUIET_S = 30.0  # without a message sent, this long without a 429 ends the storm
 
 # the errors that say "Telegram (or the way to it) is not working", not "this message is bad"
 LINK_ERRORS = (
@@ -116,12 +117,13 @@ class TelegramLink:
     def token_refused(self) -> bool:
         return self.state == TOKEN_REFUSED
 
-    def succeeded(self) -> None:
+    def succeeded(self, *, sent: bool = False) -> None:
+        """A call went through; ``sent``: a message (what a 429 storm holds back)."""
         self.failures = 0
         if self.state == OK:
             return
-        if self.state == THROTTLED and time.monotonic() < self._throttled_until:
-            return  # a call Telegram does not limit (a poll) went through: still throttled
+        if self.state == THROTTLED and not sent and time.monotonic() < self._throttled_until:
+            return  # a poll went through, but messages were refused a moment ago
         if self.state == STARTING:
             log.info("Telegram Bot API at %s reached", self.host)
         elif self._health is None:
@@ -151,7 +153,8 @@ class TelegramLink:
     def throttled(self, retry_after: float) -> None:
         """Telegram answered 429 and asked to wait ``retry_after`` seconds: DEGRADED (said
         once, not per 429) until a call succeeds after the wait."""
-        self._throttled_until = max(self._throttled_until, time.monotonic() + retry_after)
+        until = time.monotonic() + retry_after + _THROTTLE_QUIET_S
+        self._throttled_until = max(self._throttled_until, until)
         if self.state in (OK, STARTING, CONFLICT):
             self._set(
                 THROTTLED,

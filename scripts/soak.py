@@ -8,7 +8,10 @@ descriptors once a minute and a verdict: their growth per hour over the run afte
 
 The load: every ``--every-s`` seconds a new client whose order was just delivered (an NPS
 survey is due); every other one has a Telegram chat and answers (a score button, then a typed
-reason), the others are called (the SIPp phone answers and presses a key). Time is
+reason), the others are called (the SIPp phone answers and presses a key). With
+``--storm-at-min M`` Telegram answers 429 (retry after 1 s) to every message from minute M for
+``--storm-s`` seconds (120): the worker's /healthz is printed at both ends, and no chat may get
+its survey twice. Time is
 compressed as in the demo (retries within a minute). A leak shows as a steady climb of RSS or
 FDs; a flat curve after the warm-up is the goal.
 """
@@ -20,6 +23,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -28,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import aiohttp
 from sqlalchemy import text
 
 from app.demo.clients import Feed, Person, generic_script
@@ -146,7 +151,8 @@ async def soak(args: argparse.Namespace) -> int:
             opts = DemoOptions(folder=folder, dashboard_port=0, sandbox_port=0, metrics_port=0)
             env = demo_environment(os.environ, demo_settings(opts, sandbox, phones.address, None))
             env["POVTOR_DASHBOARD_ENABLED"] = "false"
-            env["POVTOR_METRICS_PORT"] = "0"
+            health_url = f"http://127.0.0.1:{free_tcp_port()}/healthz"
+            env["POVTOR_METRICS_PORT"] = health_url.split(":")[2].split("/")[0]
             log = (folder / "worker.log").open("ab")
             worker = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "app", "run", env=env, cwd=folder,
@@ -189,7 +195,22 @@ async def soak(args: argparse.Namespace) -> int:
                     await asyncio.wait_for(stop.wait(), args.minutes * 60)
                 stop.set()
 
+            async def storm() -> None:
+                """Telegram answers 429 (retry after 1 s) to every message for a stretch."""
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), args.storm_at_min * 60)
+                    return
+                api.fail_next(10**6, 429, methods={"sendMessage"}, retry_after=1)
+                print(f"429 storm for {args.storm_s:.0f} s; health: {await health(health_url)}")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), args.storm_s)
+                refused = len(api.refused)
+                print(f"storm over ({refused} refused); health: {await health(health_url)}")
+                api.failures.clear()
+
             tg.create_task(feeder())
+            if args.storm_at_min is not None:
+                tg.create_task(storm())
             tg.create_task(sampler())
             tg.create_task(timer())
             await stop.wait()
@@ -199,7 +220,27 @@ async def soak(args: argparse.Namespace) -> int:
     finally:
         await api.stop()
         await engine.dispose()
-    return verdict(samples, code, args)
+    asked = [m.chat_id for m in api.sent if "от 0 до 10" in m.text]
+    doubled = len(asked) - len(set(asked))
+    print(f"surveys sent by message: {len(asked)}, to a chat twice: {doubled}")
+    return verdict(samples, code, args) or int(doubled > 0)
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def health(url: str) -> str:
+    """The telegram component of the worker's /healthz, as one line."""
+    try:
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            body = await response.json()
+    except (aiohttp.ClientError, ValueError) as err:
+        return f"unreadable ({type(err).__name__})"
+    part = body.get("components", {}).get("telegram", {})
+    return f"{body.get('status')}; telegram {part.get('state')}: {part.get('reason', '')}"
 
 
 def verdict(samples: list[Sample], code: int, args: argparse.Namespace) -> int:
@@ -224,6 +265,8 @@ def main() -> None:
     parser.add_argument("--folder", default=None, help="default: a new temporary folder")
     parser.add_argument("--max-rss-mb-h", type=float, default=20.0)
     parser.add_argument("--max-fds-h", type=float, default=10.0)
+    parser.add_argument("--storm-at-min", type=float, default=None, help="start a 429 storm")
+    parser.add_argument("--storm-s", type=float, default=120.0, help="how long it lasts")
     raise SystemExit(asyncio.run(soak(parser.parse_args())))
 
 
