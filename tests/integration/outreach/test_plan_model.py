@@ -10,6 +10,7 @@ the attempts the model expects, on SQLite and PostgreSQL, whatever SQL it uses t
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 from dataclasses import dataclass, field
@@ -64,7 +65,7 @@ def days(later: datetime, earlier: datetime) -> float:
 def cycle_of(placed: list[datetime]) -> tuple[float, datetime, int]:
     """The client's own cycle: the median gap (at least the minimum), else the fallback."""
     placed = sorted(placed)
-    gaps = [days(b, a) for a, b in zip(placed, placed[1:], strict=False)]
+    gaps = [days(b, a) for a, b in itertools.pairwise(placed)]
     cycle = (
         max(statistics.median(gaps), float(RULES.reorder_min_cycle_days))
         if gaps
@@ -153,9 +154,8 @@ def expected(models: list[Model]) -> dict[str, tuple[Any, ...]]:
         cycle, last, n = cycle_of([p for p, _, _ in m.orders])
         since = days(AS_OF, last)
         thresholds = sorted(RULES.winback_after_days)
-        if (
-            thresholds[0] <= since < RULES.winback_max_silence_days
-            and (n == 1 or since >= cycle * RULES.winback_overdue_factor)
+        if thresholds[0] <= since < RULES.winback_max_silence_days and (
+            n == 1 or since >= cycle * RULES.winback_overdue_factor
         ):
             crossed = max(t for t in thresholds if t <= since)
             day = last.date().isoformat()
