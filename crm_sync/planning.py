@@ -115,7 +115,20 @@ class SqlPlanningSource:
         "c.telegram_chat_id IS NOT NULL AS linked, c.telegram_reachable"
     )
 
-    def reorder_sql(self) -> str:
+    @staticmethod
+    def _ad_grant(rules: PlanningRules | None) -> str:
+        """With ``require_ad_consent``, the client must have an advertising grant on a channel
+        the planner uses; otherwise no advertising contact could be planned for them."""
+        if rules is None or not rules.require_ad_consent:
+            return ""
+        channels = ", ".join(f"'{ch.value}'" for ch in ChannelKind)
+        return (
+            " AND EXISTS (SELECT 1 FROM consents k WHERE k.client_id = c.id"
+            f" AND k.kind = '{ContactKind.ADVERTISING.value}' AND k.granted"
+            f" AND k.channel IN ({channels}))"
+        )
+
+    def reorder_sql(self, rules: PlanningRules | None = None) -> str:
         return f"""
         WITH {self._cycles_sql("category")},
         due AS (
@@ -127,12 +140,13 @@ class SqlPlanningSource:
         SELECT {self._CLIENT_COLS}, due.grp, due.last_at, due.orders, due.cycle, due.since
         FROM due JOIN clients c ON c.id = due.client_id
         WHERE due.pick = 1 AND c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto
+          {self._ad_grant(rules)}
         ORDER BY c.id"""
 
     async def reorder_candidates(
         self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
     ) -> CandidatePage:
-        sql = self.reorder_sql()
+        sql = self.reorder_sql(rules)
         params = {
             "lead": rules.reorder_lead_days,
             "grace": rules.reorder_grace_days,
@@ -221,14 +235,14 @@ class SqlPlanningSource:
 
         return await self._page(sql, params, as_of, after_client_id, limit, build)
 
-    def winback_sql(self) -> str:
+    def winback_sql(self, rules: PlanningRules | None = None) -> str:
         return f"""
         WITH {self._cycles_sql("")}
         SELECT {self._CLIENT_COLS}, cyc.last_at, cyc.orders, cyc.cycle, cyc.since
         FROM cyc JOIN clients c ON c.id = cyc.client_id
         WHERE c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto AND cyc.since >= :first
           AND cyc.since < :ceiling
-          AND (cyc.orders = 1 OR cyc.since >= cyc.cycle * :factor)
+          AND (cyc.orders = 1 OR cyc.since >= cyc.cycle * :factor){self._ad_grant(rules)}
         ORDER BY c.id"""
 
     async def winback_candidates(
@@ -237,7 +251,7 @@ class SqlPlanningSource:
         thresholds = sorted(rules.winback_after_days)
         if not thresholds:
             return CandidatePage((), None)
-        sql = self.winback_sql()
+        sql = self.winback_sql(rules)
         params = {
             "first": thresholds[0],
             "ceiling": float(rules.winback_max_silence_days),
