@@ -12,15 +12,19 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import BigInteger, any_, bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_sync.history.tables import ConsentRow
-from povtor.db import UtcDateTime
+from povtor.db import UtcDateTime, table_of
 from povtor.domain import Candidate, ChannelKind, ConsentChannel, ContactKind, Purpose
 from povtor.ports import CandidatePage, PlanningRules
 
 Consents = tuple[tuple[ConsentChannel, bool], ...]
+_CONSENTS = table_of(ConsentRow)
+_CHANNELS = {c.value: c for c in ConsentChannel}
+ID_CHUNK = 5_000  # client ids per consents query (SQLite allows 32,766 parameters)
 Build = Callable[[Any, Consents, Consents], Candidate]
 
 
@@ -305,19 +309,7 @@ class SqlPlanningSource:
                     stmt, {**params, "as_of": as_of, "after": after, "upto": upto}
                 )
             ).all()
-            consents: dict[tuple[int, str], list[tuple[ConsentChannel, bool]]] = {}
-            if rows:  # the page's consents by key range (no list of ids to send)
-                for c in await session.execute(
-                    select(
-                        ConsentRow.client_id,
-                        ConsentRow.channel,
-                        ConsentRow.kind,
-                        ConsentRow.granted,
-                    ).where(ConsentRow.client_id > after, ConsentRow.client_id <= upto)
-                ):
-                    consents.setdefault((c.client_id, c.kind), []).append(
-                        (ConsentChannel(c.channel), bool(c.granted))
-                    )
+            consents = await self._consents(session, sorted({r.client_id for r in rows}))
 
         def of(client_id: int, kind: ContactKind) -> Consents:
             return tuple(consents.get((client_id, kind.value), ()))
@@ -333,6 +325,27 @@ class SqlPlanningSource:
             ],
             upto,
         )
+
+    async def _consents(
+        self, session: AsyncSession, ids: list[int]
+    ) -> dict[tuple[int, str], list[tuple[ConsentChannel, bool]]]:
+        """The candidates' consents (not the whole page's: most clients of a page are not
+        candidates), by (client, kind); plain rows, channel names mapped without Enum calls."""
+        found: dict[tuple[int, str], list[tuple[ConsentChannel, bool]]] = {}
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+            if self.dialect == "postgresql":  # one array parameter, one prepared statement
+                match = _CONSENTS.c.client_id == any_(
+                    bindparam("ids", chunk, type_=ARRAY(BigInteger))
+                )
+            else:
+                match = _CONSENTS.c.client_id.in_(chunk)
+            c = _CONSENTS.c
+            for client_id, channel, kind, granted in await session.execute(
+                select(c.client_id, c.channel, c.kind, c.granted).where(match)
+            ):
+                found.setdefault((client_id, kind), []).append((_CHANNELS[channel], bool(granted)))
+        return found
 
     @staticmethod
     def _candidate(
