@@ -98,6 +98,8 @@ class CallChannel:
         ring_timeout_s: float | None = None,
         max_call_s: float = 300.0,
         amd: AmdConfig | None = None,
+        transfer_to: str | None = None,
+        transfer_wait_s: float = 30.0,
     ) -> None:
         self.engine = engine
         self.scenarios = dict(scenarios)
@@ -115,6 +117,10 @@ class CallChannel:
         self.ring_timeout_s = ring_timeout_s
         self.max_call_s = max_call_s
         self.amd = amd  # answering-machine detection (None: every answer is a person)
+        self.transfer_to = (
+            transfer_to  # where `transfer` steps hand the client (a scenario's own wins)
+        )
+        self.transfer_wait_s = transfer_wait_s
         self.closing_phrase = CLOSING_PHRASE
         self._draining = asyncio.Event()
 
@@ -224,6 +230,8 @@ class CallChannel:
                 values,
                 listener=self.listener,
                 amd=self.amd,
+                transfer_to=self.transfer_to,
+                transfer_wait_s=self.transfer_wait_s,
             )
             try:
                 async with asyncio.timeout(self.max_call_s):
@@ -446,4 +454,6 @@ def build_call_channel(
         worker_id=worker_id,
         max_call_s=options.max_call_s,
         amd=AmdConfig() if options.detect_machines else None,
+        transfer_to=options.transfer_to or None,
+        transfer_wait_s=options.transfer_wait_s,
     )

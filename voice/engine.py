@@ -196,7 +196,7 @@ class CallEngine:
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 if leg.answered.is_set():
-                    leg.agent.uac.send_bye(leg.call.dialog, leg.call.remote_addr)  # type: ignore[union-attr]
+                    leg.agent.send_bye(leg.call)  # type: ignore[arg-type]
             raise
         finally:
             self.clock.remove(stream)
