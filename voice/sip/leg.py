@@ -176,14 +176,14 @@ class OutgoingLeg:
         self._notified.clear()
         self._notify_final.clear()
         self.agent.send_refer(self.call, target_uri)
-        if not await _first_set(wait_s, self._refer_answered, self.ended):
+        if not await first_set(wait_s, self._refer_answered, self.ended):
             return Transfer(target_uri, "refused", reason="no answer to REFER")
         if self._refer_answer is None:
             return Transfer(target_uri, "ended", reason="the call ended before REFER's answer")
         code, reason = self._refer_answer
         if code is None or code >= 300:
             return Transfer(target_uri, "refused", code, reason)
-        await _first_set(wait_s, self._notify_final, self.ended)
+        await first_set(wait_s, self._notify_final, self.ended)
         progress = tuple(status for status, _ in self._notified)
         final = next(((c, r) for c, r in self._notified if c >= 200), None)
         if final is None:
@@ -230,8 +230,10 @@ class OutgoingLeg:
         self.agent.forget(self)
 
 
-async def _first_set(wait_s: float, *events: asyncio.Event) -> bool:
-    """Wait until one of ``events`` is set, at most ``wait_s``; whether one was."""
+async def first_set(wait_s: float | None, *events: asyncio.Event) -> bool:
+    """Wait until one of ``events`` is set; False when ``wait_s`` passed first."""
+    if any(e.is_set() for e in events):
+        return True
     waiters = [asyncio.ensure_future(e.wait()) for e in events]
     try:
         done, _ = await asyncio.wait(waiters, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
