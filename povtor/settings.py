@@ -205,6 +205,10 @@ class CallSettings(BaseSettings):
     live_asr: bool = True  # recognise answers live (needs a Vosk model; else keypad only)
     live_model: str | None = None  # Vosk model for live answers; defaults to POVTOR_ASR_MODEL
     listen_threads: int = 0  # live recognition threads; 0 = POVTOR_SIP_MAX_CONCURRENT_CALLS
+    # who is talking, frame by frame: "energy" (a level threshold) or "silero" (Silero VAD:
+    # finds answers in line noise the threshold cannot; ~5 ms of CPU per second of audio)
+    vad: Literal["energy", "silero"] = "energy"
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # Silero's speech score
     max_call_s: float = 300.0  # the robot hangs up a conversation longer than this
     # a manager's number (on the trunk) or SIP URI that `transfer` steps hand the client to
     transfer_to: str | None = None

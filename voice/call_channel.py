@@ -36,6 +36,7 @@ from voice.scenario import Scenario, load_scenarios
 from voice.scenario_runner import Conversation, ScenarioRunner, TalkingCall, prepare_prompts
 from voice.storage import RecordingStorage
 from voice.synth import Synths
+from voice.vad_silero import detectors_for
 
 log = logging.getLogger(__name__)
 
@@ -410,7 +411,8 @@ def build_listener(settings: Settings, recognizers: RecognizerFactory | None = N
             recognizers = VoskRecognizers(resolve_model(choice, settings.models_dir))
         except ModelError as err:
             log.warning("No live speech recognition (%s): the robot relies on the keypad", err)
-    return Listener(recognizers, threads=threads)
+    detectors = detectors_for(settings.call.vad, settings.call.vad_threshold)
+    return Listener(recognizers, threads=threads, detectors=detectors)
 
 
 def build_call_channel(
