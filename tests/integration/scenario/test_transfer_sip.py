@@ -146,3 +146,45 @@ async def test_a_transfer_the_notify_reports_failed_is_not_taken_for_connected(
     assert [e.summary for e in events if "Перевод" in e.summary] == [
         "Перевод на менеджера: менеджер не ответил (SIP 486)"
     ]
+
+
+async def test_a_real_phone_takes_the_refer_and_calls_the_manager(
+    tmp_path: Path, engine_for, store: SqlHistoryStore
+) -> None:
+    """baresip as the client follows the REFER: it calls a second baresip (the manager), which
+    answers, and reports it by NOTIFY; the robot leaves the call."""
+    from tests.integration.scenario.baresip import start_baresip
+
+    client = await store.create_client(
+        ClientInput(external_id="c1", name="Иван", phones=("+79990001122",))
+    )
+    manager = await start_baresip(tmp_path, "manager")
+    phone = await start_baresip(tmp_path, client.phones[0])
+    target = f"sip:manager@127.0.0.1:{manager.sip_port}"
+    own = tmp_path / "scenarios"
+    own.mkdir()
+    (own / "nps.yaml").write_text(
+        SCENARIO.format(transfer_to=f'transfer_to: "{target}"'), encoding="utf-8"
+    )
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        call=CallSettings(scenarios_dir=own, live_asr=False, detect_machines=False,
+                          tts_engine="espeak", transfer_wait_s=15.0),
+    )  # fmt: skip
+    try:
+        async with engine_for(phone.sip_port) as engine:
+            channel = build_call_channel(settings, engine, worker_id="test-worker", history=store)
+            try:
+                async with asyncio.timeout(60):
+                    outcome = await channel.execute(attempt(Purpose.NPS), client)
+            finally:
+                channel.close()
+        await manager.wait_event("CALL_ESTABLISHED")  # the manager's phone rang and answered
+    finally:
+        await phone.stop()
+        await manager.stop()
+    data = outcome.data
+    assert data["transfer"]["stage"] == "connected", data["transfer"]
+    assert data["transfer"]["progress"][-1] == 200
+    assert data["finished"] == "transferred"
+    assert outcome.kind is OutcomeKind.ANSWERED
