@@ -7,8 +7,9 @@ to a SIPp peer playing the client: it answers, waits, presses 9 (RFC 4733 events
 waits for the robot's BYE. The robot's RTP goes to a sink in this process (the peer's SDP names
 it) that notes, in its own thread, when each packet arrives. Measured per answer: from the moment
 the worker had the client's key (the end of the answer) to the first packet of the robot's next
-prompt (the first non-silent packet after it). Printed: p50/p99/max per level, calls that did
-not go through, and the curve.
+prompt (the first non-silent packet after it), and, inside it, from the key to the moment the
+runner handed the prompt to the call (the rest is the media clock's next 20 ms tick and the
+wait for a core). Printed: p50/p99/max per level, calls that did not go through, the curve.
 
 The anchor, alternately with the worker (``--rounds`` rounds per level): SIPp to SIPp on the same
 machine with the same number of concurrent calls, each caller sending its two answers as SIP
@@ -223,12 +224,14 @@ class TimedCall:
 
     call: Call
     keys_at: list[float] = field(default_factory=list)
+    plays_at: list[float] = field(default_factory=list)  # when each prompt was handed over
 
     @property
     def uuid(self) -> str:
         return self.call.uuid
 
     async def play(self, audio: bytes | Path) -> bool:
+        self.plays_at.append(time.monotonic())
         return await self.call.play(audio)
 
     def stop_playback(self) -> None:
@@ -248,12 +251,13 @@ class Level:
     calls: int
     answered: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds
+    handled: list[float] = field(default_factory=list)  # key to the prompt handed to the call
     missing: int = 0  # answers that came mid-prompt, or with no next prompt seen
     cpu_pct: float = 0.0
     scored: int = 0
 
-    def p(self, q: float) -> float:
-        lat = sorted(self.latencies)
+    def p(self, q: float, values: list[float] | None = None) -> float:
+        lat = sorted(self.latencies if values is None else values)
         return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
 
 
@@ -311,6 +315,9 @@ async def run_worker(calls: int, folder: Path, synth: Any) -> Level:
         level.answered += 1
         level.scored += int(result.data.get("score") == 9 and result.data.get("intent") == "yes")
         for key_at in timed.keys_at:
+            play_at = next((t for t in timed.plays_at if t >= key_at), None)
+            if play_at is not None:
+                level.handled.append(play_at - key_at)
             first = sink.next_prompt(port, key_at)
             if first is None:
                 level.missing += 1
@@ -488,13 +495,15 @@ async def main() -> None:
     )
     print(
         "| conversations | answered | answers timed | no next prompt | p50 ms | p99 ms | max ms "
-        "| worker CPU % | SIPp INFO p99 ms | right answers |"
+        "| key to prompt handed over p50 / p99 ms | worker CPU % | SIPp INFO p99 ms "
+        "| right answers |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for level, anchor in rows:
         print(
             f"| {level.calls} | {level.answered} | {len(level.latencies)} | {level.missing} "
             f"| {level.p(0.5):.0f} | {level.p(0.99):.0f} | {level.p(1.0):.0f} "
+            f"| {level.p(0.5, level.handled):.0f} / {level.p(0.99, level.handled):.0f} "
             f"| {level.cpu_pct:.0f} | {anchor * 1000:.1f} | {level.scored} |"
         )
 
