@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_sync.store import ClientInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, SqlHistoryStore
 from povtor.domain import Client, EventKind, OutcomeKind, Purpose
 from povtor.settings import CallSettings, Settings
 from tests.integration.scenario.test_call_channel_sip import attempt
