@@ -195,8 +195,12 @@ class CallChannel:
         except PovtorError as err:
             await self._finish_failed(call_uuid, str(err))
             return Outcome(OutcomeKind.FAILED, detail=str(err), ref=ref)
-        conversation = await self._talk(call, attempt, values, call_uuid)
-        result = await call.wait_ended()
+        try:
+            conversation = await self._talk(call, attempt, values, call_uuid)
+            result = await call.wait_ended()
+        except asyncio.CancelledError:  # cut short (drain timeout): the line is already closed
+            await self._store_cut_short(call_uuid)
+            raise
         kind = outcome_kind(result.outcome, conversation)
         if conversation is not None and conversation.finished == "closed_on_stop":
             kind = OutcomeKind.INTERRUPTED  # tried again later; what was said is kept
@@ -306,6 +310,21 @@ class CallChannel:
         kind = record.outcome or OutcomeKind.INTERRUPTED
         data = {"call_uuid": call_uuid, "dtmf": record.dtmf, "repeated": True}
         return Outcome(kind, detail="already called", sip_code=record.sip_code, data=data, ref=ref)
+
+    async def _store_cut_short(self, call_uuid: str) -> None:
+        """The execution was cancelled after the call was placed (the worker's drain window
+        ran out): the call still ends in the store as interrupted rather than staying active
+        until the next start's recovery. Shielded, so the cancellation cannot cut the write."""
+        if self.call_store is None:
+            return
+        finish = self.call_store.finish_call(
+            call_uuid,
+            outcome=OutcomeKind.INTERRUPTED,
+            sip_reason="cut short: the worker was stopping",
+            hangup_by=HangupBy.ROBOT,
+        )
+        with _logged(f"call {call_uuid}: end not stored after the stop"):
+            await asyncio.wait_for(asyncio.shield(finish), _HANGUP_WAIT_S)
 
     async def _finish_failed(self, call_uuid: str, reason: str) -> None:
         if self.call_store is not None:
