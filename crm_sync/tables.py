@@ -163,8 +163,10 @@ class ImportRunRow(Base):
 
 
 class ClientStatsRow(Base):
-    """Per-client order summary kept at write time (crm_sync_0003), so reports need not group
-    every order by client. Written only by ``crm_sync.client_stats.refresh_client_stats``."""
+    """Per-client summary kept at write time (crm_sync_0003), so reports need not group every
+    order by client; the last scored NPS answer (crm_sync_0007), so the client list filters by
+    it. Written only by ``crm_sync.client_stats``. A client with answers and no orders has a
+    row with 0 orders and no order dates."""
 
     __tablename__ = "client_stats"
     __table_args__ = (
@@ -174,7 +176,10 @@ class ClientStatsRow(Base):
     client_id: Mapped[int] = mapped_column(
         ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
     )
-    first_order_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    last_order_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    first_order_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_order_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     orders_count: Mapped[int] = mapped_column(Integer)
     revenue: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    last_nps_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_nps_score: Mapped[int | None] = mapped_column(Integer)
+    last_nps_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
