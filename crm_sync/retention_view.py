@@ -24,6 +24,7 @@ from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
 from crm_sync.metrics.sql import abc_xyz_members_query
 from crm_sync.store import SqlHistoryStore, client_matches
 from crm_sync.tables import (
+    NPS_GROUP_WHERE,
     ClientPhoneRow,
     ClientRow,
     ClientStatsRow,
@@ -103,8 +104,7 @@ class SqlRetentionView:
         if where.segment in SEGMENTS:
             stmt = stmt.where(segment == where.segment)
         if where.nps_group is not None:
-            low, high = NPS_SCORES[where.nps_group]
-            stmt = stmt.where(cs.last_nps_score.between(low, high))
+            stmt = stmt.where(NPS_GROUP_WHERE[where.nps_group])  # its partial index's words
         if where.last_order_min_days is not None:
             stmt = stmt.where(cs.last_order_at <= as_of - timedelta(where.last_order_min_days))
         if where.last_order_max_days is not None:

@@ -19,6 +19,7 @@ down_revision = "crm_sync_0006"
 branch_labels = None
 depends_on = None
 
+GROUPS = {"detractor": (0, 6), "passive": (7, 8), "promoter": (9, 10)}  # povtor.domain
 LAST_ID = (
     "(SELECT n.id FROM nps_responses n WHERE n.client_id = client_stats.client_id "
     "AND n.score IS NOT NULL ORDER BY n.answered_at DESC, n.id DESC LIMIT 1)"
@@ -37,6 +38,15 @@ def upgrade() -> None:
         batch.add_column(sa.Column("last_nps_score", sa.Integer(), nullable=True))
         batch.add_column(
             sa.Column("last_nps_at", povtor.db.UtcDateTime(timezone=True), nullable=True)
+        )
+    for group, (low, high) in GROUPS.items():  # the clients of one group in id order
+        where = sa.text(f"last_nps_score BETWEEN {low} AND {high}")
+        op.create_index(
+            f"ix_client_stats_{group}",
+            "client_stats",
+            ["client_id"],
+            postgresql_where=where,
+            sqlite_where=where,
         )
     op.execute(
         "INSERT INTO client_stats (client_id, orders_count, revenue) "
@@ -57,6 +67,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for group in GROUPS:
+        op.drop_index(f"ix_client_stats_{group}", table_name="client_stats")
     op.execute("DELETE FROM client_stats WHERE last_order_at IS NULL")
     with op.batch_alter_table("client_stats") as batch:
         batch.drop_column("last_nps_at")
