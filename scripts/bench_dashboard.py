@@ -207,9 +207,12 @@ async def anchor(
     return list(await asyncio.gather(*(one() for _ in range(users))))
 
 
-async def run(url: str, users: int, rounds: int, watch: LoadWatch, head: list[str]) -> None:
-    engine = create_engine(url, pool_size=users)
-    anchor_engine = create_engine(url, pool_size=users)
+async def run(
+    url: str, users: int, rounds: int, pool: int, watch: LoadWatch, head: list[str]
+) -> None:
+    # a pool like the worker's (5-20 by its concurrency): users beyond it wait their turn
+    engine = create_engine(url, pool_size=pool)
+    anchor_engine = create_engine(url, pool_size=pool)
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(
             database_url=url,
@@ -323,6 +326,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--backend", default="postgres")
+    parser.add_argument("--pool", type=int, default=10, help="Connections per engine (+ as many).")
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
     parser.add_argument("--database", default=None, help="Reuse this kept PostgreSQL database.")
     args = parser.parse_args()
@@ -337,7 +341,7 @@ def main() -> None:
         head.append(f"loaded {counts} in {time.perf_counter() - started:.0f} s")
         print(head[-1], file=sys.stderr)
     try:
-        asyncio.run(run(url, args.users, args.rounds, watch, head))
+        asyncio.run(run(url, args.users, args.rounds, args.pool, watch, head))
     finally:
         if not (args.keep or args.database):
             drop_database(url)
