@@ -19,12 +19,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.migrate import upgrade
+from crm_sync.imports.headers import Kind
+from crm_sync.imports.run import import_file
 from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
 from crm_sync.tables import ClientRow, ClientStatsRow, NpsResponseRow, OrderRow
 from povtor.db import Base, create_engine
 from povtor.domain import ChannelKind
 from povtor.ports import NewNpsResponse
 from tests.conftest import _pg_admin, in_thread, run_blocking
+from tests.integration.imports.conftest import write_csv
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -166,3 +169,22 @@ async def test_migration_backfills_last_answers_stored_before_it(bare_url: str) 
         assert (row.orders_count, row.last_nps_id) == (1, None)
     finally:
         await engine.dispose()
+
+
+async def test_imported_orders_moved_away_leave_the_answer_part(
+    store: SqlHistoryStore, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    header = ["Номер заказа", "Код клиента", "Дата", "Сумма", "Валюта"]
+    for code in ("C1", "C2"):
+        await store.create_client(ClientInput(code, name=code))
+    c1 = await store.find_client("C1")
+    assert c1 is not None
+    answer = await _answer(store, c1.id, 4, T0)
+    first = write_csv(tmp_path / "a.csv", [header, ["O1", "C1", "01.02.2024", "100", ""]])
+    await import_file(engine, Kind.ORDERS, first)
+    row = await _stats(engine, c1.id)
+    assert (row.orders_count, row.last_nps_id, row.last_nps_score) == (1, answer, 4)
+    moved = write_csv(tmp_path / "b.csv", [header, ["O1", "C2", "01.02.2024", "100", ""]])
+    await import_file(engine, Kind.ORDERS, moved)
+    row = await _stats(engine, c1.id)  # no orders left, the answer still counts
+    assert (row.orders_count, row.last_order_at, row.last_nps_score) == (0, None, 4)
