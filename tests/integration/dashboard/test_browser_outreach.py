@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.planning import SqlPlanningSource
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.planning_source import SqlPlanningSource
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from outreach.control import SqlOutreachControl
 from outreach.planner import Planner
 from outreach.queue import AttemptQueue

@@ -19,10 +19,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.migrate import upgrade
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.tables import ClientRow, ClientStatsRow, NpsResponseRow, OrderRow
 from crm_sync.imports.headers import Kind
 from crm_sync.imports.run import import_file
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
-from crm_sync.tables import ClientRow, ClientStatsRow, NpsResponseRow, OrderRow
 from povtor.db import Base, create_engine
 from povtor.domain import ChannelKind
 from povtor.ports import NewNpsResponse

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crm_sync.tables import ClientRow, ClientStatsRow, NpsResponseRow, OrderRow
+from crm_sync.history.tables import ClientRow, ClientStatsRow, NpsResponseRow, OrderRow
 from povtor.db import dialect_insert, table_of
 
 stats = table_of(ClientStatsRow)

@@ -175,8 +175,8 @@ NPS_GROUP_WHERE = {group: _score_between(*bounds) for group, bounds in NPS_SCORE
 class ClientStatsRow(Base):
     """Per-client summary kept at write time (crm_sync_0003), so reports need not group every
     order by client; the last scored NPS answer (crm_sync_0007), so the client list filters by
-    it. Written only by ``crm_sync.client_stats``. A client with answers and no orders has a
-    row with 0 orders and no order dates."""
+    it. Written only by ``crm_sync.history.client_stats``. A client with answers and no orders
+    has a row with 0 orders and no order dates."""
 
     __tablename__ = "client_stats"
     __table_args__ = (
