@@ -231,6 +231,7 @@ class DashboardSettings(BaseSettings):
     argon2_parallelism: int = 2
     page_size: int = 50
     report_cache_s: float = 60.0  # repeat-sales and reasons figures are reused this long
+    live_refresh_s: float = Field(default=20.0, gt=0)  # the outreach page refreshes itself
 
 
 class CrmSettings(BaseSettings):
