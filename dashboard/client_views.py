@@ -40,6 +40,7 @@ EXPORT_HEADER = (
     "Выручка",
     "Последний заказ",
     "Последняя оценка",
+    "Дата оценки",
     "Telegram",
     "Контакты",
 )
@@ -129,6 +130,7 @@ def _export_row(r: ClientSummary, role: Role, d: Any) -> list[Any]:
         float(r.revenue),
         r.last_order_at.astimezone(tz).strftime("%Y-%m-%d") if r.last_order_at else "",
         r.last_score if r.last_score is not None else "",
+        r.last_answered_at.astimezone(tz).strftime("%Y-%m-%d") if r.last_answered_at else "",
         "Telegram" if c.telegram_chat_id and c.telegram_reachable else "",
         "отказ" if c.opted_out else "",
     ]

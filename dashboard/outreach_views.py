@@ -94,6 +94,8 @@ async def outreach_page(request: web.Request) -> web.StreamResponse:
         "state_ru": STATE_RU,
         "threshold": d.settings.outreach.approval_threshold,
         "done": request.query.get("done", "")[:32],
+        "refresh_s": d.settings.dashboard.live_refresh_s,
+        "shown_at": local.strftime("%H:%M:%S"),
     }
     return render(request, "outreach.html", context)
 

@@ -9,7 +9,6 @@ carries a dedup key, so two workers following up the same outcome write it once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from outreach.tables import AttemptOutcomeRow, AttemptRow
 from povtor.db import table_of, utcnow
 from povtor.domain import ChannelKind, EventKind, NpsGroup, OutcomeKind, Purpose, nps_group
+from povtor.lifecycle import wait_for_first
 from povtor.ports import NewEvent, NewTask, TaskBook, Timeline
 
 
@@ -119,17 +119,7 @@ class Followups:
             if done:
                 continue
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(idle_s):
-                    stop_task = asyncio.ensure_future(stop.wait())
-                    wake_task = asyncio.ensure_future(self._wake.wait())
-                    try:
-                        await asyncio.wait(
-                            [stop_task, wake_task], return_when=asyncio.FIRST_COMPLETED
-                        )
-                    finally:
-                        stop_task.cancel()
-                        wake_task.cancel()
+            await wait_for_first(stop, self._wake, within=idle_s)
         try:
             await self.run_once()  # what the last executions recorded
         except Exception:  # left pending: the next worker follows them up

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from outreach.channel_choice import choose_channel
@@ -97,7 +97,10 @@ class Planner:
         self.source = source
         self.queue = queue
         self.contact_rules = contact_rules
-        self.planning_rules = planning_rules
+        # The SQL leaves out whom the contact policies would refuse anyway (same rule).
+        self.planning_rules = replace(
+            planning_rules, require_ad_consent=contact_rules.require_ad_consent
+        )
         self.is_holiday = is_holiday
         self.channels = frozenset(channels) or ALL_CHANNELS
         self.batch_size = batch_size

@@ -29,6 +29,17 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     return stop.is_set()
 
 
+async def wait_for_first(*events: asyncio.Event, within: float) -> None:
+    """Wait until any of ``events`` is set (a stop, a wake-up), at most ``within`` seconds."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+
 @dataclass
 class Periodic:
     """Runs ``fn`` now and then every ``interval_s`` until stopped; a failed round is logged

@@ -426,6 +426,10 @@ class PlanningRules:
     winback_after_days: tuple[int, ...] = (30, 90, 180)
     winback_overdue_factor: float = 1.5  # silence must also exceed this many own cycles
     winback_max_silence_days: int = 730  # longer silence: the client is not contacted at all
+    # Advertising purposes (reorder, win-back) only for clients with an advertising grant on a
+    # channel the planner uses (call, Telegram): the others could not be contacted anyway. The
+    # planner sets it from its contact rules (``ContactRules.require_ad_consent``).
+    require_ad_consent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@
 
 The history is generated in the database with set-based SQL (generate_series): per client a
 time zone, a cycle of 7-120 days, 1 to 2x(orders-per-client)-1 orders with jitter, a product
-category for most orders, deliveries, NPS answers for some and Telegram links for a third.
+category for most orders, deliveries, NPS answers for some, Telegram links for a third and
+advertising consents (call and Telegram: granted for 8 clients in 10, refused for one, none
+recorded for one), so reorder and win-back attempts are planned too.
 Then, alternately for ``--rounds`` rounds, the anchor and the real planner: the anchor is the
 floor of any planning pass, one ``SELECT client_id, count(*), max(placed_at) FROM orders GROUP BY
 client_id`` over the same orders, every row fetched (every order read once); the planner is a
@@ -63,6 +65,12 @@ GENERATE = [
     INSERT INTO nps_responses (client_id, score, channel, answered_at)
     SELECT g, g % 11, 'call', now() - make_interval(days => (g % 200)::int)
     FROM generate_series(1, :clients, 4) AS g
+    """,
+    """
+    INSERT INTO consents (client_id, channel, kind, granted, source, at)
+    SELECT g, ch, 'advertising', g % 10 < 8, 'bench', now()
+    FROM generate_series(1, :clients) AS g CROSS JOIN (VALUES ('call'), ('telegram')) AS v(ch)
+    WHERE g % 10 <> 9
     """,
     "ANALYZE",
 ]

@@ -23,6 +23,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from povtor.errors import ModelError, PovtorError, StoreError
+from povtor.lifecycle import wait_for_first
 from povtor.settings import Settings
 from voice.asr_batch import Batch, BatchSummary, is_partial, start_pool
 from voice.asr_tables import TranscriptRow
@@ -181,19 +182,9 @@ class RecordingTranscriber:
                     log.error("background transcription failed, retrying later: %s", err)
                 self.scans += 1
                 self.scanned.set()
-                await _first_of(stop, self._wake, within=self.interval_s)
+                await wait_for_first(stop, self._wake, within=self.interval_s)
         finally:
             await self.batch.close()
-
-
-async def _first_of(*events: asyncio.Event, within: float) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 def recording_transcriber(settings: Settings, engine: AsyncEngine) -> RecordingTranscriber:

@@ -36,6 +36,7 @@ from voice.scenario import Scenario, load_scenarios
 from voice.scenario_runner import Conversation, ScenarioRunner, TalkingCall, prepare_prompts
 from voice.storage import RecordingStorage
 from voice.synth import Synths
+from voice.vad_silero import detectors_for
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class CallChannel:
         ring_timeout_s: float | None = None,
         max_call_s: float = 300.0,
         amd: AmdConfig | None = None,
+        transfer_to: str | None = None,
+        transfer_wait_s: float = 30.0,
     ) -> None:
         self.engine = engine
         self.scenarios = dict(scenarios)
@@ -115,6 +118,10 @@ class CallChannel:
         self.ring_timeout_s = ring_timeout_s
         self.max_call_s = max_call_s
         self.amd = amd  # answering-machine detection (None: every answer is a person)
+        self.transfer_to = (
+            transfer_to  # where `transfer` steps hand the client (a scenario's own wins)
+        )
+        self.transfer_wait_s = transfer_wait_s
         self.closing_phrase = CLOSING_PHRASE
         self._draining = asyncio.Event()
 
@@ -188,8 +195,12 @@ class CallChannel:
         except PovtorError as err:
             await self._finish_failed(call_uuid, str(err))
             return Outcome(OutcomeKind.FAILED, detail=str(err), ref=ref)
-        conversation = await self._talk(call, attempt, values, call_uuid)
-        result = await call.wait_ended()
+        try:
+            conversation = await self._talk(call, attempt, values, call_uuid)
+            result = await call.wait_ended()
+        except asyncio.CancelledError:  # cut short (drain timeout): the line is already closed
+            await self._store_cut_short(call_uuid)
+            raise
         kind = outcome_kind(result.outcome, conversation)
         if conversation is not None and conversation.finished == "closed_on_stop":
             kind = OutcomeKind.INTERRUPTED  # tried again later; what was said is kept
@@ -224,6 +235,8 @@ class CallChannel:
                 values,
                 listener=self.listener,
                 amd=self.amd,
+                transfer_to=self.transfer_to,
+                transfer_wait_s=self.transfer_wait_s,
             )
             try:
                 async with asyncio.timeout(self.max_call_s):
@@ -297,6 +310,21 @@ class CallChannel:
         kind = record.outcome or OutcomeKind.INTERRUPTED
         data = {"call_uuid": call_uuid, "dtmf": record.dtmf, "repeated": True}
         return Outcome(kind, detail="already called", sip_code=record.sip_code, data=data, ref=ref)
+
+    async def _store_cut_short(self, call_uuid: str) -> None:
+        """The execution was cancelled after the call was placed (the worker's drain window
+        ran out): the call still ends in the store as interrupted rather than staying active
+        until the next start's recovery. Shielded, so the cancellation cannot cut the write."""
+        if self.call_store is None:
+            return
+        finish = self.call_store.finish_call(
+            call_uuid,
+            outcome=OutcomeKind.INTERRUPTED,
+            sip_reason="cut short: the worker was stopping",
+            hangup_by=HangupBy.ROBOT,
+        )
+        with _logged(f"call {call_uuid}: end not stored after the stop"):
+            await asyncio.wait_for(asyncio.shield(finish), _HANGUP_WAIT_S)
 
     async def _finish_failed(self, call_uuid: str, reason: str) -> None:
         if self.call_store is not None:
@@ -402,7 +430,8 @@ def build_listener(settings: Settings, recognizers: RecognizerFactory | None = N
             recognizers = VoskRecognizers(resolve_model(choice, settings.models_dir))
         except ModelError as err:
             log.warning("No live speech recognition (%s): the robot relies on the keypad", err)
-    return Listener(recognizers, threads=threads)
+    detectors = detectors_for(settings.call.vad, settings.call.vad_threshold)
+    return Listener(recognizers, threads=threads, detectors=detectors)
 
 
 def build_call_channel(
@@ -446,4 +475,6 @@ def build_call_channel(
         worker_id=worker_id,
         max_call_s=options.max_call_s,
         amd=AmdConfig() if options.detect_machines else None,
+        transfer_to=options.transfer_to or None,
+        transfer_wait_s=options.transfer_wait_s,
     )

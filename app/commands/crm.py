@@ -41,18 +41,17 @@ def _run(work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
 async def _with_sessions(settings: Any, work: Callable[[Any], Awaitable[T]]) -> T:
     from sqlalchemy.exc import DBAPIError
 
-    from povtor.db import create_engine, session_factory
+    from app.commands.database import open_engine
+    from povtor.db import session_factory
     from povtor.errors import StoreError
 
-    engine = create_engine(settings.db_url)
-    try:
-        return await work(session_factory(engine))
-    except DBAPIError as err:
-        raise StoreError(
-            f"database error (is the schema created? run `povtor db upgrade`): {err.orig}"
-        ) from err
-    finally:
-        await engine.dispose()
+    async with open_engine(settings) as engine:
+        try:
+            return await work(session_factory(engine))
+        except DBAPIError as err:
+            raise StoreError(
+                f"database error (is the schema created? run `povtor db upgrade`): {err.orig}"
+            ) from err
 
 
 def _connector_name(settings: Any, explicit: str | None) -> str:

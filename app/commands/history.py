@@ -29,7 +29,7 @@ def _run_db(work: Callable[[Any, Settings], Awaitable[T]]) -> T:
     """Run ``work(engine, settings)``, turning store failures into a clear message."""
     from sqlalchemy.exc import DBAPIError
 
-    from povtor.db import create_engine
+    from app.commands.database import open_engine
     from povtor.logs import setup_logging
 
     settings = Settings()
@@ -38,15 +38,13 @@ def _run_db(work: Callable[[Any, Settings], Awaitable[T]]) -> T:
     async def main() -> T:
         if settings.database_url is None:
             settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        engine = create_engine(settings.db_url)
-        try:
-            return await work(engine, settings)
-        except DBAPIError as err:
-            raise PovtorError(
-                f"database error (is the schema created? run `povtor db upgrade`): {err.orig}"
-            ) from err
-        finally:
-            await engine.dispose()
+        async with open_engine(settings) as engine:
+            try:
+                return await work(engine, settings)
+            except DBAPIError as err:
+                raise PovtorError(
+                    f"database error (is the schema created? run `povtor db upgrade`): {err.orig}"
+                ) from err
 
     return asyncio.run(main())
 

@@ -82,18 +82,16 @@ async def manager_invite_url(
 
 
 def _with_sessions(work: Callable[[Settings, Any], Any]) -> Any:
-    from povtor.db import create_engine, session_factory
+    from app.commands.database import open_engine
+    from povtor.db import session_factory
     from povtor.errors import PovtorError
     from povtor.settings import Settings
 
     settings = Settings()
 
     async def main() -> Any:
-        engine = create_engine(settings.db_url)
-        try:
+        async with open_engine(settings) as engine:
             return await work(settings, session_factory(engine))
-        finally:
-            await engine.dispose()
 
     try:
         return asyncio.run(main())

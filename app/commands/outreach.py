@@ -47,15 +47,15 @@ class Wiring:
 
 
 async def _plan(wiring: Wiring, dry_run: bool, as_json: bool, as_of: datetime | None) -> int:
+    from app.commands.database import open_engine
     from outreach.holiday_calendar import holiday_check
     from outreach.planner import Planner
     from outreach.queue import AttemptQueue
     from outreach.rules import contact_rules, planning_rules
-    from povtor.db import create_engine, session_factory, utcnow
+    from povtor.db import session_factory, utcnow
 
     settings = Settings()
-    engine = create_engine(settings.db_url)
-    try:
+    async with open_engine(settings) as engine:
         sessions = session_factory(engine)
         out = settings.outreach
         queue = AttemptQueue(sessions, worker_id="cli", lease=timedelta(seconds=out.lease_s))
@@ -94,8 +94,6 @@ async def _plan(wiring: Wiring, dry_run: bool, as_json: bool, as_of: datetime | 
                     )
         typer.echo(f"{count} contacts would be planned", err=True)
         return count
-    finally:
-        await engine.dispose()
 
 
 async def _attempts(
@@ -106,12 +104,12 @@ async def _attempts(
     client: str | None,
     limit: int,
 ) -> list[dict[str, Any]]:
+    from app.commands.database import open_engine
     from outreach.listing import AttemptListing
-    from povtor.db import create_engine, session_factory
+    from povtor.db import session_factory
 
     settings = Settings()
-    engine = create_engine(settings.db_url)
-    try:
+    async with open_engine(settings) as engine:
         sessions = session_factory(engine)
         client_ids = None
         if client is not None:
@@ -136,8 +134,6 @@ async def _attempts(
             }
             for v in views
         ]
-    finally:
-        await engine.dispose()
 
 
 class Commands:

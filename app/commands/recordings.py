@@ -18,23 +18,22 @@ app = typer.Typer(help="Call recordings: retention and crash recovery.", no_args
 
 
 async def _sweep(settings: Settings, days: int) -> SweepReport:
-    from povtor.db import create_engine, session_factory
+    from app.commands.database import open_engine
+    from povtor.db import session_factory
     from voice.call_store import CallStore
     from voice.retention import sweep_recordings
     from voice.storage import storages_from_settings
 
-    engine = create_engine(settings.db_url)
-    try:
+    async with open_engine(settings) as engine:
         store = CallStore(session_factory(engine))
         return await sweep_recordings(store, storages_from_settings(settings), days)
-    finally:
-        await engine.dispose()
 
 
 async def _recover(
     settings: Settings, worker_id: str | None, older_than_min: float | None
 ) -> RecoveryReport:
-    from povtor.db import create_engine, session_factory, utcnow
+    from app.commands.database import open_engine
+    from povtor.db import session_factory, utcnow
     from voice.call_store import CallStore
     from voice.recording_archive import incoming_folder, recover_after_restart
     from voice.storage import storage_from_settings
@@ -42,8 +41,7 @@ async def _recover(
     started_before = None
     if older_than_min is not None:
         started_before = utcnow() - timedelta(minutes=older_than_min)
-    engine = create_engine(settings.db_url)
-    try:
+    async with open_engine(settings) as engine:
         store = CallStore(session_factory(engine))
         return await recover_after_restart(
             store,
@@ -52,8 +50,6 @@ async def _recover(
             worker_id=worker_id,
             started_before=started_before,
         )
-    finally:
-        await engine.dispose()
 
 
 @app.command("sweep")

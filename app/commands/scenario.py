@@ -102,16 +102,14 @@ async def _load(store_factory: StoreFactory, file: Path, client_id: int | None) 
     scenario = load_scenario(file, settings.call.disclosure)
     if client_id is None:
         return scenario, dict(TEMPLATE_VALUES)
-    from povtor.db import create_engine, session_factory
+    from app.commands.database import open_engine
+    from povtor.db import session_factory
 
-    engine = create_engine(settings.db_url)
-    try:
+    async with open_engine(settings) as engine:
         store = store_factory(session_factory(engine))
         client = await store.get_client(client_id)
         company = settings.call.company_name or settings.telegram.company_name
         values = await template_values(scenario.purpose, client, company, store)
-    finally:
-        await engine.dispose()
     return scenario, values
 
 

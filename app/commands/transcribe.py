@@ -62,7 +62,7 @@ async def _transcribe(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from povtor.db import create_engine
+    from app.commands.database import open_engine
     from povtor.errors import ModelError, StoreError
     from povtor.settings import Settings
     from voice.asr_batch import Batch, FileResult, collect_files, start_pool
@@ -84,47 +84,46 @@ async def _transcribe(
     options = DecodeOptions(
         vad=not no_vad, skip_robot=skip_robot, max_duration_s=settings.asr.max_audio_s
     )
-    engine = create_engine(settings.db_url)
-    batch = Batch(
-        TranscriptStore(engine),
-        lambda: start_pool(model_path, workers or settings.asr.workers, options),
-        options=options,
-        model_name=model_path.name if model_path.name != "model" else str(model_path),
-    )
-    failed = 0
-    try:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not console.is_terminal,
-        ) as progress:
-            task = progress.add_task("transcribing", total=len(files))
+    async with open_engine(settings) as engine:
+        batch = Batch(
+            TranscriptStore(engine),
+            lambda: start_pool(model_path, workers or settings.asr.workers, options),
+            options=options,
+            model_name=model_path.name if model_path.name != "model" else str(model_path),
+        )
+        failed = 0
+        try:
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                disable=not console.is_terminal,
+            ) as progress:
+                task = progress.add_task("transcribing", total=len(files))
 
-            def report(result: FileResult) -> None:
-                nonlocal failed
-                progress.advance(task)
-                if result.error is not None:
-                    failed += 1
-                if as_json:
-                    sys.stdout.write(
-                        json.dumps(transcript_line(result), ensure_ascii=False) + "\n"
-                    )
-                    sys.stdout.flush()
-                elif result.error is not None:
-                    console.print(f"[red]failed[/red] {result.path}: {result.error}")
-                elif result.transcript is not None:
-                    _print_dialogue(result, console)
+                def report(result: FileResult) -> None:
+                    nonlocal failed
+                    progress.advance(task)
+                    if result.error is not None:
+                        failed += 1
+                    if as_json:
+                        sys.stdout.write(
+                            json.dumps(transcript_line(result), ensure_ascii=False) + "\n"
+                        )
+                        sys.stdout.flush()
+                    elif result.error is not None:
+                        console.print(f"[red]failed[/red] {result.path}: {result.error}")
+                    elif result.transcript is not None:
+                        _print_dialogue(result, console)
 
-            summary = await batch.run(files, report)
-    except (ModelError, StoreError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        return 2
-    finally:
-        await batch.close()
-        await engine.dispose()
+                summary = await batch.run(files, report)
+        except (ModelError, StoreError) as err:
+            console.print(f"[red]error:[/red] {err}")
+            return 2
+        finally:
+            await batch.close()
     console.print(
         f"{summary.done} transcribed, {summary.skipped} already done, {summary.failed} failed "
         f"({summary.audio_s:.0f} s of audio)"

@@ -18,19 +18,17 @@ app = typer.Typer(help="Dashboard users (roles: admin, manager, viewer).", no_ar
 
 def _with_users(fn: Callable[[Any, Any], Awaitable[T]]) -> T:
     """Runs ``fn(user_store, passwords)`` against the configured database."""
+    from app.commands.database import open_engine
     from dashboard.passwords import Passwords
     from dashboard.users import UserStore
-    from povtor.db import create_engine, session_factory
+    from povtor.db import session_factory
     from povtor.settings import Settings
 
     settings = Settings()
 
     async def run() -> T:
-        engine = create_engine(settings.db_url, pool_size=1)
-        try:
+        async with open_engine(settings, pool_size=1) as engine:
             return await fn(UserStore(session_factory(engine)), Passwords(settings.dashboard))
-        finally:
-            await engine.dispose()
 
     return asyncio.run(run())
 

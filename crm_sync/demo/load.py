@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_sync.demo.generate import DEMO_PREFIX, DemoClient, DemoSpec, generate
-from crm_sync.history.client_stats import refresh_client_stats
+from crm_sync.history.client_stats import refresh_client_stats, refresh_last_nps
 from crm_sync.history.order_events import order_event_values
 from crm_sync.history.tables import ClientRow, NpsResponseRow, OrderRow
 from povtor.domain import EventKind
@@ -165,6 +165,7 @@ async def load_demo(engine: AsyncEngine, spec: DemoSpec) -> dict[str, int]:
             await _write(conn, rows)
             chunk_ids = ClientRow.id.between(first_id, first_id + len(chunk) - 1)
             await refresh_client_stats(conn, select(ClientRow.id).where(chunk_ids))
+            await refresh_last_nps(conn, select(ClientRow.id).where(chunk_ids))
         for name in counts:
             counts[name] += len(rows[name])
     if engine.dialect.name == "postgresql":

@@ -12,15 +12,19 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import BigInteger, any_, bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_sync.history.tables import ConsentRow
-from povtor.db import UtcDateTime
+from povtor.db import UtcDateTime, table_of
 from povtor.domain import Candidate, ChannelKind, ConsentChannel, ContactKind, Purpose
 from povtor.ports import CandidatePage, PlanningRules
 
 Consents = tuple[tuple[ConsentChannel, bool], ...]
+_CONSENTS = table_of(ConsentRow)
+_CHANNELS = {c.value: c for c in ConsentChannel}
+ID_CHUNK = 5_000  # client ids per consents query (SQLite allows 32,766 parameters)
 Build = Callable[[Any, Consents, Consents], Candidate]
 
 
@@ -57,19 +61,27 @@ class SqlPlanningSource:
 
     def _cycles_sql(self, group: str) -> str:
         """CTEs ending in ``cyc``: per (client, group) the median days between consecutive
-        orders (ROW_NUMBER/COUNT over the gaps, one sort), the last order and the days since."""
+        orders, the last order and the days since.
+
+        ``group`` is a bare column (NULLs form one group, shown as ''), so an index on
+        (client_id, group, placed_at) can feed the window in order; the gaps subtract per-row
+        numbers (epoch seconds, Julian days) instead of building an interval per row."""
         part = f"client_id{', ' + group if group else ''}"
-        prev = f"LAG(placed_at) OVER (PARTITION BY {part} ORDER BY placed_at)"
-        grp_sel = f", {group} AS grp" if group else ", '' AS grp"
+        if self.dialect == "postgresql":  # float8 seconds: no interval per row
+            stamp, per_day = "date_part('epoch', placed_at)", " / 86400.0"
+        else:
+            stamp, per_day = "julianday(placed_at)", ""
+        gap = f"({stamp} - LAG({stamp}) OVER (PARTITION BY {part} ORDER BY placed_at)){per_day}"
+        grp_sel = f", {group} AS grp" if group else ", NULL AS grp"
         return f"""
         o AS (
             SELECT client_id{grp_sel}, placed_at,
-                   {self._days("placed_at", prev)} AS gap
+                   {gap} AS gap
             FROM orders WHERE client_id > :after AND client_id <= :upto
         ),
         {self._stats_sql()},
         cyc AS (
-            SELECT client_id, grp, last_at, orders,
+            SELECT client_id, COALESCE(grp, '') AS grp, last_at, orders,
                    CASE WHEN median_gap IS NULL THEN :fallback
                         ELSE {self._greatest("median_gap", ":min_cycle")} END AS cycle,
                    {self._days(self._as_of(), "last_at")} AS since
@@ -107,9 +119,22 @@ class SqlPlanningSource:
         "c.telegram_chat_id IS NOT NULL AS linked, c.telegram_reachable"
     )
 
-    def reorder_sql(self) -> str:
+    @staticmethod
+    def _ad_grant(rules: PlanningRules | None) -> str:
+        """With ``require_ad_consent``, the client must have an advertising grant on a channel
+        the planner uses; otherwise no advertising contact could be planned for them."""
+        if rules is None or not rules.require_ad_consent:
+            return ""
+        channels = ", ".join(f"'{ch.value}'" for ch in ChannelKind)
+        return (
+            " AND EXISTS (SELECT 1 FROM consents k WHERE k.client_id = c.id"
+            f" AND k.kind = '{ContactKind.ADVERTISING.value}' AND k.granted"
+            f" AND k.channel IN ({channels}))"
+        )
+
+    def reorder_sql(self, rules: PlanningRules | None = None) -> str:
         return f"""
-        WITH {self._cycles_sql("COALESCE(category, '')")},
+        WITH {self._cycles_sql("category")},
         due AS (
             SELECT cyc.*, ROW_NUMBER() OVER (
                 PARTITION BY client_id ORDER BY (cycle - since), grp) AS pick
@@ -119,12 +144,13 @@ class SqlPlanningSource:
         SELECT {self._CLIENT_COLS}, due.grp, due.last_at, due.orders, due.cycle, due.since
         FROM due JOIN clients c ON c.id = due.client_id
         WHERE due.pick = 1 AND c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto
+          {self._ad_grant(rules)}
         ORDER BY c.id"""
 
     async def reorder_candidates(
         self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
     ) -> CandidatePage:
-        sql = self.reorder_sql()
+        sql = self.reorder_sql(rules)
         params = {
             "lead": rules.reorder_lead_days,
             "grace": rules.reorder_grace_days,
@@ -213,14 +239,14 @@ class SqlPlanningSource:
 
         return await self._page(sql, params, as_of, after_client_id, limit, build)
 
-    def winback_sql(self) -> str:
+    def winback_sql(self, rules: PlanningRules | None = None) -> str:
         return f"""
         WITH {self._cycles_sql("")}
         SELECT {self._CLIENT_COLS}, cyc.last_at, cyc.orders, cyc.cycle, cyc.since
         FROM cyc JOIN clients c ON c.id = cyc.client_id
         WHERE c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto AND cyc.since >= :first
           AND cyc.since < :ceiling
-          AND (cyc.orders = 1 OR cyc.since >= cyc.cycle * :factor)
+          AND (cyc.orders = 1 OR cyc.since >= cyc.cycle * :factor){self._ad_grant(rules)}
         ORDER BY c.id"""
 
     async def winback_candidates(
@@ -229,7 +255,7 @@ class SqlPlanningSource:
         thresholds = sorted(rules.winback_after_days)
         if not thresholds:
             return CandidatePage((), None)
-        sql = self.winback_sql()
+        sql = self.winback_sql(rules)
         params = {
             "first": thresholds[0],
             "ceiling": float(rules.winback_max_silence_days),
@@ -283,19 +309,7 @@ class SqlPlanningSource:
                     stmt, {**params, "as_of": as_of, "after": after, "upto": upto}
                 )
             ).all()
-            consents: dict[tuple[int, str], list[tuple[ConsentChannel, bool]]] = {}
-            if rows:  # the page's consents by key range (no list of ids to send)
-                for c in await session.execute(
-                    select(
-                        ConsentRow.client_id,
-                        ConsentRow.channel,
-                        ConsentRow.kind,
-                        ConsentRow.granted,
-                    ).where(ConsentRow.client_id > after, ConsentRow.client_id <= upto)
-                ):
-                    consents.setdefault((c.client_id, c.kind), []).append(
-                        (ConsentChannel(c.channel), bool(c.granted))
-                    )
+            consents = await self._consents(session, sorted({r.client_id for r in rows}))
 
         def of(client_id: int, kind: ContactKind) -> Consents:
             return tuple(consents.get((client_id, kind.value), ()))
@@ -311,6 +325,27 @@ class SqlPlanningSource:
             ],
             upto,
         )
+
+    async def _consents(
+        self, session: AsyncSession, ids: list[int]
+    ) -> dict[tuple[int, str], list[tuple[ConsentChannel, bool]]]:
+        """The candidates' consents (not the whole page's: most clients of a page are not
+        candidates), by (client, kind); plain rows, channel names mapped without Enum calls."""
+        found: dict[tuple[int, str], list[tuple[ConsentChannel, bool]]] = {}
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+            if self.dialect == "postgresql":  # one array parameter, one prepared statement
+                match = _CONSENTS.c.client_id == any_(
+                    bindparam("ids", chunk, type_=ARRAY(BigInteger))
+                )
+            else:
+                match = _CONSENTS.c.client_id.in_(chunk)
+            c = _CONSENTS.c
+            for client_id, channel, kind, granted in await session.execute(
+                select(c.client_id, c.channel, c.kind, c.granted).where(match)
+            ):
+                found.setdefault((client_id, kind), []).append((_CHANNELS[channel], bool(granted)))
+        return found
 
     @staticmethod
     def _candidate(

@@ -2,8 +2,8 @@
 
 The repeat-sales figures are :class:`crm_sync.metrics.reports.SqlReports` itself, in the JSON
 shape of ``povtor report --json``, so the browser and the command line always agree. The client
-list reads ``client_stats`` (orders, revenue, last order) and the last scored NPS answer of each
-client on the page through the ``(client_id, answered_at)`` index.
+list reads ``client_stats`` (orders, revenue, last order, the last scored NPS answer), one row
+per client joined by key.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import aliased
 
 from crm_sync.history.convert import nps_from_row
 from crm_sync.history.store import SqlHistoryStore, client_matches
 from crm_sync.history.tables import (
+    NPS_GROUP_WHERE,
     ClientPhoneRow,
     ClientRow,
     ClientStatsRow,
@@ -72,18 +72,10 @@ class SqlRetentionView:
     async def list_clients(
         self, where: ClientFilter, *, after_id: int | None = None, limit: int = 50
     ) -> Sequence[ClientSummary]:
-        c, cs, n = ClientRow, ClientStatsRow, NpsResponseRow
+        c, cs = ClientRow, ClientStatsRow
         as_of = where.as_of or utcnow()
-        last_answer = (
-            select(n.id)
-            .where(n.client_id == c.id, n.score.is_not(None))
-            .order_by(n.answered_at.desc(), n.id.desc())
-            .limit(1)
-            .correlate(c)
-            .scalar_subquery()
-        )
         segment = case(
-            (cs.client_id.is_(None), "none"),
+            (cs.last_order_at.is_(None), "none"),
             (cs.last_order_at < as_of - self._window, "lost"),
             (cs.orders_count >= 2, "repeat"),
             else_="new",
@@ -95,7 +87,8 @@ class SqlRetentionView:
                 cs.orders_count,
                 cs.revenue,
                 cs.last_order_at,
-                last_answer.label("answer_id"),
+                cs.last_nps_score,
+                cs.last_nps_at,
             )
             .select_from(c)
             .outerjoin(cs, cs.client_id == c.id)
@@ -111,13 +104,7 @@ class SqlRetentionView:
         if where.segment in SEGMENTS:
             stmt = stmt.where(segment == where.segment)
         if where.nps_group is not None:
-            low, high = NPS_SCORES[where.nps_group]
-            last = aliased(NpsResponseRow)
-            last_score = select(last.score).where(last.id == last_answer).scalar_subquery()
-            # only clients with an answer in the group can have it last: a cheap semi-join first
-            scored = select(last.client_id).where(last.score.between(low, high))
-            stmt = stmt.where(c.id.in_(scored))
-            stmt = stmt.where(last_score.between(low, high))
+            stmt = stmt.where(NPS_GROUP_WHERE[where.nps_group])  # its partial index's words
         if where.last_order_min_days is not None:
             stmt = stmt.where(cs.last_order_at <= as_of - timedelta(where.last_order_min_days))
         if where.last_order_max_days is not None:
@@ -142,19 +129,11 @@ class SqlRetentionView:
         stmt = stmt.order_by(c.id).limit(min(limit, MAX_PAGE))
         async with self._engine.connect() as conn:
             rows = list((await conn.execute(stmt)).mappings())
-            answer_ids = [r["answer_id"] for r in rows if r["answer_id"] is not None]
-            answers = {}
-            if answer_ids:
-                found = await conn.execute(
-                    select(n.id, n.score, n.answered_at).where(n.id.in_(answer_ids))
-                )
-                answers = {a.id: (a.score, a.answered_at) for a in found}
         clients = await self._store.get_clients([r["id"] for r in rows])
         result = []
         for r in rows:
             if r["id"] not in clients:
                 continue  # deleted between the two reads
-            score, answered_at = answers.get(r["answer_id"], (None, None))
             result.append(
                 ClientSummary(
                     client=clients[r["id"]],
@@ -162,8 +141,8 @@ class SqlRetentionView:
                     orders=int(r["orders_count"] or 0),
                     revenue=Decimal(str(r["revenue"] or 0)).quantize(Decimal("0.01")),
                     last_order_at=r["last_order_at"],
-                    last_score=score,
-                    last_answered_at=answered_at,
+                    last_score=r["last_nps_score"],
+                    last_answered_at=r["last_nps_at"],
                 )
             )
         return result

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from crm_sync.history.client_stats import refresh_client_stats
+from crm_sync.history.client_stats import refresh_client_stats, refresh_last_nps
 from crm_sync.history.convert import (
     client_from_row,
     event_from_row,
@@ -364,6 +364,8 @@ class SqlHistoryStore:
         async with self._sessions.begin() as session:
             row = await self._insert_once(session, NpsResponseRow, values, response.dedup_key)
             nps = nps_from_row(row)
+            if nps.score is not None:
+                await refresh_last_nps(await session.connection(), [nps.client_id])
         summary = f"Оценка NPS: {nps.score}" if nps.score is not None else "Ответ без оценки"
         if nps.reason_text:
             summary += f". {nps.reason_text}"

@@ -17,10 +17,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from povtor.db import Base, BigId, UtcDateTime
+from povtor.domain import NPS_SCORES
 
 
 class ClientRow(Base):
@@ -162,20 +164,38 @@ class ImportRunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+def _score_between(low: int, high: int) -> Any:
+    # literal bounds: the list's filter and the partial index read the same text
+    return text(f"last_nps_score BETWEEN {low} AND {high}")
+
+
+NPS_GROUP_WHERE = {group: _score_between(*bounds) for group, bounds in NPS_SCORES.items()}
+
+
 class ClientStatsRow(Base):
-    """Per-client order summary kept at write time (crm_sync_0003), so reports need not group
-    every order by client. Written only by
-    ``crm_sync.history.client_stats.refresh_client_stats``."""
+    """Per-client summary kept at write time (crm_sync_0003), so reports need not group every
+    order by client; the last scored NPS answer (crm_sync_0007), so the client list filters by
+    it. Written only by ``crm_sync.history.client_stats``. A client with answers and no orders
+    has a row with 0 orders and no order dates."""
 
     __tablename__ = "client_stats"
     __table_args__ = (
         Index("ix_client_stats_first_last", "first_order_at", "last_order_at", "orders_count"),
-    )
+        # crm_sync_0007: the clients of one NPS group in id order, for the client list's pages
+        *(
+            Index(f"ix_client_stats_{group.value}", "client_id", postgresql_where=where,
+                  sqlite_where=where)
+            for group, where in NPS_GROUP_WHERE.items()
+        ),
+    )  # fmt: skip
 
     client_id: Mapped[int] = mapped_column(
         ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
     )
-    first_order_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    last_order_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    first_order_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_order_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     orders_count: Mapped[int] = mapped_column(Integer)
     revenue: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    last_nps_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_nps_score: Mapped[int | None] = mapped_column(Integer)
+    last_nps_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

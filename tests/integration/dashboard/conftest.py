@@ -104,13 +104,14 @@ async def serving(
     transcription_off: str | None = None,
     outreach: OutreachControl | None = None,
     health: HealthBoard | None = None,
+    dashboard: dict[str, object] | None = None,
 ) -> AsyncIterator[Dashboard]:
     """The dashboard service running on a free port, with admin, anna (manager), vera (viewer)."""
     settings = Settings(
         database_url=db_url,
         data_dir=tmp_path,
         secret_key="test-secret-key",  # type: ignore[arg-type]
-        dashboard=dashboard_settings(),
+        dashboard=dashboard_settings(**(dashboard or {})),
     )
     users = UserStore(session_factory(engine))
     calls = FakeCallHistory()

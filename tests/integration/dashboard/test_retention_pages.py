@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from html import unescape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from openpyxl import load_workbook
@@ -97,6 +98,15 @@ async def test_client_list_filters_return_what_the_data_says(dash: Dashboard) ->
         assert ids["new"] not in await _listed(http, "optout=no")
         assert await _listed(http, "q=%D0%BB%D0%B5%D0%B2") == {ids["lost"]}  # "лев", any case
         assert await _listed(http, "segment=new&optout=no") == {ids["formula"]}
+        assert await _listed(http, "nps=passive") == set()
+        # an answer from a client without orders: filtered by it, still without orders
+        await dash.store.record_nps(NewNpsResponse(ids["none"], 8, ChannelKind.TELEGRAM))
+        assert await _listed(http, "nps=passive") == {ids["none"]}
+        assert await _listed(http, "nps=passive&segment=none") == {ids["none"]}
+        # a later answer of the detractor moves them to the promoters
+        await dash.store.record_nps(NewNpsResponse(ids["new"], 10, ChannelKind.CALL))
+        assert await _listed(http, "nps=detractor") == set()
+        assert await _listed(http, "nps=promoter") == {ids["repeat"], ids["new"]}
         html = await _page(http, "/clients?segment=repeat")
     row = html[html.index(f'<tr data-client="{ids["repeat"]}">') :]
     row = row[: row.index("</tr>")]
@@ -144,7 +154,12 @@ async def test_export_is_the_filtered_list_with_formulas_neutralised(dash: Dashb
     rows = list(csv.reader(io.StringIO(body), delimiter=";"))
     assert rows[0][:3] == ["id", "Код клиента", "Имя"]
     assert {int(r[0]) for r in rows[1:]} == {ids["new"], ids["formula"]}
+    assert rows[0][8:10] == ["Последняя оценка", "Дата оценки"]
+    new_row = next(r for r in rows[1:] if int(r[0]) == ids["new"])
+    answered = (NOW - timedelta(days=1)).astimezone(ZoneInfo("Europe/Moscow"))
+    assert new_row[8:10] == ["2", answered.strftime("%Y-%m-%d")]  # the detractor's answer
     formula_row = next(r for r in rows[1:] if int(r[0]) == ids["formula"])
+    assert formula_row[8:10] == ["", ""]
     assert formula_row[2] == '\'=HYPERLINK("http://evil")'
     assert formula_row[3] == "'+7 999 000-11-22"  # a manager sees the number, as text
     sheet = book.active

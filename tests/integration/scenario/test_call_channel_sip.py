@@ -9,12 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crm_sync.history.store import ClientInput, SqlHistoryStore
+from povtor.db import session_factory
 from povtor.domain import Attempt, AttemptState, ChannelKind, Client, OutcomeKind, Purpose
 from povtor.errors import ChannelStopping
 from povtor.settings import CallSettings, Settings
 from tests.integration.scenario.baresip import start_baresip
 from tests.integration.sip.peers import read_wav, start_sipp
-from voice.call_channel import build_call_channel
+from voice.call_channel import build_call_channel, call_uuid_for
+from voice.call_records import CallState
+from voice.call_store import CallStore
 from voice.scenario import SHIPPED, render
 
 pytestmark = pytest.mark.sip
@@ -183,3 +187,37 @@ async def test_a_call_in_progress_closes_politely_when_the_worker_stops(
     needle = envelope(closing)[:150]  # its first three seconds
     score, _lag = best_match(needle, envelope(heard))
     assert score > 0.8, score
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_call_cut_short_by_the_drain_timeout_is_stored_ended_not_left_active(
+    tmp_path: Path, engine_for, engine, store: SqlHistoryStore
+) -> None:
+    """The dispatcher cancels executions still running when its drain window ends: the line is
+    closed and the call is stored as interrupted, not left active for the next start."""
+    client = await store.create_client(
+        ClientInput(external_id="c1", name="Иван", phones=CLIENT.phones)
+    )
+    phone = await start_baresip(tmp_path, client.phones[0])
+    calls = CallStore(session_factory(engine))
+    the_attempt = attempt(Purpose.NPS)
+    try:
+        async with engine_for(phone.sip_port) as sip:
+            channel = build_call_channel(
+                settings_for(tmp_path), sip, calls, worker_id="test-worker"
+            )
+            try:
+                running = asyncio.create_task(channel.execute(the_attempt, client))
+                await phone.wait_event("CALL_ESTABLISHED")
+                running.cancel()  # the drain window ran out
+                with pytest.raises(asyncio.CancelledError):
+                    await running
+                await phone.wait_event("CALL_CLOSED")
+            finally:
+                channel.close()
+    finally:
+        await phone.stop()
+
+    record = await calls.get_call(call_uuid_for(the_attempt))
+    assert record.state is CallState.FINISHED
+    assert record.outcome is OutcomeKind.INTERRUPTED
