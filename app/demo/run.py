@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.live import Live
 from sqlalchemy import text
 
+from app.demo.children import die_with_parent
 from app.demo.clients import Feed, SimulatedPeople, generic_script, manager_script
 from app.demo.phones import DemoPhones
 from app.demo.progress import Baseline, render, snapshot
@@ -187,6 +188,7 @@ class Worker:
                     sys.executable, "-m", "app", "run", env=self.env, cwd=self.folder,
                     stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
                     start_new_session=True,  # Ctrl-C reaches the demo, which stops the worker
+                    preexec_fn=die_with_parent(signal.SIGTERM),  # and a SIGKILLed demo too
                 )  # fmt: skip
                 self.state.worker_pid = process.pid
                 (self.folder / "worker.pid").write_text(f"{process.pid}\n")
