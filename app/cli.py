@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from app import client_links
 from app.db_cli import db_app
 from app.demo.cli import demo as demo_command
 from app.sandbox.cli import sandbox as sandbox_command
@@ -54,6 +55,7 @@ def _history_store(sessions: Any) -> Any:
 
 
 client_app.command("link")(bot_cli.link_command(_history_store))
+client_app.command("links")(client_links.links)
 app.add_typer(bot_cli.manager_app, name="manager")
 app.command("report")(report_command)
 app.command("demo-data")(demo_data_command)
