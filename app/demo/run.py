@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from rich.console import Console
@@ -33,10 +34,17 @@ from app.demo.clients import Feed, SimulatedPeople, generic_script, manager_scri
 from app.demo.phones import DemoPhones
 from app.demo.progress import Baseline, render, snapshot
 from app.demo.safety import demo_environment
-from app.demo.world import MANAGER_CHAT, add_cast, deliver_live_orders, zone_at_hours
+from app.demo.world import (
+    DAY_HOURS,
+    MANAGER_CHAT,
+    add_cast,
+    deliver_live_orders,
+    zone_at_hours,
+)
 from app.sandbox.page import SandboxPage
 from app.sandbox.telegram_api import BOT_USERNAME, TOKEN, BotApiEmulator
 from app.sandbox.telegram_user import button_texts
+from povtor.clock import FastClock
 from povtor.db import create_engine, session_factory
 from povtor.errors import ConfigError
 
@@ -45,6 +53,10 @@ LOGIN, PASSWORD = "demo", "water-sandbox-tuesday"
 SECRET = "povtor-demo-signing-key-not-secret"
 LIVE_DELIVERY_AFTER_S = 15.0
 MAX_RESTARTS = 5
+MOSCOW = ZoneInfo("Europe/Moscow")
+# the demo's clock runs 120 times faster: two minutes show four hours, so a client whose
+# morning is near is reached within the run (contact hours follow this clock)
+DEFAULT_CLOCK_SPEED = 120
 
 
 @dataclass
@@ -57,6 +69,8 @@ class DemoOptions:
     sandbox_port: int = 8081
     metrics_port: int = 9108
     models_dir: Path = Path("data/models")
+    clock_start: datetime | None = None  # what the demo's clock shows at the start (default: now)
+    clock_speed: int = DEFAULT_CLOCK_SPEED
 
 
 @dataclass
@@ -67,11 +81,15 @@ class DemoState:
 
 
 def demo_settings(
-    opts: DemoOptions, sandbox: str, phones: str, model: Path | None
+    opts: DemoOptions, sandbox: str, phones: str, model: Path | None, clock: FastClock
 ) -> dict[str, str]:
     """The worker's whole configuration: loopback stand-ins, time compressed."""
     folder = opts.folder.resolve()
     env = {
+        # contact hours follow the demo's fast clock
+        "POVTOR_DEMO_CLOCK_START": clock.start.isoformat(),
+        "POVTOR_DEMO_CLOCK_ORIGIN": clock.origin.isoformat(),
+        "POVTOR_DEMO_CLOCK_SPEED": str(clock.speed),
         "POVTOR_DATA_DIR": str(folder),
         "POVTOR_SECRET_KEY": SECRET,
         "POVTOR_DASHBOARD_HOST": "127.0.0.1",
@@ -266,7 +284,12 @@ async def run_demo(opts: DemoOptions, console: Console) -> DemoState:
     return state
 
 
-async def _prepare(opts: DemoOptions, url: str) -> tuple[Any, list[Any], int]:
+def demo_clock(opts: DemoOptions) -> FastClock:
+    now = datetime.now(UTC)
+    return FastClock(origin=now, start=opts.clock_start or now, speed=opts.clock_speed)
+
+
+async def _prepare(opts: DemoOptions, url: str, clock: FastClock) -> tuple[Any, list[Any], int]:
     """Schema, the generated business, the cast; returns the engine, cast and manager invite."""
     from app.migrate import upgrade_async
     from crm_sync.demo.generate import DemoSpec
@@ -277,14 +300,15 @@ async def _prepare(opts: DemoOptions, url: str) -> tuple[Any, list[Any], int]:
     engine = create_engine(url)
     now = datetime.now(UTC)
     await load_demo(engine, DemoSpec(clients=opts.clients, seed=opts.seed, until=now.date()))
-    async with engine.begin() as conn:  # most of them where it is daytime now; a quarter
-        # stay in their own cities, where quiet hours may hold them back
+    shown = clock.shown(now)
+    async with engine.begin() as conn:  # most of them where the demo's clock shows late
+        # morning; a quarter stay in their own cities, where quiet hours may hold them back
         await conn.execute(
             text("UPDATE clients SET timezone = :zone WHERE id % 4 <> 0"),
-            {"zone": zone_at_hours(now, 11, 16)},
+            {"zone": zone_at_hours(shown, *DAY_HOURS)},
         )
     store = SqlHistoryStore(session_factory(engine))
-    cast = await add_cast(store, now)
+    cast = await add_cast(store, now, shown)
     return engine, cast, 0
 
 
@@ -297,7 +321,8 @@ async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyn
     fresh_folder(folder)
     url = f"sqlite+aiosqlite:///{(folder / 'povtor.db').resolve()}"
     console.print(f"[bold]Демо «Повтор»[/]: новый магазин в {folder} ...")
-    engine, cast, _ = await _prepare(opts, url)
+    clock = demo_clock(opts)
+    engine, cast, _ = await _prepare(opts, url, clock)
     try:
         sessions = session_factory(engine)
         invite = await BotRepo(sessions).create_invite("Менеджер (демо)", timedelta(hours=24))
@@ -323,7 +348,7 @@ async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyn
             people.add(MANAGER_CHAT, manager_script(invite))
             async with DemoPhones(folder / "phones") as phones:
                 env = demo_environment(
-                    os.environ, demo_settings(opts, sandbox, phones.address, model)
+                    os.environ, demo_settings(opts, sandbox, phones.address, model, clock)
                 )
                 await _command(env, folder, "user", "add", LOGIN, "--role", "admin",
                                "--password-stdin", stdin=PASSWORD.encode())  # fmt: skip
@@ -335,7 +360,7 @@ async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyn
                     tg.create_task(_timer(stop, opts.seconds))
                     tg.create_task(people.run(stop))
                     tg.create_task(_deliveries(stop, store, cast, feed))
-                    tg.create_task(_show(console, engine, base, feed, opts, stop))
+                    tg.create_task(_show(console, engine, base, feed, opts, stop, clock))
                     tg.create_task(_stop_on_failure(worker.run(stop), stop))
         finally:
             _dump_sandbox(api, folder / "sandbox-telegram.json")
@@ -376,7 +401,7 @@ async def _deliveries(stop: asyncio.Event, store: Any, cast: list[Any], feed: Fe
 
 async def _show(
     console: Console, engine: Any, base: Baseline, feed: Feed, opts: DemoOptions,
-    stop: asyncio.Event,
+    stop: asyncio.Event, clock: FastClock,
 ) -> None:  # fmt: skip
     started = time.monotonic()
     every = 1.0 if console.is_terminal else 10.0
@@ -387,9 +412,9 @@ async def _show(
     async def tick(draw: Callable[[Any], None]) -> None:
         while not stop.is_set():
             with contextlib.suppress(Exception):  # a locked SQLite read: next tick
-                draw(
-                    render(await snapshot(engine, base), list(feed.lines), elapsed(), opts.seconds)
-                )
+                shown = f"{clock.shown(clock.now()).astimezone(MOSCOW):%H:%M} МСК"
+                snap = await snapshot(engine, base)
+                draw(render(snap, list(feed.lines), elapsed(), opts.seconds, shown))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every)
 

@@ -16,6 +16,7 @@ import socket
 import sqlite3
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from app.demo.world import MANAGER_CHAT, PERSONA_CHAT_BASE
+from app.demo.world import CAST, MANAGER_CHAT, PERSONA_CHAT_BASE
 from tests.integration.sip.peers import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.sip, pytest.mark.telegram, pytest.mark.slow]
@@ -203,6 +204,11 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     return asyncio.run(_run_demo(tmp_path_factory.mktemp("demo")))
 
 
+def _moment(value: str | None) -> datetime | None:
+    """A time stamp as SQLite keeps it (UTC, no zone)."""
+    return None if value is None else datetime.fromisoformat(value)
+
+
 def _log(run: DemoRun) -> str:
     return run.output[-2000:] + (run.folder / "worker.log").read_text(errors="replace")[-3000:]
 
@@ -295,3 +301,23 @@ def test_demo_ignores_the_trunk_and_token_of_env_and_environment(demo_run: DemoR
     assert targets
     assert all(t.startswith("+79790") for t in targets)
     assert REAL_TOKEN not in (demo_run.folder / "worker.log").read_text()
+
+
+def test_demo_holds_a_client_until_the_morning_of_its_clock(demo_run: DemoRun) -> None:
+    """Polina lives where the demo's clock shows 6-7 am: her survey waits for 9:00 on that
+    clock (about a minute of real time at its speed), then goes out."""
+    rows = demo_run.rows(
+        "SELECT a.created_at, a.not_before, min(o.recorded_at) FROM outreach_attempts a "
+        "JOIN clients c ON c.id = a.client_id LEFT JOIN outreach_outcomes o "
+        "ON o.attempt_id = a.id WHERE c.external_id = 'DEMO-POLINA' AND a.purpose = 'nps' "
+        "GROUP BY a.id"
+    )
+    assert len(rows) == 1, rows
+    created, not_before, first_outcome = (_moment(value) for value in rows[0])
+    assert created is not None
+    assert not_before is not None
+    assert not_before - created >= timedelta(seconds=20), rows  # held for her morning
+    assert first_outcome is not None, rows
+    assert first_outcome >= not_before, rows
+    polina = PERSONA_CHAT_BASE + [p.key for p in CAST].index("polina")
+    assert any(m["chat_id"] == polina and m["buttons"] for m in demo_run.sandbox()["sent"])
