@@ -44,6 +44,7 @@ from app.demo.world import (
 from app.sandbox.page import SandboxPage
 from app.sandbox.telegram_api import BOT_USERNAME, TOKEN, BotApiEmulator
 from app.sandbox.telegram_user import button_texts
+from crm_sync.store import SqlHistoryStore
 from povtor.clock import FastClock
 from povtor.db import create_engine, session_factory
 from povtor.errors import ConfigError
@@ -180,18 +181,6 @@ def fresh_folder(folder: Path) -> None:
     (folder / MARKER).write_text("made by `povtor demo`; emptied by its next run\n")
 
 
-async def _command(env: dict[str, str], cwd: Path, *args: str, stdin: bytes | None = None) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", *args, env=env, cwd=cwd,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await process.communicate(stdin)
-    if process.returncode != 0:
-        raise ConfigError(f"povtor {' '.join(args)}: {err.decode(errors='replace')[-500:]}")
-    return out.decode()
-
-
 class Worker:
     """`povtor run` in demo mode as a child; started again when it dies."""
 
@@ -199,12 +188,14 @@ class Worker:
         self.env, self.folder, self.state, self.feed = env, folder, state, feed
         self.log_path = folder / "worker.log"
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event) -> None:
+        """Start the worker (it imports what it runs at once, and runs once ``ready`` is set:
+        the store is prepared meanwhile) and keep it running until ``stop``."""
         with self.log_path.open("ab") as log:
             while not stop.is_set():
                 process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "app", "run", env=self.env, cwd=self.folder,
-                    stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                    sys.executable, "-m", "app.demo.worker_start", env=self.env,
+                    cwd=self.folder, stdin=asyncio.subprocess.PIPE, stdout=log, stderr=log,
                     start_new_session=True,  # Ctrl-C reaches the demo, which stops the worker
                     preexec_fn=die_with_parent(signal.SIGTERM),  # and a SIGKILLed demo too
                 )  # fmt: skip
@@ -212,13 +203,16 @@ class Worker:
                 (self.folder / "worker.pid").write_text(f"{process.pid}\n")
                 waiter = asyncio.ensure_future(process.wait())
                 stopping = asyncio.ensure_future(stop.wait())
+                go = asyncio.ensure_future(_go(process, ready))
                 try:
                     await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 except asyncio.CancelledError:  # the demo fails elsewhere: never leave it running
                     stopping.cancel()
+                    go.cancel()
                     await asyncio.shield(self._stop(process))
                     raise
                 stopping.cancel()
+                go.cancel()
                 if not waiter.done():
                     await self._stop(process)
                     return
@@ -242,6 +236,28 @@ class Worker:
     def _last_lines(self) -> str:
         lines = self.log_path.read_text(errors="replace").strip().splitlines()
         return " | ".join(lines[-3:])
+
+
+async def _go(process: asyncio.subprocess.Process, ready: asyncio.Event) -> None:
+    """Tell a worker that has imported everything to run, once the store is ready."""
+    await ready.wait()
+    assert process.stdin is not None
+    with contextlib.suppress(ConnectionError):  # it died meanwhile: the run loop sees that
+        process.stdin.write(b"go\n")
+        await process.stdin.drain()
+        process.stdin.close()
+
+
+async def _add_login(sessions: Any) -> None:
+    """The dashboard's demo login (in this process: a `povtor user add` would start and import
+    a whole second Python)."""
+    from dashboard.passwords import Passwords
+    from dashboard.roles import Role
+    from dashboard.users import UserStore
+    from povtor.settings import DashboardSettings
+
+    passwords = Passwords(DashboardSettings.model_construct())  # defaults, nothing of .env
+    await UserStore(sessions).create(LOGIN, await passwords.hash(PASSWORD), Role.ADMIN)
 
 
 async def _sandbox(opts: DemoOptions, names: dict[int, str]) -> tuple[BotApiEmulator, str]:
@@ -313,58 +329,37 @@ async def _prepare(opts: DemoOptions, url: str, clock: FastClock) -> tuple[Any, 
 
 
 async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyncio.Event) -> None:
-    from bot.repo import BotRepo
-    from bot.tokens import make_link_token
-    from crm_sync.store import SqlHistoryStore
-
+    """Stand-ins first and the worker importing its code at once; the store is prepared
+    meanwhile, then the worker is told to run."""
     folder = opts.folder
     fresh_folder(folder)
     url = f"sqlite+aiosqlite:///{(folder / 'povtor.db').resolve()}"
     console.print(f"[bold]Демо «Повтор»[/]: новый магазин в {folder} ...")
     clock = demo_clock(opts)
-    engine, cast, _ = await _prepare(opts, url, clock)
+    model = russian_model(opts.models_dir)
+    names: dict[int, str] = {MANAGER_CHAT: "Менеджер"}  # the cast joins once it exists
+    api, sandbox = await _sandbox(opts, names)
+    feed = Feed()
+    engine: Any = None
     try:
-        sessions = session_factory(engine)
-        invite = await BotRepo(sessions).create_invite("Менеджер (демо)", timedelta(hours=24))
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    text("SELECT telegram_chat_id, name FROM clients "
-                         "WHERE telegram_chat_id IS NOT NULL")
-                )
-            ).all()  # fmt: skip
-        cast_chats = {m.chat_id for m in cast}
-        names = {m.chat_id: m.persona.name for m in cast if m.chat_id}
-        names[MANAGER_CHAT] = "Менеджер"
-        model = russian_model(opts.models_dir)
-        api, sandbox = await _sandbox(opts, names)
-        feed = Feed()
-        try:
-            people = SimulatedPeople(api, feed)
-            people.add_cast(cast, lambda client_id: make_link_token(SECRET, client_id))
-            for chat_id, name in rows:
-                if chat_id not in cast_chats:
-                    people.add(int(chat_id), generic_script(int(chat_id), str(name)))
-            people.add(MANAGER_CHAT, manager_script(invite))
-            async with DemoPhones(folder / "phones") as phones:
-                env = demo_environment(
-                    os.environ, demo_settings(opts, sandbox, phones.address, model, clock)
-                )
-                await _command(env, folder, "user", "add", LOGIN, "--role", "admin",
-                               "--password-stdin", stdin=PASSWORD.encode())  # fmt: skip
+        async with DemoPhones(folder / "phones") as phones:
+            env = demo_environment(
+                os.environ, demo_settings(opts, sandbox, phones.address, model, clock)
+            )
+            worker = Worker(env, folder, state, feed)
+            ready = asyncio.Event()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(_stop_on_failure(worker.run(stop, ready), stop))
+                engine, cast, _ = await _prepare(opts, url, clock)
+                people = await _cast_and_people(engine, api, feed, cast, names)
                 _banner(console, opts, sandbox, model)
                 base = await Baseline.read(engine)
-                worker = Worker(env, folder, state, feed)
-                store = SqlHistoryStore(sessions)
-                async with asyncio.TaskGroup() as tg:
-                    tg.create_task(_timer(stop, opts.seconds))
-                    tg.create_task(people.run(stop))
-                    tg.create_task(_deliveries(stop, store, cast, feed))
-                    tg.create_task(_show(console, engine, base, feed, opts, stop, clock))
-                    tg.create_task(_stop_on_failure(worker.run(stop), stop))
-        finally:
-            _dump_sandbox(api, folder / "sandbox-telegram.json")
-            await api.stop()
+                ready.set()
+                store = SqlHistoryStore(session_factory(engine))
+                tg.create_task(_timer(stop, opts.seconds))
+                tg.create_task(people.run(stop))
+                tg.create_task(_deliveries(stop, store, cast, feed))
+                tg.create_task(_show(console, engine, base, feed, opts, stop, clock))
         final = await snapshot(engine, base)
         console.print(render(final, [], 0, None).renderables[1])
         console.print(
@@ -373,7 +368,38 @@ async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyn
             f"povtor run` и http://127.0.0.1:{opts.dashboard_port} ({LOGIN} / {PASSWORD})."
         )
     finally:
-        await engine.dispose()
+        _dump_sandbox(api, folder / "sandbox-telegram.json")
+        await api.stop()
+        if engine is not None:
+            await engine.dispose()
+
+
+async def _cast_and_people(
+    engine: Any, api: BotApiEmulator, feed: Feed, cast: list[Any], names: dict[int, str]
+) -> SimulatedPeople:
+    """The demo login, the manager's invite, and the simulated people for every chat."""
+    from bot.repo import BotRepo
+    from bot.tokens import make_link_token
+
+    sessions = session_factory(engine)
+    await _add_login(sessions)
+    invite = await BotRepo(sessions).create_invite("Менеджер (демо)", timedelta(hours=24))
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT telegram_chat_id, name FROM clients "
+                     "WHERE telegram_chat_id IS NOT NULL")
+            )
+        ).all()  # fmt: skip
+    cast_chats = {m.chat_id for m in cast}
+    names.update({m.chat_id: m.persona.name for m in cast if m.chat_id})
+    people = SimulatedPeople(api, feed)
+    people.add_cast(cast, lambda client_id: make_link_token(SECRET, client_id))
+    for chat_id, name in rows:
+        if chat_id not in cast_chats:
+            people.add(int(chat_id), generic_script(int(chat_id), str(name)))
+    people.add(MANAGER_CHAT, manager_script(invite))
+    return people
 
 
 async def _stop_on_failure(work: Any, stop: asyncio.Event) -> None:

@@ -1,0 +1,39 @@
+"""The demo's worker: `povtor run`, imported while the demo still prepares its store.
+
+A worker's start is mostly Python importing what it runs (aiogram, the dashboard, the call
+engine): seconds, tens of seconds on a busy machine. The demo starts this process first; it
+imports all that, then waits for one line on stdin, which the demo writes once the store is
+ready (an empty stdin: the demo went away, nothing to run). Then it is exactly `povtor run`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# what `povtor run` imports on its way up (app.wiring imports most of it inside functions)
+PRELOAD = (
+    "app.cli",
+    "app.runtime",
+    "app.wiring",
+    "bot.service",
+    "dashboard.service",
+    "crm_sync.retention_view",
+    "voice.call_channel",
+    "voice.engine",
+    "voice.asr_worker",
+)
+
+
+def main() -> None:
+    for name in PRELOAD:
+        importlib.import_module(name)
+    if not sys.stdin.readline():
+        raise SystemExit(0)
+    from app.cli import app
+
+    app(args=["run"], prog_name="povtor")
+
+
+if __name__ == "__main__":
+    main()
