@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -82,15 +83,15 @@ class DemoState:
 
 
 def demo_settings(
-    opts: DemoOptions, sandbox: str, phones: str, model: Path | None, clock: FastClock
+    opts: DemoOptions, sandbox: str, phones: str, model: Path | None, start: datetime
 ) -> dict[str, str]:
     """The worker's whole configuration: loopback stand-ins, time compressed."""
     folder = opts.folder.resolve()
     env = {
-        # contact hours follow the demo's fast clock
-        "POVTOR_DEMO_CLOCK_START": clock.start.isoformat(),
-        "POVTOR_DEMO_CLOCK_ORIGIN": clock.origin.isoformat(),
-        "POVTOR_DEMO_CLOCK_SPEED": str(clock.speed),
+        # contact hours follow the demo's fast clock; it shows START from the moment the
+        # first worker runs (POVTOR_DEMO_CLOCK_ORIGIN, handed to each worker with its go)
+        "POVTOR_DEMO_CLOCK_START": start.isoformat(),
+        "POVTOR_DEMO_CLOCK_SPEED": str(opts.clock_speed),
         "POVTOR_DATA_DIR": str(folder),
         "POVTOR_SECRET_KEY": SECRET,
         "POVTOR_DASHBOARD_HOST": "127.0.0.1",
@@ -182,46 +183,102 @@ def fresh_folder(folder: Path) -> None:
 
 
 class Worker:
-    """`povtor run` in demo mode as a child; started again when it dies."""
+    """`povtor run` in demo mode as a child; started again when it dies.
 
-    def __init__(self, env: dict[str, str], folder: Path, state: DemoState, feed: Feed) -> None:
+    A worker's start is mostly importing its code, so a spare one is kept ready (imported,
+    waiting for its go) once the running one serves its dashboard: a worker that dies is
+    replaced within seconds, not after another import."""
+
+    def __init__(
+        self, env: dict[str, str], folder: Path, state: DemoState, feed: Feed, up_port: int
+    ) -> None:
         self.env, self.folder, self.state, self.feed = env, folder, state, feed
+        self.up_port = up_port  # the worker's dashboard: listening means it is up
         self.log_path = folder / "worker.log"
+        self._spare: asyncio.subprocess.Process | None = None
+        self.origin: datetime | None = None  # the demo's clock starts when the first one runs
+        self.running = asyncio.Event()  # a worker was told to run
+
+    async def _spawn(self, log: Any) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app.demo.worker_start", env=self.env,
+            cwd=self.folder, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,  # Ctrl-C reaches the demo, which stops the worker
+            preexec_fn=die_with_parent(),  # a SIGKILLed demo takes it along (see children)
+        )  # fmt: skip
+
+    async def _next(self, log: Any) -> asyncio.subprocess.Process:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.returncode is None:
+            return spare
+        return await self._spawn(log)
+
+    async def _go(self, process: asyncio.subprocess.Process, ready: asyncio.Event) -> bool:
+        """Tell a worker that has imported everything to run, once the store is ready; True
+        once it is up (it serves its dashboard), False if it died first."""
+        await ready.wait()
+        assert process.stdin is not None
+        assert process.stdout is not None
+        if not await process.stdout.readline():  # "imported" (it died first: nothing)
+            return False
+        self.origin = self.origin or datetime.now(UTC)
+        with contextlib.suppress(ConnectionError):  # it died meanwhile: the run loop sees that
+            process.stdin.write(f"go {self.origin.isoformat()}\n".encode())
+            await process.stdin.drain()
+            process.stdin.close()
+        self.running.set()
+        while process.returncode is None:  # the dashboard listening is the only sign it is up
+            if _listening(self.up_port):
+                return True
+            await asyncio.sleep(0.5)
+        return False
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event) -> None:
         """Start the worker (it imports what it runs at once, and runs once ``ready`` is set:
         the store is prepared meanwhile) and keep it running until ``stop``."""
         with self.log_path.open("ab") as log:
-            while not stop.is_set():
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "app.demo.worker_start", env=self.env,
-                    cwd=self.folder, stdin=asyncio.subprocess.PIPE, stdout=log, stderr=log,
-                    start_new_session=True,  # Ctrl-C reaches the demo, which stops the worker
-                    preexec_fn=die_with_parent(signal.SIGTERM),  # and a SIGKILLed demo too
-                )  # fmt: skip
-                self.state.worker_pid = process.pid
-                (self.folder / "worker.pid").write_text(f"{process.pid}\n")
-                waiter = asyncio.ensure_future(process.wait())
-                stopping = asyncio.ensure_future(stop.wait())
-                go = asyncio.ensure_future(_go(process, ready))
-                try:
+            try:
+                await self._keep_running(stop, ready, log)
+            finally:
+                await asyncio.shield(self._drop_spare())
+
+    async def _drop_spare(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.returncode is None:
+            spare.terminate()  # it never ran: nothing to drain
+            await spare.wait()
+
+    async def _keep_running(self, stop: asyncio.Event, ready: asyncio.Event, log: Any) -> None:
+        while not stop.is_set():
+            process = await self._next(log)
+            self.state.worker_pid = process.pid
+            (self.folder / "worker.pid").write_text(f"{process.pid}\n")
+            waiter = asyncio.ensure_future(process.wait())
+            stopping = asyncio.ensure_future(stop.wait())
+            go = asyncio.ensure_future(self._go(process, ready))
+            try:
+                await asyncio.wait({waiter, stopping, go}, return_when=asyncio.FIRST_COMPLETED)
+                if go.done() and not (waiter.done() or stopping.done()):
+                    if go.result():  # it is up: a spare gets ready behind it
+                        self._spare = self._spare or await self._spawn(log)
                     await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                except asyncio.CancelledError:  # the demo fails elsewhere: never leave it running
-                    stopping.cancel()
-                    go.cancel()
-                    await asyncio.shield(self._stop(process))
-                    raise
+            except asyncio.CancelledError:  # the demo fails elsewhere: never leave it running
                 stopping.cancel()
                 go.cancel()
-                if not waiter.done():
-                    await self._stop(process)
-                    return
-                if process.returncode in (2, 3):  # a refusal at start: nothing to retry
-                    raise ConfigError(f"the worker refused to start: {self._last_lines()}")
-                self.state.restarts += 1
-                self.feed.add(f"воркер упал (код {process.returncode}), запускаю снова")
-                if self.state.restarts > MAX_RESTARTS:
-                    raise ConfigError(f"the worker keeps dying: {self._last_lines()}")
+                await asyncio.shield(self._stop(process))
+                raise
+            stopping.cancel()
+            go.cancel()
+            if not waiter.done():
+                await self._stop(process)
+                return
+            if process.returncode in (2, 3):  # a refusal at start: nothing to retry
+                raise ConfigError(f"the worker refused to start: {self._last_lines()}")
+            self.state.restarts += 1
+            self.feed.add(f"воркер упал (код {process.returncode}), запускаю снова")
+            if self.state.restarts > MAX_RESTARTS:
+                raise ConfigError(f"the worker keeps dying: {self._last_lines()}")
 
     async def _stop(self, process: asyncio.subprocess.Process) -> None:
         process.send_signal(signal.SIGTERM)  # drains in-flight calls and messages
@@ -238,14 +295,9 @@ class Worker:
         return " | ".join(lines[-3:])
 
 
-async def _go(process: asyncio.subprocess.Process, ready: asyncio.Event) -> None:
-    """Tell a worker that has imported everything to run, once the store is ready."""
-    await ready.wait()
-    assert process.stdin is not None
-    with contextlib.suppress(ConnectionError):  # it died meanwhile: the run loop sees that
-        process.stdin.write(b"go\n")
-        await process.stdin.drain()
-        process.stdin.close()
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def _add_login(sessions: Any) -> None:
@@ -300,12 +352,7 @@ async def run_demo(opts: DemoOptions, console: Console) -> DemoState:
     return state
 
 
-def demo_clock(opts: DemoOptions) -> FastClock:
-    now = datetime.now(UTC)
-    return FastClock(origin=now, start=opts.clock_start or now, speed=opts.clock_speed)
-
-
-async def _prepare(opts: DemoOptions, url: str, clock: FastClock) -> tuple[Any, list[Any], int]:
+async def _prepare(opts: DemoOptions, url: str, shown: datetime) -> tuple[Any, list[Any], int]:
     """Schema, the generated business, the cast; returns the engine, cast and manager invite."""
     from app.migrate import upgrade_async
     from crm_sync.demo.generate import DemoSpec
@@ -316,7 +363,6 @@ async def _prepare(opts: DemoOptions, url: str, clock: FastClock) -> tuple[Any, 
     engine = create_engine(url)
     now = datetime.now(UTC)
     await load_demo(engine, DemoSpec(clients=opts.clients, seed=opts.seed, until=now.date()))
-    shown = clock.shown(now)
     async with engine.begin() as conn:  # most of them where the demo's clock shows late
         # morning; a quarter stay in their own cities, where quiet hours may hold them back
         await conn.execute(
@@ -335,7 +381,7 @@ async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyn
     fresh_folder(folder)
     url = f"sqlite+aiosqlite:///{(folder / 'povtor.db').resolve()}"
     console.print(f"[bold]Демо «Повтор»[/]: новый магазин в {folder} ...")
-    clock = demo_clock(opts)
+    start = opts.clock_start or datetime.now(UTC)  # what the demo's clock shows as it begins
     model = russian_model(opts.models_dir)
     names: dict[int, str] = {MANAGER_CHAT: "Менеджер"}  # the cast joins once it exists
     api, sandbox = await _sandbox(opts, names)
@@ -344,17 +390,19 @@ async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyn
     try:
         async with DemoPhones(folder / "phones") as phones:
             env = demo_environment(
-                os.environ, demo_settings(opts, sandbox, phones.address, model, clock)
+                os.environ, demo_settings(opts, sandbox, phones.address, model, start)
             )
-            worker = Worker(env, folder, state, feed)
+            worker = Worker(env, folder, state, feed, opts.dashboard_port)
             ready = asyncio.Event()
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(_stop_on_failure(worker.run(stop, ready), stop))
-                engine, cast, _ = await _prepare(opts, url, clock)
+                engine, cast, _ = await _prepare(opts, url, start)
                 people = await _cast_and_people(engine, api, feed, cast, names)
                 _banner(console, opts, sandbox, model)
                 base = await Baseline.read(engine)
                 ready.set()
+                await _first_of(worker.running, stop)  # the demo's time starts with the worker
+                clock = FastClock(worker.origin or datetime.now(UTC), start, opts.clock_speed)
                 store = SqlHistoryStore(session_factory(engine))
                 tg.create_task(_timer(stop, opts.seconds))
                 tg.create_task(people.run(stop))
@@ -400,6 +448,15 @@ async def _cast_and_people(
             people.add(int(chat_id), generic_script(int(chat_id), str(name)))
     people.add(MANAGER_CHAT, manager_script(invite))
     return people
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _stop_on_failure(work: Any, stop: asyncio.Event) -> None:

@@ -9,6 +9,7 @@ ready (an empty stdin: the demo went away, nothing to run). Then it is exactly `
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # what `povtor run` imports on its way up (app.wiring imports most of it inside functions)
@@ -28,8 +29,13 @@ PRELOAD = (
 def main() -> None:
     for name in PRELOAD:
         importlib.import_module(name)
-    if not sys.stdin.readline():
-        raise SystemExit(0)
+    print("imported", flush=True)  # to the demo, which waits for it before the go
+    os.dup2(2, 1)  # from here on, what the worker prints goes to its log
+    line = sys.stdin.readline().split()
+    if not line or line[0] != "go":
+        raise SystemExit(0)  # the demo went away before the store was ready
+    if len(line) > 1:  # the moment the demo's clock started (the first worker's go)
+        os.environ["POVTOR_DEMO_CLOCK_ORIGIN"] = line[1]
     from app.cli import app
 
     app(args=["run"], prog_name="povtor")

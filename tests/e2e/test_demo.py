@@ -103,7 +103,8 @@ def _pid(folder: Path) -> int | None:
     return int(path.read_text()) if path.exists() else None
 
 
-async def _dashboard_pages(port: int) -> tuple[str, str]:
+async def _dashboard_pages(port: int, *paths: str) -> list[str]:
+    """Pages as the demo's admin sees them (logged in through the form)."""
     jar = aiohttp.CookieJar(unsafe=True)
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession(cookie_jar=jar) as http:
@@ -113,11 +114,12 @@ async def _dashboard_pages(port: int) -> tuple[str, str]:
         form = {"_csrf": token.group(1), "login": "demo", "password": "water-sandbox-tuesday"}
         async with http.post(f"{base}/login", data=form) as resp:
             assert resp.status == 200, await resp.text()
-        async with http.get(f"{base}/nps") as resp:
-            nps = await resp.text()
-        async with http.get(f"{base}/tasks?view=in_progress") as resp:  # the manager took it
-            tasks = await resp.text()
-    return nps, tasks
+        pages = []
+        for path in paths:
+            async with http.get(f"{base}{path}") as resp:
+                assert resp.status == 200, path
+                pages.append(await resp.text())
+    return pages
 
 
 async def _run_demo(tmp: Path) -> DemoRun:
@@ -184,7 +186,11 @@ async def _run_demo(tmp: Path) -> DemoRun:
             every_s=0.5,
         )
         await wait_until(lambda: _listening(ports[0]), 90, "dashboard back", every_s=0.5)
-        run.nps_page, run.tasks_page = await _dashboard_pages(ports[0])
+        run.nps_page, run.tasks_page = await _dashboard_pages(
+            ports[0],
+            "/nps",
+            "/tasks?view=in_progress",  # the manager took the task
+        )
         async with asyncio.timeout(SECONDS + 90):
             await demo.wait()
     finally:
