@@ -1,11 +1,12 @@
 """The demo's child processes die with it, even when it is killed outright.
 
 Ctrl-C and SIGTERM reach the demo, which stops its worker and phones in order. A SIGKILL gives
-it no such chance, so each child asks the Linux kernel, right after it is forked, to be killed
-when its parent dies (``prctl(PR_SET_PDEATHSIG)``). The worker is killed too rather than asked
-to drain: with the demo gone its stand-ins are gone, and a drain would wait on them (and on the
-transcription still under way); its own process pool ends when it does. It is what a worker
-killed mid-run is anyway: leases and call recovery take it from there. Elsewhere a no-op.
+it no such chance, so each child asks the Linux kernel, right after it is forked, for a signal
+when its parent dies (``prctl(PR_SET_PDEATHSIG)``): SIPp is killed; the worker gets SIGUSR1,
+on which it kills its whole process group (itself and its transcription pool, which would
+otherwise finish a long decode first). It is not asked to drain: with the demo gone its
+stand-ins are gone, and a drain would wait on them. It is what a worker killed mid-run is
+anyway: leases and call recovery take it from there. Elsewhere a no-op.
 """
 
 from __future__ import annotations

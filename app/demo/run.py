@@ -205,7 +205,7 @@ class Worker:
             cwd=self.folder, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=log,
             start_new_session=True,  # Ctrl-C reaches the demo, which stops the worker
-            preexec_fn=die_with_parent(),  # a SIGKILLed demo takes it along (see children)
+            preexec_fn=die_with_parent(signal.SIGUSR1),  # the demo's death ends its group
         )  # fmt: skip
 
     async def _next(self, log: Any) -> asyncio.subprocess.Process:
@@ -401,6 +401,7 @@ async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyn
                 _banner(console, opts, sandbox, model)
                 base = await Baseline.read(engine)
                 ready.set()
+                console.print("Воркер запускается…")
                 await _first_of(worker.running, stop)  # the demo's time starts with the worker
                 clock = FastClock(worker.origin or datetime.now(UTC), start, opts.clock_speed)
                 store = SqlHistoryStore(session_factory(engine))

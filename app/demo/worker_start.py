@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 
 # what `povtor run` imports on its way up (app.wiring imports most of it inside functions)
@@ -26,7 +27,15 @@ PRELOAD = (
 )
 
 
+def _end_the_group(_sig: int, _frame: object) -> None:
+    """The demo died: this worker and every process it started (its transcription pool
+    shares its process group) end at once; nobody is left to serve or to drain for."""
+    os.killpg(0, signal.SIGKILL)
+
+
 def main() -> None:
+    # the demo sets SIGUSR1 as this process's parent-death signal (app.demo.children)
+    signal.signal(signal.SIGUSR1, _end_the_group)
     for name in PRELOAD:
         importlib.import_module(name)
     print("imported", flush=True)  # to the demo, which waits for it before the go

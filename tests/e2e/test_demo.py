@@ -326,4 +326,5 @@ def test_demo_holds_a_client_until_the_morning_of_its_clock(demo_run: DemoRun) -
     assert first_outcome is not None, rows
     assert first_outcome >= not_before, rows
     polina = PERSONA_CHAT_BASE + [p.key for p in CAST].index("polina")
-    assert any(m["chat_id"] == polina and m["buttons"] for m in demo_run.sandbox()["sent"])
+    surveys = [m for m in demo_run.sandbox()["sent"] if m["chat_id"] == polina]
+    assert any("Насколько вероятно" in m["text"] for m in surveys), surveys
