@@ -45,10 +45,11 @@ from app.demo.world import (
 from app.sandbox.page import SandboxPage
 from app.sandbox.telegram_api import BOT_USERNAME, TOKEN, BotApiEmulator
 from app.sandbox.telegram_user import button_texts
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.clock import FastClock
 from povtor.db import create_engine, session_factory
 from povtor.errors import ConfigError
+from povtor.lifecycle import wait_or_stop
 
 MARKER = ".povtor-demo"
 LOGIN, PASSWORD = "demo", "water-sandbox-tuesday"
@@ -357,7 +358,7 @@ async def _prepare(opts: DemoOptions, url: str, shown: datetime) -> tuple[Any, l
     from app.migrate import upgrade_async
     from crm_sync.demo.generate import DemoSpec
     from crm_sync.demo.load import load_demo
-    from crm_sync.store import SqlHistoryStore
+    from crm_sync.history.store import SqlHistoryStore
 
     await upgrade_async(url)
     engine = create_engine(url)
@@ -470,14 +471,12 @@ async def _stop_on_failure(work: Any, stop: asyncio.Event) -> None:
 async def _timer(stop: asyncio.Event, seconds: float | None) -> None:
     if seconds is None:
         return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    await wait_or_stop(stop, seconds)
     stop.set()
 
 
 async def _deliveries(stop: asyncio.Event, store: Any, cast: list[Any], feed: Feed) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=LIVE_DELIVERY_AFTER_S)
+    if await wait_or_stop(stop, LIVE_DELIVERY_AFTER_S):
         return
     if await deliver_live_orders(store, cast):
         feed.add("магазин: заказ доставлен — скоро придёт опрос NPS")
@@ -499,8 +498,7 @@ async def _show(
                 shown = f"{clock.shown(clock.now()).astimezone(MOSCOW):%H:%M} МСК"
                 snap = await snapshot(engine, base)
                 draw(render(snap, list(feed.lines), elapsed(), opts.seconds, shown))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=every)
+            await wait_or_stop(stop, every)
 
     if console.is_terminal:
         with Live(console=console, refresh_per_second=2, transient=False) as live:

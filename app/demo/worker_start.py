@@ -20,7 +20,7 @@ PRELOAD = (
     "app.wiring",
     "bot.service",
     "dashboard.service",
-    "crm_sync.retention_view",
+    "crm_sync.history.retention_view",
     "voice.call_channel",
     "voice.engine",
     "voice.asr_worker",

@@ -14,7 +14,7 @@ import zxingcpp
 from PIL import Image
 
 from bot.tokens import read_link_token
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from tests.integration.bot.conftest import make_client
 from tests.integration.bot.test_cli import povtor
 

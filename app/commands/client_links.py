@@ -65,8 +65,8 @@ def write_csv(path: Path, rows: Sequence[ClientLink], expires: date) -> None:
 
 
 async def _clients(settings: Any, engine: Any, segment: str | None) -> list[Any]:
-    from crm_sync.retention_view import SqlRetentionView
-    from crm_sync.store import SqlHistoryStore
+    from crm_sync.history.retention_view import SqlRetentionView
+    from crm_sync.history.store import SqlHistoryStore
     from povtor.db import session_factory
     from povtor.ports import ClientFilter
 
@@ -87,7 +87,7 @@ async def _export(settings: Any, out: Path, segment: str | None, show: bool) -> 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from bot.cli import bot_username
+    from app.commands.links import bot_username
     from bot.lease import link_key
     from bot.tokens import deep_link, make_link_token
     from povtor.db import create_engine, session_factory, utcnow
