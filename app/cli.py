@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from app.commands import call as call_cmd
+from app.commands import client_links as client_links_cmd
 from app.commands import crm as crm_cmd
 from app.commands import links as links_cmd
 from app.commands import model as model_cmd
@@ -67,6 +68,7 @@ def _planning_source(sessions: Sessions) -> PlanningSource:
 
 
 client_app.command("link")(links_cmd.link_command(_history_store))
+client_app.command("links")(client_links_cmd.links)
 app.add_typer(links_cmd.manager_app, name="manager")
 app.command("report")(report_command)
 app.command("demo-data")(demo_data_command)

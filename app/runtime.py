@@ -41,8 +41,10 @@ from outreach.queue import AttemptQueue
 from outreach.registry import WorkerRegistry, new_worker_id
 from outreach.rules import contact_rules, planning_rules
 from outreach.worker_lock import SqliteWorkerLock, sqlite_file
+from povtor.clock import SYSTEM_CLOCK, Clock, FastClock
 from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind
+from povtor.errors import ConfigError
 from povtor.health import HealthBoard, HealthState
 from povtor.lifecycle import wait_or_stop
 from povtor.ports import Channel, OutreachControl
@@ -102,6 +104,23 @@ class Adapters(Protocol):
     ) -> tuple[dict[ChannelKind, Channel], list[Service]]: ...
 
 
+def worker_clock(settings: Settings) -> Clock:
+    """The real clock, or in demo mode the demo's fast clock (contact hours follow it)."""
+    start, origin, speed = (
+        settings.demo_clock_start, settings.demo_clock_origin, settings.demo_clock_speed
+    )  # fmt: skip
+    if start is None and origin is None and speed == 1:
+        return SYSTEM_CLOCK
+    if not settings.demo_mode:
+        raise ConfigError("POVTOR_DEMO_CLOCK_* are for `povtor demo` only (POVTOR_DEMO_MODE)")
+    if start is None or origin is None:
+        raise ConfigError("the demo clock needs POVTOR_DEMO_CLOCK_START and _ORIGIN")
+    try:
+        return FastClock(origin=origin, start=start, speed=speed)
+    except ValueError as err:
+        raise ConfigError(f"the demo clock: {err}") from err
+
+
 async def build(
     stack: AsyncExitStack,
     settings: Settings,
@@ -109,6 +128,7 @@ async def build(
     adapters: Adapters | None = None,
 ) -> Runtime:
     check_settings(settings)  # every refusal that needs nothing started
+    clock = worker_clock(settings)
     if settings.demo_mode:  # before anything is opened: a demo reaches loopback stand-ins only
         refuse_outside_loopback(settings)
     db_file = sqlite_file(settings.db_url)
@@ -124,7 +144,7 @@ async def build(
     store = SqlHistoryStore(sessions)
     registry = CollectorRegistry()
     metrics = OutreachMetrics(registry)
-    rules = contact_rules(out, settings.telegram, settings.default_timezone)
+    rules = contact_rules(out, settings.telegram, settings.default_timezone, clock)
     is_holiday = holiday_check(out.holidays_country)
     queue = AttemptQueue(sessions, worker_id=worker_id, lease=timedelta(seconds=out.lease_s))
     followups = Followups(sessions, store)
@@ -179,6 +199,7 @@ async def build(
         ),
         is_holiday=is_holiday,
         metrics=metrics,
+        clock=clock.now,
         on_recorded=followups.wake,
         unavailable=rt.board.unavailable,
     )
@@ -192,6 +213,7 @@ async def build(
         channels=channels.keys(),
         batch_size=out.plan_batch_size,
         metrics=metrics,
+        clock=clock.now,
         on_planned=dispatcher.wake,
         approval_threshold=out.approval_threshold,
     )

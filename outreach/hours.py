@@ -49,11 +49,16 @@ def next_allowed(
     rules: ContactRules,
     is_holiday: HolidayCheck = no_holidays,
 ) -> datetime:
-    """The earliest moment >= ``at`` (UTC) when ``channel`` may reach a client in ``tz_name``."""
+    """The earliest moment >= ``at`` (UTC) when ``channel`` may reach a client in ``tz_name``.
+
+    The hours are judged on the time the rules' clock shows (the real one, or the demo's fast
+    clock); the answer is a real moment."""
     if at.tzinfo is None:
         raise ValueError("next_allowed needs an aware datetime")
+    clock = rules.clock
+    shown = clock.shown(at)
     tz = zone(tz_name)
-    local_now = at.astimezone(tz)
+    local_now = shown.astimezone(tz)
     for offset in range(SEARCH_DAYS):
         day = local_now.date() + timedelta(days=offset)
         window = window_for(day, channel, rules, is_holiday)
@@ -62,9 +67,9 @@ def next_allowed(
         # Wall-clock times through zoneinfo: correct across DST changes on that day.
         start = datetime.combine(day, window.start, tzinfo=tz).astimezone(UTC)
         end = datetime.combine(day, window.end, tzinfo=tz).astimezone(UTC)
-        candidate = max(start, at.astimezone(UTC))
+        candidate = max(start, shown.astimezone(UTC))
         if candidate < end:
-            return candidate
+            return at.astimezone(UTC) if candidate == shown else clock.real(candidate)
     raise ValueError(f"no allowed time for {channel} within {SEARCH_DAYS} days of {at}")
 
 

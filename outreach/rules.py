@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 
 from outreach.pacing import PaceRule, parse_pacing
+from povtor.clock import SYSTEM_CLOCK, Clock
 from povtor.domain import OutcomeKind
 from povtor.errors import ConfigError
 from povtor.ports import PlanningRules
@@ -47,6 +48,7 @@ class ContactRules:
     pacing: tuple[PaceRule, ...] = ()  # caps over all clients together
     pacing_timezone: str = "Europe/Moscow"  # the business's day and hours for those caps
     answer_timeout: timedelta = timedelta(hours=6)
+    clock: Clock = SYSTEM_CLOCK  # whose time of day the windows above are judged on
     retries: dict[OutcomeKind, RetryRule] = field(
         default_factory=lambda: {
             OutcomeKind.BUSY: RetryRule(timedelta(minutes=30), 3),
@@ -72,10 +74,14 @@ def parse_retry(text: str) -> RetryRule:
 
 
 def contact_rules(
-    settings: OutreachSettings, telegram: TelegramSettings, timezone: str = "Europe/Moscow"
+    settings: OutreachSettings,
+    telegram: TelegramSettings,
+    timezone: str = "Europe/Moscow",
+    clock: Clock = SYSTEM_CLOCK,
 ) -> ContactRules:
     s = settings
     return ContactRules(
+        clock=clock,
         call_weekday=Window(s.call_weekday_start, s.call_weekday_end),
         call_weekend=Window(s.call_weekend_start, s.call_weekend_end),
         message=Window(s.message_start, s.message_end),

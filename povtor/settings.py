@@ -8,7 +8,7 @@ Secrets are ``SecretStr`` and never logged.
 from __future__ import annotations
 
 import secrets
-from datetime import time
+from datetime import datetime, time
 from pathlib import Path
 from typing import Literal
 
@@ -284,6 +284,11 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9108
     demo_mode: bool = False  # set by `povtor demo` only: loopback stand-ins, demo clients allowed
+    # the demo's fast clock (demo mode only): contact hours follow a clock that shows
+    # DEMO_CLOCK_START at the real moment DEMO_CLOCK_ORIGIN and runs DEMO_CLOCK_SPEED times faster
+    demo_clock_start: datetime | None = None
+    demo_clock_origin: datetime | None = None
+    demo_clock_speed: int = 1
 
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     sip: SipSettings = Field(default_factory=SipSettings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -20,6 +21,16 @@ def demo(
     dashboard_port: int = typer.Option(8080, "--dashboard-port"),
     sandbox_port: int = typer.Option(8081, "--sandbox-port"),
     metrics_port: int = typer.Option(9108, "--metrics-port"),
+    clock_start: datetime | None = typer.Option(
+        None,
+        "--clock-start",
+        formats=["%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M"],
+        help="What the demo's clock shows at the start, e.g. 2026-12-07T06:00+0300 "
+        "(default: now; no zone: UTC). Contact hours follow this clock.",
+    ),
+    clock_speed: int = typer.Option(
+        120, "--clock-speed", min=1, help="How many times faster the demo's clock runs."
+    ),
 ) -> None:
     """Run the worker against a local Telegram emulator and SIP phones, time compressed.
 
@@ -39,6 +50,10 @@ def demo(
         dashboard_port=dashboard_port,
         sandbox_port=sandbox_port,
         metrics_port=metrics_port,
+        clock_start=clock_start
+        if clock_start is None or clock_start.tzinfo
+        else clock_start.replace(tzinfo=UTC),
+        clock_speed=clock_speed,
     )
     try:
         asyncio.run(run_demo(options, Console()))

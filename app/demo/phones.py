@@ -14,6 +14,7 @@ import shutil
 import socket
 from pathlib import Path
 
+from app.demo.children import die_with_parent
 from povtor.errors import ConfigError
 
 SCENARIO = Path(__file__).with_name("phones.xml")
@@ -99,6 +100,7 @@ class DemoPhones:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches the demo, which stops SIPp itself
+            preexec_fn=die_with_parent(),  # and a SIGKILLed demo takes SIPp with it
         )
         async with asyncio.timeout(10):
             while not _port_taken(self.port):  # SIPp gives no other sign that it listens

@@ -70,12 +70,18 @@ async def snapshot(engine: AsyncEngine, base: Baseline) -> Snapshot:
 
 
 def render(
-    snap: Snapshot, people: Sequence[str], elapsed_s: float, limit_s: float | None
+    snap: Snapshot,
+    people: Sequence[str],
+    elapsed_s: float,
+    limit_s: float | None,
+    shown: str = "",
 ) -> Group:
     table = Table(show_header=False, box=None, padding=(0, 2))
     for label, value in snap.counts:
         table.add_row(label, Text(str(value), style="bold"))
     clock = f"{elapsed_s:.0f} с" + (f" из {limit_s:.0f}" if limit_s else " (Ctrl-C — стоп)")
+    if shown:
+        clock += f"; часы демо: {shown}"
     parts: list[Table | Text] = [Text(f"Демо идёт: {clock}", style="bold green"), table]
     if snap.feed:
         parts.append(Text("\nВ истории клиентов:", style="bold"))

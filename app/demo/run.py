@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -22,20 +23,30 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from rich.console import Console
 from rich.live import Live
 from sqlalchemy import text
 
+from app.demo.children import die_with_parent
 from app.demo.clients import Feed, SimulatedPeople, generic_script, manager_script
 from app.demo.phones import DemoPhones
 from app.demo.progress import Baseline, render, snapshot
 from app.demo.safety import demo_environment
-from app.demo.world import MANAGER_CHAT, add_cast, deliver_live_orders, zone_at_hours
+from app.demo.world import (
+    DAY_HOURS,
+    MANAGER_CHAT,
+    add_cast,
+    deliver_live_orders,
+    zone_at_hours,
+)
 from app.sandbox.page import SandboxPage
 from app.sandbox.telegram_api import BOT_USERNAME, TOKEN, BotApiEmulator
 from app.sandbox.telegram_user import button_texts
+from crm_sync.history.store import SqlHistoryStore
+from povtor.clock import FastClock
 from povtor.db import create_engine, session_factory
 from povtor.errors import ConfigError
 from povtor.lifecycle import wait_or_stop
@@ -45,6 +56,10 @@ LOGIN, PASSWORD = "demo", "water-sandbox-tuesday"
 SECRET = "povtor-demo-signing-key-not-secret"
 LIVE_DELIVERY_AFTER_S = 15.0
 MAX_RESTARTS = 5
+MOSCOW = ZoneInfo("Europe/Moscow")
+# the demo's clock runs 120 times faster: two minutes show four hours, so a client whose
+# morning is near is reached within the run (contact hours follow this clock)
+DEFAULT_CLOCK_SPEED = 120
 
 
 @dataclass
@@ -57,6 +72,8 @@ class DemoOptions:
     sandbox_port: int = 8081
     metrics_port: int = 9108
     models_dir: Path = Path("data/models")
+    clock_start: datetime | None = None  # what the demo's clock shows at the start (default: now)
+    clock_speed: int = DEFAULT_CLOCK_SPEED
 
 
 @dataclass
@@ -67,11 +84,15 @@ class DemoState:
 
 
 def demo_settings(
-    opts: DemoOptions, sandbox: str, phones: str, model: Path | None
+    opts: DemoOptions, sandbox: str, phones: str, model: Path | None, start: datetime
 ) -> dict[str, str]:
     """The worker's whole configuration: loopback stand-ins, time compressed."""
     folder = opts.folder.resolve()
     env = {
+        # contact hours follow the demo's fast clock; it shows START from the moment the
+        # first worker runs (POVTOR_DEMO_CLOCK_ORIGIN, handed to each worker with its go)
+        "POVTOR_DEMO_CLOCK_START": start.isoformat(),
+        "POVTOR_DEMO_CLOCK_SPEED": str(opts.clock_speed),
         "POVTOR_DATA_DIR": str(folder),
         "POVTOR_SECRET_KEY": SECRET,
         "POVTOR_DASHBOARD_HOST": "127.0.0.1",
@@ -162,53 +183,103 @@ def fresh_folder(folder: Path) -> None:
     (folder / MARKER).write_text("made by `povtor demo`; emptied by its next run\n")
 
 
-async def _command(env: dict[str, str], cwd: Path, *args: str, stdin: bytes | None = None) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", *args, env=env, cwd=cwd,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await process.communicate(stdin)
-    if process.returncode != 0:
-        raise ConfigError(f"povtor {' '.join(args)}: {err.decode(errors='replace')[-500:]}")
-    return out.decode()
-
-
 class Worker:
-    """`povtor run` in demo mode as a child; started again when it dies."""
+    """`povtor run` in demo mode as a child; started again when it dies.
 
-    def __init__(self, env: dict[str, str], folder: Path, state: DemoState, feed: Feed) -> None:
+    A worker's start is mostly importing its code, so a spare one is kept ready (imported,
+    waiting for its go) once the running one serves its dashboard: a worker that dies is
+    replaced within seconds, not after another import."""
+
+    def __init__(
+        self, env: dict[str, str], folder: Path, state: DemoState, feed: Feed, up_port: int
+    ) -> None:
         self.env, self.folder, self.state, self.feed = env, folder, state, feed
+        self.up_port = up_port  # the worker's dashboard: listening means it is up
         self.log_path = folder / "worker.log"
+        self._spare: asyncio.subprocess.Process | None = None
+        self.origin: datetime | None = None  # the demo's clock starts when the first one runs
+        self.running = asyncio.Event()  # a worker was told to run
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def _spawn(self, log: Any) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app.demo.worker_start", env=self.env,
+            cwd=self.folder, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,  # Ctrl-C reaches the demo, which stops the worker
+            preexec_fn=die_with_parent(signal.SIGUSR1),  # the demo's death ends its group
+        )  # fmt: skip
+
+    async def _next(self, log: Any) -> asyncio.subprocess.Process:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.returncode is None:
+            return spare
+        return await self._spawn(log)
+
+    async def _go(self, process: asyncio.subprocess.Process, ready: asyncio.Event) -> bool:
+        """Tell a worker that has imported everything to run, once the store is ready; True
+        once it is up (it serves its dashboard), False if it died first."""
+        await ready.wait()
+        assert process.stdin is not None
+        assert process.stdout is not None
+        if not await process.stdout.readline():  # "imported" (it died first: nothing)
+            return False
+        self.origin = self.origin or datetime.now(UTC)
+        with contextlib.suppress(ConnectionError):  # it died meanwhile: the run loop sees that
+            process.stdin.write(f"go {self.origin.isoformat()}\n".encode())
+            await process.stdin.drain()
+            process.stdin.close()
+        self.running.set()
+        while process.returncode is None:  # the dashboard listening is the only sign it is up
+            if _listening(self.up_port):
+                return True
+            await asyncio.sleep(0.5)
+        return False
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event) -> None:
+        """Start the worker (it imports what it runs at once, and runs once ``ready`` is set:
+        the store is prepared meanwhile) and keep it running until ``stop``."""
         with self.log_path.open("ab") as log:
-            while not stop.is_set():
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "app", "run", env=self.env, cwd=self.folder,
-                    stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-                    start_new_session=True,  # Ctrl-C reaches the demo, which stops the worker
-                )  # fmt: skip
-                self.state.worker_pid = process.pid
-                (self.folder / "worker.pid").write_text(f"{process.pid}\n")
-                waiter = asyncio.ensure_future(process.wait())
-                stopping = asyncio.ensure_future(stop.wait())
-                try:
+            try:
+                await self._keep_running(stop, ready, log)
+            finally:
+                await asyncio.shield(self._drop_spare())
+
+    async def _drop_spare(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.returncode is None:
+            spare.terminate()  # it never ran: nothing to drain
+            await spare.wait()
+
+    async def _keep_running(self, stop: asyncio.Event, ready: asyncio.Event, log: Any) -> None:
+        while not stop.is_set():
+            process = await self._next(log)
+            self.state.worker_pid = process.pid
+            (self.folder / "worker.pid").write_text(f"{process.pid}\n")
+            waiter = asyncio.ensure_future(process.wait())
+            stopping = asyncio.ensure_future(stop.wait())
+            go = asyncio.ensure_future(self._go(process, ready))
+            try:
+                await asyncio.wait({waiter, stopping, go}, return_when=asyncio.FIRST_COMPLETED)
+                if go.done() and not (waiter.done() or stopping.done()):
+                    if go.result():  # it is up: a spare gets ready behind it
+                        self._spare = self._spare or await self._spawn(log)
                     await asyncio.wait({waiter, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                except asyncio.CancelledError:  # the demo fails elsewhere: never leave it running
-                    stopping.cancel()
-                    await asyncio.shield(self._stop(process))
-                    raise
+            except asyncio.CancelledError:  # the demo fails elsewhere: never leave it running
                 stopping.cancel()
-                if not waiter.done():
-                    await self._stop(process)
-                    return
-                if process.returncode in (2, 3):  # a refusal at start: nothing to retry
-                    raise ConfigError(f"the worker refused to start: {self._last_lines()}")
-                self.state.restarts += 1
-                self.feed.add(f"воркер упал (код {process.returncode}), запускаю снова")
-                if self.state.restarts > MAX_RESTARTS:
-                    raise ConfigError(f"the worker keeps dying: {self._last_lines()}")
+                go.cancel()
+                await asyncio.shield(self._stop(process))
+                raise
+            stopping.cancel()
+            go.cancel()
+            if not waiter.done():
+                await self._stop(process)
+                return
+            if process.returncode in (2, 3):  # a refusal at start: nothing to retry
+                raise ConfigError(f"the worker refused to start: {self._last_lines()}")
+            self.state.restarts += 1
+            self.feed.add(f"воркер упал (код {process.returncode}), запускаю снова")
+            if self.state.restarts > MAX_RESTARTS:
+                raise ConfigError(f"the worker keeps dying: {self._last_lines()}")
 
     async def _stop(self, process: asyncio.subprocess.Process) -> None:
         process.send_signal(signal.SIGTERM)  # drains in-flight calls and messages
@@ -223,6 +294,23 @@ class Worker:
     def _last_lines(self) -> str:
         lines = self.log_path.read_text(errors="replace").strip().splitlines()
         return " | ".join(lines[-3:])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def _add_login(sessions: Any) -> None:
+    """The dashboard's demo login (in this process: a `povtor user add` would start and import
+    a whole second Python)."""
+    from dashboard.passwords import Passwords
+    from dashboard.roles import Role
+    from dashboard.users import UserStore
+    from povtor.settings import DashboardSettings
+
+    passwords = Passwords(DashboardSettings.model_construct())  # defaults, nothing of .env
+    await UserStore(sessions).create(LOGIN, await passwords.hash(PASSWORD), Role.ADMIN)
 
 
 async def _sandbox(opts: DemoOptions, names: dict[int, str]) -> tuple[BotApiEmulator, str]:
@@ -265,7 +353,7 @@ async def run_demo(opts: DemoOptions, console: Console) -> DemoState:
     return state
 
 
-async def _prepare(opts: DemoOptions, url: str) -> tuple[Any, list[Any], int]:
+async def _prepare(opts: DemoOptions, url: str, shown: datetime) -> tuple[Any, list[Any], int]:
     """Schema, the generated business, the cast; returns the engine, cast and manager invite."""
     from app.migrate import upgrade_async
     from crm_sync.demo.generate import DemoSpec
@@ -276,69 +364,52 @@ async def _prepare(opts: DemoOptions, url: str) -> tuple[Any, list[Any], int]:
     engine = create_engine(url)
     now = datetime.now(UTC)
     await load_demo(engine, DemoSpec(clients=opts.clients, seed=opts.seed, until=now.date()))
-    async with engine.begin() as conn:  # most of them where it is daytime now; a quarter
-        # stay in their own cities, where quiet hours may hold them back
+    async with engine.begin() as conn:  # most of them where the demo's clock shows late
+        # morning; a quarter stay in their own cities, where quiet hours may hold them back
         await conn.execute(
             text("UPDATE clients SET timezone = :zone WHERE id % 4 <> 0"),
-            {"zone": zone_at_hours(now, 11, 16)},
+            {"zone": zone_at_hours(shown, *DAY_HOURS)},
         )
     store = SqlHistoryStore(session_factory(engine))
-    cast = await add_cast(store, now)
+    cast = await add_cast(store, now, shown)
     return engine, cast, 0
 
 
 async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyncio.Event) -> None:
-    from bot.repo import BotRepo
-    from bot.tokens import make_link_token
-    from crm_sync.history.store import SqlHistoryStore
-
+    """Stand-ins first and the worker importing its code at once; the store is prepared
+    meanwhile, then the worker is told to run."""
     folder = opts.folder
     fresh_folder(folder)
     url = f"sqlite+aiosqlite:///{(folder / 'povtor.db').resolve()}"
     console.print(f"[bold]Демо «Повтор»[/]: новый магазин в {folder} ...")
-    engine, cast, _ = await _prepare(opts, url)
+    start = opts.clock_start or datetime.now(UTC)  # what the demo's clock shows as it begins
+    model = russian_model(opts.models_dir)
+    names: dict[int, str] = {MANAGER_CHAT: "Менеджер"}  # the cast joins once it exists
+    api, sandbox = await _sandbox(opts, names)
+    feed = Feed()
+    engine: Any = None
     try:
-        sessions = session_factory(engine)
-        invite = await BotRepo(sessions).create_invite("Менеджер (демо)", timedelta(hours=24))
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    text("SELECT telegram_chat_id, name FROM clients "
-                         "WHERE telegram_chat_id IS NOT NULL")
-                )
-            ).all()  # fmt: skip
-        cast_chats = {m.chat_id for m in cast}
-        names = {m.chat_id: m.persona.name for m in cast if m.chat_id}
-        names[MANAGER_CHAT] = "Менеджер"
-        model = russian_model(opts.models_dir)
-        api, sandbox = await _sandbox(opts, names)
-        feed = Feed()
-        try:
-            people = SimulatedPeople(api, feed)
-            people.add_cast(cast, lambda client_id: make_link_token(SECRET, client_id))
-            for chat_id, name in rows:
-                if chat_id not in cast_chats:
-                    people.add(int(chat_id), generic_script(int(chat_id), str(name)))
-            people.add(MANAGER_CHAT, manager_script(invite))
-            async with DemoPhones(folder / "phones") as phones:
-                env = demo_environment(
-                    os.environ, demo_settings(opts, sandbox, phones.address, model)
-                )
-                await _command(env, folder, "user", "add", LOGIN, "--role", "admin",
-                               "--password-stdin", stdin=PASSWORD.encode())  # fmt: skip
+        async with DemoPhones(folder / "phones") as phones:
+            env = demo_environment(
+                os.environ, demo_settings(opts, sandbox, phones.address, model, start)
+            )
+            worker = Worker(env, folder, state, feed, opts.dashboard_port)
+            ready = asyncio.Event()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(_stop_on_failure(worker.run(stop, ready), stop))
+                engine, cast, _ = await _prepare(opts, url, start)
+                people = await _cast_and_people(engine, api, feed, cast, names)
                 _banner(console, opts, sandbox, model)
                 base = await Baseline.read(engine)
-                worker = Worker(env, folder, state, feed)
-                store = SqlHistoryStore(sessions)
-                async with asyncio.TaskGroup() as tg:
-                    tg.create_task(_timer(stop, opts.seconds))
-                    tg.create_task(people.run(stop))
-                    tg.create_task(_deliveries(stop, store, cast, feed))
-                    tg.create_task(_show(console, engine, base, feed, opts, stop))
-                    tg.create_task(_stop_on_failure(worker.run(stop), stop))
-        finally:
-            _dump_sandbox(api, folder / "sandbox-telegram.json")
-            await api.stop()
+                ready.set()
+                console.print("Воркер запускается…")
+                await _first_of(worker.running, stop)  # the demo's time starts with the worker
+                clock = FastClock(worker.origin or datetime.now(UTC), start, opts.clock_speed)
+                store = SqlHistoryStore(session_factory(engine))
+                tg.create_task(_timer(stop, opts.seconds))
+                tg.create_task(people.run(stop))
+                tg.create_task(_deliveries(stop, store, cast, feed))
+                tg.create_task(_show(console, engine, base, feed, opts, stop, clock))
         final = await snapshot(engine, base)
         console.print(render(final, [], 0, None).renderables[1])
         console.print(
@@ -347,7 +418,47 @@ async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyn
             f"povtor run` и http://127.0.0.1:{opts.dashboard_port} ({LOGIN} / {PASSWORD})."
         )
     finally:
-        await engine.dispose()
+        _dump_sandbox(api, folder / "sandbox-telegram.json")
+        await api.stop()
+        if engine is not None:
+            await engine.dispose()
+
+
+async def _cast_and_people(
+    engine: Any, api: BotApiEmulator, feed: Feed, cast: list[Any], names: dict[int, str]
+) -> SimulatedPeople:
+    """The demo login, the manager's invite, and the simulated people for every chat."""
+    from bot.repo import BotRepo
+    from bot.tokens import make_link_token
+
+    sessions = session_factory(engine)
+    await _add_login(sessions)
+    invite = await BotRepo(sessions).create_invite("Менеджер (демо)", timedelta(hours=24))
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT telegram_chat_id, name FROM clients "
+                     "WHERE telegram_chat_id IS NOT NULL")
+            )
+        ).all()  # fmt: skip
+    cast_chats = {m.chat_id for m in cast}
+    names.update({m.chat_id: m.persona.name for m in cast if m.chat_id})
+    people = SimulatedPeople(api, feed)
+    people.add_cast(cast, lambda client_id: make_link_token(SECRET, client_id))
+    for chat_id, name in rows:
+        if chat_id not in cast_chats:
+            people.add(int(chat_id), generic_script(int(chat_id), str(name)))
+    people.add(MANAGER_CHAT, manager_script(invite))
+    return people
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _stop_on_failure(work: Any, stop: asyncio.Event) -> None:
@@ -373,7 +484,7 @@ async def _deliveries(stop: asyncio.Event, store: Any, cast: list[Any], feed: Fe
 
 async def _show(
     console: Console, engine: Any, base: Baseline, feed: Feed, opts: DemoOptions,
-    stop: asyncio.Event,
+    stop: asyncio.Event, clock: FastClock,
 ) -> None:  # fmt: skip
     started = time.monotonic()
     every = 1.0 if console.is_terminal else 10.0
@@ -384,9 +495,9 @@ async def _show(
     async def tick(draw: Callable[[Any], None]) -> None:
         while not stop.is_set():
             with contextlib.suppress(Exception):  # a locked SQLite read: next tick
-                draw(
-                    render(await snapshot(engine, base), list(feed.lines), elapsed(), opts.seconds)
-                )
+                shown = f"{clock.shown(clock.now()).astimezone(MOSCOW):%H:%M} МСК"
+                snap = await snapshot(engine, base)
+                draw(render(snap, list(feed.lines), elapsed(), opts.seconds, shown))
             await wait_or_stop(stop, every)
 
     if console.is_terminal:

@@ -32,6 +32,10 @@ _ZONES = [
 ]  # fmt: skip
 
 
+DAY_HOURS = (10, 12)  # local hours at the start: the whole demo stays within contact hours
+NIGHT_HOURS = (6, 7)  # contact hours begin at 9: the demo's clock gets there in 30-90 s
+
+
 def zone_at_hours(now: datetime, first: int, last: int) -> str:
     """A time zone whose local hour is now between ``first`` and ``last`` (inclusive)."""
     for name in _ZONES:
@@ -55,7 +59,7 @@ class Persona:
     press: str | None = None  # a button pressed under a reminder
     opening: str | None = None  # written first, unprompted
     silent: bool = False  # never answers in Telegram
-    night: bool = False  # lives where it is night now
+    night: bool = False  # lives where the demo's clock shows early morning (before 9)
 
     def phone(self, index: int) -> str:
         """+7 979 099 B D NN: the demo phones read behaviour and key from the number."""
@@ -118,10 +122,14 @@ def _orders(persona: Persona, now: datetime) -> list[tuple[datetime, datetime | 
     return []  # new clients: "nps_live" gets its first order delivered during the run
 
 
-async def add_cast(store: SqlHistoryStore, now: datetime) -> list[CastMember]:
-    """Create the named clients with their orders and consents."""
-    day = zone_at_hours(now, 11, 16)
-    night = zone_at_hours(now, 1, 5)
+async def add_cast(
+    store: SqlHistoryStore, now: datetime, shown: datetime | None = None
+) -> list[CastMember]:
+    """Create the named clients with their orders and consents; their zones follow the time
+    the demo's clock ``shows`` (default: the real time): the day ones in their late morning,
+    the night one a few hours before her morning."""
+    day = zone_at_hours(shown or now, *DAY_HOURS)
+    night = zone_at_hours(shown or now, *NIGHT_HOURS)
     cast = []
     for index, persona in enumerate(CAST):
         phone = persona.phone(index)

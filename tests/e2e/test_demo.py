@@ -16,6 +16,7 @@ import socket
 import sqlite3
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from app.demo.world import MANAGER_CHAT, PERSONA_CHAT_BASE
+from app.demo.world import CAST, MANAGER_CHAT, PERSONA_CHAT_BASE
 from tests.integration.sip.peers import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.sip, pytest.mark.telegram, pytest.mark.slow]
@@ -102,7 +103,8 @@ def _pid(folder: Path) -> int | None:
     return int(path.read_text()) if path.exists() else None
 
 
-async def _dashboard_pages(port: int) -> tuple[str, str]:
+async def _dashboard_pages(port: int, *paths: str) -> list[str]:
+    """Pages as the demo's admin sees them (logged in through the form)."""
     jar = aiohttp.CookieJar(unsafe=True)
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession(cookie_jar=jar) as http:
@@ -112,11 +114,12 @@ async def _dashboard_pages(port: int) -> tuple[str, str]:
         form = {"_csrf": token.group(1), "login": "demo", "password": "water-sandbox-tuesday"}
         async with http.post(f"{base}/login", data=form) as resp:
             assert resp.status == 200, await resp.text()
-        async with http.get(f"{base}/nps") as resp:
-            nps = await resp.text()
-        async with http.get(f"{base}/tasks?view=in_progress") as resp:  # the manager took it
-            tasks = await resp.text()
-    return nps, tasks
+        pages = []
+        for path in paths:
+            async with http.get(f"{base}{path}") as resp:
+                assert resp.status == 200, path
+                pages.append(await resp.text())
+    return pages
 
 
 async def _run_demo(tmp: Path) -> DemoRun:
@@ -183,7 +186,11 @@ async def _run_demo(tmp: Path) -> DemoRun:
             every_s=0.5,
         )
         await wait_until(lambda: _listening(ports[0]), 90, "dashboard back", every_s=0.5)
-        run.nps_page, run.tasks_page = await _dashboard_pages(ports[0])
+        run.nps_page, run.tasks_page = await _dashboard_pages(
+            ports[0],
+            "/nps",
+            "/tasks?view=in_progress",  # the manager took the task
+        )
         async with asyncio.timeout(SECONDS + 90):
             await demo.wait()
     finally:
@@ -201,6 +208,11 @@ async def _run_demo(tmp: Path) -> DemoRun:
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     return asyncio.run(_run_demo(tmp_path_factory.mktemp("demo")))
+
+
+def _moment(value: str | None) -> datetime | None:
+    """A time stamp as SQLite keeps it (UTC, no zone)."""
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def _log(run: DemoRun) -> str:
@@ -295,3 +307,24 @@ def test_demo_ignores_the_trunk_and_token_of_env_and_environment(demo_run: DemoR
     assert targets
     assert all(t.startswith("+79790") for t in targets)
     assert REAL_TOKEN not in (demo_run.folder / "worker.log").read_text()
+
+
+def test_demo_holds_a_client_until_the_morning_of_its_clock(demo_run: DemoRun) -> None:
+    """Polina lives where the demo's clock shows 6-7 am: her survey waits for 9:00 on that
+    clock (about a minute of real time at its speed), then goes out."""
+    rows = demo_run.rows(
+        "SELECT a.created_at, a.not_before, min(o.recorded_at) FROM outreach_attempts a "
+        "JOIN clients c ON c.id = a.client_id LEFT JOIN outreach_outcomes o "
+        "ON o.attempt_id = a.id WHERE c.external_id = 'DEMO-POLINA' AND a.purpose = 'nps' "
+        "AND a.fallback_of IS NULL GROUP BY a.id"
+    )
+    assert len(rows) == 1, rows
+    created, not_before, first_outcome = (_moment(value) for value in rows[0])
+    assert created is not None
+    assert not_before is not None
+    assert not_before - created >= timedelta(seconds=20), rows  # held for her morning
+    assert first_outcome is not None, rows
+    assert first_outcome >= not_before, rows
+    polina = PERSONA_CHAT_BASE + [p.key for p in CAST].index("polina")
+    surveys = [m for m in demo_run.sandbox()["sent"] if m["chat_id"] == polina]
+    assert any("Насколько вероятно" in m["text"] for m in surveys), surveys

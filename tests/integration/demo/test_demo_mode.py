@@ -36,3 +36,24 @@ async def test_demo_mode_worker_with_a_real_trunk_and_bot_refuses_to_start(
     assert "POVTOR_SIP_PROXY" in message
     assert "POVTOR_TELEGRAM_API_BASE" in message
     assert not (tmp_path / "data" / "povtor.db").exists()  # nothing was opened
+
+
+async def test_a_real_worker_refuses_the_demo_clock(tmp_path: Path) -> None:
+    """Contact hours on a fast clock would reach real clients at night: demo mode only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POVTOR_")}
+    env.update(
+        POVTOR_DATA_DIR=str(tmp_path / "data"),
+        POVTOR_DEMO_CLOCK_START="2026-12-07T06:00:00+03:00",
+        POVTOR_DEMO_CLOCK_ORIGIN="2026-12-07T04:00:00+00:00",
+        POVTOR_DEMO_CLOCK_SPEED="120",
+    )
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "run", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(120):
+        _, err = await worker.communicate()
+    message = err.decode()
+    assert worker.returncode == 2, message[-2000:]
+    assert "POVTOR_DEMO_CLOCK" in message
+    assert not (tmp_path / "data" / "povtor.db").exists()
