@@ -57,6 +57,7 @@ class WorkTable:
     ready: tuple[str, ...]
     claimed: str
     dead: str
+    running: tuple[str, ...] = ()  # further states under a lease (a claim being executed)
     state: str = "state"
     due_at: str = "next_at"
     attempts: str | None = "attempts"
@@ -65,11 +66,15 @@ class WorkTable:
     token: str | None = "lease_token"
     lease_until: str | None = "lease_until"
     updated_at: str | None = "updated_at"
-    order_by: tuple[str, ...] = ()  # claim order; default: due time, then id
+    order_by: tuple[str, ...] = ()  # claim order; default: due time (ties: any order)
     channel: str = ""  # LISTEN/NOTIFY channel on PostgreSQL; default: the table's name
 
     def col(self, name: str) -> Column[Any]:
         return self.table.c[name]
+
+    @property
+    def leased(self) -> tuple[str, ...]:
+        return (self.claimed, *self.running)
 
     @property
     def notify_channel(self) -> str:
@@ -168,7 +173,7 @@ class WorkQueue:
         s = self.spec
         if s.lease_until is None:
             raise TypeError(f"{s.table.name} has no lease column: nothing expires")
-        return and_(s.col(s.state) == s.claimed, s.col(s.lease_until) < now)
+        return and_(s.col(s.state).in_(s.leased), s.col(s.lease_until) < now)
 
     def claim_statement(
         self,
@@ -187,7 +192,7 @@ class WorkQueue:
         picked = (
             select(id_col)
             .where(self.expired(now) if takeover else self.due(now), *where)
-            .order_by(*[s.col(c) for c in s.order_by or (s.due_at,)], id_col)
+            .order_by(*[s.col(c) for c in s.order_by or (s.due_at,)])
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -248,7 +253,7 @@ class WorkQueue:
             return 0
         result = await conn.execute(
             update(s.table)
-            .where(s.col(s.owner) == self.worker_id, s.col(s.state) == s.claimed)
+            .where(s.col(s.owner) == self.worker_id, s.col(s.state).in_(s.leased))
             .values({s.lease_until: now + self.lease})
         )
         return int(result.rowcount or 0)
