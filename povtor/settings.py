@@ -12,7 +12,7 @@ from datetime import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,12 +56,10 @@ class TelegramSettings(BaseSettings):
         return self.bot_token is not None
 
 
-class SipSettings(BaseSettings):
-    """The default trunk; more trunks come from ``POVTOR_SIP_TRUNKS_FILE`` (YAML)."""
+class SipTrunk(BaseModel):
+    """One SIP trunk or PBX account: the default one is read from ``POVTOR_SIP_*``, each entry of
+    the trunks file (``POVTOR_SIP_TRUNKS_FILE``) has the same keys in lower case."""
 
-    model_config = _config("POVTOR_SIP_")
-
-    enabled: bool = False
     name: str = "default"
     proxy: str | None = None  # host[:port] of the trunk / PBX
     registrar: str | None = None
@@ -84,13 +82,25 @@ class SipSettings(BaseSettings):
     max_concurrent_calls: int = 30
     calls_per_second: float = 5.0
     ring_timeout_s: float = 30.0
-    trunks_file: Path | None = None
-    codecs: list[str] = Field(default_factory=lambda: ["PCMU", "PCMA"])  # preference order
+    codecs: tuple[str, ...] = ("PCMU", "PCMA")  # preference order
     dtmf_payload_type: int = 101  # telephone-event type we offer
     t1_s: float = 0.5  # RFC 3261 T1; INVITE gives up after 64*T1
     symmetric_rtp: bool = True  # send RTP back to where the client's RTP comes from
     rtp_timeout_s: float = 20.0  # hang up when the client's RTP stops this long (0 = never)
     early_hangup_s: float = 3.0  # client hang-up this soon after answer = hung up early
+
+
+class SipSettings(SipTrunk, BaseSettings):
+    """The default trunk (:class:`SipTrunk` from ``POVTOR_SIP_*``) and where the others are."""
+
+    model_config = _config("POVTOR_SIP_")
+
+    enabled: bool = False
+    trunks_file: Path | None = None
+
+    def default_trunk(self) -> SipTrunk:
+        """The trunk fields alone, without the settings that are not a trunk's."""
+        return SipTrunk.model_validate(self.model_dump(include=set(SipTrunk.model_fields)))
 
 
 class AsrSettings(BaseSettings):
@@ -195,7 +205,14 @@ class CallSettings(BaseSettings):
     live_asr: bool = True  # recognise answers live (needs a Vosk model; else keypad only)
     live_model: str | None = None  # Vosk model for live answers; defaults to POVTOR_ASR_MODEL
     listen_threads: int = 0  # live recognition threads; 0 = POVTOR_SIP_MAX_CONCURRENT_CALLS
+    # who is talking, frame by frame: "energy" (a level threshold) or "silero" (Silero VAD:
+    # finds answers in line noise the threshold cannot; ~5 ms of CPU per second of audio)
+    vad: Literal["energy", "silero"] = "energy"
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # Silero's speech score
     max_call_s: float = 300.0  # the robot hangs up a conversation longer than this
+    # a manager's number (on the trunk) or SIP URI that `transfer` steps hand the client to
+    transfer_to: str | None = None
+    transfer_wait_s: float = Field(default=30.0, gt=0)  # for REFER's answer, then the pickup
 
 
 class DashboardSettings(BaseSettings):

@@ -15,6 +15,7 @@ from povtor.domain import OutcomeKind
 from povtor.errors import AudioError
 from voice.media import RtpStream
 from voice.sip.leg import OutgoingLeg
+from voice.transfer import Transfer
 
 
 class Recorder(Protocol):
@@ -189,6 +190,13 @@ class Call:
         """End the call whatever its state (BYE, or CANCEL while ringing); returns the result."""
         self.hangup_requested.set()
         return await self.wait_ended()
+
+    async def transfer(self, target: str, wait_s: float) -> Transfer:
+        """Hand the client to ``target`` by SIP REFER and follow it (see OutgoingLeg.refer)."""
+        if not self.answered or self.done.is_set():
+            return Transfer(target, "ended", reason="the call is not up")
+        self.stop_playback()
+        return await self.leg.refer(target, wait_s)
 
     def _close_keys(self) -> None:
         self._keys.put_nowait(None)

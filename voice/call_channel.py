@@ -36,6 +36,7 @@ from voice.scenario import Scenario, load_scenarios
 from voice.scenario_runner import Conversation, ScenarioRunner, TalkingCall, prepare_prompts
 from voice.storage import RecordingStorage
 from voice.synth import Synths
+from voice.vad_silero import detectors_for
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class CallChannel:
         ring_timeout_s: float | None = None,
         max_call_s: float = 300.0,
         amd: AmdConfig | None = None,
+        transfer_to: str | None = None,
+        transfer_wait_s: float = 30.0,
     ) -> None:
         self.engine = engine
         self.scenarios = dict(scenarios)
@@ -115,6 +118,10 @@ class CallChannel:
         self.ring_timeout_s = ring_timeout_s
         self.max_call_s = max_call_s
         self.amd = amd  # answering-machine detection (None: every answer is a person)
+        self.transfer_to = (
+            transfer_to  # where `transfer` steps hand the client (a scenario's own wins)
+        )
+        self.transfer_wait_s = transfer_wait_s
         self.closing_phrase = CLOSING_PHRASE
         self._draining = asyncio.Event()
 
@@ -224,6 +231,8 @@ class CallChannel:
                 values,
                 listener=self.listener,
                 amd=self.amd,
+                transfer_to=self.transfer_to,
+                transfer_wait_s=self.transfer_wait_s,
             )
             try:
                 async with asyncio.timeout(self.max_call_s):
@@ -402,7 +411,8 @@ def build_listener(settings: Settings, recognizers: RecognizerFactory | None = N
             recognizers = VoskRecognizers(resolve_model(choice, settings.models_dir))
         except ModelError as err:
             log.warning("No live speech recognition (%s): the robot relies on the keypad", err)
-    return Listener(recognizers, threads=threads)
+    detectors = detectors_for(settings.call.vad, settings.call.vad_threshold)
+    return Listener(recognizers, threads=threads, detectors=detectors)
 
 
 def build_call_channel(
@@ -446,4 +456,6 @@ def build_call_channel(
         worker_id=worker_id,
         max_call_s=options.max_call_s,
         amd=AmdConfig() if options.detect_machines else None,
+        transfer_to=options.transfer_to or None,
+        transfer_wait_s=options.transfer_wait_s,
     )

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from povtor.domain import (
     ChannelKind,
+    EventKind,
     NpsGroup,
     OutcomeKind,
     Purpose,
     ReasonCategory,
     nps_group,
 )
-from povtor.ports import ClientSettings, NewNpsResponse, NpsAnswers
+from povtor.ports import (
+    ClientSettings,
+    NewEvent,
+    NewNpsResponse,
+    NewTask,
+    NpsAnswers,
+    TaskBook,
+    Timeline,
+)
 from voice.scenario_runner import Conversation
+from voice.transfer import transfer_summary
 
 
-class CallHistoryWrites(NpsAnswers, ClientSettings, Protocol):
-    """What a finished conversation writes: the answer, and an opt-out said on the call."""
+class CallHistoryWrites(NpsAnswers, ClientSettings, Timeline, TaskBook, Protocol):
+    """What a finished conversation writes: the answer, an opt-out said on the call, and a
+    transfer to a person (with a call-back task when it did not connect)."""
 
 
 HistoryWrite = Callable[[CallHistoryWrites], Awaitable[Any]]
@@ -82,4 +94,43 @@ def history_writes(
             return await history.set_opt_out(client_id, True, source=f"call:{call_uuid}")
 
         writes.append(opt_out)
+    transfer = data.get("transfer")
+    if isinstance(transfer, Mapping):
+        writes += _transfer_writes(client_id, transfer, call_uuid)
+    return writes
+
+
+def _transfer_writes(
+    client_id: int, transfer: Mapping[str, Any], call_uuid: str
+) -> list[HistoryWrite]:
+    """The transfer in the client's timeline; when it did not connect, a call-back task."""
+    summary = transfer_summary(dict(transfer))
+    event = NewEvent(
+        client_id=client_id,
+        kind=EventKind.CALL,
+        summary=summary,
+        ref=f"call:{call_uuid}",
+        data={"call_uuid": call_uuid, "transfer": dict(transfer)},
+        dedup_key=f"call-transfer:{call_uuid}",
+    )
+
+    async def record(history: CallHistoryWrites) -> Any:
+        return await history.append_event(event)
+
+    writes: list[HistoryWrite] = [record]
+    if not transfer.get("connected"):
+        task = NewTask(
+            client_id=client_id,
+            kind="callback",
+            title="Перезвонить клиенту: просил менеджера, перевод не удался",
+            due_at=datetime.now(UTC),
+            source_ref=f"call:{call_uuid}",
+            note=summary,
+            dedup_key=f"call-transfer-callback:{call_uuid}",
+        )
+
+        async def callback(history: CallHistoryWrites) -> Any:
+            return await history.create_task(task)
+
+        writes.append(callback)
     return writes

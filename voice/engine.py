@@ -37,7 +37,7 @@ from voice.call import Call, CallResult, Recorder
 from voice.limits import TrunkLimits
 from voice.media import MediaClock, RtpStream, open_stream
 from voice.sip.agent import SipAgent
-from voice.sip.leg import OutgoingLeg
+from voice.sip.leg import OutgoingLeg, first_set
 from voice.sip.outcomes import outcome_for
 from voice.sip.sdp import MediaParams, build_offer
 from voice.sip.trunks import TrunkConfig
@@ -183,7 +183,7 @@ class CallEngine:
         recorder: Recorder | None = None
         try:
             limit = ring_timeout if ring_timeout is not None else config.ring_timeout_s
-            if not await _first(limit, leg.answered, leg.ended, call.hangup_requested):
+            if not await first_set(limit, leg.answered, leg.ended, call.hangup_requested):
                 ring_timed_out = True
             if not leg.answered.is_set():
                 await leg.cancel(wait=64 * config.t1_s)
@@ -196,7 +196,7 @@ class CallEngine:
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 if leg.answered.is_set():
-                    leg.agent.uac.send_bye(leg.call.dialog, leg.call.remote_addr)  # type: ignore[union-attr]
+                    leg.agent.send_bye(leg.call)  # type: ignore[arg-type]
             raise
         finally:
             self.clock.remove(stream)
@@ -246,7 +246,7 @@ class CallEngine:
         answered_at = time.monotonic()
         while not leg.ended.is_set():
             check = min(1.0, timeout / 4) if timeout > 0 else None
-            if await _first(check, leg.ended, call.hangup_requested):
+            if await first_set(check, leg.ended, call.hangup_requested):
                 break
             now = time.monotonic()
             last = stream.last_rx
@@ -338,16 +338,3 @@ def _wall(started: datetime, t0: float, t: float | None) -> datetime | None:
     if t is None:
         return None
     return datetime.fromtimestamp(started.timestamp() + (t - t0), UTC)
-
-
-async def _first(wait_s: float | None, *events: asyncio.Event) -> bool:
-    """Wait until one of ``events`` is set; False when ``wait_s`` passed first."""
-    if any(e.is_set() for e in events):
-        return True
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        done, _ = await asyncio.wait(waiters, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-    return bool(done)

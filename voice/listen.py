@@ -7,6 +7,10 @@ quiet), or ran longer than ``max_s``. After :meth:`ListenSession.arm` (the quest
 ``wait_s`` of audio without speech yields one "nothing said" result. Times are audio time (frames
 counted), so a session behaves the same whatever the load of the machine.
 
+Speech is told from quiet frame by frame by a :class:`VoiceDetector`: the frame's level against
+``threshold_dbfs`` by default, or Silero VAD (``voice.vad_silero``, ``POVTOR_CALL_VAD=silero``),
+which keeps finding answers in noise that the level threshold takes for endless speech.
+
 Without a recogniser (no Vosk model installed) the session still finds where the client spoke;
 the texts are then empty and the scenario relies on the keypad.
 """
@@ -51,6 +55,26 @@ class Recognizer(Protocol):
 RecognizerFactory = Callable[[], Recognizer]
 
 
+class VoiceDetector(Protocol):
+    """Says frame by frame whether the client is talking (fed every 20 ms frame in order)."""
+
+    def voiced(self, frame: bytes) -> bool: ...
+
+
+class EnergyDetector:
+    """A frame louder than ``threshold_dbfs`` is speech (cheap; fooled by steady noise)."""
+
+    def __init__(self, threshold_dbfs: float) -> None:
+        self.threshold_dbfs = threshold_dbfs
+
+    def voiced(self, frame: bytes) -> bool:
+        return level_dbfs(frame) > self.threshold_dbfs
+
+
+# makes the detector of one session, in the session's worker thread
+DetectorFactory = Callable[["ListenConfig"], VoiceDetector]
+
+
 @dataclass(frozen=True, slots=True)
 class ListenConfig:
     wait_s: float = 6.0  # after arm(): this much audio without speech means no answer
@@ -84,9 +108,15 @@ def level_dbfs(pcm: bytes) -> float:
 class ListenSession:
     """One question's listening; feed() and arm() may be called from the event loop."""
 
-    def __init__(self, config: ListenConfig, recognizers: RecognizerFactory | None) -> None:
+    def __init__(
+        self,
+        config: ListenConfig,
+        recognizers: RecognizerFactory | None,
+        detectors: DetectorFactory | None = None,
+    ) -> None:
         self.config = config
         self._recognizers = recognizers
+        self._detectors = detectors
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._loop = asyncio.get_running_loop()
         self._results: asyncio.Queue[Heard | BaseException] = asyncio.Queue()
@@ -133,6 +163,11 @@ class ListenSession:
     def _run(self) -> None:
         cfg = self.config
         recognizer = self._recognizers() if self._recognizers is not None else None
+        detector = (
+            self._detectors(cfg)
+            if self._detectors is not None
+            else EnergyDetector(cfg.threshold_dbfs)
+        )
         min_loud = max(1, round(cfg.min_speech_s / FRAME_S))
         barge_in = max(1, round(cfg.barge_in_s / FRAME_S))
         armed_at: int | None = None
@@ -151,7 +186,7 @@ class ListenSession:
             assert isinstance(item, bytes)
             self.frames += 1
             now = self.frames
-            if level_dbfs(item) > cfg.threshold_dbfs:
+            if detector.voiced(item):
                 loud_run += 1
                 last_loud = now
                 if start is None and loud_run >= min_loud:
@@ -198,8 +233,15 @@ class ListenSession:
 class Listener:
     """Opens listening sessions on a pool of threads (one busy thread per open session)."""
 
-    def __init__(self, recognizers: RecognizerFactory | None, *, threads: int = 8) -> None:
+    def __init__(
+        self,
+        recognizers: RecognizerFactory | None,
+        *,
+        threads: int = 8,
+        detectors: DetectorFactory | None = None,
+    ) -> None:
         self.recognizers = recognizers
+        self.detectors = detectors  # None: the energy detector (ListenConfig.threshold_dbfs)
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="listen")
 
     @property
@@ -207,7 +249,7 @@ class Listener:
         return self.recognizers is not None
 
     def open(self, config: ListenConfig) -> ListenSession:
-        session = ListenSession(config, self.recognizers)
+        session = ListenSession(config, self.recognizers, self.detectors)
         self._pool.submit(session.run)
         return session
 

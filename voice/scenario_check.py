@@ -41,6 +41,7 @@ _ROBOT = re.compile(r"робот|автоматическ|автоинформа
 _RECORDED = re.compile(r"запис", re.I)
 _VALUE = re.compile(r"{{|{%")
 _TEXT_FIELDS = ("say", "retry_say")
+_SCENARIO_TEXTS = ("disclosure", "optout_say", "later_say", "voicemail_say", "transfer_failed_say")
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +206,13 @@ def _check_graph(data: dict[str, Any], steps: dict[str, Any], lines: _Lines, add
 def _texts(data: dict[str, Any], steps: dict[str, Any]) -> list[tuple[tuple[str, ...], Any]]:
     found: list[tuple[tuple[str, ...], Any]] = [
         ((key,), data[key])
-        for key in ("disclosure", "optout_say", "later_say", "voicemail_say")
+        for key in (
+            "disclosure",
+            "optout_say",
+            "later_say",
+            "voicemail_say",
+            "transfer_failed_say",
+        )
         if key in data
     ]
     for name, body in steps.items():

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +25,7 @@ from voice.amd import AmdConfig, Detector, Verdict
 from voice.answers import Answer
 from voice.listen import Heard, ListenConfig, Listener, ListenSession
 from voice.scenario import END, AskKind, Scenario, Step, render
+from voice.transfer import Transfer
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class Conversation:
     data: dict[str, Any] = field(default_factory=dict)
     prompts: list[dict[str, Any]] = field(default_factory=list)  # robot_text of the call store
     answers: list[dict[str, Any]] = field(default_factory=list)
-    finished: str = ""  # "end", "optout", "later" or "call_ended"
+    finished: str = ""  # "end", "optout", "later", "transferred" or "call_ended"
 
     @property
     def learnt(self) -> bool:
@@ -107,6 +108,8 @@ class ScenarioRunner:
         listener: Listener | None = None,
         key_wait_s: float = KEY_WAIT_S,
         amd: AmdConfig | None = None,
+        transfer_to: str | None = None,
+        transfer_wait_s: float = 30.0,
     ) -> None:
         self.scenario = scenario
         self.call = call
@@ -114,6 +117,8 @@ class ScenarioRunner:
         self.values = values
         self.listener = listener
         self.key_wait_s = key_wait_s
+        self.transfer_to = scenario.transfer_to or transfer_to
+        self.transfer_wait_s = transfer_wait_s
         self.result = Conversation()
         self._loop = asyncio.get_running_loop()
         self._t0 = self._loop.time()
@@ -166,6 +171,11 @@ class ScenarioRunner:
                 await self._say(name, render(step.say, self.values), step.audio)
                 if await self._stopped():
                     return
+                if step.transfer and await self._transfer(name):
+                    self.result.finished = "transferred"
+                    return
+                if await self._stopped():
+                    return
                 name = step.next_for("")
                 continue
             answer = await self._ask(name, step)
@@ -206,6 +216,31 @@ class ScenarioRunner:
         if self._gone.is_set():
             self.result.finished = "call_ended"
             return True
+        return False
+
+    async def _transfer(self, name: str) -> bool:
+        """Hand the client to a person; True when connected. Otherwise say so and go on (the
+        result is in ``data["transfer"]`` and ``data["callback"]`` asks a manager to call)."""
+        target = self.transfer_to
+        # a call that can transfer (voice.call.Call) has it; a terminal rehearsal has not
+        transfer: Callable[[str, float], Awaitable[Transfer]] | None = getattr(
+            self.call, "transfer", None
+        )
+        if not target:
+            result = Transfer("", "unsupported", reason="no number to transfer to is set")
+        elif transfer is None:
+            result = Transfer(target, "unsupported", reason="this call cannot transfer")
+        else:
+            result = await transfer(target, self.transfer_wait_s)
+        self.result.data["transfer"] = {"step": name, "at": self._now(), **result.as_data()}
+        log.info("Call %s: transfer %s (%s %s)", self.call.uuid, result.stage, result.code or "",
+                 result.reason)  # fmt: skip
+        if result.connected:
+            return True
+        self.result.data["callback"] = True
+        if not self._gone.is_set():
+            text = render(self.scenario.transfer_failed_say, self.values)
+            await self._say("transfer_failed", text, None, "transfer_failed_say")
         return False
 
     async def _ask(self, name: str, step: Step) -> Answer:

@@ -59,6 +59,9 @@ def walk(scenario: Scenario, values: Mapping[str, Any], say: Say, hear: Hear) ->
             step = scenario.steps[name]
             if step.ask is None:
                 speak(name, step.say)
+                if step.transfer:  # a terminal cannot transfer: as on a line that refuses it
+                    speak("transfer_failed_say", scenario.transfer_failed_say)
+                    result.data["callback"] = True
                 name = step.next_for("")
                 continue
             answer = _ask(name, step, speak, hear)

@@ -6,6 +6,7 @@ Small fixes on top of aiosipua, each pinned by a SIPp scenario:
 - INFO is answered (200) and its keypad digit passed on; unknown dialogs get 481;
 - a re-INVITE on our call is answered with our offer (aiosipua leaves it unanswered);
 - an INVITE to us is refused with 480 (the robot only calls out);
+- REFER (blind transfer, RFC 3515) on our call, its NOTIFYs' sipfrag progress passed to the leg;
 - REGISTER (with refresh and digest) when the trunk asks for it, kept up by
   :meth:`SipAgent._keep_registered`: a REGISTER that times out or is refused is retried with
   backoff, and the state is reported to the health board (component ``trunk NAME
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable
 
 from aiosipua.auth import SipDigestAuth
+from aiosipua.dialog import DialogState
 from aiosipua.headers import stringify_uri
 from aiosipua.incoming_call import IncomingCall
 from aiosipua.message import SipRequest, SipResponse
@@ -35,6 +37,7 @@ from aiosipua.uas import SipUAS
 
 from povtor.errors import ChannelDown, ConfigError
 from povtor.health import HealthReporter, HealthState
+from voice.sip import aiosipua_shim as shim
 from voice.sip.info import dtmf_from_info
 from voice.sip.leg import OutgoingLeg
 from voice.sip.transactions import TransactionUdpTransport
@@ -60,13 +63,13 @@ class _UAC(SipUAC):
 
     def handle_response(self, response: SipResponse, addr: tuple[str, int]) -> None:
         cseq = response.cseq
-        call = self._calls.get(response.call_id or "")
+        call = self.get_call(response.call_id or "")
         if (
             call is not None
             and cseq is not None
             and cseq.method.upper() == "INVITE"
             and 200 <= response.status_code < 300
-            and not call._answered.is_set()
+            and not shim.invite_answered(call)
         ):
             # RFC 3261 §12.1.2: in-dialog requests go to the 2xx Contact via its Record-Route
             contacts = response.contact
@@ -149,8 +152,9 @@ class SipAgent:
         uas.on_bye = self._on_bye
         uas.on_reinvite = self._on_reinvite
         uas.on_invite = self._on_invite
-        uas._handlers["INFO"] = self._on_info
-        self.transport.on_message = uas._on_message
+        uas.on_transfer_progress = self._on_transfer_progress
+        shim.set_request_handler(uas, "INFO", self._on_info)
+        self.transport.on_message = shim.message_dispatcher(uas)
         self._uas = uas
         if self.trunk.register_enabled:
             self._register()
@@ -308,6 +312,32 @@ class SipAgent:
         self._legs[call.call_id] = leg
         return call
 
+    def send_cancel(self, call: OutgoingCall) -> None:
+        """CANCEL ``call``'s INVITE (it has had a provisional answer)."""
+        self.uac.send_cancel(call)
+
+    def abandon(self, call: OutgoingCall) -> None:
+        """Stop retransmitting ``call``'s INVITE, which nobody has answered at all."""
+        self.transport.abandon(call.invite)
+
+    def send_refer(self, call: OutgoingCall, target: str) -> None:
+        """REFER on ``call``'s dialog: the far end is asked to call ``target`` (a number on the
+        trunk's domain, or a SIP URI); progress comes back as NOTIFYs."""
+        self.uac.send_refer(call.dialog, self.uri_for(target), call.remote_addr)
+
+    def send_bye(self, call: OutgoingCall) -> None:
+        """BYE on ``call``'s dialog."""
+        self.uac.send_bye(call.dialog, call.remote_addr)
+
+    def ack_late_answer(self, call: OutgoingCall, response: SipResponse) -> None:
+        """Confirm the dialog a 2xx created after our CANCEL, and ACK it (each time it comes)."""
+        dialog = call.dialog
+        to_addr = response.to_addr
+        if to_addr is not None and to_addr.tag:
+            dialog.remote_tag = to_addr.tag
+        dialog.state = DialogState.CONFIRMED
+        shim.send_2xx_ack(self.uac, call, response)
+
     def forget(self, leg: OutgoingLeg) -> None:
         """Stop routing to ``leg`` once late retransmissions can no longer come."""
         asyncio.get_running_loop().call_later(
@@ -335,7 +365,7 @@ class SipAgent:
         registration = self.registration
         if registration is not None and request.call_id == registration.call_id:
             if request.method == "REGISTER":
-                registration._cancel_timers()  # its expiry timer would report the loss again
+                shim.stop_registration_timers(registration)  # its expiry would report it again
                 host, port = registration.registrar
                 self._registration_event(f"no response from {host}:{port}")
             return
@@ -355,6 +385,11 @@ class SipAgent:
             return
         leg.on_reinvite(wrapper)
 
+    def _on_transfer_progress(self, call_id: str, status: int, reason: str) -> None:
+        leg = self._legs.get(call_id)
+        if leg is not None:
+            leg.on_transfer_progress(status, reason)
+
     def _on_invite(self, call: IncomingCall) -> None:
         call.reject(480, "Temporarily Unavailable")
 
@@ -362,9 +397,9 @@ class SipAgent:
         assert self._uas is not None
         leg = self._legs.get(request.call_id or "")
         if leg is None or leg.call is None or leg.ended.is_set():
-            self._uas._send_error(request, 481, "Call/Transaction Does Not Exist")
+            shim.send_error(self._uas, request, 481, "Call/Transaction Does Not Exist")
             return
-        if not self._uas._validate_in_dialog(leg.call.dialog, request):
+        if not shim.valid_in_dialog(self._uas, leg.call.dialog, request):
             return
         response = leg.call.dialog.create_response(request, 200, "OK")
         self.transport.send_reply(response)

@@ -14,9 +14,9 @@ from aiosipua.incoming_call import IncomingCall
 from aiosipua.message import SipRequest, SipResponse
 from aiosipua.outgoing_call import OutgoingCall
 from aiosipua.sdp import SdpMessage
-from aiosipua.uac_responses import _send_ack
 
 from voice.sip.sdp import MediaParams, SdpMismatch, accept_answer
+from voice.transfer import Transfer
 
 if TYPE_CHECKING:
     from voice.sip.agent import SipAgent
@@ -53,6 +53,11 @@ class OutgoingLeg:
         self.on_media_update: Callable[[MediaParams], None] | None = None
         self._bye_answered = asyncio.Event()
         self._late_bye_sent = False
+        # a transfer in progress: REFER's final answer, then the NOTIFYs' sipfrag statuses
+        self._refer_answer: tuple[int | None, str] | None = None
+        self._refer_answered = asyncio.Event()
+        self._notified: list[tuple[int, str]] = []
+        self._notify_final = asyncio.Event()
 
     @property
     def call_id(self) -> str:
@@ -70,6 +75,11 @@ class OutgoingLeg:
         method = cseq.method.upper()
         if method == "BYE" and response.status_code >= 200:
             self._bye_answered.set()
+            return
+        if method == "REFER":
+            if response.status_code >= 200 and self._refer_answer is None:
+                self._refer_answer = (response.status_code, response.reason_phrase)
+                self._refer_answered.set()
             return
         if method != "INVITE":
             return
@@ -110,21 +120,25 @@ class OutgoingLeg:
 
     def _ack_and_bye(self, response: SipResponse) -> None:
         assert self.call is not None
-        dialog = self.call.dialog
-        to_addr = response.to_addr
-        if to_addr is not None and to_addr.tag:
-            dialog.remote_tag = to_addr.tag
-        dialog.state = DialogState.CONFIRMED
-        _send_ack(self.agent.uac, self.call, response)
+        self.agent.ack_late_answer(self.call, response)
         if not self._late_bye_sent:
             self._late_bye_sent = True
-            self.agent.uac.send_bye(dialog, self.call.remote_addr)
+            self.agent.send_bye(self.call)
 
     def on_timeout(self, request: SipRequest) -> None:
         if request.method == "INVITE" and not self.ended.is_set():
             self._end(None, "No answer from the trunk (timer B)")
         elif request.method == "BYE":
             self._bye_answered.set()
+        elif request.method == "REFER" and self._refer_answer is None:
+            self._refer_answer = (None, "no answer to REFER (timer F)")
+            self._refer_answered.set()
+
+    def on_transfer_progress(self, status: int, reason: str) -> None:
+        """A NOTIFY (Event: refer) reported the new call's progress as a sipfrag status."""
+        self._notified.append((status, reason))
+        if status >= 200:
+            self._notify_final.set()
 
     def on_remote_bye(self) -> None:
         self.remote_hangup = True
@@ -151,18 +165,47 @@ class OutgoingLeg:
 
     # --- actions ---
 
+    async def refer(self, target_uri: str, wait_s: float) -> Transfer:
+        """Ask the far end to call ``target_uri`` instead of us (blind transfer, RFC 3515) and
+        follow it: REFER's answer, then NOTIFYs until a final sipfrag status, at most
+        ``wait_s`` for each. The dialog stays up either way: the caller hangs up."""
+        if self.call is None or not self.answered.is_set() or self.ended.is_set():
+            return Transfer(target_uri, "ended", reason="the call is not up")
+        self._refer_answer = None
+        self._refer_answered.clear()
+        self._notified.clear()
+        self._notify_final.clear()
+        self.agent.send_refer(self.call, target_uri)
+        if not await first_set(wait_s, self._refer_answered, self.ended):
+            return Transfer(target_uri, "refused", reason="no answer to REFER")
+        if self._refer_answer is None:
+            return Transfer(target_uri, "ended", reason="the call ended before REFER's answer")
+        code, reason = self._refer_answer
+        if code is None or code >= 300:
+            return Transfer(target_uri, "refused", code, reason)
+        await first_set(wait_s, self._notify_final, self.ended)
+        progress = tuple(status for status, _ in self._notified)
+        final = next(((c, r) for c, r in self._notified if c >= 200), None)
+        if final is None:
+            if self.ended.is_set():
+                return Transfer(target_uri, "ended", None, "the call ended", progress)
+            return Transfer(target_uri, "failed", None, "no final NOTIFY", progress)
+        if final[0] < 300:
+            return Transfer(target_uri, "connected", final[0], final[1], progress)
+        return Transfer(target_uri, "failed", final[0], final[1], progress)
+
     async def cancel(self, wait: float) -> None:
         """End a call that is not answered: CANCEL once the trunk has answered provisionally."""
         if self.call is None or self.ended.is_set() or self.answered.is_set():
             return
         self.cancelled = True
         if self.provisional.is_set():
-            self.agent.uac.send_cancel(self.call)
+            self.agent.send_cancel(self.call)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self.ended.wait()
         else:
-            self.agent.transport.abandon(self.call.invite)
+            self.agent.abandon(self.call)
         self._end(self.final_code or 487, self.reason or "Cancelled (ring timeout)")
 
     async def bye(self, wait: float) -> None:
@@ -170,7 +213,7 @@ class OutgoingLeg:
         if self.call is None or self.ended.is_set():
             return
         if self.call.dialog.state == DialogState.CONFIRMED:
-            self.agent.uac.send_bye(self.call.dialog, self.call.remote_addr)
+            self.agent.send_bye(self.call)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._bye_answered.wait()
@@ -185,3 +228,16 @@ class OutgoingLeg:
         self.ended_at = time.monotonic()
         self.ended.set()
         self.agent.forget(self)
+
+
+async def first_set(wait_s: float | None, *events: asyncio.Event) -> bool:
+    """Wait until one of ``events`` is set; False when ``wait_s`` passed first."""
+    if any(e.is_set() for e in events):
+        return True
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return bool(done)

@@ -11,8 +11,9 @@ from aiosipua.sdp import (
     Origin,
     SdpMessage,
     TimingField,
-    _extract_codecs,
 )
+
+from voice.sip.aiosipua_shim import codecs_of
 
 # G.711 only: static payload types, 8 kHz, 20 ms frames of 160 bytes
 G711 = {0: "PCMU", 8: "PCMA"}
@@ -55,7 +56,7 @@ def build_offer(
     media = MediaDescription(
         media="audio", port=rtp_port, proto="RTP/AVP", formats=formats, attributes=attrs
     )
-    media.codecs = _extract_codecs(media)
+    media.codecs = codecs_of(media)
     version = str(session_version if session_version is not None else int(time.time()))
     kind = "IP6" if ":" in host else "IP4"
     return SdpMessage(

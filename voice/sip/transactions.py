@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiosipua.message import SipMessage, SipRequest, SipResponse
-from aiosipua.transport import UdpSipTransport, _stamp_via_received
+from aiosipua.transport import SipTransport
+
+from voice.sip.aiosipua_shim import stamp_via_received
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +101,11 @@ class _Protocol(asyncio.DatagramProtocol):
 
 
 @dataclass
-class TransactionUdpTransport(UdpSipTransport):
-    """UDP transport running client and server transaction timers (see module doc)."""
+class TransactionUdpTransport(SipTransport):
+    """UDP transport running client and server transaction timers (see module doc).
+
+    Built on aiosipua's public transport interface only; it owns its socket.
+    """
 
     t1: float = 0.5
     t2: float = 4.0
@@ -109,13 +114,14 @@ class TransactionUdpTransport(UdpSipTransport):
     _answered: dict[TxnKey, tuple[bytes, tuple[str, int], float]] = field(
         default_factory=dict, init=False, repr=False
     )
+    _socket: asyncio.DatagramTransport | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _Protocol(self), local_addr=self.local_addr
         )
-        self._udp_transport = transport
+        self._socket = transport
         _host, port = transport.get_extra_info("sockname")[:2]
         if self.local_addr[1] == 0:
             self.local_addr = (self.local_addr[0], int(port))
@@ -124,7 +130,9 @@ class TransactionUdpTransport(UdpSipTransport):
         for txn in self._client.values():
             txn.stop_timers()
         self._client.clear()
-        await super().stop()
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     @property
     def pending(self) -> int:
@@ -160,14 +168,14 @@ class TransactionUdpTransport(UdpSipTransport):
             txn.stop_timers()
 
     def _sendto(self, raw: bytes, addr: tuple[str, int]) -> None:
-        if self._udp_transport is None:
+        if self._socket is None:
             raise RuntimeError("Transport not started")
-        self._udp_transport.sendto(raw, addr)
+        self._socket.sendto(raw, addr)
 
     def _retransmit(self, key: TxnKey, txn: _ClientTxn) -> None:
-        if self._udp_transport is None or self._client.get(key) is not txn:
+        if self._socket is None or self._client.get(key) is not txn:
             return
-        self._udp_transport.sendto(txn.raw, txn.addr)
+        self._socket.sendto(txn.raw, txn.addr)
         txn.interval = txn.interval * 2 if txn.is_invite else min(txn.interval * 2, self.t2)
         txn.retransmit = asyncio.get_running_loop().call_later(
             txn.interval, self._retransmit, key, txn
@@ -194,7 +202,7 @@ class TransactionUdpTransport(UdpSipTransport):
             if not self._client_response(msg):
                 return
         else:
-            _stamp_via_received(msg, addr)
+            stamp_via_received(msg, addr)
             if self._server_retransmission(msg):
                 return
         if self.on_message is not None:

@@ -20,45 +20,17 @@ import socket
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from povtor.errors import ConfigError
-from povtor.settings import SipSettings
+from povtor.settings import SipSettings, SipTrunk
 
 
-class TrunkConfig(BaseModel):
-    """One SIP trunk or PBX account the robot calls through."""
+class TrunkConfig(SipTrunk):
+    """One SIP trunk as the call engine uses it: the settings' trunk model, frozen, with the
+    addresses it implies."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
-
-    name: str = "default"
-    proxy: str | None = None
-    registrar: str | None = None
-    register_enabled: bool = False
-    register_expires: int = 600
-    register_hold_calls: bool = True
-    register_retry_min_s: float = 2.0
-    register_retry_max_s: float = 60.0
-    user: str | None = None
-    auth_user: str | None = None
-    password: SecretStr | None = None
-    caller_id: str | None = None
-    domain: str | None = None
-    transport: str = "udp"
-    local_host: str = "0.0.0.0"
-    local_port: int = 5060
-    public_host: str | None = None
-    rtp_port_min: int = 20000
-    rtp_port_max: int = 30000
-    max_concurrent_calls: int = 30
-    calls_per_second: float = 5.0
-    ring_timeout_s: float = 30.0
-    codecs: tuple[str, ...] = ("PCMU", "PCMA")
-    dtmf_payload_type: int = 101
-    t1_s: float = 0.5
-    symmetric_rtp: bool = True
-    rtp_timeout_s: float = 20.0
-    early_hangup_s: float = 3.0
 
     @property
     def proxy_addr(self) -> tuple[str, int] | None:
@@ -121,7 +93,7 @@ def _route_source(target: str) -> str:
 
 def load_trunks(settings: SipSettings) -> dict[str, TrunkConfig]:
     """Every configured trunk by name; the default trunk first."""
-    default = TrunkConfig.model_validate(settings.model_dump())
+    default = TrunkConfig.model_validate(settings.default_trunk().model_dump())
     trunks = {default.name: default}
     if settings.trunks_file is None:
         return trunks

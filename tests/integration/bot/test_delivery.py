@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from bot.records import SendStatus
 from bot.repo import BotRepo
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import OutcomeKind, Purpose
 from povtor.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram

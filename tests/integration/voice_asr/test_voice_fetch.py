@@ -1,6 +1,6 @@
 """`povtor model fetch ru_RU-...` for Piper voices against a local voice site: two files,
-each resumable and checked (pinned sha256, or the site's voices.json size and md5), installed
-by one rename, never half."""
+each resumable and checked (pinned size and md5, a pinned sha256, or the site's voices.json
+size and md5), installed by one rename, never half."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -19,9 +19,21 @@ from aiohttp import web
 from povtor.errors import ModelError
 from voice.piper_voices import KNOWN_VOICES, VoiceFile, VoiceSpec, fetch_voice, resolve_voice
 
-SPEC = KNOWN_VOICES["ru_RU-irina-medium"]
+REAL = KNOWN_VOICES["ru_RU-irina-medium"]
+# the real voice's name and site path with nothing pinned: the local files stand for the voice
+SPEC = replace(REAL, files=(VoiceFile(".onnx"), VoiceFile(".onnx.json")))
 MODEL = bytes(range(256)) * 600  # ~150 kB standing for the .onnx
 CONFIG = json.dumps({"audio": {"sample_rate": 22050}, "espeak": {"voice": "ru"}}).encode()
+
+
+def pinned_to(model: bytes, config: bytes) -> VoiceSpec:
+    return replace(
+        REAL,
+        files=(
+            VoiceFile(".onnx", len(model), md5=hashlib.md5(model).hexdigest()),
+            VoiceFile(".onnx.json", len(config), md5=hashlib.md5(config).hexdigest()),
+        ),
+    )
 
 
 @dataclass
@@ -165,7 +177,37 @@ async def test_an_installed_voice_is_not_replaced_without_force(
     assert leftovers(tmp_path) == [SPEC.name]
 
 
-async def test_the_model_command_fetches_a_russian_voice_and_lists_it(
+def test_every_russian_voice_has_its_catalogue_size_and_md5_pinned() -> None:
+    for spec in KNOWN_VOICES.values():
+        assert [f.suffix for f in spec.files] == [".onnx", ".onnx.json"]
+        for file in spec.files:
+            assert file.size is not None, (spec.name, file)
+            assert file.size > 1000, (spec.name, file)
+            assert file.md5 is not None, (spec.name, file)
+            assert len(file.md5) == 32, (spec.name, file)
+            int(file.md5, 16)
+    assert len({f.md5 for spec in KNOWN_VOICES.values() for f in spec.files}) == 8
+
+
+async def test_pinned_size_and_md5_are_checked_even_when_the_site_lists_nothing(
+    site: VoiceSite, tmp_path: Path
+) -> None:
+    result = await fetch_voice(pinned_to(MODEL, CONFIG), tmp_path, site.base_url)
+    assert result.checked == ("md5", "size")
+    assert (result.path / f"{SPEC.name}.onnx").read_bytes() == MODEL
+
+
+async def test_a_pin_wins_over_a_site_list_that_agrees_with_a_changed_file(
+    site: VoiceSite, tmp_path: Path
+) -> None:
+    site.files[f"{SPEC.path}.onnx"] = MODEL[::-1]  # same size, other bytes
+    site.list_truthfully()  # the site vouches for the changed file
+    with pytest.raises(ModelError, match="md5 mismatch"):
+        await fetch_voice(pinned_to(MODEL, CONFIG), tmp_path, site.base_url)
+    assert leftovers(tmp_path) == []
+
+
+async def test_the_model_command_checks_the_real_pins_and_lists_what_it_installed(
     site: VoiceSite, tmp_path: Path
 ) -> None:
     site.list_truthfully()
@@ -184,9 +226,19 @@ async def test_the_model_command_fetches_a_russian_voice_and_lists_it(
         assert process.returncode is not None
         return process.returncode, out.decode()
 
+    # the site serves a stand-in the catalogue pins do not describe: refused, nothing installed
     code, out = await povtor("model", "fetch", SPEC.name)
+    assert code != 0, out
+    assert f"expected {REAL.files[0].size}" in out
+    assert not (tmp_path / "voices" / SPEC.name).exists()
+    code, out = await povtor("model", "list")
     assert code == 0, out
-    assert "checked: md5, size" in out
+    assert "folder" not in out
+    # a voice put in place by hand (as the fetch would) is listed as installed
+    folder = tmp_path / "voices" / SPEC.name
+    folder.mkdir(parents=True)
+    (folder / f"{SPEC.name}.onnx").write_bytes(MODEL)
+    (folder / f"{SPEC.name}.onnx.json").write_bytes(CONFIG)
     code, out = await povtor("model", "list")
     assert code == 0, out
     assert SPEC.name in out

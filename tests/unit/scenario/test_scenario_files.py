@@ -10,6 +10,7 @@ from povtor.domain import Purpose
 from povtor.errors import ConfigError
 from voice.scenario import (
     DEFAULT_DISCLOSURE,
+    DEFAULT_TRANSFER_FAILED,
     SHIPPED,
     TEMPLATE_VALUES,
     load_scenario,
@@ -108,3 +109,26 @@ def test_recorded_prompt_is_found_next_to_the_file(tmp_path: Path) -> None:
     audio = scenario.steps["greeting"].audio
     assert audio is not None
     assert scenario.audio_path(audio) == tmp_path / "hello.wav"
+
+
+def test_a_transfer_step_adds_the_failure_text_and_cannot_also_ask(tmp_path: Path) -> None:
+    path = tmp_path / "nps.yaml"
+    path.write_text(
+        "purpose: nps\nstart: offer\ntransfer_to: '+74950000000'\nsteps:\n"
+        "  offer: {say: 'Соединяю.', transfer: true, next: bye}\n"
+        "  bye: {say: 'До свидания.'}\n",
+        encoding="utf-8",
+    )
+    scenario = load_scenario(path)
+    assert scenario.steps["offer"].transfer
+    assert scenario.transfer_to == "+74950000000"
+    assert ("transfer_failed_say", DEFAULT_TRANSFER_FAILED) in scenario.texts()
+    path.write_text(
+        "purpose: nps\nstart: offer\nsteps:\n"
+        "  offer: {say: 'Соединить?', ask: intent, transfer: true}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="cannot also `ask`"):
+        load_scenario(path)
+    plain = load_scenarios()[Purpose.NPS]
+    assert "transfer_failed_say" not in dict(plain.texts())  # said only where it can happen

