@@ -96,7 +96,7 @@ class PushState:
         self._sessions = sessions
         self.connector = connector
         self.work = WorkQueue(WORK, max_attempts=max_attempts)
-        self._mine = (PUSH.c.connector == connector,)
+        self.mine = (PUSH.c.connector == connector,)
 
     # -- pushes ----------------------------------------------------------------------------
 
@@ -129,9 +129,7 @@ class PushState:
         crash finds it so and looks it up in the CRM before pushing it again."""
         async with self._sessions.begin() as session:
             conn = await session.connection()
-            claimed = await self.work.claim(
-                conn, now, 1, where=(*self._mine, PUSH.c.id == item.id)
-            )
+            claimed = await self.work.claim(conn, now, 1, where=(*self.mine, PUSH.c.id == item.id))
             return bool(claimed.rows)
 
     async def done(self, item: PushItem, remote_id: str | None, now: datetime) -> None:
@@ -168,7 +166,7 @@ class PushState:
 
     async def retry_failed(self, now: datetime, event_ids: Sequence[int] = ()) -> int:
         """Failed pushes back to pending with fresh attempts; how many."""
-        where = [*self._mine]
+        where = [*self.mine]
         if event_ids:
             where.append(PUSH.c.event_id.in_(list(event_ids)))
         async with self._sessions.begin() as session:
@@ -178,7 +176,7 @@ class PushState:
         """Failed pushes of this connector, newest first."""
         async with self._sessions() as session:
             letters = await self.work.dead_letters(
-                await session.connection(), where=self._mine, limit=limit
+                await session.connection(), where=self.mine, limit=limit
             )
         return letters
 
