@@ -15,7 +15,7 @@ from povtor.db import is_sqlite, utcnow
 from povtor.domain import ChannelKind
 from povtor.errors import ModelError
 from povtor.lifecycle import Periodic
-from povtor.ports import Channel, Transcriber
+from povtor.ports import Channel, DeadLetters, Transcriber
 
 if TYPE_CHECKING:
     from app.runtime import Runtime, Service
@@ -65,13 +65,23 @@ async def build_adapters(
         channels[ChannelKind.TELEGRAM] = bot.channel
         services.append(FnService("telegram-bot", bot.run))
     if settings.dashboard.enabled:
+        from bot.outbox_dead import OutboxDeadLetters
         from crm_sync.history.retention_view import SqlRetentionView
         from crm_sync.outbound.build import crm_kind
+        from crm_sync.outbound.dead import CrmDeadLetters
         from crm_sync.outbound.view import SqlCrmSyncView
         from dashboard.service import DashboardService
         from dashboard.users import UserStore
+        from voice.transcript_dead import TranscriptDeadLetters
 
-        crm = SqlCrmSyncView(rt.sessions, crm_kind(settings.crm))
+        connector = crm_kind(settings.crm)
+        crm = SqlCrmSyncView(rt.sessions, connector)
+        dead_letters: list[DeadLetters] = [
+            OutboxDeadLetters(rt.sessions),
+            TranscriptDeadLetters(rt.sessions),
+        ]
+        if connector is not None:
+            dead_letters.insert(0, CrmDeadLetters(rt.sessions, connector))
         retention = SqlRetentionView(rt.engine, rt.store, settings.default_timezone)
         dashboard = DashboardService(
             settings,
@@ -84,6 +94,7 @@ async def build_adapters(
             transcription_off=transcription_off,
             health=rt.board,
             outreach=rt.outreach,
+            dead_letters=dead_letters,
         )
         services.append(dashboard)
     if settings.crm.kind.strip().lower() not in ("", "none", "off"):

@@ -1,4 +1,13 @@
-"""Getting messages out for real: rate limits, 429/5xx/network retries, stored statuses."""
+"""Getting messages out for real: rate limits, 429/5xx/network retries, stored statuses.
+
+Why the outbox does not run on the durable-work mechanism (:mod:`povtor.work`): it is a record
+of sends, not a queue drained by a worker. A message is sent by the execution that makes it
+(a contact attempt, a reply, an alert), which already holds that attempt's lease; the outbox row
+makes the send at most once (a row found started after a crash is not sent again: Telegram cannot
+say whether it arrived). Retrying later is the contact policy's decision (the fall-back call),
+not the outbox's, so it has no due time, lease or backoff to share. Its failed messages are its
+dead letters, listed for managers with those of the other queues.
+"""
 
 from __future__ import annotations
 

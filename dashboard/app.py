@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -16,6 +17,7 @@ from dashboard import (
     client_views,
     consent_views,
     crm_views,
+    failures_views,
     nps_views,
     outreach_views,
     overview,
@@ -35,6 +37,7 @@ from povtor.health import HealthBoard
 from povtor.ports import (
     CallHistory,
     CrmSyncView,
+    DeadLetters,
     HistoryStore,
     OutreachControl,
     Reports,
@@ -58,6 +61,7 @@ def build_app(
     transcription_off: str | None = None,
     health: HealthBoard | None = None,
     outreach: OutreachControl | None = None,
+    dead_letters: Sequence[DeadLetters] = (),
 ) -> web.Application:
     """The dashboard over the ports and the user store the composition root opened."""
     ds = settings.dashboard
@@ -79,6 +83,7 @@ def build_app(
         recent=Recent(ds.report_cache_s),
         health=health,
         outreach=outreach,
+        dead_letters=dead_letters,
     )
     app = web.Application(
         middlewares=[security_headers, error_pages, require_login, check_csrf],
@@ -128,6 +133,8 @@ def _routes(app: web.Application) -> None:
     r.add_post(r"/outreach/{action:pause|resume}", outreach_views.pause_purpose)
     r.add_get("/crm", crm_views.crm_page)
     r.add_post("/crm/retry", crm_views.crm_retry)
+    r.add_get("/failures", failures_views.failures_page)
+    r.add_post("/failures/retry", failures_views.failures_retry)
     r.add_get("/users", user_views.user_list)
     r.add_post("/users", user_views.user_create)
     r.add_post("/users/{login}", user_views.user_update)

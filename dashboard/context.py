@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from povtor.health import HealthBoard
 from povtor.ports import (
     CallHistory,
     CrmSyncView,
+    DeadLetters,
     HistoryStore,
     OutreachControl,
     Reports,
@@ -46,6 +48,7 @@ class Deps:
     transcription_off: str | None = None  # why recordings are not transcribed (None: they are)
     health: HealthBoard | None = None  # the worker's components (trunks, registration...)
     outreach: OutreachControl | None = None  # the outreach page; None: not connected
+    dead_letters: Sequence[DeadLetters] = ()  # every durable queue's failures, for /failures
     started_at: datetime = field(default_factory=utcnow)
     recent: Recent = field(default_factory=lambda: Recent(0))  # slow figures, reused briefly
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 
 from aiohttp import web
 
@@ -22,6 +23,7 @@ from povtor.lifecycle import bound_port, wait_or_stop
 from povtor.ports import (
     CallHistory,
     CrmSyncView,
+    DeadLetters,
     HistoryStore,
     OutreachControl,
     Reports,
@@ -50,6 +52,7 @@ class DashboardService:
         outreach: OutreachControl | None = None,
         transcription_off: str | None = None,
         health: HealthBoard | None = None,
+        dead_letters: Sequence[DeadLetters] = (),
         retry_bind_s: float = RETRY_BIND_S,
     ) -> None:
         self.settings = settings
@@ -66,6 +69,7 @@ class DashboardService:
             transcription_off=transcription_off,
             health=self.health,
             outreach=outreach,
+            dead_letters=dead_letters,
         )
         self.bound_port: int | None = None
         self.ready = asyncio.Event()  # set once the port is listening

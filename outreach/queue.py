@@ -2,13 +2,18 @@
 
 PostgreSQL: claims with ``FOR UPDATE SKIP LOCKED`` so several workers never take the same row;
 SQLite: one worker (see :mod:`outreach.worker_lock`), writes serialised inside the process.
+
+The claim, the lease, its renewal and the takeover of expired leases are the durable-work
+mechanism's (:mod:`povtor.work`, over this table's own columns). What differs stays here:
+paused purposes are left out of a claim; the policies (quiet hours, caps, pacing, consent) are
+checked under per-client locks when the claims are settled; a retry's time comes from the
+contact policy, and outcomes are written in batches with the execution's follow-ups.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +27,7 @@ from outreach.bulk import finish_many, insert_attempts, start_many
 from outreach.tables import AttemptOutcomeRow, AttemptRow, CampaignRow, ContactRow, PauseRow
 from povtor.db import dialect_insert, table_of
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, OutcomeKind, Purpose
+from povtor.work import WorkQueue, WorkTable
 
 A = table_of(AttemptRow)
 O = table_of(AttemptOutcomeRow)  # noqa: E741
@@ -31,6 +37,18 @@ P = table_of(PauseRow)
 PACING_LOCK = (1886478180, 1)  # pg_advisory_xact_lock(int, int): apart from the client locks
 DUE_STATES = (AttemptState.PLANNED.value, AttemptState.RETRY_SCHEDULED.value)
 LEASED_STATES = (AttemptState.CLAIMED.value, AttemptState.IN_PROGRESS.value)
+WORK = WorkTable(
+    A,
+    ready=DUE_STATES,
+    claimed=AttemptState.CLAIMED.value,
+    running=(AttemptState.IN_PROGRESS.value,),
+    dead=AttemptState.GIVEN_UP.value,
+    due_at="not_before",
+    attempts=None,  # attempt_no counts executions; the contact policy decides when to stop
+    error="last_detail",
+    lease_until="lease_expires_at",
+    channel="outreach_attempts",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +143,7 @@ class AttemptQueue:
         self._sessions = sessions
         self.worker_id = worker_id
         self.lease = lease
+        self.work = WorkQueue(WORK, worker_id=worker_id, lease=lease)
         engine = sessions.kw["bind"]
         self.dialect: str = engine.dialect.name
         # SQLite has one writer: serialising our own writes avoids "database is locked".
@@ -324,59 +343,45 @@ class AttemptQueue:
 
     async def claim(self, now: datetime, limit: int) -> list[Claim]:
         """Lease up to ``limit`` due attempts to this worker."""
-        due = (
-            select(A.c.id)
-            .where(A.c.state.in_(DUE_STATES), A.c.not_before <= now)
-            .where(A.c.purpose.not_in(select(P.c.purpose)))
-            .order_by(A.c.not_before)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return await self._lease(due, now, resumed=False)
+        not_paused = A.c.purpose.not_in(select(P.c.purpose))
+        return await self._lease(now, limit, where=(not_paused,), resumed=False)
 
     async def take_over_expired(self, now: datetime, limit: int) -> list[Claim]:
         """Lease attempts whose worker stopped renewing: claimed ones were never started,
         in-progress ones are resumed (channels are idempotent per execution key)."""
         claims: list[Claim] = []
         for state, resumed in ((AttemptState.CLAIMED, False), (AttemptState.IN_PROGRESS, True)):
-            expired = (
-                select(A.c.id)
-                .where(A.c.state.in_(LEASED_STATES), A.c.lease_expires_at < now)
-                .where(A.c.state == state.value)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-            claims += await self._lease(expired, now, resumed=resumed)
+            where = (A.c.state == state.value,)
+            claims += await self._lease(now, limit, where=where, resumed=resumed, takeover=True)
         return claims
 
-    async def _lease(self, ids: Any, now: datetime, *, resumed: bool) -> list[Claim]:
-        token = uuid.uuid4().hex
-        stmt = (
-            update(A)
-            .where(A.c.id.in_(ids.scalar_subquery()))
-            .values(
-                state=AttemptState.CLAIMED.value,
-                worker_id=self.worker_id,
-                lease_token=token,
-                lease_expires_at=now + self.lease,
-                takeovers=A.c.takeovers + (1 if resumed else 0),
-                updated_at=now,
-            )
-            .returning(*A.c)
-        )
+    async def _lease(
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        where: Sequence[Any],
+        resumed: bool,
+        takeover: bool = False,
+    ) -> list[Claim]:
+        values = {"takeovers": A.c.takeovers + (1 if resumed else 0)}
         async with self._write() as session:
-            rows = list((await session.execute(stmt)).all())
-        rows.sort(key=lambda r: (r.not_before, r.id))
-        return [Claim(_attempt(r), token, resumed, r.takeovers, r.fallback_of) for r in rows]
+            batch = await self.work.claim(
+                await session.connection(),
+                now,
+                limit,
+                where=where,
+                takeover=takeover,
+                values=values,
+            )
+        return [
+            Claim(_attempt(r), batch.token, resumed, r.takeovers, r.fallback_of)
+            for r in batch.rows
+        ]
 
     async def renew_leases(self, now: datetime) -> int:
         async with self._write() as session:
-            result = await session.execute(
-                update(A)
-                .where(A.c.worker_id == self.worker_id, A.c.state.in_(LEASED_STATES))
-                .values(lease_expires_at=now + self.lease)
-            )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return await self.work.renew(await session.connection(), now)
 
     async def release(self, now: datetime, *, expire_in_progress: bool) -> int:
         """Give back what this worker holds: claimed attempts become due again; in-progress

@@ -35,6 +35,7 @@ from povtor.domain import (
     TaskStatus,
     TimelineEvent,
 )
+from povtor.work import DeadLetter
 
 
 @runtime_checkable
@@ -721,3 +722,20 @@ class OutreachControl(Protocol):
     async def caps(self) -> Sequence[CapInForce]: ...
 
     async def actions(self, *, limit: int = 20) -> Sequence[OutreachAction]: ...
+
+
+class DeadLetters(Protocol):
+    """Work one durable queue gave up on (its dead letters, :mod:`povtor.work`), as managers
+    see it on the dashboard; implemented by the adapter that owns the queue."""
+
+    name: str  # which queue: "crm", "telegram", "transcripts"
+    retryable: bool  # whether a manager may put its dead letters back in the queue
+
+    async def dead_letters(self, limit: int = 50) -> Sequence[DeadLetter]:
+        """The newest ``limit`` dead letters, newest first."""
+        ...
+
+    async def revive(self, ids: Sequence[int]) -> int:
+        """These dead letters (all when empty) back in the queue, due now, with fresh attempts;
+        how many. Raises ``NotImplementedError`` unless ``retryable``."""
+        ...

@@ -138,6 +138,7 @@ async def worker(url: str, keys_file: Path, concurrency: int, batch: int) -> Non
         message=always,
         holiday_calls=True,
         call_caps=Caps(1000, 1000, 1000),
+        require_ad_consent=False,  # claims are measured, not consents: every attempt is started
     )
     log: list[str] = []
     dispatcher = Dispatcher(

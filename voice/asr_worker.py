@@ -9,6 +9,15 @@ Recordings archived elsewhere (S3: the local copy is removed after the upload) a
 call store instead: each scan also takes the stored recordings that have no transcript yet,
 fetches them into a cache folder, transcribes them and drops the fetched copy. A storage that
 is down leaves them for the next scan (one warning, not one per file).
+
+Why this queue does not run on the durable-work mechanism (:mod:`povtor.work`): there are no
+queue rows to claim. The work is derived from what exists (a finished ``*.wav`` in the folder,
+a stored recording without a transcript) and its result is the queue's only state: a transcript
+row per sha256, where "done" is final and a second writer of the same file keeps the first
+(:class:`voice.transcripts.TranscriptStore`), so two scanners can never store a file twice. A
+claim table would add a copy of the folder to keep in step with it. Its failed transcripts are
+its dead letters: they stay failed until a manager reruns them, and the managers' page of dead
+letters lists them.
 """
 
 from __future__ import annotations

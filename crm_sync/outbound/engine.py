@@ -41,6 +41,7 @@ from povtor.db import utcnow
 from povtor.domain import Client
 from povtor.lifecycle import wait_or_stop
 from povtor.ports import ClientLookup, CrmConnector, TimelineFeed
+from povtor.work import backoff
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class CrmSync:
         self.owner = owner
         self.feed = feed
         self.tail = TimelineTail(sessions, connector.name, feed)
-        self.state = PushState(sessions, connector.name)
+        self.state = PushState(sessions, connector.name, max_attempts=options.max_attempts)
         self._delivery = Delivery(
             connector,
             self.state,
@@ -310,8 +311,7 @@ class CrmSync:
         report.errors.append(error)
 
     def _backoff(self, attempts: int) -> float:
-        delay = self.options.retry_backoff_s * 2.0 ** max(0, attempts - 1)
-        return min(self.options.retry_max_s, delay)
+        return backoff(attempts, self.options.retry_backoff_s, self.options.retry_max_s)
 
     def _count(self, reason: str) -> None:
         if self._metrics is not None:

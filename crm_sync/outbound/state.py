@@ -1,19 +1,26 @@
 """Push state in the database: the push table, cached contacts, the status managers see.
-Every change is one short transaction; every update names the state it expects."""
+Every change is one short transaction; every update names the state it expects.
+
+The push table is a queue of the durable-work mechanism (:mod:`povtor.work`): "pending" waits,
+"sending" is claimed, "failed" is the dead letter. It has no lease columns: one worker at a time
+holds the connector (the cursor's lease, :mod:`crm_sync.outbound.tail`), so a push is claimed
+by its state alone, one at a time just before its request (a crash then leaves only that one
+"sending", looked up in the CRM before it is pushed again)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_sync.outbound.options import SyncOptions
 from crm_sync.outbound.tables import CrmContactRow, CrmCursorRow, CrmPushRow
 from povtor.db import dialect_insert, table_of
 from povtor.ports import TimelineFeed
+from povtor.work import DeadLetter, WorkQueue, WorkTable
 
 PUSH = table_of(CrmPushRow)
 CURSORS = table_of(CrmCursorRow)
@@ -21,6 +28,18 @@ CONTACTS = table_of(CrmContactRow)
 
 PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
 STATES = (PENDING, SENDING, DONE, FAILED)
+WORK = WorkTable(
+    PUSH,
+    ready=(PENDING,),
+    claimed=SENDING,
+    dead=FAILED,
+    due_at="next_try_at",
+    owner=None,
+    token=None,
+    lease_until=None,
+    order_by=("next_try_at", "event_id"),
+    channel="crm_push",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +86,17 @@ async def counts_by_state(session: AsyncSession, connector: str) -> dict[str, in
 
 
 class PushState:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], connector: str) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        connector: str,
+        *,
+        max_attempts: int = SyncOptions().max_attempts,
+    ) -> None:
         self._sessions = sessions
         self.connector = connector
+        self.work = WorkQueue(WORK, max_attempts=max_attempts)
+        self.mine = (PUSH.c.connector == connector,)
 
     # -- pushes ----------------------------------------------------------------------------
 
@@ -100,26 +127,16 @@ class PushState:
     async def start(self, item: PushItem, now: datetime) -> bool:
         """Mark a push "sending" before its request goes out: a worker taking over after a
         crash finds it so and looks it up in the CRM before pushing it again."""
-        p = PUSH.c
         async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(PUSH)
-                .where(p.id == item.id, p.state == PENDING)
-                .values(state=SENDING, updated_at=now)
-                .returning(p.id)
-            )
-            return result.first() is not None
+            conn = await session.connection()
+            claimed = await self.work.claim(conn, now, 1, where=(*self.mine, PUSH.c.id == item.id))
+            return bool(claimed.rows)
 
     async def done(self, item: PushItem, remote_id: str | None, now: datetime) -> None:
         """Done, with the CRM's id, in one update: never pushed again."""
-        await self._finish(
-            item,
-            state=DONE,
-            remote_id=remote_id,
-            last_error=None,
-            in_doubt=False,
-            updated_at=now,
-        )
+        values = {"remote_id": remote_id, "last_error": None, "in_doubt": False}
+        async with self._sessions.begin() as session:
+            await self.work.finish(await session.connection(), [item.id], DONE, now, values=values)
 
     async def retry(
         self,
@@ -131,38 +148,37 @@ class PushState:
         counts: bool,
         maybe_applied: bool,
     ) -> None:
-        await self._finish(
-            item,
-            state=PENDING,
-            attempts=PUSH.c.attempts + (1 if counts else 0),
-            in_doubt=item.in_doubt or maybe_applied,
-            last_error=error,
-            next_try_at=at,
-            updated_at=now,
-        )
+        async with self._sessions.begin() as session:
+            await self.work.retry(
+                await session.connection(),
+                item.id,
+                error,
+                now,
+                attempts=item.attempts,
+                counts=counts,
+                at=at,
+                values={"in_doubt": item.in_doubt or maybe_applied},
+            )
 
     async def fail(self, item: PushItem, error: str, now: datetime) -> None:
-        await self._finish(
-            item, state=FAILED, attempts=PUSH.c.attempts + 1, last_error=error, updated_at=now
-        )
-
-    async def _finish(self, item: PushItem, **values: Any) -> None:
         async with self._sessions.begin() as session:
-            await session.execute(
-                update(PUSH).where(PUSH.c.id == item.id, PUSH.c.state == SENDING).values(**values)
-            )
+            await self.work.bury(await session.connection(), item.id, error, now)
 
     async def retry_failed(self, now: datetime, event_ids: Sequence[int] = ()) -> int:
         """Failed pushes back to pending with fresh attempts; how many."""
-        p = PUSH.c
-        query = update(PUSH).where(p.connector == self.connector, p.state == FAILED)
+        where = [*self.mine]
         if event_ids:
-            query = query.where(p.event_id.in_(list(event_ids)))
+            where.append(PUSH.c.event_id.in_(list(event_ids)))
         async with self._sessions.begin() as session:
-            result = await session.execute(
-                query.values(state=PENDING, attempts=0, next_try_at=now, updated_at=now)
+            return await self.work.revive(await session.connection(), now, where=where)
+
+    async def dead_letters(self, limit: int = 50) -> list[DeadLetter]:
+        """Failed pushes of this connector, newest first."""
+        async with self._sessions() as session:
+            letters = await self.work.dead_letters(
+                await session.connection(), where=self.mine, limit=limit
             )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return letters
 
     # -- contacts ----------------------------------------------------------------------------
 

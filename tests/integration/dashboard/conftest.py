@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_sync.history.retention_view import SqlRetentionView
 from crm_sync.history.store import SqlHistoryStore
@@ -22,9 +22,10 @@ from dashboard.service import DashboardService
 from dashboard.users import UserStore
 from povtor.db import session_factory
 from povtor.health import HealthBoard
-from povtor.ports import CrmSyncView, OutreachControl
+from povtor.ports import CrmSyncView, DeadLetters, OutreachControl
 from povtor.settings import DashboardSettings, Settings
 from tests.fakes.dashboard_calls import FakeCallHistory
+from tests.integration.crm.conftest import bitrix  # noqa: F401 (the fake portal, a fixture)
 
 PASSWORD = "верный-пароль-123"
 CSRF_RE = re.compile(r'name="_csrf" value="([^"]+)"')
@@ -93,6 +94,11 @@ async def dash(
         yield d
 
 
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(engine)
+
+
 @asynccontextmanager
 async def serving(
     engine: AsyncEngine,
@@ -105,6 +111,7 @@ async def serving(
     outreach: OutreachControl | None = None,
     health: HealthBoard | None = None,
     dashboard: dict[str, object] | None = None,
+    dead_letters: Sequence[DeadLetters] = (),
 ) -> AsyncIterator[Dashboard]:
     """The dashboard service running on a free port, with admin, anna (manager), vera (viewer)."""
     settings = Settings(
@@ -126,6 +133,7 @@ async def serving(
         transcription_off=transcription_off,
         outreach=outreach,
         health=health,
+        dead_letters=dead_letters,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))

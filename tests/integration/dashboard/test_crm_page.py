@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_sync.history.store import SqlHistoryStore
 from crm_sync.outbound.view import SqlCrmSyncView
-from povtor.db import session_factory
 from tests.fakes.bitrix24_api import FakeBitrix24
 from tests.integration.crm.conftest import Timeline, bitrix_sync, push_rows
 from tests.integration.dashboard.conftest import Dashboard, csrf_of, serving
@@ -20,21 +19,6 @@ from tests.integration.dashboard.conftest import Dashboard, csrf_of, serving
 pytestmark = pytest.mark.crm
 
 REFUSED = "Комментарий отклонён бизнес-процессом портала"
-
-
-@pytest.fixture
-async def bitrix() -> AsyncIterator[FakeBitrix24]:
-    fake = FakeBitrix24(bucket_size=10_000, leak_per_s=10_000)
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return session_factory(engine)
 
 
 @pytest.fixture
