@@ -287,7 +287,7 @@ async def _prepare(opts: DemoOptions, url: str) -> tuple[Any, list[Any], int]:
 
 
 async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyncio.Event) -> None:
-    from bot.repo import BotRepo
+    from bot.manager_store import ManagerStore
     from bot.tokens import make_link_token
     from crm_sync.store import SqlHistoryStore
 
@@ -298,7 +298,7 @@ async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyn
     engine, cast, _ = await _prepare(opts, url)
     try:
         sessions = session_factory(engine)
-        invite = await BotRepo(sessions).create_invite("Менеджер (демо)", timedelta(hours=24))
+        invite = await ManagerStore(sessions).create_invite("Менеджер (демо)", timedelta(hours=24))
         async with engine.connect() as conn:
             rows = (
                 await conn.execute(
