@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
 
 from bot.outbox_store import OutboxStore
 from bot.records import SendStatus
@@ -105,27 +103,6 @@ async def test_403_marks_the_chat_unreachable_for_the_outreach_engine(
     assert await deps.states.get_state(913) is None  # no survey is waiting for a blocked chat
     counts = await deps.outbox.outbox_counts()
     assert counts[SendStatus.UNREACHABLE.value] == 1
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def webhook_settings(bot_settings: Settings) -> Settings:
-    port = _free_port()
-    telegram = bot_settings.telegram.model_copy(
-        update={
-            "mode": "webhook",
-            "webhook_host": "127.0.0.1",
-            "webhook_port": port,
-            "webhook_url": f"http://127.0.0.1:{port}/telegram/webhook",
-            "webhook_secret": SecretStr("s3cret-Token_1"),
-        }
-    )
-    return bot_settings.model_copy(update={"telegram": telegram})
 
 
 async def test_webhook_accepts_only_the_right_secret_and_handles_each_update_once(
