@@ -27,6 +27,7 @@ from bot.channel import TelegramChannel
 from bot.chat_state import ChatStates
 from bot.delivery import DeliveryMiddleware, Sender
 from bot.deps import BotDeps
+from bot.fsm_storage import SqlStorage
 from bot.handlers import answers_batch, build_router, claims_batch, log_error, once_per_update
 from bot.lease import Lease, link_key
 from bot.link import LINK_ERRORS, TOKEN_REFUSED, UNREACHABLE, TelegramLink
@@ -105,6 +106,7 @@ class BotService:
         self.polling = False  # this worker holds the polling lease now
         single_writer = sessions.kw["bind"].dialect.name == "sqlite"
         outbox = OutboxStore(sessions)
+        self.fsm = SqlStorage(sessions)  # aiogram's FSM, in the database for every worker
         self.deps = BotDeps(
             settings=settings,
             bot=self.bot,
@@ -112,7 +114,7 @@ class BotService:
             updates=UpdateLog(sessions),
             nonces=LinkNonces(sessions),
             managers=ManagerStore(sessions),
-            states=ChatStates(sessions),
+            states=ChatStates(self.fsm, self.bot.id),
             outbox=outbox,
             presses=PressStore(sessions),
             alerts=AlertStore(sessions),
@@ -127,6 +129,7 @@ class BotService:
         # a page of updates writes a lot: on SQLite (one writer) one batch at a time
         batches = 1 if single_writer else 4
         self.dispatcher = Dispatcher(
+            storage=self.fsm,
             deps=self.deps,
             claims=claims_batch(self.deps, batches),
             presses=answers_batch(self.deps, batches),
