@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
-from app.db_cli import db_app
+from app.commands import call as call_cmd
+from app.commands import crm as crm_cmd
+from app.commands import links as links_cmd
+from app.commands import model as model_cmd
+from app.commands import outreach as outreach_cmd
+from app.commands import recordings as recordings_cmd
+from app.commands import scenario as scenario_cmd
+from app.commands import transcribe as transcribe_cmd
+from app.commands import users as users_cmd
+from app.commands.db import db_app
+from app.commands.history import client_app, demo_data_command, import_app, report_command
+from app.commands.nlu import app as nlu_app
 from app.demo.cli import demo as demo_command
 from app.sandbox.cli import sandbox as sandbox_command
-from bot import cli as bot_cli
-from crm_sync import crm_cli
-from crm_sync.cli import client_app, demo_data_command, import_app, report_command
-from dashboard import cli as dashboard_cli
-from nlu.cli import app as nlu_app
-from outreach import cli as outreach_cli
 from povtor import __version__
 from povtor.errors import AlreadyRunning, ConfigError, PovtorError, StoreError
-from voice import call_cli as voice_call_cli
-from voice import model_cli as voice_model_cli
-from voice import recordings_cli as voice_recordings_cli
-from voice import scenario_cli as voice_scenario_cli
-from voice import transcribe_cli as voice_transcribe_cli
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from povtor.ports import HistoryStore, PlanningSource
+
+    Sessions = async_sessionmaker[AsyncSession]
 
 app = typer.Typer(
     name="povtor",
@@ -47,43 +54,40 @@ app.add_typer(import_app, name="import")
 app.add_typer(client_app, name="client")
 
 
-def _history_store(sessions: Any) -> Any:
-    from crm_sync.store import SqlHistoryStore
+def _history_store(sessions: Sessions) -> HistoryStore:
+    from crm_sync.history.store import SqlHistoryStore
 
     return SqlHistoryStore(sessions)
 
 
-client_app.command("link")(bot_cli.link_command(_history_store))
-app.add_typer(bot_cli.manager_app, name="manager")
+def _planning_source(sessions: Sessions) -> PlanningSource:
+    from crm_sync.history.planning_source import SqlPlanningSource
+
+    return SqlPlanningSource(sessions)
+
+
+client_app.command("link")(links_cmd.link_command(_history_store))
+app.add_typer(links_cmd.manager_app, name="manager")
 app.command("report")(report_command)
 app.command("demo-data")(demo_data_command)
 app.command("demo")(demo_command)
 app.command("sandbox")(sandbox_command)
 app.add_typer(nlu_app, name="nlu")
-app.add_typer(voice_model_cli.app, name="model")
-app.command("transcribe")(voice_transcribe_cli.transcribe)
-app.command("call")(voice_call_cli.call)
-app.add_typer(voice_recordings_cli.app, name="recordings")
+app.add_typer(model_cmd.app, name="model")
+app.command("transcribe")(transcribe_cmd.transcribe)
+app.command("call")(call_cmd.call)
+app.add_typer(recordings_cmd.app, name="recordings")
 # call scripts: check (file:line problems), render (a WAV per prompt), try (typed answers)
-app.add_typer(voice_scenario_cli.make_app(_history_store), name="scenario")
-app.add_typer(dashboard_cli.app, name="user")
-app.add_typer(crm_cli.app, name="crm")
+app.add_typer(scenario_cmd.make_app(_history_store), name="scenario")
+app.add_typer(users_cmd.app, name="user")
+app.add_typer(crm_cmd.app, name="crm")
 
 
-_outreach = outreach_cli.Commands(
-    outreach_cli.Wiring(
-        planning_source=lambda sessions: _runtime().planning_source(sessions),
-        history_store=lambda sessions: _runtime().history_store(sessions),
-    )
+_outreach = outreach_cmd.Commands(
+    outreach_cmd.Wiring(planning_source=_planning_source, history_store=_history_store)
 )
 app.command("plan")(_outreach.plan)
 app.command("attempts")(_outreach.attempts)
-
-
-def _runtime() -> Any:
-    import app.runtime
-
-    return app.runtime
 
 
 @app.command("run")

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from app.checks import bind_error
 from povtor.errors import ConfigError
-from povtor.lifecycle import bound_port
+from povtor.lifecycle import listen
 
 log = logging.getLogger(__name__)
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
@@ -64,18 +64,14 @@ class HealthServer:
     async def start(self) -> None:
         """Listen now (before the services start); a taken port is a refusal naming the setting."""
         runner = web.AppRunner(self.app(), access_log=None)
-        await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
+            self.bound_port = await listen(runner, self.host, self.port)
         except OSError as err:
-            await runner.cleanup()
             raise ConfigError(
                 f"cannot listen on {self.host}:{self.port} for /healthz and /metrics "
                 f"({bind_error(err)}): set POVTOR_METRICS_PORT (and POVTOR_METRICS_HOST)"
             ) from None
         self._runner = runner
-        self.bound_port = bound_port(site, self.port)
         log.info("health and metrics on http://%s:%s", self.host, self.bound_port)
         self.ready.set()
 

@@ -27,8 +27,8 @@ from app.checks import check_database, check_settings
 from app.demo.marks import guard_channels
 from app.demo.safety import refuse_outside_loopback
 from app.health import HealthServer
-from crm_sync.planning import SqlPlanningSource
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.planning_source import SqlPlanningSource
+from crm_sync.history.store import SqlHistoryStore
 from outreach.control import SqlOutreachControl
 from outreach.dispatcher import Dispatcher, DispatchSettings
 from outreach.followups import Followups

@@ -65,10 +65,11 @@ async def build_adapters(
         channels[ChannelKind.TELEGRAM] = bot.channel
         services.append(FnService("telegram-bot", bot.run))
     if settings.dashboard.enabled:
+        from crm_sync.history.retention_view import SqlRetentionView
         from crm_sync.outbound.build import crm_kind
         from crm_sync.outbound.view import SqlCrmSyncView
-        from crm_sync.retention_view import SqlRetentionView
         from dashboard.service import DashboardService
+        from dashboard.users import UserStore
 
         crm = SqlCrmSyncView(rt.sessions, crm_kind(settings.crm))
         retention = SqlRetentionView(rt.engine, rt.store, settings.default_timezone)
@@ -77,6 +78,7 @@ async def build_adapters(
             rt.store,
             reports,
             calls,
+            users=UserStore(rt.sessions),
             crm=crm,
             retention=retention,
             transcription_off=transcription_off,
@@ -91,9 +93,9 @@ async def build_adapters(
 
 def _crm_sync(stack: AsyncExitStack, rt: Runtime) -> Service:
     """Outcome sync to the configured CRM (Bitrix24 or amoCRM), metrics on ``/metrics``."""
+    from crm_sync.history.timeline_feed import SqlTimelineFeed
     from crm_sync.outbound.build import build_sync
     from crm_sync.outbound.metrics import CrmMetrics
-    from crm_sync.timeline_feed import SqlTimelineFeed
 
     sync = build_sync(
         rt.settings,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -32,7 +31,6 @@ from dashboard.recent import Recent
 from dashboard.security import check_csrf, error_pages, require_login, security_headers
 from dashboard.throttle import LoginThrottle
 from dashboard.users import UserStore
-from povtor.db import create_engine, session_factory
 from povtor.health import HealthBoard
 from povtor.ports import (
     CallHistory,
@@ -54,14 +52,14 @@ def build_app(
     reports: Reports,
     calls: CallHistory | None = None,
     *,
-    users: UserStore | None = None,
+    users: UserStore,
     crm: CrmSyncView | None = None,
     retention: RetentionView | None = None,
     transcription_off: str | None = None,
     health: HealthBoard | None = None,
     outreach: OutreachControl | None = None,
 ) -> web.Application:
-    """The dashboard; without ``users`` it opens its own engine on ``settings.db_url``."""
+    """The dashboard over the ports and the user store the composition root opened."""
     ds = settings.dashboard
     deps = Deps(
         settings=settings,
@@ -87,8 +85,6 @@ def build_app(
         client_max_size=64 * 1024,
     )
     app[DEPS] = deps
-    if users is None:
-        app.cleanup_ctx.append(_own_user_store)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -98,14 +94,6 @@ def build_app(
     env.filters.update(Formatter(settings.default_timezone).filters())
     _routes(app)
     return app
-
-
-async def _own_user_store(app: web.Application) -> AsyncIterator[None]:
-    deps = app[DEPS]
-    engine = create_engine(deps.settings.db_url, pool_size=5)
-    deps.users = UserStore(session_factory(engine))
-    yield
-    await engine.dispose()
 
 
 async def healthz(_request: web.Request) -> web.Response:

@@ -40,7 +40,7 @@ class Deps:
     login_throttle: LoginThrottle
     address_throttle: LoginThrottle
     secret_key: bytes
-    users: UserStore | None = None  # set at startup when the app opens its own engine
+    users: UserStore
     crm: CrmSyncView | None = None  # the CRM sync; None: the page says how to turn it on
     retention: RetentionView | None = None  # None: figures and lists say they are not connected
     transcription_off: str | None = None  # why recordings are not transcribed (None: they are)
@@ -51,8 +51,6 @@ class Deps:
 
     @property
     def user_store(self) -> UserStore:
-        if self.users is None:
-            raise RuntimeError("dashboard user store not started")
         return self.users
 
 

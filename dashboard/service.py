@@ -44,7 +44,7 @@ class DashboardService:
         reports: Reports,
         calls: CallHistory | None = None,
         *,
-        users: UserStore | None = None,
+        users: UserStore,
         crm: CrmSyncView | None = None,
         retention: RetentionView | None = None,
         outreach: OutreachControl | None = None,

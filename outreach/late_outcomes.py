@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from outreach.tables import AttemptOutcomeRow, AttemptRow
-from povtor.db import dialect_insert, table_of, utcnow
+from povtor.db import insert_ignore, table_of, utcnow
 from povtor.domain import AttemptState, OutcomeKind
 from povtor.errors import NotFound
 from povtor.ports import LateOutcome
@@ -90,9 +90,7 @@ class LateOutcomes:
                 if outcome.attempt_id in attempt_no
             ]
             if rows:  # executemany: one cached statement, batched by the driver
-                await session.execute(
-                    dialect_insert(self.dialect, O).on_conflict_do_nothing(), rows
-                )
+                await session.execute(insert_ignore(self.dialect, O), rows)
         if attempt_no and self._on_recorded is not None:
             self._on_recorded()
         return {o.attempt_id for o in outcomes} - attempt_no.keys()

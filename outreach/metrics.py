@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from povtor.db import utcnow
+from povtor.lifecycle import Periodic
 
 if TYPE_CHECKING:
     from outreach.followups import Followups
@@ -92,11 +92,4 @@ class QueueGauges:
         self.metrics.followup_lag.set(await self.followups.lag_seconds(now))
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("refreshing queue metrics failed")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval_s):
-                    await stop.wait()
+        await Periodic("refreshing queue metrics", self.refresh, self.interval_s).run(stop)

@@ -4,7 +4,6 @@ planned attempts with a channel and a first allowed moment."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from outreach.queue import AttemptQueue, NewAttempt
 from outreach.rules import ContactRules
 from povtor.db import utcnow
 from povtor.domain import Candidate, ChannelKind, Purpose
+from povtor.lifecycle import Periodic
 from povtor.ports import CandidatePage, PlanningRules, PlanningSource
 
 log = logging.getLogger(__name__)
@@ -201,14 +201,7 @@ class Planner:
         return total
 
     async def run(self, stop: asyncio.Event, *, interval_s: float = 600.0) -> None:
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("planning pass failed; next one in %.0f s", interval_s)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval_s):
-                    await stop.wait()
+        await Periodic("planning pass", self.run_once, interval_s).run(stop)
 
 
 def _attempt(item: PlanItem) -> NewAttempt:

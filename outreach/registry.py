@@ -4,7 +4,6 @@ for operators and `povtor attempts`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -16,7 +15,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from outreach.tables import WorkerRow
-from povtor.db import dialect_insert, table_of, utcnow
+from povtor.db import insert_ignore, table_of, utcnow
+from povtor.lifecycle import wait_or_stop
 
 log = logging.getLogger(__name__)
 W = table_of(WorkerRow)
@@ -43,7 +43,7 @@ class WorkerRegistry:
         now = self._clock()
         async with self._sessions.begin() as session:
             await session.execute(
-                dialect_insert(self.dialect, W).on_conflict_do_nothing(),
+                insert_ignore(self.dialect, W),
                 {
                     "id": self.worker_id,
                     "host": socket.gethostname(),
@@ -77,9 +77,7 @@ class WorkerRegistry:
     async def run(self, stop: asyncio.Event, *, interval_s: float = 10.0) -> None:
         await self.register()
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval_s):
-                    await stop.wait()
+            await wait_or_stop(stop, interval_s)
             try:
                 await self.beat(stopped=stop.is_set())
             except Exception:

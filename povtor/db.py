@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -64,9 +65,20 @@ def dialect_insert(bind: object, table: Table | type[Base]) -> Any:
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
 
 
-def insert_ignore(bind: object, table: Table, values: dict[str, Any]) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` of one row (any unique constraint)."""
-    return dialect_insert(bind, table).values(**values).on_conflict_do_nothing()
+def insert_ignore(
+    bind: object,
+    table: Table,
+    values: dict[str, Any] | None = None,
+    *,
+    on: Sequence[Any] | None = None,
+) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING``: of the one row ``values``, or, without them, of
+    the rows given to ``execute`` (executemany). A conflict on any unique constraint, or only
+    on the columns ``on`` (the target PostgreSQL needs for ``RETURNING`` of new rows only)."""
+    stmt = dialect_insert(bind, table)
+    if values is not None:
+        stmt = stmt.values(**values)
+    return stmt.on_conflict_do_nothing(index_elements=on)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

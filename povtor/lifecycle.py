@@ -49,6 +49,19 @@ class Periodic:
             await wait_or_stop(stop, self.interval_s)
 
 
+async def listen(runner: web.AppRunner, host: str, port: int) -> int:
+    """Set ``runner`` up and listen on ``host:port``; the bound port (the one the OS picked
+    when asked for 0). When it cannot listen the runner is cleaned up and the error raised."""
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return bound_port(site, port)
+
+
 async def serve_until_stop(
     runner: web.AppRunner,
     host: str,
@@ -62,12 +75,10 @@ async def serve_until_stop(
     ``on_listening`` gets the bound port (useful with port 0) once the socket accepts
     connections, before this waits for the stop.
     """
-    await runner.setup()
+    bound = await listen(runner, host, port)
     try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
         if on_listening is not None:
-            on_listening(bound_port(site, port))
+            on_listening(bound)
         await stop.wait()
     finally:
         await runner.cleanup()

@@ -60,8 +60,8 @@ from bench_common import (  # noqa: E402
 
 from bot.service import BotService  # noqa: E402
 from bot.tables import BotPressRow  # noqa: E402
-from crm_sync.store import SqlHistoryStore  # noqa: E402
-from crm_sync.tables import ClientRow, EventRow, OrderRow  # noqa: E402
+from crm_sync.history.store import SqlHistoryStore  # noqa: E402
+from crm_sync.history.tables import ClientRow, EventRow, OrderRow  # noqa: E402
 from outreach.late_outcomes import LateOutcomes  # noqa: E402
 from outreach.tables import AttemptOutcomeRow, AttemptRow  # noqa: E402
 from povtor.db import create_engine, session_factory  # noqa: E402

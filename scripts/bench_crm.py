@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.migrate import upgrade_async
 from crm_sync.connectors.bitrix24 import Bitrix24
 from crm_sync.connectors.http import CrmHttp, RateLimiter
+from crm_sync.history.store import ClientInput, SqlHistoryStore
+from crm_sync.history.timeline_feed import SqlTimelineFeed
 from crm_sync.outbound.engine import CrmSync
 from crm_sync.outbound.options import SyncOptions
-from crm_sync.store import ClientInput, SqlHistoryStore
-from crm_sync.timeline_feed import SqlTimelineFeed
 from povtor.db import create_engine, is_sqlite, session_factory
 from povtor.domain import ChannelKind, EventKind, ReasonCategory
 from povtor.ports import NewEvent, NewNpsResponse

@@ -47,10 +47,10 @@ from bench_common import (
 
 from crm_sync.demo.generate import DemoSpec
 from crm_sync.demo.load import load_demo
+from crm_sync.history.retention_view import SqlRetentionView
+from crm_sync.history.store import SqlHistoryStore
+from crm_sync.history.tables import ClientRow, NpsResponseRow
 from crm_sync.metrics.reports import SqlReports
-from crm_sync.retention_view import SqlRetentionView
-from crm_sync.store import SqlHistoryStore
-from crm_sync.tables import ClientRow, NpsResponseRow
 from dashboard.passwords import Passwords
 from dashboard.roles import Role
 from dashboard.service import DashboardService

@@ -122,7 +122,7 @@ class NoopChannel:
 
 
 async def worker(url: str, keys_file: Path, concurrency: int, batch: int) -> None:
-    from crm_sync.store import SqlHistoryStore
+    from crm_sync.history.store import SqlHistoryStore
     from outreach.dispatcher import Dispatcher, DispatchSettings
     from outreach.queue import AttemptQueue
     from outreach.rules import Caps, ContactRules, Window

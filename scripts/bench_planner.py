@@ -107,7 +107,7 @@ async def reset(url: str) -> None:
 async def plan(url: str, batch: int) -> tuple[int, float]:
     from datetime import timedelta
 
-    from crm_sync.planning import SqlPlanningSource
+    from crm_sync.history.planning_source import SqlPlanningSource
     from outreach.holiday_calendar import holiday_check
     from outreach.planner import Planner
     from outreach.queue import AttemptQueue

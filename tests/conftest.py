@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.migrate import upgrade
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.db import Base, create_engine, session_factory
 from tests.pg_server import DEFAULT_URL, ThrowawayPostgres, answers
 

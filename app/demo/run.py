@@ -38,6 +38,7 @@ from app.sandbox.telegram_api import BOT_USERNAME, TOKEN, BotApiEmulator
 from app.sandbox.telegram_user import button_texts
 from povtor.db import create_engine, session_factory
 from povtor.errors import ConfigError
+from povtor.lifecycle import wait_or_stop
 
 MARKER = ".povtor-demo"
 LOGIN, PASSWORD = "demo", "water-sandbox-tuesday"
@@ -269,7 +270,7 @@ async def _prepare(opts: DemoOptions, url: str) -> tuple[Any, list[Any], int]:
     from app.migrate import upgrade_async
     from crm_sync.demo.generate import DemoSpec
     from crm_sync.demo.load import load_demo
-    from crm_sync.store import SqlHistoryStore
+    from crm_sync.history.store import SqlHistoryStore
 
     await upgrade_async(url)
     engine = create_engine(url)
@@ -289,7 +290,7 @@ async def _prepare(opts: DemoOptions, url: str) -> tuple[Any, list[Any], int]:
 async def _run(opts: DemoOptions, console: Console, state: DemoState, stop: asyncio.Event) -> None:
     from bot.manager_store import ManagerStore
     from bot.tokens import make_link_token
-    from crm_sync.store import SqlHistoryStore
+    from crm_sync.history.store import SqlHistoryStore
 
     folder = opts.folder
     fresh_folder(folder)
@@ -359,14 +360,12 @@ async def _stop_on_failure(work: Any, stop: asyncio.Event) -> None:
 async def _timer(stop: asyncio.Event, seconds: float | None) -> None:
     if seconds is None:
         return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    await wait_or_stop(stop, seconds)
     stop.set()
 
 
 async def _deliveries(stop: asyncio.Event, store: Any, cast: list[Any], feed: Feed) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=LIVE_DELIVERY_AFTER_S)
+    if await wait_or_stop(stop, LIVE_DELIVERY_AFTER_S):
         return
     if await deliver_live_orders(store, cast):
         feed.add("магазин: заказ доставлен — скоро придёт опрос NPS")
@@ -388,8 +387,7 @@ async def _show(
                 draw(
                     render(await snapshot(engine, base), list(feed.lines), elapsed(), opts.seconds)
                 )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=every)
+            await wait_or_stop(stop, every)
 
     if console.is_terminal:
         with Live(console=console, refresh_per_second=2, transient=False) as live:

@@ -11,7 +11,11 @@ from sqlalchemy.engine import Connection
 from app.migrate import SUBSYSTEMS
 from povtor.db import Base, create_engine
 
-_EXTRA_TABLES = ("voice.asr_tables", "crm_sync.outbound.tables")  # tables outside <pkg>.tables
+_EXTRA_TABLES = (
+    "voice.asr_tables",
+    "crm_sync.history.tables",
+    "crm_sync.outbound.tables",
+)  # tables outside <pkg>.tables
 for _module in [f"{name}.tables" for name in SUBSYSTEMS] + list(_EXTRA_TABLES):
     try:  # register every subsystem's tables for autogenerate
         importlib.import_module(_module)

@@ -24,6 +24,8 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from povtor.lifecycle import listen
+
 BOT_ID = 7000001
 BOT_USERNAME = "povtor_sandbox_bot"
 TOKEN = f"{BOT_ID}:AAHsandboxTokenNotTelegram_0123456789"
@@ -131,12 +133,7 @@ class BotApiEmulator:
             app = web.Application()
         self.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        bound = server.sockets[0].getsockname()[1]
+        bound = await listen(self._runner, "127.0.0.1", port)
         self.base_url = f"http://127.0.0.1:{bound}"
         return self.base_url
 

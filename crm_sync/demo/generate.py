@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from crm_sync.geo import CITY_TIMEZONES
+from crm_sync.imports.geo import CITY_TIMEZONES
 from povtor.domain import ChannelKind, ReasonCategory, nps_group
 
 DEMO_PREFIX = "DEMO-"

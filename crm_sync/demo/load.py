@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from crm_sync.client_stats import refresh_client_stats
 from crm_sync.demo.generate import DEMO_PREFIX, DemoClient, DemoSpec, generate
-from crm_sync.order_events import order_event_values
-from crm_sync.tables import ClientRow, NpsResponseRow, OrderRow
+from crm_sync.history.client_stats import refresh_client_stats
+from crm_sync.history.order_events import order_event_values
+from crm_sync.history.tables import ClientRow, NpsResponseRow, OrderRow
 from povtor.domain import EventKind
 from povtor.errors import InvalidInput
 

@@ -14,9 +14,9 @@ from datetime import datetime
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crm_sync.history.tables import ClientRow, ConsentRow, EventRow
 from crm_sync.imports.parse import CellError, CellValue, text
 from crm_sync.imports.records import ClientRecord
-from crm_sync.tables import ClientRow, ConsentRow, EventRow
 from povtor.domain import ConsentChannel, ContactKind, EventKind
 
 consents_t: Table = ConsentRow.__table__  # type: ignore[assignment]

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import column, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crm_sync.client_stats import refresh_client_stats
+from crm_sync.history.client_stats import refresh_client_stats
 from crm_sync.imports.records import OrderRecord
 from crm_sync.imports.upsert import BatchResult, WriteRefused
 from povtor.domain import EventKind

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from crm_sync.geo import parse_timezone, timezone_for_city
+from crm_sync.imports.geo import parse_timezone, timezone_for_city
 from crm_sync.imports.headers import ColumnMap
 from crm_sync.imports.parse import (
     CellError,

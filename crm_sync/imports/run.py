@@ -28,6 +28,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from crm_sync.history.tables import ImportRunRow
 from crm_sync.imports.consent import write_consents
 from crm_sync.imports.headers import ColumnMap, Kind, map_columns, recognised_count
 from crm_sync.imports.order_batches import (
@@ -56,7 +57,6 @@ from crm_sync.imports.upsert import (
     upsert_clients,
     write_isolated,
 )
-from crm_sync.tables import ImportRunRow
 from povtor.db import table_of, utcnow
 from povtor.errors import InvalidInput
 from povtor.logs import mask_text

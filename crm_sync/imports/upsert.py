@@ -20,9 +20,9 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crm_sync.history.tables import ClientPhoneRow, ClientRow
 from crm_sync.imports.bulk import execute_many
 from crm_sync.imports.records import ClientRecord
-from crm_sync.tables import ClientPhoneRow, ClientRow
 from povtor.db import dialect_insert, table_of
 
 log = logging.getLogger(__name__)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     select,
 )
 
+from crm_sync.history.tables import ClientStatsRow, EventRow, NpsResponseRow, OrderRow
 from crm_sync.metrics.formulas import (
     ABC_A_SHARE,
     ABC_B_SHARE,
@@ -33,7 +34,6 @@ from crm_sync.metrics.formulas import (
     XYZ_Y_MAX_CV,
 )
 from crm_sync.metrics.period import years_before
-from crm_sync.tables import ClientStatsRow, EventRow, NpsResponseRow, OrderRow
 from povtor.db import table_of
 from povtor.domain import NPS_SCORES, EventKind, NpsGroup
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_sync.outbound.gaps import Snapshot
 from crm_sync.outbound.tables import CrmCursorRow, CrmPushRow
-from povtor.db import dialect_insert, table_of
+from povtor.db import insert_ignore, table_of
 from povtor.domain import TimelineEvent
 from povtor.ports import TimelineFeed
 
@@ -65,9 +65,12 @@ class TimelineTail:
         async with self._sessions.begin() as session:
             conn = await session.connection()
             await conn.execute(
-                dialect_insert(conn, CURSORS)
-                .values(connector=self.connector, last_event_id=start, updated_at=now)
-                .on_conflict_do_nothing(index_elements=[CURSORS.c.connector])
+                insert_ignore(
+                    conn,
+                    CURSORS,
+                    {"connector": self.connector, "last_event_id": start, "updated_at": now},
+                    on=[CURSORS.c.connector],
+                )
             )
             c = CURSORS.c
             held_by = await conn.scalar(
@@ -149,9 +152,7 @@ class TimelineTail:
                     for i in items
                 ]
                 await conn.execute(
-                    dialect_insert(conn, PUSH).on_conflict_do_nothing(
-                        index_elements=[PUSH.c.connector, PUSH.c.event_id]
-                    ),
+                    insert_ignore(conn, PUSH, on=[PUSH.c.connector, PUSH.c.event_id]),
                     rows,
                 )
             if cursor is not None:

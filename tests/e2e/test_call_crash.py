@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.db import session_factory
 from tests.e2e.test_worker import ROOT, _free_port, _zone_in_daytime
 from tests.integration.sip.peers import free_port, start_sipp, wait_until

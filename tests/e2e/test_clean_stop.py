@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from outreach.tables import AttemptRow
 from tests.e2e.test_call_crash import _start_worker
 from tests.e2e.test_worker import _free_port, _zone_in_daytime

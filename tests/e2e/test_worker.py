@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.domain import ChannelKind, EventKind
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram
 from tests.fakes.telegram_user import FakeUser, button_texts

@@ -1,4 +1,10 @@
-"""An in-memory ``povtor.ports.CallHistory`` until the voice subsystem implements the port."""
+"""An in-memory ``povtor.ports.CallHistory`` for the dashboard's pages.
+
+Held to the same contract as ``voice.call_history.SqlCallHistory``
+(tests/integration/recording/test_call_history_contract.py): newest call first (ties: higher
+id first), the dialogue in time order without empty lines, a recorded call without a finished
+transcript is "pending", a recording whose file is gone is served as missing.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,11 @@ from pathlib import Path
 
 from povtor.domain import OutcomeKind
 from povtor.ports import CallView, DialogueLine
+
+
+def _in_time_order(dialogue: Sequence[DialogueLine]) -> tuple[DialogueLine, ...]:
+    lines = [line for line in dialogue if line.text]
+    return tuple(sorted(lines, key=lambda line: (line.start, line.speaker)))
 
 
 class FakeCallHistory:
@@ -24,17 +35,25 @@ class FakeCallHistory:
         started_at: datetime,
         dialogue: Sequence[DialogueLine] = (),
         recording: Path | None = None,
+        *,
+        outcome: OutcomeKind = OutcomeKind.ANSWERED,
+        talk_s: float | None = None,
     ) -> CallView:
+        """A call; ``talk_s`` defaults to the end of its dialogue."""
+        lines = _in_time_order(dialogue)
+        if talk_s is None and lines:
+            talk_s = max(line.end for line in lines)
+        state = "done" if lines else ("pending" if recording is not None else None)
         view = CallView(
             id=call_id,
             client_id=client_id,
             started_at=started_at,
             direction="out",
-            outcome=OutcomeKind.ANSWERED,
-            talk_s=dialogue[-1].end if dialogue else None,
+            outcome=outcome,
+            talk_s=talk_s,
             has_recording=recording is not None,
-            transcript_state="done" if dialogue else None,
-            dialogue=tuple(dialogue),
+            transcript_state=state,
+            dialogue=lines,
         )
         self._calls[call_id] = view
         if recording is not None:
@@ -43,16 +62,23 @@ class FakeCallHistory:
 
     async def calls_for_client(self, client_id: int, limit: int = 20) -> Sequence[CallView]:
         calls = [c for c in self._calls.values() if c.client_id == client_id]
-        return sorted(calls, key=lambda c: c.started_at, reverse=True)[:limit]
+        return sorted(calls, key=lambda c: (c.started_at, c.id), reverse=True)[:limit]
 
     async def get_call(self, call_id: int) -> CallView | None:
         return self._calls.get(call_id)
 
     async def recording_path(self, call_id: int) -> Path | None:
-        return self._files.get(call_id)
+        path = self._files.get(call_id)
+        return path if path is not None and path.is_file() else None
 
     def set_state(self, call_id: int, transcript_state: str) -> None:
         self._calls[call_id] = replace(self._calls[call_id], transcript_state=transcript_state)
+
+    def transcribe(self, call_id: int, dialogue: Sequence[DialogueLine]) -> None:
+        """The call's transcript is done: its dialogue, in time order."""
+        self._calls[call_id] = replace(
+            self._calls[call_id], transcript_state="done", dialogue=_in_time_order(dialogue)
+        )
 
     def forget_recording(self, call_id: int) -> None:
         self._files.pop(call_id, None)

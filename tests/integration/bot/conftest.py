@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.tables  # noqa: F401  (the bot's tables are emptied between tests)
 from bot.service import BotService
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.db import session_factory
 from povtor.domain import Client, NpsSummary, OrderItem, OutcomeKind
 from povtor.ports import LateOutcome

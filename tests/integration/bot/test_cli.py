@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.manager_store import ManagerStore
 from bot.tokens import read_link_token
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.db import session_factory
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram
 from tests.integration.bot.conftest import make_client

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.manager_store import ManagerStore
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import EventKind, Purpose, TaskStatus
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.telegram_user import FakeUser, button_texts

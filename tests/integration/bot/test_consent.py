@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import ConsentChannel, ContactKind, EventKind
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.bot.conftest import Running

@@ -12,7 +12,7 @@ import pytest
 
 from bot.outbox_store import OutboxStore
 from bot.records import SendStatus
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import OutcomeKind, Purpose
 from povtor.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram

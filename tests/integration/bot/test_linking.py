@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.tokens import make_link_token
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import TaskStatus
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.telegram_user import FakeUser, button_texts

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.telegram_user import FakeUser
 from tests.integration.bot.worker_proc import Worker, due_for_survey, free_port

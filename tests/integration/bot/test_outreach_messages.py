@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.tokens import make_link_token
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import (
     Attempt,
     AttemptState,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import EventKind, OutcomeKind, Purpose
 from povtor.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import Purpose
 from povtor.ports import Segment, Transcript
 from tests.fakes.telegram_api import FakeTelegram

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.domain import Client
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN
 

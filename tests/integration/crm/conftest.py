@@ -18,12 +18,12 @@ from crm_sync.connectors.amocrm import AmoCrm
 from crm_sync.connectors.amocrm_auth import AmoAuth, OAuthClient, Tokens
 from crm_sync.connectors.bitrix24 import Bitrix24
 from crm_sync.connectors.http import CrmHttp, RateLimiter
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.timeline_feed import SqlTimelineFeed
 from crm_sync.outbound.engine import CrmSync
 from crm_sync.outbound.options import SyncOptions
 from crm_sync.outbound.tables import CrmPushRow
 from crm_sync.outbound.tokens import SqlTokenStore
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
-from crm_sync.timeline_feed import SqlTimelineFeed
 from povtor.db import is_sqlite, session_factory
 from povtor.domain import ChannelKind, EventKind, ReasonCategory
 from povtor.ports import NewEvent, NewNpsResponse, NewTask

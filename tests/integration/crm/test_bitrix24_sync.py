@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_sync.history.store import ClientInput
 from crm_sync.outbound.tables import CrmContactRow
-from crm_sync.store import ClientInput
 from povtor.domain import EventKind
 from povtor.ports import NewEvent
 from tests.fakes.bitrix24_api import FakeBitrix24

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from crm_sync.history.tables import EventRow
 from crm_sync.outbound.selection import SyncKind
-from crm_sync.tables import EventRow
 from povtor.db import is_sqlite
 from tests.fakes.bitrix24_api import FakeBitrix24
 from tests.integration.crm.conftest import (

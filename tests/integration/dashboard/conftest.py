@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.history.retention_view import SqlRetentionView
+from crm_sync.history.store import SqlHistoryStore
 from crm_sync.metrics.reports import SqlReports
-from crm_sync.retention_view import SqlRetentionView
-from crm_sync.store import SqlHistoryStore
 from dashboard.passwords import Passwords
 from dashboard.roles import Role
 from dashboard.service import DashboardService

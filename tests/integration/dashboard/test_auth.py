@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from yarl import URL
 
-from crm_sync.store import ClientInput
+from crm_sync.history.store import ClientInput
 from povtor.domain import TaskStatus
 from povtor.ports import NewTask
 from tests.integration.dashboard.conftest import PASSWORD, Dashboard, csrf_of

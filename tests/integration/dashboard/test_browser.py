@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from crm_sync.store import ClientInput
+from crm_sync.history.store import ClientInput
 from povtor.domain import TaskStatus
 from povtor.ports import NewTask
 from tests.integration.dashboard.conftest import PASSWORD, Dashboard

@@ -20,7 +20,7 @@ import pytest
 
 from crm_sync.demo.generate import DemoSpec
 from crm_sync.demo.load import load_demo
-from crm_sync.store import ClientInput
+from crm_sync.history.store import ClientInput
 from povtor.domain import ChannelKind, ReasonCategory
 from povtor.ports import DialogueLine, NewNpsResponse, NewTask
 from tests.fakes.dashboard_calls import write_wav

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.store import ClientInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, SqlHistoryStore
 from povtor.domain import ChannelKind, ReasonCategory
 from povtor.ports import DialogueLine, NewNpsResponse, NewTask
 from tests.fakes.dashboard_calls import write_wav

@@ -3,7 +3,7 @@ change in the timeline with who made it."""
 
 from __future__ import annotations
 
-from crm_sync.store import ClientInput
+from crm_sync.history.store import ClientInput
 from povtor.domain import ConsentChannel, ContactKind, EventKind
 from tests.integration.dashboard.conftest import Dashboard, csrf_of
 

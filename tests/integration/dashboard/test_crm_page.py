@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from crm_sync.history.store import SqlHistoryStore
 from crm_sync.outbound.view import SqlCrmSyncView
-from crm_sync.store import SqlHistoryStore
 from povtor.db import session_factory
 from tests.fakes.bitrix24_api import FakeBitrix24
 from tests.integration.crm.conftest import Timeline, bitrix_sync, push_rows

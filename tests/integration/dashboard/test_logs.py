@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from crm_sync.store import ClientInput
+from crm_sync.history.store import ClientInput
 from tests.integration.dashboard.conftest import PASSWORD, Dashboard
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
-from crm_sync.store import ClientInput
+from crm_sync.history.store import ClientInput
 from dashboard.roles import Role
 from povtor.domain import ChannelKind, EventKind, ReasonCategory
 from povtor.ports import NewEvent, NewNpsResponse, NewTask

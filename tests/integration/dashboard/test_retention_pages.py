@@ -15,7 +15,7 @@ import aiohttp
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from crm_sync.store import ClientInput, OrderInput
+from crm_sync.history.store import ClientInput, OrderInput
 from povtor.domain import ChannelKind, ConsentChannel, EventKind, ReasonCategory
 from povtor.ports import NewEvent, NewNpsResponse, NewTask
 from tests.integration.dashboard.conftest import Dashboard

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from crm_sync.store import ClientInput
+from crm_sync.history.store import ClientInput
 from povtor.domain import EventKind, TaskStatus
 from povtor.ports import NewTask
 from tests.integration.dashboard.conftest import Dashboard, csrf_of

@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.demo.generate import DemoSpec
 from crm_sync.demo.load import load_demo, write_demo_csv
+from crm_sync.history.store import SqlHistoryStore
 from crm_sync.imports.headers import Kind
 from crm_sync.imports.run import import_file
 from crm_sync.metrics.period import period_from_dates
 from crm_sync.metrics.reports import SqlReports
-from crm_sync.store import SqlHistoryStore
 from povtor.errors import InvalidInput
 from tests.integration.imports.conftest import last_json, run_povtor
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from tests.integration.deploy.test_trunk import _client_due_for_a_call
 from tests.integration.deploy.worker import base_settings, running_worker
 from tests.integration.sip.peers import free_port, start_sipp

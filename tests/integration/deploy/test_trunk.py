@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from dashboard.roles import Role
 from dashboard.users import UserStore
 from povtor.db import session_factory

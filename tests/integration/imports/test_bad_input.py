@@ -10,10 +10,10 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.history.store import SqlHistoryStore
+from crm_sync.history.tables import ClientRow
 from crm_sync.imports.headers import Kind
 from crm_sync.imports.run import import_file
-from crm_sync.store import SqlHistoryStore
-from crm_sync.tables import ClientRow
 from povtor.errors import InvalidInput
 from tests.integration.imports.conftest import last_json, run_povtor, write_csv
 

@@ -12,12 +12,12 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.history.store import SqlHistoryStore
+from crm_sync.history.tables import ClientRow
 from crm_sync.imports.headers import Kind
 from crm_sync.imports.records import ClientRecord
 from crm_sync.imports.run import ImportOptions, import_file
 from crm_sync.imports.upsert import upsert_clients, write_isolated
-from crm_sync.store import SqlHistoryStore
-from crm_sync.tables import ClientRow
 from tests.integration.imports.conftest import last_json, read_rejects, run_povtor, write_csv
 
 HEADER = "Код клиента;ФИО;Телефон;E-mail\n"

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.history.store import SqlHistoryStore
+from crm_sync.history.tables import ImportRunRow
 from crm_sync.imports.headers import Kind
 from crm_sync.imports.run import ImportOptions, import_file
-from crm_sync.store import SqlHistoryStore
-from crm_sync.tables import ImportRunRow
 from povtor.errors import InvalidInput
 from tests.integration.imports.conftest import read_rejects, write_csv
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.history.store import SqlHistoryStore
 from crm_sync.imports.consent import parse_consent
 from crm_sync.imports.headers import Kind
 from crm_sync.imports.parse import CellError
 from crm_sync.imports.run import import_file
-from crm_sync.store import SqlHistoryStore
 from povtor.domain import ConsentChannel, ContactKind, EventKind
 from tests.integration.imports.conftest import read_rejects, write_csv
 

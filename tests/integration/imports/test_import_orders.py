@@ -10,10 +10,10 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.history.store import SqlHistoryStore
+from crm_sync.history.tables import EventRow
 from crm_sync.imports.headers import Kind
 from crm_sync.imports.run import import_file
-from crm_sync.store import SqlHistoryStore
-from crm_sync.tables import EventRow
 from povtor.domain import EventKind
 from tests.integration.imports.conftest import read_rejects, write_csv
 

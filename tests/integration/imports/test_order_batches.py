@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.history.store import OrderInput, SqlHistoryStore
+from crm_sync.history.tables import ClientRow, ClientStatsRow, EventRow, OrderRow
 from crm_sync.imports.headers import Kind
 from crm_sync.imports.run import ImportOptions, import_file
-from crm_sync.store import OrderInput, SqlHistoryStore
-from crm_sync.tables import ClientRow, ClientStatsRow, EventRow, OrderRow
 from povtor.domain import EventKind
 from tests.integration.imports.conftest import write_csv
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from crm_sync.metrics.period import months_between, period_from_dates
 from crm_sync.metrics.reports import SqlReports
 from crm_sync.metrics.sql import abc_xyz_query
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.domain import ChannelKind, EventKind
 from povtor.ports import NewEvent, NewNpsResponse, Reports
 

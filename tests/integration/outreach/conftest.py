@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.planning import SqlPlanningSource
-from crm_sync.store import ClientInput, SqlHistoryStore
+from crm_sync.history.planning_source import SqlPlanningSource
+from crm_sync.history.store import ClientInput, SqlHistoryStore
 from outreach.dispatcher import Dispatcher, DispatchSettings
 from outreach.queue import AttemptQueue, NewAttempt
 from outreach.rules import ContactRules

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from outreach.followups import Followups
 from outreach.late_outcomes import LateOutcomes
 from outreach.listing import AttemptListing

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from crm_sync.planning import SqlPlanningSource
-from crm_sync.store import OrderInput, SqlHistoryStore
+from crm_sync.history.planning_source import SqlPlanningSource
+from crm_sync.history.store import OrderInput, SqlHistoryStore
 from outreach.planner import Planner
 from outreach.queue import AttemptQueue
 from outreach.rules import ContactRules

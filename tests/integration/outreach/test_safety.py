@@ -13,8 +13,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.planning import SqlPlanningSource
-from crm_sync.store import OrderInput, SqlHistoryStore
+from crm_sync.history.planning_source import SqlPlanningSource
+from crm_sync.history.store import OrderInput, SqlHistoryStore
 from outreach.control import SqlOutreachControl
 from outreach.dispatcher import Dispatcher, DispatchSettings
 from outreach.pacing import parse_pacing

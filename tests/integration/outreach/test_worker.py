@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.runtime import Runtime, run
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind
 from povtor.settings import (

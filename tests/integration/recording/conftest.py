@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.store import ClientInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, SqlHistoryStore
 from povtor.db import session_factory
 from voice.call_store import CallStore
 from voice.recording import RecordingWriter

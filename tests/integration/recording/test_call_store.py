@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.db import Base
 from povtor.domain import EventKind, OutcomeKind
 from povtor.errors import InvalidInput, NotFound

@@ -9,7 +9,7 @@ import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import OutcomeKind
 from tests.unit.recording.frames import client_frame, robot_frame
 from voice.call_records import CallState, StorageKind

@@ -15,7 +15,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from app import cli
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.domain import OrderItem
 from voice.scenario import SHIPPED
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from crm_sync.store import ClientInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, SqlHistoryStore
 from povtor.domain import EventKind, TaskStatus
 from povtor.ports import NewEvent, NewTask
 

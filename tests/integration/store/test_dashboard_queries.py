@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm_sync.store import ClientInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, SqlHistoryStore
 from povtor.domain import ChannelKind, NpsGroup, ReasonCategory, TaskStatus
 from povtor.errors import NotFound
 from povtor.ports import NewNpsResponse, NewTask, NpsCursor, NpsQuery

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from crm_sync.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from povtor.domain import (
     ChannelKind,
     ConsentChannel,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.store import ClientInput, SqlHistoryStore
-from crm_sync.timeline_feed import SqlTimelineFeed
+from crm_sync.history.store import ClientInput, SqlHistoryStore
+from crm_sync.history.timeline_feed import SqlTimelineFeed
 from povtor.db import session_factory
 from povtor.domain import ChannelKind, EventKind
 from povtor.ports import NewEvent, NewNpsResponse, NewTask

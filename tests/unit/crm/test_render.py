@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from crm_sync.history.timeline_feed import referenced_id
 from crm_sync.outbound.render import (
     MAX_TEXT,
     EventFacts,
@@ -16,7 +17,6 @@ from crm_sync.outbound.render import (
     render,
 )
 from crm_sync.outbound.selection import SyncKind
-from crm_sync.timeline_feed import referenced_id
 from povtor.domain import (
     ChannelKind,
     EventKind,

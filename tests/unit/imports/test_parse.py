@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crm_sync.geo import parse_timezone, timezone_for_city
+from crm_sync.imports.geo import parse_timezone, timezone_for_city
 from crm_sync.imports.parse import (
     CellError,
     parse_amount,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_sync.tables import ConsentRow
+from crm_sync.history.tables import ConsentRow
 from povtor.db import UtcDateTime
 from povtor.domain import Candidate, ChannelKind, ConsentChannel, ContactKind, Purpose
 from povtor.ports import CandidatePage, PlanningRules

@@ -19,12 +19,9 @@ from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
-from crm_sync.convert import nps_from_row
-from crm_sync.metrics.period import months_between
-from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
-from crm_sync.metrics.sql import abc_xyz_members_query
-from crm_sync.store import SqlHistoryStore, client_matches
-from crm_sync.tables import (
+from crm_sync.history.convert import nps_from_row
+from crm_sync.history.store import SqlHistoryStore, client_matches
+from crm_sync.history.tables import (
     ClientPhoneRow,
     ClientRow,
     ClientStatsRow,
@@ -33,6 +30,9 @@ from crm_sync.tables import (
     NpsResponseRow,
     TaskRow,
 )
+from crm_sync.metrics.period import months_between
+from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
+from crm_sync.metrics.sql import abc_xyz_members_query
 from povtor.db import session_factory, utcnow
 from povtor.domain import (
     NPS_SCORES,

@@ -143,7 +143,7 @@ def client_show(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The client with phones, orders and timeline."""
-    from crm_sync.client_view import load_client_view, render_client_view
+    from crm_sync.history.client_view import load_client_view, render_client_view
 
     async def work(engine: Any, _settings: Settings) -> dict[str, Any]:
         return await load_client_view(engine, external_id, limit)

@@ -72,8 +72,8 @@ def status(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Events by state (pending, sending, done, failed), the backlog and the last errors."""
+    from crm_sync.history.timeline_feed import SqlTimelineFeed
     from crm_sync.outbound.state import PushState
-    from crm_sync.timeline_feed import SqlTimelineFeed
 
     async def work(settings: Any) -> Any:
         name = _connector_name(settings, connector)
@@ -159,9 +159,9 @@ def sync(
     if not once:
         typer.echo("povtor crm sync: pass --once (the worker, `povtor run`, syncs all along)")
         raise typer.Exit(2)
+    from crm_sync.history.store import SqlHistoryStore
+    from crm_sync.history.timeline_feed import SqlTimelineFeed
     from crm_sync.outbound.build import build_sync
-    from crm_sync.store import SqlHistoryStore
-    from crm_sync.timeline_feed import SqlTimelineFeed
 
     owner = f"cli:{socket.gethostname()}:{os.getpid()}"
 

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from crm_sync.client_stats import refresh_client_stats
-from crm_sync.convert import (
+from crm_sync.history.client_stats import refresh_client_stats
+from crm_sync.history.convert import (
     client_from_row,
     event_from_row,
     item_to_json,
@@ -20,8 +20,8 @@ from crm_sync.convert import (
     order_from_row,
     task_from_row,
 )
-from crm_sync.order_events import order_event_values
-from crm_sync.tables import (
+from crm_sync.history.order_events import order_event_values
+from crm_sync.history.tables import (
     ClientPhoneRow,
     ClientRow,
     ConsentRow,
@@ -30,7 +30,7 @@ from crm_sync.tables import (
     OrderRow,
     TaskRow,
 )
-from povtor.db import dialect_insert, insert_ignore, table_of, utcnow
+from povtor.db import insert_ignore, table_of, utcnow
 from povtor.domain import (
     NPS_SCORES,
     ChannelKind,
@@ -679,11 +679,7 @@ async def _insert_rows(
     found: dict[str, T] = {}
     keyed = [r for r in rows if r["dedup_key"] is not None]
     if keyed:
-        stmt = (
-            dialect_insert(conn, table)
-            .on_conflict_do_nothing(index_elements=[table.c.dedup_key])
-            .returning(*table.c)
-        )
+        stmt = insert_ignore(conn, table, on=[table.c.dedup_key]).returning(*table.c)
         for row in await conn.execute(stmt, keyed):
             found[row.dedup_key] = convert(row)
         missing = list({r["dedup_key"] for r in keyed} - found.keys())

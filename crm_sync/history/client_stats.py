@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crm_sync.tables import ClientStatsRow, OrderRow
+from crm_sync.history.tables import ClientStatsRow, OrderRow
 from povtor.db import table_of
 
 stats = table_of(ClientStatsRow)

@@ -6,11 +6,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-StoreFactory = Callable[[Any], Any]  # async_sessionmaker -> HistoryStore
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from povtor.ports import HistoryStore
+
+    StoreFactory = Callable[[async_sessionmaker[AsyncSession]], HistoryStore]
 
 
 def make_app(store_factory: StoreFactory) -> typer.Typer:

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import String, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_sync.convert import event_from_row, nps_from_row, task_from_row
-from crm_sync.tables import EventRow, NpsResponseRow, TaskRow
+from crm_sync.history.convert import event_from_row, nps_from_row, task_from_row
+from crm_sync.history.tables import EventRow, NpsResponseRow, TaskRow
 from povtor.domain import TimelineEvent
 from povtor.ports import EventRecords, TimelinePage
 

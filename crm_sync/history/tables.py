@@ -164,7 +164,8 @@ class ImportRunRow(Base):
 
 class ClientStatsRow(Base):
     """Per-client order summary kept at write time (crm_sync_0003), so reports need not group
-    every order by client. Written only by ``crm_sync.client_stats.refresh_client_stats``."""
+    every order by client. Written only by
+    ``crm_sync.history.client_stats.refresh_client_stats``."""
 
     __tablename__ = "client_stats"
     __table_args__ = (

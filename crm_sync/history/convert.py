@@ -6,7 +6,14 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from crm_sync.tables import ClientRow, ConsentRow, EventRow, NpsResponseRow, OrderRow, TaskRow
+from crm_sync.history.tables import (
+    ClientRow,
+    ConsentRow,
+    EventRow,
+    NpsResponseRow,
+    OrderRow,
+    TaskRow,
+)
 from povtor.domain import (
     ChannelKind,
     Client,

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.store import SqlHistoryStore
+from crm_sync.history.store import SqlHistoryStore
 from povtor.db import session_factory
 from povtor.domain import Client, Order, TimelineEvent
 from povtor.errors import NotFound
