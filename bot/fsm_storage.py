@@ -24,6 +24,7 @@ from aiogram.fsm.storage.base import (
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.batching import Batch
 from bot.tables import BotFsmRow
 from povtor.db import dialect_insert, table_of, utcnow
 
@@ -51,6 +52,7 @@ class SqlStorage(BaseStorage):
         self._sessions = sessions
         # one database serves one bot (one token), so the bot id is left out of the key
         self._keys = key_builder or DefaultKeyBuilder()
+        self._reads: Batch[str, Stored | None] = Batch("FSM reads", self._read_many)
 
     def key(self, key: StorageKey) -> str:
         return self._keys.build(key)
@@ -71,7 +73,9 @@ class SqlStorage(BaseStorage):
         await self._upsert(key, {"state": _state_name(state)})
 
     async def get_state(self, key: StorageKey) -> str | None:
-        found = await self.read(key)
+        # aiogram's FSM middleware asks this for every update: the updates in flight are
+        # read in one query (a page of presses would otherwise cost a query each)
+        found = await self._reads.submit(self.key(key))
         return None if found is None else found.state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
@@ -83,6 +87,12 @@ class SqlStorage(BaseStorage):
 
     async def close(self) -> None:
         """Nothing to close: the sessions belong to the composition root."""
+
+    async def _read_many(self, keys: list[str]) -> list[Stored | None]:
+        async with self._sessions() as session:
+            rows = (await session.execute(select(FSM).where(FSM.c.key.in_(set(keys))))).all()
+        found = {r.key: Stored(r.chat_id, r.state, dict(r.data or {}), r.updated_at) for r in rows}
+        return [found.get(key) for key in keys]
 
     async def read(self, key: StorageKey) -> Stored | None:
         """State and data of ``key`` in one query; None when nothing is stored."""
