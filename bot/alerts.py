@@ -61,11 +61,11 @@ async def raise_alert(
             dedup_key=task_key or f"tg:alert:{dedup}",
         )
     )
-    alert, new = await deps.repo.create_alert(
+    alert, new = await deps.alerts.create_alert(
         client_id=client.id, kind=kind, text=text, dedup_key=dedup, task_id=task.id
     )
     if new:
-        for manager in await deps.repo.managers():
+        for manager in await deps.managers.managers():
             await deps.sender.send(
                 manager.chat_id,
                 text,
@@ -98,15 +98,15 @@ async def on_alert_button(
     message_id: int,
 ) -> str:
     """Apply a manager's button press; returns the short answer shown to them."""
-    alert = await deps.repo.get_alert(alert_id)
+    alert = await deps.alerts.get_alert(alert_id)
     if alert is None:
         return deps.texts("manager_invite_bad")
     texts = deps.texts
     if act == "take":
-        if not await deps.repo.move_alert(
+        if not await deps.alerts.move_alert(
             alert.id, AlertStatus.TAKEN, manager.name, only_from=AlertStatus.OPEN
         ):
-            current = await deps.repo.get_alert(alert.id)
+            current = await deps.alerts.get_alert(alert.id)
             return texts("alert_ack_already_taken", manager=(current and current.taken_by) or "—")
         if alert.task_id is not None:
             await deps.store.update_task(
@@ -141,7 +141,7 @@ async def on_alert_button(
                 dedup_key=f"tg:alert:{alert.id}:followup:{days}",
             )
         )
-        await deps.repo.move_alert(
+        await deps.alerts.move_alert(
             alert.id, AlertStatus.TAKEN, manager.name, only_from=AlertStatus.OPEN
         )
         due_text = f"{due:%d.%m.%Y}"
@@ -151,7 +151,7 @@ async def on_alert_button(
         )
         return texts("alert_ack_followup", due=due_text)
     if act == "res":
-        await deps.repo.move_alert(alert.id, AlertStatus.RESOLVED, manager.name, only_from=None)
+        await deps.alerts.move_alert(alert.id, AlertStatus.RESOLVED, manager.name, only_from=None)
         if alert.task_id is not None:
             await deps.store.update_task(
                 alert.task_id, status=TaskStatus.DONE, assignee=alert.taken_by or manager.name

@@ -53,9 +53,9 @@ def _valid(message: OutboxMessage | None, press: Press) -> bool:
 
 async def on_answers(deps: BotDeps, presses: list[Press]) -> list[str]:
     """Record presses (each button of a message counts once); the toast text for each."""
-    messages = await deps.repo.get_outboxes([p.outbox_id for p in presses])
+    messages = await deps.outbox.get_outboxes([p.outbox_id for p in presses])
     valid = [p for p in presses if _valid(messages.get(p.outbox_id), p)]
-    winners = await deps.repo.record_presses(
+    winners = await deps.presses.record_presses(
         [(p.outbox_id, p.act, p.act, p.chat_id, p.query_id) for p in valid]
     )
     counted = [p for p in valid if p.query_id in winners]

@@ -48,7 +48,7 @@ class TelegramChannel:
                 ref=ref,
                 data={"message_id": message.message_id, "outbox_id": message.id},
             )
-        await self._deps.repo.clear_state(client.telegram_chat_id, message_id=message.id)
+        await self._deps.states.clear_state(client.telegram_chat_id, message_id=message.id)
         if message.status is SendStatus.UNREACHABLE:
             return Outcome(OutcomeKind.UNREACHABLE, detail=message.error or "", ref=ref)
         return Outcome(OutcomeKind.FAILED, detail=message.error or "not sent", ref=ref)
@@ -92,7 +92,7 @@ class TelegramChannel:
 
         async def remember(message: OutboxMessage) -> None:
             await close_pending(self._deps, message.chat_id)
-            await self._deps.repo.set_state(
+            await self._deps.states.set_state(
                 ChatState(
                     chat_id=message.chat_id,
                     step=step,

@@ -42,9 +42,9 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from bot.link import LINK_ERRORS, TelegramLink
+from bot.outbox_store import OutboxStore
 from bot.ratelimit import RateLimiter
 from bot.records import OutboxMessage, SendStatus
-from bot.repo import BotRepo
 from povtor.domain import EventKind
 from povtor.ports import HistoryStore, NewEvent
 
@@ -130,10 +130,15 @@ class Sender:
     """Sends a message and keeps its status in the outbox; 403 marks the client unreachable."""
 
     def __init__(
-        self, bot: Bot, repo: BotRepo, store: HistoryStore, *, link: TelegramLink | None = None
+        self,
+        bot: Bot,
+        outbox: OutboxStore,
+        store: HistoryStore,
+        *,
+        link: TelegramLink | None = None,
     ) -> None:
         self._bot = bot
-        self._repo = repo
+        self._outbox = outbox
         self._store = store
         self._link = link
 
@@ -154,7 +159,7 @@ class Sender:
 
         With a ``dedup_key`` a message that was already sent is not sent again; ``before_send``
         runs once the message has its outbox id, before it can reach the chat."""
-        queued = await self._repo.add_outbox(
+        queued = await self._outbox.add_outbox(
             chat_id=chat_id,
             purpose=purpose,
             text=text,
@@ -179,10 +184,10 @@ class Sender:
                 markup = make_markup(queued.id)
             if before_send is not None:
                 await before_send(queued)
-            await self._repo.start_send(queued.id)  # from here a crash leaves it in doubt
+            await self._outbox.start_send(queued.id)  # from here a crash leaves it in doubt
             status, message_id, error = await self._deliver(chat_id, text, markup)
         tries = queued.tries + 1
-        marked = await self._repo.mark_outbox(
+        marked = await self._outbox.mark_outbox(
             queued.id, status, message_id=message_id, error=error, tries=tries
         )
         if status is SendStatus.UNREACHABLE and client_id is not None:

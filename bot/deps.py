@@ -10,9 +10,15 @@ from typing import Any, TypeVar
 
 from aiogram import Bot
 
+from bot.alert_store import AlertStore
+from bot.chat_state import ChatStates
 from bot.delivery import Sender
-from bot.repo import BotRepo
+from bot.link_nonces import LinkNonces
+from bot.manager_store import ManagerStore
+from bot.outbox_store import OutboxStore
+from bot.press_store import PressStore
 from bot.texts import Texts
+from bot.update_log import UpdateLog
 from povtor.ports import HistoryStore, OutcomeSink, Reports, Transcriber
 from povtor.settings import Settings
 
@@ -24,7 +30,13 @@ class BotDeps:
     settings: Settings
     bot: Bot
     store: HistoryStore
-    repo: BotRepo
+    updates: UpdateLog
+    nonces: LinkNonces
+    managers: ManagerStore
+    states: ChatStates
+    outbox: OutboxStore
+    presses: PressStore
+    alerts: AlertStore
     sender: Sender
     texts: Texts
     outcome_sink: OutcomeSink

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -10,16 +9,32 @@ from pathlib import Path
 from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandObject, CommandStart, Filter
+from aiogram.types import CallbackQuery, ErrorEvent, Message, TelegramObject, Update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot import alerts, answers, consent, linking, managers, survey
+from bot.batching import Batch
 from bot.deps import BotDeps
 from bot.keyboards import AlertCb, AnswerCb, ConsentCb, ScoreCb
+from bot.records import Manager
 from povtor.db import utcnow
 from povtor.errors import PovtorError
 
 log = logging.getLogger(__name__)
+
+
+class IsManager(Filter):
+    """Passes the chats of active managers and hands the handler their ``manager``."""
+
+    async def __call__(
+        self, event: Message | CallbackQuery, deps: BotDeps
+    ) -> bool | dict[str, Any]:
+        chat_id = event.chat.id if isinstance(event, Message) else _chat_id(event)
+        manager = await deps.managers.manager_by_chat(chat_id)
+        return False if manager is None else {"manager": manager}
 
 
 async def once_per_update(
@@ -28,85 +43,99 @@ async def once_per_update(
     data: dict[str, Any],
 ) -> Any:
     """Outer update middleware: each update id is handled once (redeliveries are skipped);
-    a failed update is forgotten so that a redelivery is handled again."""
-    deps: BotDeps = data["deps"]
+    a failed update is forgotten so that a redelivery is handled again. The claims of the
+    updates in flight are written together (``claims``)."""
     if not isinstance(event, Update):
         return await handler(event, data)
+    claims: Batch[int, bool] = data["claims"]
+    deps: BotDeps = data["deps"]
     update_id = event.update_id
-    if not await deps.repo.claim_update(update_id) and update_id not in deps.retrying:
+    if not await claims.submit(update_id) and update_id not in deps.retrying:
         log.debug("update %d seen before, skipped", update_id)
         return None
     try:
         result = await handler(event, data)
     except BaseException:
-        deps.retrying.add(update_id)
-        await deps.repo.release_update(update_id)
+        deps.retrying.add(update_id)  # its claim may stand if the database went away
+        await deps.updates.release_updates([update_id])
         raise
     deps.retrying.discard(update_id)
     return result
 
 
-def split_presses(updates: list[Update]) -> tuple[list[tuple[int, answers.Press]], list[Update]]:
-    """Reminder / win-back button presses (handled as a set) and everything else."""
-    presses: list[tuple[int, answers.Press]] = []
-    others: list[Update] = []
-    for update in updates:
-        query = update.callback_query
-        if query is not None and query.data and query.data.startswith(f"{AnswerCb.__prefix__}:"):
-            try:
-                data = AnswerCb.unpack(query.data)
-            except (ValueError, TypeError):
-                others.append(update)
-                continue
-            press = answers.Press(query.id, _chat_id(query), data.msg, data.act)
-            presses.append((update.update_id, press))
-        else:
-            others.append(update)
-    return presses, others
+async def log_error(event: ErrorEvent) -> bool:
+    """An update whose handling failed: logged with its traceback, never raised further
+    (its id was released, so a redelivery is handled again). When the database is away the
+    error goes on to the caller, which retries the update once the database answers (a polled
+    update is not given again by Telegram)."""
+    if database_away(event.exception):
+        raise SkipHandler
+    log.error("update %d failed", event.update.update_id, exc_info=event.exception)
+    return True
 
 
-async def handle_presses(deps: BotDeps, batch: list[tuple[int, answers.Press]]) -> None:
-    """A page of button presses: claimed, recorded and answered together; a failed page is
-    released so that a redelivery is handled again (the store writes are idempotent)."""
-    claimed = await deps.repo.claim_updates([update_id for update_id, _ in batch])
-    fresh = [(u, p) for u, p in batch if u in claimed or u in deps.retrying]
-    if not fresh:
-        return
-    try:
-        toasts = await answers.on_answers(deps, [p for _, p in fresh])
-    except BaseException:
-        deps.retrying.update(u for u, _ in fresh)
-        await deps.repo.release_updates([u for u, _ in fresh])
-        raise
-    deps.retrying.difference_update(u for u, _ in fresh)
-    results = await asyncio.gather(
-        *(
-            deps.bot.answer_callback_query(p.query_id, text=toast)
-            for (_, p), toast in zip(fresh, toasts, strict=True)
-        ),
-        return_exceptions=True,
-    )
-    for result in results:
-        if isinstance(result, Exception):  # the press is recorded; only the toast is lost
-            log.warning("callback answer failed: %s", result)
+def database_away(err: BaseException) -> bool:
+    """The database (or the way to it) is away, not the update wrong: worth trying again."""
+    if isinstance(err, OSError | OperationalError | InterfaceError):
+        return True
+    return isinstance(err, DBAPIError) and err.connection_invalidated
+
+
+def claims_batch(deps: BotDeps, concurrent: int) -> Batch[int, bool]:
+    """Update ids claimed in one statement per batch: True for each seen the first time."""
+
+    async def claim(update_ids: list[int]) -> list[bool]:
+        fresh = await deps.updates.claim_updates(update_ids)
+        return [u in fresh for u in update_ids]
+
+    return Batch("update claims", claim, concurrent=concurrent)
+
+
+def answers_batch(deps: BotDeps, concurrent: int) -> Batch[answers.Press, str]:
+    """Reminder and win-back presses recorded as a set (a page after a mass reminder); a
+    failed batch is tried again, since every write in it is idempotent."""
+
+    async def record(presses: list[answers.Press]) -> list[str]:
+        return await answers.on_answers(deps, presses)
+
+    return Batch("button presses", record, concurrent=concurrent, tries=3)
 
 
 def build_router() -> Router:
-    router = Router(name="povtor")
-    router.message.filter(F.chat.type == "private")
+    """The managers' router first (its handlers pass managers only), then everyone's: a
+    manager command from anyone else falls through to the refusal."""
+    root = Router(name="povtor")
+    root.message.filter(F.chat.type == "private")
+    root.include_routers(_managers_router(), _clients_router())
+    return root
+
+
+def _managers_router() -> Router:
+    # the role filter sits on each handler, after the cheap filters, so that a client's
+    # press or text costs no manager lookup
+    router = Router(name="managers")
+    manager = IsManager()
+    router.message.register(_help_manager, Command("help"), manager)
+    router.message.register(_nps, Command("nps"), manager)
+    router.message.register(_tasks, Command("tasks"), manager)
+    router.callback_query.register(_alert, AlertCb.filter(), manager)
+    return router
+
+
+def _clients_router() -> Router:
+    router = Router(name="clients")
     router.message.register(_start, CommandStart())
     router.message.register(_help, Command("help"))
     router.message.register(_stop, Command("stop"))
     router.message.register(_offers, Command("offers"))
     router.message.register(_complaint, Command("complaint"))
-    router.message.register(_nps, Command("nps"))
-    router.message.register(_tasks, Command("tasks"))
+    router.message.register(_manager_only, Command("nps", "tasks"))
     router.message.register(_contact, F.contact)
     router.message.register(_voice, F.voice)
     router.message.register(_text, F.text)
     router.callback_query.register(_answer, AnswerCb.filter())
     router.callback_query.register(_score, ScoreCb.filter())
-    router.callback_query.register(_alert, AlertCb.filter())
+    router.callback_query.register(_manager_only_button, AlertCb.filter())
     router.callback_query.register(_consent, ConsentCb.filter())
     return router
 
@@ -125,10 +154,20 @@ async def _start(message: Message, command: CommandObject, deps: BotDeps) -> Non
 
 
 async def _help(message: Message, deps: BotDeps) -> None:
-    text = deps.texts("help")
-    if await deps.repo.manager_by_chat(message.chat.id) is not None:
-        text += "\n\n" + deps.texts("help_manager")
+    await deps.sender.send(message.chat.id, deps.texts("help"), purpose="reply")
+
+
+async def _help_manager(message: Message, deps: BotDeps) -> None:
+    text = deps.texts("help") + "\n\n" + deps.texts("help_manager")
     await deps.sender.send(message.chat.id, text, purpose="reply")
+
+
+async def _manager_only(message: Message, deps: BotDeps) -> None:
+    await _reply(deps, message.chat.id, "manager_only")
+
+
+async def _manager_only_button(query: CallbackQuery, deps: BotDeps) -> None:
+    await query.answer(deps.texts("manager_only"))
 
 
 async def _stop(message: Message, deps: BotDeps) -> None:
@@ -161,17 +200,11 @@ async def _complaint(message: Message, deps: BotDeps) -> None:
 
 
 async def _nps(message: Message, deps: BotDeps) -> None:
-    if await deps.repo.manager_by_chat(message.chat.id) is None:
-        await _reply(deps, message.chat.id, "manager_only")
-        return
     text = await managers.nps_text(deps, utcnow())
     await deps.sender.send(message.chat.id, text, purpose="report")
 
 
 async def _tasks(message: Message, deps: BotDeps) -> None:
-    if await deps.repo.manager_by_chat(message.chat.id) is None:
-        await _reply(deps, message.chat.id, "manager_only")
-        return
     await deps.sender.send(message.chat.id, await managers.tasks_text(deps), purpose="report")
 
 
@@ -223,15 +256,20 @@ def _chat_id(query: CallbackQuery) -> int:
     return query.message.chat.id if query.message is not None else query.from_user.id
 
 
-async def _answer(query: CallbackQuery, callback_data: AnswerCb, deps: BotDeps) -> None:
+async def _answer(
+    query: CallbackQuery, callback_data: AnswerCb, presses: Batch[answers.Press, str]
+) -> None:
     press = answers.Press(query.id, _chat_id(query), callback_data.msg, callback_data.act)
-    [toast] = await answers.on_answers(deps, [press])
-    await query.answer(toast)
+    toast = await presses.submit(press)
+    try:
+        await query.answer(toast)
+    except TelegramAPIError as err:  # the press is recorded; only the toast is lost
+        log.warning("callback answer failed: %s", err)
 
 
 async def _score(query: CallbackQuery, callback_data: ScoreCb, deps: BotDeps) -> None:
     chat_id = _chat_id(query)
-    question = await deps.repo.get_outbox(callback_data.msg)
+    question = await deps.outbox.get_outbox(callback_data.msg)
     client = await deps.store.find_client_by_chat(chat_id)
     if (
         question is None
@@ -247,9 +285,10 @@ async def _score(query: CallbackQuery, callback_data: ScoreCb, deps: BotDeps) ->
     await query.answer(deps.texts("nps_scored", score=callback_data.score))
 
 
-async def _alert(query: CallbackQuery, callback_data: AlertCb, deps: BotDeps) -> None:
-    manager = await deps.repo.manager_by_chat(_chat_id(query))
-    if manager is None or query.message is None:
+async def _alert(
+    query: CallbackQuery, callback_data: AlertCb, deps: BotDeps, manager: Manager
+) -> None:
+    if query.message is None:
         await query.answer(deps.texts("manager_only"))
         return
     toast = await alerts.on_alert_button(

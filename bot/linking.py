@@ -58,7 +58,7 @@ async def _linked(deps: BotDeps, client: Client, chat_id: int, how: str) -> None
 async def start(deps: BotDeps, chat_id: int, user_name: str, payload: str | None) -> None:
     """/start with or without a deep-link payload."""
     if payload and payload.startswith(INVITE_PREFIX):
-        manager = await deps.repo.use_invite(payload, chat_id, user_name)
+        manager = await deps.managers.use_invite(payload, chat_id, user_name)
         if manager is None:
             await _reply(deps, chat_id, "manager_invite_bad")
         else:
@@ -70,7 +70,7 @@ async def start(deps: BotDeps, chat_id: int, user_name: str, payload: str | None
         return
     client = await deps.store.find_client_by_chat(chat_id)
     if client is None:
-        if await deps.repo.manager_by_chat(chat_id) is not None:
+        if await deps.managers.manager_by_chat(chat_id) is not None:
             await _reply(deps, chat_id, "help_manager")
         else:
             await _reply(deps, chat_id, "start_unlinked")
@@ -84,7 +84,9 @@ async def start(deps: BotDeps, chat_id: int, user_name: str, payload: str | None
 
 async def _start_with_token(deps: BotDeps, chat_id: int, token: str) -> None:
     claim = read_link_token(deps.secret_key, token, ttl=deps.link_ttl)
-    if claim is None or not await deps.repo.use_link_nonce(claim.nonce, claim.client_id, chat_id):
+    if claim is None or not await deps.nonces.use_link_nonce(
+        claim.nonce, claim.client_id, chat_id
+    ):
         log.info("rejected a link token in chat …%s", str(chat_id)[-2:])
         await _reply(deps, chat_id, "link_bad")
         return

@@ -24,7 +24,7 @@ def week_start(now: datetime) -> datetime:
 async def nps_text(deps: BotDeps, now: datetime) -> str:
     start = week_start(now)
     summary = await deps.reports.nps(start, now)
-    alerts = await deps.repo.alerts_since(start, limit=10)
+    alerts = await deps.alerts.alerts_since(start, limit=10)
     answers = [
         "• "
         + " — ".join(line.strip("⚠️ ") for line in a.text.splitlines()[:2])

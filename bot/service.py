@@ -1,4 +1,11 @@
-"""BotService: builds the bot once and runs it (long polling or webhook) until told to stop."""
+"""BotService: builds the bot once and runs it (long polling or webhook) until told to stop.
+
+Every update, polled or posted to the webhook, goes through aiogram's dispatcher and the
+routers of :mod:`bot.handlers`. Polling fetches the pages itself (``getUpdates``) rather than
+through ``Dispatcher.start_polling``, for three things aiogram's reader does not do: only the
+worker holding the polling lease polls, a failure is said once per change of the link (aiogram
+logs every retry), and a refused token stops polling instead of being retried forever.
+"""
 
 from __future__ import annotations
 
@@ -13,23 +20,35 @@ from typing import TypeVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.answers import Press
+from bot.alert_store import AlertStore
 from bot.channel import TelegramChannel
+from bot.chat_state import ChatStates
 from bot.delivery import DeliveryMiddleware, Sender
 from bot.deps import BotDeps
-from bot.handlers import build_router, handle_presses, once_per_update, split_presses
+from bot.fsm_storage import SqlStorage
+from bot.handlers import (
+    answers_batch,
+    build_router,
+    claims_batch,
+    database_away,
+    log_error,
+    once_per_update,
+)
 from bot.lease import Lease, link_key
 from bot.link import LINK_ERRORS, TOKEN_REFUSED, UNREACHABLE, TelegramLink
+from bot.link_nonces import LinkNonces
+from bot.manager_store import ManagerStore
+from bot.outbox_store import OutboxStore
+from bot.press_store import PressStore
 from bot.ratelimit import RateLimiter
-from bot.repo import BotRepo
 from bot.session import api_host, build_session
 from bot.session import build_bot as _build_bot
 from bot.survey import flush_unanswered
 from bot.texts import Texts
-from povtor.db import create_engine, session_factory
+from bot.update_log import UpdateLog
+from bot.webhook import serve_webhook
 from povtor.health import HealthReporter
 from povtor.lifecycle import wait_or_stop
 from povtor.ports import HistoryStore, OutcomeSink, Reports, Transcriber
@@ -71,17 +90,13 @@ class BotService:
         outcome_sink: OutcomeSink,
         transcriber: Transcriber | None = None,
         *,
-        sessions: async_sessionmaker[AsyncSession] | None = None,
+        sessions: async_sessionmaker[AsyncSession],
         health: HealthReporter | None = None,
         worker_id: str | None = None,
     ) -> None:
         tg = settings.telegram
         self._settings = settings
         self._closed = False
-        self._engine: AsyncEngine | None = None
-        if sessions is None:
-            self._engine = create_engine(settings.db_url)
-            sessions = session_factory(self._engine)
         self.limiter = RateLimiter(tg.global_rate, tg.per_chat_rate, margin_s=tg.rate_margin_s)
         token = tg.bot_token.get_secret_value() if tg.bot_token is not None else ""
         self.link = TelegramLink(
@@ -98,13 +113,20 @@ class BotService:
         )
         self.polling = False  # this worker holds the polling lease now
         single_writer = sessions.kw["bind"].dialect.name == "sqlite"
-        repo = BotRepo(sessions)
+        outbox = OutboxStore(sessions)
+        self.fsm = SqlStorage(sessions)  # aiogram's FSM, in the database for every worker
         self.deps = BotDeps(
             settings=settings,
             bot=self.bot,
             store=store,
-            repo=repo,
-            sender=Sender(self.bot, repo, store, link=self.link),
+            updates=UpdateLog(sessions),
+            nonces=LinkNonces(sessions),
+            managers=ManagerStore(sessions),
+            states=ChatStates(self.fsm, self.bot.id),
+            outbox=outbox,
+            presses=PressStore(sessions),
+            alerts=AlertStore(sessions),
+            sender=Sender(self.bot, outbox, store, link=self.link),
             texts=Texts(tg.texts_path, company=tg.company_name),
             outcome_sink=outcome_sink,
             reports=reports,
@@ -112,17 +134,23 @@ class BotService:
             secret_key=settings.resolved_secret_key(),
             link_ttl=timedelta(days=tg.link_ttl_days),
         )
-        self.dispatcher = Dispatcher()
-        self.dispatcher["deps"] = self.deps
+        # a page of updates writes a lot: on SQLite (one writer) one batch at a time
+        batches = 1 if single_writer else 4
+        self.dispatcher = Dispatcher(
+            storage=self.fsm,
+            deps=self.deps,
+            claims=claims_batch(self.deps, batches),
+            presses=answers_batch(self.deps, batches),
+        )
         self.dispatcher.update.outer_middleware(once_per_update)
+        self.dispatcher.errors.register(log_error)
         self.dispatcher.include_router(build_router())
         self.channel = TelegramChannel(self.deps)
         self._slots = asyncio.Semaphore(tg.max_concurrent_updates)
-        # pages of presses write a lot: on SQLite (one writer) one page at a time
-        self._press_pages = asyncio.Semaphore(1 if single_writer else 4)
 
     async def handle(self, update: Update) -> None:
-        """Handle one update (from polling, a webhook or a test); errors are logged, not raised."""
+        """Handle one update through the dispatcher; errors are logged (by the dispatcher's
+        error handler, or here for a failure outside the routers), not raised."""
         try:
             await self.dispatcher.feed_update(self.bot, update)
         except Exception:
@@ -148,8 +176,6 @@ class BotService:
                 group.create_task(self._sweep(stop))
                 group.create_task(self._watch_link(stop))
                 if self._settings.telegram.mode == "webhook":
-                    from bot.webhook import serve_webhook
-
                     group.create_task(serve_webhook(self, stop))
                 else:
                     group.create_task(self._poll_with_lease(stop))
@@ -254,25 +280,9 @@ class BotService:
                 self.link.succeeded()
                 if updates:
                     offset = updates[-1].update_id + 1
-                presses, others = split_presses(updates)
-                if presses:  # a page of button presses is handled as one set
-                    await self._slots.acquire()
-                    group.create_task(self._handle_presses(presses))
-                for update in others:
+                for update in updates:  # concurrently, so the page's writes batch together
                     await self._slots.acquire()
                     group.create_task(self._handle_slot(update))
-
-    async def _handle_presses(self, presses: list[tuple[int, Press]]) -> None:
-        """Polling confirms a page as soon as the next one is asked for, so a page that fails
-        (a lost database connection) is retried here; every write in it is idempotent."""
-        try:
-            async with self._press_pages:
-                await self._until_stored(
-                    lambda: handle_presses(self.deps, presses),
-                    f"a page of {len(presses)} button presses",
-                )
-        finally:
-            self._slots.release()
 
     async def _handle_slot(self, update: Update) -> None:
         """A polled update: Telegram will not give it again, so while the database is away
@@ -299,7 +309,7 @@ class BotService:
                     log.info("%s handled once the database answered again", what)
                 return
             except Exception as err:
-                if not _database_away(err):
+                if not database_away(err):
                     log.exception("%s failed", what)
                     return
                 if loop.time() > give_up:
@@ -350,18 +360,8 @@ class BotService:
         return task.result()
 
     async def close(self) -> None:
-        """Close the HTTP session (and an engine of its own); safe to call twice."""
+        """Close the HTTP session; safe to call twice."""
         if self._closed:
             return
         self._closed = True
         await self.bot.session.close()
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
-
-
-def _database_away(err: BaseException) -> bool:
-    """The database (or the way to it) is away, not the update wrong: worth trying again."""
-    if isinstance(err, OSError | OperationalError | InterfaceError):
-        return True
-    return isinstance(err, DBAPIError) and err.connection_invalidated

@@ -45,11 +45,11 @@ async def on_score(
     press_id: str,
 ) -> bool:
     """A score for the survey message ``question`` (button or typed); False if already scored."""
-    if not await deps.repo.record_press(
+    if not await deps.presses.record_press(
         question.id, "score", str(score), question.chat_id, press_id
     ):
         return False
-    await deps.repo.set_state(
+    await deps.states.set_state(
         ChatState(
             chat_id=question.chat_id,
             step=ChatStep.NPS_REASON,
@@ -98,7 +98,7 @@ async def _finish_nps(deps: BotDeps, client: Client, state: ChatState, reason: s
             dedup_key=f"tg:nps:{state.message_id}",
         )
     )
-    await deps.repo.clear_state(state.chat_id)
+    await deps.states.clear_state(state.chat_id)
     if score is not None and nps_group(score) is NpsGroup.DETRACTOR:
         await raise_alert(
             deps,
@@ -115,7 +115,7 @@ async def _finish_nps(deps: BotDeps, client: Client, state: ChatState, reason: s
 
 async def close_pending(deps: BotDeps, chat_id: int) -> None:
     """Before the chat is asked something else: keep a score whose reason never came."""
-    state = await deps.repo.get_state(chat_id)
+    state = await deps.states.get_state(chat_id)
     if state is not None and state.step is ChatStep.NPS_REASON and state.client_id is not None:
         client = await deps.store.get_client(state.client_id)
         await _finish_nps(deps, client, state, None)
@@ -123,7 +123,7 @@ async def close_pending(deps: BotDeps, chat_id: int) -> None:
 
 async def flush_unanswered(deps: BotDeps, older_than: timedelta) -> int:
     """Record scores whose follow-up question was never answered (score only)."""
-    stale = await deps.repo.stale_states(ChatStep.NPS_REASON, utcnow() - older_than)
+    stale = await deps.states.stale_states(ChatStep.NPS_REASON, utcnow() - older_than)
     for state in stale:
         if state.client_id is not None:
             client = await deps.store.get_client(state.client_id)
@@ -133,10 +133,10 @@ async def flush_unanswered(deps: BotDeps, older_than: timedelta) -> int:
 
 async def on_text(deps: BotDeps, client: Client, chat_id: int, message_id: int, text: str) -> None:
     """A typed (or transcribed) message from a linked client."""
-    state = await deps.repo.get_state(chat_id)
+    state = await deps.states.get_state(chat_id)
     if state is not None and state.step is ChatStep.NPS_SCORE and state.message_id is not None:
         score = await deps.cpu(extract_score, text)
-        question = await deps.repo.get_outbox(state.message_id)
+        question = await deps.outbox.get_outbox(state.message_id)
         if score is None or question is None:
             await _say(deps, chat_id, "nps_need_score", client)
             return
@@ -160,7 +160,7 @@ async def on_text(deps: BotDeps, client: Client, chat_id: int, message_id: int, 
                 dedup_key=f"tg:winback:{state.message_id}",
             )
         )
-        await deps.repo.set_state(
+        await deps.states.set_state(
             ChatState(
                 chat_id=chat_id,
                 step=ChatStep.WINBACK_RETURN,
@@ -182,7 +182,7 @@ async def on_text(deps: BotDeps, client: Client, chat_id: int, message_id: int, 
                 dedup_key=f"tg:in:{chat_id}:{message_id}",
             )
         )
-        await deps.repo.clear_state(chat_id)
+        await deps.states.clear_state(chat_id)
         await _say(deps, chat_id, "nps_thanks", client)
         return
     if state is not None and state.step is ChatStep.COMPLAINT:
@@ -210,7 +210,7 @@ async def complaint(
             dedup_key=f"tg:complaint:{chat_id}:{message_id}",
         )
     )
-    await deps.repo.clear_state(chat_id)
+    await deps.states.clear_state(chat_id)
     await raise_alert(
         deps,
         client,
@@ -224,7 +224,7 @@ async def complaint(
 
 async def start_complaint(deps: BotDeps, client: Client, chat_id: int) -> None:
     await close_pending(deps, chat_id)
-    await deps.repo.set_state(
+    await deps.states.set_state(
         ChatState(
             chat_id=chat_id,
             step=ChatStep.COMPLAINT,
@@ -245,12 +245,12 @@ async def stop(deps: BotDeps, client: Client | None, chat_id: int) -> None:
     if client is not None:
         await close_pending(deps, chat_id)
         await deps.store.set_opt_out(client.id, True, source="telegram:/stop")
-        await deps.repo.clear_state(chat_id)
+        await deps.states.clear_state(chat_id)
     await _say(deps, chat_id, "stop_done", client)
 
 
 async def waits_for_answer(deps: BotDeps, chat_id: int) -> bool:
-    state = await deps.repo.get_state(chat_id)
+    state = await deps.states.get_state(chat_id)
     return state is not None and state.step in {
         ChatStep.NPS_REASON,
         ChatStep.WINBACK_REASON,

@@ -1,4 +1,4 @@
-"""The bot's own tables: updates seen, link tokens, managers, chat state, outbox, button presses.
+"""The bot's own tables: updates seen, link tokens, managers, FSM state, outbox, button presses.
 
 Nothing outside ``bot`` reads them; the bot reaches the client history only through the store port.
 """
@@ -66,17 +66,16 @@ class BotInviteRow(Base):
     used_by_chat: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class BotChatStateRow(Base):
-    """What the bot waits for in a chat (survey score, reason, complaint); survives restarts."""
+class BotFsmRow(Base):
+    """aiogram's FSM state and data of one chat (what the bot waits for there: a survey score,
+    a reason, a complaint); in the database, so it survives restarts and every worker sees it."""
 
-    __tablename__ = "bot_chat_state"
+    __tablename__ = "bot_fsm"
+    __table_args__ = (Index("ix_bot_fsm_state_updated_at", "state", "updated_at"),)
 
-    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    state: Mapped[str] = mapped_column(String(32))
-    client_id: Mapped[int | None] = mapped_column(BigInteger)
-    attempt_id: Mapped[int | None] = mapped_column(BigInteger)
-    message_id: Mapped[int | None] = mapped_column(BigInteger)  # outbox id of the question
-    score: Mapped[int | None] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str | None] = mapped_column(String(100))
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

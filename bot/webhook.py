@@ -1,4 +1,4 @@
-"""Webhook mode: an aiohttp server that accepts updates only with the right secret header.
+"""Webhook mode: aiogram's webhook handler, accepting updates only with the right secret header.
 
 ``POVTOR_TELEGRAM_WEBHOOK_URL`` decides both what Telegram is told (setWebhook) and the path
 served here, so the two cannot disagree; a request to any other path is answered 404 and logged
@@ -8,24 +8,23 @@ served here, so the two cannot disagree; a request to any other path is answered
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from aiogram.types import Update
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
-from pydantic import ValidationError
+from aiohttp.typedefs import Handler
 
 from bot.link import LINK_ERRORS, TOKEN_REFUSED
 from povtor.errors import ConfigError
+from povtor.lifecycle import serve_until_stop
 
 if TYPE_CHECKING:
     from bot.service import BotService
     from povtor.settings import TelegramSettings
 
 log = logging.getLogger(__name__)
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _LOGGED_PATHS = 20  # distinct wrong paths logged; a scanner cannot flood the log
 
 
@@ -45,21 +44,17 @@ def check_webhook_settings(tg: TelegramSettings) -> tuple[str, str, str]:
 
 
 def webhook_app(service: BotService, secret: str, path: str) -> web.Application:
-    """Checks the secret on every request; answers 200 once the update is handled, so that
-    Telegram redelivers updates whose handling failed (redeliveries are deduplicated)."""
+    """aiogram's webhook handler on ``path``: it checks the secret on every request (401
+    otherwise) and answers once the update is handled by the dispatcher (redeliveries are
+    deduplicated there); a body that is not an update is answered 400."""
     wrong_paths: set[str] = set()
 
-    async def receive(request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), secret.encode()):
-            log.warning("webhook request with a wrong or missing secret rejected")
-            return web.Response(status=401, text="unauthorized")
+    @web.middleware
+    async def bad_update(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
-            update = Update.model_validate(await request.json(), context={"bot": service.bot})
-        except (ValueError, ValidationError):
+            return await handler(request)
+        except ValueError:  # not JSON, or JSON that is not an update (pydantic's error)
             return web.Response(status=400, text="bad update")
-        await service.handle(update)
-        return web.json_response({})
 
     async def elsewhere(request: web.Request) -> web.Response:
         if request.path not in wrong_paths and len(wrong_paths) < _LOGGED_PATHS:
@@ -73,9 +68,13 @@ def webhook_app(service: BotService, secret: str, path: str) -> web.Application:
             )
         return web.Response(status=404, text="not found")
 
-    app = web.Application()
-    app.router.add_post(path, receive)
+    app = web.Application(middlewares=[bad_update])
+    handler = SimpleRequestHandler(
+        service.dispatcher, service.bot, handle_in_background=False, secret_token=secret
+    )
+    handler.register(app, path=path)
     app.router.add_route("*", "/{tail:.*}", elsewhere)
+    setup_application(app, service.dispatcher, bot=service.bot)
     return app
 
 
@@ -84,23 +83,32 @@ async def serve_webhook(service: BotService, stop: asyncio.Event) -> None:
     tg = service.deps.settings.telegram
     url, path, secret = check_webhook_settings(tg)
     runner = web.AppRunner(webhook_app(service, secret, path), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, tg.webhook_host, tg.webhook_port)
-        await site.start()
+    listening = asyncio.Event()
+    async with asyncio.TaskGroup() as group:
+        group.create_task(
+            serve_until_stop(
+                runner,
+                tg.webhook_host,
+                tg.webhook_port,
+                stop,
+                on_listening=lambda _: listening.set(),
+            )
+        )
+        await listening.wait()
         log.info("webhook listening on %s:%d%s", tg.webhook_host, tg.webhook_port, path)
-        while not stop.is_set():
-            try:
-                await service.bot.set_webhook(
-                    url, secret_token=secret, allowed_updates=["message", "callback_query"]
-                )
-            except LINK_ERRORS as err:
-                if service.link.failed(err).state == TOKEN_REFUSED:
-                    break
-                await service.wait(stop, service.link.next_delay())
-                continue
-            service.link.succeeded()
-            break
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+        await _register(service, url, secret, stop)
+
+
+async def _register(service: BotService, url: str, secret: str, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await service.bot.set_webhook(
+                url, secret_token=secret, allowed_updates=["message", "callback_query"]
+            )
+        except LINK_ERRORS as err:
+            if service.link.failed(err).state == TOKEN_REFUSED:
+                return
+            await service.wait(stop, service.link.next_delay())
+            continue
+        service.link.succeeded()
+        return

@@ -73,11 +73,11 @@ async def client_link_url(
 async def manager_invite_url(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], name: str
 ) -> str:
-    from bot.repo import BotRepo
+    from bot.manager_store import ManagerStore
     from bot.tokens import deep_link
 
     ttl = timedelta(hours=settings.telegram.invite_ttl_hours)
-    code = await BotRepo(sessions).create_invite(name, ttl)
+    code = await ManagerStore(sessions).create_invite(name, ttl)
     return deep_link(await bot_username(settings), code)
 
 

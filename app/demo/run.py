@@ -428,12 +428,12 @@ async def _cast_and_people(
     engine: Any, api: BotApiEmulator, feed: Feed, cast: list[Any], names: dict[int, str]
 ) -> SimulatedPeople:
     """The demo login, the manager's invite, and the simulated people for every chat."""
-    from bot.repo import BotRepo
+    from bot.manager_store import ManagerStore
     from bot.tokens import make_link_token
 
     sessions = session_factory(engine)
     await _add_login(sessions)
-    invite = await BotRepo(sessions).create_invite("Менеджер (демо)", timedelta(hours=24))
+    invite = await ManagerStore(sessions).create_invite("Менеджер (демо)", timedelta(hours=24))
     async with engine.connect() as conn:
         rows = (
             await conn.execute(

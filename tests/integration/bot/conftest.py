@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.tables  # noqa: F401  (the bot's tables are emptied between tests)
@@ -100,6 +102,27 @@ def bot_settings(fake_tg: FakeTelegram, tmp_path: Path, db_url: str) -> Settings
             per_chat_rate=4.0,  # keeps conversations quick; the limits are tested on their own
         ),
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def webhook_settings(bot_settings: Settings) -> Settings:
+    port = _free_port()
+    telegram = bot_settings.telegram.model_copy(
+        update={
+            "mode": "webhook",
+            "webhook_host": "127.0.0.1",
+            "webhook_port": port,
+            "webhook_url": f"http://127.0.0.1:{port}/telegram/webhook",
+            "webhook_secret": SecretStr("s3cret-Token_1"),
+        }
+    )
+    return bot_settings.model_copy(update={"telegram": telegram})
 
 
 @dataclass

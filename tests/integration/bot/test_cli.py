@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.repo import BotRepo
+from bot.manager_store import ManagerStore
 from bot.tokens import read_link_token
 from crm_sync.history.store import SqlHistoryStore
 from povtor.db import session_factory
@@ -71,7 +71,7 @@ async def test_manager_invite_is_usable_once(
     code, out, _ = await povtor(db_url, tmp_path, "manager", "invite", "--name", "Ольга")
     assert code == 0
     invite = out.strip().rsplit("start=", 1)[1]
-    repo = BotRepo(session_factory(engine))
+    repo = ManagerStore(session_factory(engine))
     manager = await repo.use_invite(invite, 1001, "")
     assert manager is not None
     assert manager.name == "Ольга"

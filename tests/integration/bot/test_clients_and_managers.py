@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.repo import BotRepo
+from bot.manager_store import ManagerStore
 from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import EventKind, Purpose, TaskStatus
 from tests.fakes.telegram_api import FakeTelegram
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.telegram
 
 
 async def invite_manager(fake_tg: FakeTelegram, running: Running, chat_id: int) -> FakeUser:
-    repo: BotRepo = running.service.deps.repo
+    repo: ManagerStore = running.service.deps.managers
     code = await repo.create_invite("Ольга", timedelta(hours=1))
     manager = FakeUser(fake_tg, chat_id, "Ольга")
     await manager.send_text(f"/start {code}")

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
 
+from bot.outbox_store import OutboxStore
 from bot.records import SendStatus
-from bot.repo import BotRepo
 from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import OutcomeKind, Purpose
 from povtor.settings import Settings
@@ -43,8 +41,8 @@ async def test_a_429_storm_is_waited_out_and_nothing_is_lost(
     assert loop.time() - started >= 1.0  # retry_after was honoured
     for _, user in pairs:
         assert len(user.messages()) == 2  # the link confirmation and exactly one reminder
-    repo: BotRepo = running_bot.service.deps.repo
-    counts = await repo.outbox_counts()
+    outbox: OutboxStore = running_bot.service.deps.outbox
+    counts = await outbox.outbox_counts()
     assert counts == {SendStatus.SENT.value: 12}
 
 
@@ -84,8 +82,8 @@ async def test_a_server_that_keeps_failing_leaves_a_failed_status(
         attempt_for(client, Purpose.REORDER), client
     )
     assert outcome.kind is OutcomeKind.FAILED
-    repo: BotRepo = running_bot.service.deps.repo
-    message = await repo.get_outbox(int((outcome.ref or "message:0").split(":")[1]))
+    outbox: OutboxStore = running_bot.service.deps.outbox
+    message = await outbox.get_outbox(int((outcome.ref or "message:0").split(":")[1]))
     assert message is not None
     assert message.status is SendStatus.FAILED
     assert message.tries == 1
@@ -101,31 +99,10 @@ async def test_403_marks_the_chat_unreachable_for_the_outreach_engine(
     outcome = await running_bot.service.channel.execute(attempt_for(client, Purpose.NPS), client)
     assert outcome.kind is OutcomeKind.UNREACHABLE
     assert (await store.get_client(client.id)).telegram_reachable is False
-    repo: BotRepo = running_bot.service.deps.repo
-    assert await repo.get_state(913) is None  # no survey is waiting for a blocked chat
-    counts = await repo.outbox_counts()
+    deps = running_bot.service.deps
+    assert await deps.states.get_state(913) is None  # no survey is waiting for a blocked chat
+    counts = await deps.outbox.outbox_counts()
     assert counts[SendStatus.UNREACHABLE.value] == 1
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def webhook_settings(bot_settings: Settings) -> Settings:
-    port = _free_port()
-    telegram = bot_settings.telegram.model_copy(
-        update={
-            "mode": "webhook",
-            "webhook_host": "127.0.0.1",
-            "webhook_port": port,
-            "webhook_url": f"http://127.0.0.1:{port}/telegram/webhook",
-            "webhook_secret": SecretStr("s3cret-Token_1"),
-        }
-    )
-    return bot_settings.model_copy(update={"telegram": telegram})
 
 
 async def test_webhook_accepts_only_the_right_secret_and_handles_each_update_once(

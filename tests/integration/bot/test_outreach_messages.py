@@ -98,8 +98,8 @@ async def test_a_message_in_flight_when_its_worker_was_killed_is_not_sent_again(
     client, user = await linked_user(fake_tg, store, 603)
     attempt = attempt_for(client, Purpose.REORDER)
     # the killed worker's execution: its request had started, its answer was never recorded
-    repo = running_bot.service.deps.repo
-    queued = await repo.add_outbox(
+    outbox = running_bot.service.deps.outbox
+    queued = await outbox.add_outbox(
         chat_id=603,
         purpose="reorder",
         text="Пора повторить заказ?",
@@ -107,13 +107,13 @@ async def test_a_message_in_flight_when_its_worker_was_killed_is_not_sent_again(
         attempt_id=attempt.id,
         dedup_key=f"attempt:{attempt.id}:{attempt.attempt_no}",
     )
-    await repo.start_send(queued.id)
+    await outbox.start_send(queued.id)
     seen = len(user.messages())
     outcome = await running_bot.service.channel.execute(attempt, client)  # taken over
     assert outcome.kind is OutcomeKind.DELIVERED
     assert outcome.ref == f"message:{queued.id}"
     assert len(user.messages()) == seen  # at most once: nothing went to the chat again
-    message = await running_bot.service.deps.repo.get_outbox(queued.id)
+    message = await running_bot.service.deps.outbox.get_outbox(queued.id)
     assert message is not None
     assert message.error is not None
     assert "not sent again" in message.error
@@ -124,7 +124,7 @@ async def test_a_message_queued_by_a_killed_worker_before_sending_is_sent_once(
 ) -> None:
     client, user = await linked_user(fake_tg, store, 604)
     attempt = attempt_for(client, Purpose.REORDER)
-    await running_bot.service.deps.repo.add_outbox(  # killed before its request started
+    await running_bot.service.deps.outbox.add_outbox(  # killed before its request started
         chat_id=604,
         purpose="reorder",
         text="Пора повторить заказ?",

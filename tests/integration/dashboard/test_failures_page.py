@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.outbox_dead import OutboxDeadLetters
+from bot.outbox_store import OutboxStore
 from bot.records import SendStatus
-from bot.repo import BotRepo
 from crm_sync.history.store import SqlHistoryStore
 from crm_sync.outbound.dead import CrmDeadLetters
 from tests.fakes.bitrix24_api import FakeBitrix24
@@ -59,7 +59,7 @@ async def test_manager_sees_every_queues_dead_letters_and_retries_the_crm_push(
 ) -> None:
     _ivan, [event_id] = await _refused_complaints(db_url, sessions, bitrix, failures_dash.store)
     [push] = [r for r in await push_rows(sessions) if r.event_id == event_id]
-    repo = BotRepo(sessions)
+    repo = OutboxStore(sessions)
     message = await repo.add_outbox(chat_id=77, purpose="reply", text="…")
     await repo.mark_outbox(message.id, SendStatus.FAILED, error=MESSAGE_REFUSED, tries=1)
     sent = await repo.add_outbox(chat_id=78, purpose="reply", text="…")
