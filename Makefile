@@ -9,7 +9,9 @@ DEMO_DIR ?= data/demo
 DEMO_CLIENTS ?= 40
 APT_PACKAGES := postgresql sip-tester baresip-core espeak-ng sox libsox-fmt-all ffmpeg chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
-PYTEST_ARGS ?=
+# Two test processes: most tests wait on peers (SIP phones, the Bot API emulator, a worker
+# process), so two keep two cores busy; longer tests are taken by whichever process is free.
+PYTEST_ARGS ?= -n 2 --dist worksteal
 
 .PHONY: demo test lint typecheck system-deps venv clean
 
