@@ -10,17 +10,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[3]
 CHECKED = ("povtor", "crm_sync", "outreach", "bot", "voice", "dashboard", "nlu")
 FACTORIES = frozenset(
     {"create_engine", "create_async_engine", "engine_from_config", "async_engine_from_config"}
 )
 DEFINES_THE_FACTORY = {"povtor/db.py"}
-# BotService still opens its own engine when it is given no sessions; the entry goes with it
-# (the test below fails while the entry names a module that no longer calls a factory).
-NOT_YET = {"bot/service.py"}
 
 
 def _factory_calls(path: Path) -> list[str]:
@@ -57,14 +52,7 @@ def test_nothing_outside_the_application_opens_a_database_engine() -> None:
     calls = [
         call
         for path in _modules()
-        if str(path.relative_to(ROOT)) not in DEFINES_THE_FACTORY | NOT_YET
+        if str(path.relative_to(ROOT)) not in DEFINES_THE_FACTORY
         for call in _factory_calls(path)
     ]
     assert calls == [], "open the engine in app/ and pass it (or its sessions) in"
-
-
-@pytest.mark.parametrize("module", sorted(NOT_YET))
-def test_each_pending_exception_still_opens_an_engine(module: str) -> None:
-    assert _factory_calls(ROOT / module), (
-        f"{module} no longer opens an engine: drop it from NOT_YET"
-    )
