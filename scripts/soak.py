@@ -149,7 +149,10 @@ async def soak(args: argparse.Namespace) -> int:
     try:
         async with DemoPhones(folder / "phones") as phones, asyncio.TaskGroup() as tg:
             opts = DemoOptions(folder=folder, dashboard_port=0, sandbox_port=0, metrics_port=0)
-            env = demo_environment(os.environ, demo_settings(opts, sandbox, phones.address, None))
+            settings = demo_settings(opts, sandbox, phones.address, None, datetime.now(UTC))
+            env = demo_environment(os.environ, settings)
+            for name in ("POVTOR_DEMO_CLOCK_START", "POVTOR_DEMO_CLOCK_SPEED"):
+                env.pop(name, None)  # a soak runs in real time: contact hours on the real clock
             env["POVTOR_DASHBOARD_ENABLED"] = "false"
             health_url = f"http://127.0.0.1:{free_tcp_port()}/healthz"
             env["POVTOR_METRICS_PORT"] = health_url.split(":")[2].split("/")[0]
