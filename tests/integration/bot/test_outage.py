@@ -3,7 +3,6 @@ so once and on /healthz, keeps planning, and sends what waited once Telegram is 
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from crm_sync.history.store import SqlHistoryStore
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.telegram_user import FakeUser
 from tests.integration.bot.worker_proc import Worker, due_for_survey, free_port
+from tests.integration.sip.peers import wait_until
 
 CHAT = 5151
 
@@ -29,12 +29,14 @@ async def _attempt_details(engine: AsyncEngine) -> list[tuple[str, str]]:
 async def _held_back(engine: AsyncEngine, within: float = 30.0) -> list[tuple[str, str]]:
     """The attempts once the dispatcher has held one back for Telegram (a deadline, not a
     guess: the database is read until it says so)."""
-    async with asyncio.timeout(within):
-        while True:
-            details = await _attempt_details(engine)
-            if any("telegram unavailable" in detail for _, detail in details):
-                return details
-            await asyncio.sleep(0.1)
+    details: list[tuple[str, str]] = []
+
+    async def said() -> bool:
+        details[:] = await _attempt_details(engine)
+        return any("telegram unavailable" in detail for _, detail in details)
+
+    await wait_until(said, within, "an attempt held back for Telegram", every_s=0.1)
+    return details
 
 
 async def test_worker_waits_out_an_unreachable_bot_api_and_sends_once_it_is_back(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import os
 import re
@@ -57,11 +58,17 @@ def udp_bound(port: int) -> bool:
 async def wait_until(
     condition: object, deadline_s: float, what: str, *, every_s: float = 0.01
 ) -> None:
-    """Poll a condition until it holds; fail after ``deadline_s``. ``every_s``: how often
-    (a condition that reads another process's database is polled less often)."""
+    """Poll a condition (a function, or a coroutine function such as a database read) until
+    it holds; fail after ``deadline_s``. ``every_s``: how often (a condition that reads another
+    process's database is polled less often)."""
     assert callable(condition)
     end = time.monotonic() + deadline_s
-    while not condition():
+    while True:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
         if time.monotonic() > end:
             raise TimeoutError(f"timed out waiting for {what}")
         await asyncio.sleep(every_s)
