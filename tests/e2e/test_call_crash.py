@@ -32,6 +32,27 @@ def _parts(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.wav.part")) if folder.is_dir() else []
 
 
+def calling_worker_env(db_url: str, data: Path, sipp_port: int, **settings: str) -> dict[str, str]:
+    """A `povtor run` that calls through the SIPp at ``sipp_port`` (no dashboard, no speech
+    model, holidays allowed, a fast dispatcher), plus ``settings`` (POVTOR_* names)."""
+    return {
+        **os.environ,
+        "POVTOR_DATABASE_URL": db_url,
+        "POVTOR_DATA_DIR": str(data),
+        "POVTOR_METRICS_PORT": str(_free_port()),
+        "POVTOR_DASHBOARD_ENABLED": "false",
+        "POVTOR_SIP_ENABLED": "true",
+        "POVTOR_SIP_PROXY": f"127.0.0.1:{sipp_port}",
+        "POVTOR_SIP_LOCAL_HOST": "127.0.0.1",
+        "POVTOR_SIP_LOCAL_PORT": str(free_port()),
+        "POVTOR_CALL_LIVE_ASR": "false",
+        "POVTOR_ASR_MODEL": str(data.parent / "no-model"),
+        "POVTOR_OUTREACH_HOLIDAY_CALLS": "true",
+        "POVTOR_OUTREACH_POLL_INTERVAL_S": "0.2",
+        **settings,
+    }
+
+
 async def _start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -70,22 +91,7 @@ async def test_killed_worker_call_is_interrupted_and_its_recording_kept(
     sipp = await start_sipp(tmp_path, None, builtin="uas")
     data = tmp_path / "data"
     incoming = data / "recordings" / "incoming"
-    env = {
-        **os.environ,
-        "POVTOR_DATABASE_URL": db_url,
-        "POVTOR_DATA_DIR": str(data),
-        "POVTOR_METRICS_PORT": str(_free_port()),
-        "POVTOR_DASHBOARD_ENABLED": "false",
-        "POVTOR_SIP_ENABLED": "true",
-        "POVTOR_SIP_PROXY": f"127.0.0.1:{sipp.port}",
-        "POVTOR_SIP_LOCAL_HOST": "127.0.0.1",
-        "POVTOR_SIP_LOCAL_PORT": str(free_port()),
-        "POVTOR_CALL_LIVE_ASR": "false",
-        "POVTOR_ASR_MODEL": str(tmp_path / "no-model"),
-        "POVTOR_OUTREACH_HOLIDAY_CALLS": "true",
-        "POVTOR_OUTREACH_POLL_INTERVAL_S": "0.2",
-        "POVTOR_RECORDINGS_FLUSH_INTERVAL_S": "0.2",
-    }
+    env = calling_worker_env(db_url, data, sipp.port, POVTOR_RECORDINGS_FLUSH_INTERVAL_S="0.2")
     worker = await _start_worker(env)
     try:
         # the robot is talking: a partial recording with some audio is on disk

@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from outreach.tables import AttemptRow
-from tests.e2e.test_call_crash import _start_worker
-from tests.e2e.test_worker import _free_port, _zone_in_daytime
-from tests.integration.sip.peers import free_port, start_sipp, wait_until
+from tests.e2e.test_call_crash import _start_worker, calling_worker_env
+from tests.e2e.test_worker import _zone_in_daytime
+from tests.integration.sip.peers import start_sipp, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.sip]
 
@@ -66,28 +66,18 @@ async def test_sigterm_during_many_calls_places_none_and_ends_every_call_politel
     sipp = await start_sipp(
         tmp_path, None, builtin="uas", calls=CALLS + LEFT, extra=["-timeout", "300s"]
     )
-    env = {
-        **os.environ,
-        "POVTOR_DATABASE_URL": db_url,
-        "POVTOR_DATA_DIR": str(tmp_path / "data"),
-        "POVTOR_METRICS_PORT": str(_free_port()),
-        "POVTOR_DASHBOARD_ENABLED": "false",
-        "POVTOR_SIP_ENABLED": "true",
-        "POVTOR_SIP_PROXY": f"127.0.0.1:{sipp.port}",
-        "POVTOR_SIP_LOCAL_HOST": "127.0.0.1",
-        "POVTOR_SIP_LOCAL_PORT": str(free_port()),
-        "POVTOR_SIP_MAX_CONCURRENT_CALLS": str(CALLS),
-        "POVTOR_SIP_CALLS_PER_SECOND": "50",
-        "POVTOR_CALL_LIVE_ASR": "false",
-        "POVTOR_ASR_MODEL": str(tmp_path / "no-model"),
-        "POVTOR_ASR_BACKGROUND": "false",
-        "POVTOR_OUTREACH_HOLIDAY_CALLS": "true",
-        "POVTOR_OUTREACH_POLL_INTERVAL_S": "0.2",
-        "POVTOR_OUTREACH_CONCURRENCY": str(CALLS),
-        "POVTOR_OUTREACH_PACING": "",
-        "POVTOR_OUTREACH_APPROVAL_THRESHOLD": "0",
-        "POVTOR_OUTREACH_DRAIN_TIMEOUT_S": "60",
-    }
+    env = calling_worker_env(
+        db_url,
+        tmp_path / "data",
+        sipp.port,
+        POVTOR_SIP_MAX_CONCURRENT_CALLS=str(CALLS),
+        POVTOR_SIP_CALLS_PER_SECOND="50",
+        POVTOR_ASR_BACKGROUND="false",
+        POVTOR_OUTREACH_CONCURRENCY=str(CALLS),
+        POVTOR_OUTREACH_PACING="",
+        POVTOR_OUTREACH_APPROVAL_THRESHOLD="0",
+        POVTOR_OUTREACH_DRAIN_TIMEOUT_S="60",
+    )
     worker = await _start_worker(env)
     try:
         # every line busy: each call answered (SIPp got the robot's ACK)

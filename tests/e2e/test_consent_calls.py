@@ -5,7 +5,6 @@ survey is a service call and goes without one."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
 from outreach.tables import AttemptRow
 from povtor.domain import ConsentChannel
-from tests.e2e.test_call_crash import _start_worker
+from tests.e2e.test_call_crash import _start_worker, calling_worker_env
 from tests.e2e.test_clean_stop import dialled
-from tests.e2e.test_worker import _free_port, _zone_in_daytime
-from tests.integration.sip.peers import free_port, start_sipp, wait_until
+from tests.e2e.test_worker import _zone_in_daytime
+from tests.integration.sip.peers import start_sipp, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.sip]
 
@@ -61,23 +60,13 @@ async def test_consent_blocks_an_advertising_call_but_not_an_nps_one(
     await client(store, AGREED, zone, every_month, ads=True)
     await client(store, SURVEYED, zone, [(8, 5)], ads=False)  # delivered: NPS due
     sipp = await start_sipp(tmp_path, None, builtin="uas", calls=3)
-    env = {
-        **os.environ,
-        "POVTOR_DATABASE_URL": db_url,
-        "POVTOR_DATA_DIR": str(tmp_path / "data"),
-        "POVTOR_METRICS_PORT": str(_free_port()),
-        "POVTOR_DASHBOARD_ENABLED": "false",
-        "POVTOR_SIP_ENABLED": "true",
-        "POVTOR_SIP_PROXY": f"127.0.0.1:{sipp.port}",
-        "POVTOR_SIP_LOCAL_HOST": "127.0.0.1",
-        "POVTOR_SIP_LOCAL_PORT": str(free_port()),
-        "POVTOR_CALL_LIVE_ASR": "false",
-        "POVTOR_ASR_MODEL": str(tmp_path / "no-model"),
-        "POVTOR_ASR_BACKGROUND": "false",
-        "POVTOR_OUTREACH_HOLIDAY_CALLS": "true",
-        "POVTOR_OUTREACH_POLL_INTERVAL_S": "0.2",
-        "POVTOR_OUTREACH_PACING": "",  # both allowed calls at once
-    }
+    env = calling_worker_env(
+        db_url,
+        tmp_path / "data",
+        sipp.port,
+        POVTOR_ASR_BACKGROUND="false",
+        POVTOR_OUTREACH_PACING="",  # both allowed calls at once
+    )
     worker = await _start_worker(env)
     try:
         await wait_until(lambda: len(sipp.received("ACK")) >= 2, 120, "two calls up")
