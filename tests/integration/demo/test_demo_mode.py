@@ -12,18 +12,11 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-async def test_demo_mode_worker_with_a_real_trunk_and_bot_refuses_to_start(
-    tmp_path: Path,
-) -> None:
+async def _refused_start(tmp_path: Path, **settings: str) -> str:
+    """`povtor run` with only ``settings`` (none of the caller's POVTOR_*): it must refuse to
+    start (exit 2); what it said."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("POVTOR_")}
-    env.update(
-        POVTOR_DEMO_MODE="true",
-        POVTOR_DATA_DIR=str(tmp_path / "data"),
-        POVTOR_SIP_ENABLED="true",
-        POVTOR_SIP_PROXY="sip.provider.example:5060",
-        POVTOR_SIP_LOCAL_HOST="127.0.0.1",
-        POVTOR_TELEGRAM_BOT_TOKEN="5012345678:AAF0realLookingTokenFromBotFather0000",
-    )
+    env.update(settings)
     worker = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "app", "run", cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -32,6 +25,21 @@ async def test_demo_mode_worker_with_a_real_trunk_and_bot_refuses_to_start(
         _, err = await worker.communicate()
     message = err.decode()
     assert worker.returncode == 2, message[-2000:]
+    return message
+
+
+async def test_demo_mode_worker_with_a_real_trunk_and_bot_refuses_to_start(
+    tmp_path: Path,
+) -> None:
+    message = await _refused_start(
+        tmp_path,
+        POVTOR_DEMO_MODE="true",
+        POVTOR_DATA_DIR=str(tmp_path / "data"),
+        POVTOR_SIP_ENABLED="true",
+        POVTOR_SIP_PROXY="sip.provider.example:5060",
+        POVTOR_SIP_LOCAL_HOST="127.0.0.1",
+        POVTOR_TELEGRAM_BOT_TOKEN="5012345678:AAF0realLookingTokenFromBotFather0000",
+    )
     assert "demo mode" in message
     assert "POVTOR_SIP_PROXY" in message
     assert "POVTOR_TELEGRAM_API_BASE" in message
@@ -40,20 +48,12 @@ async def test_demo_mode_worker_with_a_real_trunk_and_bot_refuses_to_start(
 
 async def test_a_real_worker_refuses_the_demo_clock(tmp_path: Path) -> None:
     """Contact hours on a fast clock would reach real clients at night: demo mode only."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POVTOR_")}
-    env.update(
+    message = await _refused_start(
+        tmp_path,
         POVTOR_DATA_DIR=str(tmp_path / "data"),
         POVTOR_DEMO_CLOCK_START="2026-12-07T06:00:00+03:00",
         POVTOR_DEMO_CLOCK_ORIGIN="2026-12-07T04:00:00+00:00",
         POVTOR_DEMO_CLOCK_SPEED="120",
     )
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "run", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    async with asyncio.timeout(120):
-        _, err = await worker.communicate()
-    message = err.decode()
-    assert worker.returncode == 2, message[-2000:]
     assert "POVTOR_DEMO_CLOCK" in message
     assert not (tmp_path / "data" / "povtor.db").exists()
