@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from outreach.pacing import hour_and_day_start, matching
@@ -21,7 +21,7 @@ from outreach.tables import (
     CampaignRow,
     ContactRow,
 )
-from povtor.db import utcnow
+from povtor.db import table_of, utcnow
 from povtor.domain import AttemptState, ChannelKind, EventKind, Purpose
 from povtor.ports import (
     CampaignView,
@@ -34,11 +34,11 @@ from povtor.ports import (
 )
 
 log = logging.getLogger("povtor.audit")
-A: Table = AttemptRow.__table__  # type: ignore[assignment]
-O: Table = AttemptOutcomeRow.__table__  # type: ignore[assignment]  # noqa: E741
-C: Table = ContactRow.__table__  # type: ignore[assignment]
-K: Table = CampaignRow.__table__  # type: ignore[assignment]
-L: Table = ActionRow.__table__  # type: ignore[assignment]
+A = table_of(AttemptRow)
+O = table_of(AttemptOutcomeRow)  # noqa: E741
+C = table_of(ContactRow)
+K = table_of(CampaignRow)
+L = table_of(ActionRow)
 PLAN_STATES = (
     AttemptState.PLANNED.value,
     AttemptState.RETRY_SCHEDULED.value,

@@ -11,17 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm_sync.history.tables import ClientRow, ConsentRow, EventRow
 from crm_sync.imports.parse import CellError, CellValue, text
 from crm_sync.imports.records import ClientRecord
+from povtor.db import table_of
 from povtor.domain import ConsentChannel, ContactKind, EventKind
 
-consents_t: Table = ConsentRow.__table__  # type: ignore[assignment]
-events_t: Table = EventRow.__table__  # type: ignore[assignment]
-clients_t: Table = ClientRow.__table__  # type: ignore[assignment]
+consents_t = table_of(ConsentRow)
+events_t = table_of(EventRow)
+clients_t = table_of(ClientRow)
 CHANNELS = (ConsentChannel.CALL, ConsentChannel.TELEGRAM)
 ADS = ContactKind.ADVERTISING.value
 _YES = "да yes y true 1 + v x ✓ согласен согласна согласие есть подписан подписана дано разрешено"
