@@ -127,7 +127,7 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
     from voice.call_store import CallStore
     from voice.engine import CallEngine
     from voice.recording import CallRecorder, RecordingWriter
-    from voice.recording_archive import incoming_folder
+    from voice.recording_archive import incoming_folder, recover_after_restart
     from voice.retention import RetentionSweeper
     from voice.sip.trunks import load_trunks
     from voice.storage import storage_from_settings, storages_from_settings
@@ -154,6 +154,22 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
         settings, engine, call_store, worker_id=rt.worker_id, history=rt.store, storage=storage
     )
     stack.callback(channel.close)
+
+    async def release_own_calls() -> None:
+        # Unwound after every service has ended (the dispatcher drained or cut its calls
+        # short): a call of this worker whose end was not stored in time ends interrupted
+        # now, its recording archived, instead of staying active until the next start.
+        try:
+            report = await recover_after_restart(
+                call_store, storage, incoming, worker_id=rt.worker_id
+            )
+        except Exception as err:  # the database is away: the next start's recovery does it
+            log.warning("calls of this worker not closed at stop: %s", err)
+            return
+        if report.interrupted:
+            log.warning("at stop, %s", _recovered(report))
+
+    stack.push_async_callback(release_own_calls)
     await channel.warm()
 
     services: list[Service] = [

@@ -66,61 +66,66 @@ async def test_sigterm_during_many_calls_places_none_and_ends_every_call_politel
     sipp = await start_sipp(
         tmp_path, None, builtin="uas", calls=CALLS + LEFT, extra=["-timeout", "300s"]
     )
-    env = calling_worker_env(
-        db_url,
-        tmp_path / "data",
-        sipp.port,
-        POVTOR_SIP_MAX_CONCURRENT_CALLS=str(CALLS),
-        POVTOR_SIP_CALLS_PER_SECOND="50",
-        POVTOR_ASR_BACKGROUND="false",
-        POVTOR_OUTREACH_CONCURRENCY=str(CALLS),
-        POVTOR_OUTREACH_PACING="",
-        POVTOR_OUTREACH_APPROVAL_THRESHOLD="0",
-        POVTOR_OUTREACH_DRAIN_TIMEOUT_S="60",
-    )
-    worker = await _start_worker(env)
     try:
-        # every line busy: each call answered (SIPp got the robot's ACK)
+        env = calling_worker_env(
+            db_url,
+            tmp_path / "data",
+            sipp.port,
+            POVTOR_SIP_MAX_CONCURRENT_CALLS=str(CALLS),
+            POVTOR_SIP_CALLS_PER_SECOND="50",
+            POVTOR_ASR_BACKGROUND="false",
+            POVTOR_OUTREACH_CONCURRENCY=str(CALLS),
+            POVTOR_OUTREACH_PACING="",
+            POVTOR_OUTREACH_APPROVAL_THRESHOLD="0",
+            POVTOR_OUTREACH_DRAIN_TIMEOUT_S="60",
+        )
+        worker = await _start_worker(env)
         try:
-            await wait_until(lambda: len(sipp.received("ACK")) >= CALLS, 240, f"{CALLS} calls up")
-        except TimeoutError as err:
+            # every line busy: each call answered (SIPp got the robot's ACK)
+            try:
+                await wait_until(
+                    lambda: len(sipp.received("ACK")) >= CALLS, 240, f"{CALLS} calls up"
+                )
+            except TimeoutError as err:
+                if worker.returncode is None:
+                    worker.kill()
+                _, stderr = await worker.communicate()
+                raise AssertionError(f"{err}: {stderr.decode()[-4000:]}\n{sipp.log()}") from err
+            before = len(sipp.received("INVITE"))
+            worker.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(worker.communicate(), timeout=120)
+        finally:
             if worker.returncode is None:
                 worker.kill()
-            _, stderr = await worker.communicate()
-            raise AssertionError(f"{err}: {stderr.decode()[-4000:]}\n{sipp.log()}") from err
-        before = len(sipp.received("INVITE"))
-        worker.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(worker.communicate(), timeout=120)
-    finally:
-        if worker.returncode is None:
-            worker.kill()
-            await worker.wait()
-    assert worker.returncode == 0, stderr.decode()[-3000:]
-    invites = sipp.received("INVITE")
-    assert before == CALLS
-    assert len(invites) == before  # no new call after the signal
-    assert len(sipp.received("BYE")) == len(invites)  # each call ended by the robot
-    after_stop = await states(engine)
-    assert after_stop["claimed"] == after_stop["in_progress"] == 0
-    assert after_stop["retry_scheduled"] == CALLS  # interrupted politely: tried again later
-    assert after_stop["planned"] == LEFT  # given back, never started
-    async with engine.connect() as conn:
-        from voice.tables import CallRow
+                await worker.wait()
+        assert worker.returncode == 0, stderr.decode()[-3000:]
+        invites = sipp.received("INVITE")
+        assert before == CALLS
+        assert len(invites) == before  # no new call after the signal
+        assert len(sipp.received("BYE")) == len(invites)  # each call ended by the robot
+        after_stop = await states(engine)
+        assert after_stop["claimed"] == after_stop["in_progress"] == 0
+        assert after_stop["retry_scheduled"] == CALLS  # interrupted politely: tried again later
+        assert after_stop["planned"] == LEFT  # given back, never started
+        async with engine.connect() as conn:
+            from voice.tables import CallRow
 
-        active = await conn.execute(select(CallRow.uuid).where(CallRow.state == "active"))
-        assert active.all() == []
+            active = await conn.execute(select(CallRow.uuid).where(CallRow.state == "active"))
+            assert active.all() == [], stderr.decode()[-6000:]
 
-    restarted = await _start_worker(env)
-    try:
-        await wait_until(
-            lambda: len(sipp.received("ACK")) >= CALLS + LEFT, 120, "the calls left over"
-        )
+        restarted = await _start_worker(env)
+        try:
+            await wait_until(
+                lambda: len(sipp.received("ACK")) >= CALLS + LEFT, 120, "the calls left over"
+            )
+        finally:
+            restarted.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(restarted.communicate(), timeout=120)
+        assert restarted.returncode == 0, stderr.decode()[-3000:]
+        counts = dialled(sipp.received("INVITE"))
     finally:
-        restarted.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(restarted.communicate(), timeout=120)
-        sipp.process.kill()
+        if sipp.process.returncode is None:
+            sipp.process.kill()
         await sipp.process.wait()
-    assert restarted.returncode == 0, stderr.decode()[-3000:]
-    counts = dialled(sipp.received("INVITE"))
     assert len(counts) == CALLS + LEFT
     assert max(counts.values()) == 1  # nothing dialled twice
