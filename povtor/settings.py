@@ -113,6 +113,10 @@ class AsrSettings(BaseSettings):
     skip_robot: bool = False  # background: leave the robot's (left) channel undecoded
     scan_interval_s: float = 30.0  # background: how often the recordings folder is scanned
     max_audio_s: float = Field(default=4 * 3600.0, gt=0)  # longer files are refused
+    # which voice activity detector picks the speech to decode: "silero" (the Silero model) or
+    # "energy" (levels against each recording's noise floor); figures in docs/voice.md
+    vad: Literal["energy", "silero"] = "silero"
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # silero: speech score
 
 
 class RecordingSettings(BaseSettings):
