@@ -127,6 +127,11 @@ class ClientDirectory(ClientLookup, Protocol):
         """Raises NotFound for an unknown id."""
         ...
 
+    async def client_names(self, client_ids: Sequence[int]) -> Mapping[int, str]:
+        """The names of the clients among ``client_ids`` that exist (a list's links, in one
+        read of one table)."""
+        ...
+
     async def find_client(self, external_id: str) -> Client | None:
         """By the code of the business's own system (exact match)."""
         ...
