@@ -27,6 +27,7 @@ from crm_sync.metrics.tables import ReportSnapshotRow
 from povtor.db import Base
 from povtor.ports import REPORT_PERIODS
 from povtor.settings import AsrSettings, DashboardSettings, Settings, SipSettings, TelegramSettings
+from tests.integration.imports.conftest import run_povtor
 from tests.logged import logged
 
 UNTIL = date(2026, 1, 31)
@@ -128,3 +129,17 @@ async def test_migration_creates_exactly_the_declared_snapshot_table(engine: Asy
     async with engine.connect() as conn:
         changes = await conn.run_sync(diff)
     assert [c for c in changes if "report_snapshots" in repr(c)] == []
+
+
+async def test_report_store_command_stores_every_period_now(
+    db_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    await load_demo(engine, DemoSpec(clients=20, seed=6, until=UNTIL))
+    refused = run_povtor(db_url, "report", "--store", "--from", "2025-01-01", cwd=tmp_path)
+    assert refused.returncode != 0
+    assert await ReportSnapshots(engine).latest("year") is None
+    done = run_povtor(db_url, "report", "--store", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name in REPORT_PERIODS:
+        assert f"stored {name}:" in done.stdout
+        assert await ReportSnapshots(engine).latest(name) is not None
