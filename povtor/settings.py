@@ -235,6 +235,10 @@ class DashboardSettings(BaseSettings):
     argon2_parallelism: int = 2
     page_size: int = 50
     report_cache_s: float = 60.0  # repeat-sales and reasons figures are reused this long
+    # the worker stores the repeat-sales report of each offered period this often (as planning)
+    report_refresh_s: float = Field(default=600.0, gt=0)
+    # up to this many clients a report not stored yet (or of any dates) is computed on request
+    report_live_max_clients: int = 50_000
     live_refresh_s: float = Field(default=20.0, gt=0)  # the outreach page refreshes itself
 
 

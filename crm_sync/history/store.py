@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -477,6 +477,15 @@ class SqlHistoryStore:
             r.id: client_from_row(r, phones.get(r.id, []), consents.get(r.id, [])) for r in rows
         }
 
+    async def client_names(self, client_ids: Sequence[int]) -> Mapping[int, str]:
+        ids = sorted(set(client_ids))
+        if not ids:
+            return {}
+        c = table_of(ClientRow)
+        async with self._sessions() as session:
+            rows = await session.execute(select(c.c.id, c.c.name).where(c.c.id.in_(ids)))
+            return {cid: name for cid, name in rows}
+
     async def search_clients(
         self, query: str = "", *, after_id: int | None = None, limit: int = 50
     ) -> Sequence[Client]:
@@ -498,7 +507,7 @@ class SqlHistoryStore:
         self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
     ) -> Sequence[NpsResponse]:
         n = NpsResponseRow
-        stmt = select(n)
+        stmt = select(*table_of(n).c)
         if query.group is not None:
             low, high = NPS_SCORES[query.group]
             stmt = stmt.where(n.score >= low, n.score <= high)
@@ -518,10 +527,11 @@ class SqlHistoryStore:
                 )
             )
         async with self._sessions() as session:
-            rows = await session.scalars(
+            # Core rows, not ORM objects: a page of them is built on every list request
+            rows = await session.execute(
                 stmt.order_by(n.answered_at.desc(), n.id.desc()).limit(limit)
             )
-            return [nps_from_row(r) for r in rows]
+            return [nps_from_row(cast(NpsResponseRow, r)) for r in rows]
 
     async def count_tasks(self, statuses: Sequence[TaskStatus]) -> int:
         async with self._sessions() as session:
