@@ -167,14 +167,17 @@ class AttemptQueue:
         With ``campaign_id`` they wait for approval (``pending_approval``) in that campaign."""
         if not attempts:
             return 0
+        state = AttemptState.PLANNED if campaign_id is None else AttemptState.PENDING_APPROVAL
+        if self.dialect == "postgresql":
+            async with self._write() as session:
+                return await insert_attempts(
+                    session, attempts, now, state=state.value, campaign_id=campaign_id
+                )
         rows = [self._row(a, now) for a in attempts]
         if campaign_id is not None:
             for row in rows:
-                row["state"] = AttemptState.PENDING_APPROVAL.value
+                row["state"] = state.value
                 row["campaign_id"] = campaign_id
-        if self.dialect == "postgresql":
-            async with self._write() as session:
-                return await insert_attempts(session, rows, now)
         stmt = (
             dialect_insert(self.dialect, A)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
