@@ -8,8 +8,10 @@ the same window-function queries, with the date arithmetic written per dialect.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import TextClause, bindparam, text
@@ -44,6 +46,12 @@ _GRANTS = {
     for call in (None, True, False)
     for telegram in (None, True, False)
 }
+
+
+@lru_cache(maxsize=16)
+def _row_type(columns: tuple[str, ...]) -> Any:
+    """A named tuple type for a candidate query's columns (one per query, made once)."""
+    return namedtuple("CandidateRow", columns)
 
 
 class SqlPlanningSource:
@@ -334,11 +342,13 @@ class SqlPlanningSource:
                 if self.dialect == "postgresql"
                 else bound.columns(last_at=UtcDateTime())
             )
-            rows = (
-                await session.execute(
-                    stmt, {**params, "as_of": as_of, "after": after, "upto": upto}
-                )
-            ).all()
+            result = await session.execute(
+                stmt, {**params, "as_of": as_of, "after": after, "upto": upto}
+            )
+            # Plain named tuples: a field of SQLAlchemy's Row costs ~0.4 us by name, and each
+            # candidate reads fifteen of them.
+            row_type = _row_type(tuple(result.keys()))
+            rows = [row_type._make(r) for r in result]
         return CandidatePage([build(r) for r in rows], upto)
 
     @staticmethod
