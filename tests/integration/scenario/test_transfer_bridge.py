@@ -1,0 +1,216 @@
+"""Where the trunk refuses REFER, the robot calls the manager itself on the same trunk and joins
+the two calls: the client's and the manager's audio and keypad go across, both people are in the
+call's recording, and when one side hangs up the other gets a BYE. Against SIPp clients that
+refuse REFER (405, or 202 then a NOTIFY reporting 503), a baresip manager that answers (and
+hears the client), a SIPp manager that answers, and one that is busy."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aiortp.codecs.g711 import PcmaCodec, PcmuCodec
+
+from crm_sync.history.store import ClientInput, SqlHistoryStore
+from povtor.domain import Client, OutcomeKind, Purpose
+from tests.integration.scenario.baresip import start_baresip
+from tests.integration.scenario.test_call_channel_sip import attempt
+from tests.integration.scenario.test_transfer_sip import settings_for
+from tests.integration.sip.peers import peak_frequency, read_wav, start_sipp, tone, write_pcap
+from voice.call_channel import build_call_channel
+from voice.scenario import DEFAULT_TRANSFER_FAILED
+
+pytestmark = pytest.mark.sip
+
+CLIENT_HZ, MANAGER_HZ = 1000.0, 600.0
+
+
+def rtp_pcap(
+    path: Path, pcm: bytes, payload_type: int, *, digit: int | None = None, every_s: float = 1.0
+) -> Path:
+    """A pcap of ``pcm`` as G.711 RTP (PCMU 0 or PCMA 8) for SIPp's play_pcap_audio; with
+    ``digit``, an RFC 4733 event (type 101) takes the place of the audio every ``every_s``."""
+    codec = PcmuCodec() if payload_type == 0 else PcmaCodec()
+    encoded = codec.encode(pcm)
+    packets: list[tuple[float, bytes]] = []
+    frames = len(encoded) // 160
+    period = int(every_s / 0.02)
+    i = 0
+    while i < frames:
+        if digit is not None and i and i % period == 0 and i + 8 <= frames:
+            for k in range(8):  # 5 updates and 3 end packets, one timestamp
+                end = k >= 5
+                event = struct.pack("!BBH", digit, (0x80 if end else 0) | 10, 160 * min(k + 1, 5))
+                marker = 0x80 if k == 0 else 0
+                header = struct.pack("!BBHII", 0x80, marker | 101, i + k, i * 160, 7)
+                packets.append(((i + k) * 0.02, header + event))
+            i += 8
+            continue
+        header = struct.pack("!BBHII", 0x80, payload_type, i, i * 160, 7)
+        packets.append((i * 0.02, header + encoded[i * 160 : (i + 1) * 160]))
+        i += 1
+    return write_pcap(path, packets)
+
+
+async def bridged_call(
+    tmp_path: Path, engine_for, store: SqlHistoryStore, client: Client, port: int, target: str
+) -> Any:  # fmt: skip
+    """Run the transfer scenario against the client peer at ``port`` (see trunk_to)."""
+    settings = settings_for(tmp_path, in_scenario=True, target=target)
+    async with engine_for(port, **trunk_to(port)) as engine:
+        channel = build_call_channel(settings, engine, worker_id="test-worker", history=store)
+        try:
+            async with asyncio.timeout(60):
+                return await channel.execute(attempt(Purpose.NPS), client)
+        finally:
+            channel.close()
+
+
+async def new_client(store: SqlHistoryStore) -> Client:
+    return await store.create_client(
+        ClientInput(external_id="c1", name="Иван", phones=("+79990001122",))
+    )
+
+
+def trunk_to(port: int) -> dict[str, Any]:
+    """The trunk's fields for a client peer at ``port``: no proxy, so the manager's call goes
+    to the manager's own address on the same trunk (a proxy would take both calls)."""
+    return {"proxy": None, "domain": f"127.0.0.1:{port}"}
+
+
+def channel_side(wav: Path, side: int) -> bytes:
+    """One side of a stereo call recording (0: what the client heard, 1: the client)."""
+    channels, pcm = read_wav(wav)
+    assert channels == 2
+    samples = np.frombuffer(pcm, dtype="<i2").reshape(-1, 2)[:, side]
+    return samples.astype("<i2").tobytes()
+
+
+def loudest_second(pcm: bytes) -> bytes:
+    """The second of ``pcm`` with the most energy (where the tone is, not the silence)."""
+    seconds = [pcm[i : i + 16000] for i in range(0, len(pcm) - 15999, 16000)]
+    assert seconds, "recording shorter than a second"
+    return max(seconds, key=lambda s: float(np.abs(np.frombuffer(s, dtype="<i2")).mean()))
+
+
+async def test_a_refused_refer_joins_the_client_to_a_manager_who_answers_through_povtor(
+    tmp_path: Path, engine_for, store: SqlHistoryStore
+) -> None:
+    """REFER refused with 405: the robot calls the manager (baresip) and joins the calls. The
+    manager hears the client's tone and gets the client's keypad digit; the client's side of
+    the recording has the manager's tone; the manager hangs up and the client gets a BYE."""
+    client = await new_client(store)
+    pcap = rtp_pcap(tmp_path / "client.pcap", tone(CLIENT_HZ, 12.0), 8, digit=5)
+    manager = await start_baresip(tmp_path, "manager", source_pcm=tone(MANAGER_HZ, 60.0))
+    sipp = await start_sipp(
+        tmp_path, "refer_refused_then_talks",
+        fill={"CODE": "405", "REASON": "Method Not Allowed", "PCAP": str(pcap)},
+    )  # fmt: skip
+    target = f"sip:manager@127.0.0.1:{manager.sip_port}"
+    try:
+        async with engine_for(sipp.port, record=True, **trunk_to(sipp.port)) as engine:
+            settings = settings_for(tmp_path, in_scenario=True, target=target)
+            channel = build_call_channel(settings, engine, worker_id="test-worker", history=store)
+            execution = asyncio.ensure_future(channel.execute(attempt(Purpose.NPS), client))
+            try:
+                await manager.wait_event("CALL_ESTABLISHED")
+                digit = await manager.wait_event("CALL_DTMF_START")  # the client's key, relayed
+                await manager.command("hangup")
+                async with asyncio.timeout(30):
+                    outcome = await execution
+            finally:
+                execution.cancel()
+                channel.close()
+        assert await sipp.finish() == 0, sipp.log()  # the client got the robot's BYE
+    finally:
+        await manager.stop()
+    assert digit.get("param") == "5", digit  # baresip names the key it got
+    assert sipp.received("REFER"), sipp.log()
+    data = outcome.data
+    transfer = data["transfer"]
+    assert transfer["stage"] == "connected", transfer
+    assert transfer["route"] == "bridge"
+    assert (transfer["refer_code"], transfer["target"]) == (405, target)
+    assert transfer["ended_by"] == "manager"
+    assert data["finished"] == "transferred"
+    assert outcome.kind is OutcomeKind.ANSWERED
+    assert "callback" not in data
+    assert [p["step"] for p in data["prompts"]] == ["offer"]
+    # the manager heard the client (PCMA from the client, PCMU to the manager)
+    heard = manager.heard()
+    assert abs(peak_frequency(loudest_second(read_wav(heard)[1])) - CLIENT_HZ) < 30
+    # the call's recording: the manager on the side the client hears, the client on the other
+    (wav,) = (tmp_path / "recordings").glob("*.wav")
+    assert abs(peak_frequency(loudest_second(channel_side(wav, 0))) - MANAGER_HZ) < 30
+    assert abs(peak_frequency(loudest_second(channel_side(wav, 1))) - CLIENT_HZ) < 30
+    summaries = [e.summary for e in await store.timeline(client.id) if "Перевод" in e.summary]
+    assert summaries == [
+        "Перевод на менеджера: клиент соединён с менеджером; вторым звонком через Povtor, "
+        "оператор связи отказал в REFER (SIP 405)"
+    ]
+    assert await store.list_client_tasks(client.id) == []
+
+
+async def test_a_notify_saying_the_trunk_failed_joins_the_calls_until_the_client_hangs_up(
+    tmp_path: Path, engine_for, store: SqlHistoryStore
+) -> None:
+    """REFER accepted, then a NOTIFY reports 503 (the trunk could not place the call): the
+    robot calls the manager (SIPp) itself; the client hangs up and the manager gets a BYE."""
+    client = await new_client(store)
+    manager = await start_sipp(
+        tmp_path, "manager_answers",
+        fill={"PCAP": str(rtp_pcap(tmp_path / "manager.pcap", tone(MANAGER_HZ, 3.0), 0))},
+    )  # fmt: skip
+    sipp = await start_sipp(
+        tmp_path, "refer_notify_fails_then_hangs_up",
+        fill={"CODE": "503", "REASON": "Service Unavailable", "PAUSE_MS": "3000",
+              "PCAP": str(rtp_pcap(tmp_path / "client.pcap", tone(CLIENT_HZ, 2.0), 0))},
+    )  # fmt: skip
+    target = f"sip:manager@127.0.0.1:{manager.port}"
+    outcome = await bridged_call(tmp_path, engine_for, store, client, sipp.port, target)
+    assert await sipp.finish() == 0, sipp.log()
+    assert await manager.finish() == 0, manager.log()  # the manager got the robot's BYE
+    invite = manager.received("INVITE")
+    assert len(invite) == 1
+    assert invite[0].startswith(f"INVITE {target} ")
+    transfer = outcome.data["transfer"]
+    assert (transfer["stage"], transfer["route"]) == ("connected", "bridge"), transfer
+    assert (transfer["refer_code"], transfer["progress"]) == (503, [100, 503])
+    assert transfer["ended_by"] == "client"
+    assert outcome.data["hung_up_by"] == "client"
+    assert outcome.data["finished"] == "transferred"
+
+
+@pytest.mark.parametrize(("code", "reason"), [("403", "Forbidden"), ("501", "Not Implemented")])
+async def test_a_refused_refer_and_a_busy_manager_is_said_and_leaves_a_callback_task(
+    tmp_path: Path, engine_for, store: SqlHistoryStore, code: str, reason: str
+) -> None:
+    """REFER refused, and the manager's own call gets 486: the transfer failed with that reason,
+    the robot says so, goes on with the scenario, and a manager is asked to call back."""
+    client = await new_client(store)
+    manager = await start_sipp(tmp_path, "manager_busy")
+    sipp = await start_sipp(tmp_path, "refer_refused", fill={"CODE": code, "REASON": reason})
+    target = f"sip:manager@127.0.0.1:{manager.port}"
+    outcome = await bridged_call(tmp_path, engine_for, store, client, sipp.port, target)
+    assert await sipp.finish() == 0, sipp.log()
+    assert await manager.finish() == 0, manager.log()
+    data = outcome.data
+    transfer = data["transfer"]
+    assert (transfer["stage"], transfer["route"], transfer["code"]) == ("failed", "bridge", 486)
+    assert transfer["refer_code"] == int(code)
+    assert data["callback"] is True
+    prompts = data["prompts"]
+    assert [p["step"] for p in prompts] == ["offer", "transfer_failed", "bye"]
+    assert prompts[1]["text"] == DEFAULT_TRANSFER_FAILED
+    assert data["finished"] == "end"
+    summaries = [e.summary for e in await store.timeline(client.id) if "Перевод" in e.summary]
+    assert summaries == [
+        "Перевод на менеджера: менеджер не ответил (SIP 486); вторым звонком через Povtor, "
+        f"оператор связи отказал в REFER (SIP {code})"
+    ]
+    tasks = await store.list_client_tasks(client.id)
+    assert [(t.kind, t.source_ref) for t in tasks] == [("callback", outcome.ref)]
