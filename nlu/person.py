@@ -16,7 +16,8 @@ robot they refused. Decisions:
   verb and the noun ("хочу сказать, менеджер молодец"), a noun inside a longer answer ("менеджер
   был грубый", "оператор не дозвонился");
 - negated requests are not requests: "не надо менеджера", "не соединяйте с оператором",
-  "менеджер не нужен", "нет, человека не надо";
+  "менеджер не нужен", "нет, человека не надо"; a "нет" before a request answers the question
+  and asks all the same ("нет, позовите оператора");
 - opt-outs are not looked at here: the caller checks them first ("не звоните больше, соедините с
   менеджером" stops contact, a legal matter).
 """
@@ -66,12 +67,15 @@ _BESIDE = (
 ) - {"ни", "никто", "ничего", "никак", "никогда"}
 
 
+_NOT = frozenset({"не", "ни"})  # "нет, позовите оператора" refuses the question, not the person
+
+
 def asks_for_person(text: str) -> bool:
     """True when ``text`` (typed or recognised) asks to talk to a person."""
     tokens = tokenize(text)
     if not tokens:
         return False
-    if any(_request(tokens, m) for m in find(tokens, REQUEST_PHRASES)):
+    if any(_request(tokens, m) for m in find(tokens, REQUEST_PHRASES, negators=_NOT)):
         return True
     if any(token.text in NEGATIONS for token in tokens):
         return False
