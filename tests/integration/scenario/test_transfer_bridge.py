@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from aiortp.codecs.g711 import PcmaCodec, PcmuCodec
 
-from crm_sync.history.store import ClientInput, SqlHistoryStore
-from povtor.domain import Client, OutcomeKind, Purpose
+from crm_sync.history.store import SqlHistoryStore
+from povtor.domain import OutcomeKind, Purpose
 from tests.integration.scenario.baresip import start_baresip
 from tests.integration.scenario.test_call_channel_sip import attempt
-from tests.integration.scenario.test_transfer_sip import settings_for
+from tests.integration.scenario.test_transfer_sip import call_once, new_client, settings_for
 from tests.integration.sip.peers import peak_frequency, read_wav, start_sipp, tone, write_pcap
 from voice.call_channel import build_call_channel
 from voice.scenario import DEFAULT_TRANSFER_FAILED
@@ -54,26 +54,6 @@ def rtp_pcap(
         packets.append((i * 0.02, header + encoded[i * 160 : (i + 1) * 160]))
         i += 1
     return write_pcap(path, packets)
-
-
-async def bridged_call(
-    tmp_path: Path, engine_for, store: SqlHistoryStore, client: Client, port: int, target: str
-) -> Any:  # fmt: skip
-    """Run the transfer scenario against the client peer at ``port`` (see trunk_to)."""
-    settings = settings_for(tmp_path, in_scenario=True, target=target)
-    async with engine_for(port, **trunk_to(port)) as engine:
-        channel = build_call_channel(settings, engine, worker_id="test-worker", history=store)
-        try:
-            async with asyncio.timeout(60):
-                return await channel.execute(attempt(Purpose.NPS), client)
-        finally:
-            channel.close()
-
-
-async def new_client(store: SqlHistoryStore) -> Client:
-    return await store.create_client(
-        ClientInput(external_id="c1", name="Иван", phones=("+79990001122",))
-    )
 
 
 def trunk_to(port: int) -> dict[str, Any]:
@@ -171,7 +151,10 @@ async def test_a_notify_saying_the_trunk_failed_joins_the_calls_until_the_client
               "PCAP": str(rtp_pcap(tmp_path / "client.pcap", tone(CLIENT_HZ, 2.0), 0))},
     )  # fmt: skip
     target = f"sip:manager@127.0.0.1:{manager.port}"
-    outcome = await bridged_call(tmp_path, engine_for, store, client, sipp.port, target)
+    settings = settings_for(tmp_path, in_scenario=True, target=target)
+    outcome = await call_once(
+        engine_for, sipp.port, settings, store, client, **trunk_to(sipp.port)
+    )
     assert await sipp.finish() == 0, sipp.log()
     assert await manager.finish() == 0, manager.log()  # the manager got the robot's BYE
     invite = manager.received("INVITE")
@@ -195,7 +178,10 @@ async def test_a_refused_refer_and_a_busy_manager_is_said_and_leaves_a_callback_
     manager = await start_sipp(tmp_path, "manager_busy")
     sipp = await start_sipp(tmp_path, "refer_refused", fill={"CODE": code, "REASON": reason})
     target = f"sip:manager@127.0.0.1:{manager.port}"
-    outcome = await bridged_call(tmp_path, engine_for, store, client, sipp.port, target)
+    settings = settings_for(tmp_path, in_scenario=True, target=target)
+    outcome = await call_once(
+        engine_for, sipp.port, settings, store, client, **trunk_to(sipp.port)
+    )
     assert await sipp.finish() == 0, sipp.log()
     assert await manager.finish() == 0, manager.log()
     data = outcome.data

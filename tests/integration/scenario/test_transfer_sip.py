@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,24 +59,32 @@ async def transfer_call(
     tmp_path: Path, engine_for, store: SqlHistoryStore, scenario: str, *, in_scenario: bool,
     fill: dict[str, str] | None = None,
 ) -> tuple[object, list[str], Client]:  # fmt: skip
-    client = await store.create_client(
-        ClientInput(external_id="c1", name="Иван", phones=("+79990001122",))
-    )
+    client = await new_client(store)
     sipp = await start_sipp(tmp_path, scenario, fill=fill)
-    async with engine_for(sipp.port) as engine:
-        channel = build_call_channel(
-            settings_for(tmp_path, in_scenario=in_scenario),
-            engine,
-            worker_id="test-worker",
-            history=store,
-        )
-        try:
-            async with asyncio.timeout(60):
-                outcome = await channel.execute(attempt(Purpose.NPS), client)
-        finally:
-            channel.close()
+    settings = settings_for(tmp_path, in_scenario=in_scenario)
+    outcome = await call_once(engine_for, sipp.port, settings, store, client)
     assert await sipp.finish() == 0, sipp.log()
     return outcome, sipp.received("REFER"), client
+
+
+async def new_client(store: SqlHistoryStore) -> Client:
+    return await store.create_client(
+        ClientInput(external_id="c1", name="Иван", phones=("+79990001122",))
+    )
+
+
+async def call_once(
+    engine_for, port: int, settings: Settings, store: SqlHistoryStore, client: Client,
+    purpose: Purpose = Purpose.NPS, **trunk: Any,
+) -> Any:  # fmt: skip
+    """One execution of the call channel against the peer at ``port`` (``trunk``: its fields)."""
+    async with engine_for(port, **trunk) as engine:
+        channel = build_call_channel(settings, engine, worker_id="test-worker", history=store)
+        try:
+            async with asyncio.timeout(60):
+                return await channel.execute(attempt(purpose), client)
+        finally:
+            channel.close()
 
 
 async def test_an_accepted_transfer_connects_and_the_robot_leaves_the_call(
