@@ -91,6 +91,7 @@ class Call:
         self.bridge_to: Callable[[Call, str, float], Awaitable[Transfer]] | None = None
         self.bridge: Bridge | None = None
         self.bridge_leg = False  # this is the manager's call of a bridge
+        self.transfer_by = "refer"  # the trunk's: "refer", or "bridge" (no REFER tried)
         self.relay_digit: Callable[[str], object] | None = None
 
     def _on_digit(self, digit: str) -> None:
@@ -208,16 +209,16 @@ class Call:
         self.hangup_requested.set()
         return await self.wait_ended()
 
-    async def transfer(self, target: str, wait_s: float, *, refer: bool = True) -> Transfer:
+    async def transfer(self, target: str, wait_s: float) -> Transfer:
         """Hand the client to ``target`` by SIP REFER and follow it (see OutgoingLeg.refer);
-        where the trunk refuses REFER (or ``refer`` is False), call ``target`` on the same trunk
-        and join the two calls (see voice.bridge). Connected by a bridge, the call goes on
-        until the client or the manager hangs up."""
+        where the trunk refuses REFER (or its ``transfer_by`` is ``bridge``), call ``target``
+        on the same trunk and join the two calls (see voice.bridge). Connected by a bridge,
+        the call goes on until the client or the manager hangs up."""
         if not self.answered or self.done.is_set():
             return Transfer(target, "ended", reason="the call is not up")
         self.stop_playback()
         tried: Transfer | None = None
-        if refer:
+        if self.transfer_by == "refer":
             tried = replace(await self.leg.refer(target, wait_s), route="refer")
             if not tried.refer_refused or self.leg.ended.is_set():
                 return tried

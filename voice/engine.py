@@ -174,6 +174,7 @@ class CallEngine:
         leg = OutgoingLeg(agent, to_uri, offer)
         call = Call(call_uuid or uuid.uuid4().hex, config.name, leg, stream)
         call.bridge_to = self.bridge
+        call.transfer_by = config.transfer_by
         try:
             leg.start()
         except Exception:

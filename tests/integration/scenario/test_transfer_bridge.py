@@ -20,7 +20,15 @@ from povtor.domain import OutcomeKind, Purpose
 from tests.integration.scenario.baresip import start_baresip
 from tests.integration.scenario.test_call_channel_sip import attempt
 from tests.integration.scenario.test_transfer_sip import call_once, new_client, settings_for
-from tests.integration.sip.peers import peak_frequency, read_wav, start_sipp, tone, write_pcap
+from tests.integration.sip.peers import (
+    peak_frequency,
+    read_wav,
+    start_sipp,
+    tone,
+    wait_until,
+    write_pcap,
+    write_wav,
+)
 from voice.call_channel import build_call_channel
 from voice.scenario import DEFAULT_TRANSFER_FAILED
 
@@ -200,3 +208,72 @@ async def test_a_refused_refer_and_a_busy_manager_is_said_and_leaves_a_callback_
     ]
     tasks = await store.list_client_tasks(client.id)
     assert [(t.kind, t.source_ref) for t in tasks] == [("callback", outcome.ref)]
+
+
+async def test_a_trunk_set_to_bridge_joins_two_real_phones_without_refer(
+    tmp_path: Path, engine_for, store: SqlHistoryStore
+) -> None:
+    """``transfer_by: bridge``: no REFER; baresip the client and baresip the manager hear each
+    other's tone and each other's keys; the client hangs up and the manager's call is ended."""
+    client = await new_client(store)
+    manager = await start_baresip(tmp_path, "manager", source_pcm=tone(MANAGER_HZ, 60.0))
+    phone = await start_baresip(tmp_path, client.phones[0], source_pcm=tone(CLIENT_HZ, 60.0))
+    target = f"sip:manager@127.0.0.1:{manager.sip_port}"
+    settings = settings_for(tmp_path, in_scenario=True, target=target)
+    # the robot's words are a quiet recording: all either phone hears loud is the other one
+    write_wav(tmp_path / "scenarios" / "quiet.wav", bytes(8000))
+    yaml = tmp_path / "scenarios" / "nps.yaml"
+    yaml.write_text(
+        yaml.read_text().replace("transfer: true", "transfer: true\n    audio: quiet.wav")
+    )
+    trunk = {**trunk_to(phone.sip_port), "transfer_by": "bridge"}
+    try:
+        async with engine_for(phone.sip_port, **trunk) as engine:
+            channel = build_call_channel(settings, engine, worker_id="test-worker", history=store)
+            execution = asyncio.ensure_future(channel.execute(attempt(Purpose.NPS), client))
+            try:
+                await phone.wait_event("CALL_ESTABLISHED")
+                await manager.wait_event("CALL_ESTABLISHED")
+                got = await key_across(phone, manager, "7")
+                back = await key_across(manager, phone, "3")
+                # the manager's phone has written two seconds of what it heard
+                await wait_until(lambda: heard_s(manager) >= 2.0, 20, "the manager to listen")
+                await phone.command("hangup")
+                await manager.wait_event("CALL_CLOSED")  # the robot's BYE to the manager
+                async with asyncio.timeout(30):
+                    outcome = await execution
+            finally:
+                execution.cancel()
+                channel.close()
+    finally:
+        await phone.stop()
+        await manager.stop()
+    assert (got, back) == ("7", "3")
+    transfer = outcome.data["transfer"]
+    assert (transfer["stage"], transfer["route"]) == ("connected", "bridge"), transfer
+    assert "refer_code" not in transfer  # no REFER was tried
+    assert transfer["ended_by"] == "client"
+    assert outcome.data["hung_up_by"] == "client"
+    manager_heard = loudest_second(read_wav(manager.heard())[1])
+    client_heard = loudest_second(read_wav(phone.heard())[1])
+    assert abs(peak_frequency(manager_heard) - CLIENT_HZ) < 30
+    assert abs(peak_frequency(client_heard) - MANAGER_HZ) < 30
+
+
+def heard_s(phone: Any) -> float:
+    """Seconds of audio the phone has written of what it heard so far (16-bit, 8 kHz)."""
+    files = list(phone.snd_dir.glob("*-dec.wav"))
+    return max(0, files[0].stat().st_size - 44) / 16000 if files else 0.0
+
+
+async def key_across(sender: Any, receiver: Any, key: str) -> str:
+    """Press ``key`` on one phone until the other reports it (keys pressed before the two
+    calls are joined go to the robot, which is transferring and ignores them)."""
+    for _ in range(10):
+        await sender.command("sndcode", key)
+        try:
+            event = await receiver.wait_event("CALL_DTMF_START", deadline_s=2.0)
+        except TimeoutError:
+            continue
+        return str(event.get("param"))
+    raise AssertionError(f"key {key} never reached the other phone")
