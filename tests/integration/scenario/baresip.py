@@ -18,6 +18,24 @@ from typing import Any
 from tests.integration.sip.peers import free_port, wait_until, write_wav
 
 
+def _sip_port() -> int:
+    """A port free for baresip's SIP: UDP and TCP on it, and TCP on the next one (TLS)."""
+    for _ in range(50):
+        port = free_port()
+        if port < 65535 and all(_tcp_free(p) for p in (port, port + 1)):
+            return port
+    raise RuntimeError("no free port for baresip")
+
+
+def _tcp_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -88,7 +106,7 @@ async def start_baresip(
     snd = folder / "snd"
     snd.mkdir(parents=True)
     source = write_wav(folder / "source.wav", source_pcm)
-    sip_port, ctrl_port = free_port(), free_port(socket.SOCK_STREAM)
+    sip_port, ctrl_port = _sip_port(), free_port(socket.SOCK_STREAM)
     rtp = random.randrange(30000, 39000, 2)
     (folder / "config").write_text(
         "\n".join(
