@@ -10,8 +10,11 @@ gets a BYE.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from voice.sip.leg import first_set
 
@@ -19,6 +22,21 @@ if TYPE_CHECKING:
     from voice.call import Call
 
 log = logging.getLogger(__name__)
+
+RINGBACK_HZ = 425.0  # the ringback tone of Russian exchanges: 425 Hz, 1 s on, 4 s off
+RINGBACK_ON_S, RINGBACK_OFF_S = 1.0, 4.0
+
+
+@functools.lru_cache(maxsize=4)
+def ringback(seconds: float) -> bytes:
+    """``seconds`` of ringback (8 kHz 16-bit mono PCM), played to the client while the
+    manager's phone rings, so the line is not silent."""
+    rate = 8000
+    t = np.arange(int(rate * RINGBACK_ON_S)) / rate
+    on = (4000 * np.sin(2 * np.pi * RINGBACK_HZ * t)).astype("<i2")
+    cycle = np.concatenate([on, np.zeros(int(rate * RINGBACK_OFF_S), dtype="<i2")])
+    cycles = int(np.ceil(seconds / (RINGBACK_ON_S + RINGBACK_OFF_S)))
+    return np.tile(cycle, max(1, cycles)).tobytes()
 
 
 class Bridge:

@@ -39,7 +39,7 @@ from typing import Any
 from povtor.domain import OutcomeKind
 from povtor.errors import ChannelDown, ChannelUnavailable, ConfigError, PovtorError
 from povtor.health import HealthReporter, HealthState
-from voice.bridge import Bridge
+from voice.bridge import Bridge, ringback
 from voice.call import Call, CallResult, Recorder
 from voice.limits import TrunkLimits
 from voice.media import MediaClock, RtpStream, open_stream
@@ -211,8 +211,11 @@ class CallEngine:
             return failed(str(err))
         manager.bridge_leg = True
         manager.bridge_to = None
-        if not await first_set(None, manager.leg.answered, manager.done, call.leg.ended):
-            return failed("no answer")  # not reached: ring_timeout ends the manager's call
+        call.stream.play(ringback(wait_s))  # the client hears the manager's phone ring
+        try:
+            await first_set(None, manager.leg.answered, manager.done, call.leg.ended)
+        finally:
+            call.stop_playback()
         if call.leg.ended.is_set() or call.done.is_set():
             await manager.hangup()
             return Transfer(target, "ended", reason="the client hung up", route="bridge")

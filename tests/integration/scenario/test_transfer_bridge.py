@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 from aiortp.codecs.g711 import PcmaCodec, PcmuCodec
 
 from crm_sync.history.store import SqlHistoryStore
-from povtor.domain import OutcomeKind, Purpose
+from povtor.domain import Client, OutcomeKind, Purpose
 from tests.integration.scenario.baresip import start_baresip
 from tests.integration.scenario.test_call_channel_sip import attempt
 from tests.integration.scenario.test_transfer_sip import call_once, new_client, settings_for
@@ -218,33 +220,18 @@ async def test_a_trunk_set_to_bridge_joins_two_real_phones_without_refer(
     client = await new_client(store)
     manager = await start_baresip(tmp_path, "manager", source_pcm=tone(MANAGER_HZ, 60.0))
     phone = await start_baresip(tmp_path, client.phones[0], source_pcm=tone(CLIENT_HZ, 60.0))
-    target = f"sip:manager@127.0.0.1:{manager.sip_port}"
-    settings = settings_for(tmp_path, in_scenario=True, target=target)
-    # the robot's words are a quiet recording: all either phone hears loud is the other one
-    write_wav(tmp_path / "scenarios" / "quiet.wav", bytes(8000))
-    yaml = tmp_path / "scenarios" / "nps.yaml"
-    yaml.write_text(
-        yaml.read_text().replace("transfer: true", "transfer: true\n    audio: quiet.wav")
-    )
-    trunk = {**trunk_to(phone.sip_port), "transfer_by": "bridge"}
+    settings = quiet_robot(tmp_path, f"sip:manager@127.0.0.1:{manager.sip_port}")
     try:
-        async with engine_for(phone.sip_port, **trunk) as engine:
-            channel = build_call_channel(settings, engine, worker_id="test-worker", history=store)
-            execution = asyncio.ensure_future(channel.execute(attempt(Purpose.NPS), client))
-            try:
-                await phone.wait_event("CALL_ESTABLISHED")
-                await manager.wait_event("CALL_ESTABLISHED")
-                got = await key_across(phone, manager, "7")
-                back = await key_across(manager, phone, "3")
-                # the manager's phone has written two seconds of what it heard
-                await wait_until(lambda: heard_s(manager) >= 2.0, 20, "the manager to listen")
-                await phone.command("hangup")
-                await manager.wait_event("CALL_CLOSED")  # the robot's BYE to the manager
-                async with asyncio.timeout(30):
-                    outcome = await execution
-            finally:
-                execution.cancel()
-                channel.close()
+        async with bridged_from(engine_for, settings, store, client, phone) as execution:
+            await manager.wait_event("CALL_ESTABLISHED")
+            got = await key_across(phone, manager, "7")
+            back = await key_across(manager, phone, "3")
+            # the manager's phone has written two seconds of what it heard
+            await wait_until(lambda: heard_s(manager) >= 2.0, 20, "the manager to listen")
+            await phone.command("hangup")
+            await manager.wait_event("CALL_CLOSED")  # the robot's BYE to the manager
+            async with asyncio.timeout(30):
+                outcome = await execution
     finally:
         await phone.stop()
         await manager.stop()
@@ -258,6 +245,73 @@ async def test_a_trunk_set_to_bridge_joins_two_real_phones_without_refer(
     client_heard = loudest_second(read_wav(phone.heard())[1])
     assert abs(peak_frequency(manager_heard) - CLIENT_HZ) < 30
     assert abs(peak_frequency(client_heard) - MANAGER_HZ) < 30
+
+
+@asynccontextmanager
+async def bridged_from(
+    engine_for, settings: Any, store: SqlHistoryStore, client: Client, phone: Any
+) -> AsyncIterator[asyncio.Future[Any]]:  # fmt: skip
+    """Call the baresip ``phone`` on a trunk set to bridge; yields the running execution once
+    the phone has answered."""
+    trunk = {**trunk_to(phone.sip_port), "transfer_by": "bridge"}
+    async with engine_for(phone.sip_port, **trunk) as engine:
+        channel = build_call_channel(settings, engine, worker_id="test-worker", history=store)
+        execution = asyncio.ensure_future(channel.execute(attempt(Purpose.NPS), client))
+        try:
+            await phone.wait_event("CALL_ESTABLISHED")
+            yield execution
+        finally:
+            execution.cancel()
+            channel.close()
+
+
+def quiet_robot(tmp_path: Path, target: str) -> Any:
+    """Settings whose transfer step plays a quiet recording instead of speech: all a phone
+    hears loud is the other side (or the ringback)."""
+    settings = settings_for(tmp_path, in_scenario=True, target=target)
+    write_wav(tmp_path / "scenarios" / "quiet.wav", bytes(8000))
+    yaml = tmp_path / "scenarios" / "nps.yaml"
+    quiet = yaml.read_text().replace("transfer: true", "transfer: true\n    audio: quiet.wav")
+    yaml.write_text(quiet)
+    return settings
+
+
+def tones(pcm: bytes) -> set[int]:
+    """The steady tones in ``pcm``: peak frequencies (to 25 Hz) of its loud quarter-seconds."""
+    found = set()
+    for i in range(0, len(pcm) - 3999, 4000):
+        window = pcm[i : i + 4000]
+        if np.abs(np.frombuffer(window, dtype="<i2")).mean() > 1000:
+            found.add(int(round(peak_frequency(window) / 25) * 25))
+    return found
+
+
+async def test_the_client_hears_ringback_while_the_managers_phone_rings(
+    tmp_path: Path, engine_for, store: SqlHistoryStore
+) -> None:
+    """The manager's phone (SIPp) rings for two and a half seconds: the client (baresip) hears
+    the 425 Hz ringback, then the manager."""
+    client = await new_client(store)
+    manager = await start_sipp(
+        tmp_path, "manager_rings_then_answers",
+        fill={"RING_MS": "2500",
+              "PCAP": str(rtp_pcap(tmp_path / "manager.pcap", tone(MANAGER_HZ, 4.0), 0))},
+    )  # fmt: skip
+    phone = await start_baresip(tmp_path, client.phones[0])
+    settings = quiet_robot(tmp_path, f"sip:manager@127.0.0.1:{manager.port}")
+    try:
+        async with bridged_from(engine_for, settings, store, client, phone) as execution:
+            # the quiet words, the ringing, then the manager's tone: five seconds heard
+            await wait_until(lambda: heard_s(phone) >= 5.0, 30, "the client to listen")
+            await phone.command("hangup")
+            async with asyncio.timeout(30):
+                outcome = await execution
+        assert await manager.finish() == 0, manager.log()  # the robot's BYE
+        heard = tones(read_wav(phone.heard())[1])
+    finally:
+        await phone.stop()
+    assert {425, int(MANAGER_HZ)} <= heard, heard
+    assert outcome.data["transfer"]["stage"] == "connected"
 
 
 def heard_s(phone: Any) -> float:
