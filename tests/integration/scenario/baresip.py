@@ -11,6 +11,8 @@ import contextlib
 import json
 import random
 import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,3 +148,21 @@ async def start_baresip(
         await phone.stop()
         raise
     return phone
+
+
+@asynccontextmanager
+async def phones(tmp: Path) -> AsyncIterator[Callable[..., Awaitable[Baresip]]]:
+    """``async with phones(tmp) as start: a = await start("bob")``: every phone started is
+    stopped at the end, also the first when a second one fails to start."""
+    started: list[Baresip] = []
+
+    async def start(user: str = "bob", source_pcm: bytes | None = None) -> Baresip:
+        phone = await start_baresip(tmp, user, *(() if source_pcm is None else (source_pcm,)))
+        started.append(phone)
+        return phone
+
+    try:
+        yield start
+    finally:
+        for phone in reversed(started):
+            await phone.stop()

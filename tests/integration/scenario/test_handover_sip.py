@@ -14,7 +14,7 @@ import pytest
 from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import Client, OutcomeKind, Purpose
 from povtor.settings import CallSettings, Settings
-from tests.integration.scenario.baresip import start_baresip
+from tests.integration.scenario.baresip import phones
 from tests.integration.scenario.test_call_channel_sip import attempt
 from tests.integration.scenario.test_transfer_sip import call_once, new_client
 from tests.integration.sip.peers import SIPP_SHARE, start_sipp
@@ -108,11 +108,11 @@ async def test_a_real_phone_presses_the_key_and_is_taken_to_the_manager(
     """baresip as the client presses 0 at the question, gets the REFER and calls a second
     baresip (the manager), which answers."""
     client = await new_client(store)
-    manager = await start_baresip(tmp_path, "manager")
-    phone = await start_baresip(tmp_path, client.phones[0])
-    target = f"sip:manager@127.0.0.1:{manager.sip_port}"
-    settings = settings_for(tmp_path, target)
-    try:
+    async with phones(tmp_path) as start:
+        manager = await start("manager")
+        phone = await start(client.phones[0])
+        target = f"sip:manager@127.0.0.1:{manager.sip_port}"
+        settings = settings_for(tmp_path, target)
         async with engine_for(phone.sip_port) as engine:
             channel = build_call_channel(settings, engine, worker_id="test-worker", history=store)
             try:
@@ -125,9 +125,6 @@ async def test_a_real_phone_presses_the_key_and_is_taken_to_the_manager(
                 running.cancel()
                 channel.close()
         await manager.wait_event("CALL_ESTABLISHED")  # the manager's phone rang and answered
-    finally:
-        await phone.stop()
-        await manager.stop()
     data = outcome.data
     assert data["transfer"]["stage"] == "connected", data["transfer"]
     assert (data["transfer"]["by"], data["transfer"]["route"]) == ("keypad", "refer")

@@ -19,7 +19,7 @@ from aiortp.codecs.g711 import PcmaCodec, PcmuCodec
 
 from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import Client, OutcomeKind, Purpose
-from tests.integration.scenario.baresip import start_baresip
+from tests.integration.scenario.baresip import phones
 from tests.integration.scenario.test_call_channel_sip import attempt
 from tests.integration.scenario.test_transfer_sip import call_once, new_client, settings_for
 from tests.integration.sip.peers import (
@@ -95,13 +95,13 @@ async def test_a_refused_refer_joins_the_client_to_a_manager_who_answers_through
     the recording has the manager's tone; the manager hangs up and the client gets a BYE."""
     client = await new_client(store)
     pcap = rtp_pcap(tmp_path / "client.pcap", tone(CLIENT_HZ, 12.0), 8, digit=5)
-    manager = await start_baresip(tmp_path, "manager", source_pcm=tone(MANAGER_HZ, 60.0))
-    sipp = await start_sipp(
-        tmp_path, "refer_refused_then_talks",
-        fill={"CODE": "405", "REASON": "Method Not Allowed", "PCAP": str(pcap)},
-    )  # fmt: skip
-    target = f"sip:manager@127.0.0.1:{manager.sip_port}"
-    try:
+    async with phones(tmp_path) as start:
+        manager = await start("manager", source_pcm=tone(MANAGER_HZ, 60.0))
+        sipp = await start_sipp(
+            tmp_path, "refer_refused_then_talks",
+            fill={"CODE": "405", "REASON": "Method Not Allowed", "PCAP": str(pcap)},
+        )  # fmt: skip
+        target = f"sip:manager@127.0.0.1:{manager.sip_port}"
         async with engine_for(sipp.port, record=True, **trunk_to(sipp.port)) as engine:
             settings = settings_for(tmp_path, in_scenario=True, target=target)
             channel = build_call_channel(settings, engine, worker_id="test-worker", history=store)
@@ -116,8 +116,6 @@ async def test_a_refused_refer_joins_the_client_to_a_manager_who_answers_through
                 execution.cancel()
                 channel.close()
         assert await sipp.finish() == 0, sipp.log()  # the client got the robot's BYE
-    finally:
-        await manager.stop()
     assert digit.get("param") == "5", digit  # baresip names the key it got
     assert sipp.received("REFER"), sipp.log()
     data = outcome.data
@@ -218,10 +216,10 @@ async def test_a_trunk_set_to_bridge_joins_two_real_phones_without_refer(
     """``transfer_by: bridge``: no REFER; baresip the client and baresip the manager hear each
     other's tone and each other's keys; the client hangs up and the manager's call is ended."""
     client = await new_client(store)
-    manager = await start_baresip(tmp_path, "manager", source_pcm=tone(MANAGER_HZ, 60.0))
-    phone = await start_baresip(tmp_path, client.phones[0], source_pcm=tone(CLIENT_HZ, 60.0))
-    settings = quiet_robot(tmp_path, f"sip:manager@127.0.0.1:{manager.sip_port}")
-    try:
+    async with phones(tmp_path) as start:
+        manager = await start("manager", source_pcm=tone(MANAGER_HZ, 60.0))
+        phone = await start(client.phones[0], source_pcm=tone(CLIENT_HZ, 60.0))
+        settings = quiet_robot(tmp_path, f"sip:manager@127.0.0.1:{manager.sip_port}")
         async with bridged_from(engine_for, settings, store, client, phone) as execution:
             await manager.wait_event("CALL_ESTABLISHED")
             got = await key_across(phone, manager, "7")
@@ -232,9 +230,6 @@ async def test_a_trunk_set_to_bridge_joins_two_real_phones_without_refer(
             await manager.wait_event("CALL_CLOSED")  # the robot's BYE to the manager
             async with asyncio.timeout(30):
                 outcome = await execution
-    finally:
-        await phone.stop()
-        await manager.stop()
     assert (got, back) == ("7", "3")
     transfer = outcome.data["transfer"]
     assert (transfer["stage"], transfer["route"]) == ("connected", "bridge"), transfer
@@ -297,9 +292,9 @@ async def test_the_client_hears_ringback_while_the_managers_phone_rings(
         fill={"RING_MS": "2500",
               "PCAP": str(rtp_pcap(tmp_path / "manager.pcap", tone(MANAGER_HZ, 4.0), 0))},
     )  # fmt: skip
-    phone = await start_baresip(tmp_path, client.phones[0])
-    settings = quiet_robot(tmp_path, f"sip:manager@127.0.0.1:{manager.port}")
-    try:
+    async with phones(tmp_path) as start:
+        phone = await start(client.phones[0])
+        settings = quiet_robot(tmp_path, f"sip:manager@127.0.0.1:{manager.port}")
         async with bridged_from(engine_for, settings, store, client, phone) as execution:
             # the quiet words, the ringing, then the manager's tone: five seconds heard
             await wait_until(lambda: heard_s(phone) >= 5.0, 30, "the client to listen")
@@ -308,8 +303,6 @@ async def test_the_client_hears_ringback_while_the_managers_phone_rings(
                 outcome = await execution
         assert await manager.finish() == 0, manager.log()  # the robot's BYE
         heard = tones(read_wav(phone.heard())[1])
-    finally:
-        await phone.stop()
     assert {425, int(MANAGER_HZ)} <= heard, heard
     assert outcome.data["transfer"]["stage"] == "connected"
 

@@ -140,25 +140,25 @@ async def test_a_real_phone_takes_the_refer_and_calls_the_manager(
 ) -> None:
     """baresip as the client follows the REFER: it calls a second baresip (the manager), which
     answers, and reports it by NOTIFY; the robot leaves the call."""
-    from tests.integration.scenario.baresip import start_baresip
+    from tests.integration.scenario.baresip import phones
 
     client = await store.create_client(
         ClientInput(external_id="c1", name="Иван", phones=("+79990001122",))
     )
-    manager = await start_baresip(tmp_path, "manager")
-    phone = await start_baresip(tmp_path, client.phones[0])
-    target = f"sip:manager@127.0.0.1:{manager.sip_port}"
-    own = tmp_path / "scenarios"
-    own.mkdir()
-    (own / "nps.yaml").write_text(
-        SCENARIO.format(transfer_to=f'transfer_to: "{target}"'), encoding="utf-8"
-    )
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        call=CallSettings(scenarios_dir=own, live_asr=False, detect_machines=False,
-                          tts_engine="espeak", transfer_wait_s=15.0),
-    )  # fmt: skip
-    try:
+    async with phones(tmp_path) as start:
+        manager = await start("manager")
+        phone = await start(client.phones[0])
+        target = f"sip:manager@127.0.0.1:{manager.sip_port}"
+        own = tmp_path / "scenarios"
+        own.mkdir()
+        (own / "nps.yaml").write_text(
+            SCENARIO.format(transfer_to=f'transfer_to: "{target}"'), encoding="utf-8"
+        )
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            call=CallSettings(scenarios_dir=own, live_asr=False, detect_machines=False,
+                              tts_engine="espeak", transfer_wait_s=15.0),
+        )  # fmt: skip
         async with engine_for(phone.sip_port) as engine:
             channel = build_call_channel(settings, engine, worker_id="test-worker", history=store)
             try:
@@ -167,9 +167,6 @@ async def test_a_real_phone_takes_the_refer_and_calls_the_manager(
             finally:
                 channel.close()
         await manager.wait_event("CALL_ESTABLISHED")  # the manager's phone rang and answered
-    finally:
-        await phone.stop()
-        await manager.stop()
     data = outcome.data
     assert data["transfer"]["stage"] == "connected", data["transfer"]
     assert data["transfer"]["progress"][-1] == 200
