@@ -101,11 +101,6 @@ class Call:
             return
         self._keys.put_nowait(digit)
 
-    @property
-    def bridged(self) -> bool:
-        """The client talks to a manager through this call (it ends when either hangs up)."""
-        return self.bridge is not None
-
     # --- state ---
 
     @property

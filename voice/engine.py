@@ -32,7 +32,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -185,7 +185,8 @@ class CallEngine:
         self._own(self._supervise(runtime, call, ring_timeout, recorder))
         return call
 
-    def _own(self, work: Any) -> None:
+    def _own(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task the engine cancels and awaits when it closes."""
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
