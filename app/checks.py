@@ -37,7 +37,8 @@ def check_settings(settings: Settings) -> None:
             "pip install 'povtor[s3]' (or unset the bucket to keep recordings on disk)"
         )
     d = settings.dashboard
-    if d.enabled and (d.host, d.port) == (settings.metrics_host, settings.metrics_port):
+    same = (d.host, d.port) == (settings.metrics_host, settings.metrics_port)
+    if d.enabled and same and d.port != 0:  # 0: each gets a free port of its own
         raise ConfigError(
             f"POVTOR_DASHBOARD_PORT and POVTOR_METRICS_PORT are both {d.port}: change one"
         )

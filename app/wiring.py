@@ -97,9 +97,23 @@ async def build_adapters(
             dead_letters=dead_letters,
         )
         services.append(dashboard)
+        services.append(_report_snapshots(rt))
     if settings.crm.kind.strip().lower() not in ("", "none", "off"):
         services.append(_crm_sync(stack, rt))
     return channels, services
+
+
+def _report_snapshots(rt: Runtime) -> Service:
+    """The repeat-sales report of each period the dashboard offers, stored in the background
+    (the page reads it instead of computing it); at start when missing, stale or of another day,
+    then every ``POVTOR_DASHBOARD_REPORT_REFRESH_S``."""
+    from crm_sync.metrics.snapshots import ReportSnapshots
+
+    every = rt.settings.dashboard.report_refresh_s
+    snapshots = ReportSnapshots(rt.engine, rt.settings.default_timezone)
+    return Periodic(
+        "report-snapshots", lambda: snapshots.refresh_if_stale(timedelta(seconds=every)), every
+    )
 
 
 def _crm_sync(stack: AsyncExitStack, rt: Runtime) -> Service:

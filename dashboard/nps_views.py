@@ -60,11 +60,11 @@ async def nps_list(request: web.Request) -> web.StreamResponse:
         last = answers[-1]
         cursor = nps_cursor_text(NpsCursor(last.answered_at, last.id))
         next_url = "/nps?" + urlencode({**filters, "before": cursor})
-    clients = await d.store.get_clients([a.client_id for a in answers])
+    names = await d.store.client_names([a.client_id for a in answers])
     context = {
         "nav": "nps",
         "answers": answers,
-        "clients": clients,
+        "names": names,
         "filters": filters,
         "groups": GROUP_RU,
         "categories": CATEGORY_RU,

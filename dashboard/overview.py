@@ -133,7 +133,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
     checks, (crm, crm_failed), today = await asyncio.gather(
         status_checks(d), crm_check(d), today_contacts(d, now)
     )
-    clients = await d.store.get_clients([a.client_id for a in detractors])
+    names = await d.store.client_names([a.client_id for a in detractors])
     needing, handled = await _needing_action(d, detractors)
     points = [point for _, point in buckets]
     context: dict[str, Any] = {
@@ -145,7 +145,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
         "tasks": tasks,
         "detractors": needing[:DETRACTORS_SHOWN],
         "handled": handled,
-        "clients": clients,
+        "names": names,
         "checks": [*checks, crm],
         "today": today,
         "started_at": d.started_at,

@@ -42,13 +42,13 @@ async def task_list(request: web.Request) -> web.StreamResponse:
         )
     else:
         tasks = await d.store.list_tasks(status=TaskStatus(view), limit=TASKS_SHOWN)
-    clients = await d.store.get_clients([t.client_id for t in tasks if t.client_id is not None])
+    names = await d.store.client_names([t.client_id for t in tasks if t.client_id is not None])
     context = {
         "nav": "tasks",
         "view": view,
         "views": VIEWS,
         "tasks": tasks,
-        "clients": clients,
+        "names": names,
         "now": utcnow(),
         "default_due": default_due(d.settings.default_timezone),
     }

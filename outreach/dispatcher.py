@@ -80,17 +80,20 @@ class Dispatcher:
         self.metrics = metrics or OutreachMetrics()
         self.clock = clock
         self._on_recorded = on_recorded
-        self._inflight = 0
+        self._inflight = 0  # executions whose channel has not returned yet
+        self._unrecorded = 0  # executions done whose outcome is not written yet
         self._slot_free = asyncio.Event()
-        self._wake = asyncio.Event()
+        self.woken = 0  # waits for work cut short by a wake-up (this process or a NOTIFY)
+        self.idle = asyncio.Event()  # set while the loop waits: nothing was due
         self._recorder: Batcher[Finish] = Batcher(self._record)
         self.recorded = 0
         self._clients: dict[int, Client] = {}  # loaded at settle time, used by the execution
         self._not_started: list[Claim] = []  # executions a stopping channel did not begin
 
     def wake(self) -> None:
-        """New attempts may be due (the planner just wrote some)."""
-        self._wake.set()
+        """New attempts may be due (a channel is back). The queue wakes the dispatcher itself
+        when its writes make attempts due, in this process or, on PostgreSQL, another one."""
+        self.queue.work.wake()
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -104,9 +107,11 @@ class Dispatcher:
                 recorder = tg.create_task(self._recorder.run())
                 renewer = tg.create_task(self._renew_leases())
                 drainer = tg.create_task(self._drain_on(stop))
+                listener = tg.create_task(self.queue.keep_listening())
                 try:
                     await self._loop(stop, executions)
                 finally:
+                    listener.cancel()
                     self._begin_drain()
                     await self._drain(executions)
                     self._recorder.close()
@@ -159,8 +164,12 @@ class Dispatcher:
     async def _loop(self, stop: asyncio.Event, executions: set[asyncio.Task[None]]) -> None:
         last_reap = datetime.min.replace(tzinfo=self.clock().tzinfo)
         failures = 0
+        wakeup = self.queue.work.wakeup
         while not stop.is_set():
-            free = self.settings.concurrency - self._inflight
+            # Outcomes waiting to be written beyond one batch hold slots too: when the database
+            # falls behind, claiming more would only lengthen that queue.
+            backlog = max(0, self._unrecorded - self.settings.batch_size)
+            free = self.settings.concurrency - self._inflight - backlog
             if free <= 0:
                 self._slot_free.clear()
                 await _first(stop.wait(), self._slot_free.wait())
@@ -168,6 +177,7 @@ class Dispatcher:
             now = self.clock()
             limit = min(free, self.settings.batch_size)
             claims: list[Claim] = []
+            wakeup.clear()  # a wake-up from here on finds the next round looking again
             try:
                 if failures:
                     # A failed round may have claimed attempts it never settled; between rounds
@@ -194,10 +204,13 @@ class Dispatcher:
                 log.warning("dispatching again after %d failed rounds", failures)
                 failures = 0
             if not claims:
-                self._wake.clear()
+                self.idle.set()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.settings.poll_interval_s):
-                        await _first(stop.wait(), self._wake.wait())
+                        await _first(stop.wait(), wakeup.wait_set())
+                self.idle.clear()
+                if wakeup.is_set():
+                    self.woken += 1
                 continue
             self.metrics.claims.inc(len(claims))
             for decision in decisions:
@@ -351,10 +364,17 @@ class Dispatcher:
             except Exception as err:  # a channel bug must not kill the worker
                 log.exception("attempt %d: channel %s failed", attempt.id, start.channel.value)
                 outcome = Outcome(OutcomeKind.FAILED, detail=f"{type(err).__name__}")
-            await self._recorder.submit(self._finish(claim, start.channel, client, outcome))
         finally:
+            # The channel is free again: the next contact may start while this outcome is
+            # written (the attempt stays leased, so nobody else takes it meanwhile).
             gauge.dec()
             self._inflight -= 1
+            self._slot_free.set()
+        self._unrecorded += 1
+        try:
+            await self._recorder.submit(self._finish(claim, start.channel, client, outcome))
+        finally:
+            self._unrecorded -= 1
             self._slot_free.set()
 
     def _finish(

@@ -117,6 +117,8 @@ def pace_until(
 ) -> tuple[datetime, str] | None:
     """None if one more contact may start at ``now``, else the earliest moment it may (UTC)
     and which cap holds it back. ``counts`` are the contacts started this hour and this day."""
+    if not rules:  # no pacing: nothing to work out (called once per contact at dispatch)
+        return None
     tz = _zone(tz_name)
     hour_start, day_start = hour_and_day_start(now, tz_name)
     latest: tuple[datetime, str] | None = None

@@ -19,7 +19,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, any_, bindparam, case, delete, func, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    CursorResult,
+    any_,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -152,11 +163,28 @@ class AttemptQueue:
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncSession]:
         lock = self._write_lock if self.dialect == "sqlite" else contextlib.nullcontext()
-        async with lock, self._sessions.begin() as session:
-            if self.dialect == "sqlite":
-                # Take the write lock first, so reads in this transaction see what we write on.
-                await session.execute(text("UPDATE outreach_workers SET pid = pid WHERE 1 = 0"))
-            yield session
+        async with lock:
+            async with self._sessions.begin() as session:
+                if self.dialect == "sqlite":
+                    # Take the write lock first, so reads in this transaction see what we write.
+                    await session.execute(
+                        text("UPDATE outreach_workers SET pid = pid WHERE 1 = 0")
+                    )
+                yield session
+            if session.info.pop("due_now", False):
+                self.work.wake()  # committed: this process's dispatcher looks at once
+
+    async def _became_due(self, session: AsyncSession) -> None:
+        """Attempts are due now by this transaction: dispatchers in other processes are told
+        when it commits (PostgreSQL ``NOTIFY``), this process's right after the commit."""
+        if not session.info.get("due_now"):
+            await self.work.notify(await session.connection())
+            session.info["due_now"] = True
+
+    async def keep_listening(self) -> None:
+        """Wake this process's dispatcher when another process makes attempts due (PostgreSQL;
+        returns at once on SQLite, where one process dispatches)."""
+        await self.work.keep_listening(self._sessions.kw["bind"])
 
     # -- planning -----------------------------------------------------------------------------
 
@@ -172,17 +200,20 @@ class AttemptQueue:
             for row in rows:
                 row["state"] = AttemptState.PENDING_APPROVAL.value
                 row["campaign_id"] = campaign_id
-        if self.dialect == "postgresql":
-            async with self._write() as session:
-                return await insert_attempts(session, rows, now)
-        stmt = (
-            dialect_insert(self.dialect, A)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(A.c.id)
-        )
+        due = campaign_id is None and any(a.not_before <= now for a in attempts)
         async with self._write() as session:
-            inserted = (await session.execute(stmt, rows)).all()
-        return len(inserted)
+            if self.dialect == "postgresql":
+                count = await insert_attempts(session, rows, now)
+            else:
+                stmt = (
+                    dialect_insert(self.dialect, A)
+                    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                    .returning(A.c.id)
+                )
+                count = len((await session.execute(stmt, rows)).all())
+            if count and due:
+                await self._became_due(session)
+        return count
 
     @staticmethod
     def _row(a: NewAttempt, now: datetime) -> dict[str, Any]:
@@ -228,21 +259,22 @@ class AttemptQueue:
                     .where(K.c.id == campaign_id)
                     .values(attempts=count, **({} if hold else {"state": "auto"}))
                 )
-                if not hold:
-                    await self._release_campaign(session, campaign_id, now)
+                if not hold and await self._release_campaign(session, campaign_id, now):
+                    await self._became_due(session)
 
     async def _release_campaign(
         self, session: AsyncSession, campaign_id: int, now: datetime
     ) -> int:
-        result = await session.execute(
+        result = await _dml(
+            session,
             update(A)
             .where(
                 A.c.campaign_id == campaign_id,
                 A.c.state == AttemptState.PENDING_APPROVAL.value,
             )
-            .values(state=AttemptState.PLANNED.value, updated_at=now)
+            .values(state=AttemptState.PLANNED.value, updated_at=now),
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return result.rowcount
 
     async def decide_campaign(
         self, campaign_id: int, *, approve: bool, by: str, now: datetime
@@ -274,7 +306,8 @@ class AttemptQueue:
                 )
             ]
             if approve:
-                await self._release_campaign(session, campaign_id, now)
+                if await self._release_campaign(session, campaign_id, now):
+                    await self._became_due(session)
             else:
                 await session.execute(
                     update(A)
@@ -298,12 +331,14 @@ class AttemptQueue:
         async with self._write() as session:
             if paused:
                 stmt = dialect_insert(self.dialect, P).on_conflict_do_nothing()
-                result = await session.execute(
-                    stmt, {"purpose": purpose.value, "paused_at": now, "paused_by": by}
-                )
+                values = {"purpose": purpose.value, "paused_at": now, "paused_by": by}
+                result = await _dml(session, stmt.values(values))
             else:
-                result = await session.execute(P.delete().where(P.c.purpose == purpose.value))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+                result = await _dml(session, P.delete().where(P.c.purpose == purpose.value))
+            changed = bool(result.rowcount)
+            if changed and not paused:  # its waiting attempts may be claimed again
+                await self._became_due(session)
+            return changed
 
     async def paused(self) -> dict[Purpose, tuple[datetime, str]]:
         async with self._sessions() as session:
@@ -387,7 +422,8 @@ class AttemptQueue:
         """Give back what this worker holds: claimed attempts become due again; in-progress
         ones (their execution cut short) get an expired lease so another worker resumes them."""
         async with self._write() as session:
-            back = await session.execute(
+            back = await _dml(
+                session,
                 update(A)
                 .where(A.c.worker_id == self.worker_id, A.c.state == AttemptState.CLAIMED.value)
                 .values(
@@ -396,19 +432,22 @@ class AttemptQueue:
                     lease_token=None,
                     lease_expires_at=None,
                     updated_at=now,
-                )
+                ),
             )
-            count = int(back.rowcount or 0)  # type: ignore[attr-defined]
+            count = back.rowcount
             if expire_in_progress:
-                expired = await session.execute(
+                expired = await _dml(
+                    session,
                     update(A)
                     .where(
                         A.c.worker_id == self.worker_id,
                         A.c.state == AttemptState.IN_PROGRESS.value,
                     )
-                    .values(lease_expires_at=now - timedelta(seconds=1))
+                    .values(lease_expires_at=now - timedelta(seconds=1)),
                 )
-                count += int(expired.rowcount or 0)  # type: ignore[attr-defined]
+                count += expired.rowcount
+            if count:
+                await self._became_due(session)
         return count
 
     async def give_back(self, claims: Sequence[Claim], now: datetime) -> int:
@@ -420,7 +459,8 @@ class AttemptQueue:
         async with self._write() as session:
             for claim in claims:
                 a = claim.attempt
-                result = await session.execute(
+                result = await _dml(
+                    session,
                     update(A)
                     .where(
                         A.c.id == a.id,
@@ -434,13 +474,15 @@ class AttemptQueue:
                         lease_expires_at=None,
                         last_detail="not started: the worker was stopping",
                         updated_at=now,
-                    )
+                    ),
                 )
-                if result.rowcount:  # type: ignore[attr-defined]
+                if result.rowcount:
                     count += 1
                     await session.execute(
                         C.delete().where(C.c.attempt_id == a.id, C.c.attempt_no == a.attempt_no)
                     )
+            if count:
+                await self._became_due(session)
         return count
 
     # -- starting: policies checked under a per-client lock -----------------------------------
@@ -467,22 +509,14 @@ class AttemptQueue:
                     text("SELECT pg_advisory_xact_lock(:a, :b)"),
                     {"a": PACING_LOCK[0], "b": PACING_LOCK[1]},
                 )
-            if self.dialect == "postgresql":  # caps are per client: serialise workers per client
-                await session.execute(
-                    text(
-                        "SELECT pg_advisory_xact_lock(x) "
-                        "FROM unnest(CAST(:ids AS BIGINT[])) AS x ORDER BY x"
-                    ),
-                    {"ids": client_ids},
-                )
-            owned = await self._owned(session, claims, AttemptState.CLAIMED)
+            owned, paused = await self._claimed_still(session, claims, client_ids)
             history: dict[tuple[int, str], list[datetime]] = {}
             rows = await session.execute(
                 select(C.c.client_id, C.c.channel, C.c.at, C.c.attempt_id, C.c.attempt_no).where(
-                    C.c.client_id.in_(client_ids), C.c.at >= since
+                    self._in(C.c.client_id, client_ids), C.c.at >= since
                 )
             )
-            ctx = SettleContext(paused=await self._paused(session))
+            ctx = SettleContext(paused=paused)
             if pace_since is not None:
                 ctx.counts = await pace_counts(session, *pace_since)
             own_exec = {(c.attempt.id, c.attempt.attempt_no) for c in claims}
@@ -504,16 +538,33 @@ class AttemptQueue:
             await self._apply(session, decisions, now)
         return decisions
 
-    @staticmethod
-    async def _paused(session: AsyncSession) -> frozenset[Purpose]:
-        return frozenset(Purpose(r[0]) for r in await session.execute(select(P.c.purpose)))
+    async def _claimed_still(
+        self, session: AsyncSession, claims: Sequence[Claim], client_ids: Sequence[int]
+    ) -> tuple[set[int], frozenset[Purpose]]:
+        """Which claims this worker still holds, locked, and which of their purposes are paused
+        now. On PostgreSQL the same statement first takes the clients' advisory locks, in id
+        order: the caps are per client, so workers settle one client's attempts one at a time
+        (the contact history is read after this statement, under those locks)."""
+        tokens = {c.attempt.id: c.token for c in claims}
+        paused = A.c.purpose.in_(select(P.c.purpose))
+        query = select(A.c.id, A.c.lease_token, A.c.purpose, paused.label("paused")).where(
+            self._in(A.c.id, list(tokens)), A.c.state == AttemptState.CLAIMED.value
+        )
+        if self.dialect == "postgresql":
+            clients_locked = text(
+                "(SELECT count(pg_advisory_xact_lock(x)) FROM (SELECT x FROM "
+                "unnest(CAST(:client_ids AS BIGINT[])) AS x ORDER BY x) AS ordered) >= 0"
+            ).bindparams(client_ids=list(client_ids))
+            query = query.where(clients_locked).with_for_update(of=A)
+        rows = [r for r in await session.execute(query) if r.lease_token == tokens[r.id]]
+        return {r.id for r in rows}, frozenset(Purpose(r.purpose) for r in rows if r.paused)
 
     async def _owned(
         self, session: AsyncSession, claims: Sequence[Claim], state: AttemptState
     ) -> set[int]:
         tokens = {c.attempt.id: c.token for c in claims}
         query = select(A.c.id, A.c.lease_token).where(
-            A.c.id.in_(list(tokens)), A.c.state == state.value
+            self._in(A.c.id, list(tokens)), A.c.state == state.value
         )
         if self.dialect == "postgresql":
             query = query.with_for_update()
@@ -526,7 +577,7 @@ class AttemptQueue:
         starts = [d for d in decisions if isinstance(d, Start)]
         defers = [d for d in decisions if isinstance(d, Defer)]
         skips = [d for d in decisions if isinstance(d, Skip)]
-        if starts and self.dialect == "postgresql":
+        if starts and self.dialect == "postgresql":  # with their contact rows
             ids = [s.claim.attempt.id for s in starts]
             await start_many(session, ids, [s.channel.value for s in starts], now)
         elif starts:
@@ -540,7 +591,6 @@ class AttemptQueue:
                 ),
                 [{"b_id": s.claim.attempt.id, "b_channel": s.channel.value} for s in starts],
             )
-        if starts:
             await session.execute(
                 dialect_insert(self.dialect, C).on_conflict_do_nothing(),
                 [
@@ -593,10 +643,11 @@ class AttemptQueue:
         if not items:
             return []
         async with self._write() as session:
-            if self.dialect == "postgresql":
+            if self.dialect == "postgresql":  # with their outcome rows
                 params = [_finish_params(f, now) for f in items]
+                outcomes = [self._outcome_row(f, now) for f in items]
                 tokens = [f.claim.token for f in items]
-                applied = await finish_many(session, params, tokens, now)
+                applied = await finish_many(session, params, outcomes, tokens, now, self.worker_id)
                 done = [f for f in items if f.claim.attempt.id in applied]
             else:
                 owned = await self._owned(
@@ -622,6 +673,10 @@ class AttemptQueue:
                         ),
                         [_finish_params(f, now) for f in done],
                     )
+                    await session.execute(
+                        dialect_insert(self.dialect, O).on_conflict_do_nothing(),
+                        [self._outcome_row(f, now) for f in done],
+                    )
             if not done:
                 return []
             ours = [f.claim.attempt for f in done if f.outcome.ours]
@@ -633,10 +688,6 @@ class AttemptQueue:
                     ),
                     [{"b_attempt_id": a.id, "b_attempt_no": a.attempt_no} for a in ours],
                 )
-            await session.execute(
-                dialect_insert(self.dialect, O).on_conflict_do_nothing(),
-                [self._outcome_row(f, now) for f in done],
-            )
             fallbacks = [self._row(f.fallback, now) for f in done if f.fallback is not None]
             if fallbacks:
                 await session.execute(
@@ -666,6 +717,8 @@ class AttemptQueue:
                         updated_at=now,
                     )
                 )
+            if any(_due_again(f, now) for f in done):
+                await self._became_due(session)
         return done
 
     def _outcome_row(self, f: Finish, now: datetime) -> dict[str, Any]:
@@ -684,6 +737,19 @@ class AttemptQueue:
             "dedup_key": f"exec:{a.id}:{a.attempt_no}",
             "followup_done_at": None,
         }
+
+
+def _due_again(f: Finish, now: datetime) -> bool:
+    """The finish makes an attempt due at once: a retry or a fallback call without a delay."""
+    if f.state is AttemptState.RETRY_SCHEDULED and f.retry_at is not None and f.retry_at <= now:
+        return True
+    return f.fallback is not None and f.fallback.not_before <= now
+
+
+async def _dml(session: AsyncSession, statement: Any) -> CursorResult[Any]:
+    """Run an ``INSERT``/``UPDATE``/``DELETE`` on the session's connection: typed as the
+    cursor result it is, with its ``rowcount``."""
+    return await (await session.connection()).execute(statement)
 
 
 def _due_state() -> Any:

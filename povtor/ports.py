@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -125,6 +125,11 @@ class ClientDirectory(ClientLookup, Protocol):
 
     async def get_client(self, client_id: int) -> Client:
         """Raises NotFound for an unknown id."""
+        ...
+
+    async def client_names(self, client_ids: Sequence[int]) -> Mapping[int, str]:
+        """The names of the clients among ``client_ids`` that exist (a list's links, in one
+        read of one table)."""
         ...
 
     async def find_client(self, external_id: str) -> Client | None:
@@ -599,12 +604,37 @@ class TaskCounts:
     overdue: int  # open or in progress, due before now
 
 
+# The periods the repeat-sales page offers, precomputed in the background: days up to today
+# (the business's time zone), or None for all time (from the first order).
+REPORT_PERIODS: Mapping[str, int | None] = {"month": 30, "quarter": 90, "year": 365, "all": None}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSnapshot:
+    """The repeat-sales report of one of ``REPORT_PERIODS`` as stored by the last refresh."""
+
+    period: str
+    first: date
+    last: date  # inclusive
+    computed_at: datetime
+    report: Mapping[str, Any]  # the shape of ``povtor report --json``
+
+
 class RetentionView(Protocol):
     """Retention figures and client lists as the dashboard shows them (implemented by
     crm_sync over the same SQL as ``povtor report``)."""
 
     async def repeat_sales(self, start: datetime, end: datetime) -> Mapping[str, Any]:
         """The figures of ``povtor report --json`` for [start, end), in that JSON shape."""
+        ...
+
+    async def report_snapshot(self, period: str) -> ReportSnapshot | None:
+        """The stored report of ``period`` (a key of ``REPORT_PERIODS``); None before the
+        first refresh."""
+        ...
+
+    async def client_count(self) -> int:
+        """Clients in the store (whether a report may be computed on request)."""
         ...
 
     async def list_clients(

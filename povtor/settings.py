@@ -117,6 +117,10 @@ class AsrSettings(BaseSettings):
     skip_robot: bool = False  # background: leave the robot's (left) channel undecoded
     scan_interval_s: float = 30.0  # background: how often the recordings folder is scanned
     max_audio_s: float = Field(default=4 * 3600.0, gt=0)  # longer files are refused
+    # which voice activity detector picks the speech to decode: "silero" (the Silero model) or
+    # "energy" (levels against each recording's noise floor); figures in docs/voice.md
+    vad: Literal["energy", "silero"] = "silero"
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # silero: speech score
 
 
 class RecordingSettings(BaseSettings):
@@ -235,6 +239,10 @@ class DashboardSettings(BaseSettings):
     argon2_parallelism: int = 2
     page_size: int = 50
     report_cache_s: float = 60.0  # repeat-sales and reasons figures are reused this long
+    # the worker stores the repeat-sales report of each offered period this often (as planning)
+    report_refresh_s: float = Field(default=600.0, gt=0)
+    # up to this many clients a report not stored yet (or of any dates) is computed on request
+    report_live_max_clients: int = 50_000
     live_refresh_s: float = Field(default=20.0, gt=0)  # the outreach page refreshes itself
 
 

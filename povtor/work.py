@@ -18,7 +18,9 @@ sending it again) lives in the queue's own code, between a claim and its outcome
   (:meth:`WorkQueue.dead_letters`) and put back by a manager (:meth:`WorkQueue.revive`).
 - **Wake-ups**: :class:`Wakeup`, an in-process event a producer sets after it commits; on
   PostgreSQL also ``LISTEN``/``NOTIFY``, so a worker in another process stops waiting as soon as
-  work is added (:meth:`WorkQueue.notify` inside the producer's transaction: delivered on commit).
+  work is added (:meth:`WorkQueue.notify` inside the producer's transaction: delivered on commit;
+  :meth:`WorkQueue.keep_listening` in the worker, listening again after a lost connection).
+  Polling stays the fallback: a worker still looks for work every poll interval.
 """
 
 from __future__ import annotations
@@ -98,9 +100,23 @@ class Wakeup:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self.listening_now = asyncio.Event()  # set while a LISTEN connection is up
+        self.notified = 0  # NOTIFYs received (each also sets the wake-up)
+        self.listens = 0  # LISTEN connections opened (more than one: a lost one was replaced)
+        self._lost = asyncio.Event()  # the LISTEN connection went away
 
     def set(self) -> None:
         self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    async def wait_set(self) -> None:
+        """Wait until set (not consumed: :meth:`clear` before looking for work again)."""
+        await self._event.wait()
 
     async def wait(self, within: float) -> bool:
         """Wait up to ``within`` s for a wake-up; True if one came (it is consumed)."""
@@ -121,16 +137,47 @@ class Wakeup:
         async with engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             assert raw is not None
+            self._lost = lost = asyncio.Event()
 
             def on_notify(*_: object) -> None:
+                self.notified += 1
                 self._event.set()
 
+            def on_lost(*_: object) -> None:
+                lost.set()
+                self.listening_now.clear()
+                self._event.set()  # a NOTIFY may have been missed: look for work once
+
             await raw.add_listener(channel, on_notify)
+            raw.add_termination_listener(on_lost)
+            self.listens += 1
+            self.listening_now.set()
             try:
                 yield
             finally:
+                self.listening_now.clear()
+                raw.remove_termination_listener(on_lost)
                 with contextlib.suppress(Exception):  # the connection may be gone already
                     await raw.remove_listener(channel, on_notify)
+
+    async def keep_listening(
+        self, engine: AsyncEngine, channel: str, *, retry_s: float = 5.0
+    ) -> None:
+        """Listen until cancelled, listening again after the connection is lost (a database
+        restart); while not listening the waiting worker still polls. Returns at once where
+        there is nothing to listen to (SQLite)."""
+        if engine.dialect.name != "postgresql":
+            return
+        while True:
+            try:
+                async with self.listening(engine, channel):
+                    await self._lost.wait()
+                log.warning("LISTEN %s: connection lost; polling until it is back", channel)
+            except Exception as err:  # the database is away: poll meanwhile, try again later
+                log.warning(
+                    "LISTEN %s failed (%s); polling, retry in %.0f s", channel, err, retry_s
+                )
+            await asyncio.sleep(retry_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +464,10 @@ class WorkQueue:
 
     def listening(self, engine: AsyncEngine) -> contextlib.AbstractAsyncContextManager[None]:
         return self.wakeup.listening(engine, self.spec.notify_channel)
+
+    async def keep_listening(self, engine: AsyncEngine) -> None:
+        """Wake on this queue's ``NOTIFY`` until cancelled (see :meth:`Wakeup.keep_listening`)."""
+        await self.wakeup.keep_listening(engine, self.spec.notify_channel)
 
 
 __all__ = ["Claimed", "DeadLetter", "Wakeup", "WorkQueue", "WorkTable", "backoff"]

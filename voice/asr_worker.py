@@ -37,7 +37,7 @@ from povtor.settings import Settings
 from voice.asr_batch import Batch, BatchSummary, is_partial, start_pool
 from voice.asr_tables import TranscriptRow
 from voice.call_records import StorageKind
-from voice.decode import DecodeOptions
+from voice.decode import options_from_settings
 from voice.models import resolve_model
 from voice.storage import RecordingStorage, storages_from_settings
 from voice.tables import RecordingRow
@@ -199,9 +199,7 @@ class RecordingTranscriber:
 def recording_transcriber(settings: Settings, engine: AsyncEngine) -> RecordingTranscriber:
     """The background transcriber as the worker runs it (raises ModelError without a model)."""
     model_path = resolve_model(settings.asr.model, settings.models_dir)
-    options = DecodeOptions(
-        skip_robot=settings.asr.skip_robot, max_duration_s=settings.asr.max_audio_s
-    )
+    options = options_from_settings(settings.asr)
     batch = Batch(
         TranscriptStore(engine),
         lambda: start_pool(model_path, settings.asr.workers, options),

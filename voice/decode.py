@@ -9,21 +9,44 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from povtor.ports import Segment, Transcript, Word
+from povtor.settings import AsrSettings
 from voice.audio import MAX_DURATION_S, Channel, LoadedAudio
 from voice.vad import Region, VadConfig, speech_regions
 
 CHUNK = 4000  # samples fed per AcceptWaveform call (0.5 s at 8 kHz)
 
 
+Detector = Literal["energy", "silero"]
+
+
 @dataclass(frozen=True, slots=True)
 class DecodeOptions:
     vad: bool = True
+    detector: Detector = "silero"  # which VAD finds the speech regions (POVTOR_ASR_VAD)
+    silero_threshold: float = 0.5
     skip_robot: bool = False
     vad_config: VadConfig = field(default_factory=VadConfig)
     max_duration_s: float = MAX_DURATION_S  # longer files are refused (POVTOR_ASR_MAX_AUDIO_S)
+
+
+def options_from_settings(
+    asr: AsrSettings,
+    *,
+    vad: bool = True,
+    detector: Detector | None = None,
+    skip_robot: bool | None = None,
+) -> DecodeOptions:
+    """The decoding the settings (POVTOR_ASR_*) ask for; a command's flags override them."""
+    return DecodeOptions(
+        vad=vad,
+        detector=detector or asr.vad,
+        silero_threshold=asr.vad_threshold,
+        skip_robot=asr.skip_robot if skip_robot is None else skip_robot,
+        max_duration_s=asr.max_audio_s,
+    )
 
 
 def decode_channel(
@@ -73,11 +96,18 @@ def _collect(raw: str, shift: float, limit: float, speaker: str, into: list[Segm
 def decode_audio(model: Any, audio: LoadedAudio, file: str, options: DecodeOptions) -> Transcript:
     segments: list[Segment] = []
     for channel in audio.channels:
-        regions = (
-            speech_regions(channel.samples, audio.rate, options.vad_config)
-            if options.vad
-            else None
-        )
+        regions = find_speech(channel, audio.rate, options) if options.vad else None
         segments.extend(decode_channel(model, channel, audio.rate, regions))
     segments.sort(key=lambda s: (s.start, s.speaker))
     return Transcript(file=file, duration_s=audio.duration_s, segments=tuple(segments))
+
+
+def find_speech(channel: Channel, rate: int, options: DecodeOptions) -> list[Region]:
+    """The channel's speech regions by the detector the options name."""
+    if options.detector == "silero":
+        from voice.vad_silero import silero_regions
+
+        return silero_regions(
+            channel.samples, rate, options.vad_config, threshold=options.silero_threshold
+        )
+    return speech_regions(channel.samples, rate, options.vad_config)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -84,6 +85,26 @@ class LatenessStats:
         self.slips = 0
 
 
+@functools.lru_cache(maxsize=64)
+def _encoded(codec: str, pcm: bytes) -> tuple[bytes, bytes]:
+    """A prompt padded to whole frames and encoded, once per codec: the same prompt (the same
+    bytes from the speech cache) is said to every client, often by a hundred calls at once."""
+    if len(pcm) % FRAME_BYTES:
+        pcm = pcm + bytes(FRAME_BYTES - len(pcm) % FRAME_BYTES)
+    return _codec(codec).encode(pcm), pcm
+
+
+@dataclass(slots=True)
+class _Clip:
+    """One queued prompt: its codec bytes and PCM whole, sent a frame's slice per tick (cut
+    at send time, so queueing a prompt costs the same however long it is)."""
+
+    payload: bytes
+    pcm: bytes
+    frames: int
+    sent: int = 0
+
+
 class RtpStream(asyncio.DatagramProtocol):
     """One call's RTP socket: robot audio out at 20 ms, client audio and keypad in."""
 
@@ -111,7 +132,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self._seq = int.from_bytes(os.urandom(2), "big")
         self._ts = int.from_bytes(os.urandom(4), "big")
         self._silence = self._codec.encode(bytes(FRAME_BYTES))
-        self._out: deque[tuple[bytes, bytes]] = deque()
+        self._out: deque[_Clip] = deque()
         self._marks: deque[tuple[int, asyncio.Future[bool]]] = deque()
         self._relayed: deque[bytes] = deque(maxlen=RELAY_MAX_FRAMES)
         self._events: deque[bytes] = deque()  # RFC 4733 payloads, one per tick
@@ -179,15 +200,11 @@ class RtpStream(asyncio.DatagramProtocol):
     def play(self, pcm: bytes) -> asyncio.Future[bool]:
         """Queue 8 kHz 16-bit mono PCM; the future is True once its last frame was sent."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        if len(pcm) % FRAME_BYTES:
-            pcm = pcm + bytes(FRAME_BYTES - len(pcm) % FRAME_BYTES)
-        payload = self._codec.encode(pcm)
-        half = FRAME_BYTES // 2
-        for i in range(len(pcm) // FRAME_BYTES):
-            self._out.append(
-                (payload[i * half : (i + 1) * half], pcm[i * FRAME_BYTES : (i + 1) * FRAME_BYTES])
-            )
-        self._queued += len(pcm) // FRAME_BYTES
+        payload, pcm = _encoded(self.codec_name, pcm)
+        frames = len(pcm) // FRAME_BYTES
+        if frames:
+            self._out.append(_Clip(payload, pcm, frames))
+        self._queued += frames
         if self._queued == self._sent_audio:
             future.set_result(True)
         else:
@@ -213,8 +230,7 @@ class RtpStream(asyncio.DatagramProtocol):
 
     def stop_playback(self) -> None:
         """Drop queued audio (barge-in or hang-up); pending plays resolve to False."""
-        self._sent_audio += len(self._out)
-        self._queued = self._sent_audio
+        self._sent_audio = self._queued
         self._out.clear()
         while self._marks:
             _, future = self._marks.popleft()
@@ -225,7 +241,14 @@ class RtpStream(asyncio.DatagramProtocol):
         """Send the next frame (robot audio or silence); returns the robot PCM sent, if any."""
         pcm: bytes | None = None
         if self._out:
-            payload, pcm = self._out.popleft()
+            clip = self._out[0]
+            at = clip.sent
+            half = FRAME_BYTES // 2  # G.711: one byte per sample
+            payload = clip.payload[at * half : (at + 1) * half]
+            pcm = clip.pcm[at * FRAME_BYTES : (at + 1) * FRAME_BYTES]
+            clip.sent = at + 1
+            if clip.sent == clip.frames:
+                self._out.popleft()
             self._sent_audio += 1
         elif self._relayed:
             pcm = self._relayed.popleft()

@@ -55,6 +55,7 @@ whose file is there is played instead of synthesised, as ``povtor scenario rende
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
@@ -62,7 +63,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -334,7 +335,14 @@ class Scenario(BaseModel):
 
 def render(template: str, values: Mapping[str, Any]) -> str:
     """A step's text for one client; whitespace collapsed (templates span YAML lines)."""
-    return " ".join(_env.from_string(template).render(**values).split())
+    return " ".join(_compiled(template).render(**values).split())
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(template: str) -> Template:
+    """A scenario's texts are few and said to every client: each is compiled once (compiling
+    costs milliseconds, on the event loop, between the client's answer and the next prompt)."""
+    return _env.from_string(template)
 
 
 def parse_template(template: str) -> None:

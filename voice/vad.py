@@ -70,21 +70,31 @@ def speech_regions(samples: Samples, rate: int, config: VadConfig | None = None)
     if len(levels) == 0:
         return []
     mask = levels > threshold_db(levels, config)
-    bridge = config.bridge_ms // config.frame_ms
+    return regions_from_mask(mask, frame, rate, len(samples), config)
+
+
+def regions_from_mask(
+    mask: npt.NDArray[np.bool_], frame: int, rate: int, total: int, config: VadConfig
+) -> list[Region]:
+    """Speech frames (``mask``, one flag per ``frame`` samples) made into regions: pauses
+    shorter than the bridge joined, bursts shorter than the minimum dropped, every region
+    padded and overlapping ones merged. Shared by the energy and the Silero detector."""
+    frame_ms = 1000 * frame / rate
+    bridge = int(config.bridge_ms // frame_ms)
     runs: list[list[int]] = []
     for start, end in _runs(mask):
         if runs and start - runs[-1][1] <= bridge:
             runs[-1][1] = end
         else:
             runs.append([start, end])
-    min_frames = max(1, config.min_speech_ms // config.frame_ms)
+    min_frames = max(1, int(config.min_speech_ms // frame_ms))
     pad = rate * config.pad_ms // 1000
     regions: list[Region] = []
     for start, end in runs:
         if end - start < min_frames:
             continue
         lo = max(0, start * frame - pad)
-        hi = min(len(samples), end * frame + pad)
+        hi = min(total, end * frame + pad)
         if regions and lo <= regions[-1].end:
             regions[-1] = Region(regions[-1].start, hi)
         else:

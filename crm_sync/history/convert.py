@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from crm_sync.history.tables import (
-    ClientRow,
-    ConsentRow,
     EventRow,
     NpsResponseRow,
     OrderRow,
@@ -31,9 +30,21 @@ from povtor.domain import (
 )
 
 
-def client_from_row(
-    row: ClientRow, phones: Iterable[str], consents: Iterable[ConsentRow]
-) -> Client:
+def utc(value: datetime | None) -> datetime | None:
+    """As the ``UtcDateTime`` columns give it: aware UTC (for values read without that type)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def consent_from_values(
+    channel: str, kind: str, granted: bool, source: str, at: datetime
+) -> Consent:
+    return Consent(ConsentChannel(channel), granted, source, utc(at) or at, ContactKind(kind))
+
+
+def client_from_row(row: Any, phones: Iterable[str], consents: Iterable[Consent]) -> Client:
+    """A client from a ``ClientRow`` or any row with its columns."""
     return Client(
         id=row.id,
         external_id=row.external_id,
@@ -44,13 +55,10 @@ def client_from_row(
         preferred_channel=ChannelKind(row.preferred_channel) if row.preferred_channel else None,
         telegram_chat_id=row.telegram_chat_id,
         telegram_reachable=row.telegram_reachable,
-        consents=tuple(
-            Consent(ConsentChannel(c.channel), c.granted, c.source, c.at, ContactKind(c.kind))
-            for c in consents
-        ),
-        opted_out_at=row.opted_out_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        consents=tuple(consents),
+        opted_out_at=utc(row.opted_out_at),
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
     )
 
 

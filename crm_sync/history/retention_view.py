@@ -1,7 +1,9 @@
 """Retention figures and client lists for the dashboard (``povtor.ports.RetentionView``).
 
 The repeat-sales figures are :class:`crm_sync.metrics.reports.SqlReports` itself, in the JSON
-shape of ``povtor report --json``, so the browser and the command line always agree. The client
+shape of ``povtor report --json``, so the browser and the command line always agree; for the
+periods the page offers they are the reports stored by the background refresh
+(:mod:`crm_sync.metrics.snapshots`). The client
 list reads ``client_stats`` (orders, revenue, last order, the last scored NPS answer), one row
 per client joined by key.
 """
@@ -32,6 +34,7 @@ from crm_sync.history.tables import (
 )
 from crm_sync.metrics.period import months_between
 from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
+from crm_sync.metrics.snapshots import ReportSnapshots
 from crm_sync.metrics.sql import abc_xyz_members_query
 from povtor.db import session_factory, utcnow
 from povtor.domain import (
@@ -43,7 +46,14 @@ from povtor.domain import (
     ReasonCategory,
     TaskStatus,
 )
-from povtor.ports import AbcCell, ClientFilter, ClientSummary, ReasonCount, TaskCounts
+from povtor.ports import (
+    AbcCell,
+    ClientFilter,
+    ClientSummary,
+    ReasonCount,
+    ReportSnapshot,
+    TaskCounts,
+)
 
 MAX_PAGE = 5000  # the most clients one call returns (an export reads several pages)
 SEGMENTS = ("none", "new", "repeat", "lost")
@@ -64,10 +74,18 @@ class SqlRetentionView:
         self._tz = timezone
         self._window = activity_window
         self._reports = SqlReports(engine, timezone, activity_window)
+        self._snapshots = ReportSnapshots(engine, timezone, activity_window)
         self._store_sessions = session_factory(engine)
 
     async def repeat_sales(self, start: datetime, end: datetime) -> Mapping[str, Any]:
         return (await self._reports.report(start, end)).as_json()
+
+    async def report_snapshot(self, period: str) -> ReportSnapshot | None:
+        return await self._snapshots.latest(period)
+
+    async def client_count(self) -> int:
+        async with self._engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(ClientRow)) or 0)
 
     async def list_clients(
         self, where: ClientFilter, *, after_id: int | None = None, limit: int = 50

@@ -6,14 +6,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from crm_sync.history.client_batch import load_clients
 from crm_sync.history.client_stats import refresh_client_stats, refresh_last_nps
 from crm_sync.history.convert import (
     client_from_row,
+    consent_from_values,
     event_from_row,
     item_to_json,
     nps_from_row,
@@ -92,7 +94,11 @@ class SqlHistoryStore:
             .order_by(ClientPhoneRow.position, ClientPhoneRow.id)
         )
         consents = await session.scalars(select(ConsentRow).where(ConsentRow.client_id == row.id))
-        return client_from_row(row, list(phones), list(consents))
+        return client_from_row(
+            row,
+            list(phones),
+            [consent_from_values(c.channel, c.kind, c.granted, c.source, c.at) for c in consents],
+        )
 
     async def get_client(self, client_id: int) -> Client:
         async with self._sessions() as session:
@@ -455,27 +461,18 @@ class SqlHistoryStore:
     # -- reads for the manager dashboard -----------------------------------------------------
 
     async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]:
-        """Many clients in three queries (clients, phones, consents), whatever their number."""
+        """Many clients with phones and consents: one query on PostgreSQL, three on SQLite."""
+        async with self._sessions() as session:
+            return await load_clients(session, client_ids)
+
+    async def client_names(self, client_ids: Sequence[int]) -> Mapping[int, str]:
         ids = sorted(set(client_ids))
         if not ids:
             return {}
+        c = table_of(ClientRow)
         async with self._sessions() as session:
-            rows = list(await session.scalars(select(ClientRow).where(ClientRow.id.in_(ids))))
-            phones: dict[int, list[str]] = {}
-            for cid, phone in await session.execute(
-                select(ClientPhoneRow.client_id, ClientPhoneRow.phone)
-                .where(ClientPhoneRow.client_id.in_(ids))
-                .order_by(ClientPhoneRow.client_id, ClientPhoneRow.position, ClientPhoneRow.id)
-            ):
-                phones.setdefault(cid, []).append(phone)
-            consents: dict[int, list[ConsentRow]] = {}
-            for consent in await session.scalars(
-                select(ConsentRow).where(ConsentRow.client_id.in_(ids))
-            ):
-                consents.setdefault(consent.client_id, []).append(consent)
-        return {
-            r.id: client_from_row(r, phones.get(r.id, []), consents.get(r.id, [])) for r in rows
-        }
+            rows = await session.execute(select(c.c.id, c.c.name).where(c.c.id.in_(ids)))
+            return {cid: name for cid, name in rows}
 
     async def search_clients(
         self, query: str = "", *, after_id: int | None = None, limit: int = 50
@@ -498,7 +495,7 @@ class SqlHistoryStore:
         self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
     ) -> Sequence[NpsResponse]:
         n = NpsResponseRow
-        stmt = select(n)
+        stmt = select(*table_of(n).c)
         if query.group is not None:
             low, high = NPS_SCORES[query.group]
             stmt = stmt.where(n.score >= low, n.score <= high)
@@ -518,10 +515,11 @@ class SqlHistoryStore:
                 )
             )
         async with self._sessions() as session:
-            rows = await session.scalars(
+            # Core rows, not ORM objects: a page of them is built on every list request
+            rows = await session.execute(
                 stmt.order_by(n.answered_at.desc(), n.id.desc()).limit(limit)
             )
-            return [nps_from_row(r) for r in rows]
+            return [nps_from_row(cast(NpsResponseRow, r)) for r in rows]
 
     async def count_tasks(self, statuses: Sequence[TaskStatus]) -> int:
         async with self._sessions() as session:

@@ -38,3 +38,11 @@ def years_before(moment: datetime, years: int) -> datetime:
         return moment.replace(year=moment.year - years)
     except ValueError:
         return moment.replace(year=moment.year - years, day=28)
+
+
+def trailing_days(days: int | None, today: date, first_order: date | None) -> tuple[date, date]:
+    """The ``days`` days up to ``today``; ``None``: all time, from the first order (today when
+    there is none yet)."""
+    if days is not None:
+        return today - timedelta(days=days - 1), today
+    return min(first_order or today, today), today

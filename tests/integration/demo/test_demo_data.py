@@ -61,3 +61,19 @@ def test_demo_data_and_report_through_the_cli(db_url: str, tmp_path: Path) -> No
     assert report.returncode == 0, report.stderr
     figures = last_json(report.stdout)
     assert {"nps", "retention_rate", "abc", "xyz", "tenure", "ltv"} <= set(figures)
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_demo_leaves_statistics_for_every_table_it_fills(engine: AsyncEngine) -> None:
+    """A table without statistics is planned as a full scan (the lists' consents were)."""
+    from sqlalchemy import text
+
+    counts = await load_demo(engine, DemoSpec(clients=50, seed=2, until=date(2026, 1, 31)))
+    async with engine.connect() as conn:
+        analysed = set(
+            await conn.scalars(
+                text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")
+            )
+        )
+    filled = {name for name, n in counts.items() if n} | {"client_phones", "consents"}
+    assert filled <= analysed

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from datetime import timedelta
 from decimal import Decimal
@@ -28,6 +27,7 @@ from povtor.settings import (
 )
 from tests.integration.outreach.conftest import NOON_MSK
 from tests.integration.outreach.procs import Worker, run_cli, worker_env
+from tests.logged import logged
 
 
 @pytest.fixture
@@ -192,34 +192,21 @@ async def test_calls_left_active_are_recovered_at_start_even_without_sip(
     )
     stop = asyncio.Event()
     ready = asyncio.Event()
-    recovered = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    class Said(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if "call recovery at start" in record.getMessage():
-                loop.call_soon_threadsafe(recovered.set)
-
-    said, logger = Said(), logging.getLogger("app.wiring")
-    level = logger.level
-    logger.addHandler(said)
-    logger.setLevel(logging.INFO)
-    task = asyncio.create_task(
-        run(
-            settings,
-            stop=stop,
-            handle_signals=False,
-            on_ready=lambda _rt: ready.set(),
-            adapters=build_adapters,
+    with logged("app.wiring", "call recovery at start") as recovered:
+        task = asyncio.create_task(
+            run(
+                settings,
+                stop=stop,
+                handle_signals=False,
+                on_ready=lambda _rt: ready.set(),
+                adapters=build_adapters,
+            )
         )
-    )
-    try:
-        async with asyncio.timeout(30):
-            await ready.wait()
-            await recovered.wait()  # the worker's own word, from the recovery's first round
-        assert (await calls.get_call("0" * 32)).state is CallState.INTERRUPTED
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 60)
-        logger.removeHandler(said)
-        logger.setLevel(level)
+        try:
+            async with asyncio.timeout(30):
+                await ready.wait()
+                await recovered.wait()  # the worker's own word, from the recovery's first round
+            assert (await calls.get_call("0" * 32)).state is CallState.INTERRUPTED
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 60)

@@ -140,3 +140,11 @@ async def test_tasks_counted_fetched_and_listed_per_client(store: SqlHistoryStor
 async def test_missing_task_raises_not_found(store: SqlHistoryStore) -> None:
     with pytest.raises(NotFound):
         await store.get_task(123456)
+
+
+async def test_client_names_are_those_of_existing_clients(store: SqlHistoryStore) -> None:
+    anna = await store.create_client(ClientInput("N-1", name="Анна"))
+    nameless = await store.create_client(ClientInput("N-2"))
+    names = await store.client_names([anna.id, nameless.id, anna.id, 999_999])
+    assert names == {anna.id: "Анна", nameless.id: ""}
+    assert await store.client_names([]) == {}

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from povtor.ports import Transcriber, Transcript
 from tests.integration.voice_asr.conftest import CallFile
 from voice.asr_batch import Batch, FileResult
-from voice.decode import DecodeOptions
+from voice.decode import DecodeOptions, Detector
 from voice.transcribe import TranscriberPool
 from voice.transcripts import TranscriptStore
 
@@ -50,10 +50,12 @@ async def test_stereo_call_becomes_a_dialogue_with_speakers_and_times(
     assert starts == sorted(starts)
 
 
+@pytest.mark.parametrize("detector", ["energy", "silero"])
 async def test_skipped_silence_holds_no_word_the_full_decode_finds(
-    asr_pool: TranscriberPool, call_file: CallFile
+    asr_pool: TranscriberPool, call_file: CallFile, detector: Detector
 ) -> None:
-    """Every word found when decoding everything lies inside the audio VAD keeps.
+    """Every word found when decoding everything lies inside the audio VAD keeps, whichever
+    detector (POVTOR_ASR_VAD) finds the speech.
 
     Exact word-for-word equality is not a property of Vosk here: its online CMVN and i-vector
     adaptation see different context once silence is cut, and espeak-ng's Korean is decoded with
@@ -62,15 +64,16 @@ async def test_skipped_silence_holds_no_word_the_full_decode_finds(
     drop audio where the recogniser hears speech.
     """
     from voice.audio import load_audio
-    from voice.vad import speech_regions
+    from voice.decode import find_speech
 
+    options = DecodeOptions(vad=True, detector=detector)
     audio = load_audio(call_file.path)
     kept = {
-        ch.speaker: [r.seconds(audio.rate) for r in speech_regions(ch.samples, audio.rate)]
+        ch.speaker: [r.seconds(audio.rate) for r in find_speech(ch, audio.rate, options)]
         for ch in audio.channels
     }
     full = await asr_pool.transcribe(call_file.path, DecodeOptions(vad=False))
-    with_vad = await asr_pool.transcribe(call_file.path, DecodeOptions(vad=True))
+    with_vad = await asr_pool.transcribe(call_file.path, options)
     assert full.segments
     for segment in full.segments:
         for word in segment.words:

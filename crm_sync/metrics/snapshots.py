@@ -1,0 +1,98 @@
+"""Repeat-sales reports precomputed in the background: one stored report per period the
+dashboard offers (``povtor.ports.REPORT_PERIODS``), replaced by each refresh.
+
+The report reads every order of its period (tens of seconds on a large base), so the page reads
+the stored one instead. A refresh is SQL awaited on the database (aiosqlite runs SQLite in its
+own thread): the worker's event loop stays free while it runs. Periods are computed one after
+another, so a refresh holds at most the three connections of one report at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_sync.history.tables import OrderRow
+from crm_sync.metrics.period import period_from_dates, trailing_days
+from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
+from crm_sync.metrics.tables import ReportSnapshotRow
+from povtor.db import dialect_insert, table_of, utcnow
+from povtor.ports import REPORT_PERIODS, ReportSnapshot
+
+log = logging.getLogger(__name__)
+
+
+class ReportSnapshots:
+    """Computes, stores and reads the stored report of each period."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        timezone: str = "Europe/Moscow",
+        activity_window: timedelta = DEFAULT_ACTIVITY_WINDOW,
+        periods: Mapping[str, int | None] = REPORT_PERIODS,
+    ) -> None:
+        self._engine = engine
+        self._tz = timezone
+        self._periods = periods
+        self._reports = SqlReports(engine, timezone, activity_window)
+
+    async def refresh(self, now: datetime | None = None) -> list[ReportSnapshot]:
+        """Compute every period's report up to today (of ``now``) and store it."""
+        tz = ZoneInfo(self._tz)
+        today = (now or utcnow()).astimezone(tz).date()
+        first_order = await self._first_order_at()
+        first_day = None if first_order is None else first_order.astimezone(tz).date()
+        stored = []
+        for name, days in self._periods.items():
+            first, last = trailing_days(days, today, first_day)
+            report = await self._reports.report(*period_from_dates(first, last, self._tz))
+            snapshot = ReportSnapshot(name, first, last, utcnow(), report.as_json())
+            await self._store(snapshot)
+            stored.append(snapshot)
+        return stored
+
+    async def refresh_if_stale(self, max_age: timedelta) -> list[ReportSnapshot]:
+        """Refresh when a period has no report, or one older than ``max_age`` or of another
+        day: several workers (or a restart) do not compute the same figures twice in a row."""
+        now = utcnow()
+        today = now.astimezone(ZoneInfo(self._tz)).date()
+        for name in self._periods:
+            current = await self.latest(name)
+            if current is None or current.last != today or now - current.computed_at >= max_age:
+                stored = await self.refresh(now)
+                log.info("repeat-sales reports stored for %s", ", ".join(self._periods))
+                return stored
+        return []
+
+    async def latest(self, period: str) -> ReportSnapshot | None:
+        s = table_of(ReportSnapshotRow)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(s).where(s.c.period == period))).mappings().first()
+        if row is None:
+            return None
+        return ReportSnapshot(
+            row["period"], row["first_day"], row["last_day"], row["computed_at"], row["report"]
+        )
+
+    async def _first_order_at(self) -> datetime | None:
+        async with self._engine.connect() as conn:
+            return await conn.scalar(select(func.min(OrderRow.placed_at)))
+
+    async def _store(self, snapshot: ReportSnapshot) -> None:
+        values = {
+            "first_day": snapshot.first,
+            "last_day": snapshot.last,
+            "computed_at": snapshot.computed_at,
+            "report": dict(snapshot.report),
+        }
+        async with self._engine.begin() as conn:
+            stmt = dialect_insert(conn, table_of(ReportSnapshotRow)).values(
+                period=snapshot.period, **values
+            )
+            await conn.execute(stmt.on_conflict_do_update(index_elements=["period"], set_=values))
