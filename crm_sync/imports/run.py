@@ -273,6 +273,11 @@ class _Run:
             now = utcnow()
             if not conn.in_transaction():
                 await conn.begin()
+                if self.dialect == "sqlite":
+                    # sqlite3 begins a transaction only before DML, not before the batch's
+                    # SAVEPOINT: without BEGIN each batch is a transaction of its own,
+                    # committed when its savepoint is released.
+                    await conn.exec_driver_sql("BEGIN")
             items: list[Any] = list(batch.records or batch.staged)
             result = await write_isolated(
                 conn,
