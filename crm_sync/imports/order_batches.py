@@ -56,6 +56,10 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return value.isoformat(" ", "microseconds")[:26]  # without "+00:00"
 
 
+# json.dumps builds an encoder per call when given options: one for all rows.
+_json_text = json.JSONEncoder(ensure_ascii=False).encode
+
+
 @lru_cache(maxsize=4096)
 def _item_json(values: tuple[Any, ...], keys: tuple[str, ...]) -> str:
     return json.dumps(dict(zip(keys, values, strict=True)), ensure_ascii=False, default=str)
@@ -81,7 +85,7 @@ def staged_rows(records: Sequence[OrderRecord], dialect: str) -> list[tuple[Any,
     for r in records:
         amount_text = str(r.amount)
         # The event's data, byte for byte what order_event_values stores through SQLAlchemy.
-        data = f'{{"external_id": {json.dumps(r.external_id, ensure_ascii=False)}, '
+        data = f'{{"external_id": {_json_text(r.external_id)}, '
         data += f'"amount": "{amount_text}"}}'
         out.append(
             (
