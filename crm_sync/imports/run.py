@@ -66,9 +66,9 @@ runs = table_of(ImportRunRow)
 SQLITE_CACHE_KIB = 48 * 1024  # 48 MiB: the hot parts of the time indexes; peak RSS < 300 MB
 PG_BATCH_ROWS = 20_000  # fewer, larger statements (COPY, joins) per run
 SQLITE_BATCH_ROWS = 10_000  # two batches are in memory at a time: peak RSS < 300 MB
-# Every batch: 50,000-row transactions measured 9-18% slower per import than a commit per
-# 10,000-row batch (229,614 orders, the import benchmark, alternated runs): the page cache spills
-# the larger transaction's dirty pages to the WAL before its commit anyway.
+# Every batch: with 50,000-row transactions an import of 229,614 orders took 1.09-1.18 times as
+# long as the code before, which (unintended) committed every 10,000-row batch; with a commit
+# per batch, 0.66-1.12 (alternated runs; why was not measured).
 SQLITE_COMMIT_ROWS = SQLITE_BATCH_ROWS
 GC_THRESHOLD = 200_000
 HEADER_SEARCH_ROWS = 10  # 1C reports put a title and a blank line above the header
