@@ -119,8 +119,7 @@ async def test_killed_worker_call_is_interrupted_and_its_recording_kept(
     finally:
         restarted.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(restarted.communicate(), timeout=60)
-        sipp.process.kill()
-        await sipp.process.wait()
+        await sipp.stop()
     assert restarted.returncode == 0, stderr.decode()[-3000:]
 
     (recording,) = await calls.recordings_of(call_uuid)

@@ -124,8 +124,6 @@ async def test_sigterm_during_many_calls_places_none_and_ends_every_call_politel
         assert restarted.returncode == 0, stderr.decode()[-3000:]
         counts = dialled(sipp.received("INVITE"))
     finally:
-        if sipp.process.returncode is None:
-            sipp.process.kill()
-        await sipp.process.wait()
+        await sipp.stop()
     assert len(counts) == CALLS + LEFT
     assert max(counts.values()) == 1  # nothing dialled twice

@@ -75,8 +75,7 @@ async def test_consent_blocks_an_advertising_call_but_not_an_nps_one(
     finally:
         worker.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(worker.communicate(), timeout=120)
-        sipp.process.kill()
-        await sipp.process.wait()
+        await sipp.stop()
     assert worker.returncode == 0, stderr.decode()[-3000:]
     assert sorted(planned) == ["nps", "reorder"]
     assert set(dialled(sipp.received("INVITE"))) == {AGREED, SURVEYED}

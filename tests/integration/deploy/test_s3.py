@@ -6,7 +6,6 @@ recover` exits non-zero when it leaves files behind."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,10 +87,7 @@ async def test_a_call_recorded_to_s3_is_transcribed_and_the_key_id_never_logged(
         async with running_worker(tmp_path / "w", settings) as worker:
             await worker.wait_log("transcribed 1 recordings", within=90)
     finally:
-        if sipp.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):  # -m 1: it ends after the call
-                sipp.process.kill()
-        await sipp.process.wait()
+        await sipp.stop()
     async with engine.connect() as conn:
         recording = (await conn.execute(text("SELECT sha256, uri, storage FROM recordings"))).one()
         transcript = (
@@ -185,10 +181,7 @@ async def test_an_archive_failure_is_logged_as_such_and_recover_exits_non_zero_w
         async with running_worker(tmp_path / "w", settings) as worker:
             line = await worker.wait_log("recording not archived", within=60)
     finally:
-        if sipp.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                sipp.process.kill()
-        await sipp.process.wait()
+        await sipp.stop()
     assert "ERROR" in line
     assert "kept locally" in line
     assert "end not stored" not in worker.log

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import math
 import os
@@ -91,6 +92,13 @@ class SippRun:
             self.process.kill()
             await self.process.wait()
             raise AssertionError(f"SIPp did not finish; log:\n{self.log()}") from None
+
+    async def stop(self) -> None:
+        """Ended, whether it is still running or has ended by itself after its calls."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):  # exited, not yet reaped
+                self.process.kill()
+        await self.process.wait()
 
     def log(self) -> str:
         parts = []
