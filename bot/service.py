@@ -23,6 +23,7 @@ from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alert_store import AlertStore
+from bot.batching import Page
 from bot.channel import TelegramChannel
 from bot.chat_state import ChatStates
 from bot.delivery import DeliveryMiddleware, Sender
@@ -280,18 +281,27 @@ class BotService:
                 self.link.succeeded()
                 if updates:
                     offset = updates[-1].update_id + 1
-                for update in updates:  # concurrently, so the page's writes batch together
-                    await self._slots.acquire()
-                    group.create_task(self._handle_slot(update))
+                page = Page()  # concurrently, so that the page's writes are a few sets
+                for update in updates:
+                    if self._slots.locked():  # the updates started may need their sets first
+                        await page.pause()
+                        await self._slots.acquire()
+                        page.resume()
+                    else:
+                        await self._slots.acquire()  # a free slot: taken without waiting
+                    page.add()
+                    group.create_task(self._handle_slot(update, page))
+                await page.pause()
 
-    async def _handle_slot(self, update: Update) -> None:
+    async def _handle_slot(self, update: Update, page: Page) -> None:
         """A polled update: Telegram will not give it again, so while the database is away
         it is retried here (a handler's own error is logged once, as by ``handle``)."""
         try:
-            await self._until_stored(
-                lambda: self.dispatcher.feed_update(self.bot, update),
-                f"update {update.update_id}",
-            )
+            async with page.member():
+                await self._until_stored(
+                    lambda: self.dispatcher.feed_update(self.bot, update),
+                    f"update {update.update_id}",
+                )
         finally:
             self._slots.release()
 

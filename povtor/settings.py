@@ -40,7 +40,9 @@ class TelegramSettings(BaseSettings):
     texts_path: Path | None = None  # a business's copy of bot/texts/ru.yaml
     company_name: str = "нашей компании"  # as it appears in texts ("бот {{ company }}")
     polling_timeout_s: int = 25  # long-poll wait of getUpdates
-    max_concurrent_updates: int = 64
+    # polled updates handled at once: a few getUpdates pages (100 each), so that a page is not
+    # cut into several sets of writes while the one before it finishes
+    max_concurrent_updates: int = 256
     rate_margin_s: float = 0.0  # widens the rate windows (they already run to each answer)
     send_retries: int = 5  # 5xx / network errors, with exponential backoff
     retry_backoff_s: float = 0.5

@@ -28,12 +28,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -271,6 +273,11 @@ async def send_reminders(service: BotService, store: SqlHistoryStore, ids: list[
     return time.perf_counter() - started
 
 
+def _database_name() -> str:
+    """Each run's own throwaway database, named for this benchmark."""
+    return f"bench_bot_{uuid.uuid4().hex[:8]}"
+
+
 def max_in_window(times: list[float], window: float = 1.0) -> int:
     best, start = 0, 0
     for end, t in enumerate(times):
@@ -281,7 +288,7 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
 
 
 async def outbound(backend: str, count: int, folder: Path) -> dict[str, Any]:
-    url = await asyncio.to_thread(fresh_database, backend, folder)
+    url = await asyncio.to_thread(fresh_database, backend, folder, _database_name())
     fake = FakeProcess()
     api_base = await fake.start()
     engine = create_engine(url)
@@ -327,7 +334,7 @@ async def outbound(backend: str, count: int, folder: Path) -> dict[str, Any]:
 async def reminded(backend: str, presses: int, folder: Path) -> AsyncIterator[Any]:
     """A fresh database, the fake Bot API, and a reminder sent to each of ``presses`` chats
     (the rate limit lifted: seeding, not measured)."""
-    url = await asyncio.to_thread(fresh_database, backend, folder)
+    url = await asyncio.to_thread(fresh_database, backend, folder, _database_name())
     fake = FakeProcess()
     api_base = await fake.start()
     engine = create_engine(url, pool_size=20)
@@ -354,6 +361,7 @@ async def inbound(backend: str, presses: int, folder: Path) -> dict[str, Any]:
         service = BotService(
             seeding, store, NoReports(), outcomes, sessions=session_factory(engine)
         )
+        gc.freeze()  # as `povtor run` does once the worker is built
         stop = asyncio.Event()
         worker = asyncio.create_task(service.run(stop))
         fake_cpu_started = await fake.call("cpu")
