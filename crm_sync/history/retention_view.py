@@ -150,7 +150,7 @@ class SqlRetentionView:
             opted = c.opted_out_at.is_not(None)
             stmt = stmt.where(opted if where.opted_out else c.opted_out_at.is_(None))
         if where.cell is not None:
-            stmt = stmt.where(c.id.in_(self._cell_members(where.cell)))
+            stmt = stmt.where(c.id.in_(await self._cell_members(where.cell)))
         stmt = stmt.order_by(c.id).limit(min(limit, MAX_PAGE))
         # the list's own columns and the page's phones, not whole clients: a page is read on
         # every request, and consents (the rest of a client) are for the card
@@ -176,11 +176,16 @@ class SqlRetentionView:
             for r in rows
         ]
 
-    def _cell_members(self, cell: AbcCell) -> Any:
+    async def _cell_members(self, cell: AbcCell) -> Any:
+        """A stored period's cell from the classes stored with its report; other dates by
+        classifying the period's buyers now (the page offers those on small bases only)."""
         months = months_between(cell.start, cell.end, self._tz)
+        xyz = cell.xyz if months >= 3 else None
+        stored = await self._snapshots.stored_period(cell.start, cell.end)
+        if stored is not None:
+            return self._snapshots.cell_members(stored, cell.abc, xyz).scalar_subquery()
         offset = ZoneInfo(self._tz).utcoffset(cell.start.replace(tzinfo=None))
         offset_s = int(offset.total_seconds()) if offset is not None else 0
-        xyz = cell.xyz if months >= 3 else None
         return abc_xyz_members_query(
             cell.start,
             cell.end,

@@ -1,4 +1,5 @@
-"""clients: indexes for the client list's filters and search
+"""The client list: indexes for its filters and search; report_cells, the ABC/XYZ class of
+each buyer of a stored repeat-sales period (a cell of the matrix lists its clients from there)
 
 Revision ID: crm_sync_0010
 Revises: crm_sync_0008
@@ -9,6 +10,9 @@ Revises: crm_sync_0008
   ``client_phones.phone``, so a substring search (``ILIKE '%...%'``, phone digits) that finds
   few clients reads those few instead of every client (220 ms at 100k clients). Without the
   extension the search works as before, by a full read.
+- ``report_cells``: written by the background refresh with each stored report. The stored
+  reports are removed here: a report without its classes would list no client in its cells;
+  the worker's next refresh stores both.
 """
 
 from __future__ import annotations
@@ -30,6 +34,16 @@ TRIGRAMS = {"ix_clients_name_trgm": ("clients", "name"),
 
 
 def upgrade() -> None:
+    op.create_table(
+        "report_cells",
+        sa.Column("period", sa.String(length=16), nullable=False),
+        sa.Column("client_id", sa.BigInteger(), nullable=False),
+        sa.Column("abc", sa.String(length=1), nullable=False),
+        sa.Column("xyz", sa.String(length=1), nullable=True),
+        sa.PrimaryKeyConstraint("period", "client_id", name=op.f("pk_report_cells")),
+    )
+    op.create_index("ix_report_cells_cell", "report_cells", ["period", "abc", "xyz", "client_id"])
+    op.execute("DELETE FROM report_snapshots")
     op.create_index(
         "ix_clients_opted_out",
         "clients",
@@ -56,3 +70,5 @@ def downgrade() -> None:
         for name in TRIGRAMS:
             op.execute(f"DROP INDEX IF EXISTS {name}")
     op.drop_index("ix_clients_opted_out", table_name="clients")
+    op.drop_index("ix_report_cells_cell", table_name="report_cells")
+    op.drop_table("report_cells")
