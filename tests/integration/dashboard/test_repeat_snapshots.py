@@ -90,7 +90,8 @@ async def test_a_cell_lists_the_clients_its_stored_report_counts(big: Dashboard)
     await ReportSnapshots(big.engine).refresh()
     r1 = await big.store.find_client("R1")
     n1 = await big.store.find_client("N1")
-    assert r1 is not None and n1 is not None
+    assert r1 is not None
+    assert n1 is not None
     # classified now, N1 would be the only A client
     await big.store.add_order(OrderInput("big", "N1", NOW - timedelta(hours=1), Decimal("99999")))
     async with await big.signed_in("vera") as http:
