@@ -8,10 +8,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from povtor.domain import ChannelKind, Purpose
+
+if TYPE_CHECKING:
+    from outreach.queue import NewAttempt
 
 _START = text(
     """
@@ -129,29 +134,42 @@ _INSERT = text(
         CAST(:payloads AS TEXT[]), CAST(:fallbacks AS BIGINT[])
     ) AS v(client_id, purpose, channel, not_before, key, reason, payload, fallback_of)
     ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id
     """
 )
+# One encoder for every payload: ``json.dumps(..., ensure_ascii=False)`` built a new one per
+# call. The same text as json.dumps, so the stored JSON is the same.
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
 async def insert_attempts(
-    session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime
+    session: AsyncSession,
+    attempts: Sequence[NewAttempt],
+    now: datetime,
+    *,
+    state: str,
+    campaign_id: int | None,
 ) -> int:
-    """Insert planned attempts (rows as built by the queue); returns how many were new."""
-    result = await session.execute(
+    """Insert planned attempts in one statement, each column one array (no row dicts; the
+    purposes and channels are their enums' strings); returns how many were new (the
+    statement's row count, no ids sent back)."""
+    connection = await session.connection()  # its execute is typed as the cursor result it is
+    result = await connection.execute(
         _INSERT,
         {
-            "client_ids": [r["client_id"] for r in rows],
-            "purposes": [r["purpose"] for r in rows],
-            "channels": [r["channel"] for r in rows],
-            "not_befores": [r["not_before"] for r in rows],
-            "keys": [r["idempotency_key"] for r in rows],
-            "reasons": [r["reason"] for r in rows],
-            "payloads": [_json(r["payload"]) for r in rows],
-            "fallbacks": [r["fallback_of"] for r in rows],
+            "client_ids": [a.client_id for a in attempts],
+            "purposes": [_TEXT[a.purpose] for a in attempts],
+            "channels": [_TEXT[a.channel] for a in attempts],
+            "not_befores": [a.not_before for a in attempts],
+            "keys": [a.idempotency_key for a in attempts],
+            "reasons": [a.reason for a in attempts],
+            "payloads": [_ENCODE(a.payload) if a.payload else None for a in attempts],
+            "fallbacks": [a.fallback_of for a in attempts],
             "now": now,
-            "state": rows[0]["state"],  # one state and campaign per call
-            "campaign_id": rows[0].get("campaign_id"),
+            "state": state,
+            "campaign_id": campaign_id,
         },
     )
-    return len(result.all())
+    return int(result.rowcount)
+
+
+_TEXT: dict[Purpose | ChannelKind, str] = {m: m.value for m in (*Purpose, *ChannelKind)}

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from outreach.channel_choice import choose_channel
 from outreach.hours import HolidayCheck, next_allowed, no_holidays
@@ -52,7 +53,18 @@ def plan_candidate(
     channels: Collection[ChannelKind] = ALL_CHANNELS,
 ) -> PlanItem | None:
     """Channel and first allowed moment for one candidate; None if no channel may be used."""
+    channel = _channel(candidate, rules, channels)
+    if channel is None:
+        return None
+    start = max(candidate.due_at, now)
+    return PlanItem(
+        candidate, channel, next_allowed(start, candidate.timezone, channel, rules, is_holiday)
+    )
 
+
+def _channel(
+    candidate: Candidate, rules: ContactRules, channels: Collection[ChannelKind]
+) -> ChannelKind | None:
     def permitted(kind: ChannelKind) -> bool:
         return kind in channels and channel_permitted(
             kind,
@@ -64,18 +76,65 @@ def plan_candidate(
             require_ad_consent=rules.require_ad_consent,
         )
 
-    channel = choose_channel(
+    return choose_channel(
         preferred=candidate.preferred_channel,
         telegram_linked=candidate.telegram_linked,
         telegram_reachable=candidate.telegram_reachable,
         permitted=permitted,
     )
-    if channel is None:
-        return None
-    start = max(candidate.due_at, now)
-    return PlanItem(
-        candidate, channel, next_allowed(start, candidate.timezone, channel, rules, is_holiday)
-    )
+
+
+class PassPlan:
+    """``plan_candidate`` for the many candidates of one pass, each answer computed once.
+
+    The channel depends only on a candidate's purpose, preference, Telegram link, opt-out and
+    consents (a few dozen combinations in a pass); the first allowed moment only on the start,
+    the zone and the channel, and the candidates the planning SQL finds are due already, so
+    their start is the pass's moment: one answer per zone and channel. Both are pure functions
+    of those keys under the pass's rules, so the items are exactly ``plan_candidate``'s."""
+
+    def __init__(
+        self,
+        now: datetime,
+        rules: ContactRules,
+        *,
+        is_holiday: HolidayCheck = no_holidays,
+        channels: Collection[ChannelKind] = ALL_CHANNELS,
+    ) -> None:
+        self.now = now
+        self.rules = rules
+        self.is_holiday = is_holiday
+        self.channels = channels
+        self._channels: dict[tuple[object, ...], ChannelKind | None] = {}
+        self._now_in: dict[tuple[str, ChannelKind], datetime] = {}  # start = the pass's moment
+
+    def __call__(self, c: Candidate) -> PlanItem | None:
+        key = (
+            c.purpose,
+            c.preferred_channel,
+            c.telegram_linked,
+            c.telegram_reachable,
+            c.opted_out,
+            c.consents,
+            c.ad_consents,
+        )
+        try:
+            channel = self._channels[key]
+        except KeyError:
+            channel = self._channels[key] = _channel(c, self.rules, self.channels)
+        if channel is None:
+            return None
+        if self.now > c.due_at:  # the start is max(due_at, now), as in plan_candidate
+            try:
+                not_before = self._now_in[c.timezone, channel]
+            except KeyError:
+                not_before = self._now_in[c.timezone, channel] = self._next(self.now, c, channel)
+        else:
+            not_before = self._next(c.due_at, c, channel)
+        return PlanItem(c, channel, not_before)
+
+    def _next(self, start: datetime, c: Candidate, channel: ChannelKind) -> datetime:
+        return next_allowed(start, c.timezone, channel, self.rules, self.is_holiday)
 
 
 class Planner:
@@ -122,6 +181,9 @@ class Planner:
     ) -> AsyncIterator[list[PlanItem]]:
         """Plan items page by page (each purpose over every client), nothing written."""
         window = timedelta(days=self.planning_rules.nps_window_days)
+        plan = PassPlan(
+            as_of, self.contact_rules, is_holiday=self.is_holiday, channels=self.channels
+        )
         for purpose, fetch in self._fetchers().items():
             if purpose not in purposes:
                 continue
@@ -137,20 +199,7 @@ class Planner:
                         [c.client_id for c in candidates], Purpose.NPS, as_of - window
                     )
                     candidates = [c for c in candidates if c.client_id not in asked]
-                items = [
-                    item
-                    for c in candidates
-                    if (
-                        item := plan_candidate(
-                            c,
-                            as_of,
-                            self.contact_rules,
-                            is_holiday=self.is_holiday,
-                            channels=self.channels,
-                        )
-                    )
-                    is not None
-                ]
+                items = [item for c in candidates if (item := plan(c)) is not None]
                 if items:
                     yield items
 
@@ -209,6 +258,10 @@ class Planner:
 
 def _attempt(item: PlanItem) -> NewAttempt:
     c = item.candidate
+    payload: dict[str, Any] = {"purpose": c.purpose.value}  # first, then the candidate's data
+    payload.update(c.data)
+    if c.purpose is Purpose.WINBACK:
+        payload["questions"] = list(CHURN_QUESTIONS)
     return NewAttempt(
         client_id=c.client_id,
         purpose=c.purpose,
@@ -216,9 +269,5 @@ def _attempt(item: PlanItem) -> NewAttempt:
         not_before=item.not_before,
         idempotency_key=c.key,
         reason=c.reason,
-        payload={
-            "purpose": c.purpose.value,
-            **dict(c.data),
-            **({"questions": list(CHURN_QUESTIONS)} if c.purpose is Purpose.WINBACK else {}),
-        },
+        payload=payload,
     )

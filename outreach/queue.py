@@ -195,16 +195,19 @@ class AttemptQueue:
         With ``campaign_id`` they wait for approval (``pending_approval``) in that campaign."""
         if not attempts:
             return 0
-        rows = [self._row(a, now) for a in attempts]
-        if campaign_id is not None:
-            for row in rows:
-                row["state"] = AttemptState.PENDING_APPROVAL.value
-                row["campaign_id"] = campaign_id
+        state = AttemptState.PLANNED if campaign_id is None else AttemptState.PENDING_APPROVAL
         due = campaign_id is None and any(a.not_before <= now for a in attempts)
         async with self._write() as session:
             if self.dialect == "postgresql":
-                count = await insert_attempts(session, rows, now)
+                count = await insert_attempts(
+                    session, attempts, now, state=state.value, campaign_id=campaign_id
+                )
             else:
+                rows = [self._row(a, now) for a in attempts]
+                if campaign_id is not None:
+                    for row in rows:
+                        row["state"] = state.value
+                        row["campaign_id"] = campaign_id
                 stmt = (
                     dialect_insert(self.dialect, A)
                     .on_conflict_do_nothing(index_elements=["idempotency_key"])

@@ -88,6 +88,10 @@ class SipTrunk(BaseModel):
     symmetric_rtp: bool = True  # send RTP back to where the client's RTP comes from
     rtp_timeout_s: float = 20.0  # hang up when the client's RTP stops this long (0 = never)
     early_hangup_s: float = 3.0  # client hang-up this soon after answer = hung up early
+    # how a client is handed to a manager: "refer" (SIP REFER; where the trunk refuses it, a
+    # second call joined through Povtor) or "bridge" (always that second call: trunks known to
+    # refuse or mishandle REFER)
+    transfer_by: Literal["refer", "bridge"] = "refer"
 
 
 class SipSettings(SipTrunk, BaseSettings):

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from nlu import Intent, classify_intent, extract_score
+from nlu import Intent, asks_for_person, classify_intent, extract_score
 from povtor.domain import nps_group
 from voice.scenario import AskKind
 
 OPTOUT = "optout"
 LATER = "later"
+PERSON = "person"  # the client asks for a person (the scenario's `handover`)
 TEN_KEYS = ("*", "10")  # the keypad has no "10": star, or one then zero
 
 
@@ -29,11 +30,15 @@ class Answer:
     audio: tuple[float, float] | None = None  # where in the call it was said (seconds)
 
 
-def from_words(kind: AskKind, text: str) -> Answer | None:
-    """A recognised utterance; None when it does not answer the question."""
+def from_words(kind: AskKind, text: str, *, person: bool = False) -> Answer | None:
+    """A recognised utterance; None when it does not answer the question. With ``person``, a
+    request for a person ("соедините с менеджером") is an answer to any question; an opt-out
+    said with it still wins."""
     intent = classify_intent(text) if text.strip() else Intent.UNKNOWN
     if intent is Intent.OPTOUT:
         return Answer(OPTOUT, "voice", text, intent=intent)
+    if person and asks_for_person(text):
+        return Answer(PERSON, "voice", text)
     if kind is AskKind.SCORE:
         score = extract_score(text)
         if score is not None:
@@ -57,8 +62,13 @@ def score_from_keys(keys: str) -> int | None:
     return None
 
 
-def from_keys(kind: AskKind, keys: str, mapping: Mapping[str, str]) -> Answer | None:
-    """Digits pressed for a question; None when they do not answer it."""
+def from_keys(
+    kind: AskKind, keys: str, mapping: Mapping[str, str], person_key: str | None = None
+) -> Answer | None:
+    """Digits pressed for a question; None when they do not answer it. ``person_key`` asks
+    for a person at any question (the scenario check keeps it apart from the answers' keys)."""
+    if person_key is not None and keys == person_key:
+        return Answer(PERSON, "keypad", keys)
     if kind is AskKind.SCORE:
         score = score_from_keys(keys)
         if score is None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import wave
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from povtor.domain import OutcomeKind
 from povtor.errors import AudioError
 from voice.media import RtpStream
 from voice.sip.leg import OutgoingLeg
 from voice.transfer import Transfer
+
+if TYPE_CHECKING:
+    from voice.bridge import Bridge
 
 
 class Recorder(Protocol):
@@ -83,9 +86,19 @@ class Call:
         self._keys: asyncio.Queue[str | None] = asyncio.Queue()
         stream.on_dtmf = self._on_digit
         leg.on_dtmf = self._on_digit
+        # set by the engine: a second call to the target joined to this one (trunks without
+        # REFER); while joined, digits go to the other leg instead of the scenario
+        self.bridge_to: Callable[[Call, str, float], Awaitable[Transfer]] | None = None
+        self.bridge: Bridge | None = None
+        self.bridge_leg = False  # this is the manager's call of a bridge
+        self.transfer_by = "refer"  # the trunk's: "refer", or "bridge" (no REFER tried)
+        self.relay_digit: Callable[[str], object] | None = None
 
     def _on_digit(self, digit: str) -> None:
         self.dtmf += digit
+        if self.relay_digit is not None:
+            self.relay_digit(digit)
+            return
         self._keys.put_nowait(digit)
 
     # --- state ---
@@ -192,11 +205,22 @@ class Call:
         return await self.wait_ended()
 
     async def transfer(self, target: str, wait_s: float) -> Transfer:
-        """Hand the client to ``target`` by SIP REFER and follow it (see OutgoingLeg.refer)."""
+        """Hand the client to ``target`` by SIP REFER and follow it (see OutgoingLeg.refer);
+        where the trunk refuses REFER (or its ``transfer_by`` is ``bridge``), call ``target``
+        on the same trunk and join the two calls (see voice.bridge). Connected by a bridge,
+        the call goes on until the client or the manager hangs up."""
         if not self.answered or self.done.is_set():
             return Transfer(target, "ended", reason="the call is not up")
         self.stop_playback()
-        return await self.leg.refer(target, wait_s)
+        tried: Transfer | None = None
+        if self.transfer_by == "refer":
+            tried = replace(await self.leg.refer(target, wait_s), route="refer")
+            if not tried.refer_refused or self.leg.ended.is_set():
+                return tried
+        if self.bridge_to is None:
+            return tried or Transfer(target, "unsupported", reason="this call cannot bridge")
+        bridged = await self.bridge_to(self, target, wait_s)
+        return bridged.after_refer(tried) if tried is not None else bridged
 
     def _close_keys(self) -> None:
         self._keys.put_nowait(None)

@@ -243,6 +243,11 @@ class CallChannel:
                     await self._converse(runner, call, call_uuid, self.synths[attempt.purpose])
             except TimeoutError:
                 log.warning("Call %s: talk over %.0f s, hanging up", call_uuid, self.max_call_s)
+            bridge = getattr(call, "bridge", None)  # voice.call.Call joined to a manager's call
+            if bridge is not None and runner.result.finished == "transferred":
+                await call.wait_ended()  # the client and the manager talk until one hangs up
+                await bridge.parted.wait()
+                runner.result.data["transfer"].update(ended_by=bridge.ended_by)
             await call.hangup()
             return runner.result
         except asyncio.CancelledError:

@@ -122,7 +122,11 @@ def _transfer_writes(
         task = NewTask(
             client_id=client_id,
             kind="callback",
-            title="Перезвонить клиенту: просил менеджера, перевод не удался",
+            title=(
+                "Перезвонить клиенту: просил менеджера"
+                if transfer.get("stage") == "no_target"
+                else "Перезвонить клиенту: просил менеджера, перевод не удался"
+            ),
             due_at=datetime.now(UTC),
             source_ref=f"call:{call_uuid}",
             note=summary,

@@ -19,6 +19,10 @@ board until its next answer. A server failure from the trunk (500, 502, 503, 504
 or down) is the same: ours, retried without using up the client's tries. A proxy whose name
 does not resolve, or a trunk that must be registered and is not (``register_hold_calls``),
 refuses the call with ``ChannelDown``.
+
+A call whose trunk refuses REFER hands the client to a manager by a second call on the same
+trunk (:meth:`CallEngine.bridge`): that call is not recorded on its own nor reported to
+``on_finished``; the client's call records both people and ends when either hangs up.
 """
 
 from __future__ import annotations
@@ -28,13 +32,14 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from povtor.domain import OutcomeKind
-from povtor.errors import ChannelDown, ChannelUnavailable, ConfigError
+from povtor.errors import ChannelDown, ChannelUnavailable, ConfigError, PovtorError
 from povtor.health import HealthReporter, HealthState
+from voice.bridge import Bridge, ringback
 from voice.call import Call, CallResult, Recorder
 from voice.limits import TrunkLimits
 from voice.media import MediaClock, RtpStream, open_stream
@@ -44,6 +49,7 @@ from voice.sip.leg import OutgoingLeg, first_set
 from voice.sip.outcomes import TRUNK_FAILURE_CODES, outcome_for
 from voice.sip.sdp import MediaParams, build_offer
 from voice.sip.trunks import TrunkConfig
+from voice.transfer import Transfer
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +131,10 @@ class CallEngine:
         ring_timeout: float | None = None,
         record: bool = True,
         call_uuid: str | None = None,
+        line_wait_s: float | None = None,
     ) -> Call:
-        """Dial ``target`` (a number or SIP URI); waits for trunk capacity, not for an answer."""
+        """Dial ``target`` (a number or SIP URI); waits for trunk capacity (at most
+        ``line_wait_s``, then ChannelUnavailable), not for an answer."""
         runtime = self._get(trunk)
         config = runtime.config
         agent = runtime.agent
@@ -143,7 +151,11 @@ class CallEngine:
         except ChannelDown as err:
             self._report(config.name, HealthState.DOWN, str(err))
             raise ChannelDown(f"trunk {config.name}: {err}") from None
-        await runtime.limits.acquire()
+        try:
+            async with asyncio.timeout(line_wait_s):
+                await runtime.limits.acquire()
+        except TimeoutError:
+            raise ChannelUnavailable(f"trunk {config.name}: no free line") from None
         try:
             stream = await open_stream(
                 RtpStream(symmetric=config.symmetric_rtp),
@@ -161,6 +173,8 @@ class CallEngine:
         )
         leg = OutgoingLeg(agent, to_uri, offer)
         call = Call(call_uuid or uuid.uuid4().hex, config.name, leg, stream)
+        call.bridge_to = self.bridge
+        call.transfer_by = config.transfer_by
         try:
             leg.start()
         except Exception:
@@ -168,10 +182,53 @@ class CallEngine:
             runtime.limits.release()
             raise
         recorder = self.recorder_factory if record else None
-        task = asyncio.create_task(self._supervise(runtime, call, ring_timeout, recorder))
+        self._own(self._supervise(runtime, call, ring_timeout, recorder))
+        return call
+
+    def _own(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task the engine cancels and awaits when it closes."""
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return call
+
+    async def bridge(self, call: Call, target: str, wait_s: float) -> Transfer:
+        """Call ``target`` on ``call``'s trunk and join the two calls once it answers (at most
+        ``wait_s`` for a free line and for the answer); connected, they stay joined until one
+        side hangs up (see voice.bridge)."""
+
+        def failed(reason: str, code: int | None = None) -> Transfer:
+            return Transfer(target, "failed", code, reason, route="bridge")
+
+        try:
+            manager = await self.start_call(
+                target,
+                trunk=call.trunk,
+                ring_timeout=wait_s,
+                record=False,
+                call_uuid=f"{call.uuid}-manager",
+                line_wait_s=wait_s,
+            )
+        except PovtorError as err:
+            return failed(str(err))
+        manager.bridge_leg = True
+        manager.bridge_to = None
+        call.stream.play(ringback(wait_s))  # the client hears the manager's phone ring
+        try:
+            await first_set(None, manager.leg.answered, manager.done, call.leg.ended)
+        finally:
+            call.stop_playback()
+        if call.leg.ended.is_set() or call.done.is_set():
+            await manager.hangup()
+            return Transfer(target, "ended", reason="the client hung up", route="bridge")
+        if not await manager.wait_answered():
+            result = await manager.wait_ended()
+            return failed(result.reason, result.sip_code)
+        bridge = Bridge(call, manager)
+        bridge.join()
+        call.bridge = bridge
+        self._own(bridge.hold())
+        logger.info("Call %s: bridged to the manager", call.uuid)
+        return Transfer(target, "connected", 200, "bridged through Povtor", route="bridge")
 
     async def _supervise(
         self,
@@ -219,7 +276,7 @@ class CallEngine:
             self._trunk_health(runtime, call)
             call._close_keys()
             call.done.set()
-        if self.on_finished is not None:
+        if self.on_finished is not None and not call.bridge_leg:
             try:
                 outcome = self.on_finished(call.result)
                 if asyncio.iscoroutine(outcome):
@@ -237,8 +294,10 @@ class CallEngine:
             remote=media.remote,
             dtmf_payload_types=media.dtmf_payload_types,
         )
+        stream.dtmf_send_type = media.dtmf_send_type
 
         def moved(params: MediaParams) -> None:
+            stream.dtmf_send_type = params.dtmf_send_type
             stream.configure(
                 payload_type=params.payload_type,
                 codec=params.codec,

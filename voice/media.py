@@ -7,7 +7,10 @@ A late clock sends the overdue frames at once rather than dropping them, so the 
 timestamps stay exact. :class:`RtpStream` is one call's socket: it sends the robot's audio
 (or silence), decodes the client's audio into 20 ms frames, receives RFC 4733 telephone
 events with the negotiated payload types, latches onto the source of incoming RTP (symmetric
-RTP) and counts loss from sequence numbers.
+RTP) and counts loss from sequence numbers. Two streams can be bridged (a call handed to a
+manager through Povtor): each decoded frame of one is relayed to the other
+(:meth:`RtpStream.relay`), and keypad digits are sent on as RFC 4733 events
+(:meth:`RtpStream.send_dtmf`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ SLOTS = 4
 _HEADER = struct.Struct("!BBHII")
 _MAX_CATCH_UP = 0.5  # seconds behind after which the clock restarts its schedule
 _DTMF_DIGITS = "0123456789*#ABCD"
+RELAY_MAX_FRAMES = 10  # relayed audio queued beyond 200 ms: the oldest is dropped (no drift)
+_DTMF_FRAMES = 5  # a relayed digit lasts 100 ms...
+_DTMF_END_COPIES = 3  # ...and its end is sent three times (RFC 4733 2.5.1.4)
 
 
 class TickSink(Protocol):
@@ -116,6 +122,8 @@ class RtpStream(asyncio.DatagramProtocol):
         self.dtmf_payload_types: frozenset[int] = frozenset()
         self.symmetric = symmetric
         self.on_dtmf = on_dtmf
+        self.on_audio: Callable[[bytes], None] | None = None  # each decoded 20 ms frame
+        self.dtmf_send_type: int | None = None  # telephone-event payload type the far end takes
         self.recorder: TickSink | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._latched = False
@@ -126,6 +134,9 @@ class RtpStream(asyncio.DatagramProtocol):
         self._silence = self._codec.encode(bytes(FRAME_BYTES))
         self._out: deque[_Clip] = deque()
         self._marks: deque[tuple[int, asyncio.Future[bool]]] = deque()
+        self._relayed: deque[bytes] = deque(maxlen=RELAY_MAX_FRAMES)
+        self._events: deque[bytes] = deque()  # RFC 4733 payloads, one per tick
+        self._event_ts = 0
         self._queued = 0  # frames ever queued
         self._sent_audio = 0  # queued frames sent so far
         self.packets_sent = 0
@@ -200,6 +211,23 @@ class RtpStream(asyncio.DatagramProtocol):
             self._marks.append((self._queued, future))
         return future
 
+    def relay(self, pcm: bytes) -> None:
+        """Send one frame of the other leg's audio (a bridge), after the robot's own audio;
+        frames pile up no further than RELAY_MAX_FRAMES (the two clocks drift)."""
+        if len(pcm) == FRAME_BYTES:
+            self._relayed.append(pcm)
+
+    def send_dtmf(self, digit: str) -> bool:
+        """Send a keypad digit as an RFC 4733 event (when the far end took telephone-event)."""
+        index = _DTMF_DIGITS.find(digit.upper())
+        if self.dtmf_send_type is None or index < 0 or len(digit) != 1:
+            return False
+        for i in range(_DTMF_FRAMES + _DTMF_END_COPIES):
+            end = i >= _DTMF_FRAMES
+            duration = SAMPLES * min(i + 1, _DTMF_FRAMES)
+            self._events.append(struct.pack("!BBH", index, (0x80 if end else 0) | 10, duration))
+        return True
+
     def stop_playback(self) -> None:
         """Drop queued audio (barge-in or hang-up); pending plays resolve to False."""
         self._sent_audio = self._queued
@@ -222,14 +250,25 @@ class RtpStream(asyncio.DatagramProtocol):
             if clip.sent == clip.frames:
                 self._out.popleft()
             self._sent_audio += 1
+        elif self._relayed:
+            pcm = self._relayed.popleft()
+            payload = self._codec.encode(pcm)
         else:
             payload = self._silence
+        header = (0x80, self.payload_type, self._seq, self._ts, self._ssrc)
+        if self._events and self.dtmf_send_type is not None:
+            # a relayed digit replaces the audio of its ticks; all its packets carry the
+            # timestamp of its start, the first one the marker bit
+            event = self._events.popleft()
+            start = int.from_bytes(event[2:4], "big") == SAMPLES
+            if start:
+                self._event_ts = self._ts
+            marker = 0x80 if start and not event[1] & 0x80 else 0
+            header = (0x80, marker | self.dtmf_send_type, self._seq, self._event_ts, self._ssrc)
+            payload = event
         transport = self._transport
         if transport is not None:
-            transport.sendto(
-                _HEADER.pack(0x80, self.payload_type, self._seq, self._ts, self._ssrc) + payload,
-                self.remote,
-            )
+            transport.sendto(_HEADER.pack(*header) + payload, self.remote)
             stats.add(time.monotonic() - scheduled)
             self.packets_sent += 1
         self._seq = (self._seq + 1) & 0xFFFF
@@ -308,6 +347,8 @@ class RtpStream(asyncio.DatagramProtocol):
         while len(self._rx_pcm) >= FRAME_BYTES:
             frame = bytes(self._rx_pcm[:FRAME_BYTES])
             del self._rx_pcm[:FRAME_BYTES]
+            if self.on_audio is not None:
+                self.on_audio(frame)
             if queue.full():
                 queue.get_nowait()  # nobody listens fast enough: drop the oldest
             queue.put_nowait(frame)

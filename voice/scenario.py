@@ -30,8 +30,21 @@ say the rest: ``{{ company|gent }}``, ``{{ name|datv }}`` (nomn gent datv accs a
 ``{{ amount|money }}``, ``{{ phone|phone }}``, ``{{ at|time }}``, ``{{ n|count("день") }}``.
 
 A step with ``transfer: true`` says its text ("Соединяю вас с менеджером") and hands the client
-to a person by SIP REFER (``transfer_to``, else ``POVTOR_CALL_TRANSFER_TO``); if the transfer
-does not connect, the robot says ``transfer_failed_say`` and goes on to the step's ``next``.
+to a person (``transfer_to``, else ``POVTOR_CALL_TRANSFER_TO``): by SIP REFER, or where the
+trunk refuses it, by a second call joined through Povtor; if the transfer does not connect, the
+robot says ``transfer_failed_say`` and goes on to the step's ``next``.
+
+``handover`` lets the client ask for a person at any question, by voice ("соедините с
+менеджером", "позовите оператора", "можно живого человека") or by a keypad key::
+
+    handover:
+      key: "0"            # optional; a key no question of the scenario uses
+      say: "Соединяю с менеджером, оставайтесь на линии."
+      callback_say: "Менеджер перезвонит вам в ближайшее время. Всего доброго!"
+
+The robot says ``say`` and transfers as above; the call then ends (a failed transfer says
+``transfer_failed_say`` first). With no number to transfer to, it says ``callback_say`` and a
+manager is given a task to call back.
 
 ``speech`` picks the voice for one scenario (``engine``: espeak or piper, ``voice``, ``speed``)
 and ``recorded``, a folder of human recordings named after the steps (``greeting.wav``,
@@ -61,12 +74,18 @@ from povtor.errors import ConfigError
 SHIPPED = Path(__file__).parent / "scenarios"
 END = "end"
 RESERVED = frozenset(
-    {END, "disclosure", "optout_say", "later_say", "voicemail_say", "transfer_failed_say"}
-)
+    {
+        END, "disclosure", "optout_say", "later_say", "voicemail_say", "transfer_failed_say",
+        "handover", "handover_callback",
+    }
+)  # fmt: skip
 DEFAULT_TRANSFER_FAILED = (
     "К сожалению, сейчас не получилось соединить вас с менеджером. "
     "Менеджер перезвонит вам в ближайшее время."
 )
+DEFAULT_HANDOVER_SAY = "Соединяю с менеджером, оставайтесь на линии."
+DEFAULT_CALLBACK_SAY = "Менеджер перезвонит вам в ближайшее время. Всего доброго!"
+SCORE_KEYS = frozenset("0123456789*")  # what a score question reads from the keypad
 # What templates may use; CallChannel fills them (see voice.call_channel.template_values).
 TEMPLATE_VALUES: dict[str, Any] = {
     "name": "Иван Петров",
@@ -190,6 +209,38 @@ class Step(BaseModel):
         return self.next.get(answer) or self.next.get("default") or END
 
 
+class Handover(BaseModel):
+    """The client asks for a person at any question: by voice, or by a keypad key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    voice: bool = True  # a spoken request ("соедините с менеджером") hands over
+    key: str | None = None  # a keypad key that does the same at any question ("0")
+    say: str = DEFAULT_HANDOVER_SAY  # said before the transfer
+    callback_say: str = DEFAULT_CALLBACK_SAY  # no number to transfer to: a manager calls back
+
+    @model_validator(mode="after")
+    def _check(self) -> Handover:
+        if self.key is not None and (len(self.key) != 1 or self.key not in "0123456789*#"):
+            raise ValueError(f"`key`: {self.key!r} is not a keypad key")
+        if not self.voice and self.key is None:
+            raise ValueError("`voice: false` needs a `key`, or the client cannot ask")
+        return self
+
+    def clash(self, name: str, step: Step) -> str | None:
+        """Why ``key`` cannot be the handover key at ``step``, if it cannot."""
+        if self.key is None:
+            return None
+        if step.ask is AskKind.SCORE and self.key in SCORE_KEYS:
+            return (
+                f"`handover.key` {self.key!r} is also a score at step {name!r}: "
+                "use '#' or leave the key out"
+            )
+        if self.key in step.keys:
+            return f"`handover.key` {self.key!r} is also an answer in step {name!r}'s `keys`"
+        return None
+
+
 class Speech(BaseModel):
     """A scenario's own voice; what is not set comes from the ``POVTOR_CALL_TTS_*`` settings."""
 
@@ -216,6 +267,8 @@ class Scenario(BaseModel):
     # setting POVTOR_CALL_TRANSFER_TO
     transfer_to: str | None = None
     transfer_failed_say: str = DEFAULT_TRANSFER_FAILED  # the transfer did not connect
+    # the client may ask for a person at any question (None: such a request is no answer)
+    handover: Handover | None = None
     steps: dict[str, Step]
     folder: Path | None = Field(default=None, exclude=True)  # where `audio` paths are relative to
 
@@ -242,6 +295,11 @@ class Scenario(BaseModel):
         unused = set(self.steps) - reached
         if unused:
             raise ValueError(f"steps never reached from `start`: {sorted(unused)}")
+        if self.handover is not None:
+            for name, step in self.steps.items():
+                clash = self.handover.clash(name, step)
+                if clash:
+                    raise ValueError(clash)
         for name, text in self.texts():
             try:
                 render(text, TEMPLATE_VALUES)
@@ -254,8 +312,11 @@ class Scenario(BaseModel):
         found = [("disclosure", self.disclosure)] if self.disclosure else []
         found += [("optout_say", self.optout_say), ("later_say", self.later_say)]
         found += [("voicemail_say", self.voicemail_say)] if self.voicemail_say else []
-        if any(step.transfer for step in self.steps.values()):
+        if self.handover is not None or any(step.transfer for step in self.steps.values()):
             found.append(("transfer_failed_say", self.transfer_failed_say))
+        if self.handover is not None:
+            found.append(("handover.say", self.handover.say))
+            found.append(("handover.callback_say", self.handover.callback_say))
         for name, step in self.steps.items():
             found += [(f"{name}.say", step.say)] if step.say else []
             found += [(f"{name}.retry_say", step.retry_say)] if step.retry_say else []

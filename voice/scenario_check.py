@@ -28,6 +28,7 @@ from voice.scenario import (
     END,
     RESERVED,
     TEMPLATE_VALUES,
+    Handover,
     Scenario,
     Speech,
     Step,
@@ -104,6 +105,7 @@ def check_file(path: Path, disclosure: str | None = None) -> list[Problem]:
     _check_top(data, lines, add)
     steps: dict[str, Any] = data["steps"] if isinstance(data.get("steps"), dict) else {}
     _check_steps(path, steps, lines, add)
+    _check_handover(data, steps, lines, add)
     _check_graph(data, steps, lines, add)
     _check_texts(data, steps, lines, add)
     _check_disclosure(data, lines, add, disclosure)
@@ -136,12 +138,18 @@ def _check_top(data: dict[str, Any], lines: _Lines, add: Any) -> None:
     for key in ("start", "steps"):
         if key not in data:
             add(1, "error", f"no `{key}`")
-    if "speech" in data:
+    for key, model in (("speech", Speech), ("handover", Handover)):
+        if key not in data:
+            continue
         try:
-            Speech.model_validate(data["speech"])
+            model.model_validate(data[key])
         except ValidationError as err:
             for loc, msg in _errors(err):
-                add(lines.key("speech", *loc), "error", f"speech.{'.'.join(loc)}: {msg}")
+                named = re.search(r"`(\w+)", msg) if not loc else None
+                if named and isinstance(data[key], dict) and named.group(1) in data[key]:
+                    loc = (named.group(1),)  # a rule over the block: the line of its field
+                label = ".".join((key, *loc))
+                add(lines.key(key, *loc), "error", f"{label}: {msg.removeprefix('Value error, ')}")
 
 
 def _check_steps(path: Path, steps: dict[str, Any], lines: _Lines, add: Any) -> None:
@@ -162,6 +170,25 @@ def _check_steps(path: Path, steps: dict[str, Any], lines: _Lines, add: Any) -> 
                 line = lines.key("steps", name, *loc)
                 where = ".".join((name, *loc))
                 add(line, "error", f"step {where}: {msg.removeprefix('Value error, ')}")
+
+
+def _check_handover(data: dict[str, Any], steps: dict[str, Any], lines: _Lines, add: Any) -> None:
+    """The handover key may not be an answer of any question (a score, a step's `keys`)."""
+    body = data.get("handover")
+    if not isinstance(body, dict) or not isinstance(body.get("key"), str):
+        return
+    try:
+        handover = Handover.model_validate(body)
+    except ValidationError:
+        return  # reported with the top keys
+    for name, step_body in steps.items():
+        try:
+            step = Step.model_validate(step_body)
+        except ValidationError:
+            continue  # reported with the steps
+        clash = handover.clash(str(name), step)
+        if clash:
+            add(lines.value("handover", "key"), "error", clash)
 
 
 def _check_graph(data: dict[str, Any], steps: dict[str, Any], lines: _Lines, add: Any) -> None:
@@ -215,6 +242,9 @@ def _texts(data: dict[str, Any], steps: dict[str, Any]) -> list[tuple[tuple[str,
         )
         if key in data
     ]
+    handover = data.get("handover")
+    if isinstance(handover, dict):
+        found += [(("handover", k), handover[k]) for k in ("say", "callback_say") if k in handover]
     for name, body in steps.items():
         for field in _TEXT_FIELDS:
             if isinstance(body, dict) and field in body:
@@ -302,6 +332,8 @@ def _check_recordings(
         prompt = where[0] if where[0] != "steps" else where[1]
         if len(where) == 3 and where[2] == "retry_say":
             prompt = f"{where[1]}.retry"
+        if where == ("handover", "callback_say"):
+            prompt = "handover_callback"
         if (
             (recorded / f"{prompt}.wav").is_file()
             and isinstance(text, str)

@@ -56,7 +56,9 @@ class Conversation:
     data: dict[str, Any] = field(default_factory=dict)
     prompts: list[dict[str, Any]] = field(default_factory=list)  # robot_text of the call store
     answers: list[dict[str, Any]] = field(default_factory=list)
-    finished: str = ""  # "end", "optout", "later", "transferred" or "call_ended"
+    # "end", "optout", "later", "transferred", "callback" (asked for a person, who calls back)
+    # or "call_ended"
+    finished: str = ""
 
     @property
     def learnt(self) -> bool:
@@ -72,6 +74,8 @@ def prompt_texts(scenario: Scenario, values: Mapping[str, Any]) -> dict[str, str
         name = step
         if field == "retry_say":
             name = f"{step}.retry"
+        elif field == "callback_say":
+            name = f"{step}_callback"  # handover_callback
         found[name] = render(text, values)
     return found
 
@@ -133,6 +137,10 @@ class ScenarioRunner:
         self._detector = Detector(amd) if amd is not None else None
         self._machine = asyncio.Event()  # it is a machine: stop talking to it
         self._greeting_over = asyncio.Event()  # and its greeting (and beep) has ended
+        handover = scenario.handover
+        self._person_voice = handover is not None and handover.voice
+        self._person_key = handover.key if handover is not None else None
+        self._handing_over = False  # the client is being handed to a person: no detection
 
     # --- the conversation ---
 
@@ -182,6 +190,9 @@ class ScenarioRunner:
             if self._machine.is_set():
                 await self._stopped()
                 return
+            if answer.label == answers.PERSON:
+                await self._hand_over(name, answer)
+                return
             if answer.label == answers.OPTOUT:
                 await self._say(
                     "optout", render(self.scenario.optout_say, self.values), None, "optout_say"
@@ -218,7 +229,35 @@ class ScenarioRunner:
             return True
         return False
 
-    async def _transfer(self, name: str) -> bool:
+    async def _hand_over(self, name: str, answer: Answer) -> None:
+        """The client asked for a person at step ``name``: say so and transfer, or with no
+        number to transfer to, say that a manager will call back (a call-back task); either way
+        the robot's part of the call is over."""
+        handover = self.scenario.handover
+        assert handover is not None
+        log.info("Call %s: the client asks for a person (%s)", self.call.uuid, answer.via)
+        if not self.transfer_to:
+            self._transferred(name, Transfer("", "no_target", reason="no number is set"), answer)
+            text = render(handover.callback_say, self.values)
+            await self._say("handover_callback", text, None)
+            self.result.finished = "callback"
+            return
+        await self._say("handover", render(handover.say, self.values), None)
+        if await self._stopped():
+            return
+        connected = await self._transfer(name, answer)
+        self.result.finished = "transferred" if connected else "callback"
+
+    def _transferred(self, name: str, result: Transfer, asked: Answer | None) -> None:
+        """The transfer in the conversation's data (the timeline and a call-back task come
+        from it); ``asked``: the client's request, when the client asked."""
+        by = asked.via if asked is not None else "step"
+        self.result.data["transfer"] = {"step": name, "at": self._now(), "by": by,
+                                        **result.as_data()}  # fmt: skip
+        if not result.connected:
+            self.result.data["callback"] = True
+
+    async def _transfer(self, name: str, asked: Answer | None = None) -> bool:
         """Hand the client to a person; True when connected. Otherwise say so and go on (the
         result is in ``data["transfer"]`` and ``data["callback"]`` asks a manager to call)."""
         target = self.transfer_to
@@ -227,17 +266,18 @@ class ScenarioRunner:
             self.call, "transfer", None
         )
         if not target:
-            result = Transfer("", "unsupported", reason="no number to transfer to is set")
+            result = Transfer("", "no_target", reason="no number to transfer to is set")
         elif transfer is None:
             result = Transfer(target, "unsupported", reason="this call cannot transfer")
         else:
+            self._handing_over = True
             result = await transfer(target, self.transfer_wait_s)
-        self.result.data["transfer"] = {"step": name, "at": self._now(), **result.as_data()}
+        self._transferred(name, result, asked)
         log.info("Call %s: transfer %s (%s %s)", self.call.uuid, result.stage, result.code or "",
                  result.reason)  # fmt: skip
         if result.connected:
             return True
-        self.result.data["callback"] = True
+        self._handing_over = False
         if not self._gone.is_set():
             text = render(self.scenario.transfer_failed_say, self.values)
             await self._say("transfer_failed", text, None, "transfer_failed_say")
@@ -338,10 +378,12 @@ class ScenarioRunner:
         if answers.waits_for_more(kind, keys):
             with contextlib.suppress(TimeoutError):
                 keys += await asyncio.wait_for(self._keys.get(), self.key_wait_s)
-        return answers.from_keys(kind, keys, step.keys)
+        return answers.from_keys(kind, keys, step.keys, self._person_key)
 
     async def _understand(self, kind: AskKind, heard: Heard) -> Answer | None:
-        answer = await asyncio.to_thread(answers.from_words, kind, heard.text)
+        answer = await asyncio.to_thread(
+            answers.from_words, kind, heard.text, person=self._person_voice
+        )
         if answer is None and kind is AskKind.FREE:
             answer = Answer("answered", "voice", heard.text)  # spoken, not recognised here
         if answer is None:
@@ -364,8 +406,8 @@ class ScenarioRunner:
         if answer.label == answers.OPTOUT:
             data.update(optout=True, optout_text=answer.text, intent=answers.OPTOUT)
             return
-        if answer.label == "none":
-            return
+        if answer.label in ("none", answers.PERSON):
+            return  # a request for a person answers nothing the step asked
         if step.ask is AskKind.SCORE and answer.score is not None:
             data.update(score=answer.score, score_via=answer.via)
         if answer.intent is not None:
@@ -424,7 +466,7 @@ class ScenarioRunner:
     async def _pump_frames(self) -> None:
         try:
             async for frame in self.call.frames():
-                if self._detector is not None:
+                if self._detector is not None and not self._handing_over:
                     self._detect(frame)
                 if self._session is not None:
                     self._session.feed(frame)

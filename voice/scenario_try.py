@@ -2,10 +2,12 @@
 
 The walk follows the step runner's rules (``voice.scenario_runner``): the disclosure first, a
 question asked again ``retries`` times, a refusal ending any scenario with ``optout_say``,
-"позвоните позже" ending a non-yes/no question with ``later_say``, and ``unknown`` for a yes/no
-question heard but not understood. Typed digits (and ``*``, ``#``) are keypad presses, an empty
-line is silence, ``/hangup`` is the client hanging up, anything else is what the client says,
-understood by the same functions as live speech. No audio is made.
+"позвоните позже" ending a non-yes/no question with ``later_say``, ``unknown`` for a yes/no
+question heard but not understood, and with ``handover`` a request for a person (words or its
+key) ending the walk as a transfer that could not be made here. Typed digits (and ``*``, ``#``)
+are keypad presses, an empty line is silence, ``/hangup`` is the client hanging up, anything
+else is what the client says, understood by the same functions as live speech. No audio is
+made.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from voice import answers
 from voice.answers import Answer
-from voice.scenario import END, AskKind, Scenario, Step, render
+from voice.scenario import END, AskKind, Handover, Scenario, Step, render
 
 HANGUP = "/hangup"
 Say = Callable[[str, str], None]  # (prompt name, text)
@@ -34,14 +36,16 @@ class _HungUp(Exception):
     pass
 
 
-def understand(kind: AskKind, typed: str, step: Step) -> Answer | None:
+def understand(
+    kind: AskKind, typed: str, step: Step, handover: Handover | None = None
+) -> Answer | None:
     """A typed answer: keypad when it is only keys, else words."""
     typed = typed.strip()
     if not typed:
         return None
     if all(c in "0123456789*#" for c in typed):
-        return answers.from_keys(kind, typed, step.keys)
-    return answers.from_words(kind, typed)
+        return answers.from_keys(kind, typed, step.keys, handover.key if handover else None)
+    return answers.from_words(kind, typed, person=handover is not None and handover.voice)
 
 
 def walk(scenario: Scenario, values: Mapping[str, Any], say: Say, hear: Hear) -> Walk:
@@ -64,8 +68,15 @@ def walk(scenario: Scenario, values: Mapping[str, Any], say: Say, hear: Hear) ->
                     result.data["callback"] = True
                 name = step.next_for("")
                 continue
-            answer = _ask(name, step, speak, hear)
+            answer = _ask(name, step, speak, hear, scenario.handover)
             _record(result.data, step, answer)
+            if answer.label == answers.PERSON and scenario.handover is not None:
+                # a terminal cannot transfer: as a transfer that failed (or had no number)
+                speak("handover", scenario.handover.say)
+                speak("transfer_failed_say", scenario.transfer_failed_say)
+                result.data["callback"] = True
+                result.finished = "callback"
+                return result
             if answer.label == answers.OPTOUT:
                 speak("optout_say", scenario.optout_say)
                 result.finished = "optout"
@@ -81,7 +92,13 @@ def walk(scenario: Scenario, values: Mapping[str, Any], say: Say, hear: Hear) ->
     return result
 
 
-def _ask(name: str, step: Step, speak: Callable[[str, str], None], hear: Hear) -> Answer:
+def _ask(
+    name: str,
+    step: Step,
+    speak: Callable[[str, str], None],
+    hear: Hear,
+    handover: Handover | None,
+) -> Answer:
     assert step.ask is not None
     heard_words = False
     for attempt in range(1 + step.retries):
@@ -92,7 +109,7 @@ def _ask(name: str, step: Step, speak: Callable[[str, str], None], hear: Hear) -
         typed = hear(prompt)
         if typed is None or typed.strip() == HANGUP:
             raise _HungUp
-        answer = understand(step.ask, typed, step)
+        answer = understand(step.ask, typed, step, handover)
         if answer is not None:
             return answer
         heard_words = heard_words or bool(typed.strip())

@@ -102,9 +102,10 @@ class EventRow(Base):
 
     __tablename__ = "events"
     __table_args__ = (
-        Index("ix_events_client_id_id", "client_id", "id"),
         Index("ix_events_kind_at", "kind", "at"),  # crm_sync_0002
-        Index("ix_events_client_at", "client_id", "at", "id"),  # crm_sync_0006: the timeline
+        # crm_sync_0006: the timeline; also every other read by client (crm_sync_0009 dropped
+        # the (client_id, id) index that no query used)
+        Index("ix_events_client_at", "client_id", "at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from povtor.errors import InvalidInput
 
@@ -133,8 +134,7 @@ class ColumnMap:
     @property
     def width(self) -> int:
         """Columns up to the last named one: a row may leave unnamed trailing columns out."""
-        named = [i for i, h in enumerate(self.headers) if h.strip()]
-        return named[-1] + 1 if named else 0
+        return _width(self.headers)  # asked once per row
 
     @property
     def used(self) -> frozenset[int]:
@@ -217,3 +217,9 @@ def map_columns(kind: Kind, headers: Sequence[str], overrides: Mapping[str, str]
     return ColumnMap(
         kind, tuple(headers), single, {k: tuple(v) for k, v in multi.items()}, duplicates
     )
+
+
+@lru_cache(maxsize=16)
+def _width(headers: tuple[str, ...]) -> int:
+    named = [i for i, h in enumerate(headers) if h.strip()]
+    return named[-1] + 1 if named else 0

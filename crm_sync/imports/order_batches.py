@@ -4,9 +4,10 @@ The batch (distinct order ids: a repeated id waits for the next batch, see ``run
 into ``import_orders`` (COPY on PostgreSQL, executemany on SQLite), then a few statements do the
 rest in the database: resolve clients, compare with the stored order (IS DISTINCT FROM: only
 given fields count, so an import never erases stored data), UPDATE what changed, INSERT what is
-new, upsert the ORDER timeline event by its dedup key (same shape as ``order_event_values``),
-refresh ``client_stats`` of the clients touched (both sides of a moved order) and count the
-outcomes. No stored order is loaded into Python.
+new, write the ORDER timeline event (same shape as ``order_event_values``: a plain INSERT for
+a new order, an upsert by its dedup key for a changed one), refresh ``client_stats`` of the
+clients touched (both sides of a moved order) and count the outcomes. No stored order is loaded
+into Python.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return value.isoformat(" ", "microseconds")[:26]  # without "+00:00"
 
 
+# json.dumps builds an encoder per call when given options: one for all rows.
+_json_text = json.JSONEncoder(ensure_ascii=False).encode
+
+
 @lru_cache(maxsize=4096)
 def _item_json(values: tuple[Any, ...], keys: tuple[str, ...]) -> str:
     return json.dumps(dict(zip(keys, values, strict=True)), ensure_ascii=False, default=str)
@@ -80,7 +85,7 @@ def staged_rows(records: Sequence[OrderRecord], dialect: str) -> list[tuple[Any,
     for r in records:
         amount_text = str(r.amount)
         # The event's data, byte for byte what order_event_values stores through SQLAlchemy.
-        data = f'{{"external_id": {json.dumps(r.external_id, ensure_ascii=False)}, '
+        data = f'{{"external_id": {_json_text(r.external_id)}, '
         data += f'"amount": "{amount_text}"}}'
         out.append(
             (
@@ -98,6 +103,17 @@ def staged_rows(records: Sequence[OrderRecord], dialect: str) -> list[tuple[Any,
             )
         )
     return out
+
+
+# The ORDER timeline event of each staged order the batch wrote (``order_event_values``).
+_EVENTS = (
+    "INSERT INTO events (client_id, kind, at, summary, ref, data, dedup_key) "
+    "SELECT o.client_id, :kind, o.placed_at, "
+    "'Заказ ' || t.external_id || ' на ' || t.amount_text || ' ' || o.currency, "
+    "'order:' || o.id, t.event_data, 'order:' || t.external_id "
+    "FROM {s} t JOIN orders o ON o.external_id = t.external_id "
+    "WHERE t.client_id IS NOT NULL AND {where} ORDER BY t.row_no"
+)
 
 
 def _statements(dialect: str) -> list[str]:
@@ -133,14 +149,11 @@ def _statements(dialect: str) -> list[str]:
         "SELECT t.external_id, t.client_id, t.placed_at, t.delivered_at, t.amount, "
         "COALESCE(t.currency, :currency), t.category, t.items, :now, :now "
         f"FROM {s} t WHERE t.client_id IS NOT NULL AND t.order_id IS NULL ORDER BY t.row_no",
-        "INSERT INTO events (client_id, kind, at, summary, ref, data, dedup_key) "
-        "SELECT o.client_id, :kind, o.placed_at, "
-        "'Заказ ' || t.external_id || ' на ' || t.amount_text || ' ' || o.currency, "
-        "'order:' || o.id, t.event_data, 'order:' || t.external_id "
-        f"FROM {s} t JOIN orders o ON o.external_id = t.external_id "
-        f"WHERE t.client_id IS NOT NULL AND (t.order_id IS NULL OR t.changed = {true}) "
-        "ORDER BY t.row_no "
-        "ON CONFLICT (dedup_key) DO UPDATE SET client_id = excluded.client_id, "
+        # A new order has no event yet (its event is written with it, here or by the store,
+        # and goes only with its client): a plain INSERT, no conflict check per row.
+        _EVENTS.format(s=s, where="t.order_id IS NULL"),
+        _EVENTS.format(s=s, where=f"t.changed = {true}")
+        + " ON CONFLICT (dedup_key) DO UPDATE SET client_id = excluded.client_id, "
         "at = excluded.at, summary = excluded.summary, ref = excluded.ref, data = excluded.data",
     ]
 

@@ -36,6 +36,8 @@ class CellError(ValueError):
 
 def text(value: CellValue) -> str:
     """A cell as trimmed text; Excel numbers that are whole come back without ".0"."""
+    if value.__class__ is str:  # every CSV cell
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,6 +36,7 @@ _CHANNELS = {
 
 EARLIEST_YEAR = 1990  # no business keeps orders older than this: an earlier date is a typo
 FUTURE_MARGIN = timedelta(days=2)  # clocks and time zones; beyond it a date has not happened
+SURELY_LATER_DAY = timedelta(days=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +186,15 @@ def client_record(row: int, cells: RowCells, ctx: ParseContext) -> ClientRecord:
     )
 
 
+@lru_cache(maxsize=8)
+def _earliest(tz: ZoneInfo) -> datetime:
+    """The first moment of EARLIEST_YEAR in the zone, in UTC: a moment before it falls in an
+    earlier local year (compared in UTC, as parsed moments are, without a zone lookup)."""
+    return datetime(EARLIEST_YEAR, 1, 1, tzinfo=tz).astimezone(UTC)
+
+
 def _plausible(moment: datetime, what: str, ctx: ParseContext) -> datetime:
-    if moment.astimezone(ctx.tz).year < EARLIEST_YEAR:
+    if moment < _earliest(ctx.tz):
         raise CellError(f"{what} {_local(moment, ctx)} раньше {EARLIEST_YEAR} года")
     if moment > ctx.now + FUTURE_MARGIN:
         raise CellError(f"{what} {_local(moment, ctx)} ещё не наступила")
@@ -218,8 +227,11 @@ def order_record(row: int, cells: RowCells, ctx: ParseContext) -> OrderRecord:
     delivered_at = None
     if text(delivered_raw):
         delivered_at = _plausible(parse_datetime(delivered_raw, ctx.tz), "дата доставки", ctx)
-        # Compared by local day: a delivery date without time is midnight of that day.
-        if delivered_at.astimezone(ctx.tz).date() < placed_at.astimezone(ctx.tz).date():
+        # Compared by local day: a delivery date without time is midnight of that day. Two
+        # days apart in UTC are apart in any zone's days too (no clock moves that far).
+        if delivered_at - placed_at < SURELY_LATER_DAY and (
+            delivered_at.astimezone(ctx.tz).date() < placed_at.astimezone(ctx.tz).date()
+        ):
             raise CellError(
                 f"доставка {_local(delivered_at, ctx)} раньше заказа {_local(placed_at, ctx)}"
             )

@@ -33,6 +33,7 @@ class MediaParams:
     codec: str  # "PCMU" or "PCMA"
     dtmf_payload_types: frozenset[int]  # the telephone-event types we accept
     direction: str = "sendrecv"
+    dtmf_send_type: int | None = None  # the telephone-event type the answer named: ours to send
 
 
 def build_offer(
@@ -90,11 +91,13 @@ def accept_answer(offer: SdpMessage, answer: SdpMessage) -> MediaParams:
     if chosen is None:
         raise SdpMismatch(f"no common G.711 codec in {audio.formats}")
     # Accept the type we offered and the one the answer names (RFC 3264 allows either)
-    dtmf = telephone_event_types(offer) | telephone_event_types(answer)
+    answered_dtmf = telephone_event_types(answer)
+    dtmf = telephone_event_types(offer) | answered_dtmf
     return MediaParams(
         remote=address,
         payload_type=chosen,
         codec=G711[chosen],
         dtmf_payload_types=frozenset(dtmf),
         direction=audio.direction,
+        dtmf_send_type=min(answered_dtmf) if answered_dtmf else None,
     )

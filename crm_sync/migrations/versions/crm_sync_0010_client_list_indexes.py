@@ -2,7 +2,7 @@
 each buyer of a stored repeat-sales period (a cell of the matrix lists its clients from there)
 
 Revision ID: crm_sync_0010
-Revises: crm_sync_0008
+Revises: crm_sync_0009
 
 - ``ix_clients_opted_out``: the opted-out clients in id order (a few among many: without it the
   "opted out" filter read every client, 75 ms at 100k clients).
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "crm_sync_0010"
-down_revision = "crm_sync_0008"
+down_revision = "crm_sync_0009"
 branch_labels = None
 depends_on = None
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, make_url, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history.store import OrderInput, SqlHistoryStore
@@ -166,3 +169,30 @@ async def test_imported_order_event_has_the_store_shape(
         ({"external_id": "O1", "amount": "7.00"}, "order:O1", f"order:{rows[0][3]}"),
         ({"external_id": "O2", "amount": "7.00"}, "order:O2", f"order:{rows[1][3]}"),
     ]
+
+
+async def test_sqlite_batches_commit_together_every_commit_rows(
+    engine: AsyncEngine, db_url: str, files: Path
+) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the commit interval of SQLite imports (PostgreSQL commits every batch)")
+    await _clients(engine, files, "C1")
+    rows = [[f"O{n}", "C1", "01.02.2024", "10", ""] for n in range(1, 7)]
+    path = write_csv(files / "orders.csv", [ORDERS, *rows])
+    seen: list[int] = []
+
+    def committed_orders(_done: int, _total: int | None) -> None:
+        """Called after each batch is written: what another connection sees by then."""
+        with contextlib.closing(sqlite3.connect(make_url(db_url).database or "")) as other:
+            seen.append(other.execute("SELECT count(*) FROM orders").fetchone()[0])
+
+    summary = await import_file(
+        engine,
+        Kind.ORDERS,
+        path,
+        ImportOptions(batch_size=2, commit_rows=4),
+        progress=committed_orders,
+    )
+
+    assert summary.created == 6
+    assert seen == [0, 4, 4, 6]  # the last, empty batch ends the file: commit

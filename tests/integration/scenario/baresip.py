@@ -11,11 +11,31 @@ import contextlib
 import json
 import random
 import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.integration.sip.peers import free_port, wait_until, write_wav
+
+
+def _sip_port() -> int:
+    """A port free for baresip's SIP: UDP and TCP on it, and TCP on the next one (TLS)."""
+    for _ in range(50):
+        port = free_port()
+        if port < 65535 and all(_tcp_free(p) for p in (port, port + 1)):
+            return port
+    raise RuntimeError("no free port for baresip")
+
+
+def _tcp_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _listening(port: int) -> bool:
@@ -88,7 +108,7 @@ async def start_baresip(
     snd = folder / "snd"
     snd.mkdir(parents=True)
     source = write_wav(folder / "source.wav", source_pcm)
-    sip_port, ctrl_port = free_port(), free_port(socket.SOCK_STREAM)
+    sip_port, ctrl_port = _sip_port(), free_port(socket.SOCK_STREAM)
     rtp = random.randrange(30000, 39000, 2)
     (folder / "config").write_text(
         "\n".join(
@@ -128,3 +148,21 @@ async def start_baresip(
         await phone.stop()
         raise
     return phone
+
+
+@asynccontextmanager
+async def phones(tmp: Path) -> AsyncIterator[Callable[..., Awaitable[Baresip]]]:
+    """``async with phones(tmp) as start: a = await start("bob")``: every phone started is
+    stopped at the end, also the first when a second one fails to start."""
+    started: list[Baresip] = []
+
+    async def start(user: str = "bob", source_pcm: bytes | None = None) -> Baresip:
+        phone = await start_baresip(tmp, user, *(() if source_pcm is None else (source_pcm,)))
+        started.append(phone)
+        return phone
+
+    try:
+        yield start
+    finally:
+        for phone in reversed(started):
+            await phone.stop()

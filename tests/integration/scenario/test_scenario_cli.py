@@ -63,6 +63,7 @@ async def test_render_writes_every_prompt_as_a_wav_with_the_clients_values(
         for n in (
             "disclosure", "optout_say", "later_say", "remind", "remind.retry",
             "agreed", "declined", "later", "unclear",
+            "transfer_failed_say", "handover", "handover_callback",
         )
     )  # fmt: skip
     for path in out.iterdir():

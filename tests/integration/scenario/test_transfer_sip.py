@@ -1,11 +1,13 @@
 """A scenario step hands the client to a manager by SIP REFER, against SIPp peers that accept
-the REFER and report the new call answered, refuse it, or accept it and then report a failure.
-The outcome, the client's timeline and (when it failed) a call-back task record it."""
+the REFER and report the new call answered, or accept it and then report the manager busy (no
+second call then: test_transfer_bridge has the peers that refuse REFER). The outcome, the
+client's timeline and (when it failed) a call-back task record it."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,11 +36,11 @@ steps:
 """
 
 
-def settings_for(tmp_path: Path, *, in_scenario: bool) -> Settings:
+def settings_for(tmp_path: Path, *, in_scenario: bool, target: str = MANAGER) -> Settings:
     """The manager's number from the scenario's own option, or else from the setting."""
     own = tmp_path / "scenarios"
     own.mkdir()
-    line = f'transfer_to: "{MANAGER}"' if in_scenario else ""
+    line = f'transfer_to: "{target}"' if in_scenario else ""
     (own / "nps.yaml").write_text(SCENARIO.format(transfer_to=line), encoding="utf-8")
     return Settings(
         data_dir=tmp_path / "data",
@@ -47,7 +49,7 @@ def settings_for(tmp_path: Path, *, in_scenario: bool) -> Settings:
             live_asr=False,
             detect_machines=False,
             tts_engine="espeak",
-            transfer_to=None if in_scenario else MANAGER,
+            transfer_to=None if in_scenario else target,
             transfer_wait_s=10.0,
         ),
     )
@@ -57,24 +59,32 @@ async def transfer_call(
     tmp_path: Path, engine_for, store: SqlHistoryStore, scenario: str, *, in_scenario: bool,
     fill: dict[str, str] | None = None,
 ) -> tuple[object, list[str], Client]:  # fmt: skip
-    client = await store.create_client(
-        ClientInput(external_id="c1", name="Иван", phones=("+79990001122",))
-    )
+    client = await new_client(store)
     sipp = await start_sipp(tmp_path, scenario, fill=fill)
-    async with engine_for(sipp.port) as engine:
-        channel = build_call_channel(
-            settings_for(tmp_path, in_scenario=in_scenario),
-            engine,
-            worker_id="test-worker",
-            history=store,
-        )
-        try:
-            async with asyncio.timeout(60):
-                outcome = await channel.execute(attempt(Purpose.NPS), client)
-        finally:
-            channel.close()
+    settings = settings_for(tmp_path, in_scenario=in_scenario)
+    outcome = await call_once(engine_for, sipp.port, settings, store, client)
     assert await sipp.finish() == 0, sipp.log()
     return outcome, sipp.received("REFER"), client
+
+
+async def new_client(store: SqlHistoryStore) -> Client:
+    return await store.create_client(
+        ClientInput(external_id="c1", name="Иван", phones=("+79990001122",))
+    )
+
+
+async def call_once(
+    engine_for, port: int, settings: Settings, store: SqlHistoryStore, client: Client,
+    purpose: Purpose = Purpose.NPS, **trunk: Any,
+) -> Any:  # fmt: skip
+    """One execution of the call channel against the peer at ``port`` (``trunk``: its fields)."""
+    async with engine_for(port, **trunk) as engine:
+        channel = build_call_channel(settings, engine, worker_id="test-worker", history=store)
+        try:
+            async with asyncio.timeout(60):
+                return await channel.execute(attempt(purpose), client)
+        finally:
+            channel.close()
 
 
 async def test_an_accepted_transfer_connects_and_the_robot_leaves_the_call(
@@ -102,46 +112,23 @@ async def test_an_accepted_transfer_connects_and_the_robot_leaves_the_call(
     assert await store.list_client_tasks(client.id) == []
 
 
-@pytest.mark.parametrize(("code", "reason"), [("403", "Forbidden"), ("501", "Not Implemented")])
-async def test_a_refused_transfer_is_said_and_the_scenario_goes_on_with_a_callback_task(
-    tmp_path: Path, engine_for, store: SqlHistoryStore, code: str, reason: str
-) -> None:
-    outcome, refers, client = await transfer_call(
-        tmp_path, engine_for, store, "refer_refused", in_scenario=False,
-        fill={"CODE": code, "REASON": reason},
-    )  # fmt: skip
-    assert len(refers) == 1
-    assert f"Refer-To: <{MANAGER}>" in refers[0]  # the setting's number
-    data = outcome.data  # type: ignore[attr-defined]
-    assert data["transfer"]["stage"] == "refused"
-    assert data["transfer"]["code"] == int(code)
-    assert data["callback"] is True
-    prompts = data["prompts"]
-    assert [p["step"] for p in prompts] == ["offer", "transfer_failed", "bye"]
-    assert prompts[1]["text"] == DEFAULT_TRANSFER_FAILED
-    assert prompts[1]["completed"] is True
-    assert data["finished"] == "end"
-    events = await store.timeline(client.id)
-    summaries = [e.summary for e in events if "Перевод" in e.summary]
-    assert summaries == [f"Перевод на менеджера: оператор связи отказал в переводе (SIP {code})"]
-    tasks = await store.list_client_tasks(client.id)
-    assert [(t.kind, t.source_ref) for t in tasks] == [("callback", outcome.ref)]  # type: ignore[attr-defined]
-
-
 async def test_a_transfer_the_notify_reports_failed_is_not_taken_for_connected(
     tmp_path: Path, engine_for, store: SqlHistoryStore
 ) -> None:
-    outcome, _refers, client = await transfer_call(
-        tmp_path, engine_for, store, "refer_notify_fails", in_scenario=True,
+    outcome, refers, client = await transfer_call(
+        tmp_path, engine_for, store, "refer_notify_fails", in_scenario=False,
         fill={"CODE": "486", "REASON": "Busy Here"},
     )  # fmt: skip
+    assert f"Refer-To: <{MANAGER}>" in refers[0]  # the setting's number
     data = outcome.data  # type: ignore[attr-defined]
     assert data["transfer"]["stage"] == "failed"
     assert data["transfer"]["code"] == 486
     assert data["transfer"]["progress"] == [100, 486]
+    assert data["transfer"]["route"] == "refer"  # the manager's own answer: no second call
     assert [p["step"] for p in data["prompts"]] == ["offer", "transfer_failed", "bye"]
+    assert data["prompts"][1]["text"] == DEFAULT_TRANSFER_FAILED
     tasks = await store.list_client_tasks(client.id)
-    assert [t.kind for t in tasks] == ["callback"]
+    assert [(t.kind, t.source_ref) for t in tasks] == [("callback", outcome.ref)]  # type: ignore[attr-defined]
     events = await store.timeline(client.id)
     assert [e.summary for e in events if "Перевод" in e.summary] == [
         "Перевод на менеджера: менеджер не ответил (SIP 486)"
@@ -153,25 +140,25 @@ async def test_a_real_phone_takes_the_refer_and_calls_the_manager(
 ) -> None:
     """baresip as the client follows the REFER: it calls a second baresip (the manager), which
     answers, and reports it by NOTIFY; the robot leaves the call."""
-    from tests.integration.scenario.baresip import start_baresip
+    from tests.integration.scenario.baresip import phones
 
     client = await store.create_client(
         ClientInput(external_id="c1", name="Иван", phones=("+79990001122",))
     )
-    manager = await start_baresip(tmp_path, "manager")
-    phone = await start_baresip(tmp_path, client.phones[0])
-    target = f"sip:manager@127.0.0.1:{manager.sip_port}"
-    own = tmp_path / "scenarios"
-    own.mkdir()
-    (own / "nps.yaml").write_text(
-        SCENARIO.format(transfer_to=f'transfer_to: "{target}"'), encoding="utf-8"
-    )
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        call=CallSettings(scenarios_dir=own, live_asr=False, detect_machines=False,
-                          tts_engine="espeak", transfer_wait_s=15.0),
-    )  # fmt: skip
-    try:
+    async with phones(tmp_path) as start:
+        manager = await start("manager")
+        phone = await start(client.phones[0])
+        target = f"sip:manager@127.0.0.1:{manager.sip_port}"
+        own = tmp_path / "scenarios"
+        own.mkdir()
+        (own / "nps.yaml").write_text(
+            SCENARIO.format(transfer_to=f'transfer_to: "{target}"'), encoding="utf-8"
+        )
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            call=CallSettings(scenarios_dir=own, live_asr=False, detect_machines=False,
+                              tts_engine="espeak", transfer_wait_s=15.0),
+        )  # fmt: skip
         async with engine_for(phone.sip_port) as engine:
             channel = build_call_channel(settings, engine, worker_id="test-worker", history=store)
             try:
@@ -180,9 +167,6 @@ async def test_a_real_phone_takes_the_refer_and_calls_the_manager(
             finally:
                 channel.close()
         await manager.wait_event("CALL_ESTABLISHED")  # the manager's phone rang and answered
-    finally:
-        await phone.stop()
-        await manager.stop()
     data = outcome.data
     assert data["transfer"]["stage"] == "connected", data["transfer"]
     assert data["transfer"]["progress"][-1] == 200

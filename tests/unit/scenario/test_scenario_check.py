@@ -146,3 +146,35 @@ def test_several_problems_are_all_reported_in_line_order(tmp_path: Path) -> None
     found = problems(tmp_path, text)
     assert [line for line, _, _ in found] == sorted(line for line, _, _ in found)
     assert len([f for f in found if f[1] == "error"]) >= 3  # name, next, unreachable steps
+
+
+@pytest.mark.parametrize(
+    ("handover", "line", "says"),
+    [
+        ('handover:\n  key: "0"\n', 6, "`handover.key` '0' is also a score at step 'score'"),
+        ('handover:\n  key: "*"\n', 6, "'*' is also a score"),
+        ('handover:\n  key: "00"\n', 6, "handover.key: `key`: '00' is not a keypad key"),
+        ("handover:\n  voice: false\n", 6, "handover.voice: `voice: false` needs a `key`"),
+        ("handover:\n  callback_say: Перезвоним, {{ nam }}\n", 6, "'nam' is undefined"),
+        ("handover:\n  sey: Соединяю\n", 6, "handover.sey"),
+    ],
+)
+def test_a_handover_the_client_could_not_use_is_reported_on_its_line(
+    tmp_path: Path, handover: str, line: int, says: str
+) -> None:
+    text = GOOD.replace("steps:\n", handover + "steps:\n", 1)
+    found = problems(tmp_path, text)
+    assert any(n == line and v == "error" and says in m for n, v, m in found), found
+
+
+def test_a_handover_key_no_question_uses_is_good(tmp_path: Path) -> None:
+    text = GOOD.replace("steps:\n", 'handover:\n  key: "#"\nsteps:\n', 1)
+    assert problems(tmp_path, text) == []
+
+
+def test_a_handover_key_that_is_an_answer_of_an_intent_question_is_an_error(
+    tmp_path: Path,
+) -> None:
+    reorder = (SHIPPED / "reorder.yaml").read_text(encoding="utf-8")
+    found = problems(tmp_path, reorder.replace('key: "0"', 'key: "3"'))
+    assert any("'3' is also an answer in step 'remind'" in m for _, _, m in found), found

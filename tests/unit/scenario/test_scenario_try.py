@@ -38,6 +38,8 @@ def talk(purpose: Purpose, typed: list[str | None]) -> tuple[list[str], dict, st
         (Purpose.REORDER, ["а кто это", "что"], ["remind.retry", "unclear"], "end"),
         (Purpose.WINBACK, ["цены выросли", "скидка"], ["back", "thanks"], "end"),
         (Purpose.WINBACK, ["", ""], ["why", "why.retry", "goodbye"], "end"),
+        (Purpose.NPS, ["позовите оператора"], ["handover", "transfer_failed_say"], "callback"),
+        (Purpose.REORDER, ["0"], ["remind", "handover", "transfer_failed_say"], "callback"),
     ],
 )
 def test_typed_answers_walk_the_same_branches_as_a_call(
