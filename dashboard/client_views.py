@@ -25,6 +25,7 @@ from dashboard.formatting import SEGMENT_RU, mask_phones_in_text, show_phone
 from dashboard.paging import parse_id
 from dashboard.roles import Role, can_listen, sees_full_phones
 from povtor.db import utcnow
+from povtor.domain import Client
 from povtor.ports import ClientSummary, NpsQuery
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,13 @@ async def client_list(request: web.Request) -> web.StreamResponse:
     shown = list(rows[:size])
     next_url = None
     if len(rows) > size:
-        next_url = "/clients?" + urlencode({**kept, "after": shown[-1].client.id})
+        next_url = "/clients?" + urlencode({**kept, "after": shown[-1].id})
     context = {
         "nav": "clients",
         "q": kept.get("q", ""),
         "kept": kept,
         "rows": shown,
-        "phones": {r.client.id: [show_phone(p, role) for p in r.client.phones] for r in shown},
+        "phones": {r.id: ", ".join([show_phone(p, role) for p in r.phones]) for r in shown},
         "options": {
             "segment": ("Сегмент", SEGMENTS),
             "nps": ("Последняя оценка", NPS_GROUPS),
@@ -99,7 +100,7 @@ async def client_export(request: web.Request) -> web.StreamResponse:
         rows.extend(_export_row(r, role, d) for r in page)
         if len(page) < EXPORT_PAGE:
             break
-        after = page[-1].client.id
+        after = page[-1].id
     rows = rows[:EXPORT_MAX]
     log.info("client list exported as %s by user #%d: %d rows", fmt, _user_id(request), len(rows))
     if fmt == "csv":
@@ -118,21 +119,20 @@ async def client_export(request: web.Request) -> web.StreamResponse:
 
 
 def _export_row(r: ClientSummary, role: Role, d: Any) -> list[Any]:
-    c = r.client
     tz = _tz(d)
     return [
-        c.id,
-        c.external_id,
-        c.name if sees_full_phones(role) else mask_phones_in_text(c.name),
-        ", ".join(show_phone(p, role) for p in c.phones),
+        r.id,
+        r.external_id,
+        r.name if sees_full_phones(role) else mask_phones_in_text(r.name),
+        ", ".join(show_phone(p, role) for p in r.phones),
         SEGMENT_RU.get(r.segment, r.segment),
         r.orders,
         float(r.revenue),
         r.last_order_at.astimezone(tz).strftime("%Y-%m-%d") if r.last_order_at else "",
         r.last_score if r.last_score is not None else "",
         r.last_answered_at.astimezone(tz).strftime("%Y-%m-%d") if r.last_answered_at else "",
-        "Telegram" if c.telegram_chat_id and c.telegram_reachable else "",
-        "отказ" if c.opted_out else "",
+        "Telegram" if r.telegram_linked and r.telegram_reachable else "",
+        "отказ" if r.opted_out else "",
     ]
 
 
@@ -154,22 +154,36 @@ async def _plain_search(request: web.Request) -> web.StreamResponse:
     probing = not sees_full_phones(role) and sum(ch.isdigit() for ch in q) >= 4
     # no phone digits for those who see masked numbers: the search would reveal them
     found = [] if probing else await d.store.search_clients(q, after_id=after, limit=size + 1)
-    shown = [ClientSummary(client=c, segment="") for c in found[:size]]
+    shown = [_summary(c) for c in found[:size]]
     next_url = None
     if len(found) > size:
-        next_url = "/clients?" + urlencode({"q": q, "after": shown[-1].client.id})
+        next_url = "/clients?" + urlencode({"q": q, "after": shown[-1].id})
     context = {
         "nav": "clients",
         "q": q,
         "kept": {"q": q} if q else {},
         "rows": shown,
-        "phones": {r.client.id: [show_phone(p, role) for p in r.client.phones] for r in shown},
+        "phones": {r.id: ", ".join([show_phone(p, role) for p in r.phones]) for r in shown},
         "options": {},
         "export_query": None,
         "next_url": next_url,
         "first_url": "/clients?" + urlencode({"q": q}) if after else None,
     }
     return render(request, "clients.html", context)
+
+
+def _summary(c: Client) -> ClientSummary:
+    """A found client as a row of the list, without the figures (not connected)."""
+    return ClientSummary(
+        id=c.id,
+        external_id=c.external_id,
+        name=c.name,
+        segment="",
+        phones=c.phones,
+        telegram_linked=c.telegram_chat_id is not None,
+        telegram_reachable=c.telegram_reachable,
+        opted_out=c.opted_out,
+    )
 
 
 async def client_card(request: web.Request) -> web.StreamResponse:

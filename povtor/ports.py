@@ -576,13 +576,20 @@ class ClientFilter:
 
 @dataclass(frozen=True, slots=True)
 class ClientSummary:
-    """A client with the figures of the client list.
+    """A row of the client list: the client's columns it shows and its figures (not a whole
+    ``Client``: a list page needs neither consents nor the rest of the record).
 
     ``segment``: "none" (never ordered), "new" (one order, active), "repeat" (two or more orders,
     active), "lost" (no order within the activity window of 365 days)."""
 
-    client: Client
+    id: int
+    external_id: str
+    name: str
     segment: str
+    phones: tuple[str, ...] = ()  # E.164, first is primary
+    telegram_linked: bool = False
+    telegram_reachable: bool = True
+    opted_out: bool = False
     orders: int = 0
     revenue: Decimal = Decimal(0)
     last_order_at: datetime | None = None

@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_dashboard.py [--clients 1000000] [--users 20] [--rounds 5]
                                                 [--backend postgres] [--database NAME] [--keep]
+                                                [--client-filters] [--pages clients,cl-nps]
 
 Loads N demo clients (orders, NPS answers, timeline) into a fresh database (or reuses one kept
 by ``--keep``), starts the dashboard service in this process on a free port, signs in U users
@@ -104,6 +105,36 @@ CLIENT_ROWS = (
     "ORDER BY c.id LIMIT 51"
 )
 CLIENT_TASKS = "SELECT * FROM tasks WHERE client_id = {client} ORDER BY due_at, id LIMIT 50"
+ACTIVE = "s.last_order_at >= :active_since"
+# --client-filters: the client list under each filter and search, beside its anchor's WHERE
+CLIENT_FILTERS: dict[str, tuple[str, str]] = {
+    "cl-segment": ("segment=repeat", f"s.orders_count >= 2 AND {ACTIVE}"),
+    "cl-nps": ("nps=promoter", "s.last_nps_score BETWEEN 9 AND 10"),
+    "cl-age": (
+        "age=365",
+        "s.last_order_at <= CAST(:now AS timestamptz) - interval '181 days' "
+        "AND s.last_order_at >= CAST(:now AS timestamptz) - interval '365 days'",
+    ),
+    "cl-telegram": ("channel=telegram", "c.telegram_chat_id IS NOT NULL AND c.telegram_reachable"),
+    "cl-call": ("channel=call", "EXISTS (SELECT 1 FROM client_phones q WHERE q.client_id = c.id)"),
+    "cl-consent": (
+        "consent=call",
+        "EXISTS (SELECT 1 FROM consents k WHERE k.client_id = c.id AND k.channel = 'call' "
+        "AND k.granted)",
+    ),
+    "cl-optout": ("optout=yes", "c.opted_out_at IS NOT NULL"),
+    "cl-search": ("q=%D0%98%D0%B2%D0%B0%D0%BD", "c.name ILIKE '%Иван%'"),  # Иван
+    "cl-phone": (
+        "q=4567",
+        "c.id IN (SELECT client_id FROM client_phones WHERE phone LIKE '%4567%')",
+    ),
+    "cl-next": ("after=50000", "c.id > 50000"),
+    "cl-cell": (  # the stored year's AX cell
+        f"cell=AX&from={UNTIL - timedelta(days=364)}&to={UNTIL}",
+        "c.id IN (SELECT client_id FROM report_cells WHERE period = 'year' AND abc = 'A' "
+        "AND xyz = 'X')",
+    ),
+}
 
 # The rows each page shows, selected with bare SQL: the page's floor.
 ANCHORS: dict[str, tuple[str, ...]] = {
@@ -205,7 +236,14 @@ async def anchor(
 
 
 async def run(
-    url: str, users: int, rounds: int, pool: int, watch: LoadWatch, head: list[str]
+    url: str,
+    users: int,
+    rounds: int,
+    pool: int,
+    watch: LoadWatch,
+    head: list[str],
+    client_filters: bool = False,
+    only: frozenset[str] = frozenset(),
 ) -> None:
     # a pool like the worker's (5-20 by its concurrency): users beyond it wait their turn
     engine = create_engine(url, pool_size=pool)
@@ -258,6 +296,12 @@ async def run(
             ]
             sessions = await asyncio.gather(*(sign_in(base, login) for login in logins))
             todo = pages(int(client_id or 1), int(answer_id or 1))
+            if client_filters:
+                for name, (query, where) in CLIENT_FILTERS.items():
+                    todo[name] = f"/clients?{query}"
+                    ANCHORS[name] = (CLIENT_ROWS.format(where=f"WHERE {where}"),)
+            if only:
+                todo = {name: path for name, path in todo.items() if name in only}
             params = anchor_params(int(client_id or 1), int(answer_id or 1))
             if engine.dialect.name == "sqlite":
                 ANCHORS.update(
@@ -334,6 +378,12 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=10, help="Connections per engine (+ as many).")
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
     parser.add_argument("--database", default=None, help="Reuse this kept PostgreSQL database.")
+    parser.add_argument(
+        "--client-filters",
+        action="store_true",
+        help="Also the client list under each filter, search and an ABC/XYZ cell (PostgreSQL).",
+    )
+    parser.add_argument("--pages", default="", help="Only these pages (comma-separated names).")
     args = parser.parse_args()
     watch = LoadWatch()
     head: list[str] = []
@@ -346,7 +396,10 @@ def main() -> None:
         head.append(f"loaded {counts} in {time.perf_counter() - started:.0f} s")
         print(head[-1], file=sys.stderr)
     try:
-        asyncio.run(run(url, args.users, args.rounds, args.pool, watch, head))
+        only = frozenset(filter(None, args.pages.split(",")))
+        asyncio.run(
+            run(url, args.users, args.rounds, args.pool, watch, head, args.client_filters, only)
+        )
     finally:
         if not (args.keep or args.database):
             drop_database(url)

@@ -77,10 +77,10 @@ async def _clients(settings: Any, engine: Any, segment: str | None) -> list[Any]
     after: int | None = None
     while True:
         page = await view.list_clients(ClientFilter(segment=segment), after_id=after, limit=PAGE)
-        found.extend(summary.client for summary in page)
+        found.extend(page)
         if len(page) < PAGE:
             return found
-        after = page[-1].client.id
+        after = page[-1].id
 
 
 async def _export(settings: Any, out: Path, segment: str | None, show: bool) -> dict[str, Any]:
@@ -116,7 +116,7 @@ async def _export(settings: Any, out: Path, segment: str | None, show: bool) -> 
             rows.append(
                 ClientLink(
                     client.external_id, client.name, link, f"{QR_DIR}/{name}",
-                    client.telegram_chat_id is not None,
+                    client.telegram_linked,
                 )
             )  # fmt: skip
             progress.advance(task)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.history.client_batch import load_phones
 from crm_sync.history.convert import nps_from_row
 from crm_sync.history.store import SqlHistoryStore, client_matches
 from crm_sync.history.tables import (
@@ -55,6 +56,7 @@ from povtor.ports import (
     TaskCounts,
 )
 
+CENTS = Decimal("0.01")
 MAX_PAGE = 5000  # the most clients one call returns (an export reads several pages)
 SEGMENTS = ("none", "new", "repeat", "lost")
 
@@ -101,6 +103,11 @@ class SqlRetentionView:
         stmt = (
             select(
                 c.id,
+                c.external_id,
+                c.name,
+                c.telegram_chat_id.is_not(None).label("telegram_linked"),
+                c.telegram_reachable,
+                c.opted_out_at.is_not(None).label("opted_out"),
                 segment.label("segment"),
                 cs.orders_count,
                 cs.revenue,
@@ -143,33 +150,42 @@ class SqlRetentionView:
             opted = c.opted_out_at.is_not(None)
             stmt = stmt.where(opted if where.opted_out else c.opted_out_at.is_(None))
         if where.cell is not None:
-            stmt = stmt.where(c.id.in_(self._cell_members(where.cell)))
+            stmt = stmt.where(c.id.in_(await self._cell_members(where.cell)))
         stmt = stmt.order_by(c.id).limit(min(limit, MAX_PAGE))
+        # the list's own columns and the page's phones, not whole clients: a page is read on
+        # every request, and consents (the rest of a client) are for the card
         async with self._engine.connect() as conn:
-            rows = list((await conn.execute(stmt)).mappings())
-        clients = await self._store.get_clients([r["id"] for r in rows])
-        result = []
-        for r in rows:
-            if r["id"] not in clients:
-                continue  # deleted between the two reads
-            result.append(
-                ClientSummary(
-                    client=clients[r["id"]],
-                    segment=r["segment"],
-                    orders=int(r["orders_count"] or 0),
-                    revenue=Decimal(str(r["revenue"] or 0)).quantize(Decimal("0.01")),
-                    last_order_at=r["last_order_at"],
-                    last_score=r["last_nps_score"],
-                    last_answered_at=r["last_nps_at"],
-                )
+            rows = list(await conn.execute(stmt))
+            phones = await load_phones(conn, [r.id for r in rows])
+        return [
+            ClientSummary(
+                id=r.id,
+                external_id=r.external_id,
+                name=r.name,
+                segment=r.segment,
+                phones=phones.get(r.id, ()),
+                telegram_linked=bool(r.telegram_linked),
+                telegram_reachable=bool(r.telegram_reachable),
+                opted_out=bool(r.opted_out),
+                orders=int(r.orders_count or 0),
+                revenue=Decimal(str(r.revenue or 0)).quantize(CENTS),
+                last_order_at=r.last_order_at,
+                last_score=r.last_nps_score,
+                last_answered_at=r.last_nps_at,
             )
-        return result
+            for r in rows
+        ]
 
-    def _cell_members(self, cell: AbcCell) -> Any:
+    async def _cell_members(self, cell: AbcCell) -> Any:
+        """A stored period's cell from the classes stored with its report; other dates by
+        classifying the period's buyers now (the page offers those on small bases only)."""
         months = months_between(cell.start, cell.end, self._tz)
+        xyz = cell.xyz if months >= 3 else None
+        stored = await self._snapshots.stored_period(cell.start, cell.end)
+        if stored is not None:
+            return self._snapshots.cell_members(stored, cell.abc, xyz).scalar_subquery()
         offset = ZoneInfo(self._tz).utcoffset(cell.start.replace(tzinfo=None))
         offset_s = int(offset.total_seconds()) if offset is not None else 0
-        xyz = cell.xyz if months >= 3 else None
         return abc_xyz_members_query(
             cell.start,
             cell.end,

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from crm_sync.history.client_batch import load_clients
@@ -102,10 +102,11 @@ class SqlHistoryStore:
 
     async def get_client(self, client_id: int) -> Client:
         async with self._sessions() as session:
-            row = await session.get(ClientRow, client_id)
-            if row is None:
-                raise NotFound(f"client #{client_id} not found")
-            return await self._load_client(session, row)
+            # one statement on PostgreSQL (phones and consents in arrays), no ORM object
+            found = await load_clients(session, [client_id])
+        if client_id not in found:
+            raise NotFound(f"client #{client_id} not found")
+        return found[client_id]
 
     async def _find_one(self, where: Any) -> Client | None:
         async with self._sessions() as session:
@@ -290,13 +291,13 @@ class SqlHistoryStore:
 
     async def list_orders(self, client_id: int, limit: int = 50) -> Sequence[Order]:
         async with self._sessions() as session:
-            rows = await session.scalars(
-                select(OrderRow)
+            rows = await session.execute(
+                select(*table_of(OrderRow).c)
                 .where(OrderRow.client_id == client_id)
                 .order_by(OrderRow.placed_at.desc(), OrderRow.id.desc())
                 .limit(limit)
             )
-            return [order_from_row(r) for r in rows]
+            return [order_from_row(cast(OrderRow, r)) for r in rows]
 
     # -- timeline ----------------------------------------------------------------------------
 
@@ -305,7 +306,8 @@ class SqlHistoryStore:
     ) -> Sequence[TimelineEvent]:
         """By when things happened, newest first (an order imported today that was placed last
         year sits at last year); page with ``before_id`` = the last id of the previous page."""
-        query = select(EventRow).where(EventRow.client_id == client_id)
+        # Core rows, not ORM objects: a page of them is read on every client card
+        query = select(*table_of(EventRow).c).where(EventRow.client_id == client_id)
         async with self._sessions() as session:
             if before_id is not None:
                 last_at = await session.scalar(
@@ -321,10 +323,10 @@ class SqlHistoryStore:
                         and_(EventRow.at == last_at, EventRow.id < before_id),
                     )
                 )
-            rows = await session.scalars(
+            rows = await session.execute(
                 query.order_by(EventRow.at.desc(), EventRow.id.desc()).limit(limit)
             )
-            return [event_from_row(r) for r in rows]
+            return [event_from_row(cast(EventRow, r)) for r in rows]
 
     async def append_event(self, event: NewEvent) -> TimelineEvent:
         """One statement for a new event (INSERT ... RETURNING); with a dedup key seen before,
@@ -541,13 +543,13 @@ class SqlHistoryStore:
         """A client's tasks: unfinished first by due date, then finished ones, newest first."""
         finished = TaskRow.status.in_([TaskStatus.DONE.value, TaskStatus.CANCELLED.value])
         async with self._sessions() as session:
-            rows = await session.scalars(
-                select(TaskRow)
+            rows = await session.execute(
+                select(*table_of(TaskRow).c)
                 .where(TaskRow.client_id == client_id)
                 .order_by(finished, TaskRow.due_at, TaskRow.id)
                 .limit(limit)
             )
-            return [task_from_row(r) for r in rows]
+            return [task_from_row(cast(TaskRow, r)) for r in rows]
 
     # -- batch writes (added by the Telegram bot: a page of button presses at once) -----------
 
@@ -631,7 +633,10 @@ def client_matches(
         else:
             return conditions
         owners = select(ClientPhoneRow.client_id).where(matching)
-        conditions.append(ClientRow.id.in_(owners.scalar_subquery()))
+        # the ids found by name or code and by phone, united: a phone subquery OR-ed with the
+        # rest is tested client by client (every client read when few match)
+        by_text = select(ClientRow.id).where(or_(*conditions))
+        return [ClientRow.id.in_(union(by_text, owners).scalar_subquery())]
     return conditions
 
 

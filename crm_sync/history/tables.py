@@ -24,9 +24,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from povtor.db import Base, BigId, UtcDateTime
 from povtor.domain import NPS_SCORES
 
+_OPTED_OUT = text("opted_out_at IS NOT NULL")
+
 
 class ClientRow(Base):
     __tablename__ = "clients"
+    # crm_sync_0010: the client list's "opted out" filter in id order; on PostgreSQL the
+    # migration adds trigram indexes on name (and client_phones.phone) for substring search
+    __table_args__ = (
+        Index("ix_clients_opted_out", "id", postgresql_where=_OPTED_OUT,
+              sqlite_where=_OPTED_OUT),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     external_id: Mapped[str] = mapped_column(String(128), unique=True)

@@ -12,15 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history.tables import OrderRow
-from crm_sync.metrics.period import period_from_dates, trailing_days
+from crm_sync.metrics.period import months_between, period_from_dates, trailing_days
 from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
-from crm_sync.metrics.tables import ReportSnapshotRow
+from crm_sync.metrics.sql import abc_xyz_classes_query
+from crm_sync.metrics.tables import ReportCellRow, ReportSnapshotRow
 from povtor.db import dialect_insert, table_of, utcnow
 from povtor.ports import REPORT_PERIODS, ReportSnapshot
 
@@ -51,11 +53,36 @@ class ReportSnapshots:
         stored = []
         for name, days in self._periods.items():
             first, last = trailing_days(days, today, first_day)
-            report = await self._reports.report(*period_from_dates(first, last, self._tz))
+            start, end = period_from_dates(first, last, self._tz)
+            report = await self._reports.report(start, end)
             snapshot = ReportSnapshot(name, first, last, utcnow(), report.as_json())
-            await self._store(snapshot)
+            await self._store(snapshot, self._classes(start, end))
             stored.append(snapshot)
         return stored
+
+    async def stored_period(self, start: datetime, end: datetime) -> str | None:
+        """The stored period whose days are exactly [start, end), if any."""
+        s = table_of(ReportSnapshotRow).c
+        async with self._engine.connect() as conn:
+            rows = list(await conn.execute(select(s.period, s.first_day, s.last_day)))
+        for period, first, last in rows:
+            if period_from_dates(first, last, self._tz) == (start, end):
+                return str(period)
+        return None
+
+    def cell_members(self, period: str, abc: str, xyz: str | None) -> Select[Any]:
+        """The ids of the buyers of a stored period in one cell (``xyz`` None: the whole row
+        of the matrix, as the page links it for a period under three months)."""
+        k = table_of(ReportCellRow).c
+        query = select(k.client_id).where(k.period == period, k.abc == abc)
+        return query if xyz is None else query.where(k.xyz == xyz)
+
+    def _classes(self, start: datetime, end: datetime) -> Select[Any]:
+        months = months_between(start, end, self._tz)
+        offset = ZoneInfo(self._tz).utcoffset(start.replace(tzinfo=None))
+        offset_s = int(offset.total_seconds()) if offset is not None else 0
+        dialect = self._engine.dialect.name
+        return abc_xyz_classes_query(start, end, months, dialect, self._tz, offset_s)
 
     async def refresh_if_stale(self, max_age: timedelta) -> list[ReportSnapshot]:
         """Refresh when a period has no report, or one older than ``max_age`` or of another
@@ -84,7 +111,10 @@ class ReportSnapshots:
         async with self._engine.connect() as conn:
             return await conn.scalar(select(func.min(OrderRow.placed_at)))
 
-    async def _store(self, snapshot: ReportSnapshot) -> None:
+    async def _store(self, snapshot: ReportSnapshot, classes: Select[Any]) -> None:
+        """The report and the classes of its buyers in one transaction: a cell lists the
+        clients it counts (the classes are read again right after the report: an order
+        written in between may move a client, as it would at the next refresh)."""
         values = {
             "first_day": snapshot.first,
             "last_day": snapshot.last,
@@ -96,3 +126,12 @@ class ReportSnapshots:
                 period=snapshot.period, **values
             )
             await conn.execute(stmt.on_conflict_do_update(index_elements=["period"], set_=values))
+            cells = table_of(ReportCellRow)
+            await conn.execute(delete(cells).where(cells.c.period == snapshot.period))
+            found = classes.subquery("classes")
+            await conn.execute(
+                insert(cells).from_select(
+                    ["period", "client_id", "abc", "xyz"],
+                    select(literal(snapshot.period), found.c.client_id, found.c.abc, found.c.xyz),
+                )
+            )

@@ -182,6 +182,14 @@ def abc_xyz_query(
     )
 
 
+def abc_xyz_classes_query(
+    start: datetime, end: datetime, months: int, dialect: str, tz_name: str, offset_s: int
+) -> Select[Any]:
+    """Rows (client_id, abc, xyz): each buyer of the period with the classes of the matrix."""
+    r, abc, xyz, _keys = _classified(start, end, months, dialect, tz_name, offset_s, FLAT_MONTHS)
+    return select(r.client_id, abc, xyz).where(r.rev > 0)
+
+
 def abc_xyz_members_query(
     start: datetime,
     end: datetime,
@@ -193,8 +201,7 @@ def abc_xyz_members_query(
     xyz_class: str | None,
 ) -> Select[Any]:
     """The ids of the period's buyers in one ABC/XYZ cell (the same classes as the matrix)."""
-    r, abc, xyz, _keys = _classified(start, end, months, dialect, tz_name, offset_s, FLAT_MONTHS)
-    cell = select(r.client_id, abc, xyz).where(r.rev > 0).subquery("cell")
+    cell = abc_xyz_classes_query(start, end, months, dialect, tz_name, offset_s).subquery("cell")
     query = select(cell.c.client_id).where(cell.c.abc == abc_class)
     if xyz_class is not None:
         query = query.where(cell.c.xyz == xyz_class)

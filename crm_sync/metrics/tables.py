@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, String
+from sqlalchemy import JSON, BigInteger, Date, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from povtor.db import Base, UtcDateTime
@@ -22,3 +22,16 @@ class ReportSnapshotRow(Base):
     last_day: Mapped[date] = mapped_column(Date)
     computed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ReportCellRow(Base):
+    """The ABC/XYZ class of each buyer of a stored period, written with its report (the
+    matrix's cells list their clients from here, not by classifying every buyer again)."""
+
+    __tablename__ = "report_cells"
+    __table_args__ = (Index("ix_report_cells_cell", "period", "abc", "xyz", "client_id"),)
+
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    client_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    abc: Mapped[str] = mapped_column(String(1))
+    xyz: Mapped[str | None] = mapped_column(String(1))  # None: a period under three months

@@ -83,6 +83,28 @@ async def test_page_serves_the_stored_report_with_when_it_was_computed(big: Dash
     assert len(listed) == stored["month"].report["abc_xyz"]["A"] == 1
 
 
+async def test_a_cell_lists_the_clients_its_stored_report_counts(big: Dashboard) -> None:
+    """The cell's clients come from the classes stored with the report, not from classifying
+    the buyers again: an order after the refresh moves no one until the next refresh."""
+    await _shop(big.store)
+    await ReportSnapshots(big.engine).refresh()
+    r1 = await big.store.find_client("R1")
+    n1 = await big.store.find_client("N1")
+    assert r1 is not None
+    assert n1 is not None
+    # classified now, N1 would be the only A client
+    await big.store.add_order(OrderInput("big", "N1", NOW - timedelta(hours=1), Decimal("99999")))
+    async with await big.signed_in("vera") as http:
+        month = await _page(http, "/repeat?period=month")
+        listed = {}
+        for key in "AC":
+            link = re.search(rf'href="([^"]+)" data-cell="{key}"', month)
+            assert link
+            page = await _page(http, unescape(link.group(1)))
+            listed[key] = {int(i) for i in CLIENT_RE.findall(page)}
+    assert listed == {"A": {r1.id}, "C": {n1.id}}
+
+
 async def test_page_says_when_no_report_is_stored_yet(big: Dashboard) -> None:
     await _shop(big.store)
     async with await big.signed_in("vera") as http:

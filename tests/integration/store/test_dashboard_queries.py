@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import or_, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.history.store import ClientInput, SqlHistoryStore
+from crm_sync.history.store import ClientInput, SqlHistoryStore, client_matches
+from crm_sync.history.tables import ClientRow
 from povtor.domain import ChannelKind, NpsGroup, ReasonCategory, TaskStatus
 from povtor.errors import NotFound
 from povtor.ports import NewNpsResponse, NewTask, NpsCursor, NpsQuery
@@ -148,3 +151,21 @@ async def test_client_names_are_those_of_existing_clients(store: SqlHistoryStore
     names = await store.client_names([anna.id, nameless.id, anna.id, 999_999])
     assert names == {anna.id: "Анна", nameless.id: ""}
     assert await store.client_names([]) == {}
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_client_search_reads_few_clients_by_index_on_postgres(
+    store: SqlHistoryStore, engine: AsyncEngine
+) -> None:
+    """A rare name and phone digits are found through the trigram indexes (crm_sync_0010),
+    not by testing every client: the plan of the list's search names them."""
+    await _clients(store)
+    matches = client_matches("4567", case_folding=True)
+    query = select(ClientRow.id).where(or_(*matches)).order_by(ClientRow.id).limit(51)
+    sql = str(query.compile(engine.sync_engine, compile_kwargs={"literal_binds": True}))
+    async with engine.connect() as conn:
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))  # a tiny table: force indexes
+        plan = "\n".join(await conn.scalars(text(f"EXPLAIN {sql}")))
+    assert "ix_clients_name_trgm" in plan
+    assert "ix_client_phones_phone_trgm" in plan
+    assert "SubPlan" not in plan  # no phone subquery tested client by client

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import phonenumbers
 import pytest
 
 from dashboard.context import safe_next
@@ -50,6 +52,17 @@ def test_phones_full_for_managers_masked_for_viewers() -> None:
     assert show_phone("+79161234567", Role.MANAGER) == "+7 916 123-45-67"
     assert show_phone("+79161234567", Role.ADMIN) == "+7 916 123-45-67"
     assert show_phone("+79161234567", Role.VIEWER) == "+7********67"
+
+
+def test_russian_mobiles_are_written_as_phonenumbers_writes_them() -> None:
+    rng = random.Random(7)
+    numbers = ["+79000000000", "+79999999999", "+77011234567", "+74951234567", "+12025550123"]
+    numbers += [f"+79{rng.randrange(10**9):09d}" for _ in range(2000)]
+    for number in numbers:
+        expected = phonenumbers.format_number(
+            phonenumbers.parse(number, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        )
+        assert show_phone(number, Role.MANAGER) == expected, number
 
 
 @pytest.mark.parametrize(
