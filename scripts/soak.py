@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -33,7 +34,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
+from heap_report import heap_report
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from app.demo.clients import Feed, Person, generic_script
 from app.demo.phones import DemoPhones
@@ -146,6 +149,12 @@ async def soak(args: argparse.Namespace) -> int:
     samples: list[Sample] = []
     print(f"soak: {args.minutes} min, a client every {args.every_s} s, folder {folder}")
     print(f"load at start: {os.getloadavg()}")
+    heap_dir = folder / "heap"
+    if args.heap_at:
+        print(
+            f"heap tracing on (snapshots at minutes {args.heap_at}): the worker runs slower and "
+            "its RSS includes tracemalloc's own memory; compare RSS with a run without it"
+        )
     try:
         async with DemoPhones(folder / "phones") as phones, asyncio.TaskGroup() as tg:
             opts = DemoOptions(folder=folder, dashboard_port=0, sandbox_port=0, metrics_port=0)
@@ -154,11 +163,12 @@ async def soak(args: argparse.Namespace) -> int:
             for name in ("POVTOR_DEMO_CLOCK_START", "POVTOR_DEMO_CLOCK_SPEED"):
                 env.pop(name, None)  # a soak runs in real time: contact hours on the real clock
             env["POVTOR_DASHBOARD_ENABLED"] = "false"
+            env["SOAK_HEAP_FRAMES"] = str(args.heap_frames)
             health_url = f"http://127.0.0.1:{free_tcp_port()}/healthz"
             env["POVTOR_METRICS_PORT"] = health_url.split(":")[2].split("/")[0]
             log = (folder / "worker.log").open("ab")
             worker = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "app", "run", env=env, cwd=folder,
+                *worker_command(heap_dir if args.heap_at else None), env=env, cwd=folder,
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
             )  # fmt: skip
             started = time.monotonic()
@@ -166,11 +176,15 @@ async def soak(args: argparse.Namespace) -> int:
             async def feeder() -> None:
                 n = 0
                 while not stop.is_set():
-                    chat = await add_client(store, n, zone, telegram=n % 2 == 0)
+                    try:
+                        chat = await add_client(store, n, zone, telegram=n % 2 == 0)
+                    except OperationalError as err:  # the worker held the database too long
+                        print(f"client {n} not added: {str(err).splitlines()[0]}", flush=True)
+                        chat = None
                     if chat is not None:
                         user = SimulatedUser(api, chat, f"Клиент{n}")
                         person = Person(user, generic_script(chat, f"Клиент {n}"), feed)
-                        tg.create_task(person.run(stop))
+                        tg.create_task(answering(person, n, stop))
                     n += 1
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), args.every_s)
@@ -211,14 +225,24 @@ async def soak(args: argparse.Namespace) -> int:
                 print(f"storm over ({refused} refused); health: {await health(health_url)}")
                 api.failures.clear()
 
+            async def heap_snapshots() -> None:
+                for number, minute in enumerate(args.heap_at, start=1):
+                    with contextlib.suppress(TimeoutError):
+                        wait = started + minute * 60 - time.monotonic()
+                        await asyncio.wait_for(stop.wait(), max(wait, 0))
+                        return
+                    worker.send_signal(signal.SIGUSR1)
+                    print(f"heap: {await heap_written(heap_dir, number, stop)}", flush=True)
+
             tg.create_task(feeder())
+            if args.heap_at:
+                tg.create_task(heap_snapshots())
             if args.storm_at_min is not None:
                 tg.create_task(storm())
             tg.create_task(sampler())
             tg.create_task(timer())
             await stop.wait()
-            worker.send_signal(signal.SIGTERM)
-            code = await asyncio.wait_for(worker.wait(), 60)
+            code = await stop_worker(worker)
             log.close()
     finally:
         await api.stop()
@@ -226,7 +250,57 @@ async def soak(args: argparse.Namespace) -> int:
     asked = [m.chat_id for m in api.sent if "от 0 до 10" in m.text]
     doubled = len(asked) - len(set(asked))
     print(f"surveys sent by message: {len(asked)}, to a chat twice: {doubled}")
+    if args.heap_at:
+        heap_report(heap_dir, WARM_UP_S / 60)
     return verdict(samples, code, args) or int(doubled > 0)
+
+
+async def answering(person: Person, n: int, stop: asyncio.Event) -> None:
+    """The client's script; one that goes wrong is printed, and the soak goes on."""
+    try:
+        await person.run(stop)
+    except (AssertionError, TimeoutError, OSError, aiohttp.ClientError) as err:
+        print(f"client {n}: the script failed: {type(err).__name__}: {err}", flush=True)
+
+
+async def stop_worker(worker: asyncio.subprocess.Process) -> int:
+    """SIGTERM (in-flight work drains), SIGKILL after two minutes: the exit code."""
+    if worker.returncode is not None:
+        return worker.returncode
+    worker.send_signal(signal.SIGTERM)
+    try:
+        return await asyncio.wait_for(worker.wait(), 120)
+    except TimeoutError:
+        print("the worker did not stop within 120 s of SIGTERM: killed")
+        worker.kill()
+        return await worker.wait()
+
+
+def worker_command(heap_dir: Path | None) -> list[str]:
+    """`povtor run`, under heap tracing (scripts/heap_worker.py) when given a folder for it."""
+    if heap_dir is None:
+        return [sys.executable, "-m", "app", "run"]
+    return [sys.executable, str(Path(__file__).with_name("heap_worker.py")), str(heap_dir), "run"]
+
+
+async def heap_written(heap_dir: Path, number: int, stop: asyncio.Event) -> str:
+    """Wait for snapshot ``number`` (its JSON is written last); one line about it."""
+    summary = heap_dir / f"heap-{number:02d}.json"
+    for _ in range(300):
+        if summary.exists():
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+            return f"snapshot {number} not written before the end"
+    else:
+        return f"snapshot {number} not written within 300 s"
+    s = json.loads(summary.read_text(encoding="utf-8"))
+    return (
+        f"snapshot {number} at {s['uptime_s'] / 60:.1f} min: "
+        f"traced {s['traced_kb'] / 1024:.1f} MB, "
+        f"tracemalloc's own {s['tracemalloc_kb'] / 1024:.1f} MB, {s['asyncio_tasks']} tasks, "
+        f"{s['gc_objects']} objects, took {s['took_s']} s"
+    )
 
 
 def free_tcp_port() -> int:
@@ -270,7 +344,19 @@ def main() -> None:
     parser.add_argument("--max-fds-h", type=float, default=10.0)
     parser.add_argument("--storm-at-min", type=float, default=None, help="start a 429 storm")
     parser.add_argument("--storm-s", type=float, default=120.0, help="how long it lasts")
-    raise SystemExit(asyncio.run(soak(parser.parse_args())))
+    parser.add_argument(
+        "--heap-at",
+        type=minutes_list,
+        default=[],
+        help="minutes at which to snapshot the worker's heap (e.g. 5,30,60): runs it traced",
+    )
+    parser.add_argument("--heap-frames", type=int, default=25, help="frames a heap trace keeps")
+    args = parser.parse_args()
+    raise SystemExit(asyncio.run(soak(args)))
+
+
+def minutes_list(value: str) -> list[float]:
+    return sorted(float(part) for part in value.split(",") if part.strip())
 
 
 if __name__ == "__main__":
