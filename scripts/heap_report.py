@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tracemalloc
 from dataclasses import dataclass
 from itertools import pairwise
@@ -49,13 +50,16 @@ def taken(heap_dir: Path) -> list[Taken]:
     return sorted(found, key=lambda t: t.number)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+LIBRARY = re.compile(r".*/(?:site-packages|lib/python3\.\d+)/")
+
+
 def short(filename: str) -> str:
-    """A file name from the package folder down (site-packages/…, app/…, lib/python3.x/…)."""
-    for marker in ("site-packages/", "/lib/python3"):
-        if marker in filename:
-            return filename.split(marker, 1)[1]
-    parts = Path(filename).parts
-    return str(Path(*parts[-3:])) if len(parts) > 3 else filename
+    """A file name from its package down (sqlalchemy/…, asyncio/…) or from the repository."""
+    if LIBRARY.match(filename):
+        return LIBRARY.sub("", filename)
+    path = Path(filename)
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else filename
 
 
 def line_of(stat: tracemalloc.StatisticDiff) -> str:

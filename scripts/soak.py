@@ -326,6 +326,15 @@ def verdict(samples: list[Sample], code: int, args: argparse.Namespace) -> int:
     fds_h = per_hour([(s.at_s, s.fds) for s in steady])
     done = samples[-1].outcomes if samples else 0
     flat = abs(rss_h) <= args.max_rss_mb_h and abs(fds_h) <= args.max_fds_h
+    marks = [s for s in samples if round(s.at_s / 60) % 10 == 0]
+    print(
+        "RSS every 10 minutes: "
+        + ", ".join(f"{s.at_s / 60:.0f}: {s.rss_kb / 1024:.1f}" for s in marks)
+    )
+    if samples and samples[-1].at_s >= 3600 + WARM_UP_S:
+        hour = [s for s in samples if s.at_s >= samples[-1].at_s - 3600]
+        last_h = per_hour([(s.at_s, s.rss_kb / 1024) for s in hour])
+        print(f"RSS over the last hour: {last_h:+.1f} MB/h")
     print(
         f"verdict: {'flat' if flat else 'GROWING'}: RSS {rss_h:+.1f} MB/h, FDs {fds_h:+.1f}/h "
         f"over {len(steady)} samples after a {WARM_UP_S:.0f} s warm-up; {done} outcomes; "
