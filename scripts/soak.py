@@ -58,18 +58,22 @@ WARM_UP_S = 120.0  # imports, first plans, caches: not counted in the growth
 class Sample:
     at_s: float
     rss_kb: int
+    anon_kb: int
     fds: int
     outcomes: int
 
 
-def read_proc(pid: int) -> tuple[int, int]:
-    """(VmRSS in kB, open file descriptors) of a running process."""
-    rss = 0
+def read_proc(pid: int) -> tuple[int, int, int]:
+    """(VmRSS, RssAnon in kB, open file descriptors) of a running process. RssAnon is the
+    process's own memory (heap, arenas); the rest of RSS is mapped files (code, libraries)."""
+    rss = anon = 0
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
         for line in status:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+            elif line.startswith("RssAnon:"):
+                anon = int(line.split()[1])
+    return rss, anon, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def per_hour(points: list[tuple[float, float]]) -> float:
@@ -190,17 +194,22 @@ async def soak(args: argparse.Namespace) -> int:
                         await asyncio.wait_for(stop.wait(), args.every_s)
 
             async def sampler() -> None:
-                print(f"{'min':>5} {'rss_MB':>8} {'fds':>5} {'outcomes':>9} {'load1':>6}")
+                print(
+                    f"{'min':>5} {'rss_MB':>8} {'anon_MB':>8} {'fds':>5} {'outcomes':>9} "
+                    f"{'load1':>6}"
+                )
                 while not stop.is_set():
                     if worker.returncode is not None:
                         print(f"the worker exited with {worker.returncode}: see {folder}")
                         stop.set()
                         return
-                    rss, fds = read_proc(worker.pid)
-                    s = Sample(time.monotonic() - started, rss, fds, await count_outcomes(engine))
+                    rss, anon, fds = read_proc(worker.pid)
+                    outcomes = await count_outcomes(engine)
+                    s = Sample(time.monotonic() - started, rss, anon, fds, outcomes)
                     samples.append(s)
                     print(
-                        f"{s.at_s / 60:5.1f} {rss / 1024:8.1f} {fds:5d} {s.outcomes:9d} "
+                        f"{s.at_s / 60:5.1f} {rss / 1024:8.1f} {anon / 1024:8.1f} {fds:5d} "
+                        f"{s.outcomes:9d} "
                         f"{os.getloadavg()[0]:6.2f}",
                         flush=True,
                     )
