@@ -75,19 +75,26 @@ def growth_lines(
 
 
 def heap_report(heap_dir: Path, base_min: float) -> None:
-    snaps = taken(heap_dir)
-    if len(snaps) < 2:
-        print(f"heap: {len(snaps)} snapshot(s) in {heap_dir}: nothing to compare")
-        return
-    print("heap snapshots (tracemalloc, 25 frames; its own memory is part of the worker's RSS):")
-    print(f"{'#':>3} {'min':>6} {'traced_MB':>10} {'own_MB':>7} {'tasks':>6} {'objects':>9}")
-    for t in snaps:
+    counted = taken(heap_dir)
+    print("heap snapshots (tracemalloc's own memory is part of the worker's RSS; blocks: pymalloc")
+    print("blocks in use; a snapshot taken before tracing began counts objects only):")
+    print(
+        f"{'#':>3} {'min':>6} {'traced_MB':>10} {'own_MB':>7} {'tasks':>6} {'objects':>9} "
+        f"{'blocks':>9}"
+    )
+    for t in counted:
         s = t.summary
         print(
             f"{t.number:3d} {t.minute:6.1f} {s['traced_kb'] / 1024:10.2f} "
             f"{s['tracemalloc_kb'] / 1024:7.1f} {s['asyncio_tasks']!s:>6} "
-            f"{s['gc_objects']!s:>9}"
+            f"{s['gc_objects']!s:>9} {s.get('allocated_blocks', '?')!s:>9}"
         )
+    if len(counted) >= 2:
+        type_changes(counted[0], counted[-1])
+    snaps = [t for t in counted if t.path.exists()]
+    if len(snaps) < 2:
+        print(f"heap: {len(snaps)} traced snapshot(s) in {heap_dir}: nothing to compare")
+        return
     loaded = {t.number: t.load() for t in snaps}
     print("growth per interval (traced, kB a minute) and its three largest lines:")
     for before, after in pairwise(snaps):
@@ -122,13 +129,17 @@ def heap_report(heap_dir: Path, base_min: float) -> None:
         frames = list(reversed(d.traceback))[:12]
         for frame in frames:
             print(f"      {short(frame.filename)}:{frame.lineno}")
-    print("object counts that changed most (of the 40 most numerous types):")
-    first_types, last_types = base.summary["types"], last.summary["types"]
-    changes = {
-        k: last_types.get(k, 0) - first_types.get(k, 0) for k in {*first_types, *last_types}
-    }
-    for name, change in sorted(changes.items(), key=lambda kv: -abs(kv[1]))[:10]:
-        print(f"  {change:+8d} {name} (now {last_types.get(name, '?')})")
+
+
+def type_changes(first: Taken, last: Taken) -> None:
+    print(
+        f"object counts by type (as the garbage collector sees them) that changed most from "
+        f"min {first.minute:.1f} to min {last.minute:.1f}:"
+    )
+    before, after = first.summary["types"], last.summary["types"]
+    changes = {k: after.get(k, 0) - before.get(k, 0) for k in {*before, *after}}
+    for name, change in sorted(changes.items(), key=lambda kv: -abs(kv[1]))[:12]:
+        print(f"  {change:+8d} {name} (now {after.get(name, 0)})")
 
 
 def main() -> None:

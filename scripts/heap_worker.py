@@ -3,11 +3,14 @@
 Runs the normal command line (``app.cli``) with the remaining arguments. The first SIGUSR1
 starts ``tracemalloc`` (25 frames a trace); each SIGUSR1 writes ``heap-NN.snap``
 (``tracemalloc.take_snapshot()``, NN counting from 1) and ``heap-NN.json`` (traced bytes,
-tracemalloc's own memory, the number of asyncio tasks and the most numerous object types) to
+tracemalloc's own memory, the number of asyncio tasks, of allocated blocks, and of objects
+by type) to
 FOLDER; the JSON is written last, so its presence says the pair is complete. Nothing here is
 part of the product: the worker itself carries no diagnostics.
 
-Tracing starts at the first signal, not at launch (``SOAK_HEAP_FROM_START=1`` for that):
+Tracing starts at the first signal (``SOAK_HEAP_TRACE_FROM=N``: at the Nth; the snapshots
+before it count objects only, and write no ``.snap``), not at launch (``SOAK_HEAP_FROM_START=1``
+for that):
 under tracing the start (imports, the speech models, the morphology dictionary) took over four
 minutes on a loaded machine. So the snapshots hold what was allocated since the first one and
 is still alive: the growth. Tracing costs: every allocation is recorded with its stack, which
@@ -29,6 +32,7 @@ from pathlib import Path
 from types import FrameType
 
 FRAMES = int(os.environ.get("SOAK_HEAP_FRAMES", "25"))
+TRACE_FROM = int(os.environ.get("SOAK_HEAP_TRACE_FROM", "1"))  # the signal that starts tracing
 
 
 def _running_tasks() -> int | None:
@@ -46,11 +50,13 @@ STARTED = time.time()
 def dump(folder: Path, number: int, tasks: int | None) -> None:
     """Write snapshot ``number`` and its summary to ``folder``."""
     began = time.monotonic()
-    snapshot = tracemalloc.take_snapshot()
-    traced, peak = tracemalloc.get_traced_memory()
-    own = tracemalloc.get_tracemalloc_memory()
-    tracemalloc.stop()  # this copy only counts from here: tracing every count would crawl
-    snapshot.dump(str(folder / f"heap-{number:02d}.snap"))
+    traced = peak = own = 0
+    if tracemalloc.is_tracing():
+        snapshot = tracemalloc.take_snapshot()
+        traced, peak = tracemalloc.get_traced_memory()
+        own = tracemalloc.get_tracemalloc_memory()
+        tracemalloc.stop()  # this copy only counts from here: tracing every count would crawl
+        snapshot.dump(str(folder / f"heap-{number:02d}.snap"))
     types = Counter(type(o).__qualname__ for o in gc.get_objects())
     summary = {
         "number": number,
@@ -60,7 +66,8 @@ def dump(folder: Path, number: int, tasks: int | None) -> None:
         "tracemalloc_kb": own // 1024,
         "asyncio_tasks": tasks,
         "gc_objects": sum(types.values()),
-        "types": dict(types.most_common(40)),
+        "allocated_blocks": sys.getallocatedblocks(),
+        "types": dict(types.most_common()),
         "took_s": round(time.monotonic() - began, 2),
     }
     partial = folder / f"heap-{number:02d}.json.part"
@@ -77,7 +84,7 @@ def main() -> None:
         nonlocal count
         count += 1
         began = time.monotonic()
-        if not tracemalloc.is_tracing():
+        if count >= TRACE_FROM and not tracemalloc.is_tracing():
             tracemalloc.start(FRAMES)
         gc.collect()
         snapshot_in_grandchild(folder, count, _running_tasks())

@@ -168,6 +168,8 @@ async def soak(args: argparse.Namespace) -> int:
                 env.pop(name, None)  # a soak runs in real time: contact hours on the real clock
             env["POVTOR_DASHBOARD_ENABLED"] = "false"
             env["SOAK_HEAP_FRAMES"] = str(args.heap_frames)
+            traced_from = [m for m in args.heap_at if m >= args.heap_trace_from]
+            env["SOAK_HEAP_TRACE_FROM"] = str(len(args.heap_at) - len(traced_from) + 1)
             health_url = f"http://127.0.0.1:{free_tcp_port()}/healthz"
             env["POVTOR_METRICS_PORT"] = health_url.split(":")[2].split("/")[0]
             log = (folder / "worker.log").open("ab")
@@ -369,6 +371,12 @@ def main() -> None:
         help="minutes at which to snapshot the worker's heap (e.g. 5,30,60): runs it traced",
     )
     parser.add_argument("--heap-frames", type=int, default=25, help="frames a heap trace keeps")
+    parser.add_argument(
+        "--heap-trace-from",
+        type=float,
+        default=0.0,
+        help="minute from which snapshots trace allocations (before: object counts only)",
+    )
     args = parser.parse_args()
     raise SystemExit(asyncio.run(soak(args)))
 
