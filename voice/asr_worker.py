@@ -116,10 +116,12 @@ class RecordingTranscriber:
         """Scan now instead of at the next interval (e.g. when the recorder finishes a call)."""
         self._wake.set()
 
-    def _new_files(self) -> list[Path]:
+    def _new_files(self) -> tuple[list[Path], set[Path]]:
+        """The finished recordings not handled yet, and every finished recording present."""
         if not self.folder.is_dir():
-            return []
-        found = []
+            return [], set()
+        found: list[Path] = []
+        present: set[Path] = set()
         incoming = self.folder / "incoming"
         for path in sorted(self.folder.rglob("*.wav")):
             if is_partial(path) or not path.is_file() or path.is_relative_to(incoming):
@@ -128,13 +130,17 @@ class RecordingTranscriber:
                 stat = path.stat()
             except OSError:
                 continue  # removed while scanning (retention): nothing to do
+            present.add(path)
             if self._seen.get(path) != (stat.st_size, stat.st_mtime_ns):
                 found.append(path)
-        return found
+        return found, present
 
     async def scan_once(self) -> BatchSummary:
         """Transcribe every finished recording not transcribed yet; returns what happened."""
-        files = await asyncio.to_thread(self._new_files)
+        files, present = await asyncio.to_thread(self._new_files)
+        # a recording that left the folder (retention, an upload to S3) is forgotten: the
+        # memory of what was handled stays the size of the folder, not of the worker's life
+        self._seen = {p: seen for p, seen in self._seen.items() if p in present}
         summary = BatchSummary()
         if files:
             stats = {p: p.stat() for p in files}

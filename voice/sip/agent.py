@@ -340,9 +340,15 @@ class SipAgent:
 
     def forget(self, leg: OutgoingLeg) -> None:
         """Stop routing to ``leg`` once late retransmissions can no longer come."""
-        asyncio.get_running_loop().call_later(
-            64 * self.trunk.t1_s, self._legs.pop, leg.call_id, None
-        )
+        asyncio.get_running_loop().call_later(64 * self.trunk.t1_s, self._drop, leg.call_id)
+
+    def _drop(self, call_id: str) -> None:
+        self._legs.pop(call_id, None)
+        # aiosipua drops its record of a call on a BYE, a CANCEL or a final answer, but not
+        # when the INVITE timed out (timer B) or was abandoned unanswered: without this, each
+        # call to a silent trunk would stay in its table for the worker's life
+        if self._uac is not None:
+            self._uac.remove_call(call_id)
 
     @property
     def active_legs(self) -> int:

@@ -136,6 +136,33 @@ async def test_silent_trunk_gets_invite_retransmissions_then_timer_b_fails_the_c
     assert all(later > earlier * 1.5 for earlier, later in itertools.pairwise(gaps))
 
 
+async def test_calls_to_a_silent_trunk_leave_nothing_behind(engine_for):
+    """Calls nobody answers at all, abandoned at the ring timeout or failed by timer B: once
+    late answers can no longer come, the agent keeps no trace of them (nor does its UAC)."""
+
+    class Sink(asyncio.DatagramProtocol):
+        pass
+
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(Sink, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    try:
+        async with engine_for(port, t1_s=0.05) as engine:  # timer B = 3.2 s
+            calls = [
+                await engine.start_call(f"sip:bob{n}@127.0.0.1:{port}", ring_timeout=timeout)
+                for n, timeout in enumerate([0.2, 30] * 10)
+            ]
+            async with asyncio.timeout(15):
+                results = [await call.wait_ended() for call in calls]
+            agent = engine.agent()
+            await wait_until(
+                lambda: not agent._legs and not agent.uac._calls, 15, "the calls forgotten"
+            )
+    finally:
+        transport.close()
+    assert {r.outcome for r in results} == {OutcomeKind.FAILED}  # "no response from" the trunk
+
+
 async def test_malformed_and_out_of_order_responses_still_give_an_answered_call(
     tmp_path: Path, engine_for
 ):
