@@ -32,10 +32,11 @@ def test_growth_per_hour_is_the_least_squares_slope(
 
 
 def _run(rss_mb_per_min: float, fds_per_min: float) -> list[Sample]:
-    return [
-        Sample(m * 60.0, int((250 + rss_mb_per_min * m) * 1024), int(30 + fds_per_min * m), m)
-        for m in range(0, 31)
-    ]
+    samples = []
+    for m in range(0, 31):
+        rss_kb = int((250 + rss_mb_per_min * m) * 1024)
+        samples.append(Sample(m * 60.0, rss_kb, rss_kb - 90 * 1024, int(30 + fds_per_min * m), m))
+    return samples
 
 
 def test_a_flat_run_passes_and_a_climbing_one_fails(capsys: pytest.CaptureFixture[str]) -> None:
