@@ -52,3 +52,19 @@ def test_soak_phones_answer_and_never_repeat_within_a_run() -> None:
     phones = [phone_for(n) for n in range(400)]
     assert len(set(phones)) == 400
     assert all(p.startswith("+79790990") and len(p) == 12 for p in phones)
+
+
+def test_a_run_that_levels_off_after_filling_its_caches_passes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Up 1 MB a minute for 25 minutes, then flat: the whole-run fit climbs, the later half
+    does not, and the verdict reads the later half."""
+    samples = []
+    for m in range(0, 61):
+        rss_kb = int((250 + min(m, 25)) * 1024)
+        samples.append(Sample(m * 60.0, rss_kb, rss_kb - 90 * 1024, 30, m))
+    assert verdict(samples, 0, LIMITS) == 0
+    out = capsys.readouterr().out
+    assert "verdict: flat" in out
+    whole = float(out.split("MB/h over all")[0].rsplit("RSS ", 1)[1])
+    assert whole > LIMITS.max_rss_mb_h  # the fit over the whole run alone would call it growing
