@@ -159,6 +159,24 @@ class TransactionUdpTransport(SipTransport):
         txn.retransmit = loop.call_later(self.t1, self._retransmit, key, txn)
         txn.timeout = loop.call_later(64 * self.t1, self._expire, key, txn)
         self._client[key] = txn
+        if message.method == "CANCEL":
+            self._end_cancelled_after(key[0], loop)
+
+    def _end_cancelled_after(self, branch: str, loop: asyncio.AbstractEventLoop) -> None:
+        """RFC 3261 9.1: an INVITE that was CANCELled and still has no final answer 64*T1
+        later is taken as cancelled and its transaction ended; in Proceeding (after a 1xx) it
+        has no timer of its own, so a peer that never answers the CANCEL would keep it
+        forever. (In Calling, its own timer B still ends it and reports the timeout.)"""
+        invite_key = (branch, "INVITE")
+        invite = self._client.get(invite_key)
+        if invite is None or invite.final or invite.timeout is not None:
+            return
+        invite.timeout = loop.call_later(64 * self.t1, self._forget, invite_key, invite)
+
+    def _forget(self, key: TxnKey, txn: _ClientTxn) -> None:
+        if self._client.get(key) is txn:
+            txn.stop_timers()
+            del self._client[key]
 
     def abandon(self, request: SipRequest) -> None:
         """Stop retransmitting ``request`` without reporting a timeout."""

@@ -221,3 +221,50 @@ async def test_register_answers_the_challenge_refreshes_and_unregisters(
         )
     assert await sipp.finish() == 0, sipp.log()
     assert len(sipp.received("REGISTER")) == 4
+
+
+async def test_a_trunk_that_rings_and_never_answers_the_cancel_leaves_nothing_behind(engine_for):
+    """The trunk answers 180 Ringing, then ignores our CANCEL at the ring timeout and never
+    sends a final answer: the call ends, and 64*T1 after the CANCEL the INVITE's transaction
+    is gone too (RFC 3261 9.1), so the agent keeps no trace of the call."""
+
+    class Ringing(asyncio.DatagramProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport: asyncio.DatagramTransport = transport  # type: ignore[assignment]
+            self.cancels = 0
+
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            text = data.decode()
+            if text.startswith("CANCEL "):
+                self.cancels += 1
+                return  # never answered
+            if not text.startswith("INVITE "):
+                return
+            head = text.split("\r\n\r\n", 1)[0].split("\r\n")
+            keep = [
+                h
+                for h in head[1:]
+                if h.split(":", 1)[0].lower() in {"via", "from", "call-id", "cseq"}
+            ]
+            to = next(h for h in head[1:] if h.lower().startswith("to:"))
+            reply = ["SIP/2.0 180 Ringing", *keep, f"{to};tag=ringer", "Content-Length: 0"]
+            self.transport.sendto(("\r\n".join(reply) + "\r\n\r\n").encode(), addr)
+
+    loop = asyncio.get_running_loop()
+    transport, peer = await loop.create_datagram_endpoint(Ringing, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    try:
+        async with engine_for(port, t1_s=0.05) as engine:  # 64*T1 = 3.2 s
+            call = await engine.start_call(f"sip:bob@127.0.0.1:{port}", ring_timeout=0.5)
+            async with asyncio.timeout(15):
+                result = await call.wait_ended()
+            agent = engine.agent()
+            await wait_until(
+                lambda: not agent.transport.pending and not agent._legs and not agent.uac._calls,
+                15,
+                "the cancelled call forgotten",
+            )
+    finally:
+        transport.close()
+    assert peer.cancels >= 1
+    assert result.outcome is not OutcomeKind.ANSWERED
