@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,9 +17,16 @@ from povtor.db import session_factory
 from povtor.domain import ChannelKind, ConsentChannel, OutcomeKind, Purpose
 from povtor.ports import Channel
 from tests.fakes.outreach_channels import ScriptedChannel
+from tests.integration.outreach.procs import kill_leftovers
 
 # Tuesday 2026-03-03 12:00 in Moscow: inside every contact window.
 NOON_MSK = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test() -> Iterator[None]:
+    yield
+    kill_leftovers()
 
 
 class Clock:

@@ -62,6 +62,18 @@ def worker_env(db_url: str, journal: Path, data_dir: Path, **extra: str) -> dict
     return env
 
 
+_running: list[Worker] = []
+
+
+def kill_leftovers() -> None:
+    """Kill the workers a test started and did not stop (it failed half-way): a worker left
+    running keeps its connections and claims and would disturb every later test."""
+    while _running:
+        worker = _running.pop()
+        if worker.proc.poll() is None:
+            worker.kill()
+
+
 class Worker:
     """One `python -m tests.fakes.outreach_worker` process, its log in a file."""
 
@@ -73,6 +85,7 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module], env=env, cwd=REPO, stdout=self._fh, stderr=self._fh
         )
+        _running.append(self)
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")

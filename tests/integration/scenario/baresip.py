@@ -17,25 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.integration.sip.peers import free_port, wait_until, write_wav
-
-
-def _sip_port() -> int:
-    """A port free for baresip's SIP: UDP and TCP on it, and TCP on the next one (TLS)."""
-    for _ in range(50):
-        port = free_port()
-        if port < 65535 and all(_tcp_free(p) for p in (port, port + 1)):
-            return port
-    raise RuntimeError("no free port for baresip")
-
-
-def _tcp_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+from tests.integration.sip.peers import baresip_sip_port, free_port, wait_until, write_wav
 
 
 def _listening(port: int) -> bool:
@@ -108,7 +90,7 @@ async def start_baresip(
     snd = folder / "snd"
     snd.mkdir(parents=True)
     source = write_wav(folder / "source.wav", source_pcm)
-    sip_port, ctrl_port = _sip_port(), free_port(socket.SOCK_STREAM)
+    sip_port, ctrl_port = baresip_sip_port(), free_port(socket.SOCK_STREAM)
     rtp = random.randrange(30000, 39000, 2)
     (folder / "config").write_text(
         "\n".join(

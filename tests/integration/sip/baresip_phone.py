@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.integration.sip.peers import free_port
+from tests.integration.sip.peers import baresip_sip_port, free_port
 
 MODULES = ("g711", "aufile", "aubridge", "sndfile", "account", "menu", "ctrl_tcp")
 
@@ -18,7 +18,7 @@ class BaresipPhone:
     def __init__(self, folder: Path, speak_wav: Path) -> None:
         self.folder = folder
         self.speak_wav = speak_wav
-        self.sip_port = free_port()
+        self.sip_port = baresip_sip_port()
         self.ctrl_port = free_port(kind=1)  # SOCK_STREAM
         rtp = free_port(even=True)
         self.rtp_ports = f"{rtp}-{rtp + 9}"

@@ -34,6 +34,25 @@ def free_port(kind: int = socket.SOCK_DGRAM, even: bool = False) -> int:
     raise RuntimeError("no free port")
 
 
+def baresip_sip_port() -> int:
+    """A port free for baresip's SIP: UDP and TCP on it, and TCP on the next one (TLS), which
+    baresip also opens; a busy one makes it exit at start."""
+    for _ in range(50):
+        port = free_port()
+        if port < 65535 and all(_tcp_free(p) for p in (port, port + 1)):
+            return port
+    raise RuntimeError("no free port for baresip")
+
+
+def _tcp_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:
