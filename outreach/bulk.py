@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from povtor.db import execute_dml
 from povtor.domain import ChannelKind, Purpose
 
 if TYPE_CHECKING:
@@ -152,8 +153,8 @@ async def insert_attempts(
     """Insert planned attempts in one statement, each column one array (no row dicts; the
     purposes and channels are their enums' strings); returns how many were new (the
     statement's row count, no ids sent back)."""
-    connection = await session.connection()  # its execute is typed as the cursor result it is
-    result = await connection.execute(
+    result = await execute_dml(
+        session,
         _INSERT,
         {
             "client_ids": [a.client_id for a in attempts],

@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    CursorResult,
     any_,
     bindparam,
     case,
@@ -36,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from outreach.bulk import finish_many, insert_attempts, start_many
 from outreach.tables import AttemptOutcomeRow, AttemptRow, CampaignRow, ContactRow, PauseRow
-from povtor.db import dialect_insert, table_of
+from povtor.db import dialect_insert, execute_dml, table_of
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, OutcomeKind, Purpose
 from povtor.work import WorkQueue, WorkTable
 
@@ -268,7 +267,7 @@ class AttemptQueue:
     async def _release_campaign(
         self, session: AsyncSession, campaign_id: int, now: datetime
     ) -> int:
-        result = await _dml(
+        result = await execute_dml(
             session,
             update(A)
             .where(
@@ -335,9 +334,9 @@ class AttemptQueue:
             if paused:
                 stmt = dialect_insert(self.dialect, P).on_conflict_do_nothing()
                 values = {"purpose": purpose.value, "paused_at": now, "paused_by": by}
-                result = await _dml(session, stmt.values(values))
+                result = await execute_dml(session, stmt.values(values))
             else:
-                result = await _dml(session, P.delete().where(P.c.purpose == purpose.value))
+                result = await execute_dml(session, P.delete().where(P.c.purpose == purpose.value))
             changed = bool(result.rowcount)
             if changed and not paused:  # its waiting attempts may be claimed again
                 await self._became_due(session)
@@ -425,7 +424,7 @@ class AttemptQueue:
         """Give back what this worker holds: claimed attempts become due again; in-progress
         ones (their execution cut short) get an expired lease so another worker resumes them."""
         async with self._write() as session:
-            back = await _dml(
+            back = await execute_dml(
                 session,
                 update(A)
                 .where(A.c.worker_id == self.worker_id, A.c.state == AttemptState.CLAIMED.value)
@@ -439,7 +438,7 @@ class AttemptQueue:
             )
             count = back.rowcount
             if expire_in_progress:
-                expired = await _dml(
+                expired = await execute_dml(
                     session,
                     update(A)
                     .where(
@@ -462,7 +461,7 @@ class AttemptQueue:
         async with self._write() as session:
             for claim in claims:
                 a = claim.attempt
-                result = await _dml(
+                result = await execute_dml(
                     session,
                     update(A)
                     .where(
@@ -747,12 +746,6 @@ def _due_again(f: Finish, now: datetime) -> bool:
     if f.state is AttemptState.RETRY_SCHEDULED and f.retry_at is not None and f.retry_at <= now:
         return True
     return f.fallback is not None and f.fallback.not_before <= now
-
-
-async def _dml(session: AsyncSession, statement: Any) -> CursorResult[Any]:
-    """Run an ``INSERT``/``UPDATE``/``DELETE`` on the session's connection: typed as the
-    cursor result it is, with its ``rowcount``."""
-    return await (await session.connection()).execute(statement)
 
 
 def _due_state() -> Any:

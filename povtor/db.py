@@ -9,14 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import CursorResult, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -103,6 +103,15 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+async def execute_dml(
+    session: AsyncSession, statement: Any, params: Mapping[str, Any] | None = None
+) -> CursorResult[Any]:
+    """Run an ``INSERT``/``UPDATE``/``DELETE`` on the session's connection: typed as the
+    cursor result it is, with its ``rowcount`` (``AsyncSession.execute`` is typed as a plain
+    ``Result``)."""
+    return await (await session.connection()).execute(statement, params)
 
 
 def utcnow() -> datetime:
