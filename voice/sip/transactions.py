@@ -173,10 +173,13 @@ class TransactionUdpTransport(SipTransport):
             return
         invite.timeout = loop.call_later(64 * self.t1, self._forget, invite_key, invite)
 
-    def _forget(self, key: TxnKey, txn: _ClientTxn) -> None:
-        if self._client.get(key) is txn:
-            txn.stop_timers()
-            del self._client[key]
+    def _forget(self, key: TxnKey, txn: _ClientTxn) -> bool:
+        """End ``txn`` without a word upstairs; False when it had ended already."""
+        if self._client.get(key) is not txn:
+            return False
+        txn.stop_timers()
+        del self._client[key]
+        return True
 
     def abandon(self, request: SipRequest) -> None:
         """Stop retransmitting ``request`` without reporting a timeout."""
@@ -200,12 +203,8 @@ class TransactionUdpTransport(SipTransport):
         )
 
     def _expire(self, key: TxnKey, txn: _ClientTxn) -> None:
-        if self._client.get(key) is not txn:
-            return
-        txn.stop_timers()
-        del self._client[key]
-        if txn.final:
-            return  # Timer D/K: the completed transaction simply ends
+        if not self._forget(key, txn) or txn.final:
+            return  # gone already, or Timer D/K: the completed transaction simply ends
         logger.info("%s timed out (no final answer)", txn.request.method)
         if self.on_timeout is not None:
             self.on_timeout(txn.request)
