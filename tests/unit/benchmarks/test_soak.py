@@ -31,12 +31,13 @@ def test_growth_per_hour_is_the_least_squares_slope(
     assert per_hour(points) == pytest.approx(slope)
 
 
+def _sample(minute: int, rss_mb: float, fds: int) -> Sample:
+    rss_kb = int(rss_mb * 1024)
+    return Sample(minute * 60.0, rss_kb, rss_kb - 90 * 1024, fds, minute)
+
+
 def _run(rss_mb_per_min: float, fds_per_min: float) -> list[Sample]:
-    samples = []
-    for m in range(0, 31):
-        rss_kb = int((250 + rss_mb_per_min * m) * 1024)
-        samples.append(Sample(m * 60.0, rss_kb, rss_kb - 90 * 1024, int(30 + fds_per_min * m), m))
-    return samples
+    return [_sample(m, 250 + rss_mb_per_min * m, int(30 + fds_per_min * m)) for m in range(0, 31)]
 
 
 def test_a_flat_run_passes_and_a_climbing_one_fails(capsys: pytest.CaptureFixture[str]) -> None:
@@ -59,10 +60,7 @@ def test_a_run_that_levels_off_after_filling_its_caches_passes(
 ) -> None:
     """Up 1 MB a minute for 25 minutes, then flat: the whole-run fit climbs, the later half
     does not, and the verdict reads the later half."""
-    samples = []
-    for m in range(0, 61):
-        rss_kb = int((250 + min(m, 25)) * 1024)
-        samples.append(Sample(m * 60.0, rss_kb, rss_kb - 90 * 1024, 30, m))
+    samples = [_sample(m, 250 + min(m, 25), 30) for m in range(0, 61)]
     assert verdict(samples, 0, LIMITS) == 0
     out = capsys.readouterr().out
     assert "verdict: flat" in out
