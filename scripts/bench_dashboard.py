@@ -3,9 +3,13 @@
     .venv/bin/python scripts/bench_dashboard.py [--clients 1000000] [--users 20] [--rounds 5]
                                                 [--backend postgres] [--database NAME] [--keep]
                                                 [--client-filters] [--pages clients,cl-nps]
+                                                [--base 50000] [--answers 1000000]
 
 Loads N demo clients (orders, NPS answers, timeline) into a fresh database (or reuses one kept
-by ``--keep``), starts the dashboard service in this process on a free port, signs in U users
+by ``--keep``; a ``--database`` not there yet is loaded under that name and kept); on
+PostgreSQL the generator writes ``--base`` clients by COPY and the rest are copies of them made
+in SQL, with answers copied years back up to ``--answers`` (``bench_scale``). Then it
+starts the dashboard service in this process on a free port, signs in U users
 and has each fetch every page in turn, all users at once, for R rounds. Beside each page the
 same U concurrent tasks run its anchor: bare SQL statements that select the same rows the page
 shows (the list it lists, the figures it counts) through the same kind of engine, with no
@@ -48,6 +52,7 @@ from bench_common import (
     report_first,
     schedule,
 )
+from bench_scale import scale_up
 
 from crm_sync.demo.generate import DemoSpec
 from crm_sync.demo.load import load_demo
@@ -361,10 +366,32 @@ def ms(seconds: float) -> str:
     return f"{1000 * seconds:7.1f} ms"
 
 
-async def load(url: str, clients: int) -> dict[str, int]:
+async def load(url: str, clients: int, base: int = 0, answers: int = 0) -> dict[str, int]:
+    """The demo business of ``clients`` clients; with ``base`` (PostgreSQL), only that many
+    generated and the rest copied in SQL (``bench_scale``), up to ``answers`` NPS answers."""
     engine = create_engine(url)
     try:
-        return await load_demo(engine, DemoSpec(clients, seed=1, until=UNTIL))
+        generated = min(clients, base) if base and engine.dialect.name == "postgresql" else 0
+        counts = await load_demo(engine, DemoSpec(generated or clients, seed=1, until=UNTIL))
+        if generated and (clients > generated or answers > counts["nps_responses"]):
+            return await scale_up(engine, clients, answers, say=_say)
+        return counts
+    finally:
+        await engine.dispose()
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+async def _exists(name: str) -> bool:
+    engine = create_engine(PG_ADMIN_URL)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+        return found is not None
     finally:
         await engine.dispose()
 
@@ -384,15 +411,25 @@ def main() -> None:
         help="Also the client list under each filter, search and an ABC/XYZ cell (PostgreSQL).",
     )
     parser.add_argument("--pages", default="", help="Only these pages (comma-separated names).")
+    parser.add_argument(
+        "--base",
+        type=int,
+        default=50_000,
+        help="PostgreSQL: clients the demo generator writes (COPY); the rest are copies of them "
+        "made in SQL (0: generate every client).",
+    )
+    parser.add_argument(
+        "--answers", type=int, default=1_000_000, help="NPS answers at least (with --base)."
+    )
     args = parser.parse_args()
     watch = LoadWatch()
     head: list[str] = []
-    if args.database:
+    if args.database and asyncio.run(_exists(args.database)):
         url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{args.database}"
-    else:
-        url = fresh_database(args.backend, Path(tempfile.gettempdir()))
+    else:  # a --database not there yet is loaded under that name and kept
+        url = fresh_database(args.backend, Path(tempfile.gettempdir()), args.database)
         started = time.perf_counter()
-        counts = asyncio.run(load(url, args.clients))
+        counts = asyncio.run(load(url, args.clients, args.base, args.answers))
         head.append(f"loaded {counts} in {time.perf_counter() - started:.0f} s")
         print(head[-1], file=sys.stderr)
     try:
