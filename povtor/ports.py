@@ -258,7 +258,38 @@ class TaskBook(Protocol):
     async def count_tasks(self, statuses: Sequence[TaskStatus]) -> int: ...
 
 
-class HistoryStore(ClientDirectory, ClientSettings, Timeline, NpsAnswers, TaskBook, Protocol):
+@dataclass(frozen=True, slots=True)
+class ClientCard:
+    """What the client card shows, read together: the client, a page of the timeline, the
+    newest orders and answers, the tasks."""
+
+    client: Client
+    timeline: Sequence[TimelineEvent]
+    orders: Sequence[Order]
+    tasks: Sequence[Task]
+    answers: Sequence[NpsResponse]
+
+
+class ClientCards(Protocol):
+    async def client_card(
+        self,
+        client_id: int,
+        *,
+        before_id: int | None = None,
+        events: int = 50,
+        orders: int = 20,
+        answers: int = 10,
+        tasks: int = 50,
+    ) -> ClientCard:
+        """One read (one connection) of what ``list_orders``, ``timeline``,
+        ``list_client_tasks`` and ``list_nps_answers`` return for the client, with those
+        limits; raises NotFound for an unknown id."""
+        ...
+
+
+class HistoryStore(
+    ClientDirectory, ClientSettings, Timeline, NpsAnswers, TaskBook, ClientCards, Protocol
+):
     """The whole client history store, for the composition root and the few parts that use
     every side of it; a part that needs one side asks for that smaller port instead."""
 

@@ -27,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 TABLES = ("clients", "client_phones", "consents", "orders", "events", "nps_responses", "tasks",
           "client_stats")  # fmt: skip
 
-# copy k of each table (str.format, integers only): k the copy; c, o, n the spans of the
-# client, order and answer ids
+# copy k of each table (str.format, integers only): k the copy; c, o, n, e, p the spans of the
+# client, order, answer, event and phone ids (the base is read by its primary key: a scan of
+# the whole table would grow with every copy)
 COPIES: dict[str, str] = {
     "clients": (
         "INSERT INTO clients (id, external_id, name, email, timezone, preferred_channel, "
@@ -39,7 +40,7 @@ COPIES: dict[str, str] = {
     ),
     "client_phones": (
         "INSERT INTO client_phones (client_id, phone, position) "
-        "SELECT client_id + {k} * {c}, phone, position FROM client_phones WHERE client_id <= {c}"
+        "SELECT client_id + {k} * {c}, phone, position FROM client_phones WHERE id <= {p}"
     ),
     "consents": (
         "INSERT INTO consents (client_id, channel, kind, granted, source, at) "
@@ -51,19 +52,19 @@ COPIES: dict[str, str] = {
         "currency, items, category, created_at, updated_at) "
         "SELECT id + {k} * {o}, external_id || '-' || {k}, client_id + {k} * {c}, placed_at, "
         "delivered_at, amount, currency, items, category, created_at, updated_at FROM orders "
-        "WHERE client_id <= {c}"
+        "WHERE id <= {o}"
     ),
     "events": (
         "INSERT INTO events (client_id, kind, at, summary, ref, data, dedup_key) "
         "SELECT client_id + {k} * {c}, kind, at, summary, ref, data, dedup_key || '-' || {k} "
-        "FROM events WHERE client_id <= {c}"
+        "FROM events WHERE id <= {e}"
     ),
     "nps_responses": (
         "INSERT INTO nps_responses (id, client_id, score, reason_text, reason_category, "
         "channel, source_kind, source_id, answered_at, dedup_key) "
         "SELECT id + {k} * {n}, client_id + {k} * {c}, score, reason_text, reason_category, "
         "channel, source_kind, source_id, answered_at, dedup_key || '-' || {k} "
-        "FROM nps_responses WHERE client_id <= {c}"
+        "FROM nps_responses WHERE id <= {n}"
     ),
     "client_stats": (
         "INSERT INTO client_stats (client_id, first_order_at, last_order_at, orders_count, "
@@ -140,6 +141,8 @@ async def scale_up(
         c = await _scalar(conn, "SELECT max(id) FROM clients")
         o = await _scalar(conn, "SELECT coalesce(max(id), 0) FROM orders")
         n = await _scalar(conn, "SELECT coalesce(max(id), 0) FROM nps_responses")
+        e = await _scalar(conn, "SELECT coalesce(max(id), 0) FROM events")
+        p = await _scalar(conn, "SELECT coalesce(max(id), 0) FROM client_phones")
         if base == 0 or base != c:
             raise ValueError("scale_up needs a freshly loaded base with client ids 1..N")
         copies = -(-clients // base)
@@ -151,7 +154,7 @@ async def scale_up(
         for k in range(1, copies):
             started = time.perf_counter()
             for sql in COPIES.values():
-                await conn.exec_driver_sql(sql.format(k=k, c=c, o=o, n=n))
+                await conn.exec_driver_sql(sql.format(k=k, c=c, o=o, n=n, e=e, p=p))
             took = time.perf_counter() - started
             say(f"copy {k}/{copies - 1} of {base} clients in {took:.0f} s")
         n_all = n * copies
