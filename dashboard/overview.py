@@ -159,8 +159,7 @@ async def _needing_action(d: Deps, answers: Any) -> tuple[list[Any], int]:
     done. Each comes with its open follow-up task, if any; also how many were handled."""
     needing, handled = [], 0
     by_client = list(dict.fromkeys(a.client_id for a in answers))
-    tasks = await asyncio.gather(*(d.store.list_client_tasks(c, limit=20) for c in by_client))
-    client_tasks = dict(zip(by_client, tasks, strict=True))
+    client_tasks = await d.store.tasks_of_clients(by_client, limit=20)  # one read for all
     for a in answers:
         since = a.answered_at - timedelta(minutes=1)
         after = [t for t in client_tasks[a.client_id] if t.created_at and t.created_at >= since]

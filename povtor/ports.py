@@ -255,6 +255,12 @@ class TaskBook(Protocol):
         """Unfinished first by due date, then finished ones."""
         ...
 
+    async def tasks_of_clients(
+        self, client_ids: Sequence[int], *, limit: int = 50
+    ) -> Mapping[int, Sequence[Task]]:
+        """``list_client_tasks`` of each client, in one read (a client without tasks: none)."""
+        ...
+
     async def count_tasks(self, statuses: Sequence[TaskStatus]) -> int: ...
 
 

@@ -515,6 +515,31 @@ class SqlHistoryStore:
         async with self._sessions() as session:
             return await _client_tasks(session, client_id, limit)
 
+    async def tasks_of_clients(
+        self, client_ids: Sequence[int], *, limit: int = 50
+    ) -> Mapping[int, Sequence[Task]]:
+        """One statement for many clients: each client's first ``limit`` in the card's order
+        (a window over the clients' tasks, read by ``client_id``)."""
+        found: dict[int, list[Task]] = {c: [] for c in client_ids}
+        if not client_ids:
+            return found
+        finished = TaskRow.status.in_([TaskStatus.DONE.value, TaskStatus.CANCELLED.value])
+        order = (finished, TaskRow.due_at, TaskRow.id)
+        rank = func.row_number().over(partition_by=TaskRow.client_id, order_by=order)
+        ranked = (
+            select(*table_of(TaskRow).c, rank.label("rank"))
+            .where(TaskRow.client_id.in_(list(found)))
+            .subquery()
+        )
+        stmt = select(*(ranked.c[c.name] for c in table_of(TaskRow).c)).where(
+            ranked.c.rank <= limit
+        )
+        async with self._sessions() as session:
+            rows = await session.execute(stmt.order_by(ranked.c.client_id, ranked.c.rank))
+            for r in rows:
+                found[r.client_id].append(task_from_row(cast(TaskRow, r)))
+        return found
+
     async def client_card(
         self,
         client_id: int,
