@@ -31,28 +31,42 @@ def d_tz(d: Deps) -> ZoneInfo:
     return ZoneInfo(d.settings.default_timezone)
 
 
+def local_time(d: Deps, moment: datetime | None) -> str:
+    """``ДД.ММ в ЧЧ:ММ`` in the business's time zone ("" for None)."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(d_tz(d))
+    return f"{local:%d.%m} в {local:%H:%M}"
+
+
 _STATE_RU = {"degraded": "работает с перебоями", "down": "не работает"}
 
 
-async def trend(d: Deps, now: datetime, by: str) -> list[tuple[str, TrendPoint]]:
-    """Answers per group by week or month (the score bounds of ``povtor report``'s NPS)."""
+async def trend(
+    d: Deps, now: datetime, by: str
+) -> tuple[list[tuple[str, TrendPoint]], datetime | None]:
+    """Answers per group by week or month (the score bounds of ``povtor report``'s NPS), and
+    up to when the stored days counted them (None: all counted now)."""
     tz = d_tz(d)
     buckets = (
         week_buckets(now, tz, TREND_WEEKS)
         if by == "week"
         else month_buckets(now, tz, TREND_MONTHS)
     )
+    through = None
     if d.retention is not None:
         counts = await d.retention.nps_counts([s for _, s, _ in buckets] + [now])
+        through = await d.retention.figures_through()
         groups = [
             (c[NpsGroup.PROMOTER], c[NpsGroup.PASSIVE], c[NpsGroup.DETRACTOR]) for c in counts
         ]
     else:
         summaries = await asyncio.gather(*(d.reports.nps(s, e) for _, s, e in buckets))
         groups = [(s.promoters, s.passives, s.detractors) for s in summaries]
-    return [
+    points = [
         (label, TrendPoint(label, *g)) for (label, _, _), g in zip(buckets, groups, strict=True)
     ]
+    return points, through
 
 
 async def status_checks(d: Deps) -> list[Check]:
@@ -122,7 +136,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
     now = utcnow()
     by = "week" if request.query.get("trend") == "week" else "month"
     month_ago = now - timedelta(days=30)
-    current, buckets, tasks, detractors = await asyncio.gather(
+    current, (buckets, through), tasks, detractors = await asyncio.gather(
         d.recent.get(("nps-30-days",), lambda: d.reports.nps(month_ago, now)),
         d.recent.get(("trend", by), lambda: trend(d, now, by)),
         task_counts(d, now),
@@ -142,6 +156,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
         "trend_by": by,
         "trend_svg": trend_chart(points),
         "buckets": buckets,
+        "stored_through": local_time(d, through),
         "tasks": tasks,
         "detractors": needing[:DETRACTORS_SHOWN],
         "handled": handled,

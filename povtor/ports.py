@@ -695,6 +695,12 @@ class RetentionView(Protocol):
         """Scored answers of the period by NPS group and reason category."""
         ...
 
+    async def figures_through(self) -> datetime | None:
+        """Up to when the answers per day stored after the last planning pass were counted
+        (``nps_counts`` and ``reasons`` count the later ones on request); None: nothing
+        stored, every answer counted on request."""
+        ...
+
     async def outreach(self, start: datetime, end: datetime) -> Mapping[str, int]:
         """Contacts of the period from the timeline: ``messages`` sent, ``calls`` made, calls
         per outcome as ``call_<outcome>``, ``answers`` (NPS answers received)."""

@@ -224,6 +224,10 @@ class SqlRetentionView:
             result.append(totals)
         return result
 
+    async def figures_through(self) -> datetime | None:
+        async with self._engine.connect() as conn:
+            return await self._days.through(conn)
+
     async def reasons(self, start: datetime, end: datetime) -> Sequence[ReasonCount]:
         """By group and reason: the stored days plus the answers after them (or every answer
         counted here, as ``nps_counts``)."""
