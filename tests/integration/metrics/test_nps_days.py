@@ -20,11 +20,10 @@ from povtor.domain import ChannelKind, NpsGroup, ReasonCategory
 from povtor.ports import NewNpsResponse
 
 MOSCOW = ZoneInfo("Europe/Moscow")
-NOW = datetime.now(UTC)
 
 
 def _midnight(days_ago: int) -> datetime:
-    day = NOW.astimezone(MOSCOW).date() - timedelta(days=days_ago)
+    day = datetime.now(UTC).astimezone(MOSCOW).date() - timedelta(days=days_ago)
     return datetime.combine(day, time(), MOSCOW).astimezone(UTC)
 
 
@@ -49,16 +48,18 @@ async def test_stored_days_plus_later_answers_equal_counting_every_answer(
     await _answer(store, client, 7, _midnight(3), ReasonCategory.DELIVERY)
     await _answer(store, client, 2, _midnight(0) + timedelta(minutes=1), ReasonCategory.PRICE)
     view = SqlRetentionView(engine, store)
-    bounds = [_midnight(14), _midnight(7), _midnight(0), NOW + timedelta(minutes=5)]
+    end = datetime.now(UTC) + timedelta(minutes=30)
+    bounds = [_midnight(14), _midnight(7), _midnight(0), end]
     counted = await view.nps_counts(bounds)  # nothing stored yet: every answer counted
-    reasons = set(await view.reasons(_midnight(14), NOW + timedelta(minutes=5)))
+    reasons = set(await view.reasons(_midnight(14), end))
     await ReportSnapshots(engine).refresh()  # stores the days, as after a planning pass
-    await _answer(store, client, 10, NOW + timedelta(minutes=1), ReasonCategory.PRICE)  # after
+    # an answer recorded after the refresh, as answers are: at the time it is given
+    await _answer(store, client, 10, datetime.now(UTC), ReasonCategory.PRICE)
     expected = [dict(c) for c in counted]
     expected[-1][NpsGroup.PROMOTER] += 1
     assert [dict(c) for c in await view.nps_counts(bounds)] == expected
     assert counted[0] == {NpsGroup.PROMOTER: 1, NpsGroup.PASSIVE: 0, NpsGroup.DETRACTOR: 1}
-    later = set(await view.reasons(_midnight(14), NOW + timedelta(minutes=5)))
+    later = set(await view.reasons(_midnight(14), end))
     assert len(later) == len(reasons)
     assert sum(r.answers for r in later) == sum(r.answers for r in reasons) + 1
 
@@ -69,7 +70,7 @@ async def test_stored_days_plus_later_answers_equal_counting_every_answer(
     assert (await view.nps_counts(bounds))[0][NpsGroup.DETRACTOR] == 1
     odd = [_midnight(14) + timedelta(hours=1), _midnight(7)]
     assert (await view.nps_counts(odd))[0][NpsGroup.DETRACTOR] == 0
-    await NpsDays(engine).store(NOW + timedelta(minutes=2))
+    await NpsDays(engine).store(datetime.now(UTC))
     assert (await view.nps_counts(bounds))[0][NpsGroup.DETRACTOR] == 0
 
 
@@ -84,5 +85,5 @@ async def test_sqlite_stores_no_days_and_counts_on_request(
     view = SqlRetentionView(engine, store)
     async with engine.connect() as conn:
         assert await NpsDays(engine).through(conn) is None
-    [counts] = await view.nps_counts([_midnight(5), NOW])
+    [counts] = await view.nps_counts([_midnight(5), datetime.now(UTC)])
     assert counts[NpsGroup.DETRACTOR] == 2
