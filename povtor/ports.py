@@ -289,7 +289,7 @@ class ClientCards(Protocol):
     ) -> ClientCard:
         """One read (one connection) of what ``list_orders``, ``timeline``,
         ``list_client_tasks`` and ``list_nps_answers`` return for the client, with those
-        limits; raises NotFound for an unknown id."""
+        limits (0: not read); raises NotFound for an unknown id."""
         ...
 
 

@@ -551,7 +551,7 @@ class SqlHistoryStore:
         tasks: int = 50,
     ) -> ClientCard:
         """Every read of the card in one session: one connection checked out, one transaction,
-        where the separate reads took one each."""
+        where the separate reads took one each; a limit of 0 skips that read."""
         async with self._sessions() as session:
             found = await load_clients(session, [client_id])
             if client_id not in found:
@@ -561,10 +561,10 @@ class SqlHistoryStore:
             )
             return ClientCard(
                 client=found[client_id],
-                timeline=await _timeline(session, client_id, before_id, events),
-                orders=await _orders(session, client_id, orders),
-                tasks=await _client_tasks(session, client_id, tasks),
-                answers=await _answers(session, by_client, answers),
+                timeline=await _timeline(session, client_id, before_id, events) if events else [],
+                orders=await _orders(session, client_id, orders) if orders else [],
+                tasks=await _client_tasks(session, client_id, tasks) if tasks else [],
+                answers=await _answers(session, by_client, answers) if answers else [],
             )
 
     # -- batch writes (added by the Telegram bot: a page of button presses at once) -----------

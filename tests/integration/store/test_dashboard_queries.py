@@ -173,6 +173,9 @@ async def test_client_card_is_the_separate_reads_in_one(store: SqlHistoryStore) 
     assert older.timeline == list(events[3:])
     with pytest.raises(NotFound):
         await store.client_card(987654)
+    only_tasks = await store.client_card(c1, events=0, orders=0, answers=0)  # the answer page
+    assert only_tasks.tasks == (await store.list_client_tasks(c1))
+    assert [only_tasks.timeline, only_tasks.orders, only_tasks.answers] == [[], [], []]
 
 
 async def test_missing_task_raises_not_found(store: SqlHistoryStore) -> None:
