@@ -246,9 +246,15 @@ class TaskBook(Protocol):
         ...
 
     async def list_tasks(
-        self, *, status: TaskStatus | None = None, assignee: str | None = None, limit: int = 100
+        self,
+        *,
+        status: TaskStatus | None = None,
+        assignee: str | None = None,
+        limit: int = 100,
+        after: tuple[datetime, int] | None = None,
     ) -> Sequence[Task]:
-        """Soonest due first (due_at, then id)."""
+        """Soonest due first (due_at, then id); the next page: ``after`` the (due_at, id) of
+        the last task of this one."""
         ...
 
     async def list_client_tasks(self, client_id: int, *, limit: int = 50) -> Sequence[Task]:

@@ -185,7 +185,8 @@ ANCHORS: dict[str, tuple[str, ...]] = {
         "ORDER BY answered_at DESC, id DESC LIMIT 10",
         CLIENT_TASKS.format(client=":client_id"),
     ),
-    "tasks": ("SELECT * FROM tasks WHERE status = 'open' ORDER BY due_at, id LIMIT 200",),
+    # a keyset page of 50 (+1 to know there is a next one); 200 before the list had pages
+    "tasks": ("SELECT * FROM tasks WHERE status = 'open' ORDER BY due_at, id LIMIT 51",),
 }
 
 

@@ -424,16 +424,26 @@ class SqlHistoryStore:
             return task_from_row(row)
 
     async def list_tasks(
-        self, *, status: TaskStatus | None = None, assignee: str | None = None, limit: int = 100
+        self,
+        *,
+        status: TaskStatus | None = None,
+        assignee: str | None = None,
+        limit: int = 100,
+        after: tuple[datetime, int] | None = None,
     ) -> Sequence[Task]:
-        query = select(TaskRow)
+        t = TaskRow
+        # Core rows, not ORM objects: a page of them is read on every task list request
+        query = select(*table_of(t).c)
         if status is not None:
-            query = query.where(TaskRow.status == status.value)
+            query = query.where(t.status == status.value)
         if assignee is not None:
-            query = query.where(TaskRow.assignee == assignee)
+            query = query.where(t.assignee == assignee)
+        if after is not None:  # keyset: the tasks after (due_at, id) of the previous page
+            due, last = after
+            query = query.where(or_(t.due_at > due, and_(t.due_at == due, t.id > last)))
         async with self._sessions() as session:
-            rows = await session.scalars(query.order_by(TaskRow.due_at, TaskRow.id).limit(limit))
-            return [task_from_row(r) for r in rows]
+            rows = await session.execute(query.order_by(t.due_at, t.id).limit(limit))
+            return [task_from_row(cast(TaskRow, r)) for r in rows]
 
     # -- reads for the manager dashboard -----------------------------------------------------
 
