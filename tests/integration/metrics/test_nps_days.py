@@ -5,10 +5,14 @@ cannot be cut into days is counted whole (PostgreSQL stores them; SQLite counts 
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import delete, inspect
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history.retention_view import SqlRetentionView
@@ -16,6 +20,7 @@ from crm_sync.history.store import ClientInput, SqlHistoryStore
 from crm_sync.history.tables import NpsResponseRow
 from crm_sync.metrics.nps_days import NpsDays
 from crm_sync.metrics.snapshots import ReportSnapshots
+from povtor.db import Base
 from povtor.domain import ChannelKind, NpsGroup, ReasonCategory
 from povtor.ports import NewNpsResponse
 
@@ -87,3 +92,21 @@ async def test_sqlite_stores_no_days_and_counts_on_request(
         assert await NpsDays(engine).through(conn) is None
     [counts] = await view.nps_counts([_midnight(5), datetime.now(UTC)])
     assert counts[NpsGroup.DETRACTOR] == 2
+
+
+async def test_migration_creates_exactly_the_declared_tables_and_index(
+    engine: AsyncEngine,
+) -> None:
+    def diff(conn: Connection) -> list[Any]:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        mine = ("nps_days", "stored_figures", "ix_tasks_client")
+        return [
+            d for d in compare_metadata(context, Base.metadata) if any(m in repr(d) for m in mine)
+        ]
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+        names = await conn.run_sync(
+            lambda sync: {i["name"] for i in inspect(sync).get_indexes("tasks")}
+        )
+    assert "ix_tasks_client" in names
