@@ -4,7 +4,7 @@
                                                 [--backend postgres] [--database NAME] [--keep]
                                                 [--client-filters] [--pages clients,cl-nps]
                                                 [--base 50000] [--answers 1000000]
-                                                [--reuse-reports]
+                                                [--reuse-reports] [--count-reads]
 
 Loads N demo clients (orders, NPS answers, timeline) into a fresh database (or reuses one kept
 by ``--keep``; a ``--database`` not there yet is loaded under that name and kept); on
@@ -35,11 +35,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -252,6 +254,7 @@ async def run(
     client_filters: bool = False,
     only: frozenset[str] = frozenset(),
     reuse_reports: bool = False,
+    count_reads: bool = False,
 ) -> None:
     # a pool like the worker's (5-20 by its concurrency): users beyond it wait their turn
     engine = create_engine(url, pool_size=pool)
@@ -316,6 +319,8 @@ async def run(
             if only:
                 todo = {name: path for name, path in todo.items() if name in only}
             params = anchor_params(int(client_id or 1), int(answer_id or 1))
+            if count_reads:
+                lines.extend(await reads_per_page(engine, sessions[0], todo))
             if engine.dialect.name == "sqlite":
                 ANCHORS.update(
                     {k: tuple(q.replace("string_agg(", "group_concat(") for q in v)
@@ -363,6 +368,32 @@ async def run(
             f"ratio {p95(values) / p95(anchors[name]):6.1f}x"
         )
     report_first(comparisons, watch, lines)
+
+
+async def reads_per_page(
+    engine: Any, http: aiohttp.ClientSession, todo: dict[str, str]
+) -> list[str]:
+    """Pool checkouts and statements of one request of each page (its second: the figures'
+    cache warm, as in the rounds); noise-free beside the times."""
+    counts = {"checkout": 0, "statement": 0}
+
+    def count(what: str) -> Callable[..., None]:
+        return lambda *_: counts.__setitem__(what, counts[what] + 1)
+
+    on_checkout, on_statement = count("checkout"), count("statement")
+    event.listen(engine.sync_engine.pool, "checkout", on_checkout)
+    event.listen(engine.sync_engine, "before_cursor_execute", on_statement)
+    lines = ["reads per request (connections checked out, statements):"]
+    try:
+        for name, path in todo.items():
+            await timed_get(http, path)
+            counts.update(checkout=0, statement=0)
+            await timed_get(http, path)
+            lines.append(f"{name:18s} {counts['checkout']:3d} {counts['statement']:3d}")
+    finally:
+        event.remove(engine.sync_engine.pool, "checkout", on_checkout)
+        event.remove(engine.sync_engine, "before_cursor_execute", on_statement)
+    return lines
 
 
 def p95(values: list[float]) -> float:
@@ -432,6 +463,11 @@ def main() -> None:
         help="Keep the reports a kept database has stored (storing them takes minutes at 1M).",
     )
     parser.add_argument(
+        "--count-reads",
+        action="store_true",
+        help="Also print the connections and statements of one request of each page.",
+    )
+    parser.add_argument(
         "--answers", type=int, default=1_000_000, help="NPS answers at least (with --base)."
     )
     args = parser.parse_args()
@@ -458,6 +494,7 @@ def main() -> None:
                 args.client_filters,
                 only,
                 args.reuse_reports,
+                args.count_reads,
             )
         )
     finally:
