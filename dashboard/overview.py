@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time as clock
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,17 +70,16 @@ async def trend(
     return points, through
 
 
-async def status_checks(d: Deps) -> list[Check]:
-    """(what, ok, detail) for the status widget; each check bounded in time; a problem says
-    what is wrong and, where it can, what to do."""
+async def status_checks(d: Deps, answered_in: float) -> list[Check]:
+    """(what, ok, detail) for the status widget; a problem says what is wrong and, where it
+    can, what to do. The database is judged by how long the page's own reads took
+    (``answered_in`` seconds; had it not answered, there would be no page): no extra read."""
     checks: list[Check] = []
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT_S):
-            await d.store.count_tasks([TaskStatus.OPEN])
+    if answered_in <= CHECK_TIMEOUT_S:
         checks.append(("База данных", True, "доступна"))
-    except Exception as err:
-        log.warning("status check of the store failed: %s", type(err).__name__)
-        checks.append(("База данных", False, "недоступна"))
+    else:
+        log.warning("the store answered the overview in %.1f s", answered_in)
+        checks.append(("База данных", False, f"отвечает медленно: {answered_in:.0f} с"))
     s = d.settings
     if s.telegram.enabled:
         checks.append(("Telegram-бот", True, "включён"))
@@ -136,6 +136,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
     now = utcnow()
     by = "week" if request.query.get("trend") == "week" else "month"
     month_ago = now - timedelta(days=30)
+    started = clock.monotonic()
     current, (buckets, through), tasks, detractors = await asyncio.gather(
         d.recent.get(("nps-30-days",), lambda: d.reports.nps(month_ago, now)),
         d.recent.get(("trend", by), lambda: trend(d, now, by)),
@@ -144,8 +145,9 @@ async def overview(request: web.Request) -> web.StreamResponse:
             NpsQuery(group=NpsGroup.DETRACTOR, since=month_ago), limit=DETRACTORS_SHOWN * 3
         ),
     )
+    answered_in = clock.monotonic() - started
     checks, (crm, crm_failed), today = await asyncio.gather(
-        status_checks(d), crm_check(d), today_contacts(d, now)
+        status_checks(d, answered_in), crm_check(d), today_contacts(d, now)
     )
     names = await d.store.client_names([a.client_id for a in detractors])
     needing, handled = await _needing_action(d, detractors)
