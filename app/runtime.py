@@ -87,6 +87,8 @@ class Runtime:
     health: HealthServer | None = None
     board: HealthBoard = field(default_factory=HealthBoard)  # components' trouble, on /healthz
     outreach: OutreachControl | None = None  # for the dashboard's outreach page
+    # called after every planning pass (the stored reports are refreshed after each)
+    after_planning: list[Callable[[], None]] = field(default_factory=list)
 
 
 def planning_source(sessions: async_sessionmaker[AsyncSession]) -> SqlPlanningSource:
@@ -217,6 +219,7 @@ async def build(
         clock=clock.now,
         on_planned=dispatcher.wake,
         approval_threshold=out.approval_threshold,
+        after_pass=lambda: _each(rt.after_planning),
     )
     rt.services.append(
         FnService("registry", lambda stop: workers.run(stop, interval_s=out.heartbeat_s))
@@ -234,6 +237,11 @@ async def build(
 
     rt.services.append(rt.health)
     return rt
+
+
+def _each(calls: Sequence[Callable[[], None]]) -> None:
+    for call in calls:
+        call()
 
 
 async def run(

@@ -105,15 +105,14 @@ async def build_adapters(
 
 def _report_snapshots(rt: Runtime) -> Service:
     """The repeat-sales report of each period the dashboard offers, stored in the background
-    (the page reads it instead of computing it); at start when missing, stale or of another day,
-    then every ``POVTOR_DASHBOARD_REPORT_REFRESH_S``."""
-    from crm_sync.metrics.snapshots import ReportSnapshots
+    (the page reads it instead of computing it): after every planning pass, and at start when
+    missing, stale or of another day, then every ``POVTOR_DASHBOARD_REPORT_REFRESH_S``."""
+    from crm_sync.metrics.snapshots import ReportRefresher, ReportSnapshots
 
-    every = rt.settings.dashboard.report_refresh_s
     snapshots = ReportSnapshots(rt.engine, rt.settings.default_timezone)
-    return Periodic(
-        "report-snapshots", lambda: snapshots.refresh_if_stale(timedelta(seconds=every)), every
-    )
+    refresher = ReportRefresher(snapshots, rt.settings.dashboard.report_refresh_s)
+    rt.after_planning.append(refresher.planned)
+    return refresher
 
 
 def _crm_sync(stack: AsyncExitStack, rt: Runtime) -> Service:

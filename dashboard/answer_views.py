@@ -35,16 +35,14 @@ async def answer_page(request: web.Request) -> web.StreamResponse:
         answer = await d.retention.nps_answer(answer_id)
     if answer is None:
         raise web.HTTPNotFound(text="Ответ не найден")
-    client = await d.store.get_client(answer.client_id)
+    # the client and its tasks in one read (NotFound -> 404 page)
+    card = await d.store.client_card(answer.client_id, events=0, orders=0, answers=0)
+    client = card.client
     calls = (
         [] if d.calls is None else list(await d.calls.calls_for_client(client.id, CALLS_SEARCHED))
     )
     since = answer.answered_at - timedelta(minutes=1)
-    tasks = [
-        t
-        for t in await d.store.list_client_tasks(client.id)
-        if t.created_at is not None and t.created_at >= since
-    ]
+    tasks = [t for t in card.tasks if t.created_at is not None and t.created_at >= since]
     context = {
         "nav": "nps",
         "answer": answer,

@@ -26,7 +26,7 @@ from dashboard.paging import parse_id
 from dashboard.roles import Role, can_listen, sees_full_phones
 from povtor.db import utcnow
 from povtor.domain import Client
-from povtor.ports import ClientSummary, NpsQuery
+from povtor.ports import ClientSummary
 
 log = logging.getLogger(__name__)
 EXPORT_PAGE = 2000
@@ -192,27 +192,27 @@ async def client_card(request: web.Request) -> web.StreamResponse:
     client_id = parse_id(request.match_info["client_id"])
     if client_id is None:
         raise web.HTTPNotFound(text="Клиент не найден")
-    client = await d.store.get_client(client_id)  # NotFound -> 404 page
     before = parse_id(request.query.get("before"))
     size = d.settings.dashboard.page_size
-    events = await d.store.timeline(client_id, before_id=before, limit=size + 1)
+    # one read on one connection (NotFound -> 404 page)
+    card = await d.store.client_card(
+        client_id, before_id=before, events=size + 1, orders=ORDERS_SHOWN, answers=NPS_SHOWN
+    )
+    client, events = card.client, card.timeline
     timeline, next_url = list(events[:size]), None
     if len(events) > size:
         next_url = f"/clients/{client_id}?before={timeline[-1].id}#timeline"
-    orders = await d.store.list_orders(client_id, limit=ORDERS_SHOWN)
-    tasks = await d.store.list_client_tasks(client_id)
-    answers = await d.store.list_nps_answers(NpsQuery(client_id=client_id), limit=NPS_SHOWN)
     calls = [] if d.calls is None else list(await d.calls.calls_for_client(client_id, CALLS_SHOWN))
     context = {
         "nav": "clients",
         "client": client,
         "phones": [show_phone(p, role) for p in client.phones],
-        "orders": orders,
+        "orders": card.orders,
         "timeline": timeline,
         "next_url": next_url,
         "first_url": f"/clients/{client_id}#timeline" if before else None,
-        "tasks": tasks,
-        "answers": answers,
+        "tasks": card.tasks,
+        "answers": card.answers,
         "calls": calls,
         "calls_connected": d.calls is not None,
         "can_listen": can_listen(role),

@@ -14,6 +14,7 @@ from aiohttp import web
 from dashboard.charts import Bar, pareto_chart
 from dashboard.context import deps, render
 from dashboard.formatting import CATEGORY_RU
+from dashboard.overview import local_time
 from dashboard.periods import parse_period
 from povtor.db import utcnow
 from povtor.domain import NpsGroup, ReasonCategory
@@ -79,6 +80,7 @@ async def reasons_page(request: web.Request) -> web.StreamResponse:
                 lambda: retention.reasons(previous.start, previous.end),
             ),
         )
+        through = await d.recent.get(("figures-through",), retention.figures_through)
         now, before = tally(now_rows, groups), tally(before_rows, groups)
         bars = pareto_bars(now, before, {**chosen.query(), "period": "all"}, group)
         context.update(
@@ -86,5 +88,6 @@ async def reasons_page(request: web.Request) -> web.StreamResponse:
             chart=pareto_chart(bars),
             total=sum(now.values()),
             total_before=sum(before.values()),
+            stored_through=local_time(d, through),
         )
     return render(request, "why.html", context)

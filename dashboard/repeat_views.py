@@ -88,6 +88,7 @@ async def repeat_page(request: web.Request) -> web.StreamResponse:
         "missing": False,  # no stored report of these days
         "report": None,
         "computed": "",
+        "stored": False,  # a stored report: refreshed after every planning pass
     }
     if d.retention is None:
         return render(request, "repeat.html", context)
@@ -99,7 +100,9 @@ async def repeat_page(request: web.Request) -> web.StreamResponse:
         chosen = period(snapshot.first, snapshot.last, tz)
         report = dict(snapshot.report)
         local = snapshot.computed_at.astimezone(tz)
-        context.update(period=chosen, computed=f"Рассчитано {local:%d.%m} в {local:%H:%M}")
+        context.update(
+            period=chosen, computed=f"Рассчитано {local:%d.%m} в {local:%H:%M}", stored=True
+        )
     elif preset == "all":
         context.update(missing=True)
     elif await d.recent.get(("clients",), retention.client_count) <= context["live_max"]:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from dashboard.context import current_session, deps, render, safe_next
-from dashboard.paging import parse_id
+from dashboard.paging import nps_cursor_text, parse_id, parse_nps_cursor
 from dashboard.roles import can_write
 from dashboard.security import require
 from povtor.db import utcnow
 from povtor.domain import EventKind, Task, TaskStatus
 from povtor.errors import InvalidInput
-from povtor.ports import NewEvent, NewTask, Timeline
+from povtor.ports import NewEvent, NewTask, NpsCursor, Timeline
 
 log = logging.getLogger(__name__)
 VIEWS = {
@@ -36,14 +37,25 @@ async def task_list(request: web.Request) -> web.StreamResponse:
     view = request.query.get("view", "open")
     if view not in VIEWS:
         view = "open"
+    # keyset pages by (due_at, id), in the NPS list's cursor text
+    cursor = parse_nps_cursor(request.query.get("after"))
+    after = None if cursor is None else (cursor.answered_at, cursor.id)
+    size = min(d.settings.dashboard.page_size, TASKS_SHOWN)
     if view == "mine":
-        tasks = await d.store.list_tasks(
-            status=TaskStatus.IN_PROGRESS, assignee=user.login, limit=TASKS_SHOWN
+        rows = await d.store.list_tasks(
+            status=TaskStatus.IN_PROGRESS, assignee=user.login, limit=size + 1, after=after
         )
     else:
-        tasks = await d.store.list_tasks(status=TaskStatus(view), limit=TASKS_SHOWN)
+        rows = await d.store.list_tasks(status=TaskStatus(view), limit=size + 1, after=after)
+    tasks = list(rows[:size])
+    next_url = None
+    if len(rows) > size:
+        last = nps_cursor_text(NpsCursor(tasks[-1].due_at, tasks[-1].id))
+        next_url = "/tasks?" + urlencode({"view": view, "after": last})
     names = await d.store.client_names([t.client_id for t in tasks if t.client_id is not None])
     context = {
+        "next_url": next_url,
+        "first_url": "/tasks?" + urlencode({"view": view}) if after else None,
         "nav": "tasks",
         "view": view,
         "views": VIEWS,

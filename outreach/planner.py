@@ -152,6 +152,7 @@ class Planner:
         clock: Callable[[], datetime] = utcnow,
         on_planned: Callable[[], None] | None = None,
         approval_threshold: int = 0,
+        after_pass: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
         self.queue = queue
@@ -166,6 +167,7 @@ class Planner:
         self.metrics = metrics or OutreachMetrics()
         self.clock = clock
         self._on_planned = on_planned
+        self._after_pass = after_pass  # every finished pass (the stored reports follow it)
         self.approval_threshold = approval_threshold  # 0: every pass goes out at once
         self.last_held = 0  # attempts the last pass left waiting for approval
 
@@ -250,6 +252,8 @@ class Planner:
             elif total and self._on_planned is not None:
                 self._on_planned()
         log.info("planning pass as of %s: %d new attempts", when.isoformat(), total)
+        if self._after_pass is not None:
+            self._after_pass()
         return total
 
     async def run(self, stop: asyncio.Event, *, interval_s: float = 600.0) -> None:

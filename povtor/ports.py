@@ -246,19 +246,62 @@ class TaskBook(Protocol):
         ...
 
     async def list_tasks(
-        self, *, status: TaskStatus | None = None, assignee: str | None = None, limit: int = 100
+        self,
+        *,
+        status: TaskStatus | None = None,
+        assignee: str | None = None,
+        limit: int = 100,
+        after: tuple[datetime, int] | None = None,
     ) -> Sequence[Task]:
-        """Soonest due first (due_at, then id)."""
+        """Soonest due first (due_at, then id); the next page: ``after`` the (due_at, id) of
+        the last task of this one."""
         ...
 
     async def list_client_tasks(self, client_id: int, *, limit: int = 50) -> Sequence[Task]:
         """Unfinished first by due date, then finished ones."""
         ...
 
+    async def tasks_of_clients(
+        self, client_ids: Sequence[int], *, limit: int = 50
+    ) -> Mapping[int, Sequence[Task]]:
+        """``list_client_tasks`` of each client, in one read (a client without tasks: none)."""
+        ...
+
     async def count_tasks(self, statuses: Sequence[TaskStatus]) -> int: ...
 
 
-class HistoryStore(ClientDirectory, ClientSettings, Timeline, NpsAnswers, TaskBook, Protocol):
+@dataclass(frozen=True, slots=True)
+class ClientCard:
+    """What the client card shows, read together: the client, a page of the timeline, the
+    newest orders and answers, the tasks."""
+
+    client: Client
+    timeline: Sequence[TimelineEvent]
+    orders: Sequence[Order]
+    tasks: Sequence[Task]
+    answers: Sequence[NpsResponse]
+
+
+class ClientCards(Protocol):
+    async def client_card(
+        self,
+        client_id: int,
+        *,
+        before_id: int | None = None,
+        events: int = 50,
+        orders: int = 20,
+        answers: int = 10,
+        tasks: int = 50,
+    ) -> ClientCard:
+        """One read (one connection) of what ``list_orders``, ``timeline``,
+        ``list_client_tasks`` and ``list_nps_answers`` return for the client, with those
+        limits (0: not read); raises NotFound for an unknown id."""
+        ...
+
+
+class HistoryStore(
+    ClientDirectory, ClientSettings, Timeline, NpsAnswers, TaskBook, ClientCards, Protocol
+):
     """The whole client history store, for the composition root and the few parts that use
     every side of it; a part that needs one side asks for that smaller port instead."""
 
@@ -656,6 +699,12 @@ class RetentionView(Protocol):
 
     async def reasons(self, start: datetime, end: datetime) -> Sequence[ReasonCount]:
         """Scored answers of the period by NPS group and reason category."""
+        ...
+
+    async def figures_through(self) -> datetime | None:
+        """Up to when the answers per day stored after the last planning pass were counted
+        (``nps_counts`` and ``reasons`` count the later ones on request); None: nothing
+        stored, every answer counted on request."""
         ...
 
     async def outreach(self, start: datetime, end: datetime) -> Mapping[str, int]:

@@ -241,7 +241,8 @@ class DashboardSettings(BaseSettings):
     argon2_parallelism: int = 2
     page_size: int = 50
     report_cache_s: float = 60.0  # repeat-sales and reasons figures are reused this long
-    # the worker stores the repeat-sales report of each offered period this often (as planning)
+    # the worker stores the repeat-sales report of each offered period after every planning
+    # pass, and when the stored one is older than this
     report_refresh_s: float = Field(default=600.0, gt=0)
     # up to this many clients a report not stored yet (or of any dates) is computed on request
     report_live_max_clients: int = 50_000

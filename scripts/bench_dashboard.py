@@ -3,9 +3,14 @@
     .venv/bin/python scripts/bench_dashboard.py [--clients 1000000] [--users 20] [--rounds 5]
                                                 [--backend postgres] [--database NAME] [--keep]
                                                 [--client-filters] [--pages clients,cl-nps]
+                                                [--base 50000] [--answers 1000000]
+                                                [--reuse-reports] [--count-reads]
 
 Loads N demo clients (orders, NPS answers, timeline) into a fresh database (or reuses one kept
-by ``--keep``), starts the dashboard service in this process on a free port, signs in U users
+by ``--keep``; a ``--database`` not there yet is loaded under that name and kept); on
+PostgreSQL the generator writes ``--base`` clients by COPY and the rest are copies of them made
+in SQL, with answers copied years back up to ``--answers`` (``bench_scale``). Then it
+starts the dashboard service in this process on a free port, signs in U users
 and has each fetch every page in turn, all users at once, for R rounds. Beside each page the
 same U concurrent tasks run its anchor: bare SQL statements that select the same rows the page
 shows (the list it lists, the figures it counts) through the same kind of engine, with no
@@ -30,11 +35,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -48,6 +55,7 @@ from bench_common import (
     report_first,
     schedule,
 )
+from bench_scale import scale_up
 
 from crm_sync.demo.generate import DemoSpec
 from crm_sync.demo.load import load_demo
@@ -179,7 +187,8 @@ ANCHORS: dict[str, tuple[str, ...]] = {
         "ORDER BY answered_at DESC, id DESC LIMIT 10",
         CLIENT_TASKS.format(client=":client_id"),
     ),
-    "tasks": ("SELECT * FROM tasks WHERE status = 'open' ORDER BY due_at, id LIMIT 200",),
+    # a keyset page of 50 (+1 to know there is a next one); 200 before the list had pages
+    "tasks": ("SELECT * FROM tasks WHERE status = 'open' ORDER BY due_at, id LIMIT 51",),
 }
 
 
@@ -244,6 +253,8 @@ async def run(
     head: list[str],
     client_filters: bool = False,
     only: frozenset[str] = frozenset(),
+    reuse_reports: bool = False,
+    count_reads: bool = False,
 ) -> None:
     # a pool like the worker's (5-20 by its concurrency): users beyond it wait their turn
     engine = create_engine(url, pool_size=pool)
@@ -285,14 +296,19 @@ async def run(
             # what the worker's background refresh does, as of the demo's last day (a year of
             # orders): the page reads the stored year
             started = time.perf_counter()
-            await ReportSnapshots(engine, settings.default_timezone).refresh(
-                datetime.combine(UNTIL, datetime.min.time(), UTC) + timedelta(hours=12)
-            )
+            snapshots = ReportSnapshots(engine, settings.default_timezone)
+            stored = await snapshots.latest("year") if reuse_reports else None
+            if stored is None:
+                await snapshots.refresh(
+                    datetime.combine(UNTIL, datetime.min.time(), UTC) + timedelta(hours=12)
+                )
             refreshed = time.perf_counter() - started
             lines = [
                 *head,
                 f"{clients} clients, {answers} NPS answers, {users} users, {rounds} rounds",
-                f"repeat-sales reports of the 4 periods stored in {refreshed:.1f} s",
+                f"repeat-sales reports of the 4 periods stored in {refreshed:.1f} s"
+                if stored is None
+                else f"repeat-sales reports reused, stored at {stored.computed_at:%Y-%m-%d %H:%M}",
             ]
             sessions = await asyncio.gather(*(sign_in(base, login) for login in logins))
             todo = pages(int(client_id or 1), int(answer_id or 1))
@@ -303,6 +319,8 @@ async def run(
             if only:
                 todo = {name: path for name, path in todo.items() if name in only}
             params = anchor_params(int(client_id or 1), int(answer_id or 1))
+            if count_reads:
+                lines.extend(await reads_per_page(engine, sessions[0], todo))
             if engine.dialect.name == "sqlite":
                 ANCHORS.update(
                     {k: tuple(q.replace("string_agg(", "group_concat(") for q in v)
@@ -352,6 +370,32 @@ async def run(
     report_first(comparisons, watch, lines)
 
 
+async def reads_per_page(
+    engine: Any, http: aiohttp.ClientSession, todo: dict[str, str]
+) -> list[str]:
+    """Pool checkouts and statements of one request of each page (its second: the figures'
+    cache warm, as in the rounds); noise-free beside the times."""
+    counts = {"checkout": 0, "statement": 0}
+
+    def count(what: str) -> Callable[..., None]:
+        return lambda *_: counts.__setitem__(what, counts[what] + 1)
+
+    on_checkout, on_statement = count("checkout"), count("statement")
+    event.listen(engine.sync_engine.pool, "checkout", on_checkout)
+    event.listen(engine.sync_engine, "before_cursor_execute", on_statement)
+    lines = ["reads per request (connections checked out, statements):"]
+    try:
+        for name, path in todo.items():
+            await timed_get(http, path)
+            counts.update(checkout=0, statement=0)
+            await timed_get(http, path)
+            lines.append(f"{name:18s} {counts['checkout']:3d} {counts['statement']:3d}")
+    finally:
+        event.remove(engine.sync_engine.pool, "checkout", on_checkout)
+        event.remove(engine.sync_engine, "before_cursor_execute", on_statement)
+    return lines
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
@@ -361,10 +405,32 @@ def ms(seconds: float) -> str:
     return f"{1000 * seconds:7.1f} ms"
 
 
-async def load(url: str, clients: int) -> dict[str, int]:
+async def load(url: str, clients: int, base: int = 0, answers: int = 0) -> dict[str, int]:
+    """The demo business of ``clients`` clients; with ``base`` (PostgreSQL), only that many
+    generated and the rest copied in SQL (``bench_scale``), up to ``answers`` NPS answers."""
     engine = create_engine(url)
     try:
-        return await load_demo(engine, DemoSpec(clients, seed=1, until=UNTIL))
+        generated = min(clients, base) if base and engine.dialect.name == "postgresql" else 0
+        counts = await load_demo(engine, DemoSpec(generated or clients, seed=1, until=UNTIL))
+        if generated and (clients > generated or answers > counts["nps_responses"]):
+            return await scale_up(engine, clients, answers, say=_say)
+        return counts
+    finally:
+        await engine.dispose()
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+async def _exists(name: str) -> bool:
+    engine = create_engine(PG_ADMIN_URL)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+        return found is not None
     finally:
         await engine.dispose()
 
@@ -384,21 +450,52 @@ def main() -> None:
         help="Also the client list under each filter, search and an ABC/XYZ cell (PostgreSQL).",
     )
     parser.add_argument("--pages", default="", help="Only these pages (comma-separated names).")
+    parser.add_argument(
+        "--base",
+        type=int,
+        default=50_000,
+        help="PostgreSQL: clients the demo generator writes (COPY); the rest are copies of them "
+        "made in SQL (0: generate every client).",
+    )
+    parser.add_argument(
+        "--reuse-reports",
+        action="store_true",
+        help="Keep the reports a kept database has stored (storing them takes minutes at 1M).",
+    )
+    parser.add_argument(
+        "--count-reads",
+        action="store_true",
+        help="Also print the connections and statements of one request of each page.",
+    )
+    parser.add_argument(
+        "--answers", type=int, default=1_000_000, help="NPS answers at least (with --base)."
+    )
     args = parser.parse_args()
     watch = LoadWatch()
     head: list[str] = []
-    if args.database:
+    if args.database and asyncio.run(_exists(args.database)):
         url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{args.database}"
-    else:
-        url = fresh_database(args.backend, Path(tempfile.gettempdir()))
+    else:  # a --database not there yet is loaded under that name and kept
+        url = fresh_database(args.backend, Path(tempfile.gettempdir()), args.database)
         started = time.perf_counter()
-        counts = asyncio.run(load(url, args.clients))
+        counts = asyncio.run(load(url, args.clients, args.base, args.answers))
         head.append(f"loaded {counts} in {time.perf_counter() - started:.0f} s")
         print(head[-1], file=sys.stderr)
     try:
         only = frozenset(filter(None, args.pages.split(",")))
         asyncio.run(
-            run(url, args.users, args.rounds, args.pool, watch, head, args.client_filters, only)
+            run(
+                url,
+                args.users,
+                args.rounds,
+                args.pool,
+                watch,
+                head,
+                args.client_filters,
+                only,
+                args.reuse_reports,
+                args.count_reads,
+            )
         )
     finally:
         if not (args.keep or args.database):

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_sync.history.client_batch import load_phones
 from crm_sync.history.convert import nps_from_row
@@ -33,6 +33,7 @@ from crm_sync.history.tables import (
     NpsResponseRow,
     TaskRow,
 )
+from crm_sync.metrics.nps_days import NpsDays
 from crm_sync.metrics.period import months_between
 from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
 from crm_sync.metrics.snapshots import ReportSnapshots
@@ -77,6 +78,7 @@ class SqlRetentionView:
         self._window = activity_window
         self._reports = SqlReports(engine, timezone, activity_window)
         self._snapshots = ReportSnapshots(engine, timezone, activity_window)
+        self._days = NpsDays(engine, timezone)
         self._store_sessions = session_factory(engine)
 
     async def repeat_sales(self, start: datetime, end: datetime) -> Mapping[str, Any]:
@@ -198,50 +200,51 @@ class SqlRetentionView:
         ).scalar_subquery()
 
     async def nps_counts(self, bounds: Sequence[datetime]) -> Sequence[Mapping[NpsGroup, int]]:
-        """Filtered counts side by side over one range scan of ``ix_nps_responses_answered_at``
-        (the same score bounds as the report's NPS)."""
-        n = NpsResponseRow
+        """The stored days (``crm_sync.metrics.nps_days``) plus the answers after them; when
+        nothing is stored or a bound is not a midnight, every answer counted here."""
         pairs = list(itertools.pairwise(bounds))
         if not pairs:
             return []
-        columns = [
-            func.count().filter(
-                n.answered_at >= low, n.answered_at < high, n.score.between(s_low, s_high)
-            )
-            for low, high in pairs
-            for s_low, s_high in NPS_SCORES.values()
-        ]
-        stmt = select(*columns).where(
-            n.answered_at >= bounds[0], n.answered_at < bounds[-1], n.score.is_not(None)
-        )
         async with self._engine.connect() as conn:
-            row = list((await conn.execute(stmt)).one())
-        groups = list(NPS_SCORES)
-        return [
-            {g: int(row[i * len(groups) + k]) for k, g in enumerate(groups)}
-            for i in range(len(pairs))
-        ]
+            through = await self._days.through(conn)
+            spans = [] if through is None else [self._days.days_of(*p, through) for p in pairs]
+            if through is None or None in spans:
+                return await _counted_nps(conn, bounds)
+            live = await _counted_nps(conn, [max(b, through) for b in bounds])
+            days = [span for span in spans if span is not None]
+            stored = await self._days.by_day(
+                conn, min(first for first, _ in days), max(last for _, last in days)
+            )
+        result = []
+        for counts, (first, last) in zip(live, days, strict=True):
+            totals = dict(counts)
+            for (day, grp), count in stored.items():
+                if first <= day <= last:
+                    totals[NpsGroup(grp)] += count
+            result.append(totals)
+        return result
+
+    async def figures_through(self) -> datetime | None:
+        async with self._engine.connect() as conn:
+            return await self._days.through(conn)
 
     async def reasons(self, start: datetime, end: datetime) -> Sequence[ReasonCount]:
-        n = NpsResponseRow
-        group = case(
-            *((n.score.between(low, high), g.value) for g, (low, high) in NPS_SCORES.items())
-        )
-        stmt = (
-            select(group.label("grp"), n.reason_category, func.count().label("answers"))
-            .where(n.answered_at >= start, n.answered_at < end, n.score.is_not(None))
-            .group_by(group, n.reason_category)
-        )
+        """By group and reason: the stored days plus the answers after them (or every answer
+        counted here, as ``nps_counts``)."""
         async with self._engine.connect() as conn:
-            rows = list((await conn.execute(stmt)).mappings())
-        known = set(ReasonCategory.__members__.values())
+            through = await self._days.through(conn)
+            span = None if through is None else self._days.days_of(start, end, through)
+            if through is None or span is None:
+                rows = await _counted_reasons(conn, start, end)
+            else:
+                rows = await _counted_reasons(conn, max(start, through), max(end, through))
+                rows += await self._days.by_reason(conn, *span)
+        known = {c.value for c in ReasonCategory}
         counts: dict[tuple[NpsGroup, ReasonCategory | None], int] = {}
-        for r in rows:
-            category = (
-                ReasonCategory(r["reason_category"]) if r["reason_category"] in known else None
-            )
-            key = (NpsGroup(r["grp"]), category)
-            counts[key] = counts.get(key, 0) + int(r["answers"])
+        for grp, raw, answers in rows:
+            category = ReasonCategory(raw) if raw in known else None
+            key = (NpsGroup(grp), category)
+            counts[key] = counts.get(key, 0) + answers
         return [ReasonCount(g, cat, k) for (g, cat), k in counts.items()]
 
     async def outreach(self, start: datetime, end: datetime) -> Mapping[str, int]:
@@ -284,3 +287,42 @@ class SqlRetentionView:
         async with self._engine.connect() as conn:
             row = (await conn.execute(stmt)).one()
         return TaskCounts(open=int(row[0]), in_progress=int(row[1]), overdue=int(row[2]))
+
+
+async def _counted_nps(
+    conn: AsyncConnection, bounds: Sequence[datetime]
+) -> list[dict[NpsGroup, int]]:
+    """Filtered counts side by side over one range scan of ``ix_nps_responses_answered_at``
+    (the same score bounds as the report's NPS)."""
+    n = NpsResponseRow
+    pairs = list(itertools.pairwise(bounds))
+    columns = [
+        func.count().filter(
+            n.answered_at >= low, n.answered_at < high, n.score.between(s_low, s_high)
+        )
+        for low, high in pairs
+        for s_low, s_high in NPS_SCORES.values()
+    ]
+    stmt = select(*columns).where(
+        n.answered_at >= bounds[0], n.answered_at < bounds[-1], n.score.is_not(None)
+    )
+    row = list((await conn.execute(stmt)).one())
+    groups = list(NPS_SCORES)
+    return [
+        {g: int(row[i * len(groups) + k]) for k, g in enumerate(groups)} for i in range(len(pairs))
+    ]
+
+
+async def _counted_reasons(
+    conn: AsyncConnection, start: datetime, end: datetime
+) -> list[tuple[str, str | None, int]]:
+    if start >= end:
+        return []
+    n = NpsResponseRow
+    group = case(*((n.score.between(low, high), g.value) for g, (low, high) in NPS_SCORES.items()))
+    stmt = (
+        select(group.label("grp"), n.reason_category, func.count().label("answers"))
+        .where(n.answered_at >= start, n.answered_at < end, n.score.is_not(None))
+        .group_by(group, n.reason_category)
+    )
+    return [(grp, category, int(count)) for grp, category, count in await conn.execute(stmt)]

@@ -48,7 +48,7 @@ from povtor.domain import (
     TimelineEvent,
 )
 from povtor.errors import NotFound
-from povtor.ports import NewEvent, NewNpsResponse, NewTask, NpsCursor, NpsQuery
+from povtor.ports import ClientCard, NewEvent, NewNpsResponse, NewTask, NpsCursor, NpsQuery
 
 T = TypeVar("T")
 
@@ -291,13 +291,7 @@ class SqlHistoryStore:
 
     async def list_orders(self, client_id: int, limit: int = 50) -> Sequence[Order]:
         async with self._sessions() as session:
-            rows = await session.execute(
-                select(*table_of(OrderRow).c)
-                .where(OrderRow.client_id == client_id)
-                .order_by(OrderRow.placed_at.desc(), OrderRow.id.desc())
-                .limit(limit)
-            )
-            return [order_from_row(cast(OrderRow, r)) for r in rows]
+            return await _orders(session, client_id, limit)
 
     # -- timeline ----------------------------------------------------------------------------
 
@@ -306,27 +300,8 @@ class SqlHistoryStore:
     ) -> Sequence[TimelineEvent]:
         """By when things happened, newest first (an order imported today that was placed last
         year sits at last year); page with ``before_id`` = the last id of the previous page."""
-        # Core rows, not ORM objects: a page of them is read on every client card
-        query = select(*table_of(EventRow).c).where(EventRow.client_id == client_id)
         async with self._sessions() as session:
-            if before_id is not None:
-                last_at = await session.scalar(
-                    select(EventRow.at).where(
-                        EventRow.id == before_id, EventRow.client_id == client_id
-                    )
-                )
-                if last_at is None:
-                    return []
-                query = query.where(
-                    or_(
-                        EventRow.at < last_at,
-                        and_(EventRow.at == last_at, EventRow.id < before_id),
-                    )
-                )
-            rows = await session.execute(
-                query.order_by(EventRow.at.desc(), EventRow.id.desc()).limit(limit)
-            )
-            return [event_from_row(cast(EventRow, r)) for r in rows]
+            return await _timeline(session, client_id, before_id, limit)
 
     async def append_event(self, event: NewEvent) -> TimelineEvent:
         """One statement for a new event (INSERT ... RETURNING); with a dedup key seen before,
@@ -449,16 +424,26 @@ class SqlHistoryStore:
             return task_from_row(row)
 
     async def list_tasks(
-        self, *, status: TaskStatus | None = None, assignee: str | None = None, limit: int = 100
+        self,
+        *,
+        status: TaskStatus | None = None,
+        assignee: str | None = None,
+        limit: int = 100,
+        after: tuple[datetime, int] | None = None,
     ) -> Sequence[Task]:
-        query = select(TaskRow)
+        t = TaskRow
+        # Core rows, not ORM objects: a page of them is read on every task list request
+        query = select(*table_of(t).c)
         if status is not None:
-            query = query.where(TaskRow.status == status.value)
+            query = query.where(t.status == status.value)
         if assignee is not None:
-            query = query.where(TaskRow.assignee == assignee)
+            query = query.where(t.assignee == assignee)
+        if after is not None:  # keyset: the tasks after (due_at, id) of the previous page
+            due, last = after
+            query = query.where(or_(t.due_at > due, and_(t.due_at == due, t.id > last)))
         async with self._sessions() as session:
-            rows = await session.scalars(query.order_by(TaskRow.due_at, TaskRow.id).limit(limit))
-            return [task_from_row(r) for r in rows]
+            rows = await session.execute(query.order_by(t.due_at, t.id).limit(limit))
+            return [task_from_row(cast(TaskRow, r)) for r in rows]
 
     # -- reads for the manager dashboard -----------------------------------------------------
 
@@ -517,11 +502,7 @@ class SqlHistoryStore:
                 )
             )
         async with self._sessions() as session:
-            # Core rows, not ORM objects: a page of them is built on every list request
-            rows = await session.execute(
-                stmt.order_by(n.answered_at.desc(), n.id.desc()).limit(limit)
-            )
-            return [nps_from_row(cast(NpsResponseRow, r)) for r in rows]
+            return await _answers(session, stmt, limit)
 
     async def count_tasks(self, statuses: Sequence[TaskStatus]) -> int:
         async with self._sessions() as session:
@@ -541,15 +522,60 @@ class SqlHistoryStore:
 
     async def list_client_tasks(self, client_id: int, *, limit: int = 50) -> Sequence[Task]:
         """A client's tasks: unfinished first by due date, then finished ones, newest first."""
-        finished = TaskRow.status.in_([TaskStatus.DONE.value, TaskStatus.CANCELLED.value])
         async with self._sessions() as session:
-            rows = await session.execute(
-                select(*table_of(TaskRow).c)
-                .where(TaskRow.client_id == client_id)
-                .order_by(finished, TaskRow.due_at, TaskRow.id)
-                .limit(limit)
+            return await _client_tasks(session, client_id, limit)
+
+    async def tasks_of_clients(
+        self, client_ids: Sequence[int], *, limit: int = 50
+    ) -> Mapping[int, Sequence[Task]]:
+        """One statement for many clients: each client's first ``limit`` in the card's order
+        (a window over the clients' tasks, read by ``client_id``)."""
+        found: dict[int, list[Task]] = {c: [] for c in client_ids}
+        if not client_ids:
+            return found
+        finished = TaskRow.status.in_([TaskStatus.DONE.value, TaskStatus.CANCELLED.value])
+        order = (finished, TaskRow.due_at, TaskRow.id)
+        rank = func.row_number().over(partition_by=TaskRow.client_id, order_by=order)
+        ranked = (
+            select(*table_of(TaskRow).c, rank.label("rank"))
+            .where(TaskRow.client_id.in_(list(found)))
+            .subquery()
+        )
+        stmt = select(*(ranked.c[c.name] for c in table_of(TaskRow).c)).where(
+            ranked.c.rank <= limit
+        )
+        async with self._sessions() as session:
+            rows = await session.execute(stmt.order_by(ranked.c.client_id, ranked.c.rank))
+            for r in rows:
+                found[r.client_id].append(task_from_row(cast(TaskRow, r)))
+        return found
+
+    async def client_card(
+        self,
+        client_id: int,
+        *,
+        before_id: int | None = None,
+        events: int = 50,
+        orders: int = 20,
+        answers: int = 10,
+        tasks: int = 50,
+    ) -> ClientCard:
+        """Every read of the card in one session: one connection checked out, one transaction,
+        where the separate reads took one each; a limit of 0 skips that read."""
+        async with self._sessions() as session:
+            found = await load_clients(session, [client_id])
+            if client_id not in found:
+                raise NotFound(f"client #{client_id} not found")
+            by_client = select(*table_of(NpsResponseRow).c).where(
+                NpsResponseRow.client_id == client_id
             )
-            return [task_from_row(cast(TaskRow, r)) for r in rows]
+            return ClientCard(
+                client=found[client_id],
+                timeline=await _timeline(session, client_id, before_id, events) if events else [],
+                orders=await _orders(session, client_id, orders) if orders else [],
+                tasks=await _client_tasks(session, client_id, tasks) if tasks else [],
+                answers=await _answers(session, by_client, answers) if answers else [],
+            )
 
     # -- batch writes (added by the Telegram bot: a page of button presses at once) -----------
 
@@ -672,6 +698,54 @@ def _task_values(task: NewTask, now: datetime) -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
     }
+
+
+async def _orders(session: AsyncSession, client_id: int, limit: int) -> list[Order]:
+    rows = await session.execute(
+        select(*table_of(OrderRow).c)
+        .where(OrderRow.client_id == client_id)
+        .order_by(OrderRow.placed_at.desc(), OrderRow.id.desc())
+        .limit(limit)
+    )
+    return [order_from_row(cast(OrderRow, r)) for r in rows]
+
+
+async def _timeline(
+    session: AsyncSession, client_id: int, before_id: int | None, limit: int
+) -> list[TimelineEvent]:
+    # Core rows, not ORM objects: a page of them is read on every client card
+    query = select(*table_of(EventRow).c).where(EventRow.client_id == client_id)
+    if before_id is not None:
+        last_at = await session.scalar(
+            select(EventRow.at).where(EventRow.id == before_id, EventRow.client_id == client_id)
+        )
+        if last_at is None:
+            return []
+        query = query.where(
+            or_(EventRow.at < last_at, and_(EventRow.at == last_at, EventRow.id < before_id))
+        )
+    rows = await session.execute(
+        query.order_by(EventRow.at.desc(), EventRow.id.desc()).limit(limit)
+    )
+    return [event_from_row(cast(EventRow, r)) for r in rows]
+
+
+async def _answers(session: AsyncSession, stmt: Any, limit: int) -> list[NpsResponse]:
+    # Core rows, not ORM objects: a page of them is built on every list request
+    n = NpsResponseRow
+    rows = await session.execute(stmt.order_by(n.answered_at.desc(), n.id.desc()).limit(limit))
+    return [nps_from_row(cast(NpsResponseRow, r)) for r in rows]
+
+
+async def _client_tasks(session: AsyncSession, client_id: int, limit: int) -> list[Task]:
+    finished = TaskRow.status.in_([TaskStatus.DONE.value, TaskStatus.CANCELLED.value])
+    rows = await session.execute(
+        select(*table_of(TaskRow).c)
+        .where(TaskRow.client_id == client_id)
+        .order_by(finished, TaskRow.due_at, TaskRow.id)
+        .limit(limit)
+    )
+    return [task_from_row(cast(TaskRow, r)) for r in rows]
 
 
 async def _insert_rows(

@@ -139,7 +139,10 @@ class NpsResponseRow(Base):
 
 class TaskRow(Base):
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_tasks_status_due", "status", "due_at"),
+        Index("ix_tasks_client", "client_id", "due_at"),  # crm_sync_0012: the card's tasks
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))

@@ -9,6 +9,7 @@ another, so a refresh holds at most the three connections of one report at a tim
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -19,11 +20,13 @@ from sqlalchemy import Select, delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history.tables import OrderRow
+from crm_sync.metrics.nps_days import NpsDays
 from crm_sync.metrics.period import months_between, period_from_dates, trailing_days
 from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
 from crm_sync.metrics.sql import abc_xyz_classes_query
 from crm_sync.metrics.tables import ReportCellRow, ReportSnapshotRow
 from povtor.db import dialect_insert, table_of, utcnow
+from povtor.lifecycle import wait_for_first
 from povtor.ports import REPORT_PERIODS, ReportSnapshot
 
 log = logging.getLogger(__name__)
@@ -43,10 +46,12 @@ class ReportSnapshots:
         self._tz = timezone
         self._periods = periods
         self._reports = SqlReports(engine, timezone, activity_window)
+        self._days = NpsDays(engine, timezone)
 
     async def refresh(self, now: datetime | None = None) -> list[ReportSnapshot]:
         """Compute every period's report up to today (of ``now``) and store it."""
         tz = ZoneInfo(self._tz)
+        await self._days.store(utcnow())  # the answers by day, up to this moment
         today = (now or utcnow()).astimezone(tz).date()
         first_order = await self._first_order_at()
         first_day = None if first_order is None else first_order.astimezone(tz).date()
@@ -135,3 +140,39 @@ class ReportSnapshots:
                     select(literal(snapshot.period), found.c.client_id, found.c.abc, found.c.xyz),
                 )
             )
+
+
+class ReportRefresher:
+    """The worker's service that keeps the stored reports current: stored again after every
+    planning pass (``planned``, wired to the planner in ``app``), so a page never shows
+    figures older than the last pass; between passes, when missing, stale (``every_s``) or of
+    another day. A pass that ends while a refresh runs is followed by one more refresh."""
+
+    name = "report-snapshots"
+
+    def __init__(self, snapshots: ReportSnapshots, every_s: float) -> None:
+        self._snapshots = snapshots
+        self._every_s = every_s
+        self._passed = asyncio.Event()
+        self.refreshes = 0  # finished refreshes, failed or not
+
+    def planned(self) -> None:
+        """A planning pass has ended: refresh as soon as the current refresh (if any) ends."""
+        self._passed.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        after_pass = False
+        while not stop.is_set():
+            try:
+                if after_pass:
+                    await self._snapshots.refresh()
+                    log.info("repeat-sales reports stored after a planning pass")
+                else:
+                    await self._snapshots.refresh_if_stale(timedelta(seconds=self._every_s))
+            except Exception:
+                log.exception("storing the repeat-sales reports failed; next try in %.0f s",
+                              self._every_s)  # fmt: skip
+            self.refreshes += 1
+            await wait_for_first(stop, self._passed, within=self._every_s)
+            after_pass = self._passed.is_set()
+            self._passed.clear()

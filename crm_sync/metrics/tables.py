@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, Index, String
+from sqlalchemy import JSON, BigInteger, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from povtor.db import Base, UtcDateTime
@@ -35,3 +35,27 @@ class ReportCellRow(Base):
     client_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     abc: Mapped[str] = mapped_column(String(1))
     xyz: Mapped[str | None] = mapped_column(String(1))  # None: a period under three months
+
+
+class NpsDayRow(Base):
+    """Scored NPS answers per day of the business's time zone, NPS group and reason category
+    (``""``: none given or not classified), stored by the background refresh after every
+    planning pass (PostgreSQL): the overview's trend and the reasons page add up days instead
+    of counting a year of answers per request."""
+
+    __tablename__ = "nps_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    grp: Mapped[str] = mapped_column(String(16), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    answers: Mapped[int] = mapped_column(Integer)
+
+
+class StoredFiguresRow(Base):
+    """When each set of stored figures was computed: ``through``, the moment up to which the
+    answers were counted (what came after is counted on request)."""
+
+    __tablename__ = "stored_figures"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    through: Mapped[datetime] = mapped_column(UtcDateTime)

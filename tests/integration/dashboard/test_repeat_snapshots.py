@@ -16,7 +16,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.metrics.nps_days import NpsDays
 from crm_sync.metrics.snapshots import ReportSnapshots
+from povtor.domain import ChannelKind
+from povtor.ports import NewNpsResponse
 from tests.integration.dashboard.conftest import Dashboard, serving
 
 CLIENT_RE = re.compile(r'<tr data-client="(\d+)">')
@@ -128,3 +131,31 @@ async def test_a_small_base_without_a_stored_report_is_computed_on_request(
     assert 'id="not-computed"' in small
     assert "Рассчитано сейчас, по запросу" in small
     assert _figure(small, "repeat_purchase_rate") == "67\u00a0%"
+
+
+async def test_pages_say_their_figures_follow_the_planning_pass(big: Dashboard) -> None:
+    await _shop(big.store)
+    r1 = await big.store.find_client("R1")
+    assert r1 is not None
+    answer = NewNpsResponse(r1.id, 2, ChannelKind.TELEGRAM, answered_at=NOW - timedelta(days=2))
+    await big.store.record_nps(answer)
+    async with await big.signed_in("vera") as http:
+        before = await _page(http, "/")  # nothing stored yet: every answer counted now
+    await ReportSnapshots(big.engine).refresh()  # as the worker does after a planning pass
+    async with big.engine.connect() as conn:
+        through = await NpsDays(big.engine).through(conn)
+    async with await big.signed_in("vera") as http:
+        repeat = await _page(http, "/repeat")
+        weeks = await _page(http, "/?trend=week")
+        why = await _page(http, "/why")
+    assert 'id="after-pass"' in repeat
+    assert "после каждого прохода планирования" in repeat
+    assert 'id="stored-days"' not in before
+    if through is None:  # SQLite: nothing stored, nothing to say
+        assert big.engine.dialect.name == "sqlite"
+        assert 'id="stored-days"' not in weeks + why
+        return
+    local = through.astimezone(MOSCOW)
+    for html in (weeks, why):
+        assert f"Оценки до {local:%d.%m} в {local:%H:%M}" in html
+        assert "после прохода планирования" in html

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 from crm_sync.history.store import ClientInput
 from povtor.domain import EventKind, TaskStatus
 from povtor.ports import NewTask
 from tests.integration.dashboard.conftest import Dashboard, csrf_of
+
+TASK_RE = re.compile(r'<tr data-task="(\d+)"')
+NEXT_RE = re.compile(r'<a href="([^"]+)" rel="next">')
 
 
 async def _task(dash: Dashboard) -> tuple[int, int]:
@@ -105,3 +110,26 @@ async def test_follow_up_in_the_past_is_refused(dash: Dashboard) -> None:
             assert response.status == 200
     kinds = [e.kind for e in await dash.store.timeline(client_id)]
     assert kinds.count(EventKind.TASK) == 2
+
+
+async def test_task_list_pages_by_due_date_without_gaps_or_repeats(dash: Dashboard) -> None:
+    client = await dash.store.create_client(ClientInput("C1", name="Иван Петров"))
+    due = datetime.now(UTC) + timedelta(days=1)
+    made = [
+        await dash.store.create_task(NewTask(client.id, "callback", f"Задача {i}", due))
+        for i in range(7)  # one due moment for all: the id breaks the ties
+    ]
+    seen: list[int] = []
+    async with await dash.signed_in("vera") as http:
+        url: str | None = "/tasks"
+        while url is not None:
+            async with http.get(url) as page:
+                assert page.status == 200
+                html = await page.text()
+            shown = [int(i) for i in TASK_RE.findall(html)]
+            assert 0 < len(shown) <= 5  # the fixture's page size
+            seen.extend(shown)
+            link = NEXT_RE.search(html)
+            url = unescape(link.group(1)) if link else None
+            assert ("← В начало" in html) == (len(seen) > 5)
+    assert seen == [t.id for t in made]

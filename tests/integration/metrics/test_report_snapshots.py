@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,14 +20,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.demo.generate import DemoSpec
 from crm_sync.demo.load import load_demo
-from crm_sync.history.tables import OrderRow
+from crm_sync.history.store import OrderInput, SqlHistoryStore
+from crm_sync.history.tables import ClientRow, OrderRow
 from crm_sync.metrics.period import period_from_dates
 from crm_sync.metrics.reports import SqlReports
 from crm_sync.metrics.snapshots import ReportSnapshots
 from crm_sync.metrics.tables import ReportSnapshotRow
-from povtor.db import Base
+from povtor.db import Base, session_factory
 from povtor.ports import REPORT_PERIODS
-from povtor.settings import AsrSettings, DashboardSettings, Settings, SipSettings, TelegramSettings
+from povtor.settings import (
+    AsrSettings,
+    DashboardSettings,
+    OutreachSettings,
+    Settings,
+    SipSettings,
+    TelegramSettings,
+)
 from tests.integration.imports.conftest import run_povtor
 from tests.logged import logged
 
@@ -84,17 +93,10 @@ async def _count(engine: AsyncEngine, row: type) -> int:
         return int(await conn.scalar(select(func.count()).select_from(row)) or 0)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-async def test_the_worker_stores_the_reports_in_the_background(
-    db_url: str, engine: AsyncEngine, tmp_path: Path
-) -> None:
-    from app.runtime import run
-    from app.wiring import build_adapters
-
-    await load_demo(engine, DemoSpec(clients=40, seed=5, until=UNTIL))
-    settings = Settings(
+def _worker_settings(db_url: str, folder: Path, **more: Any) -> Settings:
+    return Settings(
         database_url=db_url,
-        data_dir=tmp_path,
+        data_dir=folder,
         metrics_port=0,
         secret_key="test-secret-key",  # type: ignore[arg-type]
         sip=SipSettings(enabled=False),
@@ -102,23 +104,69 @@ async def test_the_worker_stores_the_reports_in_the_background(
         dashboard=DashboardSettings(port=0),
         asr=AsrSettings(background=False),
         _env_file=None,
+        **more,
     )
+
+
+async def _worker_until(settings: Settings, *said: asyncio.Event) -> None:
+    """Run the worker (every part the settings enable) until each event is set, then stop it."""
+    from app.runtime import run
+    from app.wiring import build_adapters
+
     stop = asyncio.Event()
+    task = asyncio.create_task(
+        run(settings, stop=stop, handle_signals=False, adapters=build_adapters)
+    )
+    try:
+        async with asyncio.timeout(60):
+            for event in said:
+                await event.wait()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_worker_stores_the_reports_in_the_background(
+    db_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    await load_demo(engine, DemoSpec(clients=40, seed=5, until=UNTIL))
+    settings = _worker_settings(db_url, tmp_path)
     with logged("crm_sync.metrics.snapshots", "repeat-sales reports stored") as stored:
-        task = asyncio.create_task(
-            run(settings, stop=stop, handle_signals=False, adapters=build_adapters)
-        )
-        try:
-            async with asyncio.timeout(60):
-                await stored.wait()  # the service's own word, from its first round
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 60)
+        await _worker_until(settings, stored)  # the service's own word, from its first round
     year = await ReportSnapshots(engine, settings.default_timezone).latest("year")
     assert year is not None
     today = datetime.now(UTC).astimezone(ZoneInfo(settings.default_timezone)).date()
     assert year.last == today
     assert year.first == today - timedelta(days=364)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_worker_stores_the_reports_again_after_every_planning_pass(
+    db_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    await load_demo(engine, DemoSpec(clients=40, seed=5, until=UNTIL))
+    snapshots = ReportSnapshots(engine)
+    before = {s.period: s for s in await snapshots.refresh()}  # fresh: no periodic refresh
+    store = SqlHistoryStore(session_factory(engine))
+    async with engine.connect() as conn:
+        code = await conn.scalar(select(func.min(ClientRow.external_id)))
+    placed = datetime.now(UTC) - timedelta(hours=1)
+    await store.add_order(OrderInput("after-stored", str(code), placed, Decimal("100")))
+    # the refresh interval stays 600 s: only the pass makes the worker store them again now
+    settings = _worker_settings(db_url, tmp_path, outreach=OutreachSettings(plan_interval_s=3600))
+    with (
+        logged("outreach.planner", "planning pass as of") as planned,
+        logged("crm_sync.metrics.snapshots", "stored after a planning pass") as stored,
+    ):
+        await _worker_until(settings, planned, stored)
+    for name in REPORT_PERIODS:
+        after = await snapshots.latest(name)
+        assert after is not None
+        assert after.computed_at > before[name].computed_at
+    year = await snapshots.latest("year")
+    assert year is not None
+    assert year.report["orders"] == before["year"].report["orders"] + 1  # the order is in
 
 
 async def test_migration_creates_exactly_the_declared_snapshot_table(engine: AsyncEngine) -> None:

@@ -138,6 +138,44 @@ async def test_tasks_counted_fetched_and_listed_per_client(store: SqlHistoryStor
     assert (await store.get_task(late.id)).assignee == "anna"
     listed = await store.list_client_tasks(c1)
     assert [t.id for t in listed] == [early.id, late.id, done.id]
+    c3 = (await _clients_more(store))[0]
+    many = await store.tasks_of_clients([c2, c1, c3], limit=2)  # the overview's one read
+    assert {c: [t.id for t in ts] for c, ts in many.items()} == {
+        c1: [early.id, late.id],
+        c2: [t.id for t in await store.list_client_tasks(c2)],
+        c3: [],
+    }
+    assert many[c1] == list(listed[:2])
+
+
+async def _clients_more(store: SqlHistoryStore) -> list[int]:
+    return [(await store.create_client(ClientInput("C9", name="Без задач"))).id]
+
+
+async def test_client_card_is_the_separate_reads_in_one(store: SqlHistoryStore) -> None:
+    c1, c2, *_ = await _clients(store)
+    for i in range(4):
+        await store.record_nps(
+            NewNpsResponse(c1, 3 + i, ChannelKind.TELEGRAM, answered_at=T0 + timedelta(hours=i))
+        )
+        await store.create_task(NewTask(c1, "callback", f"Задача {i}", T0 + timedelta(days=i)))
+    await store.create_task(NewTask(c2, "callback", "Чужая", T0))
+    events = await store.timeline(c1, limit=100)
+    card = await store.client_card(c1, events=3, answers=2, tasks=3)
+    assert card.client == await store.get_client(c1)
+    assert card.timeline == (await store.timeline(c1, limit=3))
+    assert card.orders == (await store.list_orders(c1, limit=20))
+    assert card.tasks == (await store.list_client_tasks(c1, limit=3))
+    assert card.answers == (await store.list_nps_answers(NpsQuery(client_id=c1), limit=2))
+    assert len(card.timeline) == 3
+    assert len(card.answers) == 2
+    older = await store.client_card(c1, before_id=events[2].id, events=50)
+    assert older.timeline == list(events[3:])
+    with pytest.raises(NotFound):
+        await store.client_card(987654)
+    only_tasks = await store.client_card(c1, events=0, orders=0, answers=0)  # the answer page
+    assert only_tasks.tasks == (await store.list_client_tasks(c1))
+    assert [only_tasks.timeline, only_tasks.orders, only_tasks.answers] == [[], [], []]
 
 
 async def test_missing_task_raises_not_found(store: SqlHistoryStore) -> None:
