@@ -20,10 +20,12 @@ from outreach.permissions import channel_permitted, client_ad_consents, client_c
 from outreach.queue import (
     AttemptQueue,
     Claim,
+    Decide,
     Decision,
     Defer,
     Finish,
     NewAttempt,
+    Round,
     SettleContext,
     Skip,
     Start,
@@ -88,6 +90,7 @@ class Dispatcher:
         self._recorder: Batcher[Finish] = Batcher(self._record)
         self.recorded = 0
         self._clients: dict[int, Client] = {}  # loaded at settle time, used by the execution
+        self._round_clients: Mapping[int, Client] = {}  # the clients of the round deciding
         self._not_started: list[Claim] = []  # executions a stopping channel did not begin
 
     def wake(self) -> None:
@@ -102,6 +105,7 @@ class Dispatcher:
         timeout, cancel the rest and give back every claim."""
         executions: set[asyncio.Task[None]] = set()
         self._recorder = Batcher(self._record, max_batch=self.settings.batch_size)
+        self._recorder.hold(True)  # the loop's rounds write the outcomes
         try:
             async with asyncio.TaskGroup() as tg:
                 recorder = tg.create_task(self._recorder.run())
@@ -112,6 +116,7 @@ class Dispatcher:
                     await self._loop(stop, executions)
                 finally:
                     listener.cancel()
+                    self._recorder.hold(False)  # no more rounds: the recorder writes
                     self._begin_drain()
                     await self._drain(executions)
                     self._recorder.close()
@@ -119,6 +124,7 @@ class Dispatcher:
                     renewer.cancel()
                     drainer.cancel()
         finally:
+            await self.queue.close()
             now = self.clock()
             given_back = await self.queue.give_back(self._not_started, now)
             released = await self.queue.release(now, expire_in_progress=True)
@@ -143,22 +149,34 @@ class Dispatcher:
         """Dispatch everything due now and wait for it (tests, one-shot runs); returns the
         number of decisions taken."""
         self._recorder = Batcher(self._record, max_batch=self.settings.batch_size)
+        self._recorder.hold(True)
         decided = 0
-        async with asyncio.TaskGroup() as tg:
-            recorder = tg.create_task(self._recorder.run())
-            while True:
-                now = self.clock()
-                claims = await self.queue.take_over_expired(now, self.settings.batch_size)
-                claims += await self.queue.claim(now, self.settings.batch_size - len(claims))
-                if not claims:
-                    break
-                decisions = await self._settle(claims, now)
-                decided += len(decisions)
-                starts = [d for d in decisions if isinstance(d, Start)]
-                self._inflight += len(starts)
-                await asyncio.gather(*(self._execute(d) for d in starts))
-            self._recorder.close()
-            await recorder
+        executions: list[asyncio.Task[None]] = []
+        try:
+            async with asyncio.TaskGroup() as tg:
+                recorder = tg.create_task(self._recorder.run())
+                try:
+                    while True:
+                        now = self.clock()
+                        limit = self.settings.batch_size
+                        done = await self._round(now, limit, take_over=True)
+                        if not done.claims and not self._recorder.pending:
+                            break
+                        decided += len(done.decisions)
+                        for d in done.decisions:
+                            if isinstance(d, Start):
+                                self._inflight += 1
+                                executions.append(asyncio.create_task(self._execute(d)))
+                        while self._inflight:  # until every channel has returned
+                            self._slot_free.clear()
+                            await self._slot_free.wait()
+                finally:
+                    self._recorder.hold(False)
+                    await asyncio.gather(*executions)
+                    self._recorder.close()
+                    await recorder
+        finally:
+            await self.queue.close()
         return decided
 
     async def _loop(self, stop: asyncio.Event, executions: set[asyncio.Task[None]]) -> None:
@@ -170,14 +188,14 @@ class Dispatcher:
             # falls behind, claiming more would only lengthen that queue.
             backlog = max(0, self._unrecorded - self.settings.batch_size)
             free = self.settings.concurrency - self._inflight - backlog
-            if free <= 0:
-                self._slot_free.clear()
+            self._slot_free.clear()  # an execution ending from here on finds a round looking
+            if free <= 0 and not self._recorder.pending:
                 await _first(stop.wait(), self._slot_free.wait())
                 continue
             now = self.clock()
-            limit = min(free, self.settings.batch_size)
-            claims: list[Claim] = []
+            limit = max(0, min(free, self.settings.batch_size))
             wakeup.clear()  # a wake-up from here on finds the next round looking again
+            reap = now - last_reap >= timedelta(seconds=self.settings.reap_interval_s)
             try:
                 if failures:
                     # A failed round may have claimed attempts it never settled; between rounds
@@ -186,11 +204,7 @@ class Dispatcher:
                     orphans = await self.queue.release(now, expire_in_progress=False)
                     if orphans:
                         log.info("gave back %d attempts claimed by a failed round", orphans)
-                if now - last_reap >= timedelta(seconds=self.settings.reap_interval_s):
-                    claims += await self.queue.take_over_expired(now, limit)
-                    last_reap = now
-                claims += await self.queue.claim(now, limit - len(claims))
-                decisions = await self._settle(claims, now) if claims else []
+                done = await self._round(now, limit, take_over=reap)
             except Exception:
                 # The database went away (a restart, a failover): keep the worker, try again.
                 failures += 1
@@ -200,20 +214,24 @@ class Dispatcher:
                     async with asyncio.timeout(delay):
                         await stop.wait()
                 continue
+            if reap:
+                last_reap = now
             if failures:
                 log.warning("dispatching again after %d failed rounds", failures)
                 failures = 0
-            if not claims:
+            if not done.claims:
+                if self._recorder.pending or done.recorded:
+                    continue  # outcomes came in meanwhile: write them (and look again)
                 self.idle.set()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.settings.poll_interval_s):
-                        await _first(stop.wait(), wakeup.wait_set())
+                        await _first(stop.wait(), wakeup.wait_set(), self._slot_free.wait())
                 self.idle.clear()
                 if wakeup.is_set():
                     self.woken += 1
                 continue
-            self.metrics.claims.inc(len(claims))
-            for decision in decisions:
+            self.metrics.claims.inc(len(done.claims))
+            for decision in done.decisions:
                 if isinstance(decision, Start):
                     self._inflight += 1
                     task = asyncio.create_task(self._execute(decision))
@@ -244,9 +262,46 @@ class Dispatcher:
 
     # -- policies at the moment of contact ----------------------------------------------------
 
+    async def _round(self, now: datetime, limit: int, *, take_over: bool) -> Round:
+        """One round in one transaction: the outcomes waiting to be written, then up to
+        ``limit`` claims (with ``take_over``, expired leases first) settled against the
+        policies."""
+        taken = self._recorder.take(self.settings.batch_size)
+        try:
+            done = await self.queue.dispatch(
+                now,
+                limit,
+                finished=[f for f, _ in taken],
+                take_over=take_over,
+                since=history_since(now),
+                decider=lambda claims: self._decider(claims, now),
+                pace_since=self._pace_since(now),
+            )
+        except BaseException:
+            self._recorder.put_back(taken)
+            raise
+        self._recorder.written(taken)
+        self._recorded(done.recorded, len(taken))
+        self._settled(done.decisions)
+        return done
+
     async def _settle(self, claims: list[Claim], now: datetime) -> list[Decision]:
+        decide = await self._decider(claims, now)
+        decisions = await self.queue.settle(
+            claims, now, history_since(now), decide, pace_since=self._pace_since(now)
+        )
+        self._settled(decisions)
+        return decisions
+
+    def _pace_since(self, now: datetime) -> tuple[datetime, datetime] | None:
+        return hour_and_day_start(now, self.rules.pacing_timezone) if self.rules.pacing else None
+
+    async def _decider(self, claims: list[Claim], now: datetime) -> Decide:
+        """Loads the claims' clients (their consents and opt-outs as they are now); returns
+        the function deciding each claim."""
         ids = sorted({c.attempt.client_id for c in claims})
         clients = await self.clients.get_clients(ids)
+        self._round_clients = clients
 
         def decide(
             claim: Claim, calls: list[datetime], messages: list[datetime], ctx: SettleContext
@@ -254,18 +309,15 @@ class Dispatcher:
             client = clients.get(claim.attempt.client_id)
             return self.decide(claim, client, now, calls, messages, ctx)
 
-        pace_since = (
-            hour_and_day_start(now, self.rules.pacing_timezone) if self.rules.pacing else None
-        )
-        decisions = await self.queue.settle(
-            claims, now, history_since(now), decide, pace_since=pace_since
-        )
+        return decide
+
+    def _settled(self, decisions: list[Decision]) -> None:
+        clients, self._round_clients = self._round_clients, {}
         for d in decisions:
             if isinstance(d, Start):
                 self._clients[d.claim.attempt.id] = clients[d.claim.attempt.client_id]
             elif isinstance(d, Skip):
                 log.info("attempt %d skipped: %s", d.claim.attempt.id, d.why)
-        return decisions
 
     def decide(
         self,
@@ -405,8 +457,10 @@ class Dispatcher:
         return Finish(claim, channel, outcome, after.state, retry_at, fallback, after.reason)
 
     async def _record(self, items: list[Finish]) -> None:
-        done = await self.queue.finish(items, self.clock())
-        refused = len(items) - len(done)
+        self._recorded(await self.queue.finish(items, self.clock()), len(items))
+
+    def _recorded(self, done: list[Finish], written: int) -> None:
+        refused = written - len(done)
         if refused:
             log.warning("%d outcomes refused: their leases were taken over", refused)
         for f in done:

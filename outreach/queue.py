@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from outreach.bulk import finish_many, insert_attempts, start_many
 from outreach.tables import AttemptOutcomeRow, AttemptRow, CampaignRow, ContactRow, PauseRow
@@ -47,6 +47,7 @@ P = table_of(PauseRow)
 PACING_LOCK = (1886478180, 1)  # pg_advisory_xact_lock(int, int): apart from the client locks
 DUE_STATES = (AttemptState.PLANNED.value, AttemptState.RETRY_SCHEDULED.value)
 LEASED_STATES = (AttemptState.CLAIMED.value, AttemptState.IN_PROGRESS.value)
+_NOT_PAUSED = (A.c.purpose.not_in(select(P.c.purpose)),)
 WORK = WorkTable(
     A,
     ready=DUE_STATES,
@@ -117,6 +118,22 @@ class SettleContext:
         self.counts[(channel, purpose)] = (hour + 1, day + 1)
 
 
+Decide = Callable[[Claim, list[datetime], list[datetime], SettleContext], Decision]
+
+
+async def _ready(decide: Decide) -> Decide:
+    return decide
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """One dispatch round: the outcomes it recorded, what it claimed and what it decided."""
+
+    recorded: list[Finish]
+    claims: list[Claim]
+    decisions: list[Decision]
+
+
 @dataclass(frozen=True, slots=True)
 class Finish:
     """A finished execution: the outcome and what comes next."""
@@ -158,6 +175,7 @@ class AttemptQueue:
         self.dialect: str = engine.dialect.name
         # SQLite has one writer: serialising our own writes avoids "database is locked".
         self._write_lock = asyncio.Lock()
+        self._held: AsyncConnection | None = None  # kept between dispatch rounds (PostgreSQL)
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncSession]:
@@ -380,20 +398,27 @@ class AttemptQueue:
 
     async def claim(self, now: datetime, limit: int) -> list[Claim]:
         """Lease up to ``limit`` due attempts to this worker."""
-        not_paused = A.c.purpose.not_in(select(P.c.purpose))
-        return await self._lease(now, limit, where=(not_paused,), resumed=False)
+        async with self._write() as session:
+            return await self._lease_in(session, now, limit, where=_NOT_PAUSED, resumed=False)
 
     async def take_over_expired(self, now: datetime, limit: int) -> list[Claim]:
         """Lease attempts whose worker stopped renewing: claimed ones were never started,
         in-progress ones are resumed (channels are idempotent per execution key)."""
+        async with self._write() as session:
+            return await self._take_over_in(session, now, limit)
+
+    async def _take_over_in(self, session: AsyncSession, now: datetime, limit: int) -> list[Claim]:
         claims: list[Claim] = []
         for state, resumed in ((AttemptState.CLAIMED, False), (AttemptState.IN_PROGRESS, True)):
             where = (A.c.state == state.value,)
-            claims += await self._lease(now, limit, where=where, resumed=resumed, takeover=True)
+            claims += await self._lease_in(
+                session, now, limit, where=where, resumed=resumed, takeover=True
+            )
         return claims
 
-    async def _lease(
+    async def _lease_in(
         self,
+        session: AsyncSession,
         now: datetime,
         limit: int,
         *,
@@ -402,15 +427,9 @@ class AttemptQueue:
         takeover: bool = False,
     ) -> list[Claim]:
         values = {"takeovers": A.c.takeovers + (1 if resumed else 0)}
-        async with self._write() as session:
-            batch = await self.work.claim(
-                await session.connection(),
-                now,
-                limit,
-                where=where,
-                takeover=takeover,
-                values=values,
-            )
+        batch = await self.work.claim(
+            await session.connection(), now, limit, where=where, takeover=takeover, values=values
+        )
         return [
             Claim(_attempt(r), batch.token, resumed, r.takeovers, r.fallback_of)
             for r in batch.rows
@@ -487,6 +506,85 @@ class AttemptQueue:
                 await self._became_due(session)
         return count
 
+    # -- a dispatch round: outcomes, claims and decisions in one transaction -------------------
+
+    async def dispatch(
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        finished: Sequence[Finish],
+        take_over: bool,
+        since: datetime,
+        decider: Callable[[list[Claim]], Awaitable[Decide]],
+        pace_since: tuple[datetime, datetime] | None = None,
+    ) -> Round:
+        """Record ``finished`` (as :meth:`finish`), lease up to ``limit`` attempts (with
+        ``take_over``, expired leases first) and settle them (as :meth:`settle`), all in one
+        transaction: a failure leaves nothing claimed and nothing recorded, and the whole
+        round costs one commit. ``decider`` is called with the claims and runs while their
+        clients' contacts are read; it returns the function deciding each claim.
+
+        The outcomes go first, before any client lock is taken: their fallback calls may touch
+        rows another worker is claiming, and that worker may wait for a client lock; a round
+        never waits for a row while it holds client locks, so no two rounds wait on each other.
+        """
+        async with self._round() as session:
+            recorded = await self._finish_in(session, finished, now) if finished else []
+            claims: list[Claim] = []
+            if take_over and limit > 0:
+                claims += await self._take_over_in(session, now, limit)
+            if limit > len(claims):
+                claims += await self._lease_in(
+                    session, now, limit - len(claims), where=_NOT_PAUSED, resumed=False
+                )
+            decisions: list[Decision] = []
+            if claims:
+                loading = asyncio.ensure_future(decider(claims))
+                try:
+                    decisions = await self._settle_in(
+                        session, claims, now, since, loading, pace_since
+                    )
+                finally:
+                    if not loading.done():
+                        loading.cancel()
+                        with contextlib.suppress(BaseException):
+                            await loading
+        return Round(recorded, claims, decisions)
+
+    @contextlib.asynccontextmanager
+    async def _round(self) -> AsyncIterator[AsyncSession]:
+        """A dispatch round's transaction. On PostgreSQL on a connection this queue keeps
+        between rounds (:meth:`close` gives it back): checking one out of the pool costs a
+        ping of three round trips, more than a round's own statements. A round that fails
+        closes it; the next checks out a fresh one (the database may have restarted)."""
+        if self.dialect != "postgresql":
+            async with self._write() as session:
+                yield session
+            return
+        conn, self._held = self._held, None
+        if conn is None:
+            conn = await self._sessions.kw["bind"].connect()
+        session = AsyncSession(bind=conn, expire_on_commit=False)
+        try:
+            async with conn.begin():
+                yield session
+        except BaseException:
+            await session.close()
+            with contextlib.suppress(Exception):  # the connection may be gone already
+                await conn.close()
+            raise
+        await session.close()
+        self._held = conn
+        if session.info.pop("due_now", False):
+            self.work.wake()
+
+    async def close(self) -> None:
+        """Give back the connection kept for dispatch rounds."""
+        conn, self._held = self._held, None
+        if conn is not None:
+            await conn.close()
+
     # -- starting: policies checked under a per-client lock -----------------------------------
 
     async def settle(
@@ -494,7 +592,7 @@ class AttemptQueue:
         claims: Sequence[Claim],
         now: datetime,
         since: datetime,
-        decide: Callable[[Claim, list[datetime], list[datetime], SettleContext], Decision],
+        decide: Decide,
         *,
         pace_since: tuple[datetime, datetime] | None = None,
     ) -> list[Decision]:
@@ -504,40 +602,55 @@ class AttemptQueue:
         still hold their lease."""
         if not claims:
             return []
-        client_ids = sorted({c.attempt.client_id for c in claims})
         async with self._write() as session:
-            if self.dialect == "postgresql" and pace_since is not None:  # one pacer at a time
-                await session.execute(
-                    text("SELECT pg_advisory_xact_lock(:a, :b)"),
-                    {"a": PACING_LOCK[0], "b": PACING_LOCK[1]},
-                )
-            owned, paused = await self._claimed_still(session, claims, client_ids)
-            history: dict[tuple[int, str], list[datetime]] = {}
-            rows = await session.execute(
-                select(C.c.client_id, C.c.channel, C.c.at, C.c.attempt_id, C.c.attempt_no).where(
-                    self._in(C.c.client_id, client_ids), C.c.at >= since
-                )
+            return await self._settle_in(session, claims, now, since, _ready(decide), pace_since)
+
+    async def _settle_in(
+        self,
+        session: AsyncSession,
+        claims: Sequence[Claim],
+        now: datetime,
+        since: datetime,
+        decider: Awaitable[Decide],
+        pace_since: tuple[datetime, datetime] | None,
+    ) -> list[Decision]:
+        """:meth:`settle` in the caller's transaction; ``decider`` (the decisions' inputs
+        being loaded elsewhere meanwhile, such as the clients) is awaited once the contacts
+        are read."""
+        client_ids = sorted({c.attempt.client_id for c in claims})
+        if self.dialect == "postgresql" and pace_since is not None:  # one pacer at a time
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(:a, :b)"),
+                {"a": PACING_LOCK[0], "b": PACING_LOCK[1]},
             )
-            ctx = SettleContext(paused=paused)
-            if pace_since is not None:
-                ctx.counts = await pace_counts(session, *pace_since)
-            own_exec = {(c.attempt.id, c.attempt.attempt_no) for c in claims}
-            for r in rows:
-                if (r.attempt_id, r.attempt_no) not in own_exec:
-                    history.setdefault((r.client_id, r.channel), []).append(r.at)
-            decisions: list[Decision] = []
-            for claim in claims:
-                if claim.attempt.id not in owned:
-                    continue
-                cid = claim.attempt.client_id
-                calls = history.setdefault((cid, ChannelKind.CALL.value), [])
-                messages = history.setdefault((cid, ChannelKind.TELEGRAM.value), [])
-                decision = decide(claim, calls, messages, ctx)
-                if isinstance(decision, Start):
-                    history[(cid, decision.channel.value)].append(now)
-                    ctx.started(decision.channel, claim.attempt.purpose)
-                decisions.append(decision)
-            await self._apply(session, decisions, now)
+        owned, paused = await self._claimed_still(session, claims, client_ids)
+        history: dict[tuple[int, str], list[datetime]] = {}
+        rows = await session.execute(
+            select(C.c.client_id, C.c.channel, C.c.at, C.c.attempt_id, C.c.attempt_no).where(
+                self._in(C.c.client_id, client_ids), C.c.at >= since
+            )
+        )
+        ctx = SettleContext(paused=paused)
+        if pace_since is not None:
+            ctx.counts = await pace_counts(session, *pace_since)
+        own_exec = {(c.attempt.id, c.attempt.attempt_no) for c in claims}
+        for r in rows:
+            if (r.attempt_id, r.attempt_no) not in own_exec:
+                history.setdefault((r.client_id, r.channel), []).append(r.at)
+        decide = await decider
+        decisions: list[Decision] = []
+        for claim in claims:
+            if claim.attempt.id not in owned:
+                continue
+            cid = claim.attempt.client_id
+            calls = history.setdefault((cid, ChannelKind.CALL.value), [])
+            messages = history.setdefault((cid, ChannelKind.TELEGRAM.value), [])
+            decision = decide(claim, calls, messages, ctx)
+            if isinstance(decision, Start):
+                history[(cid, decision.channel.value)].append(now)
+                ctx.started(decision.channel, claim.attempt.purpose)
+            decisions.append(decision)
+        await self._apply(session, decisions, now)
         return decisions
 
     async def _claimed_still(
@@ -645,82 +758,85 @@ class AttemptQueue:
         if not items:
             return []
         async with self._write() as session:
-            if self.dialect == "postgresql":  # with their outcome rows
-                params = [_finish_params(f, now) for f in items]
-                outcomes = [self._outcome_row(f, now) for f in items]
-                tokens = [f.claim.token for f in items]
-                applied = await finish_many(session, params, outcomes, tokens, now, self.worker_id)
-                done = [f for f in items if f.claim.attempt.id in applied]
-            else:
-                owned = await self._owned(
-                    session, [f.claim for f in items], AttemptState.IN_PROGRESS
-                )
-                done = [f for f in items if f.claim.attempt.id in owned]
-                if done:
-                    await session.execute(
-                        update(A)
-                        .where(A.c.id == bindparam("b_id"))
-                        .values(
-                            state=bindparam("b_state"),
-                            not_before=bindparam("b_not_before"),
-                            attempt_no=bindparam("b_attempt_no"),
-                            our_failures=bindparam("b_our_failures"),
-                            last_outcome=bindparam("b_outcome"),
-                            last_detail=bindparam("b_detail"),
-                            finished_at=bindparam("b_finished"),
-                            worker_id=None,
-                            lease_token=None,
-                            lease_expires_at=None,
-                            updated_at=now,
-                        ),
-                        [_finish_params(f, now) for f in done],
-                    )
-                    await session.execute(
-                        dialect_insert(self.dialect, O).on_conflict_do_nothing(),
-                        [self._outcome_row(f, now) for f in done],
-                    )
-            if not done:
-                return []
-            ours = [f.claim.attempt for f in done if f.outcome.ours]
-            if ours:  # our failure (trunk down) is not a contact: the caps do not count it
-                await session.execute(
-                    delete(C).where(
-                        C.c.attempt_id == bindparam("b_attempt_id"),
-                        C.c.attempt_no == bindparam("b_attempt_no"),
-                    ),
-                    [{"b_attempt_id": a.id, "b_attempt_no": a.attempt_no} for a in ours],
-                )
-            fallbacks = [self._row(f.fallback, now) for f in done if f.fallback is not None]
-            if fallbacks:
-                await session.execute(
-                    dialect_insert(self.dialect, A).on_conflict_do_nothing(
-                        index_elements=["idempotency_key"]
-                    ),
-                    fallbacks,
-                )
-                # the client may have answered before this outcome was recorded (a quick
-                # press, or an execution resumed after a crash): then no call is needed
-                sources = [f.claim.attempt.id for f in done if f.fallback is not None]
-                answered = select(O.c.id).where(
-                    O.c.attempt_id == A.c.fallback_of,
-                    O.c.kind == OutcomeKind.ANSWERED.value,
-                )
+            return await self._finish_in(session, items, now)
+
+    async def _finish_in(
+        self, session: AsyncSession, items: Sequence[Finish], now: datetime
+    ) -> list[Finish]:
+        if self.dialect == "postgresql":  # with their outcome rows
+            params = [_finish_params(f, now) for f in items]
+            outcomes = [self._outcome_row(f, now) for f in items]
+            tokens = [f.claim.token for f in items]
+            applied = await finish_many(session, params, outcomes, tokens, now, self.worker_id)
+            done = [f for f in items if f.claim.attempt.id in applied]
+        else:
+            owned = await self._owned(session, [f.claim for f in items], AttemptState.IN_PROGRESS)
+            done = [f for f in items if f.claim.attempt.id in owned]
+            if done:
                 await session.execute(
                     update(A)
-                    .where(
-                        A.c.fallback_of.in_(sources),
-                        A.c.state == AttemptState.PLANNED.value,
-                        answered.exists(),
-                    )
+                    .where(A.c.id == bindparam("b_id"))
                     .values(
-                        state=AttemptState.GIVEN_UP.value,
-                        last_detail="answered in Telegram: no call needed",
-                        finished_at=now,
+                        state=bindparam("b_state"),
+                        not_before=bindparam("b_not_before"),
+                        attempt_no=bindparam("b_attempt_no"),
+                        our_failures=bindparam("b_our_failures"),
+                        last_outcome=bindparam("b_outcome"),
+                        last_detail=bindparam("b_detail"),
+                        finished_at=bindparam("b_finished"),
+                        worker_id=None,
+                        lease_token=None,
+                        lease_expires_at=None,
                         updated_at=now,
-                    )
+                    ),
+                    [_finish_params(f, now) for f in done],
                 )
-            if any(_due_again(f, now) for f in done):
-                await self._became_due(session)
+                await session.execute(
+                    dialect_insert(self.dialect, O).on_conflict_do_nothing(),
+                    [self._outcome_row(f, now) for f in done],
+                )
+        if not done:
+            return []
+        ours = [f.claim.attempt for f in done if f.outcome.ours]
+        if ours:  # our failure (trunk down) is not a contact: the caps do not count it
+            await session.execute(
+                delete(C).where(
+                    C.c.attempt_id == bindparam("b_attempt_id"),
+                    C.c.attempt_no == bindparam("b_attempt_no"),
+                ),
+                [{"b_attempt_id": a.id, "b_attempt_no": a.attempt_no} for a in ours],
+            )
+        fallbacks = [self._row(f.fallback, now) for f in done if f.fallback is not None]
+        if fallbacks:
+            await session.execute(
+                dialect_insert(self.dialect, A).on_conflict_do_nothing(
+                    index_elements=["idempotency_key"]
+                ),
+                fallbacks,
+            )
+            # the client may have answered before this outcome was recorded (a quick
+            # press, or an execution resumed after a crash): then no call is needed
+            sources = [f.claim.attempt.id for f in done if f.fallback is not None]
+            answered = select(O.c.id).where(
+                O.c.attempt_id == A.c.fallback_of,
+                O.c.kind == OutcomeKind.ANSWERED.value,
+            )
+            await session.execute(
+                update(A)
+                .where(
+                    A.c.fallback_of.in_(sources),
+                    A.c.state == AttemptState.PLANNED.value,
+                    answered.exists(),
+                )
+                .values(
+                    state=AttemptState.GIVEN_UP.value,
+                    last_detail="answered in Telegram: no call needed",
+                    finished_at=now,
+                    updated_at=now,
+                )
+            )
+        if any(_due_again(f, now) for f in done):
+            await self._became_due(session)
         return done
 
     def _outcome_row(self, f: Finish, now: datetime) -> dict[str, Any]:
