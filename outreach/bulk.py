@@ -23,8 +23,10 @@ _START = text(
     """
     WITH started AS (
         UPDATE outreach_attempts AS a
-        SET state = 'in_progress', channel = v.channel, updated_at = :now
-        FROM unnest(CAST(:ids AS BIGINT[]), CAST(:channels AS TEXT[])) AS v(id, channel)
+        SET state = 'in_progress', channel = v.channel, updated_at = :now,
+            worker_id = :worker_id, lease_token = v.token, lease_expires_at = :lease_until
+        FROM unnest(CAST(:ids AS BIGINT[]), CAST(:channels AS TEXT[]), CAST(:tokens AS TEXT[]))
+            AS v(id, channel, token)
         WHERE a.id = v.id
         RETURNING a.id, a.client_id, a.attempt_no, a.purpose, a.channel
     )
@@ -75,10 +77,28 @@ _FINISH = text(
 
 
 async def start_many(
-    session: AsyncSession, ids: Sequence[int], channels: Sequence[str], now: datetime
+    session: AsyncSession,
+    ids: Sequence[int],
+    channels: Sequence[str],
+    tokens: Sequence[str],
+    now: datetime,
+    *,
+    worker_id: str,
+    lease_until: datetime,
 ) -> None:
-    """Mark the attempts in progress on their channels and count each as a contact."""
-    await session.execute(_START, {"ids": list(ids), "channels": list(channels), "now": now})
+    """Mark the attempts in progress on their channels, leased to the worker under their
+    claims' tokens, and count each as a contact."""
+    await session.execute(
+        _START,
+        {
+            "ids": list(ids),
+            "channels": list(channels),
+            "tokens": list(tokens),
+            "now": now,
+            "worker_id": worker_id,
+            "lease_until": lease_until,
+        },
+    )
 
 
 async def finish_many(

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from outreach.batching import Batcher
 from outreach.caps import cap_reached_until, history_since
@@ -38,6 +41,7 @@ from povtor.errors import ChannelDown, ChannelStopping, ChannelUnavailable
 from povtor.ports import Channel, ClientLookup, Draining
 
 log = logging.getLogger(__name__)
+ClientsIn = Callable[[AsyncSession, Sequence[int]], Awaitable[Mapping[int, Client]]]
 MAX_RETRY_DELAY_S = 5.0  # between dispatch rounds while the database is unreachable
 
 
@@ -71,7 +75,12 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         on_recorded: Callable[[], None] | None = None,
         unavailable: Callable[[ChannelKind], str | None] | None = None,
+        clients_in: ClientsIn | None = None,
     ) -> None:
+        # ``clients_in``: the same lookup as ``clients`` in a transaction of the caller's
+        # (the composition root passes the history store's loader): a round then reads its
+        # clients on its own connection, one round trip, instead of checking out another.
+        self.clients_in = clients_in
         self.unavailable = unavailable  # why a channel cannot be used now (Telegram away)
         self.queue = queue
         self.clients = clients
@@ -92,6 +101,9 @@ class Dispatcher:
         self._clients: dict[int, Client] = {}  # loaded at settle time, used by the execution
         self._round_clients: Mapping[int, Client] = {}  # the clients of the round deciding
         self._not_started: list[Claim] = []  # executions a stopping channel did not begin
+        # the metrics' labelled children, looked up once (``labels`` costs a lock and a hash)
+        self._gauges: dict[ChannelKind, Any] = {}
+        self._outcome_counters: dict[tuple[ChannelKind, OutcomeKind, AttemptState], Any] = {}
 
     def wake(self) -> None:
         """New attempts may be due (a channel is back). The queue wakes the dispatcher itself
@@ -274,7 +286,7 @@ class Dispatcher:
                 finished=[f for f, _ in taken],
                 take_over=take_over,
                 since=history_since(now),
-                decider=lambda claims: self._decider(claims, now),
+                decider=lambda claims, session: self._decider(claims, now, session),
                 pace_since=self._pace_since(now),
             )
         except BaseException:
@@ -296,11 +308,17 @@ class Dispatcher:
     def _pace_since(self, now: datetime) -> tuple[datetime, datetime] | None:
         return hour_and_day_start(now, self.rules.pacing_timezone) if self.rules.pacing else None
 
-    async def _decider(self, claims: list[Claim], now: datetime) -> Decide:
-        """Loads the claims' clients (their consents and opt-outs as they are now); returns
-        the function deciding each claim."""
+    async def _decider(
+        self, claims: list[Claim], now: datetime, session: AsyncSession | None = None
+    ) -> Decide:
+        """Loads the claims' clients (their consents and opt-outs as they are now), in the
+        round's transaction when the dispatcher has a loader for it; returns the function
+        deciding each claim."""
         ids = sorted({c.attempt.client_id for c in claims})
-        clients = await self.clients.get_clients(ids)
+        if session is not None and self.clients_in is not None:
+            clients = await self.clients_in(session, ids)
+        else:
+            clients = await self.clients.get_clients(ids)
         self._round_clients = clients
 
         def decide(
@@ -371,7 +389,11 @@ class Dispatcher:
         if problem is not None:  # our side: not counted against the client, tried again later
             later = now + timedelta(seconds=self.settings.channel_down_retry_s)
             return Defer(claim, later, f"{channel.value} unavailable: {problem}"[:200])
-        allowed = next_allowed(now, client.timezone, channel, self.rules, self.is_holiday)
+        zone_key = (now, client.timezone, channel)
+        allowed = ctx.allowed.get(zone_key)
+        if allowed is None:
+            allowed = next_allowed(now, client.timezone, channel, self.rules, self.is_holiday)
+            ctx.allowed[zone_key] = allowed
         if allowed > now:
             return Defer(claim, allowed, "quiet hours")
         caps = self.rules.call_caps if channel is ChannelKind.CALL else self.rules.message_caps
@@ -401,7 +423,11 @@ class Dispatcher:
         attempt = replace(claim.attempt, channel=start.channel, state=AttemptState.IN_PROGRESS)
         client = self._clients.pop(attempt.id)
         channel = self.channels[start.channel]
-        gauge = self.metrics.in_progress.labels(start.channel.value)
+        gauge = self._gauges.get(start.channel)
+        if gauge is None:
+            gauge = self._gauges[start.channel] = self.metrics.in_progress.labels(
+                start.channel.value
+            )
         gauge.inc()
         try:
             try:
@@ -464,9 +490,13 @@ class Dispatcher:
         if refused:
             log.warning("%d outcomes refused: their leases were taken over", refused)
         for f in done:
-            self.metrics.outcomes.labels(
-                f.channel.value, f.outcome.kind.value, f.state.value
-            ).inc()
+            key = (f.channel, f.outcome.kind, f.state)
+            counter = self._outcome_counters.get(key)
+            if counter is None:
+                counter = self._outcome_counters[key] = self.metrics.outcomes.labels(
+                    f.channel.value, f.outcome.kind.value, f.state.value
+                )
+            counter.inc()
             if f.channel is ChannelKind.TELEGRAM and f.outcome.kind in (
                 OutcomeKind.DELIVERED,
                 OutcomeKind.ANSWERED,

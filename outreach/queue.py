@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from outreach.bulk import finish_many, insert_attempts, start_many
 from outreach.tables import AttemptOutcomeRow, AttemptRow, CampaignRow, ContactRow, PauseRow
-from povtor.db import dialect_insert, execute_dml, table_of
+from povtor.db import UtcDateTime, dialect_insert, execute_dml, table_of
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, OutcomeKind, Purpose
 from povtor.work import WorkQueue, WorkTable
 
@@ -112,6 +112,9 @@ class SettleContext:
 
     paused: frozenset[Purpose] = frozenset()
     counts: dict[tuple[ChannelKind, Purpose], tuple[int, int]] = field(default_factory=dict)
+    # the first moment each (time zone, channel) may be contacted from the batch's moment on:
+    # quiet hours worked out once per zone and channel, not once per attempt
+    allowed: dict[tuple[datetime, str, ChannelKind], datetime] = field(default_factory=dict)
 
     def started(self, channel: ChannelKind, purpose: Purpose) -> None:
         hour, day = self.counts.get((channel, purpose), (0, 0))
@@ -147,13 +150,18 @@ class Finish:
     detail: str = ""
 
 
+_PURPOSE = {p.value: p for p in Purpose}
+_CHANNEL = {c.value: c for c in ChannelKind}
+_STATE = {s.value: s for s in AttemptState}
+
+
 def _attempt(row: Any) -> Attempt:
     return Attempt(
         id=row.id,
         client_id=row.client_id,
-        purpose=Purpose(row.purpose),
-        channel=ChannelKind(row.channel),
-        state=AttemptState(row.state),
+        purpose=_PURPOSE[row.purpose],  # a dict, not Purpose(...): once per claimed row
+        channel=_CHANNEL[row.channel],
+        state=_STATE[row.state],
         not_before=row.not_before,
         idempotency_key=row.idempotency_key,
         attempt_no=row.attempt_no,
@@ -425,10 +433,22 @@ class AttemptQueue:
         where: Sequence[Any],
         resumed: bool,
         takeover: bool = False,
+        lock_clients: bool = False,
+        hold: bool = False,
     ) -> list[Claim]:
+        """Lease in the caller's transaction; with ``lock_clients`` (PostgreSQL) the claim
+        also takes the claimed clients' advisory locks; with ``hold`` the rows are only locked
+        for the transaction, leased when they start (see :meth:`WorkQueue.claim`)."""
         values = {"takeovers": A.c.takeovers + (1 if resumed else 0)}
         batch = await self.work.claim(
-            await session.connection(), now, limit, where=where, takeover=takeover, values=values
+            await session.connection(),
+            now,
+            limit,
+            where=where,
+            takeover=takeover,
+            values=values,
+            lock_by="client_id" if lock_clients else None,
+            hold=hold,
         )
         return [
             Claim(_attempt(r), batch.token, resumed, r.takeovers, r.fallback_of)
@@ -516,14 +536,15 @@ class AttemptQueue:
         finished: Sequence[Finish],
         take_over: bool,
         since: datetime,
-        decider: Callable[[list[Claim]], Awaitable[Decide]],
+        decider: Callable[[list[Claim], AsyncSession], Awaitable[Decide]],
         pace_since: tuple[datetime, datetime] | None = None,
     ) -> Round:
         """Record ``finished`` (as :meth:`finish`), lease up to ``limit`` attempts (with
         ``take_over``, expired leases first) and settle them (as :meth:`settle`), all in one
         transaction: a failure leaves nothing claimed and nothing recorded, and the whole
-        round costs one commit. ``decider`` is called with the claims and runs while their
-        clients' contacts are read; it returns the function deciding each claim.
+        round costs one commit. ``decider`` is called with the claims and the round's session
+        once their clients are locked and their contacts read; it returns the function
+        deciding each claim (its reads, such as the clients', may use the session).
 
         The outcomes go first, before any client lock is taken: their fallback calls may touch
         rows another worker is claiming, and that worker may wait for a client lock; a round
@@ -531,25 +552,32 @@ class AttemptQueue:
         """
         async with self._round() as session:
             recorded = await self._finish_in(session, finished, now) if finished else []
+            postgres = self.dialect == "postgresql"
+            if postgres and pace_since is not None:  # one pacer at a time, before any client
+                await _pacing_lock(session)
             claims: list[Claim] = []
             if take_over and limit > 0:
                 claims += await self._take_over_in(session, now, limit)
+            # The claim takes its clients' locks itself unless takeovers came first: the locks
+            # of one transaction are taken in one statement, in client order.
+            lock_in_claim = postgres and not claims
             if limit > len(claims):
                 claims += await self._lease_in(
-                    session, now, limit - len(claims), where=_NOT_PAUSED, resumed=False
+                    session,
+                    now,
+                    limit - len(claims),
+                    where=_NOT_PAUSED,
+                    resumed=False,
+                    lock_clients=lock_in_claim,
+                    hold=True,  # leased by the start below, in this transaction
                 )
             decisions: list[Decision] = []
             if claims:
-                loading = asyncio.ensure_future(decider(claims))
-                try:
-                    decisions = await self._settle_in(
-                        session, claims, now, since, loading, pace_since
-                    )
-                finally:
-                    if not loading.done():
-                        loading.cancel()
-                        with contextlib.suppress(BaseException):
-                            await loading
+                if postgres and not lock_in_claim:
+                    await _lock_clients(session, sorted({c.attempt.client_id for c in claims}))
+                decisions = await self._decide_in(
+                    session, claims, now, since, decider, pace_since, None
+                )
         return Round(recorded, claims, decisions)
 
     @contextlib.asynccontextmanager
@@ -603,33 +631,46 @@ class AttemptQueue:
         if not claims:
             return []
         async with self._write() as session:
-            return await self._settle_in(session, claims, now, since, _ready(decide), pace_since)
+            client_ids = sorted({c.attempt.client_id for c in claims})
+            if self.dialect == "postgresql" and pace_since is not None:
+                await _pacing_lock(session)
+            owned, paused = await self._claimed_still(session, claims, client_ids)
+            mine = [c for c in claims if c.attempt.id in owned]
+            return await self._decide_in(
+                session, mine, now, since, lambda _c, _s: _ready(decide), pace_since, paused
+            )
 
-    async def _settle_in(
+    async def _decide_in(
         self,
         session: AsyncSession,
         claims: Sequence[Claim],
         now: datetime,
         since: datetime,
-        decider: Awaitable[Decide],
+        decider: Callable[[list[Claim], AsyncSession], Awaitable[Decide]],
         pace_since: tuple[datetime, datetime] | None,
+        paused: frozenset[Purpose] | None,
     ) -> list[Decision]:
-        """:meth:`settle` in the caller's transaction; ``decider`` (the decisions' inputs
-        being loaded elsewhere meanwhile, such as the clients) is awaited once the contacts
-        are read."""
+        """Decide locked claims against their clients' contacts (read now, under the client
+        locks) and apply the decisions in the caller's transaction. ``paused``: the purposes
+        paused, or None to read them with the contacts."""
+        if not claims:
+            return []
         client_ids = sorted({c.attempt.client_id for c in claims})
-        if self.dialect == "postgresql" and pace_since is not None:  # one pacer at a time
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(:a, :b)"),
-                {"a": PACING_LOCK[0], "b": PACING_LOCK[1]},
-            )
-        owned, paused = await self._claimed_still(session, claims, client_ids)
         history: dict[tuple[int, str], list[datetime]] = {}
-        rows = await session.execute(
-            select(C.c.client_id, C.c.channel, C.c.at, C.c.attempt_id, C.c.attempt_no).where(
-                self._in(C.c.client_id, client_ids), C.c.at >= since
+        if paused is None and self.dialect == "postgresql":  # one statement for both
+            rows = list(await session.execute(_HISTORY, {"ids": client_ids, "since": since}))
+            paused = frozenset(Purpose(p) for p in rows[0].paused)
+            rows = [r for r in rows if r.client_id is not None]
+        else:
+            if paused is None:
+                paused = frozenset(Purpose(p) for p in await session.scalars(select(P.c.purpose)))
+            rows = list(
+                await session.execute(
+                    select(
+                        C.c.client_id, C.c.channel, C.c.at, C.c.attempt_id, C.c.attempt_no
+                    ).where(self._in(C.c.client_id, client_ids), C.c.at >= since)
+                )
             )
-        )
         ctx = SettleContext(paused=paused)
         if pace_since is not None:
             ctx.counts = await pace_counts(session, *pace_since)
@@ -637,11 +678,9 @@ class AttemptQueue:
         for r in rows:
             if (r.attempt_id, r.attempt_no) not in own_exec:
                 history.setdefault((r.client_id, r.channel), []).append(r.at)
-        decide = await decider
+        decide = await decider(list(claims), session)
         decisions: list[Decision] = []
         for claim in claims:
-            if claim.attempt.id not in owned:
-                continue
             cid = claim.attempt.client_id
             calls = history.setdefault((cid, ChannelKind.CALL.value), [])
             messages = history.setdefault((cid, ChannelKind.TELEGRAM.value), [])
@@ -666,10 +705,9 @@ class AttemptQueue:
             self._in(A.c.id, list(tokens)), A.c.state == AttemptState.CLAIMED.value
         )
         if self.dialect == "postgresql":
-            clients_locked = text(
-                "(SELECT count(pg_advisory_xact_lock(x)) FROM (SELECT x FROM "
-                "unnest(CAST(:client_ids AS BIGINT[])) AS x ORDER BY x) AS ordered) >= 0"
-            ).bindparams(client_ids=list(client_ids))
+            clients_locked = text(f"({_LOCK_CLIENTS}) >= 0").bindparams(
+                client_ids=list(client_ids)
+            )
             query = query.where(clients_locked).with_for_update(of=A)
         rows = [r for r in await session.execute(query) if r.lease_token == tokens[r.id]]
         return {r.id for r in rows}, frozenset(Purpose(r.purpose) for r in rows if r.paused)
@@ -692,9 +730,17 @@ class AttemptQueue:
         starts = [d for d in decisions if isinstance(d, Start)]
         defers = [d for d in decisions if isinstance(d, Defer)]
         skips = [d for d in decisions if isinstance(d, Skip)]
+        # A start leases the attempt (its claim may only have locked it: ``hold``).
         if starts and self.dialect == "postgresql":  # with their contact rows
-            ids = [s.claim.attempt.id for s in starts]
-            await start_many(session, ids, [s.channel.value for s in starts], now)
+            await start_many(
+                session,
+                [s.claim.attempt.id for s in starts],
+                [s.channel.value for s in starts],
+                [s.claim.token for s in starts],
+                now,
+                worker_id=self.worker_id,
+                lease_until=now + self.lease,
+            )
         elif starts:
             await session.execute(
                 update(A)
@@ -702,9 +748,19 @@ class AttemptQueue:
                 .values(
                     state=AttemptState.IN_PROGRESS.value,
                     channel=bindparam("b_channel"),
+                    worker_id=self.worker_id,
+                    lease_token=bindparam("b_token"),
+                    lease_expires_at=now + self.lease,
                     updated_at=now,
                 ),
-                [{"b_id": s.claim.attempt.id, "b_channel": s.channel.value} for s in starts],
+                [
+                    {
+                        "b_id": s.claim.attempt.id,
+                        "b_channel": s.channel.value,
+                        "b_token": s.claim.token,
+                    }
+                    for s in starts
+                ],
             )
             await session.execute(
                 dialect_insert(self.dialect, C).on_conflict_do_nothing(),
@@ -855,6 +911,33 @@ class AttemptQueue:
             "dedup_key": f"exec:{a.id}:{a.attempt_no}",
             "followup_done_at": None,
         }
+
+
+_LOCK_CLIENTS = (
+    "SELECT count(pg_advisory_xact_lock(x)) FROM (SELECT x FROM "
+    "unnest(CAST(:client_ids AS BIGINT[])) AS x ORDER BY x) AS ordered"
+)
+# The claimed clients' contacts and the purposes paused now, in one statement (one row at
+# least: the paused purposes come with a contact-less row when there are no contacts).
+_HISTORY = text(
+    """
+    SELECT p.paused, h.client_id, h.channel, h.at, h.attempt_id, h.attempt_no
+    FROM (SELECT ARRAY(SELECT purpose FROM outreach_pauses) AS paused) AS p
+    LEFT JOIN outreach_contacts AS h
+        ON h.client_id = ANY(CAST(:ids AS BIGINT[])) AND h.at >= :since
+    """
+).columns(at=UtcDateTime())
+
+
+async def _pacing_lock(session: AsyncSession) -> None:
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": PACING_LOCK[0], "b": PACING_LOCK[1]}
+    )
+
+
+async def _lock_clients(session: AsyncSession, client_ids: Sequence[int]) -> None:
+    """The clients' advisory locks, in id order (PostgreSQL)."""
+    await session.execute(text(_LOCK_CLIENTS), {"client_ids": list(client_ids)})
 
 
 def _due_again(f: Finish, now: datetime) -> bool:

@@ -124,6 +124,7 @@ class NoopChannel:
 
 
 async def worker(url: str, keys_file: Path, concurrency: int, batch: int) -> None:
+    from crm_sync.history.client_batch import load_clients
     from crm_sync.history.store import SqlHistoryStore
     from outreach.dispatcher import Dispatcher, DispatchSettings
     from outreach.queue import AttemptQueue
@@ -149,6 +150,7 @@ async def worker(url: str, keys_file: Path, concurrency: int, batch: int) -> Non
         {ChannelKind.CALL: NoopChannel(log)},
         rules,
         settings=DispatchSettings(batch_size=batch, concurrency=concurrency, poll_interval_s=0.05),
+        clients_in=load_clients,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
