@@ -125,16 +125,11 @@ async def test_attempts_started_by_a_round_are_leased_to_the_worker_until_record
 
 
 async def test_a_round_that_fails_leaves_nothing_claimed_and_its_outcomes_for_the_next(
-    engine: AsyncEngine,
-    store: SqlHistoryStore,
-    queue: AttemptQueue,
-    call: ScriptedChannel,
-    make_dispatcher,
-    clock: Clock,
+    engine: AsyncEngine, store: SqlHistoryStore, queue: AttemptQueue, make_dispatcher, clock: Clock
 ) -> None:
     first, second = await new_client(store, "A"), await new_client(store, "B")
     await queue.add([attempt(first, "a")], clock())
-    dispatcher: Dispatcher = make_dispatcher(call)
+    dispatcher: Dispatcher = make_dispatcher(ScriptedChannel(ChannelKind.CALL))
     now = clock()
     since = history_since(now)
 
