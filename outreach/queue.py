@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from outreach.bulk import finish_many, insert_attempts, start_many
+from outreach.bulk import Starts, finish_many, insert_attempts, start_many
 from outreach.tables import AttemptOutcomeRow, AttemptRow, CampaignRow, ContactRow, PauseRow
 from povtor.db import UtcDateTime, dialect_insert, execute_dml, table_of
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, OutcomeKind, Purpose
@@ -551,8 +551,14 @@ class AttemptQueue:
         never waits for a row while it holds client locks, so no two rounds wait on each other.
         """
         async with self._round() as session:
-            recorded = await self._finish_in(session, finished, now) if finished else []
             postgres = self.dialect == "postgresql"
+            # Outcomes that bring nothing along go in the starts' statement, one round trip
+            # less; the others first (see above).
+            fold = postgres and all(f.fallback is None and not f.outcome.ours for f in finished)
+            recorded = (
+                [] if fold or not finished else await self._finish_in(session, finished, now)
+            )
+            folding = finished if fold else ()
             if postgres and pace_since is not None:  # one pacer at a time, before any client
                 await _pacing_lock(session)
             claims: list[Claim] = []
@@ -561,6 +567,8 @@ class AttemptQueue:
             # The claim takes its clients' locks itself unless takeovers came first: the locks
             # of one transaction are taken in one statement, in client order.
             lock_in_claim = postgres and not claims
+            if claims and folding:  # an attempt taken over may be among the outcomes
+                recorded, folding = await self._finish_in(session, folding, now), ()
             if limit > len(claims):
                 claims += await self._lease_in(
                     session,
@@ -571,13 +579,12 @@ class AttemptQueue:
                     lock_clients=lock_in_claim,
                     hold=True,  # leased by the start below, in this transaction
                 )
-            decisions: list[Decision] = []
-            if claims:
-                if postgres and not lock_in_claim:
-                    await _lock_clients(session, sorted({c.attempt.client_id for c in claims}))
-                decisions = await self._decide_in(
-                    session, claims, now, since, decider, pace_since, None
-                )
+            if postgres and claims and not lock_in_claim:
+                await _lock_clients(session, sorted({c.attempt.client_id for c in claims}))
+            decisions, folded = await self._decide_in(
+                session, claims, now, since, decider, pace_since, None, folding
+            )
+            recorded += folded
         return Round(recorded, claims, decisions)
 
     @contextlib.asynccontextmanager
@@ -636,9 +643,10 @@ class AttemptQueue:
                 await _pacing_lock(session)
             owned, paused = await self._claimed_still(session, claims, client_ids)
             mine = [c for c in claims if c.attempt.id in owned]
-            return await self._decide_in(
+            decisions, _ = await self._decide_in(
                 session, mine, now, since, lambda _c, _s: _ready(decide), pace_since, paused
             )
+            return decisions
 
     async def _decide_in(
         self,
@@ -649,12 +657,14 @@ class AttemptQueue:
         decider: Callable[[list[Claim], AsyncSession], Awaitable[Decide]],
         pace_since: tuple[datetime, datetime] | None,
         paused: frozenset[Purpose] | None,
-    ) -> list[Decision]:
+        finished: Sequence[Finish] = (),
+    ) -> tuple[list[Decision], list[Finish]]:
         """Decide locked claims against their clients' contacts (read now, under the client
-        locks) and apply the decisions in the caller's transaction. ``paused``: the purposes
-        paused, or None to read them with the contacts."""
+        locks) and apply the decisions in the caller's transaction, with ``finished`` (see
+        :meth:`_apply`). ``paused``: the purposes paused, or None to read them with the
+        contacts. Returns the decisions and the outcomes recorded."""
         if not claims:
-            return []
+            return [], await self._finish_in(session, finished, now) if finished else []
         client_ids = sorted({c.attempt.client_id for c in claims})
         history: dict[tuple[int, str], list[datetime]] = {}
         if paused is None and self.dialect == "postgresql":  # one statement for both
@@ -689,8 +699,7 @@ class AttemptQueue:
                 history[(cid, decision.channel.value)].append(now)
                 ctx.started(decision.channel, claim.attempt.purpose)
             decisions.append(decision)
-        await self._apply(session, decisions, now)
-        return decisions
+        return decisions, await self._apply(session, decisions, now, finished)
 
     async def _claimed_still(
         self, session: AsyncSession, claims: Sequence[Claim], client_ids: Sequence[int]
@@ -725,22 +734,32 @@ class AttemptQueue:
         return {r.id for r in rows if r.lease_token == tokens[r.id]}
 
     async def _apply(
-        self, session: AsyncSession, decisions: Sequence[Decision], now: datetime
-    ) -> None:
+        self,
+        session: AsyncSession,
+        decisions: Sequence[Decision],
+        now: datetime,
+        finished: Sequence[Finish] = (),
+    ) -> list[Finish]:
+        """Write the decisions; ``finished`` (PostgreSQL, outcomes without fallbacks or our
+        own failures) are recorded in the starts' statement. Returns those recorded."""
         starts = [d for d in decisions if isinstance(d, Start)]
         defers = [d for d in decisions if isinstance(d, Defer)]
         skips = [d for d in decisions if isinstance(d, Skip)]
+        recorded: list[Finish] = []
         # A start leases the attempt (its claim may only have locked it: ``hold``).
         if starts and self.dialect == "postgresql":  # with their contact rows
-            await start_many(
-                session,
+            leases = Starts(
                 [s.claim.attempt.id for s in starts],
                 [s.channel.value for s in starts],
                 [s.claim.token for s in starts],
-                now,
-                worker_id=self.worker_id,
-                lease_until=now + self.lease,
+                self.worker_id,
+                now + self.lease,
             )
+            if finished:
+                recorded = await self._finish_many(session, finished, now, leases)
+                await self._after_finish(session, recorded, now)
+            else:
+                await start_many(session, leases, now)
         elif starts:
             await session.execute(
                 update(A)
@@ -805,6 +824,9 @@ class AttemptQueue:
                 ),
                 [{"b_id": s.claim.attempt.id, "b_why": s.why} for s in skips],
             )
+        if finished and not (starts and self.dialect == "postgresql"):
+            recorded = await self._finish_in(session, finished, now)
+        return recorded
 
     # -- finishing: each execution's outcome recorded once ------------------------------------
 
@@ -820,11 +842,7 @@ class AttemptQueue:
         self, session: AsyncSession, items: Sequence[Finish], now: datetime
     ) -> list[Finish]:
         if self.dialect == "postgresql":  # with their outcome rows
-            params = [_finish_params(f, now) for f in items]
-            outcomes = [self._outcome_row(f, now) for f in items]
-            tokens = [f.claim.token for f in items]
-            applied = await finish_many(session, params, outcomes, tokens, now, self.worker_id)
-            done = [f for f in items if f.claim.attempt.id in applied]
+            done = await self._finish_many(session, items, now)
         else:
             owned = await self._owned(session, [f.claim for f in items], AttemptState.IN_PROGRESS)
             done = [f for f in items if f.claim.attempt.id in owned]
@@ -851,8 +869,31 @@ class AttemptQueue:
                     dialect_insert(self.dialect, O).on_conflict_do_nothing(),
                     [self._outcome_row(f, now) for f in done],
                 )
+        await self._after_finish(session, done, now)
+        return done
+
+    async def _finish_many(
+        self,
+        session: AsyncSession,
+        items: Sequence[Finish],
+        now: datetime,
+        starts: Starts | None = None,
+    ) -> list[Finish]:
+        """The outcomes' statement (PostgreSQL), with ``starts`` in it if given; the outcomes
+        recorded."""
+        params = [_finish_params(f, now) for f in items]
+        outcomes = [self._outcome_row(f, now) for f in items]
+        tokens = [f.claim.token for f in items]
+        applied = await finish_many(session, params, outcomes, tokens, now, self.worker_id, starts)
+        return [f for f in items if f.claim.attempt.id in applied]
+
+    async def _after_finish(
+        self, session: AsyncSession, done: Sequence[Finish], now: datetime
+    ) -> None:
+        """What recorded outcomes bring along: our own failures struck from the contacts,
+        fallback calls, and a wake-up when something is due at once."""
         if not done:
-            return []
+            return
         ours = [f.claim.attempt for f in done if f.outcome.ours]
         if ours:  # our failure (trunk down) is not a contact: the caps do not count it
             await session.execute(
@@ -893,7 +934,6 @@ class AttemptQueue:
             )
         if any(_due_again(f, now) for f in done):
             await self._became_due(session)
-        return done
 
     def _outcome_row(self, f: Finish, now: datetime) -> dict[str, Any]:
         a = f.claim.attempt
