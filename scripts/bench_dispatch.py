@@ -3,10 +3,13 @@
 
     .venv/bin/python scripts/bench_dispatch.py [--attempts 100000] [--workers 1 2 4] [--rounds 3]
 
-Each worker is a separate process running the real Dispatcher (claims with FOR UPDATE SKIP
-LOCKED, policies at contact time, batched outcome writes); the no-op channel logs every
-execution key to a per-process file, and the parent counts keys seen twice. Follow-ups
-(timeline notes) are not part of this measurement.
+Each worker is a separate process running the real Dispatcher (one transaction per round:
+the previous round's outcomes, claims with FOR UPDATE SKIP LOCKED, policies at contact time,
+the starts; the clients read in the round's transaction, as the composition root wires it);
+the no-op channel logs every execution key to a per-process file, and the parent counts keys
+seen twice. Follow-ups (timeline notes) are not part of this measurement. A dispatcher claims
+at most ``--concurrency`` attempts per round (its free execution slots), the bare loop
+``--batch``.
 
 The anchor, alternately with the dispatcher for ``--rounds`` rounds per worker count: the same
 claims over the same freshly reset attempts done by a bare loop, one connection per worker, each
