@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +40,7 @@ from povtor.db import UtcDateTime, dialect_insert, execute_dml, table_of
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, OutcomeKind, Purpose
 from povtor.work import WorkQueue, WorkTable
 
+log = logging.getLogger(__name__)
 A = table_of(AttemptRow)
 O = table_of(AttemptOutcomeRow)  # noqa: E741
 C = table_of(ContactRow)
@@ -606,7 +608,7 @@ class AttemptQueue:
                 yield session
         except BaseException:
             await session.close()
-            with contextlib.suppress(Exception):  # the connection may be gone already
+            with contextlib.suppress(Exception):  # gone already: the round's error is raised
                 await conn.close()
             raise
         await session.close()
@@ -618,7 +620,10 @@ class AttemptQueue:
         """Give back the connection kept for dispatch rounds."""
         conn, self._held = self._held, None
         if conn is not None:
-            await conn.close()
+            try:
+                await conn.close()
+            except Exception as err:  # gone with the database: nothing left to give back
+                log.warning("closing the dispatch connection failed: %s", err)
 
     # -- starting: policies checked under a per-client lock -----------------------------------
 
