@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import gc
 import os
 import statistics
 import subprocess
@@ -171,6 +172,7 @@ async def worker(url: str, keys_file: Path, concurrency: int, batch: int) -> Non
     async with engine.connect() as first, engine.connect() as second:  # as the bare loop's
         for conn in (first, second):  # connections, open before the start (rounds, LISTEN)
             await conn.execute(text("SELECT 1"))
+    gc.freeze()  # start-up's objects out of the collector's sight, as `povtor run` does
     print("ready", flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)  # the start gun
     await dispatcher.run(stop)
