@@ -28,6 +28,7 @@ from app.checks import check_database, check_settings
 from app.demo.marks import guard_channels
 from app.demo.safety import refuse_outside_loopback
 from app.health import HealthServer
+from crm_sync.history.client_batch import load_clients
 from crm_sync.history.planning_source import SqlPlanningSource
 from crm_sync.history.store import SqlHistoryStore
 from outreach.control import SqlOutreachControl
@@ -205,6 +206,7 @@ async def build(
         clock=clock.now,
         on_recorded=followups.wake,
         unavailable=rt.board.unavailable,
+        clients_in=load_clients,
     )
     rt.board.on_change(lambda c: dispatcher.wake() if c.state is HealthState.OK else None)
     planner = Planner(

@@ -3,6 +3,10 @@
 Under load this turns a thousand small writes into a few big ones; when idle an item is written
 at once. A failed write is retried with backoff (the items stay leased meanwhile), so a short
 database outage does not lose outcomes.
+
+While :meth:`Batcher.hold` is on, the batcher writes nothing itself: another loop takes the
+items (:meth:`Batcher.take`) into a transaction of its own and then says they are written
+(:meth:`Batcher.written`) or gives them back (:meth:`Batcher.put_back`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,34 @@ class Batcher(Generic[T]):
         self._pending: list[tuple[T, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._closed = False
+        self._held = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def hold(self, held: bool) -> None:
+        """With ``held``, items wait for :meth:`take`; without, the batcher writes them."""
+        self._held = held
+        self._wake.set()
+
+    def take(self, limit: int) -> list[tuple[T, asyncio.Future[None]]]:
+        """Up to ``limit`` items (oldest first), to be written elsewhere."""
+        taken = self._pending[:limit]
+        del self._pending[:limit]
+        return taken
+
+    @staticmethod
+    def written(taken: list[tuple[T, asyncio.Future[None]]]) -> None:
+        """Taken items are written: their submitters go on."""
+        for _, future in taken:
+            if not future.done():
+                future.set_result(None)
+
+    def put_back(self, taken: list[tuple[T, asyncio.Future[None]]]) -> None:
+        """Taken items were not written: first in line again."""
+        self._pending[:0] = taken
+        self._wake.set()
 
     async def submit(self, item: T) -> None:
         """Queue ``item`` and wait until it is written."""
@@ -50,7 +82,7 @@ class Batcher(Generic[T]):
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._pending:
+            while self._pending and not (self._held and not self._closed):
                 chunk = self._pending[: self._max_batch]
                 try:
                     await self._flush([item for item, _ in chunk])
@@ -61,8 +93,6 @@ class Batcher(Generic[T]):
                     continue
                 backoff = 0.05
                 del self._pending[: len(chunk)]
-                for _, future in chunk:
-                    if not future.done():
-                        future.set_result(None)
+                self.written(chunk)
             if self._closed:
                 return

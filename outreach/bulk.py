@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,28 +20,30 @@ from povtor.domain import ChannelKind, Purpose
 if TYPE_CHECKING:
     from outreach.queue import NewAttempt
 
-_START = text(
-    """
-    WITH started AS (
+# The starts: each attempt in progress on its channel, leased to the worker under its claim's
+# token, and counted as a contact.
+_START_PARTS = """
+    started AS (
         UPDATE outreach_attempts AS a
-        SET state = 'in_progress', channel = v.channel, updated_at = :now
-        FROM unnest(CAST(:ids AS BIGINT[]), CAST(:channels AS TEXT[])) AS v(id, channel)
-        WHERE a.id = v.id
+        SET state = 'in_progress', channel = s.channel, updated_at = :now,
+            worker_id = CAST(:worker_id AS TEXT), lease_token = s.token,
+            lease_expires_at = :lease_until
+        FROM unnest(CAST(:start_ids AS BIGINT[]), CAST(:start_channels AS TEXT[]),
+                    CAST(:start_tokens AS TEXT[])) AS s(id, channel, token)
+        WHERE a.id = s.id
         RETURNING a.id, a.client_id, a.attempt_no, a.purpose, a.channel
-    )
-    INSERT INTO outreach_contacts (client_id, channel, at, attempt_id, attempt_no, purpose)
-    SELECT client_id, channel, :now, id, attempt_no, purpose FROM started
-    ON CONFLICT DO NOTHING
-    """
-)
+    ), counted AS (
+        INSERT INTO outreach_contacts (client_id, channel, at, attempt_id, attempt_no, purpose)
+        SELECT client_id, channel, :now, id, attempt_no, purpose FROM started
+        ON CONFLICT DO NOTHING
+    )"""
 
 # The outcome row goes in with the attempt's update, only for attempts still under the lease.
 # The state is a parameter, not a literal: a literal matches the partial index on leased rows,
 # and the generic plan PostgreSQL settles on after five executions of the prepared statement
 # then scans that index and rescans the unnest per row (three times slower at 200 rows).
-_FINISH = text(
-    """
-    WITH v AS (
+_FINISH_PARTS = """
+    v AS (
         SELECT * FROM unnest(
             CAST(:ids AS BIGINT[]), CAST(:tokens AS TEXT[]), CAST(:states AS TEXT[]),
             CAST(:not_befores AS TIMESTAMPTZ[]), CAST(:attempt_nos AS INTEGER[]),
@@ -68,17 +71,38 @@ _FINISH = text(
                'exec:' || v.id || ':' || v.exec_no, NULL
         FROM v JOIN done ON done.id = v.id
         ON CONFLICT DO NOTHING
-    )
-    SELECT id FROM done
-    """
-)
+    )"""
+_START = text(f"WITH {_START_PARTS} SELECT count(*) FROM started")
+_FINISH = text(f"WITH {_FINISH_PARTS} SELECT id FROM done")
+# One statement for a round's outcomes and its starts (disjoint rows: the outcomes' attempts
+# are in progress, the starts' were due).
+_FINISH_AND_START = text(f"WITH {_FINISH_PARTS}, {_START_PARTS} SELECT id FROM done")
 
 
-async def start_many(
-    session: AsyncSession, ids: Sequence[int], channels: Sequence[str], now: datetime
-) -> None:
-    """Mark the attempts in progress on their channels and count each as a contact."""
-    await session.execute(_START, {"ids": list(ids), "channels": list(channels), "now": now})
+@dataclass(frozen=True, slots=True)
+class Starts:
+    """What :func:`start_many` and :func:`finish_many` need of a batch of starts."""
+
+    ids: Sequence[int]
+    channels: Sequence[str]
+    tokens: Sequence[str]
+    worker_id: str
+    lease_until: datetime
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "start_ids": list(self.ids),
+            "start_channels": list(self.channels),
+            "start_tokens": list(self.tokens),
+            "worker_id": self.worker_id,
+            "lease_until": self.lease_until,
+        }
+
+
+async def start_many(session: AsyncSession, starts: Starts, now: datetime) -> None:
+    """Mark the attempts in progress on their channels, leased to the worker under their
+    claims' tokens, and count each as a contact."""
+    await session.execute(_START, {**starts.params(), "now": now})
 
 
 async def finish_many(
@@ -88,11 +112,13 @@ async def finish_many(
     tokens: Sequence[str],
     now: datetime,
     worker_id: str,
+    starts: Starts | None = None,
 ) -> set[int]:
     """Apply finish parameters (``b_*`` keys) where the lease still holds and record their
-    outcome rows (as the queue builds them) in the same statement; the ids applied."""
+    outcome rows (as the queue builds them) in the same statement; the ids applied. With
+    ``starts``, the same statement also starts those (as :func:`start_many`)."""
     result = await session.execute(
-        _FINISH,
+        _FINISH if starts is None else _FINISH_AND_START,
         {
             "ids": [p["b_id"] for p in params],
             "tokens": list(tokens),
@@ -109,9 +135,9 @@ async def finish_many(
             "refs": [o["ref"] for o in outcomes],
             "data": [_json(o["data"]) for o in outcomes],
             "recorded": [o["recorded_at"] for o in outcomes],
-            "worker_id": worker_id,
             "running": "in_progress",
             "now": now,
+            **({"worker_id": worker_id} if starts is None else starts.params()),
         },
     )
     return {row[0] for row in result}

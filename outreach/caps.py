@@ -20,6 +20,12 @@ def cap_reached_until(
 
     Days, weeks and months are the client's local calendar ones.
     """
+    if (
+        isinstance(past_contacts, list)
+        and not past_contacts
+        and min(caps.per_day, caps.per_week, caps.per_month) > 0
+    ):
+        return None  # no contact yet, every cap above zero: no calendar to work out
     tz = zone(tz_name)
     today = at.astimezone(tz).date()
     week_start = today - timedelta(days=today.weekday())

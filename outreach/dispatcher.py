@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from outreach.batching import Batcher
 from outreach.caps import cap_reached_until, history_since
@@ -20,10 +23,12 @@ from outreach.permissions import channel_permitted, client_ad_consents, client_c
 from outreach.queue import (
     AttemptQueue,
     Claim,
+    Decide,
     Decision,
     Defer,
     Finish,
     NewAttempt,
+    Round,
     SettleContext,
     Skip,
     Start,
@@ -36,6 +41,7 @@ from povtor.errors import ChannelDown, ChannelStopping, ChannelUnavailable
 from povtor.ports import Channel, ClientLookup, Draining
 
 log = logging.getLogger(__name__)
+ClientsIn = Callable[[AsyncSession, Sequence[int]], Awaitable[Mapping[int, Client]]]
 MAX_RETRY_DELAY_S = 5.0  # between dispatch rounds while the database is unreachable
 
 
@@ -69,7 +75,12 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
         on_recorded: Callable[[], None] | None = None,
         unavailable: Callable[[ChannelKind], str | None] | None = None,
+        clients_in: ClientsIn | None = None,
     ) -> None:
+        # ``clients_in``: the same lookup as ``clients`` in a transaction of the caller's
+        # (the composition root passes the history store's loader): a round then reads its
+        # clients on its own connection, one round trip, instead of checking out another.
+        self.clients_in = clients_in
         self.unavailable = unavailable  # why a channel cannot be used now (Telegram away)
         self.queue = queue
         self.clients = clients
@@ -88,7 +99,11 @@ class Dispatcher:
         self._recorder: Batcher[Finish] = Batcher(self._record)
         self.recorded = 0
         self._clients: dict[int, Client] = {}  # loaded at settle time, used by the execution
+        self._round_clients: Mapping[int, Client] = {}  # the clients of the round deciding
         self._not_started: list[Claim] = []  # executions a stopping channel did not begin
+        # the metrics' labelled children, looked up once (``labels`` costs a lock and a hash)
+        self._gauges: dict[ChannelKind, Any] = {}
+        self._outcome_counters: dict[tuple[ChannelKind, OutcomeKind, AttemptState], Any] = {}
 
     def wake(self) -> None:
         """New attempts may be due (a channel is back). The queue wakes the dispatcher itself
@@ -102,6 +117,7 @@ class Dispatcher:
         timeout, cancel the rest and give back every claim."""
         executions: set[asyncio.Task[None]] = set()
         self._recorder = Batcher(self._record, max_batch=self.settings.batch_size)
+        self._recorder.hold(True)  # the loop's rounds write the outcomes
         try:
             async with asyncio.TaskGroup() as tg:
                 recorder = tg.create_task(self._recorder.run())
@@ -112,6 +128,7 @@ class Dispatcher:
                     await self._loop(stop, executions)
                 finally:
                     listener.cancel()
+                    self._recorder.hold(False)  # no more rounds: the recorder writes
                     self._begin_drain()
                     await self._drain(executions)
                     self._recorder.close()
@@ -119,6 +136,7 @@ class Dispatcher:
                     renewer.cancel()
                     drainer.cancel()
         finally:
+            await self.queue.close()
             now = self.clock()
             given_back = await self.queue.give_back(self._not_started, now)
             released = await self.queue.release(now, expire_in_progress=True)
@@ -143,22 +161,34 @@ class Dispatcher:
         """Dispatch everything due now and wait for it (tests, one-shot runs); returns the
         number of decisions taken."""
         self._recorder = Batcher(self._record, max_batch=self.settings.batch_size)
+        self._recorder.hold(True)
         decided = 0
-        async with asyncio.TaskGroup() as tg:
-            recorder = tg.create_task(self._recorder.run())
-            while True:
-                now = self.clock()
-                claims = await self.queue.take_over_expired(now, self.settings.batch_size)
-                claims += await self.queue.claim(now, self.settings.batch_size - len(claims))
-                if not claims:
-                    break
-                decisions = await self._settle(claims, now)
-                decided += len(decisions)
-                starts = [d for d in decisions if isinstance(d, Start)]
-                self._inflight += len(starts)
-                await asyncio.gather(*(self._execute(d) for d in starts))
-            self._recorder.close()
-            await recorder
+        executions: list[asyncio.Task[None]] = []
+        try:
+            async with asyncio.TaskGroup() as tg:
+                recorder = tg.create_task(self._recorder.run())
+                try:
+                    while True:
+                        now = self.clock()
+                        limit = self.settings.batch_size
+                        done = await self._round(now, limit, take_over=True)
+                        if not done.claims and not self._recorder.pending:
+                            break
+                        decided += len(done.decisions)
+                        for d in done.decisions:
+                            if isinstance(d, Start):
+                                self._inflight += 1
+                                executions.append(asyncio.create_task(self._execute(d)))
+                        while self._inflight:  # until every channel has returned
+                            self._slot_free.clear()
+                            await self._slot_free.wait()
+                finally:
+                    self._recorder.hold(False)
+                    await asyncio.gather(*executions)
+                    self._recorder.close()
+                    await recorder
+        finally:
+            await self.queue.close()
         return decided
 
     async def _loop(self, stop: asyncio.Event, executions: set[asyncio.Task[None]]) -> None:
@@ -170,14 +200,14 @@ class Dispatcher:
             # falls behind, claiming more would only lengthen that queue.
             backlog = max(0, self._unrecorded - self.settings.batch_size)
             free = self.settings.concurrency - self._inflight - backlog
-            if free <= 0:
-                self._slot_free.clear()
+            self._slot_free.clear()  # an execution ending from here on finds a round looking
+            if free <= 0 and not self._recorder.pending:
                 await _first(stop.wait(), self._slot_free.wait())
                 continue
             now = self.clock()
-            limit = min(free, self.settings.batch_size)
-            claims: list[Claim] = []
+            limit = max(0, min(free, self.settings.batch_size))
             wakeup.clear()  # a wake-up from here on finds the next round looking again
+            reap = now - last_reap >= timedelta(seconds=self.settings.reap_interval_s)
             try:
                 if failures:
                     # A failed round may have claimed attempts it never settled; between rounds
@@ -186,11 +216,7 @@ class Dispatcher:
                     orphans = await self.queue.release(now, expire_in_progress=False)
                     if orphans:
                         log.info("gave back %d attempts claimed by a failed round", orphans)
-                if now - last_reap >= timedelta(seconds=self.settings.reap_interval_s):
-                    claims += await self.queue.take_over_expired(now, limit)
-                    last_reap = now
-                claims += await self.queue.claim(now, limit - len(claims))
-                decisions = await self._settle(claims, now) if claims else []
+                done = await self._round(now, limit, take_over=reap)
             except Exception:
                 # The database went away (a restart, a failover): keep the worker, try again.
                 failures += 1
@@ -200,20 +226,24 @@ class Dispatcher:
                     async with asyncio.timeout(delay):
                         await stop.wait()
                 continue
+            if reap:
+                last_reap = now
             if failures:
                 log.warning("dispatching again after %d failed rounds", failures)
                 failures = 0
-            if not claims:
+            if not done.claims:
+                if self._recorder.pending or done.recorded:
+                    continue  # outcomes came in meanwhile: write them (and look again)
                 self.idle.set()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.settings.poll_interval_s):
-                        await _first(stop.wait(), wakeup.wait_set())
+                        await _first(stop.wait(), wakeup.wait_set(), self._slot_free.wait())
                 self.idle.clear()
                 if wakeup.is_set():
                     self.woken += 1
                 continue
-            self.metrics.claims.inc(len(claims))
-            for decision in decisions:
+            self.metrics.claims.inc(len(done.claims))
+            for decision in done.decisions:
                 if isinstance(decision, Start):
                     self._inflight += 1
                     task = asyncio.create_task(self._execute(decision))
@@ -244,9 +274,52 @@ class Dispatcher:
 
     # -- policies at the moment of contact ----------------------------------------------------
 
+    async def _round(self, now: datetime, limit: int, *, take_over: bool) -> Round:
+        """One round in one transaction: the outcomes waiting to be written, then up to
+        ``limit`` claims (with ``take_over``, expired leases first) settled against the
+        policies."""
+        taken = self._recorder.take(self.settings.batch_size)
+        try:
+            done = await self.queue.dispatch(
+                now,
+                limit,
+                finished=[f for f, _ in taken],
+                take_over=take_over,
+                since=history_since(now),
+                decider=lambda claims, session: self._decider(claims, now, session),
+                pace_since=self._pace_since(now),
+            )
+        except BaseException:
+            self._recorder.put_back(taken)
+            raise
+        self._recorder.written(taken)
+        self._recorded(done.recorded, len(taken))
+        self._settled(done.decisions)
+        return done
+
     async def _settle(self, claims: list[Claim], now: datetime) -> list[Decision]:
+        decide = await self._decider(claims, now)
+        decisions = await self.queue.settle(
+            claims, now, history_since(now), decide, pace_since=self._pace_since(now)
+        )
+        self._settled(decisions)
+        return decisions
+
+    def _pace_since(self, now: datetime) -> tuple[datetime, datetime] | None:
+        return hour_and_day_start(now, self.rules.pacing_timezone) if self.rules.pacing else None
+
+    async def _decider(
+        self, claims: list[Claim], now: datetime, session: AsyncSession | None = None
+    ) -> Decide:
+        """Loads the claims' clients (their consents and opt-outs as they are now), in the
+        round's transaction when the dispatcher has a loader for it; returns the function
+        deciding each claim."""
         ids = sorted({c.attempt.client_id for c in claims})
-        clients = await self.clients.get_clients(ids)
+        if session is not None and self.clients_in is not None:
+            clients = await self.clients_in(session, ids)
+        else:
+            clients = await self.clients.get_clients(ids)
+        self._round_clients = clients
 
         def decide(
             claim: Claim, calls: list[datetime], messages: list[datetime], ctx: SettleContext
@@ -254,18 +327,15 @@ class Dispatcher:
             client = clients.get(claim.attempt.client_id)
             return self.decide(claim, client, now, calls, messages, ctx)
 
-        pace_since = (
-            hour_and_day_start(now, self.rules.pacing_timezone) if self.rules.pacing else None
-        )
-        decisions = await self.queue.settle(
-            claims, now, history_since(now), decide, pace_since=pace_since
-        )
+        return decide
+
+    def _settled(self, decisions: list[Decision]) -> None:
+        clients, self._round_clients = self._round_clients, {}
         for d in decisions:
             if isinstance(d, Start):
                 self._clients[d.claim.attempt.id] = clients[d.claim.attempt.client_id]
             elif isinstance(d, Skip):
                 log.info("attempt %d skipped: %s", d.claim.attempt.id, d.why)
-        return decisions
 
     def decide(
         self,
@@ -319,7 +389,11 @@ class Dispatcher:
         if problem is not None:  # our side: not counted against the client, tried again later
             later = now + timedelta(seconds=self.settings.channel_down_retry_s)
             return Defer(claim, later, f"{channel.value} unavailable: {problem}"[:200])
-        allowed = next_allowed(now, client.timezone, channel, self.rules, self.is_holiday)
+        zone_key = (now, client.timezone, channel)
+        allowed = ctx.allowed.get(zone_key)
+        if allowed is None:
+            allowed = next_allowed(now, client.timezone, channel, self.rules, self.is_holiday)
+            ctx.allowed[zone_key] = allowed
         if allowed > now:
             return Defer(claim, allowed, "quiet hours")
         caps = self.rules.call_caps if channel is ChannelKind.CALL else self.rules.message_caps
@@ -349,7 +423,11 @@ class Dispatcher:
         attempt = replace(claim.attempt, channel=start.channel, state=AttemptState.IN_PROGRESS)
         client = self._clients.pop(attempt.id)
         channel = self.channels[start.channel]
-        gauge = self.metrics.in_progress.labels(start.channel.value)
+        gauge = self._gauges.get(start.channel)
+        if gauge is None:
+            gauge = self._gauges[start.channel] = self.metrics.in_progress.labels(
+                start.channel.value
+            )
         gauge.inc()
         try:
             try:
@@ -405,14 +483,20 @@ class Dispatcher:
         return Finish(claim, channel, outcome, after.state, retry_at, fallback, after.reason)
 
     async def _record(self, items: list[Finish]) -> None:
-        done = await self.queue.finish(items, self.clock())
-        refused = len(items) - len(done)
+        self._recorded(await self.queue.finish(items, self.clock()), len(items))
+
+    def _recorded(self, done: list[Finish], written: int) -> None:
+        refused = written - len(done)
         if refused:
             log.warning("%d outcomes refused: their leases were taken over", refused)
         for f in done:
-            self.metrics.outcomes.labels(
-                f.channel.value, f.outcome.kind.value, f.state.value
-            ).inc()
+            key = (f.channel, f.outcome.kind, f.state)
+            counter = self._outcome_counters.get(key)
+            if counter is None:
+                counter = self._outcome_counters[key] = self.metrics.outcomes.labels(
+                    f.channel.value, f.outcome.kind.value, f.state.value
+                )
+            counter.inc()
             if f.channel is ChannelKind.TELEGRAM and f.outcome.kind in (
                 OutcomeKind.DELIVERED,
                 OutcomeKind.ANSWERED,

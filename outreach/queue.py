@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,14 +32,15 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from outreach.bulk import finish_many, insert_attempts, start_many
+from outreach.bulk import Starts, finish_many, insert_attempts, start_many
 from outreach.tables import AttemptOutcomeRow, AttemptRow, CampaignRow, ContactRow, PauseRow
-from povtor.db import dialect_insert, execute_dml, table_of
+from povtor.db import UtcDateTime, dialect_insert, execute_dml, table_of
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, OutcomeKind, Purpose
 from povtor.work import WorkQueue, WorkTable
 
+log = logging.getLogger(__name__)
 A = table_of(AttemptRow)
 O = table_of(AttemptOutcomeRow)  # noqa: E741
 C = table_of(ContactRow)
@@ -47,6 +49,7 @@ P = table_of(PauseRow)
 PACING_LOCK = (1886478180, 1)  # pg_advisory_xact_lock(int, int): apart from the client locks
 DUE_STATES = (AttemptState.PLANNED.value, AttemptState.RETRY_SCHEDULED.value)
 LEASED_STATES = (AttemptState.CLAIMED.value, AttemptState.IN_PROGRESS.value)
+_NOT_PAUSED = (A.c.purpose.not_in(select(P.c.purpose)),)
 WORK = WorkTable(
     A,
     ready=DUE_STATES,
@@ -111,10 +114,29 @@ class SettleContext:
 
     paused: frozenset[Purpose] = frozenset()
     counts: dict[tuple[ChannelKind, Purpose], tuple[int, int]] = field(default_factory=dict)
+    # the first moment each (time zone, channel) may be contacted from the batch's moment on:
+    # quiet hours worked out once per zone and channel, not once per attempt
+    allowed: dict[tuple[datetime, str, ChannelKind], datetime] = field(default_factory=dict)
 
     def started(self, channel: ChannelKind, purpose: Purpose) -> None:
         hour, day = self.counts.get((channel, purpose), (0, 0))
         self.counts[(channel, purpose)] = (hour + 1, day + 1)
+
+
+Decide = Callable[[Claim, list[datetime], list[datetime], SettleContext], Decision]
+
+
+async def _ready(decide: Decide) -> Decide:
+    return decide
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """One dispatch round: the outcomes it recorded, what it claimed and what it decided."""
+
+    recorded: list[Finish]
+    claims: list[Claim]
+    decisions: list[Decision]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +152,18 @@ class Finish:
     detail: str = ""
 
 
+_PURPOSE = {p.value: p for p in Purpose}
+_CHANNEL = {c.value: c for c in ChannelKind}
+_STATE = {s.value: s for s in AttemptState}
+
+
 def _attempt(row: Any) -> Attempt:
     return Attempt(
         id=row.id,
         client_id=row.client_id,
-        purpose=Purpose(row.purpose),
-        channel=ChannelKind(row.channel),
-        state=AttemptState(row.state),
+        purpose=_PURPOSE[row.purpose],  # a dict, not Purpose(...): once per claimed row
+        channel=_CHANNEL[row.channel],
+        state=_STATE[row.state],
         not_before=row.not_before,
         idempotency_key=row.idempotency_key,
         attempt_no=row.attempt_no,
@@ -158,6 +185,7 @@ class AttemptQueue:
         self.dialect: str = engine.dialect.name
         # SQLite has one writer: serialising our own writes avoids "database is locked".
         self._write_lock = asyncio.Lock()
+        self._held: AsyncConnection | None = None  # kept between dispatch rounds (PostgreSQL)
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncSession]:
@@ -380,37 +408,50 @@ class AttemptQueue:
 
     async def claim(self, now: datetime, limit: int) -> list[Claim]:
         """Lease up to ``limit`` due attempts to this worker."""
-        not_paused = A.c.purpose.not_in(select(P.c.purpose))
-        return await self._lease(now, limit, where=(not_paused,), resumed=False)
+        async with self._write() as session:
+            return await self._lease_in(session, now, limit, where=_NOT_PAUSED, resumed=False)
 
     async def take_over_expired(self, now: datetime, limit: int) -> list[Claim]:
         """Lease attempts whose worker stopped renewing: claimed ones were never started,
         in-progress ones are resumed (channels are idempotent per execution key)."""
+        async with self._write() as session:
+            return await self._take_over_in(session, now, limit)
+
+    async def _take_over_in(self, session: AsyncSession, now: datetime, limit: int) -> list[Claim]:
         claims: list[Claim] = []
         for state, resumed in ((AttemptState.CLAIMED, False), (AttemptState.IN_PROGRESS, True)):
             where = (A.c.state == state.value,)
-            claims += await self._lease(now, limit, where=where, resumed=resumed, takeover=True)
+            claims += await self._lease_in(
+                session, now, limit, where=where, resumed=resumed, takeover=True
+            )
         return claims
 
-    async def _lease(
+    async def _lease_in(
         self,
+        session: AsyncSession,
         now: datetime,
         limit: int,
         *,
         where: Sequence[Any],
         resumed: bool,
         takeover: bool = False,
+        lock_clients: bool = False,
+        hold: bool = False,
     ) -> list[Claim]:
+        """Lease in the caller's transaction; with ``lock_clients`` (PostgreSQL) the claim
+        also takes the claimed clients' advisory locks; with ``hold`` the rows are only locked
+        for the transaction, leased when they start (see :meth:`WorkQueue.claim`)."""
         values = {"takeovers": A.c.takeovers + (1 if resumed else 0)}
-        async with self._write() as session:
-            batch = await self.work.claim(
-                await session.connection(),
-                now,
-                limit,
-                where=where,
-                takeover=takeover,
-                values=values,
-            )
+        batch = await self.work.claim(
+            await session.connection(),
+            now,
+            limit,
+            where=where,
+            takeover=takeover,
+            values=values,
+            lock_by="client_id" if lock_clients else None,
+            hold=hold,
+        )
         return [
             Claim(_attempt(r), batch.token, resumed, r.takeovers, r.fallback_of)
             for r in batch.rows
@@ -487,6 +528,103 @@ class AttemptQueue:
                 await self._became_due(session)
         return count
 
+    # -- a dispatch round: outcomes, claims and decisions in one transaction -------------------
+
+    async def dispatch(
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        finished: Sequence[Finish],
+        take_over: bool,
+        since: datetime,
+        decider: Callable[[list[Claim], AsyncSession], Awaitable[Decide]],
+        pace_since: tuple[datetime, datetime] | None = None,
+    ) -> Round:
+        """Record ``finished`` (as :meth:`finish`), lease up to ``limit`` attempts (with
+        ``take_over``, expired leases first) and settle them (as :meth:`settle`), all in one
+        transaction: a failure leaves nothing claimed and nothing recorded, and the whole
+        round costs one commit. ``decider`` is called with the claims and the round's session
+        once their clients are locked and their contacts read; it returns the function
+        deciding each claim (its reads, such as the clients', may use the session).
+
+        The outcomes go first, before any client lock is taken: their fallback calls may touch
+        rows another worker is claiming, and that worker may wait for a client lock; a round
+        never waits for a row while it holds client locks, so no two rounds wait on each other.
+        """
+        async with self._round() as session:
+            postgres = self.dialect == "postgresql"
+            # Outcomes that bring nothing along go in the starts' statement, one round trip
+            # less; the others first (see above).
+            fold = postgres and all(f.fallback is None and not f.outcome.ours for f in finished)
+            recorded = (
+                [] if fold or not finished else await self._finish_in(session, finished, now)
+            )
+            folding = finished if fold else ()
+            if postgres and pace_since is not None:  # one pacer at a time, before any client
+                await _pacing_lock(session)
+            claims: list[Claim] = []
+            if take_over and limit > 0:
+                claims += await self._take_over_in(session, now, limit)
+            # The claim takes its clients' locks itself unless takeovers came first: the locks
+            # of one transaction are taken in one statement, in client order.
+            lock_in_claim = postgres and not claims
+            if claims and folding:  # an attempt taken over may be among the outcomes
+                recorded, folding = await self._finish_in(session, folding, now), ()
+            if limit > len(claims):
+                claims += await self._lease_in(
+                    session,
+                    now,
+                    limit - len(claims),
+                    where=_NOT_PAUSED,
+                    resumed=False,
+                    lock_clients=lock_in_claim,
+                    hold=True,  # leased by the start below, in this transaction
+                )
+            if postgres and claims and not lock_in_claim:
+                await _lock_clients(session, sorted({c.attempt.client_id for c in claims}))
+            decisions, folded = await self._decide_in(
+                session, claims, now, since, decider, pace_since, None, folding
+            )
+            recorded += folded
+        return Round(recorded, claims, decisions)
+
+    @contextlib.asynccontextmanager
+    async def _round(self) -> AsyncIterator[AsyncSession]:
+        """A dispatch round's transaction. On PostgreSQL on a connection this queue keeps
+        between rounds (:meth:`close` gives it back): checking one out of the pool costs a
+        ping of three round trips, more than a round's own statements. A round that fails
+        closes it; the next checks out a fresh one (the database may have restarted)."""
+        if self.dialect != "postgresql":
+            async with self._write() as session:
+                yield session
+            return
+        conn, self._held = self._held, None
+        if conn is None:
+            conn = await self._sessions.kw["bind"].connect()
+        session = AsyncSession(bind=conn, expire_on_commit=False)
+        try:
+            async with conn.begin():
+                yield session
+        except BaseException:
+            await session.close()
+            with contextlib.suppress(Exception):  # gone already: the round's error is raised
+                await conn.close()
+            raise
+        await session.close()
+        self._held = conn
+        if session.info.pop("due_now", False):
+            self.work.wake()
+
+    async def close(self) -> None:
+        """Give back the connection kept for dispatch rounds."""
+        conn, self._held = self._held, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception as err:  # gone with the database: nothing left to give back
+                log.warning("closing the dispatch connection failed: %s", err)
+
     # -- starting: policies checked under a per-client lock -----------------------------------
 
     async def settle(
@@ -494,7 +632,7 @@ class AttemptQueue:
         claims: Sequence[Claim],
         now: datetime,
         since: datetime,
-        decide: Callable[[Claim, list[datetime], list[datetime], SettleContext], Decision],
+        decide: Decide,
         *,
         pace_since: tuple[datetime, datetime] | None = None,
     ) -> list[Decision]:
@@ -504,41 +642,69 @@ class AttemptQueue:
         still hold their lease."""
         if not claims:
             return []
-        client_ids = sorted({c.attempt.client_id for c in claims})
         async with self._write() as session:
-            if self.dialect == "postgresql" and pace_since is not None:  # one pacer at a time
-                await session.execute(
-                    text("SELECT pg_advisory_xact_lock(:a, :b)"),
-                    {"a": PACING_LOCK[0], "b": PACING_LOCK[1]},
-                )
+            client_ids = sorted({c.attempt.client_id for c in claims})
+            if self.dialect == "postgresql" and pace_since is not None:
+                await _pacing_lock(session)
             owned, paused = await self._claimed_still(session, claims, client_ids)
-            history: dict[tuple[int, str], list[datetime]] = {}
-            rows = await session.execute(
-                select(C.c.client_id, C.c.channel, C.c.at, C.c.attempt_id, C.c.attempt_no).where(
-                    self._in(C.c.client_id, client_ids), C.c.at >= since
+            mine = [c for c in claims if c.attempt.id in owned]
+            decisions, _ = await self._decide_in(
+                session, mine, now, since, lambda _c, _s: _ready(decide), pace_since, paused
+            )
+            return decisions
+
+    async def _decide_in(
+        self,
+        session: AsyncSession,
+        claims: Sequence[Claim],
+        now: datetime,
+        since: datetime,
+        decider: Callable[[list[Claim], AsyncSession], Awaitable[Decide]],
+        pace_since: tuple[datetime, datetime] | None,
+        paused: frozenset[Purpose] | None,
+        finished: Sequence[Finish] = (),
+    ) -> tuple[list[Decision], list[Finish]]:
+        """Decide locked claims against their clients' contacts (read now, under the client
+        locks) and apply the decisions in the caller's transaction, with ``finished`` (see
+        :meth:`_apply`). ``paused``: the purposes paused, or None to read them with the
+        contacts. Returns the decisions and the outcomes recorded."""
+        if not claims:
+            return [], await self._finish_in(session, finished, now) if finished else []
+        client_ids = sorted({c.attempt.client_id for c in claims})
+        history: dict[tuple[int, str], list[datetime]] = {}
+        if paused is None and self.dialect == "postgresql":  # one statement for both
+            rows = list(await session.execute(_HISTORY, {"ids": client_ids, "since": since}))
+            paused = frozenset(Purpose(p) for p in rows[0].paused)
+            rows = [r for r in rows if r.client_id is not None]
+        else:
+            if paused is None:
+                paused = frozenset(Purpose(p) for p in await session.scalars(select(P.c.purpose)))
+            rows = list(
+                await session.execute(
+                    select(
+                        C.c.client_id, C.c.channel, C.c.at, C.c.attempt_id, C.c.attempt_no
+                    ).where(self._in(C.c.client_id, client_ids), C.c.at >= since)
                 )
             )
-            ctx = SettleContext(paused=paused)
-            if pace_since is not None:
-                ctx.counts = await pace_counts(session, *pace_since)
-            own_exec = {(c.attempt.id, c.attempt.attempt_no) for c in claims}
-            for r in rows:
-                if (r.attempt_id, r.attempt_no) not in own_exec:
-                    history.setdefault((r.client_id, r.channel), []).append(r.at)
-            decisions: list[Decision] = []
-            for claim in claims:
-                if claim.attempt.id not in owned:
-                    continue
-                cid = claim.attempt.client_id
-                calls = history.setdefault((cid, ChannelKind.CALL.value), [])
-                messages = history.setdefault((cid, ChannelKind.TELEGRAM.value), [])
-                decision = decide(claim, calls, messages, ctx)
-                if isinstance(decision, Start):
-                    history[(cid, decision.channel.value)].append(now)
-                    ctx.started(decision.channel, claim.attempt.purpose)
-                decisions.append(decision)
-            await self._apply(session, decisions, now)
-        return decisions
+        ctx = SettleContext(paused=paused)
+        if pace_since is not None:
+            ctx.counts = await pace_counts(session, *pace_since)
+        own_exec = {(c.attempt.id, c.attempt.attempt_no) for c in claims}
+        for r in rows:
+            if (r.attempt_id, r.attempt_no) not in own_exec:
+                history.setdefault((r.client_id, r.channel), []).append(r.at)
+        decide = await decider(list(claims), session)
+        decisions: list[Decision] = []
+        for claim in claims:
+            cid = claim.attempt.client_id
+            calls = history.setdefault((cid, ChannelKind.CALL.value), [])
+            messages = history.setdefault((cid, ChannelKind.TELEGRAM.value), [])
+            decision = decide(claim, calls, messages, ctx)
+            if isinstance(decision, Start):
+                history[(cid, decision.channel.value)].append(now)
+                ctx.started(decision.channel, claim.attempt.purpose)
+            decisions.append(decision)
+        return decisions, await self._apply(session, decisions, now, finished)
 
     async def _claimed_still(
         self, session: AsyncSession, claims: Sequence[Claim], client_ids: Sequence[int]
@@ -553,10 +719,9 @@ class AttemptQueue:
             self._in(A.c.id, list(tokens)), A.c.state == AttemptState.CLAIMED.value
         )
         if self.dialect == "postgresql":
-            clients_locked = text(
-                "(SELECT count(pg_advisory_xact_lock(x)) FROM (SELECT x FROM "
-                "unnest(CAST(:client_ids AS BIGINT[])) AS x ORDER BY x) AS ordered) >= 0"
-            ).bindparams(client_ids=list(client_ids))
+            clients_locked = text(f"({_LOCK_CLIENTS}) >= 0").bindparams(
+                client_ids=list(client_ids)
+            )
             query = query.where(clients_locked).with_for_update(of=A)
         rows = [r for r in await session.execute(query) if r.lease_token == tokens[r.id]]
         return {r.id for r in rows}, frozenset(Purpose(r.purpose) for r in rows if r.paused)
@@ -574,14 +739,32 @@ class AttemptQueue:
         return {r.id for r in rows if r.lease_token == tokens[r.id]}
 
     async def _apply(
-        self, session: AsyncSession, decisions: Sequence[Decision], now: datetime
-    ) -> None:
+        self,
+        session: AsyncSession,
+        decisions: Sequence[Decision],
+        now: datetime,
+        finished: Sequence[Finish] = (),
+    ) -> list[Finish]:
+        """Write the decisions; ``finished`` (PostgreSQL, outcomes without fallbacks or our
+        own failures) are recorded in the starts' statement. Returns those recorded."""
         starts = [d for d in decisions if isinstance(d, Start)]
         defers = [d for d in decisions if isinstance(d, Defer)]
         skips = [d for d in decisions if isinstance(d, Skip)]
+        recorded: list[Finish] = []
+        # A start leases the attempt (its claim may only have locked it: ``hold``).
         if starts and self.dialect == "postgresql":  # with their contact rows
-            ids = [s.claim.attempt.id for s in starts]
-            await start_many(session, ids, [s.channel.value for s in starts], now)
+            leases = Starts(
+                [s.claim.attempt.id for s in starts],
+                [s.channel.value for s in starts],
+                [s.claim.token for s in starts],
+                self.worker_id,
+                now + self.lease,
+            )
+            if finished:
+                recorded = await self._finish_many(session, finished, now, leases)
+                await self._after_finish(session, recorded, now)
+            else:
+                await start_many(session, leases, now)
         elif starts:
             await session.execute(
                 update(A)
@@ -589,9 +772,19 @@ class AttemptQueue:
                 .values(
                     state=AttemptState.IN_PROGRESS.value,
                     channel=bindparam("b_channel"),
+                    worker_id=self.worker_id,
+                    lease_token=bindparam("b_token"),
+                    lease_expires_at=now + self.lease,
                     updated_at=now,
                 ),
-                [{"b_id": s.claim.attempt.id, "b_channel": s.channel.value} for s in starts],
+                [
+                    {
+                        "b_id": s.claim.attempt.id,
+                        "b_channel": s.channel.value,
+                        "b_token": s.claim.token,
+                    }
+                    for s in starts
+                ],
             )
             await session.execute(
                 dialect_insert(self.dialect, C).on_conflict_do_nothing(),
@@ -636,6 +829,9 @@ class AttemptQueue:
                 ),
                 [{"b_id": s.claim.attempt.id, "b_why": s.why} for s in skips],
             )
+        if finished and not (starts and self.dialect == "postgresql"):
+            recorded = await self._finish_in(session, finished, now)
+        return recorded
 
     # -- finishing: each execution's outcome recorded once ------------------------------------
 
@@ -645,83 +841,104 @@ class AttemptQueue:
         if not items:
             return []
         async with self._write() as session:
-            if self.dialect == "postgresql":  # with their outcome rows
-                params = [_finish_params(f, now) for f in items]
-                outcomes = [self._outcome_row(f, now) for f in items]
-                tokens = [f.claim.token for f in items]
-                applied = await finish_many(session, params, outcomes, tokens, now, self.worker_id)
-                done = [f for f in items if f.claim.attempt.id in applied]
-            else:
-                owned = await self._owned(
-                    session, [f.claim for f in items], AttemptState.IN_PROGRESS
-                )
-                done = [f for f in items if f.claim.attempt.id in owned]
-                if done:
-                    await session.execute(
-                        update(A)
-                        .where(A.c.id == bindparam("b_id"))
-                        .values(
-                            state=bindparam("b_state"),
-                            not_before=bindparam("b_not_before"),
-                            attempt_no=bindparam("b_attempt_no"),
-                            our_failures=bindparam("b_our_failures"),
-                            last_outcome=bindparam("b_outcome"),
-                            last_detail=bindparam("b_detail"),
-                            finished_at=bindparam("b_finished"),
-                            worker_id=None,
-                            lease_token=None,
-                            lease_expires_at=None,
-                            updated_at=now,
-                        ),
-                        [_finish_params(f, now) for f in done],
-                    )
-                    await session.execute(
-                        dialect_insert(self.dialect, O).on_conflict_do_nothing(),
-                        [self._outcome_row(f, now) for f in done],
-                    )
-            if not done:
-                return []
-            ours = [f.claim.attempt for f in done if f.outcome.ours]
-            if ours:  # our failure (trunk down) is not a contact: the caps do not count it
-                await session.execute(
-                    delete(C).where(
-                        C.c.attempt_id == bindparam("b_attempt_id"),
-                        C.c.attempt_no == bindparam("b_attempt_no"),
-                    ),
-                    [{"b_attempt_id": a.id, "b_attempt_no": a.attempt_no} for a in ours],
-                )
-            fallbacks = [self._row(f.fallback, now) for f in done if f.fallback is not None]
-            if fallbacks:
-                await session.execute(
-                    dialect_insert(self.dialect, A).on_conflict_do_nothing(
-                        index_elements=["idempotency_key"]
-                    ),
-                    fallbacks,
-                )
-                # the client may have answered before this outcome was recorded (a quick
-                # press, or an execution resumed after a crash): then no call is needed
-                sources = [f.claim.attempt.id for f in done if f.fallback is not None]
-                answered = select(O.c.id).where(
-                    O.c.attempt_id == A.c.fallback_of,
-                    O.c.kind == OutcomeKind.ANSWERED.value,
-                )
+            return await self._finish_in(session, items, now)
+
+    async def _finish_in(
+        self, session: AsyncSession, items: Sequence[Finish], now: datetime
+    ) -> list[Finish]:
+        if self.dialect == "postgresql":  # with their outcome rows
+            done = await self._finish_many(session, items, now)
+        else:
+            owned = await self._owned(session, [f.claim for f in items], AttemptState.IN_PROGRESS)
+            done = [f for f in items if f.claim.attempt.id in owned]
+            if done:
                 await session.execute(
                     update(A)
-                    .where(
-                        A.c.fallback_of.in_(sources),
-                        A.c.state == AttemptState.PLANNED.value,
-                        answered.exists(),
-                    )
+                    .where(A.c.id == bindparam("b_id"))
                     .values(
-                        state=AttemptState.GIVEN_UP.value,
-                        last_detail="answered in Telegram: no call needed",
-                        finished_at=now,
+                        state=bindparam("b_state"),
+                        not_before=bindparam("b_not_before"),
+                        attempt_no=bindparam("b_attempt_no"),
+                        our_failures=bindparam("b_our_failures"),
+                        last_outcome=bindparam("b_outcome"),
+                        last_detail=bindparam("b_detail"),
+                        finished_at=bindparam("b_finished"),
+                        worker_id=None,
+                        lease_token=None,
+                        lease_expires_at=None,
                         updated_at=now,
-                    )
+                    ),
+                    [_finish_params(f, now) for f in done],
                 )
-            if any(_due_again(f, now) for f in done):
-                await self._became_due(session)
+                await session.execute(
+                    dialect_insert(self.dialect, O).on_conflict_do_nothing(),
+                    [self._outcome_row(f, now) for f in done],
+                )
+        await self._after_finish(session, done, now)
         return done
+
+    async def _finish_many(
+        self,
+        session: AsyncSession,
+        items: Sequence[Finish],
+        now: datetime,
+        starts: Starts | None = None,
+    ) -> list[Finish]:
+        """The outcomes' statement (PostgreSQL), with ``starts`` in it if given; the outcomes
+        recorded."""
+        params = [_finish_params(f, now) for f in items]
+        outcomes = [self._outcome_row(f, now) for f in items]
+        tokens = [f.claim.token for f in items]
+        applied = await finish_many(session, params, outcomes, tokens, now, self.worker_id, starts)
+        return [f for f in items if f.claim.attempt.id in applied]
+
+    async def _after_finish(
+        self, session: AsyncSession, done: Sequence[Finish], now: datetime
+    ) -> None:
+        """What recorded outcomes bring along: our own failures struck from the contacts,
+        fallback calls, and a wake-up when something is due at once."""
+        if not done:
+            return
+        ours = [f.claim.attempt for f in done if f.outcome.ours]
+        if ours:  # our failure (trunk down) is not a contact: the caps do not count it
+            await session.execute(
+                delete(C).where(
+                    C.c.attempt_id == bindparam("b_attempt_id"),
+                    C.c.attempt_no == bindparam("b_attempt_no"),
+                ),
+                [{"b_attempt_id": a.id, "b_attempt_no": a.attempt_no} for a in ours],
+            )
+        fallbacks = [self._row(f.fallback, now) for f in done if f.fallback is not None]
+        if fallbacks:
+            await session.execute(
+                dialect_insert(self.dialect, A).on_conflict_do_nothing(
+                    index_elements=["idempotency_key"]
+                ),
+                fallbacks,
+            )
+            # the client may have answered before this outcome was recorded (a quick
+            # press, or an execution resumed after a crash): then no call is needed
+            sources = [f.claim.attempt.id for f in done if f.fallback is not None]
+            answered = select(O.c.id).where(
+                O.c.attempt_id == A.c.fallback_of,
+                O.c.kind == OutcomeKind.ANSWERED.value,
+            )
+            await session.execute(
+                update(A)
+                .where(
+                    A.c.fallback_of.in_(sources),
+                    A.c.state == AttemptState.PLANNED.value,
+                    answered.exists(),
+                )
+                .values(
+                    state=AttemptState.GIVEN_UP.value,
+                    last_detail="answered in Telegram: no call needed",
+                    finished_at=now,
+                    updated_at=now,
+                )
+            )
+        if any(_due_again(f, now) for f in done):
+            await self._became_due(session)
 
     def _outcome_row(self, f: Finish, now: datetime) -> dict[str, Any]:
         a = f.claim.attempt
@@ -739,6 +956,33 @@ class AttemptQueue:
             "dedup_key": f"exec:{a.id}:{a.attempt_no}",
             "followup_done_at": None,
         }
+
+
+_LOCK_CLIENTS = (
+    "SELECT count(pg_advisory_xact_lock(x)) FROM (SELECT x FROM "
+    "unnest(CAST(:client_ids AS BIGINT[])) AS x ORDER BY x) AS ordered"
+)
+# The claimed clients' contacts and the purposes paused now, in one statement (one row at
+# least: the paused purposes come with a contact-less row when there are no contacts).
+_HISTORY = text(
+    """
+    SELECT p.paused, h.client_id, h.channel, h.at, h.attempt_id, h.attempt_no
+    FROM (SELECT ARRAY(SELECT purpose FROM outreach_pauses) AS paused) AS p
+    LEFT JOIN outreach_contacts AS h
+        ON h.client_id = ANY(CAST(:ids AS BIGINT[])) AND h.at >= :since
+    """
+).columns(at=UtcDateTime())
+
+
+async def _pacing_lock(session: AsyncSession) -> None:
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": PACING_LOCK[0], "b": PACING_LOCK[1]}
+    )
+
+
+async def _lock_clients(session: AsyncSession, client_ids: Sequence[int]) -> None:
+    """The clients' advisory locks, in id order (PostgreSQL)."""
+    await session.execute(text(_LOCK_CLIENTS), {"client_ids": list(client_ids)})
 
 
 def _due_again(f: Finish, now: datetime) -> bool:

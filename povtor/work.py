@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -268,19 +269,45 @@ class WorkQueue:
         where: Sequence[ColumnElement[bool]] = (),
         takeover: bool = False,
         values: Mapping[str, Any] | None = None,
+        lock_by: str | None = None,
+        hold: bool = False,
     ) -> Claimed:
         """Lease up to ``limit`` due rows (or, with ``takeover``, rows whose lease ran out) in
-        the caller's transaction; rows in claim order."""
+        the caller's transaction; rows in claim order. With ``lock_by`` (PostgreSQL), the same
+        statement then takes a transaction advisory lock on each value of that column among
+        the rows claimed, in ascending order (several claimers never wait on each other in a
+        circle); a later statement of the transaction reads under those locks.
+
+        With ``hold`` the due rows are only locked for the caller's transaction (``FOR UPDATE
+        SKIP LOCKED``; on SQLite the transaction's write lock holds them), not leased: the
+        caller leases each one with the token returned, or puts it back, before it commits.
+        One write of each row instead of two when the caller decides in the same transaction
+        (``values`` and ``takeover`` do not apply)."""
         if limit <= 0:
             return Claimed((), "")
         token = uuid.uuid4().hex
-        stmt = self.claim_statement(
-            now, limit, where=where, token=token, takeover=takeover, values=values
-        )
-        rows = list((await conn.execute(stmt)).all())
         s = self.spec
-        keys = [*(s.order_by or (s.due_at,)), "id"]
-        rows.sort(key=lambda r: tuple(getattr(r, k) for k in keys))
+        stmt: Any
+        if hold:
+            stmt = (
+                select(*s.table.c)
+                .where(self.due(now), *where)
+                .order_by(*[s.col(c) for c in s.order_by or (s.due_at,)])
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        else:
+            stmt = self.claim_statement(
+                now, limit, where=where, token=token, takeover=takeover, values=values
+            )
+        if lock_by is not None:
+            claimed = stmt.cte("claimed")
+            ordered = select(claimed.c[lock_by]).distinct().order_by(claimed.c[lock_by])
+            by = ordered.subquery().c[lock_by]
+            locked = select(func.count(func.pg_advisory_xact_lock(by)))
+            stmt = select(claimed, locked.scalar_subquery().label("locked_keys"))
+        rows = list((await conn.execute(stmt)).all())
+        rows.sort(key=operator.attrgetter(*(s.order_by or (s.due_at,)), "id"))
         return Claimed(rows, token)
 
     def held(self, ids: Sequence[int], token: str | None = None) -> ColumnElement[bool]:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.history.client_batch import load_clients
 from crm_sync.history.planning_source import SqlPlanningSource
 from crm_sync.history.store import ClientInput, SqlHistoryStore
 from outreach.dispatcher import Dispatcher, DispatchSettings
@@ -77,6 +78,7 @@ def make_dispatcher(
             rules or ContactRules(retries=ContactRules().retries),
             settings=DispatchSettings(**kw),  # type: ignore[arg-type]
             clock=clock,
+            clients_in=load_clients,
         )
 
     return make

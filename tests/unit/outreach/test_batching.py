@@ -1,0 +1,58 @@
+"""The outcome batcher: on hold, another loop takes its items into a transaction of its own and
+says whether they were written; off hold, or closed, it writes them itself."""
+
+from __future__ import annotations
+
+import asyncio
+
+from outreach.batching import Batcher
+
+
+async def test_on_hold_items_wait_for_the_taker_who_writes_them_or_gives_them_back() -> None:
+    flushed: list[list[str]] = []
+
+    async def flush(items: list[str]) -> None:
+        flushed.append(items)
+
+    batcher: Batcher[str] = Batcher(flush)
+    batcher.hold(True)
+    writer = asyncio.create_task(batcher.run())
+    submitters = [asyncio.create_task(batcher.submit(x)) for x in ("a", "b", "c")]
+    await asyncio.sleep(0)  # each submitter queues its item and waits
+    assert batcher.pending == 3
+    assert flushed == []  # held: the batcher writes nothing itself
+
+    taken = batcher.take(2)
+    assert [item for item, _ in taken] == ["a", "b"]
+    batcher.put_back(taken)  # the taker's transaction failed: first in line again
+    assert batcher.pending == 3
+    assert not any(s.done() for s in submitters)
+
+    taken = batcher.take(2)
+    batcher.written(taken)
+    await asyncio.gather(*submitters[:2])  # written elsewhere: their submitters go on
+    assert not submitters[2].done()
+    assert flushed == []
+
+    batcher.hold(False)  # the taker stopped: the batcher writes what is left
+    await submitters[2]
+    assert flushed == [["c"]]
+    batcher.close()
+    await writer
+
+
+async def test_closing_a_held_batcher_writes_what_is_left() -> None:
+    flushed: list[list[int]] = []
+
+    async def flush(items: list[int]) -> None:
+        flushed.append(items)
+
+    batcher: Batcher[int] = Batcher(flush, max_batch=2)
+    batcher.hold(True)
+    writer = asyncio.create_task(batcher.run())
+    submitters = [asyncio.create_task(batcher.submit(i)) for i in range(3)]
+    await asyncio.sleep(0)
+    batcher.close()
+    await writer
+    await asyncio.gather(*submitters)
+    assert flushed == [[0, 1], [2]]
