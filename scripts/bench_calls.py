@@ -13,7 +13,11 @@ caller's CPU per held call over the same hold window. Printed first: the worker'
 a multiple of the SIPp caller's (median of the rounds) per load, and the machine's load; then the
 table (the median round per load).
 
+The worker runs on the event loop ``povtor run`` uses (uvloop where installed); ``--loop asyncio``
+measures it on asyncio's own selector loop.
+
     .venv/bin/python scripts/bench_calls.py [--calls 50,100,200,400] [--hold 10] [--rounds 3]
+        [--loop uvloop|asyncio]
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_common import Comparison, LoadWatch, alternate_async, report_first
 
+from app import event_loop
 from povtor.domain import OutcomeKind
 from voice.call import Call
 from voice.engine import CallEngine
@@ -309,25 +314,35 @@ async def compare(calls: int, hold: float, rounds: int, load: LoadWatch) -> tupl
     return comparison, row
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", default="50,100,200,400")
-    parser.add_argument("--hold", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=3, help="anchor/worker rounds per load")
-    args = parser.parse_args()
+async def main(args: argparse.Namespace) -> None:
     load = LoadWatch()
     comparisons, rows = [], []
     for calls in (int(c) for c in args.calls.split(",")):
         comparison, row = await compare(calls, args.hold, args.rounds, load)
         comparisons.append(comparison)
         rows.append(row)
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
     report_first(
         comparisons,
         load,
-        [f"# {psutil.cpu_count()} cores, Python {sys.version.split()[0]}, hold {args.hold} s"],
+        [
+            f"# {psutil.cpu_count()} cores, Python {sys.version.split()[0]}, hold {args.hold} s, "
+            f"event loop {loop}"
+        ],
     )
     print_table(rows)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", default="50,100,200,400")
+    parser.add_argument("--hold", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3, help="anchor/worker rounds per load")
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the worker's event loop (povtor run uses uvloop where it is installed)",
+    )
+    parsed = parser.parse_args()
+    event_loop.run(main(parsed), parsed.loop)
