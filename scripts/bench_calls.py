@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import re
 import shutil
@@ -33,6 +34,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from array import array
 from dataclasses import dataclass
@@ -67,6 +69,7 @@ class Row:
     lost: int
     sent: int
     slips: int
+    cpu_wait: float = 0.0  # share of the hold the event loop's thread was runnable but not running
 
 
 def _free_port() -> int:
@@ -97,6 +100,17 @@ async def _wait_bound(port: int, process: asyncio.subprocess.Process) -> None:
             return
         await asyncio.sleep(0.02)
     raise RuntimeError("SIPp did not start")
+
+
+def _waited_for_cpu() -> float:
+    """Seconds this thread (the event loop's) has been runnable but waiting for a CPU
+    (``/proc/.../schedstat``): the part of the lateness the machine's load causes."""
+    path = f"/proc/self/task/{threading.get_native_id()}/schedstat"
+    try:
+        with open(path, encoding="ascii") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except OSError:
+        return 0.0
 
 
 async def run_load(calls: int, hold: float, folder: Path) -> Row:
@@ -144,8 +158,10 @@ async def run_load(calls: int, hold: float, folder: Path) -> Row:
             await asyncio.sleep(1.0)  # let every stream settle into the clock before measuring
             engine.clock.stats.reset()
             cpu0, sipp0, t0 = me.cpu_times(), sipp_ps.cpu_times(), time.monotonic()
+            wait0 = _waited_for_cpu()
             await asyncio.sleep(hold)
             cpu1, sipp1, t1 = me.cpu_times(), sipp_ps.cpu_times(), time.monotonic()
+            cpu_wait = (_waited_for_cpu() - wait0) / (t1 - t0)
             rss = me.memory_info().rss / 2**20
             held = min(held, sum(1 for c in placed if c.answered and not c.ended))
             stats = engine.clock.stats
@@ -178,6 +194,7 @@ async def run_load(calls: int, hold: float, folder: Path) -> Row:
         lost=sum(r.packets_lost for r in results),
         sent=sum(r.packets_sent for r in results),
         slips=slips,
+        cpu_wait=cpu_wait,
     )
 
 
@@ -280,6 +297,11 @@ def print_table(rows: list[Row]) -> None:
             f"| {r.rss_mb:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.max_ms:.1f} "
             f"| {r.lost} / {r.sent} | {r.slips} |"
         )
+    for r in rows:
+        print(
+            f"# {r.calls} calls: the event loop's thread waited for a CPU "
+            f"{r.cpu_wait * 100:.0f}% of the hold"
+        )
 
 
 async def compare(calls: int, hold: float, rounds: int, load: LoadWatch) -> tuple[Comparison, Row]:
@@ -296,6 +318,12 @@ async def compare(calls: int, hold: float, rounds: int, load: LoadWatch) -> tupl
     async def subject() -> float:
         row = await in_folder("worker", lambda f: run_load(calls, hold, f))
         rows.append(row)
+        print(
+            f"    worker: {row.held} held, {row.failed} failed, lateness p50 {row.p50_ms:.1f} / "
+            f"p99 {row.p99_ms:.1f} / max {row.max_ms:.1f} ms, CPU {row.cpu_worker:.0f}%, "
+            f"waited for a CPU {row.cpu_wait * 100:.0f}% of the hold",
+            file=sys.stderr,
+        )
         return row.cpu_worker / max(row.held, 1)  # CPU % of one core per held call
 
     async def anchor() -> float:
@@ -315,6 +343,9 @@ async def compare(calls: int, hold: float, rounds: int, load: LoadWatch) -> tupl
 
 
 async def main(args: argparse.Namespace) -> None:
+    # as `povtor run` does once started (app/runtime.py): what start-up built is out of the
+    # collector's sight, so a full collection walks only what the calls allocate
+    gc.freeze()
     load = LoadWatch()
     comparisons, rows = [], []
     for calls in (int(c) for c in args.calls.split(",")):
