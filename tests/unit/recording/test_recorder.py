@@ -55,6 +55,27 @@ async def test_robot_is_left_and_client_is_right(tmp_path: Path, writer: Recordi
     assert right == b"".join(client_frame(n) for n in range(120))
 
 
+async def test_many_recorders_on_one_writer_thread_each_get_their_own_ticks_in_order(
+    tmp_path: Path,
+) -> None:
+    """Appends queued together run as one writer job: each file still gets its own frames,
+    in order, whatever the interleaving of the recorders' flushes."""
+    with RecordingWriter(threads=1) as one:
+        recs = [
+            CallRecorder.open(tmp_path, f"m{i}", writer=one, flush_interval_s=0.02 * (1 + i % 3))
+            for i in range(12)
+        ]
+        for n in range(50):
+            for i, rec in enumerate(recs):
+                rec.write_tick(robot_frame(n + 1000 * i), client_frame(n + 1000 * i))
+        infos = [await rec.finish() for rec in recs]
+    for i, info in enumerate(infos):
+        _, frames = read_wav(info.path)
+        left, right = deinterleave(frames)
+        assert left == b"".join(robot_frame(n + 1000 * i) for n in range(50))
+        assert right == b"".join(client_frame(n + 1000 * i) for n in range(50))
+
+
 async def test_missing_side_is_silence_and_short_frame_is_zero_padded(
     tmp_path: Path, writer: RecordingWriter
 ) -> None:
