@@ -181,6 +181,13 @@ async def run_load(calls: int, hold: float, folder: Path) -> Row:
     sipp_cpu = (sipp1.user + sipp1.system - sipp0.user - sipp0.system) / wall * 100
     failed = sum(1 for r in results if r.outcome is not OutcomeKind.ANSWERED)
     failed += sum(1 for r in results if r.recording is None)
+    for r in results:
+        if r.outcome is not OutcomeKind.ANSWERED or r.recording is None:
+            print(
+                f"    failed call: {r.outcome.value} {r.sip_code} {r.reason!r}, "
+                f"recording {'kept' if r.recording is not None else 'missing'}",
+                file=sys.stderr,
+            )
     return Row(
         calls=calls,
         held=held,

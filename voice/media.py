@@ -7,8 +7,9 @@ A late clock sends the overdue frames at once rather than dropping them, so the 
 timestamps stay exact. :class:`RtpStream` is one call's socket: it sends the robot's audio
 (or silence), decodes the client's audio into 20 ms frames, receives RFC 4733 telephone
 events with the negotiated payload types, latches onto the source of incoming RTP (symmetric
-RTP) and counts loss from sequence numbers. Two streams can be bridged (a call handed to a
-manager through Povtor): each decoded frame of one is relayed to the other
+RTP) and counts loss from sequence numbers; a whole 20 ms packet (the usual case) goes to the
+client's :class:`FrameQueue` as it was decoded, with no copy. Two streams can be bridged (a
+call handed to a manager through Povtor): each decoded frame of one is relayed to the other
 (:meth:`RtpStream.relay`), and keypad digits are sent on as RFC 4733 events
 (:meth:`RtpStream.send_dtmf`).
 """
