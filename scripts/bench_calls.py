@@ -13,13 +13,18 @@ caller's CPU per held call over the same hold window. Printed first: the worker'
 a multiple of the SIPp caller's (median of the rounds) per load, and the machine's load; then the
 table (the median round per load).
 
+The worker runs on the event loop ``povtor run`` uses (uvloop where installed); ``--loop asyncio``
+measures it on asyncio's own selector loop.
+
     .venv/bin/python scripts/bench_calls.py [--calls 50,100,200,400] [--hold 10] [--rounds 3]
+        [--loop uvloop|asyncio]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import re
 import shutil
@@ -29,6 +34,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from array import array
 from dataclasses import dataclass
@@ -41,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_common import Comparison, LoadWatch, alternate_async, report_first
 
+from app import event_loop
 from povtor.domain import OutcomeKind
 from voice.call import Call
 from voice.engine import CallEngine
@@ -62,6 +69,7 @@ class Row:
     lost: int
     sent: int
     slips: int
+    cpu_wait: float = 0.0  # share of the hold the event loop's thread was runnable but not running
 
 
 def _free_port() -> int:
@@ -92,6 +100,17 @@ async def _wait_bound(port: int, process: asyncio.subprocess.Process) -> None:
             return
         await asyncio.sleep(0.02)
     raise RuntimeError("SIPp did not start")
+
+
+def _waited_for_cpu() -> float:
+    """Seconds this thread (the event loop's) has been runnable but waiting for a CPU
+    (``/proc/.../schedstat``): the part of the lateness the machine's load causes."""
+    path = f"/proc/self/task/{threading.get_native_id()}/schedstat"
+    try:
+        with open(path, encoding="ascii") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except OSError:
+        return 0.0
 
 
 async def run_load(calls: int, hold: float, folder: Path) -> Row:
@@ -139,8 +158,10 @@ async def run_load(calls: int, hold: float, folder: Path) -> Row:
             await asyncio.sleep(1.0)  # let every stream settle into the clock before measuring
             engine.clock.stats.reset()
             cpu0, sipp0, t0 = me.cpu_times(), sipp_ps.cpu_times(), time.monotonic()
+            wait0 = _waited_for_cpu()
             await asyncio.sleep(hold)
             cpu1, sipp1, t1 = me.cpu_times(), sipp_ps.cpu_times(), time.monotonic()
+            cpu_wait = (_waited_for_cpu() - wait0) / (t1 - t0)
             rss = me.memory_info().rss / 2**20
             held = min(held, sum(1 for c in placed if c.answered and not c.ended))
             stats = engine.clock.stats
@@ -160,6 +181,13 @@ async def run_load(calls: int, hold: float, folder: Path) -> Row:
     sipp_cpu = (sipp1.user + sipp1.system - sipp0.user - sipp0.system) / wall * 100
     failed = sum(1 for r in results if r.outcome is not OutcomeKind.ANSWERED)
     failed += sum(1 for r in results if r.recording is None)
+    for r in results:
+        if r.outcome is not OutcomeKind.ANSWERED or r.recording is None:
+            print(
+                f"    failed call: {r.outcome.value} {r.sip_code} {r.reason!r}, "
+                f"recording {'kept' if r.recording is not None else 'missing'}",
+                file=sys.stderr,
+            )
     return Row(
         calls=calls,
         held=held,
@@ -173,6 +201,7 @@ async def run_load(calls: int, hold: float, folder: Path) -> Row:
         lost=sum(r.packets_lost for r in results),
         sent=sum(r.packets_sent for r in results),
         slips=slips,
+        cpu_wait=cpu_wait,
     )
 
 
@@ -275,6 +304,11 @@ def print_table(rows: list[Row]) -> None:
             f"| {r.rss_mb:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.max_ms:.1f} "
             f"| {r.lost} / {r.sent} | {r.slips} |"
         )
+    for r in rows:
+        print(
+            f"# {r.calls} calls: the event loop's thread waited for a CPU "
+            f"{r.cpu_wait * 100:.0f}% of the hold"
+        )
 
 
 async def compare(calls: int, hold: float, rounds: int, load: LoadWatch) -> tuple[Comparison, Row]:
@@ -291,6 +325,12 @@ async def compare(calls: int, hold: float, rounds: int, load: LoadWatch) -> tupl
     async def subject() -> float:
         row = await in_folder("worker", lambda f: run_load(calls, hold, f))
         rows.append(row)
+        print(
+            f"    worker: {row.held} held, {row.failed} failed, lateness p50 {row.p50_ms:.1f} / "
+            f"p99 {row.p99_ms:.1f} / max {row.max_ms:.1f} ms, CPU {row.cpu_worker:.0f}%, "
+            f"waited for a CPU {row.cpu_wait * 100:.0f}% of the hold",
+            file=sys.stderr,
+        )
         return row.cpu_worker / max(row.held, 1)  # CPU % of one core per held call
 
     async def anchor() -> float:
@@ -309,25 +349,38 @@ async def compare(calls: int, hold: float, rounds: int, load: LoadWatch) -> tupl
     return comparison, row
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", default="50,100,200,400")
-    parser.add_argument("--hold", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=3, help="anchor/worker rounds per load")
-    args = parser.parse_args()
+async def main(args: argparse.Namespace) -> None:
+    # as `povtor run` does once started (app/runtime.py): what start-up built is out of the
+    # collector's sight, so a full collection walks only what the calls allocate
+    gc.freeze()
     load = LoadWatch()
     comparisons, rows = [], []
     for calls in (int(c) for c in args.calls.split(",")):
         comparison, row = await compare(calls, args.hold, args.rounds, load)
         comparisons.append(comparison)
         rows.append(row)
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
     report_first(
         comparisons,
         load,
-        [f"# {psutil.cpu_count()} cores, Python {sys.version.split()[0]}, hold {args.hold} s"],
+        [
+            f"# {psutil.cpu_count()} cores, Python {sys.version.split()[0]}, hold {args.hold} s, "
+            f"event loop {loop}"
+        ],
     )
     print_table(rows)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", default="50,100,200,400")
+    parser.add_argument("--hold", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3, help="anchor/worker rounds per load")
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the worker's event loop (povtor run uses uvloop where it is installed)",
+    )
+    parsed = parser.parse_args()
+    event_loop.run(main(parsed), parsed.loop)

@@ -149,6 +149,10 @@ async def test_a_trunks_file_as_the_docs_show_starts_beside_a_test_call(
         "POVTOR_SIP_TRUNKS_FILE": str(trunks),
     }
     async with running_worker(tmp_path / "w", settings) as worker:
+        # asked once the worker says it started: /healthz answers from before its channels are
+        # built ("no channel configured" meanwhile), and when it is asked first depends on the
+        # event loop's order of callbacks
+        await worker.wait_log(" starting: ")
         status, health = await worker.healthz()
         # the worker holds POVTOR_SIP_LOCAL_PORT: a test call still goes out, on a free port
         rc, out, err = await povtor(tmp_path / "w", "call", "sip:bob@127.0.0.1", "--trunk", "city")

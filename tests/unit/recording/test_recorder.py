@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,46 @@ async def test_robot_is_left_and_client_is_right(tmp_path: Path, writer: Recordi
     left, right = deinterleave(frames)
     assert left == b"".join(robot_frame(n) for n in range(120))
     assert right == b"".join(client_frame(n) for n in range(120))
+
+
+async def test_many_recorders_on_one_writer_thread_each_get_their_own_ticks_in_order(
+    tmp_path: Path,
+) -> None:
+    """Appends queued together run as one writer job: each file still gets its own frames,
+    in order, whatever the interleaving of the recorders' flushes."""
+    with RecordingWriter(threads=1) as one:
+        recs = [
+            CallRecorder.open(tmp_path, f"m{i}", writer=one, flush_interval_s=0.02 * (1 + i % 3))
+            for i in range(12)
+        ]
+        for n in range(50):
+            for i, rec in enumerate(recs):
+                rec.write_tick(robot_frame(n + 1000 * i), client_frame(n + 1000 * i))
+        infos = [await rec.finish() for rec in recs]
+    for i, info in enumerate(infos):
+        _, frames = read_wav(info.path)
+        left, right = deinterleave(frames)
+        assert left == b"".join(robot_frame(n + 1000 * i) for n in range(50))
+        assert right == b"".join(client_frame(n + 1000 * i) for n in range(50))
+
+
+async def test_a_recorder_opened_while_the_writer_is_busy_creates_its_file_before_writing(
+    tmp_path: Path,
+) -> None:
+    """Appends of other calls queued while the writer thread is busy must not run the new
+    recorder's first append before its file exists (that failed a call with EBADF)."""
+    with RecordingWriter(threads=1) as one:
+        busy = threading.Event()
+        one.shard().executor.submit(busy.wait)  # the writer thread is held up
+        first = CallRecorder.open(tmp_path, "early", writer=one, flush_interval_s=0.02)
+        first.write_tick(robot_frame(0), client_frame(0))  # its append now waits in the queue
+        late = CallRecorder.open(tmp_path, "late", writer=one, flush_interval_s=0.02)
+        late.write_tick(robot_frame(1), client_frame(1))
+        busy.set()
+        infos = [await first.finish(), await late.finish()]
+    for n, info in enumerate(infos):
+        _, frames = read_wav(info.path)
+        assert deinterleave(frames) == (robot_frame(n), client_frame(n))
 
 
 async def test_missing_side_is_silence_and_short_frame_is_zero_padded(
