@@ -4,10 +4,9 @@ The batch (distinct order ids: a repeated id waits for the next batch, see ``run
 into ``import_orders`` (COPY on PostgreSQL, executemany on SQLite), then a few statements do the
 rest in the database: resolve clients, compare with the stored order (IS DISTINCT FROM: only
 given fields count, so an import never erases stored data), UPDATE what changed, INSERT what is
-new, write the ORDER timeline event (same shape as ``order_event_values``: a plain INSERT for
-a new order, an upsert by its dedup key for a changed one), refresh ``client_stats`` of the
-clients touched (both sides of a moved order) and count the outcomes. No stored order is loaded
-into Python.
+new, refresh ``client_stats`` of the clients touched (both sides of a moved order) and count the
+outcomes. No stored order is loaded into Python. The timeline reads orders from ``orders``
+(``crm_sync.history.order_events``): no event row per order.
 """
 
 from __future__ import annotations
@@ -24,26 +23,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from crm_sync.history.client_stats import refresh_client_stats
 from crm_sync.imports.records import OrderRecord
 from crm_sync.imports.upsert import BatchResult, WriteRefused
-from povtor.domain import EventKind
 
 STAGING = "import_orders"
 _COLUMNS = (
-    "row_no", "external_id", "client_ext", "placed_at", "delivered_at", "amount", "amount_text",
-    "currency", "category", "items", "event_data",
+    "row_no", "external_id", "client_ext", "placed_at", "delivered_at", "amount", "currency",
+    "category", "items",
 )  # fmt: skip
 _CREATE = {
     "postgresql": f"""CREATE TEMP TABLE IF NOT EXISTS {STAGING} (
         row_no integer NOT NULL, external_id varchar(128) NOT NULL, client_ext varchar(128),
         placed_at timestamptz NOT NULL, delivered_at timestamptz, amount numeric(14, 2),
-        amount_text text, currency varchar(3), category varchar(128), items json,
-        event_data json, client_id bigint, order_id bigint, old_client_id bigint,
-        changed boolean)""",
+        currency varchar(3), category varchar(128), items json, client_id bigint,
+        order_id bigint, old_client_id bigint, changed boolean)""",
     # Same affinities as ``orders`` (NUMERIC amount), so stored and staged values compare.
     "sqlite": f"""CREATE TEMP TABLE IF NOT EXISTS {STAGING} (
         row_no INTEGER NOT NULL, external_id TEXT NOT NULL, client_ext TEXT,
         placed_at DATETIME NOT NULL, delivered_at DATETIME, amount NUMERIC(14, 2),
-        amount_text TEXT, currency VARCHAR(3), category TEXT, items JSON, event_data TEXT,
-        client_id INTEGER, order_id INTEGER, old_client_id INTEGER, changed INTEGER)""",
+        currency VARCHAR(3), category TEXT, items JSON, client_id INTEGER, order_id INTEGER,
+        old_client_id INTEGER, changed INTEGER)""",
 }
 
 
@@ -54,10 +51,6 @@ def _sqlite_time(value: datetime | None) -> str | None:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.isoformat(" ", "microseconds")[:26]  # without "+00:00"
-
-
-# json.dumps builds an encoder per call when given options: one for all rows.
-_json_text = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @lru_cache(maxsize=4096)
@@ -83,10 +76,6 @@ def staged_rows(records: Sequence[OrderRecord], dialect: str) -> list[tuple[Any,
     pg = dialect == "postgresql"
     out = []
     for r in records:
-        amount_text = str(r.amount)
-        # The event's data, byte for byte what order_event_values stores through SQLAlchemy.
-        data = f'{{"external_id": {_json_text(r.external_id)}, '
-        data += f'"amount": "{amount_text}"}}'
         out.append(
             (
                 r.row,
@@ -94,26 +83,13 @@ def staged_rows(records: Sequence[OrderRecord], dialect: str) -> list[tuple[Any,
                 r.client_external_id,
                 r.placed_at if pg else _sqlite_time(r.placed_at),
                 r.delivered_at if pg else _sqlite_time(r.delivered_at),
-                r.amount if pg else amount_text,
-                amount_text,
+                r.amount if pg else str(r.amount),
                 r.currency,
                 r.category,
                 _json(r.items),
-                data,
             )
         )
     return out
-
-
-# The ORDER timeline event of each staged order the batch wrote (``order_event_values``).
-_EVENTS = (
-    "INSERT INTO events (client_id, kind, at, summary, ref, data, dedup_key) "
-    "SELECT o.client_id, :kind, o.placed_at, "
-    "'Заказ ' || t.external_id || ' на ' || t.amount_text || ' ' || o.currency, "
-    "'order:' || o.id, t.event_data, 'order:' || t.external_id "
-    "FROM {s} t JOIN orders o ON o.external_id = t.external_id "
-    "WHERE t.client_id IS NOT NULL AND {where} ORDER BY t.row_no"
-)
 
 
 def _statements(dialect: str) -> list[str]:
@@ -149,12 +125,6 @@ def _statements(dialect: str) -> list[str]:
         "SELECT t.external_id, t.client_id, t.placed_at, t.delivered_at, t.amount, "
         "COALESCE(t.currency, :currency), t.category, t.items, :now, :now "
         f"FROM {s} t WHERE t.client_id IS NOT NULL AND t.order_id IS NULL ORDER BY t.row_no",
-        # A new order has no event yet (its event is written with it, here or by the store,
-        # and goes only with its client): a plain INSERT, no conflict check per row.
-        _EVENTS.format(s=s, where="t.order_id IS NULL"),
-        _EVENTS.format(s=s, where=f"t.changed = {true}")
-        + " ON CONFLICT (dedup_key) DO UPDATE SET client_id = excluded.client_id, "
-        "at = excluded.at, summary = excluded.summary, ref = excluded.ref, data = excluded.data",
     ]
 
 
@@ -204,7 +174,7 @@ async def write_orders(
             f"INSERT INTO {STAGING} ({', '.join(_COLUMNS)}) VALUES ({marks})", rows
         )
         stamp = _sqlite_time(now)
-    params = {"now": stamp, "currency": default_currency, "kind": EventKind.ORDER.value}
+    params = {"now": stamp, "currency": default_currency}
     for statement in _statements(dialect):
         await conn.execute(text(statement), params)
     s = STAGING
