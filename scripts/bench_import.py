@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -91,6 +92,10 @@ async def anchor_postgres(path: Path, url: str) -> float:
     return elapsed
 
 
+def _name() -> str:
+    return f"bench_import_{uuid.uuid4().hex[:8]}"  # the benchmark's own, dropped after
+
+
 def row_line(backend: str, kind: str, m: Measured) -> str:
     rows = sum(m.output[k] for k in ("created", "updated", "unchanged", "rejected"))
     label = kind if m.output["unchanged"] == 0 else f"{kind}(re)"
@@ -108,10 +113,10 @@ def compare(
     orders_csv = folder / "orders.csv"
     measured: list[tuple[Measured, Measured]] = []  # (clients, orders) per round
     reimport: list[Measured] = []
-    anchor_url = fresh_database(backend, folder) if backend == "postgres" else ""
+    anchor_url = fresh_database(backend, folder, _name()) if backend == "postgres" else ""
 
     def subject() -> float:
-        url = fresh_database(backend, folder)
+        url = fresh_database(backend, folder, _name())
         try:
             clients = run_measured(url, "import", "clients", str(folder / "clients.csv"))
             orders = run_measured(url, "import", "orders", str(orders_csv))
