@@ -11,17 +11,14 @@ outcomes. No stored order is loaded into Python. The timeline reads orders from 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import column, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm_sync.history.client_stats import refresh_client_stats
-from crm_sync.imports.records import OrderRecord
+from crm_sync.imports.order_rows import StagedOrder, sqlite_time
 from crm_sync.imports.upsert import BatchResult, WriteRefused
 
 STAGING = "import_orders"
@@ -42,54 +39,6 @@ _CREATE = {
         currency VARCHAR(3), category TEXT, items JSON, client_id INTEGER, order_id INTEGER,
         old_client_id INTEGER, changed INTEGER)""",
 }
-
-
-def _sqlite_time(value: datetime | None) -> str | None:
-    """UtcDateTime's SQLite text: naive UTC with microseconds."""
-    if value is None:
-        return None
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]  # without "+00:00"
-
-
-@lru_cache(maxsize=4096)
-def _item_json(values: tuple[Any, ...], keys: tuple[str, ...]) -> str:
-    return json.dumps(dict(zip(keys, values, strict=True)), ensure_ascii=False, default=str)
-
-
-def _json(value: list[dict[str, Any]] | None) -> str | None:
-    """JSON text as SQLAlchemy writes it; one-item lists (most rows) from a cache."""
-    if value is None:
-        return None
-    if len(value) == 1:
-        item = value[0]
-        try:
-            return f"[{_item_json(tuple(item.values()), tuple(item))}]"
-        except TypeError:  # an unhashable value
-            pass
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def staged_rows(records: Sequence[OrderRecord], dialect: str) -> list[tuple[Any, ...]]:
-    """The batch as staging rows in the driver's representation (runs off the event loop)."""
-    pg = dialect == "postgresql"
-    out = []
-    for r in records:
-        out.append(
-            (
-                r.row,
-                r.external_id,
-                r.client_external_id,
-                r.placed_at if pg else _sqlite_time(r.placed_at),
-                r.delivered_at if pg else _sqlite_time(r.delivered_at),
-                r.amount if pg else str(r.amount),
-                r.currency,
-                r.category,
-                _json(r.items),
-            )
-        )
-    return out
 
 
 def _statements(dialect: str) -> list[str]:
@@ -139,13 +88,13 @@ async def drop_staging(conn: AsyncConnection) -> None:
 
 async def write_orders(
     conn: AsyncConnection,
-    rows: list[tuple[Any, ...]],
+    rows: list[StagedOrder],
     *,
     default_currency: str,
     now: datetime,
     analyze: bool = True,
 ) -> BatchResult:
-    """One batch in the caller's transaction; rows from ``staged_rows`` (distinct ids).
+    """One batch in the caller's transaction; rows from ``OrderRows`` (distinct ids).
 
     ``analyze``: refresh the staging table's statistics (PostgreSQL; the first batch of a run).
     """
@@ -173,7 +122,7 @@ async def write_orders(
         await conn.exec_driver_sql(
             f"INSERT INTO {STAGING} ({', '.join(_COLUMNS)}) VALUES ({marks})", rows
         )
-        stamp = _sqlite_time(now)
+        stamp = sqlite_time(now)
     params = {"now": stamp, "currency": default_currency}
     for statement in _statements(dialect):
         await conn.execute(text(statement), params)
