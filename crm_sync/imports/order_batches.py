@@ -128,18 +128,22 @@ async def write_orders(
         await conn.execute(text(statement), params)
     s = STAGING
     true = "true" if dialect == "postgresql" else "1"
-    touched = text(
-        f"SELECT client_id FROM {s} WHERE client_id IS NOT NULL "
-        f"AND (order_id IS NULL OR changed = {true}) "
-        f"UNION SELECT old_client_id FROM {s} WHERE changed = {true}"
-    ).columns(column("client_id"))
-    await refresh_client_stats(conn, touched)
     counts = await conn.execute(
         text(f"SELECT count(client_id), count(order_id), "
-             f"coalesce(sum(CASE WHEN changed = {true} THEN 1 ELSE 0 END), 0) FROM {s}")
+             f"coalesce(sum(CASE WHEN changed = {true} THEN 1 ELSE 0 END), 0), "
+             f"coalesce(sum(CASE WHEN changed = {true} AND old_client_id <> client_id "
+             f"THEN 1 ELSE 0 END), 0) FROM {s}")
     )  # fmt: skip
-    known, existing, updated = counts.one()
+    known, existing, updated, moved = counts.one()
     result.counts.update(created=known - existing, updated=updated, unchanged=existing - updated)
+    if known > existing or updated:
+        touched = text(
+            f"SELECT client_id FROM {s} WHERE client_id IS NOT NULL "
+            f"AND (order_id IS NULL OR changed = {true}) "
+            f"UNION SELECT old_client_id FROM {s} WHERE changed = {true}"
+        ).columns(column("client_id"))
+        # Only a moved order can leave a client without orders (an import removes none).
+        await refresh_client_stats(conn, touched, emptied=moved > 0)
     if known < len(rows):
         unknown = await conn.execute(
             text(f"SELECT row_no, client_ext FROM {s} WHERE client_id IS NULL ORDER BY row_no")
