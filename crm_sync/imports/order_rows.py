@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -80,16 +81,17 @@ class OrderRows:
     def __init__(self, columns: ColumnMap, ctx: ParseContext, dialect: str) -> None:
         self.ctx = ctx
         self.pg = dialect == "postgresql"
-        # Per field its column, or -1: a missing column reads as an empty cell.
-        self._index = [columns.single.get(name, -1) for name in _FIELDS]
-        self._count = max(self._index) + 1
+        # Per field its column, or -1: the None appended to every row (an empty cell).
+        index = [columns.single.get(name, -1) for name in _FIELDS]
+        self._count = max(index) + 1
+        self._cells = itemgetter(*index)
 
     def staged(self, row: int, cells: list[CellValue]) -> StagedOrder:
         """Raises CellError with the reason when the row cannot be used."""
-        if len(cells) < self._count:  # XLSX rows end at their last filled cell
-            cells = [*cells, *([None] * (self._count - len(cells)))]
-        ext, client, placed, delivered, amount, currency, category, item, quantity = (
-            cells[i] if i >= 0 else None for i in self._index
+        short = self._count - len(cells)  # XLSX rows end at their last filled cell
+        padded = (*cells, *((None,) * short), None) if short > 0 else (*cells, None)
+        ext, client, placed, delivered, amount, currency, category, item, quantity = self._cells(
+            padded
         )
         ctx = self.ctx
         external_id = _id(ext, "номер заказа")
