@@ -67,7 +67,7 @@ def items_json(name: str, quantity: str, category: str | None) -> str:
 
 
 def _id(value: CellValue, what: str) -> str:
-    raw = value.strip() if value.__class__ is str else text(value)  # type: ignore[union-attr]
+    raw = value.strip() if value.__class__ is str else text(value)
     if not raw:
         raise CellError(f"не указан {what}")
     if len(raw) > 128:
