@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -66,7 +65,6 @@ SQLITE_BATCH_ROWS = 10_000  # two batches are in memory at a time: peak RSS < 30
 # per batch, 0.66-1.12 (alternated runs; why was not measured).
 SQLITE_COMMIT_ROWS = SQLITE_BATCH_ROWS
 GC_THRESHOLD = 200_000
-SWITCH_INTERVAL_S = 0.0005  # the GIL's, while importing (see _quick_handovers)
 HEADER_SEARCH_ROWS = 10  # 1C reports put a title and a blank line above the header
 
 ProgressFn = Callable[[int, int | None], None]
@@ -327,7 +325,7 @@ async def import_file(
 ) -> ImportSummary:
     """Import clients or orders from a CSV/XLSX file; InvalidInput if the file is unusable."""
     options = options or ImportOptions()
-    with open_table(path) as table, _few_gc_passes(), _quick_handovers():
+    with open_table(path) as table, _few_gc_passes():
         return await _import_table(engine, kind, path, table, options, progress)
 
 
@@ -341,19 +339,6 @@ def _few_gc_passes() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*thresholds)
-
-
-@contextmanager
-def _quick_handovers() -> Iterator[None]:
-    """The parser thread runs beside the writes, and SQLite's executemany gives up the GIL for
-    every row it steps: each time it wants it back it waited up to the switch interval (5 ms)
-    while the parser held it. A shorter interval while importing hands it back sooner."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
 
 
 async def _import_table(
