@@ -99,9 +99,13 @@ def _postgres_cpu() -> float:
     return total
 
 
-def run_measured(url: str, *args: str) -> Measured:
-    """Run ``povtor ARGS --json``: wall time, peak RSS (sampled every 50 ms) and CPU time."""
+def run_measured(url: str, *args: str, source: Path | None = None) -> Measured:
+    """Run ``povtor ARGS --json``: wall time, peak RSS (sampled every 50 ms) and CPU time.
+
+    ``source``: a source tree of other code (an earlier commit's) to run instead of this one."""
     env = {**os.environ, "POVTOR_DATABASE_URL": url, "POVTOR_LOG_LEVEL": "WARNING"}
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     pg = url.startswith("postgresql")
     server_before = _postgres_cpu() if pg else 0.0
     started = time.perf_counter()

@@ -183,6 +183,9 @@ ANCHORS: dict[str, tuple[str, ...]] = {
         "SELECT * FROM orders WHERE client_id = :client_id "
         "ORDER BY placed_at DESC, id DESC LIMIT 20",
         "SELECT * FROM events WHERE client_id = :client_id ORDER BY at DESC, id DESC LIMIT 51",
+        # the timeline's orders (crm_sync_0011: read from orders, merged with the events)
+        "SELECT id, client_id, external_id, placed_at, amount, currency FROM orders "
+        "WHERE client_id = :client_id ORDER BY placed_at DESC, id DESC LIMIT 51",
         "SELECT * FROM nps_responses WHERE client_id = :client_id "
         "ORDER BY answered_at DESC, id DESC LIMIT 10",
         CLIENT_TASKS.format(client=":client_id"),

@@ -1,7 +1,7 @@
 """Import benchmark: N clients and their orders (~11.5 per client) from CSV, SQLite and PostgreSQL.
 
     .venv/bin/python scripts/bench_import.py [--clients 100000] [--backends sqlite,postgres]
-                                             [--rounds 3]
+                                             [--rounds 3] [--before DIR]
 
 The files are the demo business written as a 1C export (``;``, UTF-8 BOM, dd.mm.yyyy hh:mm,
 "1 234,50", "8 (979) ..."), so parsing is exercised. Each import is a real `povtor import`
@@ -13,6 +13,11 @@ order rows, read from the same file with the csv module, as tuples of text into 
 table: PostgreSQL ``COPY`` (asyncpg ``copy_records_to_table``), SQLite ``executemany`` in one
 transaction. Printed first: the median ratio import / anchor per backend and the machine's load;
 then the table of the median round (clients, orders) and of one re-import of the same orders.
+
+``--before DIR`` (a source tree of earlier code, e.g. ``git archive COMMIT | tar -x -C DIR``)
+imports the same orders with that code too, in the same rounds (anchor, this code and that code
+in rotating order): its ratio to the anchor and this code's time over its time per round are
+printed after this code's ratios. Ratios at different loads do not compare; these do.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -36,7 +43,8 @@ from bench_common import (
     Comparison,
     LoadWatch,
     Measured,
-    alternate,
+    Pair,
+    alternate_many,
     drop_database,
     fresh_database,
     report_first,
@@ -91,6 +99,10 @@ async def anchor_postgres(path: Path, url: str) -> float:
     return elapsed
 
 
+def _name() -> str:
+    return f"bench_import_{uuid.uuid4().hex[:8]}"  # the benchmark's own, dropped after
+
+
 def row_line(backend: str, kind: str, m: Measured) -> str:
     rows = sum(m.output[k] for k in ("created", "updated", "unchanged", "rejected"))
     label = kind if m.output["unchanged"] == 0 else f"{kind}(re)"
@@ -102,22 +114,23 @@ def row_line(backend: str, kind: str, m: Measured) -> str:
 
 
 def compare(
-    backend: str, folder: Path, rounds: int, load: LoadWatch
-) -> tuple[Comparison, list[str]]:
-    """Anchor and orders import alternately; the ratio and the table rows of the median round."""
+    backend: str, folder: Path, rounds: int, load: LoadWatch, before: Path | None = None
+) -> tuple[list[Comparison], list[str]]:
+    """Anchor and orders import alternately; the ratios and the table rows of the median round."""
     orders_csv = folder / "orders.csv"
     measured: list[tuple[Measured, Measured]] = []  # (clients, orders) per round
     reimport: list[Measured] = []
-    anchor_url = fresh_database(backend, folder) if backend == "postgres" else ""
+    anchor_url = fresh_database(backend, folder, _name()) if backend == "postgres" else ""
 
-    def subject() -> float:
-        url = fresh_database(backend, folder)
+    def subject(source: Path | None = None) -> float:
+        url = fresh_database(backend, folder, _name())
         try:
             clients = run_measured(url, "import", "clients", str(folder / "clients.csv"))
-            orders = run_measured(url, "import", "orders", str(orders_csv))
-            measured.append((clients, orders))
-            if not reimport:  # the re-import of the same file, once (not compared)
-                reimport.append(run_measured(url, "import", "orders", str(orders_csv)))
+            orders = run_measured(url, "import", "orders", str(orders_csv), source=source)
+            if source is None:
+                measured.append((clients, orders))
+                if not reimport:  # the re-import of the same file, once (not compared)
+                    reimport.append(run_measured(url, "import", "orders", str(orders_csv)))
         finally:
             drop_database(url)
         return orders.seconds
@@ -127,19 +140,38 @@ def compare(
             return anchor_sqlite(orders_csv, folder)
         return asyncio.run(anchor_postgres(orders_csv, anchor_url))
 
+    subjects: dict[str, Callable[[], float]] = {"subject": subject}
+    if before is not None:
+        subjects["before"] = lambda: subject(before)
     try:
-        pairs = alternate(anchor, subject, rounds, load)
+        pairs = alternate_many(anchor, subjects, rounds, load)
     finally:
         if anchor_url:
             drop_database(anchor_url)
     floor = "COPY" if backend == "postgres" else "executemany"
-    comparison = Comparison(
-        f"{backend} orders import", f"{floor} of the same rows", pairs, goal="<= 3x"
-    )
+    comparisons = [
+        Comparison(
+            f"{backend} orders import", f"{floor} of the same rows", pairs["subject"], goal="<= 3x"
+        )
+    ]
+    if before is not None:
+        comparisons.append(
+            Comparison(f"{backend} orders import, code before", f"{floor}", pairs["before"])
+        )
+        comparisons.append(
+            Comparison(
+                f"{backend} orders import",
+                "the code before",
+                tuple(
+                    Pair(b.subject_s, a.subject_s)
+                    for a, b in zip(pairs["subject"], pairs["before"], strict=True)
+                ),
+            )
+        )
     middle = statistics.median_low(m.seconds for _, m in measured)
     clients, orders = next(pair for pair in measured if pair[1].seconds == middle)
     rows = [row_line(backend, "clients", clients), row_line(backend, "orders", orders)]
-    return comparison, rows + [row_line(backend, "orders", m) for m in reimport]
+    return comparisons, rows + [row_line(backend, "orders", m) for m in reimport]
 
 
 def main() -> None:
@@ -148,6 +180,9 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--folder", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=3, help="anchor/import rounds")
+    parser.add_argument(
+        "--before", type=Path, default=None, help="source tree of earlier code, run alternately"
+    )
     args = parser.parse_args()
     load = LoadWatch()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="povtor-bench-import-"))
@@ -160,12 +195,13 @@ def main() -> None:
         f"{'backend':9} {'file':8} {'rows':>9} {'seconds':>8} {'rows/s':>8} {'peak MB':>8} "
         f"{'cpu s':>6} {'pg cpu s':>8}",
     ]
-    comparisons = []
+    comparisons, beside = [], []
     for backend in args.backends.split(","):
-        comparison, rows = compare(backend, folder, args.rounds, load)
-        comparisons.append(comparison)
+        found, rows = compare(backend, folder, args.rounds, load, args.before)
+        comparisons.append(found[0])
+        beside += found[1:]  # the code before: after every backend's own ratio
         lines += rows
-    report_first(comparisons, load, lines)
+    report_first(comparisons + beside, load, lines)
 
 
 if __name__ == "__main__":

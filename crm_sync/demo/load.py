@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_sync.demo.generate import DEMO_PREFIX, DemoClient, DemoSpec, generate
 from crm_sync.history.client_stats import refresh_client_stats, refresh_last_nps
-from crm_sync.history.order_events import order_event_values
 from crm_sync.history.tables import ClientRow, NpsResponseRow, OrderRow
 from povtor.domain import EventKind
 from povtor.errors import InvalidInput
@@ -74,16 +73,6 @@ def _rows(
                 (oid, ext, cid, o.placed_at, o.delivered_at, o.amount, "RUB", items,
                  o.category, o.placed_at, o.placed_at)
             )  # fmt: skip
-            event = order_event_values(
-                order_id=oid,
-                client_id=cid,
-                external_id=ext,
-                placed_at=o.placed_at,
-                amount=o.amount,
-                currency="RUB",
-            )
-            event["data"] = json.dumps(event["data"])
-            out["events"].append(tuple(event[name] for name in COLUMNS["events"]))
         for at in c.unanswered_surveys:
             out["events"].append(_survey_event(cid, c, at))
         for n in c.nps:

@@ -44,8 +44,13 @@ NO_ORDERS: Mapping[str, Any] = {
 NO_NPS: Mapping[str, Any] = dict.fromkeys(NPS_COLUMNS)
 
 
-async def refresh_client_stats(conn: AsyncConnection, client_ids: Sequence[int] | Any) -> None:
-    """Recompute the order part of these clients: a list of ids or a SELECT of one id column."""
+async def refresh_client_stats(
+    conn: AsyncConnection, client_ids: Sequence[int] | Any, *, emptied: bool = True
+) -> None:
+    """Recompute the order part of these clients: a list of ids or a SELECT of one id column.
+
+    ``emptied=False``: the caller knows each of them has an order (it only added or changed
+    orders of theirs), so no part is cleared and no row removed: two statements fewer."""
     ids = _ids(client_ids)
     if ids is None:
         return
@@ -62,7 +67,7 @@ async def refresh_client_stats(conn: AsyncConnection, client_ids: Sequence[int] 
         .group_by(o.client_id)
     )
     has_orders = exists().where(o.client_id == stats.c.client_id)
-    await _merge(conn, ids, summary, ORDER_COLUMNS, has_orders, NO_ORDERS)
+    await _merge(conn, ids, summary, ORDER_COLUMNS, has_orders if emptied else None, NO_ORDERS)
 
 
 async def refresh_last_nps(conn: AsyncConnection, client_ids: Sequence[int] | Any) -> None:
@@ -102,18 +107,20 @@ async def _merge(
     ids: Any,
     rows: Any,
     columns: Sequence[str],
-    present: ColumnElement[bool],
+    present: ColumnElement[bool] | None,
     cleared: Mapping[str, Any],
 ) -> None:
     """Upsert ``rows`` (client_id, *columns) setting only the part this caller owns (the
-    columns in ``cleared``); rows of ``ids`` whose part is gone get it cleared, or are deleted
-    when the other part is empty too."""
+    columns in ``cleared``); rows of ``ids`` whose part is gone (not ``present``; None: none
+    can be) get it cleared, or are deleted when the other part is empty too."""
     insert = dialect_insert(conn, stats).from_select(["client_id", *columns], rows)
     owned = [name for name in columns if name in cleared]
     insert = insert.on_conflict_do_update(
         index_elements=[stats.c.client_id], set_={name: insert.excluded[name] for name in owned}
     )
     await conn.execute(insert)
+    if present is None:
+        return
     gone = [stats.c.client_id.in_(ids), ~present]
     other_empty = (
         stats.c.last_nps_id.is_(None) if "orders_count" in owned else stats.c.orders_count == 0

@@ -22,7 +22,12 @@ from crm_sync.history.convert import (
     order_from_row,
     task_from_row,
 )
-from crm_sync.history.order_events import order_event_values
+from crm_sync.history.order_events import (
+    ORDER_ENTRY_BASE,
+    is_order_entry,
+    order_entries,
+    order_entries_query,
+)
 from crm_sync.history.tables import (
     ClientPhoneRow,
     ClientRow,
@@ -275,18 +280,6 @@ class SqlHistoryStore:
             session.add(row)
             await session.flush()
             await refresh_client_stats(await session.connection(), [client.id])
-            session.add(
-                EventRow(
-                    **order_event_values(
-                        order_id=row.id,
-                        client_id=client.id,
-                        external_id=data.external_id,
-                        placed_at=data.placed_at,
-                        amount=data.amount,
-                        currency=data.currency,
-                    )
-                )
-            )
             return order_from_row(row)
 
     async def list_orders(self, client_id: int, limit: int = 50) -> Sequence[Order]:
@@ -299,7 +292,8 @@ class SqlHistoryStore:
         self, client_id: int, *, before_id: int | None = None, limit: int = 50
     ) -> Sequence[TimelineEvent]:
         """By when things happened, newest first (an order imported today that was placed last
-        year sits at last year); page with ``before_id`` = the last id of the previous page."""
+        year sits at last year); page with ``before_id`` = the last id of the previous page.
+        Events and orders (``order_events``) merged: each read through its client index."""
         async with self._sessions() as session:
             return await _timeline(session, client_id, before_id, limit)
 
@@ -715,19 +709,35 @@ async def _timeline(
 ) -> list[TimelineEvent]:
     # Core rows, not ORM objects: a page of them is read on every client card
     query = select(*table_of(EventRow).c).where(EventRow.client_id == client_id)
+    before = None
     if before_id is not None:
-        last_at = await session.scalar(
-            select(EventRow.at).where(EventRow.id == before_id, EventRow.client_id == client_id)
-        )
+        if is_order_entry(before_id):
+            last_at = await session.scalar(
+                select(OrderRow.placed_at).where(
+                    OrderRow.id == before_id - ORDER_ENTRY_BASE,
+                    OrderRow.client_id == client_id,
+                )
+            )
+        else:
+            last_at = await session.scalar(
+                select(EventRow.at).where(
+                    EventRow.id == before_id, EventRow.client_id == client_id
+                )
+            )
         if last_at is None:
             return []
+        before = (last_at, before_id)
         query = query.where(
             or_(EventRow.at < last_at, and_(EventRow.at == last_at, EventRow.id < before_id))
         )
     rows = await session.execute(
         query.order_by(EventRow.at.desc(), EventRow.id.desc()).limit(limit)
     )
-    return [event_from_row(cast(EventRow, r)) for r in rows]
+    events = [event_from_row(cast(EventRow, r)) for r in rows]
+    orders = await session.execute(order_entries_query(client_id, before, limit))
+    merged = events + order_entries(orders.all())
+    merged.sort(key=lambda e: (e.at, e.id), reverse=True)
+    return merged[:limit]
 
 
 async def _answers(session: AsyncSession, stmt: Any, limit: int) -> list[NpsResponse]:

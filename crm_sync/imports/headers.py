@@ -220,6 +220,7 @@ def map_columns(kind: Kind, headers: Sequence[str], overrides: Mapping[str, str]
 
 
 @lru_cache(maxsize=16)
+@lru_cache(maxsize=64)  # asked once per row, the same header every time
 def _width(headers: tuple[str, ...]) -> int:
     named = [i for i, h in enumerate(headers) if h.strip()]
     return named[-1] + 1 if named else 0

@@ -4,116 +4,41 @@ The batch (distinct order ids: a repeated id waits for the next batch, see ``run
 into ``import_orders`` (COPY on PostgreSQL, executemany on SQLite), then a few statements do the
 rest in the database: resolve clients, compare with the stored order (IS DISTINCT FROM: only
 given fields count, so an import never erases stored data), UPDATE what changed, INSERT what is
-new, write the ORDER timeline event (same shape as ``order_event_values``: a plain INSERT for
-a new order, an upsert by its dedup key for a changed one), refresh ``client_stats`` of the
-clients touched (both sides of a moved order) and count the outcomes. No stored order is loaded
-into Python.
+new, refresh ``client_stats`` of the clients touched (both sides of a moved order) and count the
+outcomes. No stored order is loaded into Python. The timeline reads orders from ``orders``
+(``crm_sync.history.order_events``): no event row per order.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import column, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm_sync.history.client_stats import refresh_client_stats
-from crm_sync.imports.records import OrderRecord
+from crm_sync.imports.order_rows import StagedOrder, sqlite_time
 from crm_sync.imports.upsert import BatchResult, WriteRefused
-from povtor.domain import EventKind
 
 STAGING = "import_orders"
 _COLUMNS = (
-    "row_no", "external_id", "client_ext", "placed_at", "delivered_at", "amount", "amount_text",
-    "currency", "category", "items", "event_data",
+    "row_no", "external_id", "client_ext", "placed_at", "delivered_at", "amount", "currency",
+    "category", "items",
 )  # fmt: skip
 _CREATE = {
     "postgresql": f"""CREATE TEMP TABLE IF NOT EXISTS {STAGING} (
         row_no integer NOT NULL, external_id varchar(128) NOT NULL, client_ext varchar(128),
         placed_at timestamptz NOT NULL, delivered_at timestamptz, amount numeric(14, 2),
-        amount_text text, currency varchar(3), category varchar(128), items json,
-        event_data json, client_id bigint, order_id bigint, old_client_id bigint,
-        changed boolean)""",
+        currency varchar(3), category varchar(128), items json, client_id bigint,
+        order_id bigint, old_client_id bigint, changed boolean)""",
     # Same affinities as ``orders`` (NUMERIC amount), so stored and staged values compare.
     "sqlite": f"""CREATE TEMP TABLE IF NOT EXISTS {STAGING} (
         row_no INTEGER NOT NULL, external_id TEXT NOT NULL, client_ext TEXT,
         placed_at DATETIME NOT NULL, delivered_at DATETIME, amount NUMERIC(14, 2),
-        amount_text TEXT, currency VARCHAR(3), category TEXT, items JSON, event_data TEXT,
-        client_id INTEGER, order_id INTEGER, old_client_id INTEGER, changed INTEGER)""",
+        currency VARCHAR(3), category TEXT, items JSON, client_id INTEGER, order_id INTEGER,
+        old_client_id INTEGER, changed INTEGER)""",
 }
-
-
-def _sqlite_time(value: datetime | None) -> str | None:
-    """UtcDateTime's SQLite text: naive UTC with microseconds."""
-    if value is None:
-        return None
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]  # without "+00:00"
-
-
-# json.dumps builds an encoder per call when given options: one for all rows.
-_json_text = json.JSONEncoder(ensure_ascii=False).encode
-
-
-@lru_cache(maxsize=4096)
-def _item_json(values: tuple[Any, ...], keys: tuple[str, ...]) -> str:
-    return json.dumps(dict(zip(keys, values, strict=True)), ensure_ascii=False, default=str)
-
-
-def _json(value: list[dict[str, Any]] | None) -> str | None:
-    """JSON text as SQLAlchemy writes it; one-item lists (most rows) from a cache."""
-    if value is None:
-        return None
-    if len(value) == 1:
-        item = value[0]
-        try:
-            return f"[{_item_json(tuple(item.values()), tuple(item))}]"
-        except TypeError:  # an unhashable value
-            pass
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def staged_rows(records: Sequence[OrderRecord], dialect: str) -> list[tuple[Any, ...]]:
-    """The batch as staging rows in the driver's representation (runs off the event loop)."""
-    pg = dialect == "postgresql"
-    out = []
-    for r in records:
-        amount_text = str(r.amount)
-        # The event's data, byte for byte what order_event_values stores through SQLAlchemy.
-        data = f'{{"external_id": {_json_text(r.external_id)}, '
-        data += f'"amount": "{amount_text}"}}'
-        out.append(
-            (
-                r.row,
-                r.external_id,
-                r.client_external_id,
-                r.placed_at if pg else _sqlite_time(r.placed_at),
-                r.delivered_at if pg else _sqlite_time(r.delivered_at),
-                r.amount if pg else amount_text,
-                amount_text,
-                r.currency,
-                r.category,
-                _json(r.items),
-                data,
-            )
-        )
-    return out
-
-
-# The ORDER timeline event of each staged order the batch wrote (``order_event_values``).
-_EVENTS = (
-    "INSERT INTO events (client_id, kind, at, summary, ref, data, dedup_key) "
-    "SELECT o.client_id, :kind, o.placed_at, "
-    "'Заказ ' || t.external_id || ' на ' || t.amount_text || ' ' || o.currency, "
-    "'order:' || o.id, t.event_data, 'order:' || t.external_id "
-    "FROM {s} t JOIN orders o ON o.external_id = t.external_id "
-    "WHERE t.client_id IS NOT NULL AND {where} ORDER BY t.row_no"
-)
 
 
 def _statements(dialect: str) -> list[str]:
@@ -149,12 +74,6 @@ def _statements(dialect: str) -> list[str]:
         "SELECT t.external_id, t.client_id, t.placed_at, t.delivered_at, t.amount, "
         "COALESCE(t.currency, :currency), t.category, t.items, :now, :now "
         f"FROM {s} t WHERE t.client_id IS NOT NULL AND t.order_id IS NULL ORDER BY t.row_no",
-        # A new order has no event yet (its event is written with it, here or by the store,
-        # and goes only with its client): a plain INSERT, no conflict check per row.
-        _EVENTS.format(s=s, where="t.order_id IS NULL"),
-        _EVENTS.format(s=s, where=f"t.changed = {true}")
-        + " ON CONFLICT (dedup_key) DO UPDATE SET client_id = excluded.client_id, "
-        "at = excluded.at, summary = excluded.summary, ref = excluded.ref, data = excluded.data",
     ]
 
 
@@ -169,13 +88,13 @@ async def drop_staging(conn: AsyncConnection) -> None:
 
 async def write_orders(
     conn: AsyncConnection,
-    rows: list[tuple[Any, ...]],
+    rows: list[StagedOrder],
     *,
     default_currency: str,
     now: datetime,
     analyze: bool = True,
 ) -> BatchResult:
-    """One batch in the caller's transaction; rows from ``staged_rows`` (distinct ids).
+    """One batch in the caller's transaction; rows from ``OrderRows`` (distinct ids).
 
     ``analyze``: refresh the staging table's statistics (PostgreSQL; the first batch of a run).
     """
@@ -203,24 +122,28 @@ async def write_orders(
         await conn.exec_driver_sql(
             f"INSERT INTO {STAGING} ({', '.join(_COLUMNS)}) VALUES ({marks})", rows
         )
-        stamp = _sqlite_time(now)
-    params = {"now": stamp, "currency": default_currency, "kind": EventKind.ORDER.value}
+        stamp = sqlite_time(now)
+    params = {"now": stamp, "currency": default_currency}
     for statement in _statements(dialect):
         await conn.execute(text(statement), params)
     s = STAGING
     true = "true" if dialect == "postgresql" else "1"
-    touched = text(
-        f"SELECT client_id FROM {s} WHERE client_id IS NOT NULL "
-        f"AND (order_id IS NULL OR changed = {true}) "
-        f"UNION SELECT old_client_id FROM {s} WHERE changed = {true}"
-    ).columns(column("client_id"))
-    await refresh_client_stats(conn, touched)
     counts = await conn.execute(
         text(f"SELECT count(client_id), count(order_id), "
-             f"coalesce(sum(CASE WHEN changed = {true} THEN 1 ELSE 0 END), 0) FROM {s}")
+             f"coalesce(sum(CASE WHEN changed = {true} THEN 1 ELSE 0 END), 0), "
+             f"coalesce(sum(CASE WHEN changed = {true} AND old_client_id <> client_id "
+             f"THEN 1 ELSE 0 END), 0) FROM {s}")
     )  # fmt: skip
-    known, existing, updated = counts.one()
+    known, existing, updated, moved = counts.one()
     result.counts.update(created=known - existing, updated=updated, unchanged=existing - updated)
+    if known > existing or updated:
+        touched = text(
+            f"SELECT client_id FROM {s} WHERE client_id IS NOT NULL "
+            f"AND (order_id IS NULL OR changed = {true}) "
+            f"UNION SELECT old_client_id FROM {s} WHERE changed = {true}"
+        ).columns(column("client_id"))
+        # Only a moved order can leave a client without orders (an import removes none).
+        await refresh_client_stats(conn, touched, emptied=moved > 0)
     if known < len(rows):
         unknown = await conn.execute(
             text(f"SELECT row_no, client_ext FROM {s} WHERE client_id IS NULL ORDER BY row_no")

@@ -77,6 +77,17 @@ def parse_datetime(value: CellValue, tz: ZoneInfo) -> datetime:
         raw = value.strip()
         if len(raw) <= 10:  # a date without time: such values repeat
             return _date_text_to_utc(raw, tz)
+        if len(raw) == 16 and raw[10] == " " and raw[13] == ":":  # dd.mm.yyyy hh:mm (1C)
+            day = _day_start_utc(raw[:10], tz)
+            hour, minute = raw[11:13], raw[14:16]
+            if (
+                day is not None
+                and (hour + minute).isascii()
+                and (hour + minute).isdigit()
+                and int(hour) < 24
+                and int(minute) < 60
+            ):
+                return day + timedelta(hours=int(hour), minutes=int(minute))
         return _to_utc(_parse_date_text(raw), tz)
     if isinstance(value, datetime):
         moment = value
@@ -93,6 +104,20 @@ def parse_datetime(value: CellValue, tz: ZoneInfo) -> datetime:
 def _date_text_to_utc(raw: str, tz: ZoneInfo) -> datetime:
     """Exports repeat dates (delivery days, whole-day orders): each is parsed once."""
     return _to_utc(_parse_date_text(raw), tz)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _day_start_utc(raw: str, tz: ZoneInfo) -> datetime | None:
+    """Midnight of a dd.mm.yyyy day in UTC, when every hour of it has one offset; None for a
+    day with a clock change or text that is not such a day (the full parse decides both)."""
+    if raw[2:3] != "." or raw[5:6] != ".":
+        return None
+    try:
+        start = _parse_date_text(raw)
+    except CellError:
+        return None
+    offset = _day_offset(start.year, start.month, start.day, tz)
+    return None if offset is None else start.replace(tzinfo=UTC) - offset
 
 
 def _to_utc(moment: datetime, tz: ZoneInfo) -> datetime:

@@ -1,11 +1,9 @@
-"""One source row -> a typed client or order record, or the reason it is rejected."""
+"""One source row -> a typed client record, or the reason it is rejected (orders: order_rows)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from functools import lru_cache
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +13,6 @@ from crm_sync.imports.parse import (
     CellError,
     CellValue,
     Formula,
-    parse_amount,
     parse_datetime,
     parse_email,
     parse_id,
@@ -32,11 +29,6 @@ _CHANNELS = {
     "звонок": ChannelKind.CALL,
     "телефон": ChannelKind.CALL,
 }
-
-
-EARLIEST_YEAR = 1990  # no business keeps orders older than this: an earlier date is a typo
-FUTURE_MARGIN = timedelta(days=2)  # clocks and time zones; beyond it a date has not happened
-SURELY_LATER_DAY = timedelta(days=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,19 +56,6 @@ class ClientRecord:
     ad_consent: bool | None = None  # consent to advertising (None: not given in the file)
     consent_at: datetime | None = None
     consent_source: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRecord:
-    row: int
-    external_id: str
-    client_external_id: str
-    placed_at: datetime
-    amount: Decimal
-    currency: str | None = None
-    delivered_at: datetime | None = None
-    category: str | None = None
-    items: list[dict[str, Any]] | None = None
 
 
 class RowCells:
@@ -186,25 +165,6 @@ def client_record(row: int, cells: RowCells, ctx: ParseContext) -> ClientRecord:
     )
 
 
-@lru_cache(maxsize=8)
-def _earliest(tz: ZoneInfo) -> datetime:
-    """The first moment of EARLIEST_YEAR in the zone, in UTC: a moment before it falls in an
-    earlier local year (compared in UTC, as parsed moments are, without a zone lookup)."""
-    return datetime(EARLIEST_YEAR, 1, 1, tzinfo=tz).astimezone(UTC)
-
-
-def _plausible(moment: datetime, what: str, ctx: ParseContext) -> datetime:
-    if moment < _earliest(ctx.tz):
-        raise CellError(f"{what} {_local(moment, ctx)} раньше {EARLIEST_YEAR} года")
-    if moment > ctx.now + FUTURE_MARGIN:
-        raise CellError(f"{what} {_local(moment, ctx)} ещё не наступила")
-    return moment
-
-
-def _local(moment: datetime, ctx: ParseContext) -> str:
-    return moment.astimezone(ctx.tz).strftime("%d.%m.%Y")
-
-
 def _consent(cells: RowCells, ctx: ParseContext) -> dict[str, Any]:
     from crm_sync.imports.consent import parse_consent
 
@@ -217,43 +177,3 @@ def _consent(cells: RowCells, ctx: ParseContext) -> dict[str, Any]:
         "consent_at": parse_datetime(raw_at, ctx.tz) if text(raw_at) else None,
         "consent_source": (cells.text("consent_source") or "")[:48] or None,
     }
-
-
-def order_record(row: int, cells: RowCells, ctx: ParseContext) -> OrderRecord:
-    external_id = parse_id(cells.get("external_id"), "номер заказа")
-    client_id = parse_id(cells.get("client_external_id"), "код клиента")
-    placed_at = _plausible(parse_datetime(cells.get("placed_at"), ctx.tz), "дата заказа", ctx)
-    delivered_raw = cells.get("delivered_at")
-    delivered_at = None
-    if text(delivered_raw):
-        delivered_at = _plausible(parse_datetime(delivered_raw, ctx.tz), "дата доставки", ctx)
-        # Compared by local day: a delivery date without time is midnight of that day. Two
-        # days apart in UTC are apart in any zone's days too (no clock moves that far).
-        if delivered_at - placed_at < SURELY_LATER_DAY and (
-            delivered_at.astimezone(ctx.tz).date() < placed_at.astimezone(ctx.tz).date()
-        ):
-            raise CellError(
-                f"доставка {_local(delivered_at, ctx)} раньше заказа {_local(placed_at, ctx)}"
-            )
-    currency = (cells.text("currency") or "").upper() or None
-    if currency is not None:
-        currency = {"РУБ": "RUB", "RUR": "RUB", "Р": "RUB", "РУБ.": "RUB"}.get(currency, currency)
-        if len(currency) != 3 or not currency.isalpha():
-            raise CellError(f"валюта {currency!r} не распознана (ждём код ISO 4217, RUB)")
-    category = cells.text("category")
-    items = None
-    if item := cells.text("item"):
-        quantity = cells.text("quantity") or "1"
-        items = [{"name": item[:300], "quantity": quantity, "price": None, "sku": None}]
-        items[0]["category"] = category
-    return OrderRecord(
-        row=row,
-        external_id=external_id,
-        client_external_id=client_id,
-        placed_at=placed_at,
-        amount=parse_amount(cells.get("amount")),
-        currency=currency,
-        delivered_at=delivered_at,
-        category=category[:128] if category else None,
-        items=items,
-    )

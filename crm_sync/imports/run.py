@@ -31,23 +31,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from crm_sync.history.tables import ImportRunRow
 from crm_sync.imports.consent import write_consents
 from crm_sync.imports.headers import ColumnMap, Kind, map_columns, recognised_count
-from crm_sync.imports.order_batches import (
-    drop_staging,
-    prepare_staging,
-    staged_rows,
-    write_orders,
-)
+from crm_sync.imports.order_batches import drop_staging, prepare_staging, write_orders
+from crm_sync.imports.order_rows import OrderRows, StagedOrder
 from crm_sync.imports.parse import CellError, CellValue, text
 from crm_sync.imports.reader import BrokenRow, TableFile, open_table
 from crm_sync.imports.records import (
     ClientRecord,
-    OrderRecord,
     ParseContext,
     RowCells,
     client_record,
     formula_problem,
     is_blank,
-    order_record,
     shape_problem,
 )
 from crm_sync.imports.rejects import NOTES_SUFFIX, RejectsWriter
@@ -142,7 +136,7 @@ class _Batch:
     """Rows parsed off the event loop, ready to write; ``error`` ends the file early."""
 
     records: list[ClientRecord] = field(default_factory=list)  # clients
-    staged: list[tuple[Any, ...]] = field(default_factory=list)  # orders, driver values
+    staged: list[StagedOrder] = field(default_factory=list)  # orders, driver values
     rejects: list[tuple[int, str, list[CellValue]]] = field(default_factory=list)
     cells: dict[int, list[CellValue]] = field(default_factory=dict)  # orders: for write rejects
     progress: tuple[int, int | None] = (0, None)
@@ -174,25 +168,27 @@ class _Parser:
         self.options = options
         self.dialect = dialect
         self.ctx = ParseContext(options.region, ZoneInfo(options.timezone), options.currency)
-        self.waiting: list[tuple[OrderRecord, list[CellValue]]] = []
+        self.orders = OrderRows(columns, self.ctx, dialect)
+        self.waiting: list[tuple[StagedOrder, list[CellValue]]] = []
         self.done = False
         self.error: str | None = None
 
     def next_batch(self) -> _Batch:
         batch = _Batch()
         ids: set[str] = set()
-        held: list[tuple[OrderRecord, list[CellValue]]] = []
+        held: list[tuple[StagedOrder, list[CellValue]]] = []
         held_ids: set[str] = set()
-        orders: list[OrderRecord] = []
+        orders = batch.staged
 
-        def add_order(record: OrderRecord, cells: list[CellValue]) -> None:
-            if record.external_id in ids or record.external_id in held_ids:
-                held.append((record, cells))
-                held_ids.add(record.external_id)
+        def add_order(staged: StagedOrder, cells: list[CellValue]) -> None:
+            external_id = staged[1]
+            if external_id in ids or external_id in held_ids:
+                held.append((staged, cells))
+                held_ids.add(external_id)
                 return
-            ids.add(record.external_id)
-            orders.append(record)
-            batch.cells[record.row] = cells
+            ids.add(external_id)
+            orders.append(staged)
+            batch.cells[staged[0]] = cells
 
         waiting, self.waiting = self.waiting, []
         for record, cells in waiting:
@@ -219,20 +215,18 @@ class _Parser:
                 if problem is not None:
                     batch.rejects.append((number, problem, cells))
                     continue
-                row = RowCells(self.columns, cells)
                 try:
                     if self.kind is Kind.CLIENTS:
+                        row = RowCells(self.columns, cells)
                         batch.records.append(client_record(number, row, self.ctx))
                     else:
-                        add_order(order_record(number, row, self.ctx), cells)
+                        add_order(self.orders.staged(number, cells), cells)
                 except CellError as err:
                     batch.rejects.append((number, str(err), cells))
         except InvalidInput as err:
             self.error = str(err)
             self.done = True
         self.waiting = held
-        if orders:
-            batch.staged = staged_rows(orders, self.dialect)
         batch.progress = self.table.progress()
         batch.last = self.done and not self.waiting
         batch.error = self.error if batch.last else None

@@ -2,7 +2,7 @@
 after every planning pass; stored_figures: up to when they were counted; ix_tasks_client
 
 Revision ID: crm_sync_0012
-Revises: crm_sync_0010
+Revises: crm_sync_0011
 
 The overview's NPS trend and the reasons page add up these days (a few hundred rows for a
 year) and count on request only the answers after ``stored_figures.through``, instead of
@@ -19,7 +19,7 @@ from alembic import op
 import povtor.db
 
 revision = "crm_sync_0012"
-down_revision = "crm_sync_0010"
+down_revision = "crm_sync_0011"
 branch_labels = None
 depends_on = None
 

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, make_url, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.history.order_events import ORDER_ENTRY_BASE
 from crm_sync.history.store import OrderInput, SqlHistoryStore
 from crm_sync.history.tables import ClientRow, ClientStatsRow, EventRow, OrderRow
 from crm_sync.imports.headers import Kind
@@ -155,20 +156,20 @@ async def test_imported_order_event_has_the_store_shape(
         OrderInput("O2", "C1", datetime(2024, 2, 2, tzinfo=UTC), Decimal("7.00"))
     )
 
-    async with engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(EventRow.data, EventRow.dedup_key, EventRow.ref, OrderRow.id)
-                .join(OrderRow, OrderRow.external_id == EventRow.data["external_id"].as_string())
-                .where(EventRow.kind == EventKind.ORDER.value)
-                .order_by(EventRow.dedup_key)
-            )
-        ).all()
+    client = await store.find_client("C1")
+    assert client is not None
+    ids = {o.external_id: o.id for o in await store.list_orders(client.id)}
+    entries = sorted(await store.timeline(client.id), key=lambda e: e.data["external_id"])
 
-    assert [(r[0], r[1], r[2]) for r in rows] == [
-        ({"external_id": "O1", "amount": "7.00"}, "order:O1", f"order:{rows[0][3]}"),
-        ({"external_id": "O2", "amount": "7.00"}, "order:O2", f"order:{rows[1][3]}"),
-    ]
+    assert [(e.kind, e.data, e.ref, e.id) for e in entries] == [
+        (EventKind.ORDER, {"external_id": "O1", "amount": "7.00"}, f"order:{ids['O1']}",
+         ORDER_ENTRY_BASE + ids["O1"]),
+        (EventKind.ORDER, {"external_id": "O2", "amount": "7.00"}, f"order:{ids['O2']}",
+         ORDER_ENTRY_BASE + ids["O2"]),
+    ]  # fmt: skip
+    assert [e.summary for e in entries] == ["Заказ O1 на 7.00 RUB", "Заказ O2 на 7.00 RUB"]
+    async with engine.connect() as conn:  # read from orders: no copy in events
+        assert await conn.scalar(select(func.count()).select_from(EventRow)) == 0
 
 
 async def test_sqlite_batches_commit_together_every_commit_rows(

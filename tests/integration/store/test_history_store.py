@@ -6,8 +6,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore
+from crm_sync.history.timeline_feed import SqlTimelineFeed
+from povtor.db import session_factory
 from povtor.domain import (
     ChannelKind,
     ConsentChannel,
@@ -109,6 +112,50 @@ async def test_timeline_is_sorted_by_when_things_happened_not_by_insertion(
     first = await store.timeline(cid, limit=3)
     rest = await store.timeline(cid, before_id=first[-1].id, limit=3)
     assert [e.summary for e in (*first, *rest)] == [f"день {d}" for d in (9, 7, 5, 3, 1)]
+
+
+async def test_timeline_merges_orders_and_events_by_time_across_pages(
+    store: SqlHistoryStore, engine: AsyncEngine
+) -> None:
+    cid = await _client(store)
+    other = await _client(store, "C2")
+    base = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    for day in (2, 6, 4):  # an order and a note at the same moment on day 4
+        await store.add_order(
+            OrderInput(f"O{day}", "C1", base + timedelta(days=day), Decimal("99.5"), "USD")
+        )
+    await store.add_order(OrderInput("X1", "C2", base + timedelta(days=5), Decimal("1")))
+    for day in (1, 4, 5, 8):
+        await store.append_event(
+            NewEvent(cid, EventKind.NOTE, f"день {day}", at=base + timedelta(days=day))
+        )
+    await store.append_event(NewEvent(other, EventKind.NOTE, "чужая", at=base))
+
+    pages = [await store.timeline(cid, limit=2)]
+    while len(pages[-1]) == 2:
+        pages.append(await store.timeline(cid, before_id=pages[-1][-1].id, limit=2))
+    merged = [e for page in pages for e in page]
+
+    # at the same moment the order comes first, as it did when its copy was written last
+    assert [e.summary for e in merged] == [
+        "день 8", "Заказ O6 на 99.50 USD", "день 5", "Заказ O4 на 99.50 USD", "день 4",
+        "Заказ O2 на 99.50 USD", "день 1",
+    ]  # fmt: skip
+    assert merged == list(await store.timeline(cid, limit=100))
+    orders = {o.external_id: o for o in await store.list_orders(cid)}
+    [entry] = [e for e in merged if e.kind is EventKind.ORDER and e.data["external_id"] == "O4"]
+    assert (entry.client_id, entry.at, entry.ref) == (
+        cid,
+        orders["O4"].placed_at,
+        f"order:{orders['O4'].id}",
+    )
+    assert entry.data == {"external_id": "O4", "amount": "99.50"}
+    assert len({e.id for e in merged}) == len(merged)
+    assert await store.timeline(cid, before_id=entry.id + 10_000) == []  # not this client's
+    # the feed the CRM push follows carries events only: it pushes no orders
+    page = await SqlTimelineFeed(session_factory(engine)).page_after(0, 100)
+    assert EventKind.ORDER not in {e.kind for e in page.events}
+    assert len(page.events) == 5
 
 
 async def test_event_with_same_dedup_key_is_appended_once(store: SqlHistoryStore) -> None:

@@ -97,6 +97,16 @@ def test_bad_dates_are_refused(cell: object) -> None:
 
 
 @pytest.mark.parametrize(
+    "cell", ["31.02.2024 10:00", "01.02.2024 24:00", "01.02.2024 10:60", "01.02.2024 1a:00",
+             "01-02-2024 10:00"],
+)  # fmt: skip
+def test_bad_date_times_are_refused_with_the_whole_cell(cell: str) -> None:
+    with pytest.raises(CellError, match="дата") as refused:
+        parse_datetime(cell, MSK)
+    assert repr(cell) in str(refused.value)
+
+
+@pytest.mark.parametrize(
     ("cell", "expected"),
     [
         ("1 234,50", Decimal("1234.50")),
