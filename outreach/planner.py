@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncGenerator, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 ALL_CHANNELS = frozenset(ChannelKind)
 CHURN_QUESTIONS = ("why_stopped", "what_would_bring_back")  # the channels word them in Russian
 PURPOSE_ORDER = (Purpose.NPS, Purpose.REORDER, Purpose.WINBACK)  # within a page
+WRITES_AT_ONCE = 3  # inserts of planned attempts under way while the next items are planned
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +173,7 @@ class Planner:
 
     async def pages(
         self, as_of: datetime, purposes: Collection[Purpose] = tuple(Purpose)
-    ) -> AsyncIterator[list[PlanItem]]:
+    ) -> AsyncGenerator[list[PlanItem], None]:
         """Plan items page by page of clients, nothing written: each list one purpose's items
         of one page (in a page NPS, then reorder, then win-back), in client order. The next
         page is read while the caller works on this one."""
@@ -217,7 +218,7 @@ class Planner:
     async def run_once(self, as_of: datetime | None = None) -> int:
         """One planning pass: new attempts written (existing keys left alone), page by page
         of clients, every purpose of a page from one read; the database reads the next page
-        while this one is planned and written.
+        and writes this one's attempts while Python plans.
 
         With an approval threshold, the pass writes its attempts into one campaign per
         purpose, waiting; at the end, a pass that created no more than the threshold releases
@@ -227,24 +228,43 @@ class Planner:
         gated = self.approval_threshold > 0
         campaigns: dict[int, int] = {}
         campaign_of: dict[Purpose, int] = {}
-        total = 0
-        async for items in self.pages(when):
-            purpose = items[0].candidate.purpose
-            campaign = campaign_of.get(purpose)
-            if gated and campaign is None:
-                campaign = campaign_of[purpose] = await self.queue.open_campaign(
-                    purpose, self.clock()
-                )
-                campaigns[campaign] = 0
+        writing: set[asyncio.Task[int]] = set()  # a few pages' inserts under way at once
+
+        async def write(items: list[PlanItem], purpose: Purpose, campaign: int | None) -> int:
             added = await self.queue.add(
                 [_attempt(i) for i in items], self.clock(), campaign_id=campaign
             )
             self.metrics.planned.labels(purpose.value).inc(added)
-            total += added
             if campaign is not None:
                 campaigns[campaign] += added
             elif added and self._on_planned is not None:
                 self._on_planned()
+            return added
+
+        total = 0
+        try:
+            async with contextlib.aclosing(self.pages(when)) as pages:
+                async for items in pages:
+                    purpose = items[0].candidate.purpose
+                    campaign = campaign_of.get(purpose)
+                    if gated and campaign is None:
+                        campaign = campaign_of[purpose] = await self.queue.open_campaign(
+                            purpose, self.clock()
+                        )
+                        campaigns[campaign] = 0
+                    writing.add(asyncio.ensure_future(write(items, purpose, campaign)))
+                    if len(writing) >= WRITES_AT_ONCE:
+                        done, writing = await asyncio.wait(
+                            writing, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        total += sum(task.result() for task in done)
+            while writing:
+                done, writing = await asyncio.wait(writing, return_when=asyncio.FIRST_COMPLETED)
+                total += sum(task.result() for task in done)
+        finally:
+            for task in writing:  # a failed read or write: the other writes stop
+                task.cancel()
+            await asyncio.gather(*writing, return_exceptions=True)
         self.last_held = 0
         if campaigns:
             hold = total > self.approval_threshold

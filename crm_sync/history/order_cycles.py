@@ -2,8 +2,9 @@
 computed: per group of orders (a client, or a client and a category) the order count, the last
 order and the median of the days between consecutive orders.
 
-The input is one page's orders sorted by client, category (NULL first) and time, as PostgreSQL
-gives them in one sort: ``date_part('epoch', placed_at)`` per order (float8 seconds). The SQL it
+The input is one page's orders sorted by client, category (NULL first, as codes in the
+database's order of the categories) and time, as PostgreSQL gives them in one sort:
+``date_part('epoch', placed_at)`` per order (float8 seconds). The SQL it
 replaces took each gap as ``(epoch - LAG(epoch)) / 86400.0`` and the median with
 ``percentile_cont(0.5)``, whose value for an even count is ``lo + 0.5 * (hi - lo)``; the days
 since the last order as ``date_part('epoch', as_of - last_at) / 86400.0`` (``days_since``): the
@@ -107,14 +108,15 @@ def _cycles(
 
 def by_category(
     client: Ints,
-    category: npt.NDArray[np.object_],
+    category: npt.NDArray[Any],
     epoch_s: Floats,
     as_of: datetime,
     *,
     fallback: float,
     min_cycle: float,
 ) -> Cycles:
-    """Per client and category (NULL apart from every text), in input order."""
+    """Per client and category (codes, or texts with NULL apart from every text), in input
+    order."""
     return _cycles(
         _starts(client, category),
         client,

@@ -10,14 +10,16 @@ functions gave); SQLite runs window-function queries per purpose. NPS is one SQL
 
 from __future__ import annotations
 
+import asyncio
 from collections import namedtuple
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +32,7 @@ from povtor.errors import StoreError
 from povtor.ports import DuePage, PlanningRules
 
 Consents = tuple[tuple[ConsentChannel, bool], ...]
+Found = dict[Purpose, list[Candidate]]
 _PREFERRED: dict[str | None, ChannelKind | None] = {
     None: None,
     "": None,
@@ -60,14 +63,37 @@ def _row_type(columns: tuple[str, ...]) -> Any:
     return namedtuple("CandidateRow", columns)
 
 
-# The orders of a page for the cycles, sorted as order_cycles reads them, as three arrays (one
-# sort; a sorted subquery feeds array_agg in its order).
+# The orders of a page for the cycles, sorted as order_cycles reads them, as three arrays in
+# PostgreSQL's binary form (one sort; a sorted subquery feeds array_agg in its order): client
+# ids, category codes (1-based positions in the page's categories, listed in the database's
+# order, NULL first) and epochs. Codes instead of texts, binary instead of decoded lists: no
+# Python object per order.
 ORDERS_ARRAYS_SQL = """
-SELECT array_agg(client_id) AS client, array_agg(category) AS category,
-       array_agg(epoch) AS epoch
-FROM (SELECT client_id, category, date_part('epoch', placed_at) AS epoch FROM orders
-      WHERE client_id > :after AND client_id <= :upto
-      ORDER BY client_id, category NULLS FIRST, placed_at) AS o"""
+WITH k AS (
+    SELECT array_agg(category ORDER BY category NULLS FIRST) AS categories
+    FROM (SELECT DISTINCT category FROM orders
+          WHERE client_id > :after AND client_id <= :upto) AS d
+)
+SELECT k.categories, o.client, o.code, o.epoch
+FROM k, LATERAL (
+    SELECT array_send(array_agg(client_id)) AS client, array_send(array_agg(code)) AS code,
+           array_send(array_agg(epoch)) AS epoch
+    FROM (SELECT client_id, array_position(k.categories, category) AS code,
+                 date_part('epoch', placed_at) AS epoch
+          FROM orders WHERE client_id > :after AND client_id <= :upto
+          ORDER BY client_id, code, placed_at) AS s
+) AS o"""
+
+
+def binary_array(data: bytes, element: str) -> npt.NDArray[Any]:
+    """A one-dimensional PostgreSQL array without NULLs from its binary form (``array_send``):
+    a 20-byte header, then per element its length (4 bytes) and value, big-endian."""
+    if int.from_bytes(data[:4], "big") != 1:
+        raise StoreError("expected a one-dimensional array")
+    cells = np.frombuffer(
+        data, dtype=np.dtype([("size", ">i4"), ("value", ">" + element)]), offset=20
+    )
+    return cells["value"].astype("<" + element)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,23 +123,36 @@ class SqlPlanningSource:
         after_client_id: int,
         limit: int,
     ) -> DuePage:
-        found: dict[Purpose, list[Candidate]] = {p: [] for p in Purpose if p in purposes}
+        found: Found = {p: [] for p in Purpose if p in purposes}
+        cycles = found.keys() & {Purpose.REORDER, Purpose.WINBACK}
         try:
             async with self._sessions() as session:
-                if self.dialect == "postgresql":  # sorts of a page stay in memory
-                    await session.execute(text("SET LOCAL work_mem = '64MB'"))
-                    await session.execute(text("SET LOCAL jit = off"))  # short queries: no gain
                 upto = await self._page_bounds(session, after_client_id, limit)
-                if upto is None:
-                    return DuePage(found, None)
-                page = _PageRead(session, as_of, rules, after_client_id, upto)
-                if Purpose.NPS in found:
-                    found[Purpose.NPS] = await self._nps(page)
-                cycles = found.keys() & {Purpose.REORDER, Purpose.WINBACK}
-                if cycles and self.dialect == "postgresql":
-                    found.update(await self._cycles_from_arrays(page, cycles))
-                elif cycles:
-                    found.update(await self._cycles_in_sql(page, cycles))
+            if upto is None:
+                return DuePage(found, None)
+
+            async def read(part: Callable[[_PageRead], Awaitable[Found]]) -> Found:
+                async with self._sessions() as session:
+                    if self.dialect == "postgresql":  # sorts of a page stay in memory
+                        await session.execute(text("SET LOCAL work_mem = '64MB'"))
+                        await session.execute(text("SET LOCAL jit = off"))  # short: no gain
+                    return await part(_PageRead(session, as_of, rules, after_client_id, upto))
+
+            async def nps(page: _PageRead) -> Found:
+                return {Purpose.NPS: await self._nps(page)}
+
+            async def by_cycles(page: _PageRead) -> Found:
+                if self.dialect == "postgresql":
+                    return await self._cycles_from_arrays(page, cycles)
+                return await self._cycles_in_sql(page, cycles)
+
+            parts = ([nps] if Purpose.NPS in found else []) + ([by_cycles] if cycles else [])
+            if self.dialect == "postgresql":  # NPS and the cycles on two connections at once
+                for got in await asyncio.gather(*(read(part) for part in parts)):
+                    found.update(got)
+            else:
+                for part in parts:
+                    found.update(await read(part))
         except SQLAlchemyError as err:
             raise StoreError(f"cannot read the history for planning: {err}") from err
         return DuePage(found, upto)
@@ -319,12 +358,10 @@ class SqlPlanningSource:
             "min_cycle": float(rules.reorder_min_cycle_days),
         }
 
-    async def _cycles_in_sql(
-        self, page: _PageRead, purposes: Collection[Purpose]
-    ) -> dict[Purpose, list[Candidate]]:
+    async def _cycles_in_sql(self, page: _PageRead, purposes: Collection[Purpose]) -> Found:
         """SQLite: a window-function query per purpose."""
         rules = page.rules
-        found: dict[Purpose, list[Candidate]] = {}
+        found: Found = {}
         cycle = self._cycle_params(rules)
         if Purpose.REORDER in purposes:
             params: dict[str, Any] = {
@@ -348,54 +385,20 @@ class SqlPlanningSource:
             ]
         return found
 
-    async def _cycles_from_arrays(
-        self, page: _PageRead, purposes: Collection[Purpose]
-    ) -> dict[Purpose, list[Candidate]]:
+    async def _cycles_from_arrays(self, page: _PageRead, purposes: Collection[Purpose]) -> Found:
         """PostgreSQL: the page's orders once, the cycles of both purposes in NumPy."""
         rules, as_of = page.rules, page.as_of
         bounds = {"after": page.after, "upto": page.upto}
         got = (await page.session.execute(text(ORDERS_ARRAYS_SQL), bounds)).one()
         if got.client is None:  # no orders in the page
             return {}
-        client = np.array(got.client, dtype=np.int64)
-        epoch_s = np.array(got.epoch, dtype=np.float64)
-        cycle = self._cycle_params(rules)
-        reorder: list[tuple[int, str, int, int, float]] = []
-        winback: list[tuple[int, int, float]] = []
-        if Purpose.REORDER in purposes:
-            by_cat = order_cycles.by_category(
-                client, np.array(got.category, dtype=object), epoch_s, as_of, **cycle
-            )
-            picks = order_cycles.soonest_due(
-                by_cat, lead=rules.reorder_lead_days, grace=rules.reorder_grace_days
-            )
-            reorder = [
-                (
-                    int(by_cat.client[g]),
-                    got.category[by_cat.first[g]] or "",
-                    int(by_cat.last_us[g]),
-                    int(by_cat.orders[g]),
-                    float(by_cat.cycle[g]),
-                )
-                for g in picks
-            ]
+        # NumPy releases the GIL for most of this: another thread, while the loop plans on
+        reorder, winback = await asyncio.to_thread(_due_in_arrays, got, as_of, rules, purposes)
         thresholds = sorted(rules.winback_after_days)
-        if Purpose.WINBACK in purposes and thresholds:
-            by_client = order_cycles.by_client(client, epoch_s, as_of, **cycle)
-            quiet = order_cycles.silent(
-                by_client,
-                first=thresholds[0],
-                ceiling=float(rules.winback_max_silence_days),
-                factor=rules.winback_overdue_factor,
-            )
-            winback = [
-                (int(by_client.client[i]), int(by_client.last_us[i]), float(by_client.since[i]))
-                for i in quiet
-            ]
         ids = sorted({r[0] for r in reorder} | {w[0] for w in winback})
         rows = await self._rows(page, self.clients_sql(rules), {"ids": ids}) if ids else []
         reachable = {r.client_id: r for r in rows}
-        found: dict[Purpose, list[Candidate]] = {}
+        found: Found = {}
         if Purpose.REORDER in purposes:
             found[Purpose.REORDER] = [
                 _reorder(r, rules, grp, order_cycles.last_at(us), orders, cyc)
@@ -409,6 +412,56 @@ class SqlPlanningSource:
                 if (r := reachable.get(client_id)) is not None
             ]
         return found
+
+
+ReorderDue = list[tuple[int, str, int, int, float]]  # client, category, last (us), orders, cycle
+WinbackDue = list[tuple[int, int, float]]  # client, last order (us), days since
+
+
+def _due_in_arrays(
+    got: Any, as_of: datetime, rules: PlanningRules, purposes: Collection[Purpose]
+) -> tuple[ReorderDue, WinbackDue]:
+    """The reorder and win-back occasions of a page from ``ORDERS_ARRAYS_SQL``'s arrays."""
+    client = binary_array(got.client, "i8")
+    epoch_s = binary_array(got.epoch, "f8")
+    cycle = SqlPlanningSource._cycle_params(rules)
+    reorder: ReorderDue = []
+    winback: WinbackDue = []
+    if Purpose.REORDER in purposes:
+        code = binary_array(got.code, "i4")
+        by_cat = order_cycles.by_category(client, code, epoch_s, as_of, **cycle)
+        g = order_cycles.soonest_due(
+            by_cat, lead=rules.reorder_lead_days, grace=rules.reorder_grace_days
+        )
+        categories = [got.categories[c - 1] or "" for c in code[by_cat.first[g]].tolist()]
+        reorder = list(
+            zip(
+                by_cat.client[g].tolist(),
+                categories,
+                by_cat.last_us[g].tolist(),
+                by_cat.orders[g].tolist(),
+                by_cat.cycle[g].tolist(),
+                strict=True,
+            )
+        )
+    thresholds = sorted(rules.winback_after_days)
+    if Purpose.WINBACK in purposes and thresholds:
+        by_client = order_cycles.by_client(client, epoch_s, as_of, **cycle)
+        i = order_cycles.silent(
+            by_client,
+            first=thresholds[0],
+            ceiling=float(rules.winback_max_silence_days),
+            factor=rules.winback_overdue_factor,
+        )
+        winback = list(
+            zip(
+                by_client.client[i].tolist(),
+                by_client.last_us[i].tolist(),
+                by_client.since[i].tolist(),
+                strict=True,
+            )
+        )
+    return reorder, winback
 
 
 def _reorder(

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history import order_cycles
-from crm_sync.history.planning_source import ORDERS_ARRAYS_SQL
+from crm_sync.history.planning_source import ORDERS_ARRAYS_SQL, binary_array
 from povtor.db import UtcDateTime, create_engine
 from tests.conftest import run_blocking, truncate_all
 
@@ -143,12 +143,13 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
                 as_of,
             )
         ).all()
-    client = np.array(got.client, dtype=np.int64)
-    epoch_s = np.array(got.epoch, dtype=np.float64)
-    category = np.array(got.category, dtype=object)
-    by_cat = order_cycles.by_category(client, category, epoch_s, AS_OF, **PARAMS)
+    client = binary_array(got.client, "i8")
+    epoch_s = binary_array(got.epoch, "f8")
+    code = binary_array(got.code, "i4")
+    assert {None, ""} <= set(got.categories)  # both kinds occur
+    category = [got.categories[c - 1] for c in code]
+    by_cat = order_cycles.by_category(client, code, epoch_s, AS_OF, **PARAMS)
     _same(by_cat, by_cat_rows)
-    assert {None, ""} <= set(category)  # both kinds occur
     by_client = order_cycles.by_client(client, epoch_s, AS_OF, **PARAMS)
     _same(by_client, by_client_rows)
     assert (by_client.orders > 1).any()
