@@ -4,8 +4,9 @@ planned attempts with a channel and a first allowed moment."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncGenerator, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,12 +20,13 @@ from outreach.rules import ContactRules
 from povtor.db import utcnow
 from povtor.domain import Candidate, ChannelKind, Purpose
 from povtor.lifecycle import Periodic
-from povtor.ports import CandidatePage, PlanningRules, PlanningSource
+from povtor.ports import DuePage, PlanningRules, PlanningSource
 
 log = logging.getLogger(__name__)
-Fetch = Callable[..., Awaitable[CandidatePage]]
 ALL_CHANNELS = frozenset(ChannelKind)
 CHURN_QUESTIONS = ("why_stopped", "what_would_bring_back")  # the channels word them in Russian
+PURPOSE_ORDER = (Purpose.NPS, Purpose.REORDER, Purpose.WINBACK)  # within a page
+WRITES_AT_ONCE = 3  # inserts of planned attempts under way while the next items are planned
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,43 +173,54 @@ class Planner:
         self.approval_threshold = approval_threshold  # 0: every pass goes out at once
         self.last_held = 0  # attempts the last pass left waiting for approval
 
-    def _fetchers(self) -> dict[Purpose, Fetch]:
-        return {
-            Purpose.NPS: self.source.nps_candidates,
-            Purpose.REORDER: self.source.reorder_candidates,
-            Purpose.WINBACK: self.source.winback_candidates,
-        }
-
     async def pages(
         self, as_of: datetime, purposes: Collection[Purpose] = tuple(Purpose)
-    ) -> AsyncIterator[list[PlanItem]]:
-        """Plan items page by page (each purpose over every client), nothing written."""
+    ) -> AsyncGenerator[list[PlanItem], None]:
+        """Plan items page by page of clients, nothing written: each list one purpose's items
+        of one page (in a page NPS, then reorder, then win-back), in client order. The next
+        page is read while the caller works on this one."""
         window = timedelta(days=self.planning_rules.nps_window_days)
         plan = PassPlan(
             as_of, self.contact_rules, is_holiday=self.is_holiday, channels=self.channels
         )
-        for purpose, fetch in self._fetchers().items():
-            if purpose not in purposes:
-                continue
-            after: int | None = 0
-            while after is not None:
-                page: CandidatePage = await fetch(
-                    as_of, self.planning_rules, after_client_id=after, limit=self.batch_size
+        wanted = [p for p in PURPOSE_ORDER if p in purposes]
+
+        def fetch(after: int) -> asyncio.Task[DuePage]:
+            return asyncio.ensure_future(
+                self.source.due(
+                    as_of,
+                    self.planning_rules,
+                    wanted,
+                    after_client_id=after,
+                    limit=self.batch_size,
                 )
-                after = page.next_after
-                candidates = list(page.candidates)
-                if purpose is Purpose.NPS and candidates:  # once per client in the window
-                    asked = await self.queue.recently_asked(
-                        [c.client_id for c in candidates], Purpose.NPS, as_of - window
-                    )
-                    candidates = [c for c in candidates if c.client_id not in asked]
-                items = [item for c in candidates if (item := plan(c)) is not None]
-                if items:
-                    yield items
+            )
+
+        upcoming: asyncio.Task[DuePage] | None = fetch(0)
+        try:
+            while upcoming is not None:
+                page = await upcoming
+                upcoming = None if page.next_after is None else fetch(page.next_after)
+                for purpose in wanted:
+                    candidates = list(page.candidates[purpose])
+                    if purpose is Purpose.NPS and candidates:  # once per client in the window
+                        asked = await self.queue.recently_asked(
+                            [c.client_id for c in candidates], Purpose.NPS, as_of - window
+                        )
+                        candidates = [c for c in candidates if c.client_id not in asked]
+                    items = [item for c in candidates if (item := plan(c)) is not None]
+                    if items:
+                        yield items
+        finally:
+            if upcoming is not None:  # the caller stopped early
+                upcoming.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await upcoming
 
     async def run_once(self, as_of: datetime | None = None) -> int:
-        """One planning pass: new attempts written (existing keys left alone). The purposes
-        run side by side, so the database works on one page while Python plans another.
+        """One planning pass: new attempts written (existing keys left alone), page by page
+        of clients, every purpose of a page from one read; the database reads the next page
+        and writes this one's attempts while Python plans.
 
         With an approval threshold, the pass writes its attempts into one campaign per
         purpose, waiting; at the end, a pass that created no more than the threshold releases
@@ -216,27 +229,44 @@ class Planner:
         when = as_of or self.clock()
         gated = self.approval_threshold > 0
         campaigns: dict[int, int] = {}
+        campaign_of: dict[Purpose, int] = {}
+        writing: set[asyncio.Task[int]] = set()  # a few pages' inserts under way at once
 
-        async def one(purpose: Purpose) -> int:
-            created = 0
-            campaign: int | None = None
-            async for items in self.pages(when, (purpose,)):
-                if gated and campaign is None:
-                    campaign = await self.queue.open_campaign(purpose, self.clock())
-                    campaigns[campaign] = 0
-                added = await self.queue.add(
-                    [_attempt(i) for i in items], self.clock(), campaign_id=campaign
-                )
-                self.metrics.planned.labels(purpose.value).inc(added)
-                created += added
-                if campaign is not None:
-                    campaigns[campaign] += added
-                elif added and self._on_planned is not None:
-                    self._on_planned()
-            return created
+        async def write(items: list[PlanItem], purpose: Purpose, campaign: int | None) -> int:
+            added = await self.queue.add(
+                [_attempt(i) for i in items], self.clock(), campaign_id=campaign
+            )
+            self.metrics.planned.labels(purpose.value).inc(added)
+            if campaign is not None:
+                campaigns[campaign] += added
+            elif added and self._on_planned is not None:
+                self._on_planned()
+            return added
 
-        counts = await asyncio.gather(*(one(p) for p in Purpose))
-        total = sum(counts)
+        total = 0
+        try:
+            async with contextlib.aclosing(self.pages(when)) as pages:
+                async for items in pages:
+                    purpose = items[0].candidate.purpose
+                    campaign = campaign_of.get(purpose)
+                    if gated and campaign is None:
+                        campaign = campaign_of[purpose] = await self.queue.open_campaign(
+                            purpose, self.clock()
+                        )
+                        campaigns[campaign] = 0
+                    writing.add(asyncio.ensure_future(write(items, purpose, campaign)))
+                    if len(writing) >= WRITES_AT_ONCE:
+                        done, writing = await asyncio.wait(
+                            writing, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        total += sum(task.result() for task in done)
+            while writing:
+                done, writing = await asyncio.wait(writing, return_when=asyncio.FIRST_COMPLETED)
+                total += sum(task.result() for task in done)
+        finally:
+            for task in writing:  # a failed read or write: the other writes stop
+                task.cancel()
+            await asyncio.gather(*writing, return_exceptions=True)
         self.last_held = 0
         if campaigns:
             hold = total > self.approval_threshold

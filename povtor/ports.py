@@ -7,7 +7,7 @@ No subsystem reaches into another's tables or internals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -482,32 +482,36 @@ class PlanningRules:
 
 
 @dataclass(frozen=True, slots=True)
-class CandidatePage:
-    """One keyset page of candidates; ``next_after`` is None when no clients are left."""
+class DuePage:
+    """One keyset page of clients: for each purpose asked, who is due, in client id order (a
+    client at most once per purpose); ``next_after`` is None when no clients are left."""
 
-    candidates: Sequence[Candidate]
+    candidates: Mapping[Purpose, Sequence[Candidate]]
     next_after: int | None
 
 
 class PlanningSource(Protocol):
-    """Set-based reads for the planner: who is due, computed in SQL over a batch of clients.
+    """Set-based reads for the planner: who is due, computed over a batch of clients.
 
     Pages are keyset ranges of client ids: clients with ``id > after_client_id``, at most
     ``limit`` of them per page (whether or not they yield a candidate). Opted-out clients are
     never returned.
     """
 
-    async def reorder_candidates(
-        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
-    ) -> CandidatePage: ...
-
-    async def nps_candidates(
-        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
-    ) -> CandidatePage: ...
-
-    async def winback_candidates(
-        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
-    ) -> CandidatePage: ...
+    async def due(
+        self,
+        as_of: datetime,
+        rules: PlanningRules,
+        purposes: Collection[Purpose],
+        *,
+        after_client_id: int,
+        limit: int,
+    ) -> DuePage:
+        """The candidates of one page for each of ``purposes`` (reorder: the one category due
+        soonest per client; NPS: the last delivery; win-back: the silence since the last order),
+        each purpose's list ordered by client id; every asked purpose has a list, possibly
+        empty. Raises ``StoreError`` when the store cannot be read."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

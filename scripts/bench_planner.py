@@ -12,9 +12,10 @@ Then, alternately for ``--rounds`` rounds, the anchor and the real planner: the 
 floor of any planning pass, one ``SELECT client_id, count(*), max(placed_at) FROM orders GROUP BY
 client_id`` over the same orders, every row fetched (every order read once); the planner is a
 first pass over an empty queue (candidates for reorder, NPS and win-back in keyset pages of
-10,000 clients, policies, attempts written; the attempts are truncated before each round, outside
-the figure). Printed first: the median ratio planner / floor and the machine's load; then the
-generation line and ``planning pass: N s`` (the median round) with the process's peak RSS.
+10,000 clients, every purpose of a page from one read, policies, attempts written; the attempts
+are truncated before each round, outside the figure). Printed first: the median ratio
+planner / floor and the machine's load; then the generation line and ``planning pass: N s``
+(the median round) with the process's peak RSS.
 """
 
 from __future__ import annotations

@@ -2,28 +2,37 @@
 
 Implements ``povtor.ports.PlanningSource`` (who is due for a reorder reminder, an NPS survey,
 a win-back check-in); the clients themselves come from the store (``ClientLookup``).
-Everything is computed in SQL over keyset ranges of client ids; both SQLite and PostgreSQL run
-the same window-function queries, with the date arithmetic written per dialect.
+Everything is read over keyset ranges of client ids, all purposes of a range together. On
+PostgreSQL a range's orders are read once, sorted, as three arrays, and the order cycles of reorder
+and win-back are computed from them in NumPy (``order_cycles``: the same floats the window
+functions gave); SQLite runs window-function queries per purpose. NPS is one SQL query on both.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import namedtuple
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.selectable import TextualSelect
 
+from crm_sync.history import order_cycles
 from povtor.db import UtcDateTime
 from povtor.domain import Candidate, ChannelKind, ConsentChannel, ContactKind, Purpose
-from povtor.ports import CandidatePage, PlanningRules
+from povtor.errors import StoreError
+from povtor.ports import DuePage, PlanningRules
 
 Consents = tuple[tuple[ConsentChannel, bool], ...]
-Build = Callable[[Any], Candidate]
+Found = dict[Purpose, list[Candidate]]
 _PREFERRED: dict[str | None, ChannelKind | None] = {
     None: None,
     "": None,
@@ -54,12 +63,101 @@ def _row_type(columns: tuple[str, ...]) -> Any:
     return namedtuple("CandidateRow", columns)
 
 
+# The orders of a page for the cycles, sorted as order_cycles reads them, as three arrays in
+# PostgreSQL's binary form (one sort; a sorted subquery feeds array_agg in its order): client
+# ids, category codes (1-based positions in the page's categories, listed in the database's
+# order, NULL first) and epochs. Codes instead of texts, binary instead of decoded lists: no
+# Python object per order.
+ORDERS_ARRAYS_SQL = """
+WITH k AS (
+    SELECT array_agg(category ORDER BY category NULLS FIRST) AS categories
+    FROM (SELECT DISTINCT category FROM orders
+          WHERE client_id > :after AND client_id <= :upto) AS d
+)
+SELECT k.categories, o.client, o.code, o.epoch
+FROM k, LATERAL (
+    SELECT array_send(array_agg(client_id)) AS client, array_send(array_agg(code)) AS code,
+           array_send(array_agg(epoch)) AS epoch
+    FROM (SELECT client_id, array_position(k.categories, category) AS code,
+                 date_part('epoch', placed_at) AS epoch
+          FROM orders WHERE client_id > :after AND client_id <= :upto
+          ORDER BY client_id, code, placed_at) AS s
+) AS o"""
+
+
+def binary_array(data: bytes, element: str) -> npt.NDArray[Any]:
+    """A one-dimensional PostgreSQL array without NULLs from its binary form (``array_send``):
+    a 20-byte header, then per element its length (4 bytes) and value, big-endian."""
+    if int.from_bytes(data[:4], "big") != 1:
+        raise StoreError("expected a one-dimensional array")
+    cells = np.frombuffer(
+        data, dtype=np.dtype([("size", ">i4"), ("value", ">" + element)]), offset=20
+    )
+    return cells["value"].astype("<" + element)
+
+
+@dataclass(frozen=True, slots=True)
+class _PageRead:
+    """One page being read: its session, the pass's moment and rules, the id range."""
+
+    session: AsyncSession
+    as_of: datetime
+    rules: PlanningRules
+    after: int
+    upto: int
+
+
 class SqlPlanningSource:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self.dialect: str = sessions.kw["bind"].dialect.name
 
     # -- PlanningSource -------------------------------------------------------------------------
+
+    async def due(
+        self,
+        as_of: datetime,
+        rules: PlanningRules,
+        purposes: Collection[Purpose],
+        *,
+        after_client_id: int,
+        limit: int,
+    ) -> DuePage:
+        found: Found = {p: [] for p in Purpose if p in purposes}
+        cycles = found.keys() & {Purpose.REORDER, Purpose.WINBACK}
+        try:
+            async with self._sessions() as session:
+                upto = await self._page_bounds(session, after_client_id, limit)
+            if upto is None:
+                return DuePage(found, None)
+
+            async def read(part: Callable[[_PageRead], Awaitable[Found]]) -> Found:
+                async with self._sessions() as session:
+                    if self.dialect == "postgresql":  # sorts of a page stay in memory
+                        await session.execute(text("SET LOCAL work_mem = '64MB'"))
+                        await session.execute(text("SET LOCAL jit = off"))  # short: no gain
+                    return await part(_PageRead(session, as_of, rules, after_client_id, upto))
+
+            async def nps(page: _PageRead) -> Found:
+                return {Purpose.NPS: await self._nps(page)}
+
+            async def by_cycles(page: _PageRead) -> Found:
+                if self.dialect == "postgresql":
+                    return await self._cycles_from_arrays(page, cycles)
+                return await self._cycles_in_sql(page, cycles)
+
+            parts = ([nps] if Purpose.NPS in found else []) + ([by_cycles] if cycles else [])
+            if self.dialect == "postgresql":  # NPS and the cycles on two connections at once
+                for got in await asyncio.gather(*(read(part) for part in parts)):
+                    found.update(got)
+            else:
+                for part in parts:
+                    found.update(await read(part))
+        except SQLAlchemyError as err:
+            raise StoreError(f"cannot read the history for planning: {err}") from err
+        return DuePage(found, upto)
+
+    # -- SQL pieces -----------------------------------------------------------------------------
 
     def _days(self, later: str, earlier: str) -> str:
         """SQL for the days between two timestamps (fractional)."""
@@ -69,9 +167,6 @@ class SqlPlanningSource:
 
     def _as_of(self) -> str:
         return "CAST(:as_of AS TIMESTAMPTZ)" if self.dialect == "postgresql" else ":as_of"
-
-    def _greatest(self, a: str, b: str) -> str:
-        return f"GREATEST({a}, {b})" if self.dialect == "postgresql" else f"MAX({a}, {b})"
 
     async def _page_bounds(self, session: AsyncSession, after: int, limit: int) -> int | None:
         row = (
@@ -85,52 +180,27 @@ class SqlPlanningSource:
         ).first()
         return None if row is None or row[0] is None else int(row[0])
 
-    def _cycles_sql(self, group: str) -> str:
-        """CTEs ending in ``cyc``: per (client, group) the median days between consecutive
-        orders, the last order and the days since.
+    @staticmethod
+    def _cycles_sql(group: str) -> str:
+        """SQLite CTEs ending in ``cyc``: per (client, group) the median days between
+        consecutive orders, the last order and the days since.
 
-        ``group`` is a bare column (NULLs form one group, shown as ''), so an index on
-        (client_id, group, placed_at) can feed the window in order; the gaps subtract per-row
-        numbers (epoch seconds, Julian days) instead of building an interval per row."""
+        ``group`` is a bare column (NULLs form one group, shown as ''); the gaps subtract
+        Julian days per row. The median is the mean of the middle one or two gaps by
+        ROW_NUMBER over COUNT."""
         part = f"client_id{', ' + group if group else ''}"
-        if self.dialect == "postgresql":  # float8 seconds: no interval per row
-            stamp, per_day = "date_part('epoch', placed_at)", " / 86400.0"
-        else:
-            stamp, per_day = "julianday(placed_at)", ""
-        gap = f"({stamp} - LAG({stamp}) OVER (PARTITION BY {part} ORDER BY placed_at)){per_day}"
+        gap = (
+            f"(julianday(placed_at) - LAG(julianday(placed_at)) OVER "
+            f"(PARTITION BY {part} ORDER BY placed_at))"
+        )
         grp_sel = f", {group} AS grp" if group else ""
+        key = "client_id, grp" if group else "client_id"
         return f"""
         o AS (
-            SELECT client_id{grp_sel}, placed_at,
-                   {gap} AS gap
+            SELECT client_id{grp_sel}, placed_at, {gap} AS gap
             FROM orders WHERE client_id > :after AND client_id <= :upto
         ),
-        {self._stats_sql(bool(group))},
-        cyc AS (
-            SELECT client_id, {"COALESCE(grp, '')" if group else "''"} AS grp, last_at, orders,
-                   CASE WHEN median_gap IS NULL THEN :fallback
-                        ELSE {self._greatest("median_gap", ":min_cycle")} END AS cycle,
-                   {self._days(self._as_of(), "last_at")} AS since
-            FROM stats
-        )"""
-
-    def _stats_sql(self, grouped: bool) -> str:
-        """CTE ``stats`` over ``o``: last order, order count and median gap per client, or per
-        (client, group) when ``grouped``.
-
-        PostgreSQL has the ordered-set aggregate (the window output is already grouped, so no
-        second sort); elsewhere the median is the mean of the middle one or two gaps by
-        ROW_NUMBER over COUNT. Ungrouped, the key is the client alone: a constant second key
-        (``NULL AS grp``) cost PostgreSQL an extra sort of every order of the page.
-        """
-        key = "client_id, grp" if grouped else "client_id"
-        if self.dialect == "postgresql":
-            return f"""stats AS (
-            SELECT {key}, MAX(placed_at) AS last_at, COUNT(*) AS orders,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap
-            FROM o GROUP BY {key}
-        )"""
-        return f"""ranked AS (
+        ranked AS (
             SELECT {key}, placed_at, gap,
                    ROW_NUMBER() OVER (
                        PARTITION BY {key} ORDER BY gap IS NULL, gap) AS rn,
@@ -141,6 +211,13 @@ class SqlPlanningSource:
             SELECT {key}, MAX(placed_at) AS last_at, COUNT(*) AS orders,
                    AVG(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) THEN gap END) AS median_gap
             FROM ranked GROUP BY {key}
+        ),
+        cyc AS (
+            SELECT client_id, {"COALESCE(grp, '')" if group else "''"} AS grp, last_at, orders,
+                   CASE WHEN median_gap IS NULL THEN :fallback
+                        ELSE MAX(median_gap, :min_cycle) END AS cycle,
+                   (julianday(:as_of) - julianday(last_at)) AS since
+            FROM stats
         )"""
 
     # Per channel the planner uses, the client's service and advertising consent: 1 granted,
@@ -151,19 +228,33 @@ class SqlPlanningSource:
         "c.telegram_chat_id IS NOT NULL AS linked, c.telegram_reachable, "
         + ", ".join(f"g.{kind}_{ch}" for kind, ch in _GRANT_COLS)
     )
-    # The consents of the page's clients, one row per client, joined to the candidates: one
-    # range scan of the consents per page, in the same query (it replaced a second query that
-    # returned every consent row of the candidates, and a lookup per candidate for the grant).
-    _GRANTS_JOIN = (
-        " LEFT JOIN (SELECT client_id, "
-        + ", ".join(
-            f"MAX(CASE WHEN channel = '{ch}' AND kind = '{kind}' THEN"
-            f" CASE WHEN granted THEN 1 ELSE 0 END END) AS {kind}_{ch}"
-            for kind, ch in _GRANT_COLS
-        )
-        + " FROM consents WHERE client_id > :after AND client_id <= :upto GROUP BY client_id)"
-        " AS g ON g.client_id = c.id"
+    _GRANTS = ", ".join(
+        f"MAX(CASE WHEN channel = '{ch}' AND kind = '{kind}' THEN"
+        f" CASE WHEN granted THEN 1 ELSE 0 END END) AS {kind}_{ch}"
+        for kind, ch in _GRANT_COLS
     )
+
+    def _per_client(self, name: str, columns: str, table: str, key: str, where: str = "") -> str:
+        """A left join of one row of aggregates of ``table`` per client (NULLs for none).
+
+        PostgreSQL: a lateral subquery per joined client, an index range each. A join to the
+        aggregates of the whole page's range (what SQLite runs) was estimated at a few rows
+        at 1M clients, and PostgreSQL chose a nested loop over it: 16 s for the candidates of
+        one page instead of milliseconds."""
+        if self.dialect == "postgresql":
+            return (
+                f" LEFT JOIN LATERAL (SELECT {columns} FROM {table}"
+                f" WHERE client_id = {key}{where}) AS {name} ON true"
+            )
+        return (
+            f" LEFT JOIN (SELECT client_id, {columns} FROM {table}"
+            f" WHERE client_id > :after AND client_id <= :upto{where} GROUP BY client_id)"
+            f" AS {name} ON {name}.client_id = {key}"
+        )
+
+    def _grants_join(self) -> str:
+        """The client's consents on the planner's channels as one row (``_GRANT_COLS``)."""
+        return self._per_client("g", self._GRANTS, "consents", "c.id")
 
     @staticmethod
     def _ad_grant(rules: PlanningRules | None) -> str:
@@ -175,6 +266,7 @@ class SqlPlanningSource:
         return " AND (" + " OR ".join(f"g.{kind}_{ch.value} = 1" for ch in ChannelKind) + ")"
 
     def reorder_sql(self, rules: PlanningRules | None = None) -> str:
+        """SQLite: per client the category due soonest, with the client's columns."""
         return f"""
         WITH {self._cycles_sql("category")},
         due AS (
@@ -184,65 +276,47 @@ class SqlPlanningSource:
             WHERE since >= cycle - :lead AND since < cycle + :grace
         )
         SELECT {self._CLIENT_COLS}, due.grp, due.last_at, due.orders, due.cycle, due.since
-        FROM due JOIN clients c ON c.id = due.client_id{self._GRANTS_JOIN}
+        FROM due JOIN clients c ON c.id = due.client_id{self._grants_join()}
         WHERE due.pick = 1 AND c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto
           {self._ad_grant(rules)}
         ORDER BY c.id"""
 
-    async def reorder_candidates(
-        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
-    ) -> CandidatePage:
-        sql = self.reorder_sql(rules)
-        params = {
-            "lead": rules.reorder_lead_days,
-            "grace": rules.reorder_grace_days,
-            "fallback": float(rules.reorder_fallback_cycle_days),
-            "min_cycle": float(rules.reorder_min_cycle_days),
-        }
+    def winback_sql(self, rules: PlanningRules | None = None) -> str:
+        """SQLite: the clients silent long enough, with the client's columns."""
+        return f"""
+        WITH {self._cycles_sql("")}
+        SELECT {self._CLIENT_COLS}, cyc.last_at, cyc.orders, cyc.cycle, cyc.since
+        FROM cyc JOIN clients c ON c.id = cyc.client_id{self._grants_join()}
+        WHERE c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto AND cyc.since >= :first
+          AND cyc.since < :ceiling
+          AND (cyc.orders = 1 OR cyc.since >= cyc.cycle * :factor){self._ad_grant(rules)}
+        ORDER BY c.id"""
 
-        def build(r: Any) -> Candidate:
-            cycle = float(r.cycle)
-            expected = r.last_at + timedelta(days=cycle)
-            cat = r.grp or None
-            reason = (
-                f"reorder expected {expected.date().isoformat()}: cycle {cycle:.0f} d"
-                + (" (median)" if r.orders > 1 else " (fallback, one order)")
-                + (f", category {cat}" if cat else "")
-                + f", last order {r.last_at.date().isoformat()}"
-            )
-            return self._candidate(
-                r,
-                Purpose.REORDER,
-                due_at=expected - timedelta(days=rules.reorder_lead_days),
-                reason=reason,
-                key=f"reorder:{r.client_id}:{cat or '-'}:{r.last_at.date().isoformat()}",
-                data={"category": cat, "cycle_days": round(cycle, 1), "expected": str(expected)},
-            )
-
-        return await self._page(sql, params, as_of, after_client_id, limit, build)
+    def clients_sql(self, rules: PlanningRules | None = None) -> str:
+        """PostgreSQL: the columns of the clients among ``:ids`` an advertising contact may
+        reach (not opted out; with ``require_ad_consent``, an advertising grant)."""
+        return f"""
+        SELECT {self._CLIENT_COLS}
+        FROM clients c{self._grants_join()}
+        WHERE c.id = ANY(CAST(:ids AS BIGINT[])) AND c.opted_out_at IS NULL
+          AND c.id > :after AND c.id <= :upto{self._ad_grant(rules)}
+        ORDER BY c.id"""
 
     def nps_sql(self) -> str:
         since_delivery = self._days(self._as_of(), "d.delivered")
+        surveys = (
+            f" AND kind IN ('call', 'message_out', 'note') AND {self._purpose('data')} = 'nps'"
+        )
         return f"""
         WITH d AS (
             SELECT client_id, MAX(delivered_at) AS delivered FROM orders
             WHERE client_id > :after AND client_id <= :upto AND delivered_at IS NOT NULL
             GROUP BY client_id
-        ),
-        a AS (
-            SELECT client_id, MAX(answered_at) AS answered FROM nps_responses
-            WHERE client_id > :after AND client_id <= :upto GROUP BY client_id
-        ),
-        s AS (
-            SELECT client_id, MAX(at) AS surveyed FROM events
-            WHERE client_id > :after AND client_id <= :upto
-              AND kind IN ('call', 'message_out', 'note') AND {self._purpose("data")} = 'nps'
-            GROUP BY client_id
         )
         SELECT {self._CLIENT_COLS}, d.delivered AS last_at
-        FROM d JOIN clients c ON c.id = d.client_id{self._GRANTS_JOIN}
-        LEFT JOIN a ON a.client_id = d.client_id
-        LEFT JOIN s ON s.client_id = d.client_id
+        FROM d JOIN clients c ON c.id = d.client_id{self._grants_join()}
+        {self._per_client("a", "MAX(answered_at) AS answered", "nps_responses", "d.client_id")}
+        {self._per_client("s", "MAX(at) AS surveyed", "events", "d.client_id", surveys)}
         WHERE c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto
           AND {since_delivery} >= :after_days AND {since_delivery} < :after_days + :grace
           AND (a.answered IS NULL OR {self._days(self._as_of(), "a.answered")} >= :window)
@@ -255,125 +329,216 @@ class SqlPlanningSource:
             return f"({column} ->> 'purpose')"
         return f"json_extract({column}, '$.purpose')"
 
-    async def nps_candidates(
-        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
-    ) -> CandidatePage:
-        sql = self.nps_sql()
+    async def _rows(self, page: _PageRead, sql: str, params: dict[str, Any]) -> list[Any]:
+        bound = text(sql)
+        if ":as_of" in sql:
+            bound = bound.bindparams(bindparam("as_of", type_=UtcDateTime()))
+        stmt: TextClause | TextualSelect = (
+            bound  # asyncpg gives aware UTC datetimes already
+            if self.dialect == "postgresql"
+            else bound.columns(last_at=UtcDateTime())
+        )
+        result = await page.session.execute(
+            stmt, {**params, "as_of": page.as_of, "after": page.after, "upto": page.upto}
+        )
+        # Plain named tuples: a field of SQLAlchemy's Row costs ~0.4 us by name, and each
+        # candidate reads fifteen of them.
+        row_type = _row_type(tuple(result.keys()))
+        return [row_type._make(r) for r in result]
+
+    # -- the purposes ---------------------------------------------------------------------------
+
+    async def _nps(self, page: _PageRead) -> list[Candidate]:
+        rules = page.rules
         params = {
             "after_days": rules.nps_after_delivery_days,
             "grace": rules.nps_grace_days,
             "window": rules.nps_window_days,
         }
+        rows = await self._rows(page, self.nps_sql(), params)
+        return [_nps(r, rules) for r in rows]
 
-        def build(r: Any) -> Candidate:
-            day = r.last_at.date().isoformat()
-            return self._candidate(
-                r,
-                Purpose.NPS,
-                due_at=r.last_at + timedelta(days=rules.nps_after_delivery_days),
-                reason=f"NPS: order delivered {day}, no score in {rules.nps_window_days} d",
-                key=f"nps:{r.client_id}:{day}",
-                data={"delivered": str(r.last_at)},
-            )
-
-        return await self._page(sql, params, as_of, after_client_id, limit, build)
-
-    def winback_sql(self, rules: PlanningRules | None = None) -> str:
-        return f"""
-        WITH {self._cycles_sql("")}
-        SELECT {self._CLIENT_COLS}, cyc.last_at, cyc.orders, cyc.cycle, cyc.since
-        FROM cyc JOIN clients c ON c.id = cyc.client_id{self._GRANTS_JOIN}
-        WHERE c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto AND cyc.since >= :first
-          AND cyc.since < :ceiling
-          AND (cyc.orders = 1 OR cyc.since >= cyc.cycle * :factor){self._ad_grant(rules)}
-        ORDER BY c.id"""
-
-    async def winback_candidates(
-        self, as_of: datetime, rules: PlanningRules, *, after_client_id: int, limit: int
-    ) -> CandidatePage:
-        thresholds = sorted(rules.winback_after_days)
-        if not thresholds:
-            return CandidatePage((), None)
-        sql = self.winback_sql(rules)
-        params = {
-            "first": thresholds[0],
-            "ceiling": float(rules.winback_max_silence_days),
-            "factor": rules.winback_overdue_factor,
+    @staticmethod
+    def _cycle_params(rules: PlanningRules) -> dict[str, Any]:
+        return {
             "fallback": float(rules.reorder_fallback_cycle_days),
             "min_cycle": float(rules.reorder_min_cycle_days),
         }
 
-        def build(r: Any) -> Candidate:
-            since = float(r.since)
-            crossed = max(t for t in thresholds if t <= since)
-            last = r.last_at.date().isoformat()
-            return self._candidate(
-                r,
-                Purpose.WINBACK,
-                due_at=r.last_at + timedelta(days=crossed),
-                reason=f"win-back: no order for {since:.0f} d since {last} (check-in {crossed} d)",
-                key=f"winback:{r.client_id}:{last}:{crossed}",
-                data={"silence_days": int(since), "threshold_days": crossed},
-            )
+    async def _cycles_in_sql(self, page: _PageRead, purposes: Collection[Purpose]) -> Found:
+        """SQLite: a window-function query per purpose."""
+        rules = page.rules
+        found: Found = {}
+        cycle = self._cycle_params(rules)
+        if Purpose.REORDER in purposes:
+            params: dict[str, Any] = {
+                "lead": rules.reorder_lead_days,
+                "grace": rules.reorder_grace_days,
+            }
+            rows = await self._rows(page, self.reorder_sql(rules), {**params, **cycle})
+            found[Purpose.REORDER] = [
+                _reorder(r, rules, r.grp, r.last_at, r.orders, float(r.cycle)) for r in rows
+            ]
+        thresholds = sorted(rules.winback_after_days)
+        if Purpose.WINBACK in purposes and thresholds:
+            params = {
+                "first": thresholds[0],
+                "ceiling": float(rules.winback_max_silence_days),
+                "factor": rules.winback_overdue_factor,
+            }
+            rows = await self._rows(page, self.winback_sql(rules), {**params, **cycle})
+            found[Purpose.WINBACK] = [
+                _winback(r, thresholds, r.last_at, float(r.since)) for r in rows
+            ]
+        return found
 
-        return await self._page(sql, params, as_of, after_client_id, limit, build)
+    async def _cycles_from_arrays(self, page: _PageRead, purposes: Collection[Purpose]) -> Found:
+        """PostgreSQL: the page's orders once, the cycles of both purposes in NumPy."""
+        rules, as_of = page.rules, page.as_of
+        bounds = {"after": page.after, "upto": page.upto}
+        got = (await page.session.execute(text(ORDERS_ARRAYS_SQL), bounds)).one()
+        if got.client is None:  # no orders in the page
+            return {}
+        # NumPy releases the GIL for most of this: another thread, while the loop plans on
+        reorder, winback = await asyncio.to_thread(_due_in_arrays, got, as_of, rules, purposes)
+        thresholds = sorted(rules.winback_after_days)
+        ids = sorted({r[0] for r in reorder} | {w[0] for w in winback})
+        rows = await self._rows(page, self.clients_sql(rules), {"ids": ids}) if ids else []
+        reachable = {r.client_id: r for r in rows}
+        found: Found = {}
+        if Purpose.REORDER in purposes:
+            found[Purpose.REORDER] = [
+                _reorder(r, rules, grp, order_cycles.last_at(us), orders, cyc)
+                for client_id, grp, us, orders, cyc in reorder
+                if (r := reachable.get(client_id)) is not None
+            ]
+        if Purpose.WINBACK in purposes:
+            found[Purpose.WINBACK] = [
+                _winback(r, thresholds, order_cycles.last_at(us), since)
+                for client_id, us, since in winback
+                if (r := reachable.get(client_id)) is not None
+            ]
+        return found
 
-    # -- shared ---------------------------------------------------------------------------------
 
-    async def _page(
-        self,
-        sql: str,
-        params: dict[str, Any],
-        as_of: datetime,
-        after: int,
-        limit: int,
-        build: Build,
-    ) -> CandidatePage:
-        async with self._sessions() as session:
-            if self.dialect == "postgresql":  # window sorts of a page stay in memory
-                await session.execute(text("SET LOCAL work_mem = '64MB'"))
-                await session.execute(text("SET LOCAL jit = off"))  # short queries: no gain
-            upto = await self._page_bounds(session, after, limit)
-            if upto is None:
-                return CandidatePage((), None)
-            bound = text(sql).bindparams(bindparam("as_of", type_=UtcDateTime()))
-            stmt: TextClause | TextualSelect = (
-                bound  # asyncpg gives aware UTC datetimes already
-                if self.dialect == "postgresql"
-                else bound.columns(last_at=UtcDateTime())
-            )
-            result = await session.execute(
-                stmt, {**params, "as_of": as_of, "after": after, "upto": upto}
-            )
-            # Plain named tuples: a field of SQLAlchemy's Row costs ~0.4 us by name, and each
-            # candidate reads fifteen of them.
-            row_type = _row_type(tuple(result.keys()))
-            rows = [row_type._make(r) for r in result]
-        return CandidatePage([build(r) for r in rows], upto)
+ReorderDue = list[tuple[int, str, int, int, float]]  # client, category, last (us), orders, cycle
+WinbackDue = list[tuple[int, int, float]]  # client, last order (us), days since
 
-    @staticmethod
-    def _candidate(
-        r: Any,
-        purpose: Purpose,
-        *,
-        due_at: datetime,
-        reason: str,
-        key: str,
-        data: dict[str, Any],
-    ) -> Candidate:
-        return Candidate(
-            client_id=r.client_id,
-            external_id=r.external_id,
-            purpose=purpose,
-            due_at=due_at,
-            reason=reason,
-            key=key,
-            timezone=r.timezone,
-            preferred_channel=_PREFERRED[r.preferred_channel],
-            telegram_linked=bool(r.linked),
-            telegram_reachable=bool(r.telegram_reachable),
-            consents=_GRANTS[r.service_call, r.service_telegram],
-            opted_out=False,
-            data=data,
-            ad_consents=_GRANTS[r.advertising_call, r.advertising_telegram],
+
+def _due_in_arrays(
+    got: Any, as_of: datetime, rules: PlanningRules, purposes: Collection[Purpose]
+) -> tuple[ReorderDue, WinbackDue]:
+    """The reorder and win-back occasions of a page from ``ORDERS_ARRAYS_SQL``'s arrays."""
+    client = binary_array(got.client, "i8")
+    epoch_s = binary_array(got.epoch, "f8")
+    cycle = SqlPlanningSource._cycle_params(rules)
+    reorder: ReorderDue = []
+    winback: WinbackDue = []
+    if Purpose.REORDER in purposes:
+        code = binary_array(got.code, "i4")
+        by_cat = order_cycles.by_category(client, code, epoch_s, as_of, **cycle)
+        g = order_cycles.soonest_due(
+            by_cat, lead=rules.reorder_lead_days, grace=rules.reorder_grace_days
         )
+        categories = [got.categories[c - 1] or "" for c in code[by_cat.first[g]].tolist()]
+        reorder = list(
+            zip(
+                by_cat.client[g].tolist(),
+                categories,
+                by_cat.last_us[g].tolist(),
+                by_cat.orders[g].tolist(),
+                by_cat.cycle[g].tolist(),
+                strict=True,
+            )
+        )
+    thresholds = sorted(rules.winback_after_days)
+    if Purpose.WINBACK in purposes and thresholds:
+        by_client = order_cycles.by_client(client, epoch_s, as_of, **cycle)
+        i = order_cycles.silent(
+            by_client,
+            first=thresholds[0],
+            ceiling=float(rules.winback_max_silence_days),
+            factor=rules.winback_overdue_factor,
+        )
+        winback = list(
+            zip(
+                by_client.client[i].tolist(),
+                by_client.last_us[i].tolist(),
+                by_client.since[i].tolist(),
+                strict=True,
+            )
+        )
+    return reorder, winback
+
+
+def _reorder(
+    r: Any, rules: PlanningRules, grp: str, last_at: datetime, orders: int, cycle: float
+) -> Candidate:
+    expected = last_at + timedelta(days=cycle)
+    cat = grp or None
+    reason = (
+        f"reorder expected {expected.date().isoformat()}: cycle {cycle:.0f} d"
+        + (" (median)" if orders > 1 else " (fallback, one order)")
+        + (f", category {cat}" if cat else "")
+        + f", last order {last_at.date().isoformat()}"
+    )
+    return _candidate(
+        r,
+        Purpose.REORDER,
+        due_at=expected - timedelta(days=rules.reorder_lead_days),
+        reason=reason,
+        key=f"reorder:{r.client_id}:{cat or '-'}:{last_at.date().isoformat()}",
+        data={"category": cat, "cycle_days": round(cycle, 1), "expected": str(expected)},
+    )
+
+
+def _winback(r: Any, thresholds: list[int], last_at: datetime, since: float) -> Candidate:
+    crossed = max(t for t in thresholds if t <= since)
+    last = last_at.date().isoformat()
+    return _candidate(
+        r,
+        Purpose.WINBACK,
+        due_at=last_at + timedelta(days=crossed),
+        reason=f"win-back: no order for {since:.0f} d since {last} (check-in {crossed} d)",
+        key=f"winback:{r.client_id}:{last}:{crossed}",
+        data={"silence_days": int(since), "threshold_days": crossed},
+    )
+
+
+def _nps(r: Any, rules: PlanningRules) -> Candidate:
+    day = r.last_at.date().isoformat()
+    return _candidate(
+        r,
+        Purpose.NPS,
+        due_at=r.last_at + timedelta(days=rules.nps_after_delivery_days),
+        reason=f"NPS: order delivered {day}, no score in {rules.nps_window_days} d",
+        key=f"nps:{r.client_id}:{day}",
+        data={"delivered": str(r.last_at)},
+    )
+
+
+def _candidate(
+    r: Any,
+    purpose: Purpose,
+    *,
+    due_at: datetime,
+    reason: str,
+    key: str,
+    data: dict[str, Any],
+) -> Candidate:
+    return Candidate(
+        client_id=r.client_id,
+        external_id=r.external_id,
+        purpose=purpose,
+        due_at=due_at,
+        reason=reason,
+        key=key,
+        timezone=r.timezone,
+        preferred_channel=_PREFERRED[r.preferred_channel],
+        telegram_linked=bool(r.linked),
+        telegram_reachable=bool(r.telegram_reachable),
+        consents=_GRANTS[r.service_call, r.service_telegram],
+        opted_out=False,
+        data=data,
+        ad_consents=_GRANTS[r.advertising_call, r.advertising_telegram],
+    )

@@ -44,16 +44,12 @@ async def orders(
 
 
 async def all_candidates(source: SqlPlanningSource, purpose: Purpose, limit: int = 1000):
-    fetch = {
-        Purpose.REORDER: source.reorder_candidates,
-        Purpose.NPS: source.nps_candidates,
-        Purpose.WINBACK: source.winback_candidates,
-    }[purpose]
     found: list[Candidate] = []
     after: int | None = 0
     while after is not None:
-        page = await fetch(AS_OF, RULES, after_client_id=after, limit=limit)
-        found += page.candidates
+        page = await source.due(AS_OF, RULES, (purpose,), after_client_id=after, limit=limit)
+        assert set(page.candidates) == {purpose}  # the purposes asked, no other
+        found += page.candidates[purpose]
         after = page.next_after
     return {c.external_id: c for c in found}
 
