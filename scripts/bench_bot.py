@@ -310,7 +310,7 @@ async def outbound(backend: str, count: int, folder: Path) -> dict[str, Any]:
         sent = sorted(await fake.call("sent"), key=lambda s: s[1])
         times = [received_at for _, received_at in sent]
         per_chat = Counter(chat_id for chat_id, _ in sent)
-        statuses = await service.deps.outbox.outbox_counts()
+        statuses = await service.dispatcher["outbox"].outbox_counts()
         span = times[-1] - times[0] if len(times) > 1 else 0.0
         return {
             "backend": backend,
