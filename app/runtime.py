@@ -312,7 +312,7 @@ def settle_heap() -> None:
     whole collections of it before). The youngest generation is collected after 10,000 new
     objects instead of 700: with hundreds of updates in flight, a collection every 700 found
     them alive and moved them to the older generations, whose collections then walked them
-    again (12 % of the bot's CPU per update; 5 % after); the garbage waiting for a collection
+    again (11-13 % of the bot's CPU per update; 6 % after); the garbage waiting for a collection
     stays a few megabytes."""
     gc.freeze()
     _, older, oldest = gc.get_threshold()
