@@ -310,10 +310,24 @@ def main(settings: Settings, *, duration_s: float | None = None) -> None:
 
 
 def _freeze_start_up(rt: Runtime) -> None:
-    """What start-up built (modules, pydantic models of aiogram's ~300 types, the wiring) lives
-    as long as the worker: moved out of the collector's sight, a full collection walks only
-    what the work allocates (a page of updates paused for whole collections of it before)."""
+    settle_heap()
+
+
+GC_YOUNG_THRESHOLD = 10_000  # Python's default: 700
+
+
+def settle_heap() -> None:
+    """Called once the worker is built. What start-up built (modules, pydantic models of
+    aiogram's ~300 types, the wiring) lives as long as the worker: moved out of the collector's
+    sight, a full collection walks only what the work allocates (a page of updates paused for
+    whole collections of it before). The youngest generation is collected after 10,000 new
+    objects instead of 700: with hundreds of updates in flight, a collection every 700 found
+    them alive and moved them to the older generations, whose collections then walked them
+    again (11-13 % of the bot's CPU per update; 6 % after); the garbage waiting for a collection
+    stays a few megabytes."""
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 async def _stop_after(stop: asyncio.Event, seconds: float) -> None:

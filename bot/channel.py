@@ -6,12 +6,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.deps import BotDeps
+from bot.chat_state import ChatStates
+from bot.delivery import Sender
 from bot.keyboards import nps_keyboard, reorder_keyboard, winback_keyboard
 from bot.records import ChatState, ChatStep, OutboxMessage, SendStatus
-from bot.survey import close_pending
+from bot.survey import Survey
+from bot.texts import Texts
 from povtor.domain import Attempt, ChannelKind, Client, Outcome, OutcomeKind, Purpose
 from povtor.errors import PovtorError
+from povtor.ports import HistoryStore
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +30,19 @@ class TelegramChannel:
 
     kind = ChannelKind.TELEGRAM
 
-    def __init__(self, deps: BotDeps) -> None:
-        self._deps = deps
+    def __init__(
+        self,
+        store: HistoryStore,
+        states: ChatStates,
+        survey: Survey,
+        sender: Sender,
+        texts: Texts,
+    ) -> None:
+        self._store = store
+        self._states = states
+        self._survey = survey
+        self._sender = sender
+        self._texts = texts
 
     async def execute(self, attempt: Attempt, client: Client) -> Outcome:
         if client.opted_out:
@@ -48,14 +62,13 @@ class TelegramChannel:
                 ref=ref,
                 data={"message_id": message.message_id, "outbox_id": message.id},
             )
-        await self._deps.states.clear_state(client.telegram_chat_id, message_id=message.id)
+        await self._states.clear_state(client.telegram_chat_id, message_id=message.id)
         if message.status is SendStatus.UNREACHABLE:
             return Outcome(OutcomeKind.UNREACHABLE, detail=message.error or "", ref=ref)
         return Outcome(OutcomeKind.FAILED, detail=message.error or "not sent", ref=ref)
 
     async def _send(self, attempt: Attempt, client: Client, chat_id: int) -> OutboxMessage:
-        deps = self._deps
-        texts = deps.texts
+        texts = self._texts
         common: dict[str, Any] = {
             "purpose": attempt.purpose.value,
             "client_id": client.id,
@@ -64,12 +77,12 @@ class TelegramChannel:
         }
         if attempt.purpose is Purpose.REORDER:
             text = texts("reorder_reminder", **await self._order_values(client))
-            return await deps.sender.send(
+            return await self._sender.send(
                 chat_id, text, make_markup=lambda oid: reorder_keyboard(texts, oid), **common
             )
         if attempt.purpose is Purpose.NPS:
             text = texts("nps_question", name=client.name)
-            return await deps.sender.send(
+            return await self._sender.send(
                 chat_id,
                 text,
                 make_markup=nps_keyboard,
@@ -77,7 +90,7 @@ class TelegramChannel:
                 **common,
             )
         text = texts("winback_question", name=client.name)
-        return await deps.sender.send(
+        return await self._sender.send(
             chat_id,
             text,
             make_markup=lambda oid: winback_keyboard(texts, oid),
@@ -91,8 +104,8 @@ class TelegramChannel:
         """Remember what the chat is asked before the question can be answered."""
 
         async def remember(message: OutboxMessage) -> None:
-            await close_pending(self._deps, message.chat_id)
-            await self._deps.states.set_state(
+            await self._survey.close_pending(message.chat_id)
+            await self._states.set_state(
                 ChatState(
                     chat_id=message.chat_id,
                     step=step,
@@ -106,7 +119,7 @@ class TelegramChannel:
         return remember
 
     async def _order_values(self, client: Client) -> dict[str, Any]:
-        orders = await self._deps.store.list_orders(client.id, limit=1)
+        orders = await self._store.list_orders(client.id, limit=1)
         if not orders:
             return {
                 "name": client.name,

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.deps import BotDeps
+from bot.delivery import Sender
 from bot.keyboards import ConsentCb
 from bot.texts import Texts
 from povtor.domain import Client, ConsentChannel, ContactKind
+from povtor.ports import HistoryStore
 
 SOURCE = "telegram:/offers"
 CHANNELS = (ConsentChannel.TELEGRAM, ConsentChannel.CALL)
@@ -30,19 +31,19 @@ def consent_keyboard(texts: Texts) -> InlineKeyboardMarkup:
     )
 
 
-async def ask(deps: BotDeps, client: Client, chat_id: int) -> None:
+async def ask(sender: Sender, texts: Texts, client: Client, chat_id: int) -> None:
     granted = client.consent_for(ConsentChannel.TELEGRAM, ContactKind.ADVERTISING)
     now = "offers_now_yes" if granted and granted.granted else "offers_now_no"
-    text = deps.texts("offers_ask") + "\n\n" + deps.texts(now)
-    await deps.sender.send(
-        chat_id, text, purpose="reply", markup=consent_keyboard(deps.texts), client_id=client.id
+    text = texts("offers_ask") + "\n\n" + texts(now)
+    await sender.send(
+        chat_id, text, purpose="reply", markup=consent_keyboard(texts), client_id=client.id
     )
 
 
-async def answer(deps: BotDeps, client: Client, yes: bool) -> str:
+async def answer(store: HistoryStore, texts: Texts, client: Client, yes: bool) -> str:
     """Record the answer for messages and calls; the toast to show."""
     for channel in CHANNELS:
-        await deps.store.set_consent(
+        await store.set_consent(
             client.id, channel, yes, source=SOURCE, kind=ContactKind.ADVERTISING
         )
-    return deps.texts("offers_yes" if yes else "offers_no")
+    return texts("offers_yes" if yes else "offers_no")

@@ -1,4 +1,11 @@
-"""aiogram routers: turn updates into calls of the bot's flows. No business logic here."""
+"""aiogram routers: turn updates into calls of the bot's flows. No business logic here.
+
+Handlers, filters and middlewares take what they need by name from the dispatcher's workflow
+data (aiogram's dependency injection; :class:`bot.service.BotService` registers it once):
+``store`` (the client history), ``texts``, ``sender``, ``outbox``, ``reports``, ``alert_store``,
+``managers`` (the managers' records), ``transcriber`` (None without one), the flows ``survey``,
+``linking``, ``alerts``, and for each update ``claims``, ``updates``, ``retrying``, ``presses``.
+"""
 
 from __future__ import annotations
 
@@ -15,25 +22,37 @@ from aiogram.filters import Command, CommandObject, CommandStart, Filter
 from aiogram.types import CallbackQuery, ErrorEvent, Message, TelegramObject, Update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from bot import alerts, answers, consent, linking, managers, survey
+from bot import consent
+from bot.alert_store import AlertStore
+from bot.alerts import Alerts
+from bot.answers import Answers, Press
 from bot.batching import Batch
-from bot.deps import BotDeps
+from bot.delivery import Sender
 from bot.keyboards import AlertCb, AnswerCb, ConsentCb, ScoreCb
+from bot.linking import Linking
+from bot.manager_store import ManagerStore
+from bot.managers import nps_text, tasks_text
+from bot.outbox_store import OutboxStore
 from bot.records import Manager
+from bot.survey import Survey
+from bot.texts import Texts
+from bot.update_log import UpdateLog
 from povtor.db import utcnow
 from povtor.errors import PovtorError
+from povtor.ports import HistoryStore, Reports, Transcriber
 
 log = logging.getLogger(__name__)
+MANAGER_COMMANDS = ("help", "nps", "tasks")
 
 
 class IsManager(Filter):
     """Passes the chats of active managers and hands the handler their ``manager``."""
 
     async def __call__(
-        self, event: Message | CallbackQuery, deps: BotDeps
+        self, event: Message | CallbackQuery, managers: ManagerStore
     ) -> bool | dict[str, Any]:
         chat_id = event.chat.id if isinstance(event, Message) else _chat_id(event)
-        manager = await deps.managers.manager_by_chat(chat_id)
+        manager = await managers.manager_by_chat(chat_id)
         return False if manager is None else {"manager": manager}
 
 
@@ -44,22 +63,25 @@ async def once_per_update(
 ) -> Any:
     """Outer update middleware: each update id is handled once (redeliveries are skipped);
     a failed update is forgotten so that a redelivery is handled again. The claims of the
-    updates in flight are written together (``claims``)."""
+    updates in flight are written together (``claims``). ``retrying``: the updates this worker
+    claimed and failed to handle (the database went away), handled again by its own retry
+    although their claim may still stand."""
     if not isinstance(event, Update):
         return await handler(event, data)
     claims: Batch[int, bool] = data["claims"]
-    deps: BotDeps = data["deps"]
+    retrying: set[int] = data["retrying"]
     update_id = event.update_id
-    if not await claims.submit(update_id) and update_id not in deps.retrying:
+    if not await claims.submit(update_id) and update_id not in retrying:
         log.debug("update %d seen before, skipped", update_id)
         return None
     try:
         result = await handler(event, data)
     except BaseException:
-        deps.retrying.add(update_id)  # its claim may stand if the database went away
-        await deps.updates.release_updates([update_id])
+        retrying.add(update_id)  # its claim may stand if the database went away
+        updates: UpdateLog = data["updates"]
+        await updates.release_updates([update_id])
         raise
-    deps.retrying.discard(update_id)
+    retrying.discard(update_id)
     return result
 
 
@@ -81,29 +103,25 @@ def database_away(err: BaseException) -> bool:
     return isinstance(err, DBAPIError) and err.connection_invalidated
 
 
-def claims_batch(deps: BotDeps, concurrent: int) -> Batch[int, bool]:
+def claims_batch(updates: UpdateLog, concurrent: int) -> Batch[int, bool]:
     """Update ids claimed in one statement per batch: True for each seen the first time."""
 
     async def claim(update_ids: list[int]) -> list[bool]:
-        fresh = await deps.updates.claim_updates(update_ids)
+        fresh = await updates.claim_updates(update_ids)
         return [u in fresh for u in update_ids]
 
     return Batch("update claims", claim, concurrent=concurrent)
 
 
-def answers_batch(deps: BotDeps, concurrent: int) -> Batch[answers.Press, str]:
+def answers_batch(answers: Answers, concurrent: int) -> Batch[Press, str]:
     """Reminder and win-back presses recorded as a set (a page after a mass reminder); a
     failed batch is tried again, since every write in it is idempotent."""
-
-    async def record(presses: list[answers.Press]) -> list[str]:
-        return await answers.on_answers(deps, presses)
-
-    return Batch("button presses", record, concurrent=concurrent, tries=3)
+    return Batch("button presses", answers.record, concurrent=concurrent, tries=3)
 
 
 def build_router() -> Router:
-    """The managers' router first (its handlers pass managers only), then everyone's: a
-    manager command from anyone else falls through to the refusal."""
+    """The managers' router first (it passes managers only), then everyone's: a manager
+    command from anyone else falls through to the refusal."""
     root = Router(name="povtor")
     root.message.filter(F.chat.type == "private")
     root.include_routers(_managers_router(), _clients_router())
@@ -111,14 +129,15 @@ def build_router() -> Router:
 
 
 def _managers_router() -> Router:
-    # the role filter sits on each handler, after the cheap filters, so that a client's
-    # press or text costs no manager lookup
+    # the role filter on the router comes after the cheap command and button filters, so that
+    # a client's press or text costs no manager lookup
     router = Router(name="managers")
-    manager = IsManager()
-    router.message.register(_help_manager, Command("help"), manager)
-    router.message.register(_nps, Command("nps"), manager)
-    router.message.register(_tasks, Command("tasks"), manager)
-    router.callback_query.register(_alert, AlertCb.filter(), manager)
+    router.message.filter(Command(*MANAGER_COMMANDS), IsManager())
+    router.callback_query.filter(AlertCb.filter(), IsManager())
+    router.message.register(_help_manager, Command("help"))
+    router.message.register(_nps, Command("nps"))
+    router.message.register(_tasks, Command("tasks"))
+    router.callback_query.register(_alert)
     return router
 
 
@@ -145,74 +164,79 @@ def _user_name(message: Message) -> str:
     return user.full_name if user else ""
 
 
-async def _reply(deps: BotDeps, chat_id: int, key: str, /, **values: Any) -> None:
-    await deps.sender.send(chat_id, deps.texts(key, **values), purpose="reply")
+async def _reply(sender: Sender, texts: Texts, chat_id: int, key: str) -> None:
+    await sender.send(chat_id, texts(key), purpose="reply")
 
 
-async def _start(message: Message, command: CommandObject, deps: BotDeps) -> None:
-    await linking.start(deps, message.chat.id, _user_name(message), command.args)
+async def _start(message: Message, command: CommandObject, linking: Linking) -> None:
+    await linking.start(message.chat.id, _user_name(message), command.args)
 
 
-async def _help(message: Message, deps: BotDeps) -> None:
-    await deps.sender.send(message.chat.id, deps.texts("help"), purpose="reply")
+async def _help(message: Message, sender: Sender, texts: Texts) -> None:
+    await sender.send(message.chat.id, texts("help"), purpose="reply")
 
 
-async def _help_manager(message: Message, deps: BotDeps) -> None:
-    text = deps.texts("help") + "\n\n" + deps.texts("help_manager")
-    await deps.sender.send(message.chat.id, text, purpose="reply")
+async def _help_manager(message: Message, sender: Sender, texts: Texts) -> None:
+    text = texts("help") + "\n\n" + texts("help_manager")
+    await sender.send(message.chat.id, text, purpose="reply")
 
 
-async def _manager_only(message: Message, deps: BotDeps) -> None:
-    await _reply(deps, message.chat.id, "manager_only")
+async def _manager_only(message: Message, sender: Sender, texts: Texts) -> None:
+    await _reply(sender, texts, message.chat.id, "manager_only")
 
 
-async def _manager_only_button(query: CallbackQuery, deps: BotDeps) -> None:
-    await query.answer(deps.texts("manager_only"))
+async def _manager_only_button(query: CallbackQuery, texts: Texts) -> None:
+    await query.answer(texts("manager_only"))
 
 
-async def _stop(message: Message, deps: BotDeps) -> None:
-    client = await deps.store.find_client_by_chat(message.chat.id)
-    await survey.stop(deps, client, message.chat.id)
+async def _stop(message: Message, store: HistoryStore, survey: Survey) -> None:
+    client = await store.find_client_by_chat(message.chat.id)
+    await survey.stop(client, message.chat.id)
 
 
-async def _offers(message: Message, deps: BotDeps) -> None:
-    client = await deps.store.find_client_by_chat(message.chat.id)
+async def _offers(message: Message, store: HistoryStore, sender: Sender, texts: Texts) -> None:
+    client = await store.find_client_by_chat(message.chat.id)
     if client is None:
-        await _reply(deps, message.chat.id, "not_linked")
+        await _reply(sender, texts, message.chat.id, "not_linked")
         return
-    await consent.ask(deps, client, message.chat.id)
+    await consent.ask(sender, texts, client, message.chat.id)
 
 
-async def _consent(query: CallbackQuery, callback_data: ConsentCb, deps: BotDeps) -> None:
-    client = await deps.store.find_client_by_chat(_chat_id(query))
+async def _consent(
+    query: CallbackQuery, callback_data: ConsentCb, store: HistoryStore, texts: Texts
+) -> None:
+    client = await store.find_client_by_chat(_chat_id(query))
     if client is None:
-        await query.answer(deps.texts("not_linked"))
+        await query.answer(texts("not_linked"))
         return
-    await query.answer(await consent.answer(deps, client, callback_data.yes))
+    await query.answer(await consent.answer(store, texts, client, callback_data.yes))
 
 
-async def _complaint(message: Message, deps: BotDeps) -> None:
-    client = await deps.store.find_client_by_chat(message.chat.id)
+async def _complaint(
+    message: Message, store: HistoryStore, linking: Linking, survey: Survey
+) -> None:
+    client = await store.find_client_by_chat(message.chat.id)
     if client is None:
-        await linking.start(deps, message.chat.id, _user_name(message), None)
+        await linking.start(message.chat.id, _user_name(message), None)
         return
-    await survey.start_complaint(deps, client, message.chat.id)
+    await survey.start_complaint(client, message.chat.id)
 
 
-async def _nps(message: Message, deps: BotDeps) -> None:
-    text = await managers.nps_text(deps, utcnow())
-    await deps.sender.send(message.chat.id, text, purpose="report")
+async def _nps(
+    message: Message, reports: Reports, alert_store: AlertStore, sender: Sender, texts: Texts
+) -> None:
+    text = await nps_text(reports, alert_store, texts, utcnow())
+    await sender.send(message.chat.id, text, purpose="report")
 
 
-async def _tasks(message: Message, deps: BotDeps) -> None:
-    await deps.sender.send(message.chat.id, await managers.tasks_text(deps), purpose="report")
+async def _tasks(message: Message, store: HistoryStore, sender: Sender, texts: Texts) -> None:
+    await sender.send(message.chat.id, await tasks_text(store, texts), purpose="report")
 
 
-async def _contact(message: Message, deps: BotDeps) -> None:
+async def _contact(message: Message, linking: Linking) -> None:
     assert message.contact is not None  # the filter guarantees it
     sender_id = message.from_user.id if message.from_user else None
     await linking.contact(
-        deps,
         message.chat.id,
         sender_id or 0,
         message.contact.user_id,
@@ -220,36 +244,47 @@ async def _contact(message: Message, deps: BotDeps) -> None:
     )
 
 
-async def _text(message: Message, deps: BotDeps) -> None:
-    client = await deps.store.find_client_by_chat(message.chat.id)
+async def _text(
+    message: Message, store: HistoryStore, survey: Survey, sender: Sender, texts: Texts
+) -> None:
+    client = await store.find_client_by_chat(message.chat.id)
     if client is None:
-        await _reply(deps, message.chat.id, "not_linked")
+        await _reply(sender, texts, message.chat.id, "not_linked")
         return
-    await survey.on_text(deps, client, message.chat.id, message.message_id, message.text or "")
+    await survey.on_text(client, message.chat.id, message.message_id, message.text or "")
 
 
-async def _voice(message: Message, deps: BotDeps, bot: Bot) -> None:
+async def _voice(
+    message: Message,
+    bot: Bot,
+    store: HistoryStore,
+    survey: Survey,
+    transcriber: Transcriber | None,
+    sender: Sender,
+    texts: Texts,
+) -> None:
     assert message.voice is not None
-    client = await deps.store.find_client_by_chat(message.chat.id)
+    chat_id = message.chat.id
+    client = await store.find_client_by_chat(chat_id)
     if client is None:
-        await _reply(deps, message.chat.id, "not_linked")
+        await _reply(sender, texts, chat_id, "not_linked")
         return
-    if not await survey.waits_for_answer(deps, message.chat.id) or deps.transcriber is None:
-        await _reply(deps, message.chat.id, "voice_not_supported")
+    if not await survey.waits_for_answer(chat_id) or transcriber is None:
+        await _reply(sender, texts, chat_id, "voice_not_supported")
         return
     with tempfile.TemporaryDirectory(prefix="povtor-voice-") as folder:
         path = Path(folder) / f"{message.voice.file_unique_id}.ogg"
         try:
             await bot.download(message.voice, destination=path)
-            transcript = await deps.transcriber.transcribe(path)
+            transcript = await transcriber.transcribe(path)
         except (PovtorError, OSError) as err:
             log.warning("voice message not transcribed: %s", err)
-            await _reply(deps, message.chat.id, "voice_failed")
+            await _reply(sender, texts, chat_id, "voice_failed")
             return
     if not transcript.text.strip():
-        await _reply(deps, message.chat.id, "voice_failed")
+        await _reply(sender, texts, chat_id, "voice_failed")
         return
-    await survey.on_text(deps, client, message.chat.id, message.message_id, transcript.text)
+    await survey.on_text(client, chat_id, message.message_id, transcript.text)
 
 
 def _chat_id(query: CallbackQuery) -> int:
@@ -257,9 +292,9 @@ def _chat_id(query: CallbackQuery) -> int:
 
 
 async def _answer(
-    query: CallbackQuery, callback_data: AnswerCb, presses: Batch[answers.Press, str]
+    query: CallbackQuery, callback_data: AnswerCb, presses: Batch[Press, str]
 ) -> None:
-    press = answers.Press(query.id, _chat_id(query), callback_data.msg, callback_data.act)
+    press = Press(query.id, _chat_id(query), callback_data.msg, callback_data.act)
     toast = await presses.submit(press)
     try:
         await query.answer(toast)
@@ -267,32 +302,38 @@ async def _answer(
         log.warning("callback answer failed: %s", err)
 
 
-async def _score(query: CallbackQuery, callback_data: ScoreCb, deps: BotDeps) -> None:
+async def _score(
+    query: CallbackQuery,
+    callback_data: ScoreCb,
+    outbox: OutboxStore,
+    store: HistoryStore,
+    survey: Survey,
+    texts: Texts,
+) -> None:
     chat_id = _chat_id(query)
-    question = await deps.outbox.get_outbox(callback_data.msg)
-    client = await deps.store.find_client_by_chat(chat_id)
+    question = await outbox.get_outbox(callback_data.msg)
+    client = await store.find_client_by_chat(chat_id)
     if (
         question is None
         or client is None
         or question.chat_id != chat_id
         or not 0 <= callback_data.score <= 10
     ):
-        await query.answer(deps.texts("already_answered"))
+        await query.answer(texts("already_answered"))
         return
-    if not await survey.on_score(deps, client, question, callback_data.score, query.id):
-        await query.answer(deps.texts("already_answered"))
+    if not await survey.on_score(client, question, callback_data.score, query.id):
+        await query.answer(texts("already_answered"))
         return
-    await query.answer(deps.texts("nps_scored", score=callback_data.score))
+    await query.answer(texts("nps_scored", score=callback_data.score))
 
 
 async def _alert(
-    query: CallbackQuery, callback_data: AlertCb, deps: BotDeps, manager: Manager
+    query: CallbackQuery, callback_data: AlertCb, manager: Manager, alerts: Alerts, texts: Texts
 ) -> None:
     if query.message is None:
-        await query.answer(deps.texts("manager_only"))
+        await query.answer(texts("manager_only"))
         return
     toast = await alerts.on_alert_button(
-        deps,
         manager,
         callback_data.alert,
         callback_data.act,

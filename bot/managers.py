@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.deps import BotDeps
+from bot.alert_store import AlertStore
 from bot.records import AlertStatus
+from bot.texts import Texts
 from povtor.domain import TaskStatus
+from povtor.ports import HistoryStore, Reports
 
 _STATUS_RU = {
     AlertStatus.OPEN: "новое",
@@ -21,17 +23,17 @@ def week_start(now: datetime) -> datetime:
     return day - timedelta(days=day.weekday())
 
 
-async def nps_text(deps: BotDeps, now: datetime) -> str:
+async def nps_text(reports: Reports, alert_store: AlertStore, texts: Texts, now: datetime) -> str:
     start = week_start(now)
-    summary = await deps.reports.nps(start, now)
-    alerts = await deps.alerts.alerts_since(start, limit=10)
+    summary = await reports.nps(start, now)
+    alerts = await alert_store.alerts_since(start, limit=10)
     answers = [
         "• "
         + " — ".join(line.strip("⚠️ ") for line in a.text.splitlines()[:2])
         + f" [{_STATUS_RU[a.status]}]"
         for a in alerts
     ]
-    return deps.texts(
+    return texts(
         "nps_report",
         start=f"{start:%d.%m}",
         end=f"{now:%d.%m}",
@@ -45,17 +47,17 @@ async def nps_text(deps: BotDeps, now: datetime) -> str:
     )
 
 
-async def tasks_text(deps: BotDeps, limit: int = 20) -> str:
+async def tasks_text(store: HistoryStore, texts: Texts, limit: int = 20) -> str:
     tasks = [
-        *await deps.store.list_tasks(status=TaskStatus.OPEN, limit=limit),
-        *await deps.store.list_tasks(status=TaskStatus.IN_PROGRESS, limit=limit),
+        *await store.list_tasks(status=TaskStatus.OPEN, limit=limit),
+        *await store.list_tasks(status=TaskStatus.IN_PROGRESS, limit=limit),
     ]
     if not tasks:
-        return deps.texts("tasks_none")
+        return texts("tasks_none")
     tasks.sort(key=lambda t: (t.due_at, t.id))
     lines = [
         f"#{t.id} до {t.due_at:%d.%m %H:%M} — {t.title}"
         + (f" ({t.assignee})" if t.assignee else "")
         for t in tasks[:limit]
     ]
-    return deps.texts("tasks_report", count=len(tasks), tasks=lines)
+    return texts("tasks_report", count=len(tasks), tasks=lines)

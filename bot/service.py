@@ -23,11 +23,12 @@ from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.alert_store import AlertStore
+from bot.alerts import Alerts
+from bot.answers import Answers
 from bot.batching import Page
 from bot.channel import TelegramChannel
 from bot.chat_state import ChatStates
 from bot.delivery import DeliveryMiddleware, Sender
-from bot.deps import BotDeps
 from bot.fsm_storage import SqlStorage
 from bot.handlers import (
     answers_batch,
@@ -40,13 +41,14 @@ from bot.handlers import (
 from bot.lease import Lease, link_key
 from bot.link import LINK_ERRORS, TOKEN_REFUSED, UNREACHABLE, TelegramLink
 from bot.link_nonces import LinkNonces
+from bot.linking import Linking
 from bot.manager_store import ManagerStore
 from bot.outbox_store import OutboxStore
 from bot.press_store import PressStore
 from bot.ratelimit import RateLimiter
 from bot.session import api_host, build_session
 from bot.session import build_bot as _build_bot
-from bot.survey import flush_unanswered
+from bot.survey import Survey
 from bot.texts import Texts
 from bot.update_log import UpdateLog
 from bot.webhook import serve_webhook
@@ -96,7 +98,7 @@ class BotService:
         worker_id: str | None = None,
     ) -> None:
         tg = settings.telegram
-        self._settings = settings
+        self.settings = settings
         self._closed = False
         self.limiter = RateLimiter(tg.global_rate, tg.per_chat_rate, margin_s=tg.rate_margin_s)
         token = tg.bot_token.get_secret_value() if tg.bot_token is not None else ""
@@ -114,39 +116,57 @@ class BotService:
         )
         self.polling = False  # this worker holds the polling lease now
         single_writer = sessions.kw["bind"].dialect.name == "sqlite"
-        outbox = OutboxStore(sessions)
         self.fsm = SqlStorage(sessions)  # aiogram's FSM, in the database for every worker
-        self.deps = BotDeps(
-            settings=settings,
-            bot=self.bot,
-            store=store,
-            updates=UpdateLog(sessions),
-            nonces=LinkNonces(sessions),
-            managers=ManagerStore(sessions),
-            states=ChatStates(self.fsm, self.bot.id),
-            outbox=outbox,
-            presses=PressStore(sessions),
-            alerts=AlertStore(sessions),
-            sender=Sender(self.bot, outbox, store, link=self.link),
-            texts=Texts(tg.texts_path, company=tg.company_name),
-            outcome_sink=outcome_sink,
-            reports=reports,
-            transcriber=transcriber,
+        outbox = OutboxStore(sessions)
+        managers = ManagerStore(sessions)
+        states = ChatStates(self.fsm, self.bot.id)
+        updates = UpdateLog(sessions)
+        retrying: set[int] = set()
+        presses = PressStore(sessions)
+        alert_store = AlertStore(sessions)
+        texts = Texts(tg.texts_path, company=tg.company_name)
+        sender = Sender(self.bot, outbox, store, link=self.link)
+        alerts = Alerts(store, alert_store, managers, sender, texts, self.bot)
+        self.survey = Survey(
+            store, states, presses, outbox, outcome_sink, alerts, sender, texts, self.bot
+        )
+        self.linking = Linking(
+            store,
+            managers,
+            LinkNonces(sessions),
+            sender,
+            texts,
+            region=settings.default_region,
             secret_key=settings.resolved_secret_key(),
             link_ttl=timedelta(days=tg.link_ttl_days),
         )
+        answers = Answers(outbox, presses, store, outcome_sink, texts)
         # a page of updates writes a lot: on SQLite (one writer) one batch at a time
         batches = 1 if single_writer else 4
+        # what handlers, filters and middlewares take by name (aiogram's injection): see
+        # bot.handlers
         self.dispatcher = Dispatcher(
             storage=self.fsm,
-            deps=self.deps,
-            claims=claims_batch(self.deps, batches),
-            presses=answers_batch(self.deps, batches),
+            store=store,
+            texts=texts,
+            sender=sender,
+            outbox=outbox,
+            reports=reports,
+            alert_store=alert_store,
+            managers=managers,
+            transcriber=transcriber,
+            survey=self.survey,
+            linking=self.linking,
+            alerts=alerts,
+            updates=updates,
+            retrying=retrying,
+            claims=claims_batch(updates, batches),
+            presses=answers_batch(answers, batches),
         )
         self.dispatcher.update.outer_middleware(once_per_update)
         self.dispatcher.errors.register(log_error)
         self.dispatcher.include_router(build_router())
-        self.channel = TelegramChannel(self.deps)
+        self.channel = TelegramChannel(store, states, self.survey, sender, texts)
         self._slots = asyncio.Semaphore(tg.max_concurrent_updates)
 
     async def handle(self, update: Update) -> None:
@@ -171,12 +191,12 @@ class BotService:
         """Serve until ``stop`` is set, then finish the updates in hand and close. Telegram
         being away never ends this: the link is watched and polling retried with backoff."""
         try:
-            if self._settings.secret_key is None:  # every worker signs links with one key
-                self.deps.secret_key = await link_key(self._settings, self._sessions)
+            if self.settings.secret_key is None:  # every worker signs links with one key
+                self.linking.secret_key = await link_key(self.settings, self._sessions)
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._sweep(stop))
                 group.create_task(self._watch_link(stop))
-                if self._settings.telegram.mode == "webhook":
+                if self.settings.telegram.mode == "webhook":
                     group.create_task(serve_webhook(self, stop))
                 else:
                     group.create_task(self._poll_with_lease(stop))
@@ -254,7 +274,7 @@ class BotService:
         (bounded) and are drained on stop. Telegram's failures are retried with capped
         backoff and said once per change by the link."""
         offset: int | None = None
-        timeout = self._settings.telegram.polling_timeout_s
+        timeout = self.settings.telegram.polling_timeout_s
         webhook_cleared = False
         async with asyncio.TaskGroup() as group:
             while not stop.is_set():
@@ -333,10 +353,10 @@ class BotService:
 
     async def _sweep(self, stop: asyncio.Event) -> None:
         """Keep scores whose follow-up question is never answered."""
-        wait = timedelta(seconds=self._settings.telegram.nps_reason_wait_s)
+        wait = timedelta(seconds=self.settings.telegram.nps_reason_wait_s)
         while not stop.is_set():
             try:
-                await flush_unanswered(self.deps, wait)
+                await self.survey.flush_unanswered(wait)
             except Exception:  # the sweep must outlive a bad row or a lost connection
                 log.exception("survey sweep failed")
             await self.wait(stop, min(wait.total_seconds(), 600.0))

@@ -80,7 +80,7 @@ def webhook_app(service: BotService, secret: str, path: str) -> web.Application:
 
 async def serve_webhook(service: BotService, stop: asyncio.Event) -> None:
     """Listen, then tell Telegram where to post (retried with backoff while it is away)."""
-    tg = service.deps.settings.telegram
+    tg = service.settings.telegram
     url, path, secret = check_webhook_settings(tg)
     runner = web.AppRunner(webhook_app(service, secret, path), access_log=None)
     listening = asyncio.Event()

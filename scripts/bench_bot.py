@@ -60,6 +60,7 @@ from bench_common import (  # noqa: E402
     report_first,
 )
 
+from app.runtime import settle_heap  # noqa: E402
 from bot.service import BotService  # noqa: E402
 from bot.tables import BotPressRow  # noqa: E402
 from crm_sync.history.store import SqlHistoryStore  # noqa: E402
@@ -310,7 +311,7 @@ async def outbound(backend: str, count: int, folder: Path) -> dict[str, Any]:
         sent = sorted(await fake.call("sent"), key=lambda s: s[1])
         times = [received_at for _, received_at in sent]
         per_chat = Counter(chat_id for chat_id, _ in sent)
-        statuses = await service.deps.outbox.outbox_counts()
+        statuses = await service.dispatcher["outbox"].outbox_counts()
         span = times[-1] - times[0] if len(times) > 1 else 0.0
         return {
             "backend": backend,
@@ -361,7 +362,8 @@ async def inbound(backend: str, presses: int, folder: Path) -> dict[str, Any]:
         service = BotService(
             seeding, store, NoReports(), outcomes, sessions=session_factory(engine)
         )
-        gc.freeze()  # as `povtor run` does once the worker is built
+        thresholds = gc.get_threshold()
+        settle_heap()  # as `povtor run` does once the worker is built
         stop = asyncio.Event()
         worker = asyncio.create_task(service.run(stop))
         fake_cpu_started = await fake.call("cpu")
@@ -374,6 +376,7 @@ async def inbound(backend: str, presses: int, folder: Path) -> dict[str, Any]:
         fake_cpu = await fake.call("cpu") - fake_cpu_started
         stop.set()
         await worker
+        gc.set_threshold(*thresholds)  # the anchor's rounds keep Python's default
         async with engine.connect() as conn:
             press_rows = await conn.scalar(select(func.count()).select_from(BotPressRow))
             events = await conn.scalar(

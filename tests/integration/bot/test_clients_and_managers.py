@@ -18,7 +18,7 @@ pytestmark = pytest.mark.telegram
 
 
 async def invite_manager(fake_tg: FakeTelegram, running: Running, chat_id: int) -> FakeUser:
-    repo: ManagerStore = running.service.deps.managers
+    repo: ManagerStore = running.service.dispatcher["managers"]
     code = await repo.create_invite("Ольга", timedelta(hours=1))
     manager = FakeUser(fake_tg, chat_id, "Ольга")
     await manager.send_text(f"/start {code}")

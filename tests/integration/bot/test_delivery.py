@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.chat_state import ChatStates
 from bot.outbox_store import OutboxStore
 from bot.records import SendStatus
 from crm_sync.history.store import SqlHistoryStore
@@ -41,7 +42,7 @@ async def test_a_429_storm_is_waited_out_and_nothing_is_lost(
     assert loop.time() - started >= 1.0  # retry_after was honoured
     for _, user in pairs:
         assert len(user.messages()) == 2  # the link confirmation and exactly one reminder
-    outbox: OutboxStore = running_bot.service.deps.outbox
+    outbox: OutboxStore = running_bot.service.dispatcher["outbox"]
     counts = await outbox.outbox_counts()
     assert counts == {SendStatus.SENT.value: 12}
 
@@ -82,7 +83,7 @@ async def test_a_server_that_keeps_failing_leaves_a_failed_status(
         attempt_for(client, Purpose.REORDER), client
     )
     assert outcome.kind is OutcomeKind.FAILED
-    outbox: OutboxStore = running_bot.service.deps.outbox
+    outbox: OutboxStore = running_bot.service.dispatcher["outbox"]
     message = await outbox.get_outbox(int((outcome.ref or "message:0").split(":")[1]))
     assert message is not None
     assert message.status is SendStatus.FAILED
@@ -99,9 +100,10 @@ async def test_403_marks_the_chat_unreachable_for_the_outreach_engine(
     outcome = await running_bot.service.channel.execute(attempt_for(client, Purpose.NPS), client)
     assert outcome.kind is OutcomeKind.UNREACHABLE
     assert (await store.get_client(client.id)).telegram_reachable is False
-    deps = running_bot.service.deps
-    assert await deps.states.get_state(913) is None  # no survey is waiting for a blocked chat
-    counts = await deps.outbox.outbox_counts()
+    service = running_bot.service
+    states = ChatStates(service.fsm, service.bot.id)
+    assert await states.get_state(913) is None  # no survey is waiting for a blocked chat
+    counts = await service.dispatcher["outbox"].outbox_counts()
     assert counts[SendStatus.UNREACHABLE.value] == 1
 
 

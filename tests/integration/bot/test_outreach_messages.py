@@ -98,7 +98,7 @@ async def test_a_message_in_flight_when_its_worker_was_killed_is_not_sent_again(
     client, user = await linked_user(fake_tg, store, 603)
     attempt = attempt_for(client, Purpose.REORDER)
     # the killed worker's execution: its request had started, its answer was never recorded
-    outbox = running_bot.service.deps.outbox
+    outbox = running_bot.service.dispatcher["outbox"]
     queued = await outbox.add_outbox(
         chat_id=603,
         purpose="reorder",
@@ -113,7 +113,7 @@ async def test_a_message_in_flight_when_its_worker_was_killed_is_not_sent_again(
     assert outcome.kind is OutcomeKind.DELIVERED
     assert outcome.ref == f"message:{queued.id}"
     assert len(user.messages()) == seen  # at most once: nothing went to the chat again
-    message = await running_bot.service.deps.outbox.get_outbox(queued.id)
+    message = await running_bot.service.dispatcher["outbox"].get_outbox(queued.id)
     assert message is not None
     assert message.error is not None
     assert "not sent again" in message.error
@@ -124,7 +124,7 @@ async def test_a_message_queued_by_a_killed_worker_before_sending_is_sent_once(
 ) -> None:
     client, user = await linked_user(fake_tg, store, 604)
     attempt = attempt_for(client, Purpose.REORDER)
-    await running_bot.service.deps.outbox.add_outbox(  # killed before its request started
+    await running_bot.service.dispatcher["outbox"].add_outbox(  # killed before its request started
         chat_id=604,
         purpose="reorder",
         text="Пора повторить заказ?",

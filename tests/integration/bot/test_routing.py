@@ -55,7 +55,7 @@ async def test_a_reminder_press_posted_to_the_webhook_is_recorded_once_by_the_ro
 async def test_manager_commands_are_refused_to_a_client_by_the_managers_filter(
     fake_tg: FakeTelegram, store: SqlHistoryStore, running_bot: Running
 ) -> None:
-    reports = running_bot.service.deps.reports
+    reports = running_bot.service.dispatcher["reports"]
     assert isinstance(reports, FixedReports)
     _, user = await linked_user(fake_tg, store, 932)
     for command in ("/nps", "/tasks"):

@@ -57,7 +57,7 @@ async def test_a_storm_of_429s_is_waited_out_shown_degraded_once_and_nothing_is_
     assert took >= STORM / CHATS
     for _, user in pairs:
         assert len(user.messages()) == 2  # the link confirmation and exactly one reminder
-    repo: OutboxStore = running.service.deps.outbox
+    repo: OutboxStore = running.service.dispatcher["outbox"]
     assert await repo.outbox_counts() == {SendStatus.SENT.value: 2 * CHATS}
     assert degraded is not None
     assert "429 Too Many Requests" in degraded.reason
