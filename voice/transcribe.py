@@ -2,7 +2,9 @@
 
 Implements :class:`povtor.ports.Transcriber`. Processes are started with ``spawn`` (never forked
 from a process running an event loop and threads); the initializer loads the model once per
-process, so a task carries only a path and options.
+process, so a task carries only a path and options. Each process also keeps one recogniser for
+all its files (:class:`voice.decode.Recogniser`: the decoding graph it composes as it goes stays
+cached, about half the CPU per file once warm).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from typing import Any
 
 from povtor.errors import AudioError, ModelError
 from povtor.ports import Transcript
-from voice.decode import DecodeOptions, decode_audio
+from voice.decode import DecodeOptions, Recogniser, decode_audio
 
 log = logging.getLogger(__name__)
 
 _model: Any = None  # the model of this pool process, set once by _init_process
+_recogniser: Recogniser | None = None  # this pool process's recogniser, made by the first file
 
 
 def _init_process(model_path: str) -> None:
@@ -38,6 +41,7 @@ def _init_process(model_path: str) -> None:
 
 
 def _transcribe_in_process(path: str, options: DecodeOptions) -> Transcript:
+    global _recogniser
     from voice.audio import load_audio
 
     if _model is None:
@@ -45,7 +49,9 @@ def _transcribe_in_process(path: str, options: DecodeOptions) -> Transcript:
     audio = load_audio(
         Path(path), skip_robot=options.skip_robot, max_duration_s=options.max_duration_s
     )
-    return decode_audio(_model, audio, path, options)
+    if _recogniser is None or _recogniser.broken or _recogniser.rate != audio.rate:
+        _recogniser = Recogniser(_model, audio.rate)
+    return decode_audio(_model, audio, path, options, _recogniser)
 
 
 def _warm(_: int) -> int:
