@@ -83,7 +83,7 @@ class Measured:
 
 def _postgres_cpu() -> float:
     """User+sys seconds of every PostgreSQL process, reaped workers included (postmaster
-    children). The server is shared by other sessions, so a delta of it is an upper bound."""
+    children). Other clients of the server count too, so a delta of it is an upper bound."""
     total = 0.0
     for proc in psutil.process_iter(["name"]):
         if proc.info["name"] not in ("postgres", "postmaster"):

@@ -232,7 +232,7 @@ def main() -> None:
                 f.read_bytes()
         print(
             f"{args.calls} stereo 8 kHz calls, {audio_s:.0f} s of recordings; model {model}; "
-            f"{os.cpu_count()} cores (shared machine: other sessions were running)",
+            f"{os.cpu_count()} cores",
             file=sys.stderr,
         )
         out = work / "stock-out"
