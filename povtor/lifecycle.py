@@ -43,11 +43,13 @@ async def wait_for_first(*events: asyncio.Event, within: float) -> None:
 @dataclass
 class Periodic:
     """Runs ``fn`` now and then every ``interval_s`` until stopped; a failed round is logged
-    (with its traceback, for the operator) and the next round tries again."""
+    (with its traceback, for the operator) and the next round tries again. With ``wake``, a
+    round also starts as soon as that event is set (``fn`` clears it when it has seen it)."""
 
     name: str
     fn: Callable[[], Awaitable[Any]]
     interval_s: float
+    wake: asyncio.Event | None = None
     rounds: int = field(default=0, init=False)  # finished rounds, failed or not
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -57,7 +59,10 @@ class Periodic:
             except Exception:
                 log.exception("%s failed; next try in %.0f s", self.name, self.interval_s)
             self.rounds += 1
-            await wait_or_stop(stop, self.interval_s)
+            if self.wake is None:
+                await wait_or_stop(stop, self.interval_s)
+            else:
+                await wait_for_first(stop, self.wake, within=self.interval_s)
 
 
 async def listen(runner: web.AppRunner, host: str, port: int) -> int:

@@ -26,7 +26,7 @@ from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
 from crm_sync.metrics.sql import abc_xyz_classes_query
 from crm_sync.metrics.tables import ReportCellRow, ReportSnapshotRow
 from povtor.db import dialect_insert, table_of, utcnow
-from povtor.lifecycle import wait_for_first
+from povtor.lifecycle import Periodic
 from povtor.ports import REPORT_PERIODS, ReportSnapshot
 
 log = logging.getLogger(__name__)
@@ -154,25 +154,26 @@ class ReportRefresher:
         self._snapshots = snapshots
         self._every_s = every_s
         self._passed = asyncio.Event()
-        self.refreshes = 0  # finished refreshes, failed or not
+        self._loop = Periodic(
+            "storing the repeat-sales reports", self._round, every_s, wake=self._passed
+        )
+
+    @property
+    def refreshes(self) -> int:
+        """Finished refreshes, failed or not."""
+        return self._loop.rounds
 
     def planned(self) -> None:
         """A planning pass has ended: refresh as soon as the current refresh (if any) ends."""
         self._passed.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        after_pass = False
-        while not stop.is_set():
-            try:
-                if after_pass:
-                    await self._snapshots.refresh()
-                    log.info("repeat-sales reports stored after a planning pass")
-                else:
-                    await self._snapshots.refresh_if_stale(timedelta(seconds=self._every_s))
-            except Exception:
-                log.exception("storing the repeat-sales reports failed; next try in %.0f s",
-                              self._every_s)  # fmt: skip
-            self.refreshes += 1
-            await wait_for_first(stop, self._passed, within=self._every_s)
-            after_pass = self._passed.is_set()
+        await self._loop.run(stop)
+
+    async def _round(self) -> None:
+        if self._passed.is_set():  # cleared first: a pass ending during this refresh counts
             self._passed.clear()
+            await self._snapshots.refresh()
+            log.info("repeat-sales reports stored after a planning pass")
+        else:
+            await self._snapshots.refresh_if_stale(timedelta(seconds=self._every_s))
