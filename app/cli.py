@@ -99,7 +99,7 @@ def run_command(
     ),
 ) -> None:
     """Run the worker: planner, dispatcher, bot, calls, transcription, dashboard."""
-    from app.runtime import main as run_worker
+    from app.worker import main as run_worker
     from povtor.logs import setup_logging
     from povtor.settings import Settings
 

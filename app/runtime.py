@@ -10,25 +10,23 @@ transcription, the dashboard). They are wired here and nowhere else.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import event_loop
 from app.checks import check_database, check_settings
 from app.demo.marks import guard_channels
 from app.demo.safety import refuse_outside_loopback
 from app.health import HealthServer
+from app.parts import Adapters, FnService, Runtime, Service
 from crm_sync.history.client_batch import load_clients
 from crm_sync.history.planning_source import SqlPlanningSource
 from crm_sync.history.store import SqlHistoryStore
@@ -48,49 +46,11 @@ from povtor.clock import SYSTEM_CLOCK, Clock, FastClock
 from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind
 from povtor.errors import ConfigError
-from povtor.health import HealthBoard, HealthState
-from povtor.lifecycle import wait_or_stop
-from povtor.ports import Channel, OutreachControl
+from povtor.health import HealthState
+from povtor.ports import Channel
 from povtor.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class Service(Protocol):
-    """A long-running part of the worker; returns soon after ``stop`` is set."""
-
-    name: str
-
-    async def run(self, stop: asyncio.Event) -> None: ...
-
-
-@dataclass
-class FnService:
-    name: str
-    fn: Callable[[asyncio.Event], Awaitable[None]]
-
-    async def run(self, stop: asyncio.Event) -> None:
-        await self.fn(stop)
-
-
-@dataclass
-class Runtime:
-    """What `povtor run` built: handed to hooks and tests."""
-
-    settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    store: SqlHistoryStore
-    outcome_sink: LateOutcomes
-    registry: CollectorRegistry
-    worker_id: str
-    workers: WorkerRegistry  # this worker's heartbeat; finds dead workers' leftovers
-    services: list[Service] = field(default_factory=list)
-    health: HealthServer | None = None
-    board: HealthBoard = field(default_factory=HealthBoard)  # components' trouble, on /healthz
-    outreach: OutreachControl | None = None  # for the dashboard's outreach page
-    # called after every planning pass (the stored reports are refreshed after each)
-    after_planning: list[Callable[[], None]] = field(default_factory=list)
 
 
 def planning_source(sessions: async_sessionmaker[AsyncSession]) -> SqlPlanningSource:
@@ -99,14 +59,6 @@ def planning_source(sessions: async_sessionmaker[AsyncSession]) -> SqlPlanningSo
 
 def history_store(sessions: async_sessionmaker[AsyncSession]) -> SqlHistoryStore:
     return SqlHistoryStore(sessions)
-
-
-class Adapters(Protocol):
-    """Builds the channels and services of the adapters once the core is up."""
-
-    async def __call__(
-        self, stack: AsyncExitStack, rt: Runtime
-    ) -> tuple[dict[ChannelKind, Channel], list[Service]]: ...
 
 
 def worker_clock(settings: Settings) -> Clock:
@@ -289,30 +241,6 @@ async def _guarded(service: Service, stop: asyncio.Event) -> None:
             log.warning("service %s returned before stop", service.name)
 
 
-def main(settings: Settings, *, duration_s: float | None = None) -> None:
-    """`povtor run`: every configured part; with ``duration_s``, stop (draining) after that."""
-    from app.checks import check_settings
-    from app.wiring import build_adapters
-
-    check_settings(settings)  # before the event loop, signal handlers or any file is touched
-
-    async def _main() -> None:
-        stop = asyncio.Event()
-        async with asyncio.TaskGroup() as tg:
-            if duration_s is not None:
-                timer = tg.create_task(_stop_after(stop, duration_s), name="duration")
-            await run(settings, stop=stop, adapters=build_adapters, on_ready=_freeze_start_up)
-            if duration_s is not None:
-                timer.cancel()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        event_loop.run(_main())  # uvloop: a sixth of asyncio's cost per RTP packet received
-
-
-def _freeze_start_up(rt: Runtime) -> None:
-    settle_heap()
-
-
 GC_YOUNG_THRESHOLD = 10_000  # Python's default: 700
 
 
@@ -328,8 +256,3 @@ def settle_heap() -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
-
-
-async def _stop_after(stop: asyncio.Event, seconds: float) -> None:
-    await wait_or_stop(stop, seconds)
-    stop.set()

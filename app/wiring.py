@@ -1,7 +1,7 @@
 """The adapters' half of the composition root: builds the bot, the call engine and its channel,
 background transcription, recording retention, the dashboard and the CRM sync from settings, for
-:func:`app.runtime.run`. Each part is built only when configured, and everything it opens is
-closed through the runtime's exit stack.
+:func:`app.runtime.run` (:mod:`app.worker` starts the two together). Each part is built only when
+configured, and everything it opens is closed through the runtime's exit stack.
 """
 
 from __future__ import annotations
@@ -9,16 +9,14 @@ from __future__ import annotations
 import logging
 from contextlib import AsyncExitStack
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from app.parts import FnService, Runtime, Service
 from povtor.db import is_sqlite, utcnow
 from povtor.domain import ChannelKind
 from povtor.errors import ModelError
 from povtor.lifecycle import Periodic
 from povtor.ports import Channel, DeadLetters, Transcriber
-
-if TYPE_CHECKING:
-    from app.runtime import Runtime, Service
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +26,6 @@ CALL_RECOVERY_INTERVAL_S = 60.0
 async def build_adapters(
     stack: AsyncExitStack, rt: Runtime
 ) -> tuple[dict[ChannelKind, Channel], list[Service]]:
-    from app.runtime import FnService
     from crm_sync.metrics.reports import SqlReports
 
     settings = rt.settings
@@ -265,7 +262,6 @@ def _recovered(report: Any) -> str:
 
 def _background_transcription(rt: Runtime) -> tuple[list[Service], str | None]:
     """The transcription service, or none and why (for the dashboard, in Russian)."""
-    from app.runtime import FnService
     from voice.asr_worker import recording_transcriber
 
     try:

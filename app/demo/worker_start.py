@@ -18,6 +18,7 @@ PRELOAD = (
     "app.cli",
     "app.runtime",
     "app.wiring",
+    "app.worker",
     "bot.service",
     "dashboard.service",
     "crm_sync.history.retention_view",

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm_sync.history.tables import ClientRow, ConsentRow, EventRow
 from crm_sync.imports.parse import CellError, CellValue, text
-from crm_sync.imports.records import ClientRecord
 from povtor.db import table_of
 from povtor.domain import ConsentChannel, ContactKind, EventKind
+
+if TYPE_CHECKING:  # records.py parses the consent column with this module
+    from crm_sync.imports.records import ClientRecord
 
 consents_t = table_of(ConsentRow)
 events_t = table_of(EventRow)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from crm_sync.imports.consent import parse_consent
 from crm_sync.imports.geo import parse_timezone, timezone_for_city
 from crm_sync.imports.headers import ColumnMap
 from crm_sync.imports.parse import (
@@ -166,8 +167,6 @@ def client_record(row: int, cells: RowCells, ctx: ParseContext) -> ClientRecord:
 
 
 def _consent(cells: RowCells, ctx: ParseContext) -> dict[str, Any]:
-    from crm_sync.imports.consent import parse_consent
-
     granted = parse_consent(cells.get("ad_consent"))
     if granted is None:
         return {}
