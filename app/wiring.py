@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from povtor.db import is_sqlite, utcnow
+from povtor.db import create_engine, is_sqlite, session_factory, utcnow
 from povtor.domain import ChannelKind
 from povtor.errors import ModelError
 from povtor.lifecycle import Periodic
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CALL_RECOVERY_INTERVAL_S = 60.0
+DASHBOARD_POOL = 5  # PostgreSQL: the dashboard's own connections (as many more at peaks)
 
 
 async def build_adapters(
@@ -67,6 +68,7 @@ async def build_adapters(
     if settings.dashboard.enabled:
         from bot.outbox_dead import OutboxDeadLetters
         from crm_sync.history.retention_view import SqlRetentionView
+        from crm_sync.history.store import SqlHistoryStore
         from crm_sync.outbound.build import crm_kind
         from crm_sync.outbound.dead import CrmDeadLetters
         from crm_sync.outbound.view import SqlCrmSyncView
@@ -74,21 +76,27 @@ async def build_adapters(
         from dashboard.users import UserStore
         from voice.transcript_dead import TranscriptDeadLetters
 
+        engine, sessions, store = rt.engine, rt.sessions, rt.store
+        if not is_sqlite(settings.db_url):  # pages read over a pool without a ping per checkout
+            engine = create_engine(settings.db_url, pool_size=DASHBOARD_POOL, pre_ping=False)
+            stack.push_async_callback(engine.dispose)
+            sessions = session_factory(engine)
+            store = SqlHistoryStore(sessions)
         connector = crm_kind(settings.crm)
-        crm = SqlCrmSyncView(rt.sessions, connector)
+        crm = SqlCrmSyncView(sessions, connector)
         dead_letters: list[DeadLetters] = [
             OutboxDeadLetters(rt.sessions),
             TranscriptDeadLetters(rt.sessions),
         ]
         if connector is not None:
             dead_letters.insert(0, CrmDeadLetters(rt.sessions, connector))
-        retention = SqlRetentionView(rt.engine, rt.store, settings.default_timezone)
+        retention = SqlRetentionView(engine, store, settings.default_timezone)
         dashboard = DashboardService(
             settings,
-            rt.store,
-            reports,
+            store,
+            SqlReports(engine, settings.default_timezone),
             calls,
-            users=UserStore(rt.sessions),
+            users=UserStore(sessions),
             crm=crm,
             retention=retention,
             transcription_off=transcription_off,
