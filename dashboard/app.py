@@ -95,6 +95,7 @@ def build_app(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # templates ship with the code: no stat of the file per page
     )
     env.filters.update(Formatter(settings.default_timezone).filters())
     _routes(app)

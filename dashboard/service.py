@@ -54,10 +54,12 @@ class DashboardService:
         health: HealthBoard | None = None,
         dead_letters: Sequence[DeadLetters] = (),
         retry_bind_s: float = RETRY_BIND_S,
+        reuse_port: bool = False,
     ) -> None:
         self.settings = settings
         self.health = health or HealthBoard()
         self.retry_bind_s = retry_bind_s
+        self.reuse_port = reuse_port  # several processes serve one port (SO_REUSEPORT)
         self.app = build_app(
             settings,
             store,
@@ -80,7 +82,7 @@ class DashboardService:
         await runner.setup()
         try:
             while not stop.is_set():
-                site = web.TCPSite(runner, ds.host, ds.port)
+                site = web.TCPSite(runner, ds.host, ds.port, reuse_port=self.reuse_port or None)
                 try:
                     await site.start()
                     break

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -54,9 +55,33 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+SESSION_CACHE_S = 5.0
+SESSION_CACHE_SIZE = 1024
+
+
 class UserStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Users and sessions. A session found by its cookie is kept ``cache_s`` seconds in this
+    process, so pages do not read it again on every request; signing out, a new role, password
+    or a disabled user through this store drop it here at once, and a change made elsewhere
+    (the ``povtor user`` command, another dashboard process) applies within ``cache_s``."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        cache_s: float = SESSION_CACHE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sessions = sessions
+        self._cache_s = cache_s
+        self._clock = clock
+        self._cached: dict[str, tuple[float, Session]] = {}  # by token hash
+        self._changes = 0  # a read that began before a change is not kept
+
+    def _forget_user(self, user_id: int) -> None:
+        self._changes += 1
+        for key in [k for k, (_, s) in self._cached.items() if s.user.id == user_id]:
+            del self._cached[key]
 
     # -- users -------------------------------------------------------------------------------
 
@@ -117,7 +142,9 @@ class UserStore:
                 await session.execute(
                     delete(DashboardSessionRow).where(DashboardSessionRow.user_id == row.id)
                 )
-            return _user(row)
+            user = _user(row)
+        self._forget_user(user.id)  # after the commit: no request caches the old row again
+        return user
 
     async def set_password(self, login: str, password_hash: str) -> User:
         """Changes the password and signs the user out everywhere."""
@@ -131,6 +158,7 @@ class UserStore:
 
     async def rehash(self, user_id: int, password_hash: str) -> None:
         """Stores a stronger hash of the same password (no sign-out)."""
+        self._forget_user(user_id)
         async with self._sessions.begin() as session:
             await session.execute(
                 update(DashboardUserRow)
@@ -162,23 +190,32 @@ class UserStore:
 
     async def session(self, token: str) -> Session | None:
         """The live session of an active user for this cookie token, or None."""
+        key = _token_hash(token)
         now = utcnow()
+        kept = self._cached.get(key)
+        if kept is not None:
+            if self._clock() - kept[0] < self._cache_s and kept[1].expires_at > now:
+                return kept[1]
+            del self._cached[key]
+        s, u = DashboardSessionRow.__table__.c, DashboardUserRow.__table__.c
+        changes = self._changes
         async with self._sessions() as session:
             row = (
                 await session.execute(
-                    select(DashboardSessionRow, DashboardUserRow)
-                    .join(DashboardUserRow, DashboardUserRow.id == DashboardSessionRow.user_id)
-                    .where(
-                        DashboardSessionRow.token_hash == _token_hash(token),
-                        DashboardSessionRow.expires_at > now,
-                        DashboardUserRow.disabled_at.is_(None),
-                    )
+                    select(u.id, u.login, u.role, u.created_at, s.csrf_token, s.expires_at)
+                    .join_from(DashboardSessionRow, DashboardUserRow, u.id == s.user_id)
+                    .where(s.token_hash == key, s.expires_at > now, u.disabled_at.is_(None))
                 )
             ).first()
-            if row is None:
-                return None
-            sess, user = row
-            return Session(_user(user), sess.csrf_token, sess.expires_at)
+        if row is None:
+            return None
+        user = User(row.id, row.login, Role(row.role), False, row.created_at)
+        found = Session(user, row.csrf_token, row.expires_at)
+        if self._cache_s > 0 and changes == self._changes:
+            while len(self._cached) >= SESSION_CACHE_SIZE:
+                del self._cached[next(iter(self._cached))]
+            self._cached[key] = (self._clock(), found)
+        return found
 
     async def close_session(self, token: str) -> None:
         async with self._sessions.begin() as session:
@@ -187,3 +224,5 @@ class UserStore:
                     DashboardSessionRow.token_hash == _token_hash(token)
                 )
             )
+        self._changes += 1  # after the commit, as for a changed user
+        self._cached.pop(_token_hash(token), None)

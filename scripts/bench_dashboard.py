@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import re
 import statistics
 import sys
@@ -258,39 +259,35 @@ async def run(
     only: frozenset[str] = frozenset(),
     reuse_reports: bool = False,
     count_reads: bool = False,
+    processes: int = 0,
 ) -> None:
     # a pool like the worker's (5-20 by its concurrency): users beyond it wait their turn
-    engine = create_engine(url, pool_size=pool)
-    anchor_engine = create_engine(url, pool_size=pool)
+    # without a ping per checkout, as the worker's dashboard reads (anchors alike)
+    engine = create_engine(url, pool_size=pool, pre_ping=False)
+    anchor_engine = create_engine(url, pool_size=pool, pre_ping=False)
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(
-            database_url=url,
-            data_dir=Path(folder),
-            secret_key="bench-secret-key",  # type: ignore[arg-type]
-            dashboard=DashboardSettings(
-                host="127.0.0.1", port=0, argon2_time_cost=1, argon2_memory_kib=1024
-            ),
-        )
-        store = SqlHistoryStore(session_factory(engine))
+        settings = bench_settings(url, Path(folder), 0)
         users_store = UserStore(session_factory(engine))
         hashed = await Passwords(settings.dashboard).hash(PASSWORD)
         logins = [f"bench{i}" for i in range(users)]
         for login in logins:
             if await users_store.credentials(login) is None:
                 await users_store.create(login, hashed, Role.MANAGER)
-        service = DashboardService(
-            settings,
-            store,
-            SqlReports(engine),
-            None,
-            users=users_store,
-            retention=SqlRetentionView(engine, store, settings.default_timezone),
-        )
         stop = asyncio.Event()
-        task = asyncio.create_task(service.run(stop))
+        servers = Servers(url, pool, processes) if processes else None
+        service = None if servers else build_service(settings, engine)
+        task = asyncio.create_task(service.run(stop)) if service else None
         try:
-            await service.ready.wait()
-            base = f"http://127.0.0.1:{service.bound_port}"
+            if servers:
+                port = await servers.start()
+                head.append(
+                    f"served by {processes} processes sharing one port, pool {servers.pool} each"
+                )
+            else:
+                assert service is not None
+                await service.ready.wait()
+                port = int(service.bound_port or 0)
+            base = f"http://127.0.0.1:{port}"
             async with engine.connect() as conn:
                 client_id = await conn.scalar(select(func.min(ClientRow.id)))
                 answer_id = await conn.scalar(select(func.max(NpsResponseRow.id)))
@@ -322,7 +319,7 @@ async def run(
             if only:
                 todo = {name: path for name, path in todo.items() if name in only}
             params = anchor_params(int(client_id or 1), int(answer_id or 1))
-            if count_reads:
+            if count_reads and not servers:  # the statements of this process's engine
                 lines.extend(await reads_per_page(engine, sessions[0], todo))
             if engine.dialect.name == "sqlite":
                 ANCHORS.update(
@@ -348,7 +345,10 @@ async def run(
                 await http.close()
         finally:
             stop.set()
-            await task
+            if task:
+                await task
+            if servers:
+                servers.stop()
     await engine.dispose()
     await anchor_engine.dispose()
     comparisons = [
@@ -371,6 +371,81 @@ async def run(
             f"ratio {p95(values) / p95(anchors[name]):6.1f}x"
         )
     report_first(comparisons, watch, lines)
+
+
+def bench_settings(url: str, folder: Path, port: int) -> Settings:
+    return Settings(
+        database_url=url,
+        data_dir=folder,
+        secret_key="bench-secret-key",  # type: ignore[arg-type]
+        dashboard=DashboardSettings(
+            host="127.0.0.1", port=port, argon2_time_cost=1, argon2_memory_kib=1024
+        ),
+    )
+
+
+def build_service(settings: Settings, engine: Any, reuse_port: bool = False) -> DashboardService:
+    store = SqlHistoryStore(session_factory(engine))
+    return DashboardService(
+        settings,
+        store,
+        SqlReports(engine),
+        None,
+        users=UserStore(session_factory(engine)),
+        retention=SqlRetentionView(engine, store, settings.default_timezone),
+        reuse_port=reuse_port,
+    )
+
+
+class Servers:
+    """``--processes N``: the dashboard served by N processes of its own on one port
+    (SO_REUSEPORT, as ``POVTOR_DASHBOARD_PROCESSES`` does), the bench's client and anchors
+    here; the pool split between them."""
+
+    def __init__(self, url: str, pool: int, processes: int) -> None:
+        self.url = url
+        self.processes = processes
+        self.pool = max(1, pool // processes)
+        context = multiprocessing.get_context("spawn")
+        self._context = context
+        self._stop = context.Event()
+        self._ports: Any = context.Queue()
+        self._children: list[Any] = []
+
+    async def start(self) -> int:
+        loop = asyncio.get_running_loop()
+        port = 0
+        for _ in range(self.processes):  # the first picks the port, the others join it
+            child = self._context.Process(
+                target=serve, args=(self.url, port, self.pool, self._ports, self._stop)
+            )
+            child.start()
+            self._children.append(child)
+            port = await loop.run_in_executor(None, self._ports.get, True, 120)
+        return port
+
+    def stop(self) -> None:
+        self._stop.set()
+        for child in self._children:
+            child.join(30)
+
+
+def serve(url: str, port: int, pool: int, ports: Any, stop: Any) -> None:
+    asyncio.run(_serve(url, port, pool, ports, stop))
+
+
+async def _serve(url: str, port: int, pool: int, ports: Any, stop: Any) -> None:
+    engine = create_engine(url, pool_size=pool, pre_ping=False)
+    with tempfile.TemporaryDirectory() as folder:
+        service = build_service(bench_settings(url, Path(folder), port), engine, reuse_port=True)
+        stopped = asyncio.Event()
+        task = asyncio.create_task(service.run(stopped))
+        await service.ready.wait()
+        ports.put(service.bound_port)
+        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+        stopped.set()
+        await task
+    await engine.dispose()
 
 
 async def reads_per_page(
@@ -473,6 +548,12 @@ def main() -> None:
     parser.add_argument(
         "--answers", type=int, default=1_000_000, help="NPS answers at least (with --base)."
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="Serve the dashboard from N processes of its own sharing the port (0: in this one).",
+    )
     args = parser.parse_args()
     watch = LoadWatch()
     head: list[str] = []
@@ -498,6 +579,7 @@ def main() -> None:
                 only,
                 args.reuse_reports,
                 args.count_reads,
+                args.processes,
             )
         )
     finally:

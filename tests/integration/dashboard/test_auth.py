@@ -9,6 +9,10 @@ import pytest
 from yarl import URL
 
 from crm_sync.history.store import ClientInput
+from dashboard.context import SESSION_COOKIE
+from dashboard.roles import Role
+from dashboard.users import UserStore
+from povtor.db import session_factory
 from povtor.domain import TaskStatus
 from povtor.ports import NewTask
 from tests.integration.dashboard.conftest import PASSWORD, Dashboard, csrf_of
@@ -152,3 +156,31 @@ async def test_disabled_user_is_signed_out_at_once(dash: Dashboard) -> None:
         async with http.get("/", allow_redirects=False) as response:
             assert response.status == 303
         assert (await dash.login(http, "vera")).status == 401
+
+
+async def test_a_session_is_reread_after_its_cache_time_and_dropped_at_once_here(
+    dash: Dashboard,
+) -> None:
+    """A change made by another process (another store on the same tables) applies after the
+    cache time; signing out and a new role through the serving store apply at once."""
+    now = [0.0]
+    here = UserStore(session_factory(dash.engine), cache_s=5.0, clock=lambda: now[0])
+    elsewhere = UserStore(session_factory(dash.engine))
+    async with await dash.signed_in("anna") as http:
+        token = next(c.value for c in http.cookie_jar if c.key == SESSION_COOKIE)
+
+        async def role() -> Role | None:
+            found = await here.session(token)
+            return None if found is None else found.user.role
+
+        assert await role() is Role.MANAGER
+        await elsewhere.set_role("anna", Role.VIEWER)
+        assert await role() is Role.MANAGER  # kept for the cache time
+        now[0] = 5.0
+        assert await role() is Role.VIEWER
+        await here.set_role("anna", Role.ADMIN)
+        assert await role() is Role.ADMIN  # its own change: at once
+        await here.close_session(token)
+        assert await role() is None
+        async with http.get("/", allow_redirects=False) as response:
+            assert response.status == 303  # the serving process reads it gone
