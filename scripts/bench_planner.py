@@ -1,7 +1,7 @@
 """Planner throughput: one full planning pass over N clients / ~10 N orders on PostgreSQL.
 
     .venv/bin/python scripts/bench_planner.py [--clients 1000000] [--orders-per-client 10]
-                                              [--rounds 3] [--keep] [--url URL]
+                                              [--rounds 3] [--keep] [--name NAME] [--url URL]
 
 The history is generated in the database with set-based SQL (generate_series): per client a
 time zone, a cycle of 7-120 days, 1 to 2x(orders-per-client)-1 orders with jitter, a product
@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--url", help="an existing generated database (skips generation)")
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--name", help="the generated database's name (default: a random one)")
     parser.add_argument("--rounds", type=int, default=3, help="anchor/planner rounds")
     args = parser.parse_args()
     from bench_common import (
@@ -161,7 +162,7 @@ def main() -> None:
     )
 
     load = LoadWatch()
-    url = args.url or fresh_database("postgres", Path(tempfile.gettempdir()))
+    url = args.url or fresh_database("postgres", Path(tempfile.gettempdir()), args.name)
     try:
         lines = []
         if not args.url:
