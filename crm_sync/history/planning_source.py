@@ -11,6 +11,7 @@ functions gave); SQLite runs window-function queries per purpose. NPS is one SQL
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_right
 from collections import namedtuple
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -498,7 +499,7 @@ def _reorder(
 
 
 def _winback(r: Any, thresholds: list[int], last_at: datetime, since: float) -> Candidate:
-    crossed = max(t for t in thresholds if t <= since)
+    crossed = thresholds[bisect_right(thresholds, since) - 1]  # the greatest at most since
     last = last_at.date().isoformat()
     return _candidate(
         r,
