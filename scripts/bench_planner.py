@@ -182,14 +182,15 @@ async def plan(url: str, batch: int) -> tuple[int, float, float, float | None]:
 def plan_before(source: Path, url: str, batch: int) -> tuple[int, float, float, float | None]:
     """``plan`` in a child process importing the code of ``source`` first."""
     env = {**os.environ, "PYTHONPATH": str(source)}
-    out = subprocess.run(
+    done = subprocess.run(
         [sys.executable, __file__, "--url", url, "--batch", str(batch), "--pass-only"],
         env=env,
-        check=True,
         capture_output=True,
         text=True,
-    ).stdout
-    got = json.loads(out.strip().splitlines()[-1])
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the code before's pass failed: {done.stderr.strip()[-2000:]}")
+    got = json.loads(done.stdout.strip().splitlines()[-1])
     return got["created"], got["seconds"], got["python_s"], got["server_s"]
 
 
