@@ -147,25 +147,53 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
-_INSERT = text(
-    """
+_INSERT_ROWS = """
     INSERT INTO outreach_attempts (client_id, purpose, channel, state, not_before,
         idempotency_key, attempt_no, reason, payload, fallback_of, takeovers, created_at,
         updated_at, campaign_id)
-    SELECT v.client_id, v.purpose, v.channel, CAST(:state AS TEXT), v.not_before, v.key, 1,
+    SELECT v.client_id, v.purpose, v.channel, CAST(:state AS TEXT), {not_before}, v.key, 1,
            v.reason, CAST(v.payload AS JSON), v.fallback_of, 0, :now, :now,
            CAST(:campaign_id AS BIGINT)
-    FROM unnest(
-        CAST(:client_ids AS BIGINT[]), CAST(:purposes AS TEXT[]), CAST(:channels AS TEXT[]),
-        CAST(:not_befores AS TIMESTAMPTZ[]), CAST(:keys AS TEXT[]), CAST(:reasons AS TEXT[]),
-        CAST(:payloads AS TEXT[]), CAST(:fallbacks AS BIGINT[])
-    ) AS v(client_id, purpose, channel, not_before, key, reason, payload, fallback_of)
+    FROM unnest({columns}) AS v(client_id, purpose, channel, not_before, key, reason, payload,
+                                fallback_of)
     ON CONFLICT (idempotency_key) DO NOTHING
     """
+_INSERT = text(
+    _INSERT_ROWS.format(
+        not_before="v.not_before",
+        columns="""
+        CAST(:client_ids AS BIGINT[]), CAST(:purposes AS TEXT[]), CAST(:channels AS TEXT[]),
+        CAST(:not_befores AS TIMESTAMPTZ[]), CAST(:keys AS TEXT[]), CAST(:reasons AS TEXT[]),
+        CAST(:payloads AS TEXT[]), CAST(:fallbacks AS BIGINT[])""",
+    )
 )
+# The same rows with each text column as one text split by ``_SEP`` and the moments as
+# positions in their distinct values: asyncpg checks and encodes every element of an array
+# parameter (at 64,000 attempts ~31 ms of CPU per text column and ~74 ms for the moments, against
+# ~5 ms for a joined text and ~15 ms for integers), and a pass's attempts share a few moments.
+_INSERT_JOINED = text(
+    _INSERT_ROWS.format(
+        not_before="(CAST(:moments AS TIMESTAMPTZ[]))[v.not_before]",
+        columns="""
+        CAST(:client_ids AS BIGINT[]), string_to_array(CAST(:purposes AS TEXT), :sep),
+        string_to_array(CAST(:channels AS TEXT), :sep), CAST(:moment_nos AS INTEGER[]),
+        string_to_array(CAST(:keys AS TEXT), :sep), string_to_array(CAST(:reasons AS TEXT), :sep),
+        string_to_array(CAST(:payloads AS TEXT), :sep, :no_payload),
+        CAST(:fallbacks AS BIGINT[])""",
+    )
+)
+_SEP = "\x1f"  # the unit separator: never in a JSON text (escaped there) nor an enum's value
+_NO_PAYLOAD = "\x1e"  # stands for a missing payload (a JSON text is never this)
 # One encoder for every payload: ``json.dumps(..., ensure_ascii=False)`` built a new one per
 # call. The same text as json.dumps, so the stored JSON is the same.
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _joined(values: list[str]) -> str | None:
+    """``values`` as one text that ``string_to_array(text, _SEP)`` splits back into them; None
+    when it would not (a value holding the separator, or a lone empty value)."""
+    joined = _SEP.join(values)
+    return joined if joined and joined.count(_SEP) == len(values) - 1 else None
 
 
 async def insert_attempts(
@@ -176,26 +204,45 @@ async def insert_attempts(
     state: str,
     campaign_id: int | None,
 ) -> int:
-    """Insert planned attempts in one statement, each column one array (no row dicts; the
-    purposes and channels are their enums' strings); returns how many were new (the
-    statement's row count, no ids sent back)."""
-    result = await execute_dml(
-        session,
-        _INSERT,
-        {
-            "client_ids": [a.client_id for a in attempts],
-            "purposes": [_TEXT[a.purpose] for a in attempts],
-            "channels": [_TEXT[a.channel] for a in attempts],
+    """Insert planned attempts in one statement, each column one array or one joined text (no
+    row dicts; the purposes and channels are their enums' strings); returns how many were new
+    (the statement's row count, no ids sent back)."""
+    texts = {
+        "purposes": [_TEXT[a.purpose] for a in attempts],
+        "channels": [_TEXT[a.channel] for a in attempts],
+        "keys": [a.idempotency_key for a in attempts],
+        "reasons": [a.reason for a in attempts],
+    }
+    payloads = [_ENCODE(a.payload) if a.payload else None for a in attempts]
+    common = {
+        "client_ids": [a.client_id for a in attempts],
+        "fallbacks": [a.fallback_of for a in attempts],
+        "now": now,
+        "state": state,
+        "campaign_id": campaign_id,
+    }
+    joined = {name: _joined(values) for name, values in texts.items()}
+    joined["payloads"] = _joined([_NO_PAYLOAD if p is None else p for p in payloads])
+    if all(value is not None for value in joined.values()):
+        numbers: dict[datetime, int] = {}
+        moment_nos = [numbers.setdefault(a.not_before, len(numbers) + 1) for a in attempts]
+        params = {
+            **common,
+            **joined,
+            "moments": list(numbers),
+            "moment_nos": moment_nos,
+            "sep": _SEP,
+            "no_payload": _NO_PAYLOAD,
+        }
+        result = await execute_dml(session, _INSERT_JOINED, params)
+    else:
+        params = {
+            **common,
+            **texts,
+            "payloads": payloads,
             "not_befores": [a.not_before for a in attempts],
-            "keys": [a.idempotency_key for a in attempts],
-            "reasons": [a.reason for a in attempts],
-            "payloads": [_ENCODE(a.payload) if a.payload else None for a in attempts],
-            "fallbacks": [a.fallback_of for a in attempts],
-            "now": now,
-            "state": state,
-            "campaign_id": campaign_id,
-        },
-    )
+        }
+        result = await execute_dml(session, _INSERT, params)
     return int(result.rowcount)
 
 

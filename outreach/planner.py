@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncGenerator, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ ALL_CHANNELS = frozenset(ChannelKind)
 CHURN_QUESTIONS = ("why_stopped", "what_would_bring_back")  # the channels word them in Russian
 PURPOSE_ORDER = (Purpose.NPS, Purpose.REORDER, Purpose.WINBACK)  # within a page
 WRITES_AT_ONCE = 3  # inserts of planned attempts under way while the next items are planned
+READS_AHEAD = 2  # pages being read (a connection each) while the items of an earlier are planned
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,29 +180,40 @@ class Planner:
     ) -> AsyncGenerator[list[PlanItem], None]:
         """Plan items page by page of clients, nothing written: each list one purpose's items
         of one page (in a page NPS, then reorder, then win-back), in client order. The next
-        page is read while the caller works on this one."""
+        ``READS_AHEAD`` pages are read while the caller works on this one."""
         window = timedelta(days=self.planning_rules.nps_window_days)
         plan = PassPlan(
             as_of, self.contact_rules, is_holiday=self.is_holiday, channels=self.channels
         )
         wanted = [p for p in PURPOSE_ORDER if p in purposes]
 
-        def fetch(after: int) -> asyncio.Task[DuePage]:
-            return asyncio.ensure_future(
-                self.source.due(
-                    as_of,
-                    self.planning_rules,
-                    wanted,
-                    after_client_id=after,
-                    limit=self.batch_size,
-                )
-            )
+        ahead: deque[asyncio.Task[DuePage]] = deque()  # the pages being read, in order
+        after: int | None = 0  # the last client id of the last page whose read started
 
-        upcoming: asyncio.Task[DuePage] | None = fetch(0)
+        async def read_ahead() -> None:
+            nonlocal after
+            while after is not None and len(ahead) < READS_AHEAD:
+                upto = await self.source.page_end(after_client_id=after, limit=self.batch_size)
+                if upto is not None:
+                    ahead.append(
+                        asyncio.ensure_future(
+                            self.source.due(
+                                as_of,
+                                self.planning_rules,
+                                wanted,
+                                after_client_id=after,
+                                limit=self.batch_size,
+                                upto=upto,
+                            )
+                        )
+                    )
+                after = upto
+
         try:
-            while upcoming is not None:
-                page = await upcoming
-                upcoming = None if page.next_after is None else fetch(page.next_after)
+            await read_ahead()
+            while ahead:
+                page = await ahead.popleft()
+                await read_ahead()
                 for purpose in wanted:
                     candidates = list(page.candidates[purpose])
                     if purpose is Purpose.NPS and candidates:  # once per client in the window
@@ -212,10 +225,11 @@ class Planner:
                     if items:
                         yield items
         finally:
-            if upcoming is not None:  # the caller stopped early
-                upcoming.cancel()
+            for task in ahead:  # the caller stopped early, or a read failed
+                task.cancel()
+            for task in ahead:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await upcoming
+                    await task
 
     async def run_once(self, as_of: datetime | None = None) -> int:
         """One planning pass: new attempts written (existing keys left alone), page by page

@@ -506,11 +506,19 @@ class PlanningSource(Protocol):
         *,
         after_client_id: int,
         limit: int,
+        upto: int | None = None,
     ) -> DuePage:
         """The candidates of one page for each of ``purposes`` (reorder: the one category due
         soonest per client; NPS: the last delivery; win-back: the silence since the last order),
         each purpose's list ordered by client id; every asked purpose has a list, possibly
-        empty. Raises ``StoreError`` when the store cannot be read."""
+        empty. ``upto``: the page's last client id, when ``page_end`` gave it already. Raises
+        ``StoreError`` when the store cannot be read."""
+        ...
+
+    async def page_end(self, *, after_client_id: int, limit: int) -> int | None:
+        """The last client id of the page after ``after_client_id`` (at most ``limit``
+        clients), None when no clients are left: the caller can start reading the pages
+        after it before this one is read. Raises ``StoreError`` as ``due``."""
         ...
 
 

@@ -1,7 +1,8 @@
 """Planner throughput: one full planning pass over N clients / ~10 N orders on PostgreSQL.
 
     .venv/bin/python scripts/bench_planner.py [--clients 1000000] [--orders-per-client 10]
-                                              [--rounds 3] [--keep] [--url URL]
+                                              [--rounds 3] [--keep] [--name NAME] [--url URL]
+                                              [--before DIR]
 
 The history is generated in the database with set-based SQL (generate_series): per client a
 time zone, a cycle of 7-120 days, 1 to 2x(orders-per-client)-1 orders with jitter, a product
@@ -15,18 +16,26 @@ first pass over an empty queue (candidates for reorder, NPS and win-back in keys
 10,000 clients, every purpose of a page from one read, policies, attempts written; the attempts
 are truncated before each round, outside the figure). Printed first: the median ratio
 planner / floor and the machine's load; then the generation line and ``planning pass: N s``
-(the median round) with the process's peak RSS.
+(the median round) with the process's peak RSS, and the CPU of each round's pass (Python's, and
+its PostgreSQL backends' read from ``/proc`` when the server runs on this machine).
+``--before DIR`` (a source tree of earlier code, e.g. ``git archive COMMIT | tar -x -C DIR``)
+also runs that code's pass in each round (a child process importing from DIR): its ratio to the
+floor and this code's time over its time per round are printed beside the first ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
@@ -113,7 +122,22 @@ async def reset(url: str) -> None:
     await engine.dispose()
 
 
-async def plan(url: str, batch: int) -> tuple[int, float]:
+def backend_cpu_s(pids: list[int]) -> float | None:
+    """User + system CPU seconds of the server processes ``pids`` (None: not on this machine)."""
+    total = 0.0
+    try:
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+    return total
+
+
+async def plan(url: str, batch: int) -> tuple[int, float, float, float | None]:
+    """One pass: attempts created, seconds, Python's CPU seconds and the backends' (the pool's
+    connections live until the engine is disposed, so their CPU is read just before)."""
     from datetime import timedelta
 
     from crm_sync.history.planning_source import SqlPlanningSource
@@ -135,11 +159,47 @@ async def plan(url: str, batch: int) -> tuple[int, float]:
         is_holiday=holiday_check("RU"),
         batch_size=batch,
     )
+    own = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     created = await planner.run_once()
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    python_s = after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime
+    async with engine.connect() as conn:
+        pids = (
+            await conn.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        ).scalars()
+        server_s = backend_cpu_s(list(pids))
     await engine.dispose()
-    return created, elapsed
+    return created, elapsed, python_s, server_s
+
+
+def plan_before(source: Path, url: str, batch: int) -> tuple[int, float, float, float | None]:
+    """``plan`` in a child process importing the code of ``source`` first."""
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    done = subprocess.run(
+        [sys.executable, __file__, "--url", url, "--batch", str(batch), "--pass-only"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the code before's pass failed: {done.stderr.strip()[-2000:]}")
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    return got["created"], got["seconds"], got["python_s"], got["server_s"]
+
+
+def cpu_line(label: str, runs: list[tuple[float, float | None]]) -> str:
+    """Per round: Python CPU + its backends' CPU, seconds."""
+    each = ", ".join(
+        f"{py:.1f} + {'n/a' if server is None else f'{server:.1f}'}" for py, server in runs
+    )
+    return f"{label} CPU per pass, Python + PostgreSQL backends (s): {each}"
 
 
 def main() -> None:
@@ -149,19 +209,38 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--url", help="an existing generated database (skips generation)")
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--name", help="the generated database's name (default: a random one)")
     parser.add_argument("--rounds", type=int, default=3, help="anchor/planner rounds")
+    parser.add_argument(
+        "--before", type=Path, default=None, help="source tree of earlier code, run alternately"
+    )
+    parser.add_argument("--pass-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pass_only:  # the child of --before: one pass over --url, its figures as JSON
+        created, seconds, python_s, server_s = asyncio.run(plan(args.url, args.batch))
+        print(
+            json.dumps(
+                {
+                    "created": created,
+                    "seconds": seconds,
+                    "python_s": python_s,
+                    "server_s": server_s,
+                }
+            )
+        )
+        return
     from bench_common import (
         Comparison,
         LoadWatch,
-        alternate,
+        Pair,
+        alternate_many,
         drop_database,
         fresh_database,
         report_first,
     )
 
     load = LoadWatch()
-    url = args.url or fresh_database("postgres", Path(tempfile.gettempdir()))
+    url = args.url or fresh_database("postgres", Path(tempfile.gettempdir()), args.name)
     try:
         lines = []
         if not args.url:
@@ -170,23 +249,55 @@ def main() -> None:
             print(lines[-1], file=sys.stderr, flush=True)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         created: list[int] = []
+        cpu: dict[str, list[tuple[float, float | None]]] = {"subject": [], "before": []}
+        created_before: list[int] = []
 
         def subject() -> float:
             asyncio.run(reset(url))
-            count, elapsed = asyncio.run(plan(url, args.batch))
+            count, elapsed, python_s, server_s = asyncio.run(plan(url, args.batch))
             created.append(count)
+            cpu["subject"].append((python_s, server_s))
             return elapsed
 
-        pairs = alternate(lambda: asyncio.run(floor(url)), subject, args.rounds, load)
+        def before(source: Path) -> float:
+            asyncio.run(reset(url))
+            count, elapsed, python_s, server_s = plan_before(source, url, args.batch)
+            created_before.append(count)
+            cpu["before"].append((python_s, server_s))
+            return elapsed
+
+        subjects: dict[str, Callable[[], float]] = {"subject": subject}
+        if args.before is not None:
+            subjects["before"] = lambda: before(args.before)
+        runs = alternate_many(lambda: asyncio.run(floor(url)), subjects, args.rounds, load)
+        pairs = runs["subject"]
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         comparison = Comparison("planning pass", "GROUP BY floor", pairs, goal="<= 3x")
+        beside = []
+        if args.before is not None:
+            beside = [
+                Comparison("planning pass, code before", "GROUP BY floor", runs["before"]),
+                Comparison(
+                    "planning pass",
+                    "the code before",
+                    tuple(
+                        Pair(b.subject_s, a.subject_s)
+                        for a, b in zip(pairs, runs["before"], strict=True)
+                    ),
+                ),
+            ]
         elapsed = statistics.median(p.subject_s for p in pairs)
         lines.append(
             f"planning pass: {elapsed:.1f} s, {created[-1]:,} attempts planned, "
             f"peak RSS {rss:.0f} MB (before planning {rss_before:.0f} MB), batch {args.batch:,}"
             f" (median of {len(pairs)} rounds; every round from an empty queue)"
         )
-        report_first([comparison], load, lines)
+        lines.append(cpu_line("this code's", cpu["subject"]))
+        if args.before is not None:
+            lines.append(
+                cpu_line(f"code before's ({created_before[-1]:,} attempts)", cpu["before"])
+            )
+        report_first([comparison, *beside], load, lines)
     finally:
         if args.keep or args.url:
             print(f"database kept: {url}")

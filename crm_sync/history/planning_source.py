@@ -11,6 +11,7 @@ functions gave); SQLite runs window-function queries per purpose. NPS is one SQL
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_right
 from collections import namedtuple
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -122,12 +123,13 @@ class SqlPlanningSource:
         *,
         after_client_id: int,
         limit: int,
+        upto: int | None = None,
     ) -> DuePage:
         found: Found = {p: [] for p in Purpose if p in purposes}
         cycles = found.keys() & {Purpose.REORDER, Purpose.WINBACK}
         try:
-            async with self._sessions() as session:
-                upto = await self._page_bounds(session, after_client_id, limit)
+            if upto is None:
+                upto = await self.page_end(after_client_id=after_client_id, limit=limit)
             if upto is None:
                 return DuePage(found, None)
 
@@ -146,16 +148,20 @@ class SqlPlanningSource:
                     return await self._cycles_from_arrays(page, cycles)
                 return await self._cycles_in_sql(page, cycles)
 
-            parts = ([nps] if Purpose.NPS in found else []) + ([by_cycles] if cycles else [])
-            if self.dialect == "postgresql":  # NPS and the cycles on two connections at once
-                for got in await asyncio.gather(*(read(part) for part in parts)):
-                    found.update(got)
-            else:
-                for part in parts:
-                    found.update(await read(part))
+            # One connection for a page: the planner reads the next pages while it plans
+            # this one, and that keeps the database busy.
+            for part in ([nps] if Purpose.NPS in found else []) + ([by_cycles] if cycles else []):
+                found.update(await read(part))
         except SQLAlchemyError as err:
             raise StoreError(f"cannot read the history for planning: {err}") from err
         return DuePage(found, upto)
+
+    async def page_end(self, *, after_client_id: int, limit: int) -> int | None:
+        try:
+            async with self._sessions() as session:
+                return await self._page_bounds(session, after_client_id, limit)
+        except SQLAlchemyError as err:
+            raise StoreError(f"cannot read the history for planning: {err}") from err
 
     # -- SQL pieces -----------------------------------------------------------------------------
 
@@ -493,7 +499,7 @@ def _reorder(
 
 
 def _winback(r: Any, thresholds: list[int], last_at: datetime, since: float) -> Candidate:
-    crossed = max(t for t in thresholds if t <= since)
+    crossed = thresholds[bisect_right(thresholds, since) - 1]  # the greatest at most since
     last = last_at.date().isoformat()
     return _candidate(
         r,
