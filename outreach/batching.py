@@ -70,7 +70,9 @@ class Batcher(Generic[T]):
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         self._wake.set()
-        await asyncio.shield(future)
+        # A submitter cancelled while it waits cancels only its own future: the item stays
+        # queued and is written (``written`` passes over futures already done).
+        await future
 
     def close(self) -> None:
         """Stop taking items; ``run`` returns once everything queued is written."""

@@ -4,10 +4,11 @@ channels and records each outcome once."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,13 +37,14 @@ from outreach.queue import (
 from outreach.retries import after_outcome
 from outreach.rules import ContactRules
 from povtor.db import utcnow
-from povtor.domain import AttemptState, ChannelKind, Client, Outcome, OutcomeKind
+from povtor.domain import Attempt, AttemptState, ChannelKind, Client, Outcome, OutcomeKind
 from povtor.errors import ChannelDown, ChannelStopping, ChannelUnavailable
 from povtor.ports import Channel, ClientLookup, Draining
 
 log = logging.getLogger(__name__)
 ClientsIn = Callable[[AsyncSession, Sequence[int]], Awaitable[Mapping[int, Client]]]
 MAX_RETRY_DELAY_S = 5.0  # between dispatch rounds while the database is unreachable
+_SENT = (OutcomeKind.DELIVERED, OutcomeKind.ANSWERED)  # a Telegram outcome of a message sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,7 +422,7 @@ class Dispatcher:
 
     async def _execute(self, start: Start) -> None:
         claim = start.claim
-        attempt = replace(claim.attempt, channel=start.channel, state=AttemptState.IN_PROGRESS)
+        attempt = _in_progress(claim.attempt, start.channel)
         client = self._clients.pop(attempt.id)
         channel = self.channels[start.channel]
         gauge = self._gauges.get(start.channel)
@@ -489,22 +491,39 @@ class Dispatcher:
         refused = written - len(done)
         if refused:
             log.warning("%d outcomes refused: their leases were taken over", refused)
-        for f in done:
-            key = (f.channel, f.outcome.kind, f.state)
+        # counted per kind of outcome, one increment each (a counter's increment takes a lock)
+        kinds = collections.Counter((f.channel, f.outcome.kind, f.state) for f in done)
+        for key, n in kinds.items():
             counter = self._outcome_counters.get(key)
             if counter is None:
+                channel, kind, state = key
                 counter = self._outcome_counters[key] = self.metrics.outcomes.labels(
-                    f.channel.value, f.outcome.kind.value, f.state.value
+                    channel.value, kind.value, state.value
                 )
-            counter.inc()
-            if f.channel is ChannelKind.TELEGRAM and f.outcome.kind in (
-                OutcomeKind.DELIVERED,
-                OutcomeKind.ANSWERED,
-            ):
-                self.metrics.messages_sent.inc()
+            counter.inc(n)
+            if key[0] is ChannelKind.TELEGRAM and key[1] in _SENT:
+                self.metrics.messages_sent.inc(n)
         self.recorded += len(done)
         if done and self._on_recorded is not None:
             self._on_recorded()
+
+
+def _in_progress(a: Attempt, channel: ChannelKind) -> Attempt:
+    """The attempt as its execution sees it: in progress on ``channel`` (what
+    ``dataclasses.replace`` gives, at a third of its cost: once per execution)."""
+    return Attempt(
+        a.id,
+        a.client_id,
+        a.purpose,
+        channel,
+        AttemptState.IN_PROGRESS,
+        a.not_before,
+        a.idempotency_key,
+        a.attempt_no,
+        a.reason,
+        a.payload,
+        a.our_failures,
+    )
 
 
 async def _first(*aws: object) -> None:
