@@ -94,7 +94,6 @@ class Dispatcher:
         self.clock = clock
         self._on_recorded = on_recorded
         self._inflight = 0  # executions whose channel has not returned yet
-        self._unrecorded = 0  # executions done whose outcome is not written yet
         self._slot_free = asyncio.Event()
         self.woken = 0  # waits for work cut short by a wake-up (this process or a NOTIFY)
         self.idle = asyncio.Event()  # set while the loop waits: nothing was due
@@ -200,7 +199,7 @@ class Dispatcher:
         while not stop.is_set():
             # Outcomes waiting to be written beyond one batch hold slots too: when the database
             # falls behind, claiming more would only lengthen that queue.
-            backlog = max(0, self._unrecorded - self.settings.batch_size)
+            backlog = max(0, self._recorder.unwritten - self.settings.batch_size)
             free = self.settings.concurrency - self._inflight - backlog
             self._slot_free.clear()  # an execution ending from here on finds a round looking
             if free <= 0 and not self._recorder.pending:
@@ -450,12 +449,9 @@ class Dispatcher:
             gauge.dec()
             self._inflight -= 1
             self._slot_free.set()
-        self._unrecorded += 1
-        try:
-            await self._recorder.submit(self._finish(claim, start.channel, client, outcome))
-        finally:
-            self._unrecorded -= 1
-            self._slot_free.set()
+        # Written by the next round (or, stopping, by the recorder), which frees the slot the
+        # outcome holds while it waits (see the loop's backlog); the execution ends here.
+        self._recorder.put(self._finish(claim, start.channel, client, outcome))
 
     def _finish(
         self, claim: Claim, channel: ChannelKind, client: Client, outcome: Outcome
@@ -486,6 +482,7 @@ class Dispatcher:
 
     async def _record(self, items: list[Finish]) -> None:
         self._recorded(await self.queue.finish(items, self.clock()), len(items))
+        self._slot_free.set()  # written: the slots these outcomes held are free
 
     def _recorded(self, done: list[Finish], written: int) -> None:
         refused = written - len(done)
