@@ -31,7 +31,8 @@ class Batcher(Generic[T]):
         self._flush = flush
         self._max_batch = max_batch
         self._max_backoff_s = max_backoff_s
-        self._pending: list[tuple[T, asyncio.Future[None]]] = []
+        self._pending: list[tuple[T, asyncio.Future[None] | None]] = []
+        self._unwritten = 0  # queued, or taken and not said written yet
         self._wake = asyncio.Event()
         self._closed = False
         self._held = False
@@ -40,27 +41,41 @@ class Batcher(Generic[T]):
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def unwritten(self) -> int:
+        """Items queued or taken whose write has not been confirmed yet."""
+        return self._unwritten
+
     def hold(self, held: bool) -> None:
         """With ``held``, items wait for :meth:`take`; without, the batcher writes them."""
         self._held = held
         self._wake.set()
 
-    def take(self, limit: int) -> list[tuple[T, asyncio.Future[None]]]:
+    def take(self, limit: int) -> list[tuple[T, asyncio.Future[None] | None]]:
         """Up to ``limit`` items (oldest first), to be written elsewhere."""
         taken = self._pending[:limit]
         del self._pending[:limit]
         return taken
 
-    @staticmethod
-    def written(taken: list[tuple[T, asyncio.Future[None]]]) -> None:
+    def written(self, taken: list[tuple[T, asyncio.Future[None] | None]]) -> None:
         """Taken items are written: their submitters go on."""
+        self._unwritten -= len(taken)
         for _, future in taken:
-            if not future.done():
+            if future is not None and not future.done():
                 future.set_result(None)
 
-    def put_back(self, taken: list[tuple[T, asyncio.Future[None]]]) -> None:
+    def put_back(self, taken: list[tuple[T, asyncio.Future[None] | None]]) -> None:
         """Taken items were not written: first in line again."""
         self._pending[:0] = taken
+        self._wake.set()
+
+    def put(self, item: T) -> None:
+        """Queue ``item`` without waiting for its write (:attr:`unwritten` counts it until
+        it is written)."""
+        if self._closed:
+            raise RuntimeError("batcher is closed")
+        self._pending.append((item, None))
+        self._unwritten += 1
         self._wake.set()
 
     async def submit(self, item: T) -> None:
@@ -69,8 +84,11 @@ class Batcher(Generic[T]):
             raise RuntimeError("batcher is closed")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
+        self._unwritten += 1
         self._wake.set()
-        await asyncio.shield(future)
+        # A submitter cancelled while it waits cancels only its own future: the item stays
+        # queued and is written (``written`` passes over futures already done).
+        await future
 
     def close(self) -> None:
         """Stop taking items; ``run`` returns once everything queued is written."""

@@ -35,16 +35,21 @@ _START_PARTS = """
     ), counted AS (
         INSERT INTO outreach_contacts (client_id, channel, at, attempt_id, attempt_no, purpose)
         SELECT client_id, channel, :now, id, attempt_no, purpose FROM started
-        ON CONFLICT DO NOTHING
+        ON CONFLICT (attempt_id, attempt_no) DO NOTHING
     )"""
 
 # The outcome row goes in with the attempt's update, only for attempts still under the lease.
+# Each insert names the unique key it may meet (an execution's contact, an outcome's dedup
+# key): the other unique index, the serial id, is then not probed for every row.
 # The state is a parameter, not a literal: a literal matches the partial index on leased rows,
 # and the generic plan PostgreSQL settles on after five executions of the prepared statement
-# then scans that index and rescans the unnest per row (three times slower at 200 rows).
+# then scans that index and rescans the unnest per row (three times slower at 200 rows). It is
+# compared as a column of ``v`` (a join condition, not a filter on the attempts): the planner
+# then finds each attempt by its id; with the state as a filter it read the whole index of
+# leased rows, stale entries included (it grows with every attempt started until VACUUM).
 _FINISH_PARTS = """
     v AS (
-        SELECT * FROM unnest(
+        SELECT *, CAST(:running AS TEXT) AS running FROM unnest(
             CAST(:ids AS BIGINT[]), CAST(:tokens AS TEXT[]), CAST(:states AS TEXT[]),
             CAST(:not_befores AS TIMESTAMPTZ[]), CAST(:attempt_nos AS INTEGER[]),
             CAST(:outcomes AS TEXT[]), CAST(:details AS TEXT[]),
@@ -61,7 +66,7 @@ _FINISH_PARTS = """
             finished_at = v.finished,
             worker_id = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = :now
         FROM v
-        WHERE a.id = v.id AND a.lease_token = v.token AND a.state = CAST(:running AS TEXT)
+        WHERE a.id = v.id AND a.lease_token = v.token AND a.state = v.running
         RETURNING a.id
     ), recorded AS (
         INSERT INTO outreach_outcomes (attempt_id, attempt_no, kind, late, detail, sip_code,
@@ -70,7 +75,7 @@ _FINISH_PARTS = """
                CAST(v.data AS JSON), CAST(:worker_id AS TEXT), v.recorded,
                'exec:' || v.id || ':' || v.exec_no, NULL
         FROM v JOIN done ON done.id = v.id
-        ON CONFLICT DO NOTHING
+        ON CONFLICT (dedup_key) DO NOTHING
     )"""
 _START = text(f"WITH {_START_PARTS} SELECT count(*) FROM started")
 _FINISH = text(f"WITH {_FINISH_PARTS} SELECT id FROM done")
@@ -105,46 +110,47 @@ async def start_many(session: AsyncSession, starts: Starts, now: datetime) -> No
     await session.execute(_START, {**starts.params(), "now": now})
 
 
+# The arrays of :func:`finish_many`, one value per outcome, in this order.
+FINISH_COLUMNS = (
+    "ids",
+    "tokens",
+    "states",
+    "not_befores",
+    "attempt_nos",
+    "outcomes",
+    "details",
+    "finished",
+    "our_failures",
+    "exec_nos",
+    "outcome_details",
+    "sip_codes",
+    "refs",
+    "data",
+    "recorded",
+)
+
+
 async def finish_many(
     session: AsyncSession,
-    params: Sequence[dict[str, Any]],
-    outcomes: Sequence[dict[str, Any]],
-    tokens: Sequence[str],
+    columns: dict[str, list[Any]],
     now: datetime,
     worker_id: str,
     starts: Starts | None = None,
 ) -> set[int]:
-    """Apply finish parameters (``b_*`` keys) where the lease still holds and record their
-    outcome rows (as the queue builds them) in the same statement; the ids applied. With
+    """Apply finishes where the lease still holds and record their outcome rows in the same
+    statement; the ids applied. ``columns``: the arrays of :data:`FINISH_COLUMNS` (the
+    attempts' new states, the outcome rows' values; ``data`` as JSON text or None). With
     ``starts``, the same statement also starts those (as :func:`start_many`)."""
     result = await session.execute(
         _FINISH if starts is None else _FINISH_AND_START,
         {
-            "ids": [p["b_id"] for p in params],
-            "tokens": list(tokens),
-            "states": [p["b_state"] for p in params],
-            "not_befores": [p["b_not_before"] for p in params],
-            "attempt_nos": [p["b_attempt_no"] for p in params],
-            "outcomes": [p["b_outcome"] for p in params],
-            "details": [p["b_detail"] for p in params],
-            "finished": [p["b_finished"] for p in params],
-            "our_failures": [p["b_our_failures"] for p in params],
-            "exec_nos": [o["attempt_no"] for o in outcomes],
-            "outcome_details": [o["detail"] for o in outcomes],
-            "sip_codes": [o["sip_code"] for o in outcomes],
-            "refs": [o["ref"] for o in outcomes],
-            "data": [_json(o["data"]) for o in outcomes],
-            "recorded": [o["recorded_at"] for o in outcomes],
+            **columns,
             "running": "in_progress",
             "now": now,
             **({"worker_id": worker_id} if starts is None else starts.params()),
         },
     )
     return {row[0] for row in result}
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
 _INSERT_ROWS = """
@@ -186,7 +192,7 @@ _SEP = "\x1f"  # the unit separator: never in a JSON text (escaped there) nor an
 _NO_PAYLOAD = "\x1e"  # stands for a missing payload (a JSON text is never this)
 # One encoder for every payload: ``json.dumps(..., ensure_ascii=False)`` built a new one per
 # call. The same text as json.dumps, so the stored JSON is the same.
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+ENCODE_JSON = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _joined(values: list[str]) -> str | None:
@@ -213,7 +219,7 @@ async def insert_attempts(
         "keys": [a.idempotency_key for a in attempts],
         "reasons": [a.reason for a in attempts],
     }
-    payloads = [_ENCODE(a.payload) if a.payload else None for a in attempts]
+    payloads = [ENCODE_JSON(a.payload) if a.payload else None for a in attempts]
     common = {
         "client_ids": [a.client_id for a in attempts],
         "fallbacks": [a.fallback_of for a in attempts],

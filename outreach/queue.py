@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import operator
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,7 +37,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from outreach.bulk import Starts, finish_many, insert_attempts, start_many
+from outreach.bulk import (
+    ENCODE_JSON,
+    FINISH_COLUMNS,
+    Starts,
+    finish_many,
+    insert_attempts,
+    start_many,
+)
 from outreach.tables import AttemptOutcomeRow, AttemptRow, CampaignRow, ContactRow, PauseRow
 from povtor.db import UtcDateTime, dialect_insert, execute_dml, table_of
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, OutcomeKind, Purpose
@@ -435,12 +445,10 @@ class AttemptQueue:
         where: Sequence[Any],
         resumed: bool,
         takeover: bool = False,
-        lock_clients: bool = False,
         hold: bool = False,
     ) -> list[Claim]:
-        """Lease in the caller's transaction; with ``lock_clients`` (PostgreSQL) the claim
-        also takes the claimed clients' advisory locks; with ``hold`` the rows are only locked
-        for the transaction, leased when they start (see :meth:`WorkQueue.claim`)."""
+        """Lease in the caller's transaction; with ``hold`` the rows are only locked for the
+        transaction, leased when they start (see :meth:`WorkQueue.claim`)."""
         values = {"takeovers": A.c.takeovers + (1 if resumed else 0)}
         batch = await self.work.claim(
             await session.connection(),
@@ -449,7 +457,6 @@ class AttemptQueue:
             where=where,
             takeover=takeover,
             values=values,
-            lock_by="client_id" if lock_clients else None,
             hold=hold,
         )
         return [
@@ -571,14 +578,15 @@ class AttemptQueue:
             lock_in_claim = postgres and not claims
             if claims and folding:  # an attempt taken over may be among the outcomes
                 recorded, folding = await self._finish_in(session, folding, now), ()
-            if limit > len(claims):
+            if limit > len(claims) and postgres:
+                claims += await _hold_due(session, now, limit - len(claims), lock_in_claim)
+            elif limit > len(claims):
                 claims += await self._lease_in(
                     session,
                     now,
                     limit - len(claims),
                     where=_NOT_PAUSED,
                     resumed=False,
-                    lock_clients=lock_in_claim,
                     hold=True,  # leased by the start below, in this transaction
                 )
             if postgres and claims and not lock_in_claim:
@@ -755,7 +763,7 @@ class AttemptQueue:
         if starts and self.dialect == "postgresql":  # with their contact rows
             leases = Starts(
                 [s.claim.attempt.id for s in starts],
-                [s.channel.value for s in starts],
+                [_CHANNEL_TEXT[s.channel] for s in starts],
                 [s.claim.token for s in starts],
                 self.worker_id,
                 now + self.lease,
@@ -886,10 +894,9 @@ class AttemptQueue:
     ) -> list[Finish]:
         """The outcomes' statement (PostgreSQL), with ``starts`` in it if given; the outcomes
         recorded."""
-        params = [_finish_params(f, now) for f in items]
-        outcomes = [self._outcome_row(f, now) for f in items]
-        tokens = [f.claim.token for f in items]
-        applied = await finish_many(session, params, outcomes, tokens, now, self.worker_id, starts)
+        applied = await finish_many(
+            session, _finish_columns(items, now), now, self.worker_id, starts
+        )
         return [f for f in items if f.claim.attempt.id in applied]
 
     async def _after_finish(
@@ -958,18 +965,109 @@ class AttemptQueue:
         }
 
 
+# A round's claim on PostgreSQL: the statement ``WorkQueue.claim(hold=True,
+# lock_by="client_id")`` builds with the paused purposes left out, written out once: its text
+# is the same every round (SQLAlchemy builds nothing, asyncpg prepares it once per connection;
+# built per round it cost more Python than the rows it returned), and it returns only the
+# columns a claim needs (no JSON decoded where there is no payload). The due rows are locked
+# (``FOR UPDATE SKIP LOCKED``), not leased: a start leases each in the same transaction. With
+# the locks, the same statement then takes the claimed clients' advisory locks in id order.
+_HELD_PARTS = f"""
+    SELECT id, client_id, purpose, channel, state, not_before, idempotency_key, attempt_no,
+           reason, CAST(payload AS TEXT) AS payload, fallback_of, takeovers, our_failures
+    FROM outreach_attempts
+    WHERE state IN {DUE_STATES!r} AND not_before <= :now
+        AND purpose NOT IN (SELECT purpose FROM outreach_pauses)
+    ORDER BY not_before
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED"""
+_HOLD_DUE = text(_HELD_PARTS).columns(not_before=UtcDateTime())
+_HOLD_DUE_LOCKED = text(
+    f"""
+    WITH claimed AS ({_HELD_PARTS})
+    SELECT claimed.*, (
+        SELECT count(pg_advisory_xact_lock(client_id))
+        FROM (SELECT DISTINCT client_id FROM claimed ORDER BY client_id) AS ordered
+    ) AS locked_keys
+    FROM claimed
+    """
+).columns(not_before=UtcDateTime())
+_by_due = operator.attrgetter("not_before", "id")
+
+
+async def _hold_due(
+    session: AsyncSession, now: datetime, limit: int, lock_clients: bool
+) -> list[Claim]:
+    """Lock up to ``limit`` due attempts of purposes not paused for this transaction, in due
+    order (PostgreSQL); with ``lock_clients`` also their clients' advisory locks."""
+    stmt = _HOLD_DUE_LOCKED if lock_clients else _HOLD_DUE
+    rows = list(await session.execute(stmt, {"now": now, "limit": limit}))
+    rows.sort(key=_by_due)
+    token = uuid.uuid4().hex
+    loads = _JSON_LOADS
+    return [
+        Claim(
+            Attempt(
+                id_,
+                client_id,
+                _PURPOSE[purpose],
+                _CHANNEL[channel],
+                _STATE[state],
+                not_before,
+                key,
+                attempt_no,
+                reason,
+                (loads(payload) or {}) if payload is not None else {},
+                our_failures,
+            ),
+            token,
+            False,
+            takeovers,
+            fallback_of,
+        )
+        for (
+            id_,
+            client_id,
+            purpose,
+            channel,
+            state,
+            not_before,
+            key,
+            attempt_no,
+            reason,
+            payload,
+            fallback_of,
+            takeovers,
+            our_failures,
+            *_locked,
+        ) in rows
+    ]
+
+
+_JSON_LOADS = json.JSONDecoder().decode
 _LOCK_CLIENTS = (
     "SELECT count(pg_advisory_xact_lock(x)) FROM (SELECT x FROM "
     "unnest(CAST(:client_ids AS BIGINT[])) AS x ORDER BY x) AS ordered"
 )
 # The claimed clients' contacts and the purposes paused now, in one statement (one row at
-# least: the paused purposes come with a contact-less row when there are no contacts).
+# least: the paused purposes come with a contact-less row when there are no contacts). Each
+# client's contacts are looked up by its id in the contacts' client index (a lateral join
+# over the ids, kept apart by ``OFFSET 0``): the planner cannot turn it into a scan of every
+# recent contact, which it did
+# with ``client_id = ANY(...)`` when the table's statistics were stale or missing (a fresh or
+# quickly growing table), one full read of the week's contacts per round.
 _HISTORY = text(
     """
     SELECT p.paused, h.client_id, h.channel, h.at, h.attempt_id, h.attempt_no
     FROM (SELECT ARRAY(SELECT purpose FROM outreach_pauses) AS paused) AS p
-    LEFT JOIN outreach_contacts AS h
-        ON h.client_id = ANY(CAST(:ids AS BIGINT[])) AND h.at >= :since
+    LEFT JOIN (
+        SELECT c.client_id, c.channel, c.at, c.attempt_id, c.attempt_no
+        FROM unnest(CAST(:ids AS BIGINT[])) AS x(id)
+        CROSS JOIN LATERAL (
+            SELECT client_id, channel, at, attempt_id, attempt_no FROM outreach_contacts
+            WHERE client_id = x.id AND at >= :since OFFSET 0
+        ) AS c
+    ) AS h ON true
     """
 ).columns(at=UtcDateTime())
 
@@ -998,6 +1096,44 @@ def _due_state() -> Any:
         (A.c.attempt_no > 1, AttemptState.RETRY_SCHEDULED.value),
         else_=AttemptState.PLANNED.value,
     )
+
+
+def _finish_columns(items: Sequence[Finish], now: datetime) -> dict[str, list[Any]]:
+    """The arrays of ``finish_many`` in one pass over the finishes: the values of
+    :func:`_finish_params` and of ``AttemptQueue._outcome_row`` without a dict per row."""
+    columns: dict[str, list[Any]] = {name: [] for name in FINISH_COLUMNS}
+    ids, tokens, states, not_befores, attempt_nos, outcomes, details, finished = (
+        columns[name] for name in FINISH_COLUMNS[:8]
+    )
+    our_failures, exec_nos, outcome_details, sip_codes, refs, data, recorded = (
+        columns[name] for name in FINISH_COLUMNS[8:]
+    )
+    retrying = AttemptState.RETRY_SCHEDULED
+    for f in items:
+        a = f.claim.attempt
+        o = f.outcome
+        retry = f.state is retrying
+        ids.append(a.id)
+        tokens.append(f.claim.token)
+        states.append(_STATE_TEXT[f.state])
+        not_befores.append(f.retry_at if retry and f.retry_at else a.not_before)
+        attempt_nos.append(a.attempt_no + 1 if retry else a.attempt_no)
+        outcomes.append(_OUTCOME_TEXT[o.kind])
+        details.append(f.detail or o.detail)
+        finished.append(None if retry else now)
+        our_failures.append(a.our_failures + 1 if o.ours else a.our_failures)
+        exec_nos.append(a.attempt_no)
+        outcome_details.append(o.detail)
+        sip_codes.append(o.sip_code)
+        refs.append(o.ref)
+        data.append(ENCODE_JSON(dict(o.data)) if o.data else None)
+        recorded.append(o.finished_at or now)
+    return columns
+
+
+_STATE_TEXT = {s: s.value for s in AttemptState}
+_CHANNEL_TEXT = {c: c.value for c in ChannelKind}
+_OUTCOME_TEXT = {k: k.value for k in OutcomeKind}
 
 
 def _finish_params(f: Finish, now: datetime) -> dict[str, Any]:

@@ -17,6 +17,13 @@ repeating ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT batc
 until nothing is due. Printed first: the dispatcher's claim rate as a share of the bare loop's
 (median of the rounds) per worker count, and the machine's load; then the ``workers=N`` lines
 (the median round).
+
+Beside it, in the same rounds: the claim step alone, ``AttemptQueue.claim`` (the queue's own
+claim: the lease statement with its filter of paused purposes, every row made a claim) repeated
+by N queues over one engine in one process, as the bare loop runs its N connections, until
+nothing is due: no policies, no execution, no outcomes. Its lines say "claim step alone". The
+first ratio is the whole dispatch round end to end (claim, policies, execution on the no-op
+channel, outcome); the second is what the claim alone costs against the bare statement.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import gc
 import os
 import statistics
@@ -31,8 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +122,42 @@ async def bare_loop(url: str, workers: int, batch: int) -> tuple[float, int, int
     finally:
         for conn in conns:
             await conn.close()
+    seen = collections.Counter(i for ids in claimed for i in ids)
+    return elapsed, len(seen), sum(1 for n in seen.values() if n > 1)
+
+
+async def claim_loop(url: str, workers: int, batch: int) -> tuple[float, int, int]:
+    """The claim step alone: ``workers`` attempt queues, one task each, calling
+    ``AttemptQueue.claim`` until none is due. Returns seconds, attempts claimed and ids claimed
+    twice."""
+    from outreach.queue import AttemptQueue
+    from povtor.db import session_factory, utcnow
+
+    engine = create_engine(url, pool_size=workers)
+    sessions = session_factory(engine)
+    queues = [
+        AttemptQueue(sessions, worker_id=f"claim-{i}", lease=timedelta(seconds=120))
+        for i in range(workers)
+    ]
+    claimed: list[list[int]] = [[] for _ in range(workers)]
+
+    async def one(i: int) -> None:
+        while claims := await queues[i].claim(utcnow(), batch):
+            claimed[i].extend(c.attempt.id for c in claims)
+
+    try:
+        async with contextlib.AsyncExitStack() as stack:  # the pool's connections open
+            for _ in range(workers):  # before the start, as the bare loop's
+                conn = await stack.enter_async_context(engine.connect())
+                await conn.execute(text("SELECT 1"))
+        # each queue's statement compiled and prepared before the start (a claim of what was
+        # due in 1970: nothing), as the bare loop's statement is text sent as it is
+        await asyncio.gather(*(q.claim(datetime(1970, 1, 1, tzinfo=UTC), batch) for q in queues))
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(workers)))
+        elapsed = time.perf_counter() - start
+    finally:
+        await engine.dispose()
     seen = collections.Counter(i for ids in claimed for i in ids)
     return elapsed, len(seen), sum(1 for n in seen.values() if n > 1)
 
@@ -221,12 +265,14 @@ def run_round(url: str, workers: int, attempts: int, tmp: Path, concurrency: int
 
 def compare(
     url: str, n: int, args: argparse.Namespace, tmp: Path, load: Any
-) -> tuple[Any, list[str]]:
-    """The dispatcher with ``n`` workers against the bare loop on ``n`` connections, in turn."""
-    from bench_common import Comparison, alternate
+) -> tuple[Any, Any, list[str]]:
+    """The dispatcher with ``n`` workers and the claim step alone against the bare loop on
+    ``n`` connections, in turn."""
+    from bench_common import Comparison, alternate_many
 
     rounds: list[tuple[float, int, int, list[int]]] = []
     bare: list[tuple[float, int, int]] = []
+    alone: list[tuple[float, int, int]] = []
 
     def subject() -> float:
         rounds.append(run_round(url, n, args.attempts, tmp, args.concurrency, args.batch))
@@ -237,7 +283,13 @@ def compare(
         bare.append(asyncio.run(bare_loop(url, n, args.batch)))
         return bare[-1][0]
 
-    pairs = alternate(anchor, subject, args.rounds, load)
+    def claim_alone() -> float:
+        asyncio.run(_sql(url, RESET))
+        alone.append(asyncio.run(claim_loop(url, n, args.batch)))
+        return alone[-1][0]
+
+    both = alternate_many(anchor, {"dispatcher": subject, "claim": claim_alone}, args.rounds, load)
+    pairs = both["dispatcher"]
     comparison = Comparison(
         f"dispatcher claims/s, {n} workers",
         "bare SKIP LOCKED loop",
@@ -248,13 +300,27 @@ def compare(
     middle = statistics.median_low(r[0] for r in rounds)
     elapsed, executed, doubles, per_worker = next(r for r in rounds if r[0] == middle)
     bare_rate = statistics.median(b[1] / b[0] for b in bare)
-    return comparison, [
-        f"workers={n}: {executed} attempts in {elapsed:.1f} s = "
-        f"{executed / elapsed:,.0f} claims/s; double claims: {doubles}; "
-        f"per worker: {per_worker}",
-        f"  bare loop, {n} connections: median {bare_rate:,.0f} claims/s; "
-        f"double claims: {sum(b[2] for b in bare)}",
-    ]
+    claim_only = Comparison(
+        f"claim step alone (AttemptQueue.claim) claims/s, {n} workers",
+        "bare SKIP LOCKED loop",
+        both["claim"],
+        speed=True,
+    )
+    alone_rate = statistics.median(a[1] / a[0] for a in alone)
+    return (
+        comparison,
+        claim_only,
+        [
+            f"workers={n}: {executed} attempts in {elapsed:.1f} s = "
+            f"{executed / elapsed:,.0f} claims/s; double claims: {doubles}; "
+            f"per worker: {per_worker}",
+            f"  bare loop, {n} connections: median {bare_rate:,.0f} claims/s; "
+            f"double claims: {sum(b[2] for b in bare)}",
+            f"  claim step alone, AttemptQueue.claim, {n} queues in one process: median "
+            f"{alone_rate:,.0f} claims/s; double claims: {sum(a[2] for a in alone)}; "
+            f"attempts claimed per round: {sorted({a[1] for a in alone})}",
+        ],
+    )
 
 
 def main() -> None:
@@ -278,13 +344,14 @@ def main() -> None:
     try:
         asyncio.run(_sql(url, [SEED], {"n": args.attempts}))
         lines = [f"{args.attempts} attempts, no-op channel, PostgreSQL, {os.cpu_count()} cores"]
-        comparisons = []
+        comparisons, claim_steps = [], []
         with tempfile.TemporaryDirectory() as tmp:
             for n in args.workers:
-                comparison, rows = compare(url, n, args, Path(tmp), load)
+                comparison, claim_step, rows = compare(url, n, args, Path(tmp), load)
                 comparisons.append(comparison)
+                claim_steps.append(claim_step)
                 lines += rows
-        report_first(comparisons, load, lines)
+        report_first([*comparisons, *claim_steps], load, lines)
     finally:
         drop_database(url)
 

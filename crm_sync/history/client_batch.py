@@ -26,7 +26,8 @@ _ONE_QUERY = text(
     SELECT c.id, c.external_id, c.name, c.email, c.timezone, c.preferred_channel,
            c.telegram_chat_id, c.telegram_reachable, c.opted_out_at, c.created_at, c.updated_at,
            p.phones, k.channels, k.kinds, k.granted, k.sources, k.ats
-    FROM clients AS c
+    FROM unnest(CAST(:ids AS BIGINT[])) AS x(id)
+    CROSS JOIN LATERAL (SELECT * FROM clients WHERE id = x.id OFFSET 0) AS c
     LEFT JOIN LATERAL (
         SELECT coalesce(array_agg(phone ORDER BY position, id), '{}') AS phones
         FROM client_phones WHERE client_id = c.id
@@ -39,7 +40,6 @@ _ONE_QUERY = text(
                coalesce(array_agg(at ORDER BY channel, kind), '{}') AS ats
         FROM consents WHERE client_id = c.id
     ) AS k ON true
-    WHERE c.id = ANY(CAST(:ids AS BIGINT[]))
     """
 )
 

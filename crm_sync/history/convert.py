@@ -32,8 +32,8 @@ from povtor.domain import (
 
 def utc(value: datetime | None) -> datetime | None:
     """As the ``UtcDateTime`` columns give it: aware UTC (for values read without that type)."""
-    if value is None:
-        return None
+    if value is None or value.tzinfo is UTC:  # asyncpg gives UTC already: most reads
+        return value
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

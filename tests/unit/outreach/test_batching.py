@@ -4,6 +4,7 @@ says whether they were written; off hold, or closed, it writes them itself."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from outreach.batching import Batcher
 
@@ -56,3 +57,32 @@ async def test_closing_a_held_batcher_writes_what_is_left() -> None:
     await writer
     await asyncio.gather(*submitters)
     assert flushed == [[0, 1], [2]]
+
+
+async def test_items_put_without_waiting_are_counted_until_written() -> None:
+    flushed: list[list[str]] = []
+    batcher: Batcher[str] = Batcher(_appending_to(flushed), max_batch=5)
+    writer = asyncio.create_task(batcher.run())
+    batcher.hold(True)
+    batcher.put("a")
+    batcher.put("b")
+    assert (batcher.pending, batcher.unwritten) == (2, 2)
+
+    taken = batcher.take(1)
+    assert (batcher.pending, batcher.unwritten) == (1, 2)  # taken, not written yet
+    batcher.put_back(taken)  # the taker's transaction failed
+    assert (batcher.pending, batcher.unwritten) == (2, 2)
+    batcher.written(batcher.take(1))
+    assert (batcher.pending, batcher.unwritten) == (1, 1)
+
+    batcher.close()  # what is left is written by the batcher itself
+    await writer
+    assert flushed == [["b"]]
+    assert batcher.unwritten == 0
+
+
+def _appending_to(flushed: list[list[str]]) -> Callable[[list[str]], Awaitable[None]]:
+    async def flush(items: list[str]) -> None:
+        flushed.append(items)
+
+    return flush
