@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, event
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
@@ -169,9 +170,41 @@ def create_private_sqlite_file(url: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
 
 
+PING_AFTER_IDLE_S = 1.0
+_IDLE_SINCE = "povtor_idle_since"
+
+
+def ping_when_idle(engine: AsyncEngine, idle_s: float = PING_AFTER_IDLE_S) -> None:
+    """Check a pooled connection on checkout only if it sat idle in the pool for ``idle_s`` or
+    more (SQLAlchemy's ``pool_pre_ping`` checks every checkout: on asyncpg three round trips,
+    ``BEGIN``, ``;``, ``ROLLBACK``). A connection that fails the check is replaced and the
+    connections pooled before it are too, as with ``pool_pre_ping``; one taken back sooner and
+    found cut when used is invalidated with the rest of the pool by SQLAlchemy, and its caller
+    sees an error saying so (``connection_invalidated``): the callers that must not lose work
+    retry those."""
+    sync = engine.sync_engine
+    dialect = sync.dialect
+
+    @event.listens_for(sync, "checkin")
+    def _idle_from(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(sync, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < idle_s:  # new, or back moments ago
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as err:
+            raise exc.InvalidatePoolError(f"a pooled connection failed its check: {err}") from err
+
+
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection
-    and a new database file is created owner-only."""
+    and a new database file is created owner-only; PostgreSQL's pooled connections are checked
+    when they were idle (:func:`ping_when_idle`)."""
     if is_sqlite(url):
         create_private_sqlite_file(url)
         engine = create_async_engine(url, echo=echo, json_serializer=_json_dumps)
@@ -186,14 +219,15 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
             cursor.close()
 
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         json_serializer=_json_dumps,
     )
+    ping_when_idle(engine)
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
