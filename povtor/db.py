@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, event, exc
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import dml as pg_dml
+from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 from sqlalchemy.engine import CursorResult, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.base import _generative
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -48,12 +51,94 @@ def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
+# SQLAlchemy 2.0 leaves both dialects' INSERT out of its compiled cache (the ON CONFLICT clauses
+# have no cache key), so every insert-once statement was compiled again on each execution. The
+# classes below give ``ON CONFLICT DO NOTHING`` a cache key (its target columns and condition)
+# and the INSERT the standard one, which covers its ON CONFLICT clause: such statements are
+# compiled once per form. ``ON CONFLICT DO UPDATE`` has no key (its clause says so), so
+# statements with it are compiled each time, as before.
+_TARGET = [
+    ("inferred_target_elements", InternalTraversal.dp_multi_list),
+    ("inferred_target_whereclause", InternalTraversal.dp_clauseelement),
+]
+
+
+class _PgDoNothing(pg_dml.OnConflictDoNothing):
+    _traverse_internals = [("constraint_target", InternalTraversal.dp_string), *_TARGET]
+
+
+class _SqliteDoNothing(sqlite_dml.OnConflictDoNothing):
+    _traverse_internals = _TARGET
+
+
+class _PgDoUpdate(pg_dml.OnConflictDoUpdate):
+    inherit_cache = False  # not cached (SQLAlchemy would warn of a clause that does not say)
+
+
+class _SqliteDoUpdate(sqlite_dml.OnConflictDoUpdate):
+    inherit_cache = False
+
+
+class _PgInsert(pg_dml.Insert):
+    inherit_cache = True
+
+    @_generative
+    def on_conflict_do_update(
+        self,
+        constraint: Any = None,
+        index_elements: Any = None,
+        index_where: Any = None,
+        set_: Any = None,
+        where: Any = None,
+    ) -> Any:
+        if self._post_values_clause is not None:
+            raise ValueError("this INSERT has an ON CONFLICT clause already")
+        self._post_values_clause = _PgDoUpdate(
+            constraint, index_elements, index_where, set_, where
+        )
+        return self
+
+    @_generative
+    def on_conflict_do_nothing(
+        self, constraint: Any = None, index_elements: Any = None, index_where: Any = None
+    ) -> Any:
+        if self._post_values_clause is not None:
+            raise ValueError("this INSERT has an ON CONFLICT clause already")
+        self._post_values_clause = _PgDoNothing(constraint, index_elements, index_where)
+        return self
+
+
+class _SqliteInsert(sqlite_dml.Insert):
+    inherit_cache = True
+
+    @_generative
+    def on_conflict_do_update(
+        self,
+        index_elements: Any = None,
+        index_where: Any = None,
+        set_: Any = None,
+        where: Any = None,
+    ) -> Any:
+        if self._post_values_clause is not None:
+            raise ValueError("this INSERT has an ON CONFLICT clause already")
+        self._post_values_clause = _SqliteDoUpdate(index_elements, index_where, set_, where)
+        return self
+
+    @_generative
+    def on_conflict_do_nothing(self, index_elements: Any = None, index_where: Any = None) -> Any:
+        if self._post_values_clause is not None:
+            raise ValueError("this INSERT has an ON CONFLICT clause already")
+        self._post_values_clause = _SqliteDoNothing(index_elements, index_where)
+        return self
+
+
 def dialect_insert(bind: object, table: Table | type[Base]) -> Any:
     """``INSERT`` with PostgreSQL's / SQLite's ``ON CONFLICT`` clauses for ``bind``'s dialect.
 
     ``bind``: a dialect name, a dialect, a session, or anything with ``.dialect`` (a connection,
     an engine). The one place insert-once and upsert statements pick their dialect: both backends
-    spell ``on_conflict_do_nothing`` / ``on_conflict_do_update`` the same way.
+    spell ``on_conflict_do_nothing`` / ``on_conflict_do_update`` the same way. Statements with
+    ``on_conflict_do_nothing`` are kept in SQLAlchemy's compiled cache (see above).
     """
     if isinstance(bind, str):
         name = bind
@@ -63,7 +148,7 @@ def dialect_insert(bind: object, table: Table | type[Base]) -> Any:
         name = bind.bind.dialect.name if bind.bind is not None else "sqlite"
     else:
         name = cast(Any, bind).dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+    return (_PgInsert if name == "postgresql" else _SqliteInsert)(table)
 
 
 def insert_ignore(
