@@ -32,7 +32,7 @@ from bot.delivery import DeliveryMiddleware, Sender
 from bot.fsm_storage import SqlStorage, StateOnDemand
 from bot.handlers import (
     answers_batch,
-    build_router,
+    build_routers,
     claims_batch,
     database_away,
     log_error,
@@ -169,7 +169,7 @@ class BotService:
         self.dispatcher.update.outer_middleware(fsm)
         self.dispatcher.update.outer_middleware(once_per_update)
         self.dispatcher.errors.register(log_error)
-        self.dispatcher.include_router(build_router())
+        self.dispatcher.include_routers(*build_routers())
         self.channel = TelegramChannel(store, states, self.survey, sender, texts)
         self._slots = asyncio.Semaphore(tg.max_concurrent_updates)
 
