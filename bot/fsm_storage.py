@@ -4,15 +4,23 @@ restart and is the same for every worker of one database (SQLite or PostgreSQL).
 Besides aiogram's ``BaseStorage`` methods (what handlers reach through ``FSMContext``), it
 reads and writes state and data together in one statement (:meth:`read`, :meth:`put`), and
 lists the chats left in one state since a time (:meth:`stale`), for the survey's sweep.
+
+:class:`StateOnDemand` is aiogram's FSM middleware without its read of the chat's state for every
+update: no handler or filter of the bot matches on the state (the survey keeps its steps through
+:class:`bot.chat_state.ChatStates`), so handlers get ``state`` (an ``FSMContext``, which reads
+when asked) and ``raw_state`` is read only while a handler or filter takes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aiogram import Bot, Router
+from aiogram.dispatcher.event.handler import CallableObject
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import (
     BaseStorage,
@@ -21,6 +29,7 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
+from aiogram.types import TelegramObject
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -127,3 +136,52 @@ class SqlStorage(BaseStorage):
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
         return [Stored(r.chat_id, r.state, dict(r.data or {}), r.updated_at) for r in rows]
+
+
+def takes(router: Router, name: str) -> bool:
+    """Whether a handler or filter of ``router`` or of a router under it takes ``name`` from
+    aiogram's workflow data (or takes every keyword, as aiogram's combined filters do). The
+    dispatcher's own handler of updates, which hands every keyword on to the routers, is not
+    counted."""
+    for each in router.chain_tail:
+        plumbing = getattr(each, "_listen_update", None)
+        for observer in each.observers.values():
+            handlers = [observer._handler, *observer.handlers]  # the router's own filters
+            for handler in handlers:
+                if plumbing is not None and handler.callback == plumbing:
+                    continue
+                callables: list[CallableObject] = [handler, *(handler.filters or [])]
+                if any(c.varkw or name in c.params for c in callables):
+                    return True
+    return False
+
+
+class StateOnDemand(FSMContextMiddleware):
+    """aiogram's FSM middleware (same ``state``, ``fsm_storage`` and event isolation) that
+    reads ``raw_state`` only if a handler or filter of ``router`` takes it (aiogram's
+    ``StateFilter`` does). Decided at the first update, once the routers are in place;
+    a middleware reading ``raw_state`` from the data would not be seen: there is none."""
+
+    def __init__(self, router: Router, base: FSMContextMiddleware) -> None:
+        super().__init__(base.storage, base.events_isolation, base.strategy)
+        self._router = router
+        self._reads: bool | None = None
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if self._reads is None:
+            self._reads = takes(self._router, "raw_state")
+        if self._reads:
+            return await super().__call__(handler, event, data)
+        bot: Bot = data["bot"]
+        context = self.resolve_event_context(bot, data)
+        data["fsm_storage"] = self.storage
+        if context is None:
+            return await handler(event, data)
+        async with self.events_isolation.lock(key=context.key):
+            data["state"] = context
+            return await handler(event, data)

@@ -119,20 +119,22 @@ def answers_batch(answers: Answers, concurrent: int) -> Batch[Press, str]:
     return Batch("button presses", answers.record, concurrent=concurrent, tries=3)
 
 
-def build_router() -> Router:
-    """The managers' router first (it passes managers only), then everyone's: a manager
-    command from anyone else falls through to the refusal."""
-    root = Router(name="povtor")
-    root.message.filter(F.chat.type == "private")
-    root.include_routers(_managers_router(), _clients_router())
-    return root
+def build_routers() -> list[Router]:
+    """The managers' router first (it passes managers only), then everyone's, each included in
+    the dispatcher itself (a router around them would be one more level for every update to
+    pass): a manager command from anyone else falls through to the refusal. Both take messages
+    from private chats only."""
+    return [_managers_router(), _clients_router()]
+
+
+_PRIVATE = F.chat.type == "private"
 
 
 def _managers_router() -> Router:
     # the role filter on the router comes after the cheap command and button filters, so that
     # a client's press or text costs no manager lookup
     router = Router(name="managers")
-    router.message.filter(Command(*MANAGER_COMMANDS), IsManager())
+    router.message.filter(_PRIVATE, Command(*MANAGER_COMMANDS), IsManager())
     router.callback_query.filter(AlertCb.filter(), IsManager())
     router.message.register(_help_manager, Command("help"))
     router.message.register(_nps, Command("nps"))
@@ -143,6 +145,7 @@ def _managers_router() -> Router:
 
 def _clients_router() -> Router:
     router = Router(name="clients")
+    router.message.filter(_PRIVATE)
     router.message.register(_start, CommandStart())
     router.message.register(_help, Command("help"))
     router.message.register(_stop, Command("stop"))

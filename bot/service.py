@@ -29,10 +29,10 @@ from bot.batching import Page
 from bot.channel import TelegramChannel
 from bot.chat_state import ChatStates
 from bot.delivery import DeliveryMiddleware, Sender
-from bot.fsm_storage import SqlStorage
+from bot.fsm_storage import SqlStorage, StateOnDemand
 from bot.handlers import (
     answers_batch,
-    build_router,
+    build_routers,
     claims_batch,
     database_away,
     log_error,
@@ -147,6 +147,7 @@ class BotService:
         # bot.handlers
         self.dispatcher = Dispatcher(
             storage=self.fsm,
+            disable_fsm=True,  # aiogram's FSM middleware, without its read per update: below
             store=store,
             texts=texts,
             sender=sender,
@@ -163,9 +164,12 @@ class BotService:
             claims=claims_batch(updates, batches),
             presses=answers_batch(answers, batches),
         )
+        fsm = StateOnDemand(self.dispatcher, self.dispatcher.fsm)
+        self.dispatcher.fsm = fsm
+        self.dispatcher.update.outer_middleware(fsm)
         self.dispatcher.update.outer_middleware(once_per_update)
         self.dispatcher.errors.register(log_error)
-        self.dispatcher.include_router(build_router())
+        self.dispatcher.include_routers(*build_routers())
         self.channel = TelegramChannel(store, states, self.survey, sender, texts)
         self._slots = asyncio.Semaphore(tg.max_concurrent_updates)
 

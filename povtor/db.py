@@ -9,13 +9,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, event, exc
+from sqlalchemy.dialects.postgresql import dml as pg_dml
+from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 from sqlalchemy.engine import CursorResult, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -24,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.base import _generative
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -47,12 +51,94 @@ def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
+# SQLAlchemy 2.0 leaves both dialects' INSERT out of its compiled cache (the ON CONFLICT clauses
+# have no cache key), so every insert-once statement was compiled again on each execution. The
+# classes below give ``ON CONFLICT DO NOTHING`` a cache key (its target columns and condition)
+# and the INSERT the standard one, which covers its ON CONFLICT clause: such statements are
+# compiled once per form. ``ON CONFLICT DO UPDATE`` has no key (its clause says so), so
+# statements with it are compiled each time, as before.
+_TARGET = [
+    ("inferred_target_elements", InternalTraversal.dp_multi_list),
+    ("inferred_target_whereclause", InternalTraversal.dp_clauseelement),
+]
+
+
+class _PgDoNothing(pg_dml.OnConflictDoNothing):
+    _traverse_internals = [("constraint_target", InternalTraversal.dp_string), *_TARGET]
+
+
+class _SqliteDoNothing(sqlite_dml.OnConflictDoNothing):
+    _traverse_internals = _TARGET
+
+
+class _PgDoUpdate(pg_dml.OnConflictDoUpdate):
+    inherit_cache = False  # not cached (SQLAlchemy would warn of a clause that does not say)
+
+
+class _SqliteDoUpdate(sqlite_dml.OnConflictDoUpdate):
+    inherit_cache = False
+
+
+class _PgInsert(pg_dml.Insert):
+    inherit_cache = True
+
+    @_generative
+    def on_conflict_do_update(
+        self,
+        constraint: Any = None,
+        index_elements: Any = None,
+        index_where: Any = None,
+        set_: Any = None,
+        where: Any = None,
+    ) -> Any:
+        if self._post_values_clause is not None:
+            raise ValueError("this INSERT has an ON CONFLICT clause already")
+        self._post_values_clause = _PgDoUpdate(
+            constraint, index_elements, index_where, set_, where
+        )
+        return self
+
+    @_generative
+    def on_conflict_do_nothing(
+        self, constraint: Any = None, index_elements: Any = None, index_where: Any = None
+    ) -> Any:
+        if self._post_values_clause is not None:
+            raise ValueError("this INSERT has an ON CONFLICT clause already")
+        self._post_values_clause = _PgDoNothing(constraint, index_elements, index_where)
+        return self
+
+
+class _SqliteInsert(sqlite_dml.Insert):
+    inherit_cache = True
+
+    @_generative
+    def on_conflict_do_update(
+        self,
+        index_elements: Any = None,
+        index_where: Any = None,
+        set_: Any = None,
+        where: Any = None,
+    ) -> Any:
+        if self._post_values_clause is not None:
+            raise ValueError("this INSERT has an ON CONFLICT clause already")
+        self._post_values_clause = _SqliteDoUpdate(index_elements, index_where, set_, where)
+        return self
+
+    @_generative
+    def on_conflict_do_nothing(self, index_elements: Any = None, index_where: Any = None) -> Any:
+        if self._post_values_clause is not None:
+            raise ValueError("this INSERT has an ON CONFLICT clause already")
+        self._post_values_clause = _SqliteDoNothing(index_elements, index_where)
+        return self
+
+
 def dialect_insert(bind: object, table: Table | type[Base]) -> Any:
     """``INSERT`` with PostgreSQL's / SQLite's ``ON CONFLICT`` clauses for ``bind``'s dialect.
 
     ``bind``: a dialect name, a dialect, a session, or anything with ``.dialect`` (a connection,
     an engine). The one place insert-once and upsert statements pick their dialect: both backends
-    spell ``on_conflict_do_nothing`` / ``on_conflict_do_update`` the same way.
+    spell ``on_conflict_do_nothing`` / ``on_conflict_do_update`` the same way. Statements with
+    ``on_conflict_do_nothing`` are kept in SQLAlchemy's compiled cache (see above).
     """
     if isinstance(bind, str):
         name = bind
@@ -62,7 +148,7 @@ def dialect_insert(bind: object, table: Table | type[Base]) -> Any:
         name = bind.bind.dialect.name if bind.bind is not None else "sqlite"
     else:
         name = cast(Any, bind).dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+    return (_PgInsert if name == "postgresql" else _SqliteInsert)(table)
 
 
 def insert_ignore(
@@ -169,13 +255,45 @@ def create_private_sqlite_file(url: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
 
 
+PING_AFTER_IDLE_S = 1.0
+_IDLE_SINCE = "povtor_idle_since"
+
+
+def ping_when_idle(engine: AsyncEngine, idle_s: float = PING_AFTER_IDLE_S) -> None:
+    """Check a pooled connection on checkout only if it sat idle in the pool for ``idle_s`` or
+    more (SQLAlchemy's ``pool_pre_ping`` checks every checkout: on asyncpg three round trips,
+    ``BEGIN``, ``;``, ``ROLLBACK``). A connection that fails the check is replaced and the
+    connections pooled before it are too, as with ``pool_pre_ping``; one taken back sooner and
+    found cut when used is invalidated with the rest of the pool by SQLAlchemy, and its caller
+    sees an error saying so (``connection_invalidated``): the callers that must not lose work
+    retry those."""
+    sync = engine.sync_engine
+    dialect = sync.dialect
+
+    @event.listens_for(sync, "checkin")
+    def _idle_from(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(sync, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < idle_s:  # new, or back moments ago
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as err:
+            raise exc.InvalidatePoolError(f"a pooled connection failed its check: {err}") from err
+
+
 def create_engine(
     url: str, *, echo: bool = False, pool_size: int = 10, pre_ping: bool = True
 ) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection
-    and a new database file is created owner-only. ``pre_ping=False`` (PostgreSQL) spares the
-    round trip that tests each connection taken from the pool: after the server restarts, the
-    first statement on an old connection fails and the whole pool is replaced."""
+    and a new database file is created owner-only; PostgreSQL's pooled connections are checked
+    when they were idle (:func:`ping_when_idle`), or never with ``pre_ping=False`` (after the
+    server restarts, the first statement on an old connection then fails and the whole pool is
+    replaced)."""
     if is_sqlite(url):
         create_private_sqlite_file(url)
         engine = create_async_engine(url, echo=echo, json_serializer=_json_dumps)
@@ -190,14 +308,16 @@ def create_engine(
             cursor.close()
 
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=pre_ping,
         json_serializer=_json_dumps,
     )
+    if pre_ping:
+        ping_when_idle(engine)
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

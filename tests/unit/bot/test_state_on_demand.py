@@ -1,0 +1,93 @@
+"""aiogram's FSM middleware without its read per update: the chat's state is read only while a
+handler or filter takes ``raw_state``; handlers still get ``state``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.storage.base import StorageKey
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.types import Chat, Message, Update, User
+
+from bot.fsm_storage import StateOnDemand, takes
+
+
+class CountingStorage(MemoryStorage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        self.reads += 1
+        return await super().get_state(key)
+
+
+def _dispatcher(router: Router) -> tuple[Dispatcher, CountingStorage]:
+    storage = CountingStorage()
+    dispatcher = Dispatcher(storage=storage, disable_fsm=True)
+    dispatcher.fsm = StateOnDemand(dispatcher, dispatcher.fsm)
+    dispatcher.update.outer_middleware(dispatcher.fsm)
+    dispatcher.include_router(router)
+    return dispatcher, storage
+
+
+def _update(update_id: int, text: str) -> Update:
+    user = User(id=7001, is_bot=False, first_name="Анна")
+    chat = Chat(id=7001, type="private")
+    message = Message(
+        message_id=update_id, date=datetime.now(UTC), chat=chat, from_user=user, text=text
+    )
+    return Update(update_id=update_id, message=message)
+
+
+async def test_no_read_of_the_state_when_no_handler_or_filter_takes_it() -> None:
+    seen: list[Any] = []
+    router = Router()
+
+    @router.message(F.text)
+    async def echo(message: Message, state: FSMContext) -> None:
+        seen.append(await state.get_state())  # the handler reads when it asks
+        await state.set_state("waiting")
+
+    dispatcher, storage = _dispatcher(router)
+    assert not takes(dispatcher, "raw_state")
+    bot = Bot("42:TEST")
+    await dispatcher.feed_update(bot, _update(1, "привет"))
+    assert storage.reads == 1  # the handler's own read only
+    await dispatcher.feed_update(bot, _update(2, "ещё"))
+    assert seen == [None, "waiting"]
+    assert storage.reads == 2
+    await bot.session.close()
+
+
+async def test_the_state_is_read_for_a_state_filter() -> None:
+    seen: list[str] = []
+    router = Router()
+
+    @router.message(StateFilter("waiting"))
+    async def waiting(message: Message) -> None:
+        seen.append("waiting")
+
+    @router.message(F.text)
+    async def first(message: Message, state: FSMContext) -> None:
+        seen.append("first")
+        await state.set_state("waiting")
+
+    dispatcher, storage = _dispatcher(router)
+    assert takes(dispatcher, "raw_state")
+    bot = Bot("42:TEST")
+    await dispatcher.feed_update(bot, _update(1, "привет"))
+    await dispatcher.feed_update(bot, _update(2, "ещё"))
+    assert seen == ["first", "waiting"]
+    assert storage.reads == 2  # once per update, as aiogram's own middleware
+    await bot.session.close()
+
+
+async def test_the_bots_routers_take_no_raw_state() -> None:
+    from bot.handlers import build_routers
+
+    assert not any(takes(router, "raw_state") for router in build_routers())
