@@ -71,21 +71,41 @@ def _statements(dialect: str) -> list[str]:
         else "json(o.items) IS NOT json(t.items)"
     )
     s = STAGING
-    changed = (
-        f"o.client_id {ne} c.id OR o.placed_at {ne} t.placed_at OR o.amount {ne} t.amount"
+    changed = (  # the resolved client is {client}
+        f"o.client_id {ne} {{client}} OR o.placed_at {ne} t.placed_at OR o.amount {ne} t.amount"
         f" OR (t.delivered_at IS NOT NULL AND o.delivered_at {ne} t.delivered_at)"
         f" OR (t.currency IS NOT NULL AND o.currency {ne} t.currency)"
         f" OR (t.category IS NOT NULL AND o.category {ne} t.category)"
         f" OR (t.items IS NOT NULL AND {items_ne})"
     )
+    rest = _rest(s, true)
+    if not pg:  # SQLite: the batch is loaded into STAGING and resolved in place (two UPDATEs
+        # measured faster there than one INSERT ... SELECT from a second temp table: 1.16-1.91
+        # times as long at 1.15M orders, alternated rounds on a loaded machine)
+        return [
+            f"UPDATE {s} AS t SET client_id = c.id "
+            "FROM clients c WHERE c.external_id = t.client_ext",
+            f"UPDATE {s} AS t SET order_id = o.id, old_client_id = o.client_id, "
+            f"changed = CASE WHEN {changed.format(client='t.client_id')} "
+            f"THEN {true} ELSE {false} END "
+            "FROM orders o WHERE o.external_id = t.external_id AND t.client_id IS NOT NULL",
+            *rest,
+        ]
     return [
         # One pass resolves every row: its client (by code) and, for a known client, the
         # stored order of the same number and whether the row changes it.
         f"INSERT INTO {s} ({', '.join(_COLUMNS + _RESOLVED)}) "
         f"SELECT {', '.join('t.' + c for c in _COLUMNS)}, c.id, o.id, o.client_id, "
-        f"CASE WHEN o.id IS NULL THEN NULL WHEN {changed} THEN {true} ELSE {false} END "
+        f"CASE WHEN o.id IS NULL THEN NULL WHEN {changed.format(client='c.id')} "
+        f"THEN {true} ELSE {false} END "
         f"FROM {RAW} t LEFT JOIN clients c ON c.external_id = t.client_ext "
         "LEFT JOIN orders o ON o.external_id = t.external_id AND c.id IS NOT NULL",
+        *rest,
+    ]
+
+
+def _rest(s: str, true: str) -> list[str]:
+    return [
         "UPDATE orders SET client_id = t.client_id, placed_at = t.placed_at, amount = t.amount, "
         "delivered_at = COALESCE(t.delivered_at, orders.delivered_at), "
         "currency = COALESCE(t.currency, orders.currency), "
@@ -151,7 +171,7 @@ async def write_orders(
     else:
         marks = ", ".join("?" for _ in _COLUMNS)
         await conn.exec_driver_sql(
-            f"INSERT INTO {RAW} ({', '.join(_COLUMNS)}) VALUES ({marks})", rows
+            f"INSERT INTO {STAGING} ({', '.join(_COLUMNS)}) VALUES ({marks})", rows
         )
         stamp = sqlite_time(now)
     params = {"now": stamp, "currency": default_currency}
