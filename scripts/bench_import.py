@@ -1,7 +1,7 @@
 """Import benchmark: N clients and their orders (~11.5 per client) from CSV, SQLite and PostgreSQL.
 
     .venv/bin/python scripts/bench_import.py [--clients 100000] [--backends sqlite,postgres]
-                                             [--rounds 3] [--before DIR]
+                                             [--rounds 3] [--before DIR] [--db-prefix P]
 
 The files are the demo business written as a 1C export (``;``, UTF-8 BOM, dd.mm.yyyy hh:mm,
 "1 234,50", "8 (979) ..."), so parsing is exercised. Each import is a real `povtor import`
@@ -99,8 +99,11 @@ async def anchor_postgres(path: Path, url: str) -> float:
     return elapsed
 
 
+DB_PREFIX = ["bench_import"]  # --db-prefix
+
+
 def _name() -> str:
-    return f"bench_import_{uuid.uuid4().hex[:8]}"  # the benchmark's own, dropped after
+    return f"{DB_PREFIX[0]}_{uuid.uuid4().hex[:8]}"  # the benchmark's own, dropped after
 
 
 def row_line(backend: str, kind: str, m: Measured) -> str:
@@ -183,7 +186,11 @@ def main() -> None:
     parser.add_argument(
         "--before", type=Path, default=None, help="source tree of earlier code, run alternately"
     )
+    parser.add_argument(
+        "--db-prefix", default=DB_PREFIX[0], help="name prefix of the benchmark's databases"
+    )
     args = parser.parse_args()
+    DB_PREFIX[0] = args.db_prefix
     load = LoadWatch()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="povtor-bench-import-"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,8 @@ from crm_sync.imports.records import ParseContext
 EARLIEST_YEAR = 1990  # no business keeps orders older than this: an earlier date is a typo
 FUTURE_MARGIN = timedelta(days=2)  # clocks and time zones; beyond it a date has not happened
 SURELY_LATER_DAY = timedelta(days=2)
+MOMENTS_KEPT = 20_000  # distinct day cells remembered while reading a file (~5 MB at most)
+DAY_TEXT = 10  # dd.mm.yyyy
 
 # Spellings of the rouble in exports, as ISO 4217
 _CURRENCIES = {"РУБ": "RUB", "RUR": "RUB", "Р": "RUB", "РУБ.": "RUB"}
@@ -85,6 +87,22 @@ class OrderRows:
         index = [columns.single.get(name, -1) for name in _FIELDS]
         self._count = max(index) + 1
         self._cells = itemgetter(*index)
+        # A date cell's text (a day, no time) -> (checked UTC moment, its stored value):
+        # delivery days repeat, so each is parsed, checked and formatted once per file. Order
+        # moments (to the minute) rarely repeat: they are not kept.
+        self._moments: dict[str, tuple[datetime, Any]] = {}
+
+    def _moment(self, value: CellValue, what: str) -> tuple[datetime, Any]:
+        key = value if isinstance(value, str) and len(value) <= DAY_TEXT else None
+        if key is not None and (known := self._moments.get(key)) is not None:
+            return known
+        moment = _plausible(parse_datetime(value, self.ctx.tz), what, self.ctx)
+        found = (moment, moment if self.pg else sqlite_time(moment))
+        if key is not None:
+            if len(self._moments) >= MOMENTS_KEPT:
+                self._moments.clear()
+            self._moments[key] = found
+        return found
 
     def staged(self, row: int, cells: list[CellValue]) -> StagedOrder:
         """Raises CellError with the reason when the row cannot be used."""
@@ -96,10 +114,10 @@ class OrderRows:
         ctx = self.ctx
         external_id = _id(ext, "номер заказа")
         client_id = _id(client, "код клиента")
-        placed_at = _plausible(parse_datetime(placed, ctx.tz), "дата заказа", ctx)
-        delivered_at = None
+        placed_at, placed_value = self._moment(placed, "дата заказа")
+        delivered_value = None
         if text(delivered):
-            delivered_at = _plausible(parse_datetime(delivered, ctx.tz), "дата доставки", ctx)
+            delivered_at, delivered_value = self._moment(delivered, "дата доставки")
             # Compared by local day: a delivery date without time is midnight of that day. Two
             # days apart in UTC are apart in any zone's days too (no clock moves that far).
             if delivered_at - placed_at < SURELY_LATER_DAY and (
@@ -119,8 +137,5 @@ class OrderRows:
             items = items_json(item_text[:300], text(quantity) or "1", category_text)
         value = parse_amount(amount)
         category_text = category_text[:128] if category_text else None
-        if self.pg:
-            return (row, external_id, client_id, placed_at, delivered_at, value, code,
-                    category_text, items)  # fmt: skip
-        return (row, external_id, client_id, sqlite_time(placed_at), sqlite_time(delivered_at),
-                str(value), code, category_text, items)  # fmt: skip
+        return (row, external_id, client_id, placed_value, delivered_value,
+                value if self.pg else str(value), code, category_text, items)  # fmt: skip

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, make_url, select
@@ -16,7 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm_sync.history.order_events import ORDER_ENTRY_BASE
 from crm_sync.history.store import OrderInput, SqlHistoryStore
 from crm_sync.history.tables import ClientRow, ClientStatsRow, EventRow, OrderRow
-from crm_sync.imports.headers import Kind
+from crm_sync.imports.headers import Kind, map_columns
+from crm_sync.imports.order_batches import drop_staging, prepare_staging, write_orders
+from crm_sync.imports.order_rows import OrderRows
+from crm_sync.imports.records import ParseContext
 from crm_sync.imports.run import ImportOptions, import_file
 from povtor.domain import EventKind
 from tests.integration.imports.conftest import write_csv
@@ -197,3 +201,88 @@ async def test_sqlite_batches_commit_together_every_commit_rows(
 
     assert summary.created == 6
     assert seen == [0, 4, 4, 6]  # the last, empty batch ends the file: commit
+
+
+async def test_one_batch_resolves_new_changed_moved_unchanged_and_unknown_rows(
+    engine: AsyncEngine, files: Path
+) -> None:
+    """Every outcome in the same batch: each row is resolved once, against the stored orders."""
+    await _clients(engine, files, "C1", "C2")
+    await import_file(
+        engine,
+        Kind.ORDERS,
+        write_csv(
+            files / "a.csv",
+            [
+                ORDERS,
+                ["O1", "C1", "01.02.2024", "100", ""],
+                ["O2", "C1", "02.02.2024", "200", ""],
+                ["O3", "C1", "03.02.2024", "300", ""],
+            ],
+        ),
+    )
+    second = write_csv(
+        files / "b.csv",
+        [
+            ORDERS,
+            ["O1", "C1", "01.02.2024", "100", ""],  # unchanged
+            ["O2", "C1", "02.02.2024", "250", ""],  # new amount
+            ["O3", "C2", "03.02.2024", "300", ""],  # moved to C2
+            ["O4", "C2", "04.02.2024", "400", ""],  # new
+            ["O5", "NOBODY", "05.02.2024", "500", ""],  # unknown client
+            ["O1", "NOBODY", "01.02.2024", "100", ""],  # known order, unknown client
+        ],
+    )
+
+    summary = await import_file(engine, Kind.ORDERS, second, ImportOptions(batch_size=100))
+
+    assert (summary.created, summary.updated, summary.unchanged) == (1, 2, 1)
+    assert summary.rejected == 2
+    async with engine.connect() as conn:
+        stored = await conn.execute(
+            select(OrderRow.external_id, ClientRow.external_id, OrderRow.amount)
+            .join(ClientRow, ClientRow.id == OrderRow.client_id)
+            .order_by(OrderRow.external_id)
+        )
+        assert [(o, c, Decimal(str(a))) for o, c, a in stored] == [
+            ("O1", "C1", Decimal("100")),
+            ("O2", "C1", Decimal("250")),
+            ("O3", "C2", Decimal("300")),
+            ("O4", "C2", Decimal("400")),
+        ]
+    kept, fresh = await _stats(engine)
+    assert kept == fresh
+
+
+async def test_postgres_plan_settings_end_with_the_batch_transaction(
+    engine: AsyncEngine, db_url: str, files: Path
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the join settings of a batch are PostgreSQL's")
+    await _clients(engine, files, "C1")
+    orders = OrderRows(
+        map_columns(Kind.ORDERS, ORDERS, {}),
+        ParseContext("RU", ZoneInfo("Europe/Moscow"), "RUB"),
+        "postgresql",
+    )
+    settings = (
+        "SELECT name, setting, reset_val FROM pg_settings "
+        "WHERE name IN ('enable_hashjoin', 'enable_mergejoin', 'jit') ORDER BY name"
+    )
+    async with engine.connect() as conn:
+        await prepare_staging(conn)
+        row = orders.staged(2, ["O1", "C1", "01.02.2024", "10", ""])
+        result = await write_orders(conn, [row], default_currency="RUB", now=datetime.now(UTC))
+        assert result.counts["created"] == 1
+        during = (await conn.exec_driver_sql(settings)).all()
+        assert [(name, value) for name, value, _ in during] == [
+            ("enable_hashjoin", "off"),
+            ("enable_mergejoin", "off"),
+            ("jit", "off"),
+        ]
+        await conn.commit()
+        after = (await conn.exec_driver_sql(settings)).all()
+        assert [value for _, value, _ in after] == [reset for _, _, reset in after]
+        assert after[0][1] == "on"  # the server's default: a batch's setting did not stay
+        await drop_staging(conn)
+        await conn.commit()
