@@ -67,10 +67,14 @@ class Run:
     wall_s: float
     peak_mb: float
     stdout: str
+    peak_pss_mb: float = 0.0  # pages shared by processes (a forked model) counted once
 
 
-def make_calls(folder: Path, count: int, seed: int = 7) -> float:
-    """``count`` stereo calls in ``folder``; returns their total duration in seconds."""
+def make_calls(
+    folder: Path, count: int, seed: int = 7, script: dict[tuple[str, str], str] | None = None
+) -> float:
+    """``count`` stereo calls in ``folder``; returns their total duration in seconds. What each
+    side says goes into ``script``, by (file name, speaker)."""
     rng = random.Random(seed)
     robot = [say(t) for t in ROBOT_LINES]
     client = [say(t) for t in CLIENT_LINES]
@@ -91,6 +95,10 @@ def make_calls(folder: Path, count: int, seed: int = 7) -> float:
             noise_dbfs=rng.uniform(-62.0, -52.0),
         )
         total += phrases[-1].end
+        if script is not None:
+            for phrase in phrases:
+                key = (f"call-{n:02d}.wav", phrase.speaker)
+                script[key] = f"{script.get(key, '')} {phrase.text}".strip()
     return total
 
 
@@ -100,20 +108,22 @@ def measure(name: str, cmd: list[str], env: dict[str, str] | None = None) -> Run
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
     )
-    peak = 0
+    peak = peak_pss = 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         root = psutil.Process(proc.pid)
         while not done.is_set():
             try:
                 tree = [root, *root.children(recursive=True)]
-                rss = 0
+                rss = pss = 0
                 for p in tree:
                     with contextlib.suppress(psutil.Error):
                         rss += p.memory_info().rss
+                        pss += p.memory_full_info().pss
                 peak = max(peak, rss)
+                peak_pss = max(peak_pss, pss)
             except psutil.Error:
                 break
             done.wait(0.05)
@@ -126,7 +136,7 @@ def measure(name: str, cmd: list[str], env: dict[str, str] | None = None) -> Run
     sampler.join()
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{name} failed with exit code {proc.returncode}")
-    return Run(name, wall, peak / 1e6, out)
+    return Run(name, wall, peak / 1e6, out, peak_pss / 1e6)
 
 
 def povtor_run(name: str, calls: Path, model: Path, work: Path, *flags: str) -> Run:
@@ -149,6 +159,15 @@ def words_by_file(run: Run) -> dict[tuple[str, str], list[str]]:
                 seg["text"].split()
             )
     return found
+
+
+def script_agreement(run: Run, script: dict[tuple[str, str], str], speaker: str) -> float:
+    """How much of what ``speaker`` said the run's text matches: difflib's ratio over the
+    characters of all calls (spaces dropped: the model splits Korean words its own way)."""
+    found = words_by_file(run)
+    said = "".join(script[k].replace(" ", "") for k in sorted(script) if k[1] == speaker)
+    heard = "".join("".join(found.get(k, [])) for k in sorted(script) if k[1] == speaker)
+    return difflib.SequenceMatcher(a=said, b=heard, autojunk=False).ratio()
 
 
 def segments_by_file(run: Run) -> dict[str, list[dict[str, object]]]:
@@ -226,7 +245,8 @@ def main() -> None:
     try:
         calls = work / "calls"
         calls.mkdir()
-        audio_s = make_calls(calls, args.calls)
+        script: dict[tuple[str, str], str] = {}
+        audio_s = make_calls(calls, args.calls, script=script)
         for f in model.rglob("*"):  # every run starts with the model in the page cache
             if f.is_file():
                 f.read_bytes()
@@ -295,6 +315,12 @@ def main() -> None:
                 f"{stock.wall_s / run.wall_s:.2f}x | {run.peak_mb:.0f} |"
             )
 
+        print()
+        print("| run | peak PSS MB (pages shared between processes counted once) |")
+        print("|---|---:|")
+        for run in runs:
+            print(f"| {run.name} | {run.peak_pss_mb:.0f} |")
+
         full, vad = words_by_file(runs[1]), words_by_file(runs[2])
         keys = sorted(set(full) | set(vad))
         same = sum(full.get(k, []) == vad.get(k, []) for k in keys)
@@ -313,6 +339,13 @@ def main() -> None:
         )
         print(f"| time of the other no-VAD phrases inside kept audio | {coverage:.1%} |")
         print(f"| channel audio kept by VAD (rest never decoded) | {kept:.1%} |")
+
+        print()
+        print("| accuracy against the script (characters, all calls) | robot | client |")
+        print("|---|---:|---:|")
+        for run in runs[1:]:
+            robot = "-" if "skip" in run.name else f"{script_agreement(run, script, 'robot'):.3f}"
+            print(f"| {run.name} | {robot} | {script_agreement(run, script, 'client'):.3f} |")
 
         rtf_full, rtf_vad = single_stream_rtf(model, sorted(calls.glob("*.wav"))[0])
         print()

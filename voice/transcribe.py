@@ -1,9 +1,11 @@
 """A pool of processes that transcribe files, each process holding one loaded Vosk model.
 
-Implements :class:`povtor.ports.Transcriber`. Processes are started with ``spawn`` (never forked
-from a process running an event loop and threads); the initializer loads the model once per
-process, so a task carries only a path and options. Each process also keeps one recogniser for
-all its files (:class:`voice.decode.Recogniser`: the decoding graph it composes as it goes stays
+Implements :class:`povtor.ports.Transcriber`. Processes are forked from Python's forkserver
+(never from a process running an event loop and threads), which loads the model before the first
+fork (:mod:`voice.asr_preload`): every process starts with it and shares its pages; where there is
+no forkserver (not POSIX), or it holds another model, the initializer loads the model, once per
+process. A task carries only a path and options. Each process also keeps one recogniser for all
+its files (:class:`voice.decode.Recogniser`: the decoding graph it composes as it goes stays
 cached, about half the CPU per file once warm).
 """
 
@@ -15,6 +17,8 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import spawn
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,10 +31,17 @@ log = logging.getLogger(__name__)
 
 _model: Any = None  # the model of this pool process, set once by _init_process
 _recogniser: Recogniser | None = None  # this pool process's recogniser, made by the first file
+PRELOAD_ENV = "POVTOR_ASR_PRELOAD_MODEL"  # the model the forkserver loads (voice.asr_preload)
+PRELOAD_MAIN_ENV = "POVTOR_ASR_PRELOAD_MAIN"  # the main script the forkserver imports first
+PRELOAD_MODULES = ["voice.asr_preload"]
+preloaded: dict[str, Any] = {}  # model folder -> model, loaded in the forkserver before forking
 
 
 def _init_process(model_path: str) -> None:
     global _model
+    if model_path in preloaded:  # forked from the forkserver that loaded it
+        _model = preloaded[model_path]
+        return
     from vosk import Model, SetLogLevel
 
     SetLogLevel(-1)
@@ -95,7 +106,7 @@ class TranscriberPool:
     def _new_executor(self, workers: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=_context(self.model_path),
             initializer=_init_process,
             initargs=(str(self.model_path),),
         )
@@ -189,6 +200,22 @@ class TranscriberPool:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose(cancel=exc is not None)
+
+
+def _context(model_path: Path) -> BaseContext:
+    """The forkserver, told which model to load before it forks (read when it starts: the
+    first pool to start a process decides it for the life of this process); else spawn."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    os.environ[PRELOAD_ENV] = str(model_path)
+    main = spawn.get_preparation_data("transcriber").get("init_main_from_path")
+    if main:  # each child would import it again if the forkserver had not
+        os.environ[PRELOAD_MAIN_ENV] = str(main)
+    else:
+        os.environ.pop(PRELOAD_MAIN_ENV, None)
+    context.set_forkserver_preload(PRELOAD_MODULES)
+    return context
 
 
 def _pids(executor: ProcessPoolExecutor | None) -> list[int]:
