@@ -79,57 +79,38 @@ class _SqliteDoUpdate(sqlite_dml.OnConflictDoUpdate):
     inherit_cache = False
 
 
-class _PgInsert(pg_dml.Insert):
+class _CachedConflicts:
+    """The ``on_conflict_*`` methods of both dialects' INSERT, building the clause classes
+    above (the arguments are the dialect's own, passed through unchanged)."""
+
+    _do_nothing: type[Any]
+    _do_update: type[Any]
+    _post_values_clause: Any
+
+    def _with_conflict(self, clause: Any) -> None:
+        if self._post_values_clause is not None:
+            raise ValueError("this INSERT has an ON CONFLICT clause already")
+        self._post_values_clause = clause
+
+    @_generative
+    def on_conflict_do_update(self, *args: Any, **kwargs: Any) -> Any:
+        self._with_conflict(self._do_update(*args, **kwargs))
+        return self
+
+    @_generative
+    def on_conflict_do_nothing(self, *args: Any, **kwargs: Any) -> Any:
+        self._with_conflict(self._do_nothing(*args, **kwargs))
+        return self
+
+
+class _PgInsert(_CachedConflicts, pg_dml.Insert):
     inherit_cache = True
-
-    @_generative
-    def on_conflict_do_update(
-        self,
-        constraint: Any = None,
-        index_elements: Any = None,
-        index_where: Any = None,
-        set_: Any = None,
-        where: Any = None,
-    ) -> Any:
-        if self._post_values_clause is not None:
-            raise ValueError("this INSERT has an ON CONFLICT clause already")
-        self._post_values_clause = _PgDoUpdate(
-            constraint, index_elements, index_where, set_, where
-        )
-        return self
-
-    @_generative
-    def on_conflict_do_nothing(
-        self, constraint: Any = None, index_elements: Any = None, index_where: Any = None
-    ) -> Any:
-        if self._post_values_clause is not None:
-            raise ValueError("this INSERT has an ON CONFLICT clause already")
-        self._post_values_clause = _PgDoNothing(constraint, index_elements, index_where)
-        return self
+    _do_nothing, _do_update = _PgDoNothing, _PgDoUpdate
 
 
-class _SqliteInsert(sqlite_dml.Insert):
+class _SqliteInsert(_CachedConflicts, sqlite_dml.Insert):
     inherit_cache = True
-
-    @_generative
-    def on_conflict_do_update(
-        self,
-        index_elements: Any = None,
-        index_where: Any = None,
-        set_: Any = None,
-        where: Any = None,
-    ) -> Any:
-        if self._post_values_clause is not None:
-            raise ValueError("this INSERT has an ON CONFLICT clause already")
-        self._post_values_clause = _SqliteDoUpdate(index_elements, index_where, set_, where)
-        return self
-
-    @_generative
-    def on_conflict_do_nothing(self, index_elements: Any = None, index_where: Any = None) -> Any:
-        if self._post_values_clause is not None:
-            raise ValueError("this INSERT has an ON CONFLICT clause already")
-        self._post_values_clause = _SqliteDoNothing(index_elements, index_where)
-        return self
+    _do_nothing, _do_update = _SqliteDoNothing, _SqliteDoUpdate
 
 
 def dialect_insert(bind: object, table: Table | type[Base]) -> Any:
