@@ -42,10 +42,6 @@ _CREATE = {
     ],
     # Same affinities as ``orders`` (NUMERIC amount), so stored and staged values compare.
     "sqlite": [
-        f"""CREATE TEMP TABLE IF NOT EXISTS {RAW} (
-        row_no INTEGER NOT NULL, external_id TEXT NOT NULL, client_ext TEXT,
-        placed_at DATETIME NOT NULL, delivered_at DATETIME, amount NUMERIC(14, 2),
-        currency VARCHAR(3), category TEXT, items JSON)""",
         f"""CREATE TEMP TABLE IF NOT EXISTS {STAGING} (
         row_no INTEGER NOT NULL, external_id TEXT NOT NULL, client_ext TEXT,
         placed_at DATETIME NOT NULL, delivered_at DATETIME, amount NUMERIC(14, 2),
@@ -53,6 +49,8 @@ _CREATE = {
         old_client_id INTEGER, changed INTEGER)""",
     ],
 }
+# SQLite loads a batch straight into STAGING and resolves it there (see _statements).
+_TABLES = {"postgresql": (RAW, STAGING), "sqlite": (STAGING,)}
 
 
 _PLAN_SETTINGS = (  # this transaction only
@@ -127,7 +125,7 @@ async def prepare_staging(conn: AsyncConnection) -> None:
 
 
 async def drop_staging(conn: AsyncConnection) -> None:
-    for table in (RAW, STAGING):
+    for table in _TABLES[conn.dialect.name]:
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -149,7 +147,7 @@ async def write_orders(
     dialect = conn.dialect.name
     # Also opens the transaction on asyncpg, so that COPY below is part of it.
     empty = "TRUNCATE" if dialect == "postgresql" else "DELETE FROM"  # temp: no autovacuum
-    for table in (RAW, STAGING):
+    for table in _TABLES[dialect]:
         await conn.exec_driver_sql(f"{empty} {table}")
     if dialect == "postgresql":
         import asyncpg
