@@ -196,6 +196,7 @@ class _Parser:
         size = self.options.batch_size or (
             PG_BATCH_ROWS if self.dialect == "postgresql" else SQLITE_BATCH_ROWS
         )
+        fits, short_ok = len(self.columns.headers), self.table.format != "csv"
         try:
             while not self.done and len(orders) + len(batch.records) < size:
                 item = next(self.rows, None)
@@ -205,11 +206,12 @@ class _Parser:
                 number, cells = item
                 if is_blank(cells):
                     continue
-                problem = (
-                    cells.reason
-                    if isinstance(cells, BrokenRow)
-                    else shape_problem(cells, self.columns, short_ok=self.table.format != "csv")
-                )
+                if cells.__class__ is list and len(cells) == fits:
+                    problem = None  # the header's shape: nearly every row
+                elif isinstance(cells, BrokenRow):
+                    problem = cells.reason
+                else:
+                    problem = shape_problem(cells, self.columns, short_ok=short_ok)
                 if problem is None and self.table.has_formulas:
                     problem = formula_problem(cells, self.columns)
                 if problem is not None:
