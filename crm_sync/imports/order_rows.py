@@ -106,7 +106,8 @@ class _Day:
     def hour(self, number: int) -> tuple[datetime, str | None]:
         start = self.start + timedelta(hours=number)
         whole = start.minute == 0 and start.second == 0 and start.microsecond == 0
-        made = self.hours[number] = (start, sqlite_time(start)[:14] if whole else None)  # type: ignore[index]
+        stored = sqlite_time(start)
+        made = self.hours[number] = (start, stored[:14] if whole and stored else None)
         return made
 
 
@@ -131,7 +132,7 @@ class OrderRows:
         self._amounts: dict[str, Any] = {}  # amount text -> stored value
 
     def _moment(self, value: CellValue, what: str) -> tuple[datetime, Any, date]:
-        key = value if value.__class__ is str and len(value) <= DAY_TEXT else None  # type: ignore[arg-type]
+        key = value if value.__class__ is str and len(value) <= DAY_TEXT else None
         if key is not None and (known := self._moments.get(key)) is not None:
             return known
         moment = _plausible(parse_datetime(value, self.ctx.tz), what, self.ctx)
@@ -159,15 +160,15 @@ class OrderRows:
 
     def _placed(self, value: CellValue) -> tuple[Any, date]:
         """An order moment's stored value and local day."""
-        if value.__class__ is str and len(value) == MOMENT_TEXT and value[10] == " ":  # type: ignore[arg-type]
-            key = value[:DAY_TEXT]  # type: ignore[index]
+        if value.__class__ is str and len(value) == MOMENT_TEXT and value[10] == " ":
+            key = value[:DAY_TEXT]
             day = self._days.get(key, _UNKNOWN)
             if day is _UNKNOWN:
                 if len(self._days) >= MOMENTS_KEPT:
                     self._days.clear()
                 day = self._days[key] = self._day(key)
-            hour = _HOURS.get(value[11:13])  # type: ignore[index]
-            minutes = _MINUTES.get(value[14:]) if value[13] == ":" else None  # type: ignore[index]
+            hour = _HOURS.get(value[11:13])
+            minutes = _MINUTES.get(value[14:]) if value[13] == ":" else None
             if day is not None and hour is not None and minutes is not None:
                 start, prefix = day.hours[hour] or day.hour(hour)
                 if not day.plausible:
@@ -175,7 +176,7 @@ class OrderRows:
                 if self.pg:
                     return start + minutes, day.day
                 if prefix is not None:
-                    return prefix + value[14:] + ":00.000000", day.day  # type: ignore[index]
+                    return prefix + value[14:] + ":00.000000", day.day
                 return sqlite_time(start + minutes), day.day
         _, stored, local = self._moment(value, "дата заказа")
         return stored, local
@@ -191,7 +192,7 @@ class OrderRows:
         client_id = _id(client, "код клиента")
         placed_value, placed_day = self._placed(placed)
         delivered_value = None
-        if delivered.strip() if delivered.__class__ is str else text(delivered):  # type: ignore[union-attr]
+        if delivered.strip() if delivered.__class__ is str else text(delivered):
             _, delivered_value, delivered_day = self._moment(delivered, "дата доставки")
             # Compared by local day: a delivery date without time is midnight of that day.
             if delivered_day < placed_day:
@@ -203,18 +204,18 @@ class OrderRows:
             code = _CURRENCIES.get(code, code)
             if len(code) != 3 or not code.isalpha():
                 raise CellError(f"валюта {code!r} не распознана (ждём код ISO 4217, RUB)")
-        category_text = (category.strip() if category.__class__ is str else text(category)) or None  # type: ignore[union-attr]
+        category_text = (category.strip() if category.__class__ is str else text(category)) or None
         items = None
-        if item_text := (item.strip() if item.__class__ is str else text(item)):  # type: ignore[union-attr]
+        if item_text := (item.strip() if item.__class__ is str else text(item)):
             items = items_json(item_text[:300], text(quantity) or "1", category_text)
         if amount.__class__ is str:
-            value = self._amounts.get(amount)  # type: ignore[arg-type]
+            value = self._amounts.get(amount)
             if value is None:
                 value = parse_amount(amount)
                 value = value if self.pg else str(value)
                 if len(self._amounts) >= MOMENTS_KEPT:
                     self._amounts.clear()
-                self._amounts[amount] = value  # type: ignore[index]
+                self._amounts[amount] = value
         else:
             value = parse_amount(amount)
             value = value if self.pg else str(value)
