@@ -78,7 +78,7 @@ def parse_datetime(value: CellValue, tz: ZoneInfo) -> datetime:
         if len(raw) <= 10:  # a date without time: such values repeat
             return _date_text_to_utc(raw, tz)
         if len(raw) == 16 and raw[10] == " " and raw[13] == ":":  # dd.mm.yyyy hh:mm (1C)
-            day = _day_start_utc(raw[:10], tz)
+            day = day_start_utc(raw[:10], tz)
             hour, minute = raw[11:13], raw[14:16]
             if (
                 day is not None
@@ -107,7 +107,7 @@ def _date_text_to_utc(raw: str, tz: ZoneInfo) -> datetime:
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _day_start_utc(raw: str, tz: ZoneInfo) -> datetime | None:
+def day_start_utc(raw: str, tz: ZoneInfo) -> datetime | None:
     """Midnight of a dd.mm.yyyy day in UTC, when every hour of it has one offset; None for a
     day with a clock change or text that is not such a day (the full parse decides both)."""
     if raw[2:3] != "." or raw[5:6] != ".":

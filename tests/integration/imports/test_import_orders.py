@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -121,3 +122,18 @@ async def test_xlsx_with_title_rows_and_native_cells(
         ("ЗК-1", Decimal("1234.50")),
     ]
     assert orders[1].placed_at == datetime(2024, 2, 1, 7, 30, tzinfo=UTC)
+
+
+async def test_an_import_gives_its_sqlite_connection_back_with_the_usual_settings(
+    engine: AsyncEngine, files: Path
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's page cache and checkpoint interval")
+    await _clients(engine, files, "C1")
+    path = write_csv(files / "orders.csv", [ORDERS, ["O1", "C1", "01.02.2024 10:00", "10", ""]])
+
+    assert (await import_file(engine, Kind.ORDERS, path)).created == 1
+    async with engine.connect() as conn:  # the pool's one connection, the import's too
+        checkpoint = await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")
+        cache = await conn.exec_driver_sql("PRAGMA cache_size")
+        assert (checkpoint.scalar(), cache.scalar()) == (1000, -2000)

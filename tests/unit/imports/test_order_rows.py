@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from crm_sync.imports.headers import Kind, map_columns
-from crm_sync.imports.order_rows import OrderRows
-from crm_sync.imports.parse import CellError
+from crm_sync.imports.order_rows import OrderRows, sqlite_time
+from crm_sync.imports.parse import CellError, parse_datetime
 from crm_sync.imports.records import ParseContext
 
 HEADER = ["Номер заказа", "Код клиента", "Дата", "Сумма", "Дата доставки"]
@@ -46,3 +48,74 @@ def test_an_implausible_day_is_rejected_every_time_it_repeats() -> None:
     for number in (2, 3):
         with pytest.raises(CellError, match="ещё не наступила"):
             rows.staged(number, ["O1", "C1", "10.07.2024 11:00", "10", "13.07.2030"])
+
+
+# Days with a clock change, zones off the whole hour, the edges of the plausible years: the
+# per-day shortcut must give what the general parser gives, cell by cell.
+MOMENT_CASES = [
+    ("Europe/Berlin", "31.03.2024 01:59"),
+    ("Europe/Berlin", "31.03.2024 02:30"),  # does not exist: the zone decides
+    ("Europe/Berlin", "27.10.2024 02:30"),  # twice: the first one
+    ("Europe/Berlin", "28.10.2024 23:59"),
+    ("Asia/Kolkata", "15.08.2024 00:00"),  # +05:30: UTC is not at :00
+    ("Asia/Kathmandu", "15.08.2024 23:45"),  # +05:45
+    ("Europe/Moscow", "01.01.1990 00:00"),
+    ("Europe/Moscow", "02.01.2026 23:59"),
+    ("America/Havana", "10.03.2024 00:30"),  # the clock moves at midnight
+]
+
+
+def _rows_in(zone: str, dialect: str) -> OrderRows:
+    ctx = ParseContext("RU", ZoneInfo(zone), "RUB", now=NOW)
+    return OrderRows(map_columns(Kind.ORDERS, HEADER, {}), ctx, dialect)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+@pytest.mark.parametrize(("zone", "cell"), MOMENT_CASES)
+def test_an_order_moment_is_the_general_parsers_moment(zone: str, cell: str, dialect: str) -> None:
+    moment = parse_datetime(cell, ZoneInfo(zone))
+    expected = moment if dialect == "postgresql" else sqlite_time(moment)
+    rows = _rows_in(zone, dialect)
+    first = rows.staged(2, ["O1", "C1", cell, "10", ""])
+    again = rows.staged(3, ["O2", "C1", cell, "10", ""])  # its day known by now
+
+    assert first[3] == again[3] == expected
+
+
+@pytest.mark.parametrize(
+    ("known", "cell", "reason"),
+    [
+        ("31.12.1989 23:59", "31.12.1989 23:59", "раньше 1990 года"),
+        ("03.01.2026 03:00", "03.01.2026 03:01", "ещё не наступила"),  # NOW + 2 days, Moscow
+        ("12.07.2024 23:00", "12.07.2024 24:00", "не распознана"),
+        ("12.07.2024 11:00", "12.07.2024 11:60", "не распознана"),
+        ("31.02.2024 11:00", "31.02.2024 11:00", "не распознана"),
+    ],
+)
+def test_a_bad_order_moment_is_rejected_with_its_reason(
+    known: str, cell: str, reason: str
+) -> None:
+    for dialect in ("sqlite", "postgresql"):
+        rows = _rows(dialect)
+        if known != cell:  # a good moment of the same day first: the day is known
+            rows.staged(2, ["O0", "C1", known, "10", ""])
+        for number in (3, 4):  # and stays rejected when it repeats
+            with pytest.raises(CellError, match=reason):
+                rows.staged(number, ["O1", "C1", cell, "10", ""])
+
+
+def test_a_delivery_day_before_the_order_day_is_rejected_whatever_the_hour() -> None:
+    rows = _rows("postgresql")
+    rows.staged(2, ["O1", "C1", "13.07.2024 00:00", "10", "13.07.2024"])  # the same day
+    with pytest.raises(CellError, match=re.escape("доставка 12.07.2024 раньше заказа 13.07.2024")):
+        rows.staged(3, ["O2", "C1", "13.07.2024 00:01", "10", "12.07.2024"])
+
+
+def test_amounts_are_stored_alike_when_their_text_repeats() -> None:
+    for dialect, expected in (("sqlite", "1840.00"), ("postgresql", Decimal("1840.00"))):
+        rows = _rows(dialect)
+        first = rows.staged(2, ["O1", "C1", "12.07.2024 11:00", "1 840,00", ""])
+        again = rows.staged(3, ["O2", "C1", "12.07.2024 11:00", "1 840,00", ""])
+        assert first[5] == again[5] == expected
+        with pytest.raises(CellError, match="отрицательная"):
+            rows.staged(4, ["O3", "C1", "12.07.2024 11:00", "-5", ""])
