@@ -137,19 +137,19 @@ async def overview(request: web.Request) -> web.StreamResponse:
     by = "week" if request.query.get("trend") == "week" else "month"
     month_ago = now - timedelta(days=30)
     started = clock.monotonic()
-    current, (buckets, through), tasks, detractors = await asyncio.gather(
+    current, (buckets, through), tasks, listed = await asyncio.gather(
         d.recent.get(("nps-30-days",), lambda: d.reports.nps(month_ago, now)),
         d.recent.get(("trend", by), lambda: trend(d, now, by)),
         task_counts(d, now),
-        d.store.list_nps_answers(
+        d.store.list_nps_answers_named(
             NpsQuery(group=NpsGroup.DETRACTOR, since=month_ago), limit=DETRACTORS_SHOWN * 3
         ),
     )
+    detractors, names = listed
     answered_in = clock.monotonic() - started
     checks, (crm, crm_failed), today = await asyncio.gather(
         status_checks(d, answered_in), crm_check(d), today_contacts(d, now)
     )
-    names = await d.store.client_names([a.client_id for a in detractors])
     needing, handled = await _needing_action(d, detractors)
     points = [point for _, point in buckets]
     context: dict[str, Any] = {

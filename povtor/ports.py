@@ -217,6 +217,13 @@ class NpsAnswers(Protocol):
         """Answers newest first (``answered_at``, then id); next page: ``before`` the last one."""
         ...
 
+    async def list_nps_answers_named(
+        self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
+    ) -> tuple[Sequence[NpsResponse], Mapping[int, str]]:
+        """``list_nps_answers`` with the names of their clients (``client_names``), in one
+        read: the lists a page shows on every request."""
+        ...
+
 
 class TaskBook(Protocol):
     """Managers' follow-up tasks; creating one also writes its timeline event."""

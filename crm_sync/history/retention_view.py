@@ -38,7 +38,7 @@ from crm_sync.metrics.period import months_between
 from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
 from crm_sync.metrics.snapshots import ReportSnapshots
 from crm_sync.metrics.sql import abc_xyz_members_query
-from povtor.db import session_factory, utcnow
+from povtor.db import autocommit_reads, session_factory, utcnow
 from povtor.domain import (
     NPS_SCORES,
     ChannelKind,
@@ -72,14 +72,15 @@ class SqlRetentionView:
         timezone: str = "Europe/Moscow",
         activity_window: timedelta = DEFAULT_ACTIVITY_WINDOW,
     ) -> None:
-        self._engine = engine
+        self._engine = autocommit_reads(engine)  # every statement here only reads
         self._store = store
         self._tz = timezone
         self._window = activity_window
         self._reports = SqlReports(engine, timezone, activity_window)
-        self._snapshots = ReportSnapshots(engine, timezone, activity_window)
+        # the stored reports are only read here (``latest``, their cells): no transaction
+        self._snapshots = ReportSnapshots(self._engine, timezone, activity_window)
         self._days = NpsDays(engine, timezone)
-        self._store_sessions = session_factory(engine)
+        self._store_sessions = session_factory(self._engine)
 
     async def repeat_sales(self, start: datetime, end: datetime) -> Mapping[str, Any]:
         return (await self._reports.report(start, end)).as_json()

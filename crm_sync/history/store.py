@@ -37,7 +37,7 @@ from crm_sync.history.tables import (
     OrderRow,
     TaskRow,
 )
-from povtor.db import insert_ignore, table_of, utcnow
+from povtor.db import insert_ignore, read_sessions, table_of, utcnow
 from povtor.domain import (
     NPS_SCORES,
     ChannelKind,
@@ -88,7 +88,8 @@ class SqlHistoryStore:
     """Every read returns frozen dataclasses; every write is one short transaction."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+        self._sessions = sessions  # writes: ``begin()``, one transaction each
+        self._reads = read_sessions(sessions)  # reads: no transaction on PostgreSQL
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -106,7 +107,7 @@ class SqlHistoryStore:
         )
 
     async def get_client(self, client_id: int) -> Client:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             # one statement on PostgreSQL (phones and consents in arrays), no ORM object
             found = await load_clients(session, [client_id])
         if client_id not in found:
@@ -114,7 +115,7 @@ class SqlHistoryStore:
         return found[client_id]
 
     async def _find_one(self, where: Any) -> Client | None:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             query = select(ClientRow).where(where).order_by(ClientRow.id).limit(1)
             row = (await session.scalars(query)).first()
             return None if row is None else await self._load_client(session, row)
@@ -283,7 +284,7 @@ class SqlHistoryStore:
             return order_from_row(row)
 
     async def list_orders(self, client_id: int, limit: int = 50) -> Sequence[Order]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await _orders(session, client_id, limit)
 
     # -- timeline ----------------------------------------------------------------------------
@@ -294,7 +295,7 @@ class SqlHistoryStore:
         """By when things happened, newest first (an order imported today that was placed last
         year sits at last year); page with ``before_id`` = the last id of the previous page.
         Events and orders (``order_events``) merged: each read through its client index."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await _timeline(session, client_id, before_id, limit)
 
     async def append_event(self, event: NewEvent) -> TimelineEvent:
@@ -365,7 +366,7 @@ class SqlHistoryStore:
         query = select(NpsResponseRow)
         if since is not None:
             query = query.where(NpsResponseRow.answered_at >= since)
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.scalars(
                 query.order_by(NpsResponseRow.answered_at.desc()).limit(limit)
             )
@@ -435,7 +436,7 @@ class SqlHistoryStore:
         if after is not None:  # keyset: the tasks after (due_at, id) of the previous page
             due, last = after
             query = query.where(or_(t.due_at > due, and_(t.due_at == due, t.id > last)))
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.execute(query.order_by(t.due_at, t.id).limit(limit))
             return [task_from_row(cast(TaskRow, r)) for r in rows]
 
@@ -443,7 +444,7 @@ class SqlHistoryStore:
 
     async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]:
         """Many clients with phones and consents: one query on PostgreSQL, three on SQLite."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await load_clients(session, client_ids)
 
     async def client_names(self, client_ids: Sequence[int]) -> Mapping[int, str]:
@@ -451,7 +452,7 @@ class SqlHistoryStore:
         if not ids:
             return {}
         c = table_of(ClientRow)
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.execute(select(c.c.id, c.c.name).where(c.c.id.in_(ids)))
             return {cid: name for cid, name in rows}
 
@@ -463,7 +464,7 @@ class SqlHistoryStore:
         if after_id is not None:
             stmt = stmt.where(ClientRow.id > after_id)
         text_query = query.strip()
-        async with self._sessions() as session:
+        async with self._reads() as session:
             if text_query:
                 dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
                 matches = client_matches(text_query, case_folding=dialect == "postgresql")
@@ -475,31 +476,27 @@ class SqlHistoryStore:
     async def list_nps_answers(
         self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
     ) -> Sequence[NpsResponse]:
-        n = NpsResponseRow
-        stmt = select(*table_of(n).c)
-        if query.group is not None:
-            low, high = NPS_SCORES[query.group]
-            stmt = stmt.where(n.score >= low, n.score <= high)
-        if query.category is not None:
-            stmt = stmt.where(n.reason_category == query.category.value)
-        if query.since is not None:
-            stmt = stmt.where(n.answered_at >= query.since)
-        if query.until is not None:
-            stmt = stmt.where(n.answered_at < query.until)
-        if query.client_id is not None:
-            stmt = stmt.where(n.client_id == query.client_id)
-        if before is not None:
-            stmt = stmt.where(
-                or_(
-                    n.answered_at < before.answered_at,
-                    and_(n.answered_at == before.answered_at, n.id < before.id),
-                )
+        async with self._reads() as session:
+            return await _answers(
+                session, _nps_query(select(*table_of(NpsResponseRow).c), query, before), limit
             )
-        async with self._sessions() as session:
-            return await _answers(session, stmt, limit)
+
+    async def list_nps_answers_named(
+        self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
+    ) -> tuple[Sequence[NpsResponse], Mapping[int, str]]:
+        """The page and its clients' names in one statement: the answers' index read joined
+        to ``clients`` by key, where the names took a second connection and statement."""
+        n, c = table_of(NpsResponseRow), table_of(ClientRow)
+        stmt = select(*n.c, c.c.name.label("client_name")).outerjoin(c, c.c.id == n.c.client_id)
+        stmt = _nps_query(stmt, query, before)
+        stmt = stmt.order_by(n.c.answered_at.desc(), n.c.id.desc()).limit(limit)
+        async with self._reads() as session:
+            rows = list(await session.execute(stmt))
+        names = {r.client_id: r.client_name for r in rows if r.client_name is not None}
+        return [nps_from_row(cast(NpsResponseRow, r)) for r in rows], names
 
     async def count_tasks(self, statuses: Sequence[TaskStatus]) -> int:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             count = await session.scalar(
                 select(func.count())
                 .select_from(TaskRow)
@@ -508,7 +505,7 @@ class SqlHistoryStore:
             return int(count or 0)
 
     async def get_task(self, task_id: int) -> Task:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             row = await session.get(TaskRow, task_id)
             if row is None:
                 raise NotFound(f"task #{task_id} not found")
@@ -516,7 +513,7 @@ class SqlHistoryStore:
 
     async def list_client_tasks(self, client_id: int, *, limit: int = 50) -> Sequence[Task]:
         """A client's tasks: unfinished first by due date, then finished ones, newest first."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await _client_tasks(session, client_id, limit)
 
     async def tasks_of_clients(
@@ -538,7 +535,7 @@ class SqlHistoryStore:
         stmt = select(*(ranked.c[c.name] for c in table_of(TaskRow).c)).where(
             ranked.c.rank <= limit
         )
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.execute(stmt.order_by(ranked.c.client_id, ranked.c.rank))
             for r in rows:
                 found[r.client_id].append(task_from_row(cast(TaskRow, r)))
@@ -556,7 +553,7 @@ class SqlHistoryStore:
     ) -> ClientCard:
         """Every read of the card in one session: one connection checked out, one transaction,
         where the separate reads took one each; a limit of 0 skips that read."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             found = await load_clients(session, [client_id])
             if client_id not in found:
                 raise NotFound(f"client #{client_id} not found")
@@ -738,6 +735,30 @@ async def _timeline(
     merged = events + order_entries(orders.all())
     merged.sort(key=lambda e: (e.at, e.id), reverse=True)
     return merged[:limit]
+
+
+def _nps_query(stmt: Any, query: NpsQuery, before: NpsCursor | None) -> Any:
+    """The answers list's conditions (``NpsQuery``, keyset ``before``) added to ``stmt``."""
+    n = NpsResponseRow
+    if query.group is not None:
+        low, high = NPS_SCORES[query.group]
+        stmt = stmt.where(n.score >= low, n.score <= high)
+    if query.category is not None:
+        stmt = stmt.where(n.reason_category == query.category.value)
+    if query.since is not None:
+        stmt = stmt.where(n.answered_at >= query.since)
+    if query.until is not None:
+        stmt = stmt.where(n.answered_at < query.until)
+    if query.client_id is not None:
+        stmt = stmt.where(n.client_id == query.client_id)
+    if before is not None:
+        stmt = stmt.where(
+            or_(
+                n.answered_at < before.answered_at,
+                and_(n.answered_at == before.answered_at, n.id < before.id),
+            )
+        )
+    return stmt
 
 
 async def _answers(session: AsyncSession, stmt: Any, limit: int) -> list[NpsResponse]:
