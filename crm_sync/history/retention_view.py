@@ -14,10 +14,10 @@ import itertools
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, exists, func, or_, select
+from sqlalchemy import bindparam, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_sync.history.client_batch import load_phones
@@ -38,7 +38,7 @@ from crm_sync.metrics.period import months_between
 from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
 from crm_sync.metrics.snapshots import ReportSnapshots
 from crm_sync.metrics.sql import abc_xyz_members_query
-from povtor.db import autocommit_reads, session_factory, utcnow
+from povtor.db import autocommit_reads, table_of, utcnow
 from povtor.domain import (
     NPS_SCORES,
     ChannelKind,
@@ -80,7 +80,6 @@ class SqlRetentionView:
         # the stored reports are only read here (``latest``, their cells): no transaction
         self._snapshots = ReportSnapshots(self._engine, timezone, activity_window)
         self._days = NpsDays(engine, timezone)
-        self._store_sessions = session_factory(self._engine)
 
     async def repeat_sales(self, start: datetime, end: datetime) -> Mapping[str, Any]:
         return (await self._reports.report(start, end)).as_json()
@@ -249,16 +248,8 @@ class SqlRetentionView:
         return [ReasonCount(g, cat, k) for (g, cat), k in counts.items()]
 
     async def outreach(self, start: datetime, end: datetime) -> Mapping[str, int]:
-        e = EventRow
-        outcome = EventRow.data["outcome"].as_string()
-        kinds = (EventKind.MESSAGE_OUT.value, EventKind.CALL.value, EventKind.NPS_ANSWER.value)
-        stmt = (
-            select(e.kind, outcome.label("outcome"), func.count().label("n"))
-            .where(e.kind.in_(kinds), e.at >= start, e.at < end)
-            .group_by(e.kind, outcome)
-        )
         async with self._engine.connect() as conn:
-            rows = list((await conn.execute(stmt)).mappings())
+            rows = list((await conn.execute(_OUTREACH, {"start": start, "end": end})).mappings())
         result = {"messages": 0, "calls": 0, "answers": 0}
         for r in rows:
             count = int(r["n"])
@@ -273,21 +264,42 @@ class SqlRetentionView:
         return result
 
     async def nps_answer(self, answer_id: int) -> NpsResponse | None:
-        async with self._store_sessions() as session:
-            row = await session.get(NpsResponseRow, answer_id)
-            return None if row is None else nps_from_row(row)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_ANSWER, {"answer_id": answer_id})).first()
+        return None if row is None else nps_from_row(cast(NpsResponseRow, row))
 
     async def task_counts(self, now: datetime) -> TaskCounts:
-        t = TaskRow
-        active = (TaskStatus.OPEN.value, TaskStatus.IN_PROGRESS.value)
-        stmt = select(
-            func.count().filter(t.status == TaskStatus.OPEN.value),
-            func.count().filter(t.status == TaskStatus.IN_PROGRESS.value),
-            func.count().filter(t.due_at < now),
-        ).where(t.status.in_(active))
         async with self._engine.connect() as conn:
-            row = (await conn.execute(stmt)).one()
+            row = (await conn.execute(_TASK_COUNTS, {"now": now})).one()
         return TaskCounts(open=int(row[0]), in_progress=int(row[1]), overdue=int(row[2]))
+
+
+# The overview's and the answer page's reads, built once: building a statement costs more
+# CPU than asyncpg running it, and these run on every request.
+def _outreach_statement() -> Any:
+    e = EventRow
+    outcome = EventRow.data["outcome"].as_string()
+    kinds = (EventKind.MESSAGE_OUT.value, EventKind.CALL.value, EventKind.NPS_ANSWER.value)
+    return (
+        select(e.kind, outcome.label("outcome"), func.count().label("n"))
+        .where(e.kind.in_(kinds), e.at >= bindparam("start"), e.at < bindparam("end"))
+        .group_by(e.kind, outcome)
+    )
+
+
+def _task_counts_statement() -> Any:
+    t = TaskRow
+    active = (TaskStatus.OPEN.value, TaskStatus.IN_PROGRESS.value)
+    return select(
+        func.count().filter(t.status == TaskStatus.OPEN.value),
+        func.count().filter(t.status == TaskStatus.IN_PROGRESS.value),
+        func.count().filter(t.due_at < bindparam("now")),
+    ).where(t.status.in_(active))
+
+
+_OUTREACH = _outreach_statement()
+_TASK_COUNTS = _task_counts_statement()
+_ANSWER = select(*table_of(NpsResponseRow).c).where(NpsResponseRow.id == bindparam("answer_id"))
 
 
 async def _counted_nps(

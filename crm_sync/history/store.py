@@ -6,9 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, and_, delete, func, or_, select, union, update
+from sqlalchemy import Integer, Table, and_, bindparam, delete, func, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from crm_sync.history.client_batch import load_clients
@@ -23,6 +24,7 @@ from crm_sync.history.convert import (
     task_from_row,
 )
 from crm_sync.history.order_events import (
+    ORDER_ENTRIES_FIRST,
     ORDER_ENTRY_BASE,
     is_order_entry,
     order_entries,
@@ -476,22 +478,19 @@ class SqlHistoryStore:
     async def list_nps_answers(
         self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
     ) -> Sequence[NpsResponse]:
+        stmt, params = _nps_page(query, before, limit, named=False)
         async with self._reads() as session:
-            return await _answers(
-                session, _nps_query(select(*table_of(NpsResponseRow).c), query, before), limit
-            )
+            rows = await session.execute(stmt, params)
+            return [nps_from_row(cast(NpsResponseRow, r)) for r in rows]
 
     async def list_nps_answers_named(
         self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
     ) -> tuple[Sequence[NpsResponse], Mapping[int, str]]:
         """The page and its clients' names in one statement: the answers' index read joined
         to ``clients`` by key, where the names took a second connection and statement."""
-        n, c = table_of(NpsResponseRow), table_of(ClientRow)
-        stmt = select(*n.c, c.c.name.label("client_name")).outerjoin(c, c.c.id == n.c.client_id)
-        stmt = _nps_query(stmt, query, before)
-        stmt = stmt.order_by(n.c.answered_at.desc(), n.c.id.desc()).limit(limit)
+        stmt, params = _nps_page(query, before, limit, named=True)
         async with self._reads() as session:
-            rows = list(await session.execute(stmt))
+            rows = list(await session.execute(stmt, params))
         names = {r.client_id: r.client_name for r in rows if r.client_name is not None}
         return [nps_from_row(cast(NpsResponseRow, r)) for r in rows], names
 
@@ -557,15 +556,12 @@ class SqlHistoryStore:
             found = await load_clients(session, [client_id])
             if client_id not in found:
                 raise NotFound(f"client #{client_id} not found")
-            by_client = select(*table_of(NpsResponseRow).c).where(
-                NpsResponseRow.client_id == client_id
-            )
             return ClientCard(
                 client=found[client_id],
                 timeline=await _timeline(session, client_id, before_id, events) if events else [],
                 orders=await _orders(session, client_id, orders) if orders else [],
                 tasks=await _client_tasks(session, client_id, tasks) if tasks else [],
-                answers=await _answers(session, by_client, answers) if answers else [],
+                answers=await _client_answers(session, client_id, answers) if answers else [],
             )
 
     # -- batch writes (added by the Telegram bot: a page of button presses at once) -----------
@@ -691,13 +687,24 @@ def _task_values(task: NewTask, now: datetime) -> dict[str, Any]:
     }
 
 
+_BY_CLIENT = {"client_id": bindparam("client_id"), "limit": bindparam("limit", type_=Integer)}
+# the card's reads, built once (building a statement costs more CPU than running it)
+_CLIENT_ORDERS = (
+    select(*table_of(OrderRow).c)
+    .where(OrderRow.client_id == _BY_CLIENT["client_id"])
+    .order_by(OrderRow.placed_at.desc(), OrderRow.id.desc())
+    .limit(_BY_CLIENT["limit"])
+)
+_CLIENT_EVENTS = (
+    select(*table_of(EventRow).c)
+    .where(EventRow.client_id == _BY_CLIENT["client_id"])
+    .order_by(EventRow.at.desc(), EventRow.id.desc())
+    .limit(_BY_CLIENT["limit"])
+)
+
+
 async def _orders(session: AsyncSession, client_id: int, limit: int) -> list[Order]:
-    rows = await session.execute(
-        select(*table_of(OrderRow).c)
-        .where(OrderRow.client_id == client_id)
-        .order_by(OrderRow.placed_at.desc(), OrderRow.id.desc())
-        .limit(limit)
-    )
+    rows = await session.execute(_CLIENT_ORDERS, {"client_id": client_id, "limit": limit})
     return [order_from_row(cast(OrderRow, r)) for r in rows]
 
 
@@ -727,55 +734,92 @@ async def _timeline(
         query = query.where(
             or_(EventRow.at < last_at, and_(EventRow.at == last_at, EventRow.id < before_id))
         )
-    rows = await session.execute(
-        query.order_by(EventRow.at.desc(), EventRow.id.desc()).limit(limit)
-    )
+    if before is None:  # the first page, on every card: its statements built once
+        rows = await session.execute(_CLIENT_EVENTS, {"client_id": client_id, "limit": limit})
+        orders = await session.execute(
+            ORDER_ENTRIES_FIRST, {"client_id": client_id, "limit": limit}
+        )
+    else:
+        rows = await session.execute(
+            query.order_by(EventRow.at.desc(), EventRow.id.desc()).limit(limit)
+        )
+        orders = await session.execute(order_entries_query(client_id, before, limit))
     events = [event_from_row(cast(EventRow, r)) for r in rows]
-    orders = await session.execute(order_entries_query(client_id, before, limit))
     merged = events + order_entries(orders.all())
     merged.sort(key=lambda e: (e.at, e.id), reverse=True)
     return merged[:limit]
 
 
-def _nps_query(stmt: Any, query: NpsQuery, before: NpsCursor | None) -> Any:
-    """The answers list's conditions (``NpsQuery``, keyset ``before``) added to ``stmt``."""
-    n = NpsResponseRow
+def _nps_page(
+    query: NpsQuery, before: NpsCursor | None, limit: int, *, named: bool
+) -> tuple[Any, dict[str, Any]]:
+    """The answers list's statement for this shape of query (built once per shape, the
+    values bound) and its parameters."""
+    params: dict[str, Any] = {"limit": limit}
     if query.group is not None:
-        low, high = NPS_SCORES[query.group]
-        stmt = stmt.where(n.score >= low, n.score <= high)
+        params["low"], params["high"] = NPS_SCORES[query.group]
     if query.category is not None:
-        stmt = stmt.where(n.reason_category == query.category.value)
+        params["category"] = query.category.value
     if query.since is not None:
-        stmt = stmt.where(n.answered_at >= query.since)
+        params["since"] = query.since
     if query.until is not None:
-        stmt = stmt.where(n.answered_at < query.until)
+        params["until"] = query.until
     if query.client_id is not None:
-        stmt = stmt.where(n.client_id == query.client_id)
+        params["client_id"] = query.client_id
     if before is not None:
-        stmt = stmt.where(
-            or_(
-                n.answered_at < before.answered_at,
-                and_(n.answered_at == before.answered_at, n.id < before.id),
-            )
+        params["before_at"], params["before_id"] = before.answered_at, before.id
+    return _nps_statement(frozenset(params), named), params
+
+
+@cache
+def _nps_statement(conditions: frozenset[str], named: bool) -> Any:
+    """Building a statement costs more CPU than running it through asyncpg: each shape
+    of the list (which filters, a keyset or not, with names or not) is built once."""
+    n, c = table_of(NpsResponseRow), table_of(ClientRow)
+    stmt = select(*n.c)
+    if named:
+        stmt = stmt.add_columns(c.c.name.label("client_name")).outerjoin(
+            c, c.c.id == n.c.client_id
         )
-    return stmt
+    if "low" in conditions:
+        stmt = stmt.where(n.c.score >= bindparam("low"), n.c.score <= bindparam("high"))
+    if "category" in conditions:
+        stmt = stmt.where(n.c.reason_category == bindparam("category"))
+    if "since" in conditions:
+        stmt = stmt.where(n.c.answered_at >= bindparam("since"))
+    if "until" in conditions:
+        stmt = stmt.where(n.c.answered_at < bindparam("until"))
+    if "client_id" in conditions:
+        stmt = stmt.where(n.c.client_id == bindparam("client_id"))
+    if "before_at" in conditions:
+        at: Any = bindparam("before_at")
+        stmt = stmt.where(
+            or_(n.c.answered_at < at, and_(n.c.answered_at == at, n.c.id < bindparam("before_id")))
+        )
+    order = (n.c.answered_at.desc(), n.c.id.desc())
+    return stmt.order_by(*order).limit(bindparam("limit", type_=Integer))
 
 
-async def _answers(session: AsyncSession, stmt: Any, limit: int) -> list[NpsResponse]:
-    # Core rows, not ORM objects: a page of them is built on every list request
-    n = NpsResponseRow
-    rows = await session.execute(stmt.order_by(n.answered_at.desc(), n.id.desc()).limit(limit))
-    return [nps_from_row(cast(NpsResponseRow, r)) for r in rows]
+async def _client_answers(session: AsyncSession, client_id: int, limit: int) -> list[NpsResponse]:
+    stmt, params = _nps_page(NpsQuery(client_id=client_id), None, limit, named=False)
+    return [nps_from_row(cast(NpsResponseRow, r)) for r in await session.execute(stmt, params)]
+
+
+def _client_tasks_statement() -> Any:
+    finished = TaskRow.status.in_([TaskStatus.DONE.value, TaskStatus.CANCELLED.value])
+    return (
+        select(*table_of(TaskRow).c)
+        .where(TaskRow.client_id == bindparam("client_id"))
+        .order_by(finished, TaskRow.due_at, TaskRow.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+_CLIENT_TASKS = _client_tasks_statement()  # built once: the card reads it on every request
 
 
 async def _client_tasks(session: AsyncSession, client_id: int, limit: int) -> list[Task]:
-    finished = TaskRow.status.in_([TaskStatus.DONE.value, TaskStatus.CANCELLED.value])
-    rows = await session.execute(
-        select(*table_of(TaskRow).c)
-        .where(TaskRow.client_id == client_id)
-        .order_by(finished, TaskRow.due_at, TaskRow.id)
-        .limit(limit)
-    )
+    rows = await session.execute(_CLIENT_TASKS, {"client_id": client_id, "limit": limit})
     return [task_from_row(cast(TaskRow, r)) for r in rows]
 
 
