@@ -428,18 +428,16 @@ class SqlHistoryStore:
         limit: int = 100,
         after: tuple[datetime, int] | None = None,
     ) -> Sequence[Task]:
-        t = TaskRow
         # Core rows, not ORM objects: a page of them is read on every task list request
-        query = select(*table_of(t).c)
+        params: dict[str, Any] = {"limit": limit}
         if status is not None:
-            query = query.where(t.status == status.value)
+            params["status"] = status.value
         if assignee is not None:
-            query = query.where(t.assignee == assignee)
+            params["assignee"] = assignee
         if after is not None:  # keyset: the tasks after (due_at, id) of the previous page
-            due, last = after
-            query = query.where(or_(t.due_at > due, and_(t.due_at == due, t.id > last)))
+            params["after_due"], params["after_id"] = after
         async with self._reads() as session:
-            rows = await session.execute(query.order_by(t.due_at, t.id).limit(limit))
+            rows = await session.execute(_task_list_statement(frozenset(params)), params)
             return [task_from_row(cast(TaskRow, r)) for r in rows]
 
     # -- reads for the manager dashboard -----------------------------------------------------
@@ -453,9 +451,8 @@ class SqlHistoryStore:
         ids = sorted(set(client_ids))
         if not ids:
             return {}
-        c = table_of(ClientRow)
         async with self._reads() as session:
-            rows = await session.execute(select(c.c.id, c.c.name).where(c.c.id.in_(ids)))
+            rows = await session.execute(_NAMES, {"ids": ids})
             return {cid: name for cid, name in rows}
 
     async def search_clients(
@@ -748,6 +745,28 @@ async def _timeline(
     merged = events + order_entries(orders.all())
     merged.sort(key=lambda e: (e.at, e.id), reverse=True)
     return merged[:limit]
+
+
+_NAMES = select(table_of(ClientRow).c.id, table_of(ClientRow).c.name).where(
+    table_of(ClientRow).c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+@cache
+def _task_list_statement(conditions: frozenset[str]) -> Any:
+    """The task list's statement for this shape (built once per shape, values bound)."""
+    t = table_of(TaskRow)
+    stmt = select(*t.c)
+    if "status" in conditions:
+        stmt = stmt.where(t.c.status == bindparam("status"))
+    if "assignee" in conditions:
+        stmt = stmt.where(t.c.assignee == bindparam("assignee"))
+    if "after_due" in conditions:
+        due: Any = bindparam("after_due")
+        stmt = stmt.where(
+            or_(t.c.due_at > due, and_(t.c.due_at == due, t.c.id > bindparam("after_id")))
+        )
+    return stmt.order_by(t.c.due_at, t.c.id).limit(bindparam("limit", type_=Integer))
 
 
 def _nps_page(
