@@ -264,6 +264,17 @@ class TaskBook(Protocol):
         the last task of this one."""
         ...
 
+    async def list_tasks_named(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        assignee: str | None = None,
+        limit: int = 100,
+        after: tuple[datetime, int] | None = None,
+    ) -> tuple[Sequence[Task], Mapping[int, str]]:
+        """``list_tasks`` with the names of their clients (``client_names``), in one read."""
+        ...
+
     async def list_client_tasks(self, client_id: int, *, limit: int = 50) -> Sequence[Task]:
         """Unfinished first by due date, then finished ones."""
         ...

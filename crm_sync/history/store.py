@@ -428,6 +428,29 @@ class SqlHistoryStore:
         limit: int = 100,
         after: tuple[datetime, int] | None = None,
     ) -> Sequence[Task]:
+        tasks, _ = await self._task_page(status, assignee, limit, after, named=False)
+        return tasks
+
+    async def list_tasks_named(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        assignee: str | None = None,
+        limit: int = 100,
+        after: tuple[datetime, int] | None = None,
+    ) -> tuple[Sequence[Task], Mapping[int, str]]:
+        """The page and its clients' names in one statement (joined to ``clients`` by key)."""
+        return await self._task_page(status, assignee, limit, after, named=True)
+
+    async def _task_page(
+        self,
+        status: TaskStatus | None,
+        assignee: str | None,
+        limit: int,
+        after: tuple[datetime, int] | None,
+        *,
+        named: bool,
+    ) -> tuple[list[Task], dict[int, str]]:
         # Core rows, not ORM objects: a page of them is read on every task list request
         params: dict[str, Any] = {"limit": limit}
         if status is not None:
@@ -437,8 +460,10 @@ class SqlHistoryStore:
         if after is not None:  # keyset: the tasks after (due_at, id) of the previous page
             params["after_due"], params["after_id"] = after
         async with self._reads() as session:
-            rows = await session.execute(_task_list_statement(frozenset(params)), params)
-            return [task_from_row(cast(TaskRow, r)) for r in rows]
+            stmt = _task_list_statement(frozenset(params), named)
+            rows = list(await session.execute(stmt, params))
+        names = {r.client_id: r.client_name for r in rows if named and r.client_name is not None}
+        return [task_from_row(cast(TaskRow, r)) for r in rows], names
 
     # -- reads for the manager dashboard -----------------------------------------------------
 
@@ -753,10 +778,14 @@ _NAMES = select(table_of(ClientRow).c.id, table_of(ClientRow).c.name).where(
 
 
 @cache
-def _task_list_statement(conditions: frozenset[str]) -> Any:
+def _task_list_statement(conditions: frozenset[str], named: bool) -> Any:
     """The task list's statement for this shape (built once per shape, values bound)."""
-    t = table_of(TaskRow)
+    t, c = table_of(TaskRow), table_of(ClientRow)
     stmt = select(*t.c)
+    if named:
+        stmt = stmt.add_columns(c.c.name.label("client_name")).outerjoin(
+            c, c.c.id == t.c.client_id
+        )
     if "status" in conditions:
         stmt = stmt.where(t.c.status == bindparam("status"))
     if "assignee" in conditions:

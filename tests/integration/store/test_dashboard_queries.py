@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import or_, select, text
@@ -238,6 +239,35 @@ async def test_named_nps_pages_are_the_plain_pages_with_the_clients_names(
         cursor = NpsCursor(page[-1].answered_at, page[-1].id)
     assert seen == [a.id for a in await store.list_nps_answers(NpsQuery(), limit=100)]
     assert len(seen) == 14
+
+
+async def test_named_task_pages_are_the_plain_pages_with_the_clients_names(
+    store: SqlHistoryStore,
+) -> None:
+    c1, c2, *_ = await _clients(store)
+    for i in range(5):
+        client = c1 if i % 2 else c2
+        await store.create_task(NewTask(client, "detractor", f"Задача {i}", T0 + timedelta(i)))
+    await store.create_task(NewTask(None, "manual", "Без клиента", T0))
+    first = await store.list_tasks(limit=3)
+    shapes: list[dict[str, Any]] = [
+        {},
+        {"status": TaskStatus.OPEN},
+        {"status": TaskStatus.DONE},
+        {"assignee": "anna"},
+        {"after": (first[-1].due_at, first[-1].id)},
+    ]
+    for shape in shapes:
+        for _ in range(2):  # each shape's statement is built once and reused
+            plain = await store.list_tasks(limit=3, **shape)
+            named, names = await store.list_tasks_named(limit=3, **shape)
+            assert named == plain
+            ids = [t.client_id for t in plain if t.client_id is not None]
+            assert names == await store.client_names(ids)
+    everything, names = await store.list_tasks_named(limit=10)
+    assert len(everything) == 6
+    assert None in {t.client_id for t in everything}
+    assert set(names) == {c1, c2}
 
 
 async def test_reads_run_outside_a_transaction_on_postgres_writes_inside(
