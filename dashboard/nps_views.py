@@ -53,14 +53,13 @@ async def nps_list(request: web.Request) -> web.StreamResponse:
     query, filters = parse_filters(request.query, ZoneInfo(d.settings.default_timezone))
     size = d.settings.dashboard.page_size
     before = parse_nps_cursor(request.query.get("before"))
-    rows = await d.store.list_nps_answers(query, before=before, limit=size + 1)
+    rows, names = await d.store.list_nps_answers_named(query, before=before, limit=size + 1)
     answers, more = list(rows[:size]), len(rows) > size
     next_url = None
     if more:
         last = answers[-1]
         cursor = nps_cursor_text(NpsCursor(last.answered_at, last.id))
         next_url = "/nps?" + urlencode({**filters, "before": cursor})
-    names = await d.store.client_names([a.client_id for a in answers])
     context = {
         "nav": "nps",
         "answers": answers,

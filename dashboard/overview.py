@@ -70,6 +70,14 @@ async def trend(
     return points, through
 
 
+async def _trend_drawn(
+    d: Deps, now: datetime, by: str
+) -> tuple[list[tuple[str, TrendPoint]], datetime | None, str]:
+    """The trend with its chart drawn (the chart is reused with the figures it shows)."""
+    buckets, through = await trend(d, now, by)
+    return buckets, through, trend_chart([point for _, point in buckets])
+
+
 async def status_checks(d: Deps, answered_in: float) -> list[Check]:
     """(what, ok, detail) for the status widget; a problem says what is wrong and, where it
     can, what to do. The database is judged by how long the page's own reads took
@@ -137,26 +145,25 @@ async def overview(request: web.Request) -> web.StreamResponse:
     by = "week" if request.query.get("trend") == "week" else "month"
     month_ago = now - timedelta(days=30)
     started = clock.monotonic()
-    current, (buckets, through), tasks, detractors = await asyncio.gather(
+    current, (buckets, through, trend_svg), tasks, listed = await asyncio.gather(
         d.recent.get(("nps-30-days",), lambda: d.reports.nps(month_ago, now)),
-        d.recent.get(("trend", by), lambda: trend(d, now, by)),
+        d.recent.get(("trend", by), lambda: _trend_drawn(d, now, by)),
         task_counts(d, now),
-        d.store.list_nps_answers(
+        d.store.list_nps_answers_named(
             NpsQuery(group=NpsGroup.DETRACTOR, since=month_ago), limit=DETRACTORS_SHOWN * 3
         ),
     )
+    detractors, names = listed
     answered_in = clock.monotonic() - started
     checks, (crm, crm_failed), today = await asyncio.gather(
         status_checks(d, answered_in), crm_check(d), today_contacts(d, now)
     )
-    names = await d.store.client_names([a.client_id for a in detractors])
     needing, handled = await _needing_action(d, detractors)
-    points = [point for _, point in buckets]
     context: dict[str, Any] = {
         "nav": "overview",
         "current": current,
         "trend_by": by,
-        "trend_svg": trend_chart(points),
+        "trend_svg": trend_svg,
         "buckets": buckets,
         "stored_through": local_time(d, through),
         "tasks": tasks,

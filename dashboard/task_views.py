@@ -41,18 +41,20 @@ async def task_list(request: web.Request) -> web.StreamResponse:
     cursor = parse_nps_cursor(request.query.get("after"))
     after = None if cursor is None else (cursor.answered_at, cursor.id)
     size = min(d.settings.dashboard.page_size, TASKS_SHOWN)
+    # the page and its clients' names in one read
     if view == "mine":
-        rows = await d.store.list_tasks(
+        rows, names = await d.store.list_tasks_named(
             status=TaskStatus.IN_PROGRESS, assignee=user.login, limit=size + 1, after=after
         )
     else:
-        rows = await d.store.list_tasks(status=TaskStatus(view), limit=size + 1, after=after)
+        rows, names = await d.store.list_tasks_named(
+            status=TaskStatus(view), limit=size + 1, after=after
+        )
     tasks = list(rows[:size])
     next_url = None
     if len(rows) > size:
         last = nps_cursor_text(NpsCursor(tasks[-1].due_at, tasks[-1].id))
         next_url = "/tasks?" + urlencode({"view": view, "after": last})
-    names = await d.store.client_names([t.client_id for t in tasks if t.client_id is not None])
     context = {
         "next_url": next_url,
         "first_url": "/tasks?" + urlencode({"view": view}) if after else None,

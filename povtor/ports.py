@@ -217,6 +217,13 @@ class NpsAnswers(Protocol):
         """Answers newest first (``answered_at``, then id); next page: ``before`` the last one."""
         ...
 
+    async def list_nps_answers_named(
+        self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
+    ) -> tuple[Sequence[NpsResponse], Mapping[int, str]]:
+        """``list_nps_answers`` with the names of their clients (``client_names``), in one
+        read: the lists a page shows on every request."""
+        ...
+
 
 class TaskBook(Protocol):
     """Managers' follow-up tasks; creating one also writes its timeline event."""
@@ -255,6 +262,17 @@ class TaskBook(Protocol):
     ) -> Sequence[Task]:
         """Soonest due first (due_at, then id); the next page: ``after`` the (due_at, id) of
         the last task of this one."""
+        ...
+
+    async def list_tasks_named(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        assignee: str | None = None,
+        limit: int = 100,
+        after: tuple[datetime, int] | None = None,
+    ) -> tuple[Sequence[Task], Mapping[int, str]]:
+        """``list_tasks`` with the names of their clients (``client_names``), in one read."""
         ...
 
     async def list_client_tasks(self, client_id: int, *, limit: int = 50) -> Sequence[Task]:

@@ -5,6 +5,7 @@
                                                 [--client-filters] [--pages clients,cl-nps]
                                                 [--base 50000] [--answers 1000000]
                                                 [--reuse-reports] [--count-reads]
+                                                [--cpu-per-request N] [--processes N]
 
 Loads N demo clients (orders, NPS answers, timeline) into a fresh database (or reuses one kept
 by ``--keep``; a ``--database`` not there yet is loaded under that name and kept); on
@@ -260,6 +261,7 @@ async def run(
     reuse_reports: bool = False,
     count_reads: bool = False,
     processes: int = 0,
+    cpu_requests: int = 0,
 ) -> None:
     # a pool like the worker's (5-20 by its concurrency): users beyond it wait their turn
     # without a ping per checkout, as the worker's dashboard reads (anchors alike)
@@ -321,6 +323,8 @@ async def run(
             params = anchor_params(int(client_id or 1), int(answer_id or 1))
             if count_reads and not servers:  # the statements of this process's engine
                 lines.extend(await reads_per_page(engine, sessions[0], todo))
+            if cpu_requests and not servers:
+                lines.extend(await cpu_per_page(sessions[0], todo, cpu_requests))
             if engine.dialect.name == "sqlite":
                 ANCHORS.update(
                     {k: tuple(q.replace("string_agg(", "group_concat(") for q in v)
@@ -474,6 +478,22 @@ async def reads_per_page(
     return lines
 
 
+async def cpu_per_page(http: aiohttp.ClientSession, todo: dict[str, str], n: int) -> list[str]:
+    """CPU of this process (server and bench client) per request, one user, ``n`` requests
+    of each page after 3 unmeasured: far less noisy than times on a shared machine, since
+    waiting for the database or for a core is not counted."""
+    lines = [f"CPU per request, one user, {n} requests (server and client in this process):"]
+    for name, path in todo.items():
+        for _ in range(3):
+            await timed_get(http, path)
+        started, cpu = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            await timed_get(http, path)
+        spent, took = time.process_time() - cpu, time.perf_counter() - started
+        lines.append(f"{name:18s} cpu {ms(spent / n)}  wall {ms(took / n)}")
+    return lines
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
@@ -546,6 +566,13 @@ def main() -> None:
         help="Also print the connections and statements of one request of each page.",
     )
     parser.add_argument(
+        "--cpu-per-request",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Also print the CPU of N requests of each page by one user (in this process).",
+    )
+    parser.add_argument(
         "--answers", type=int, default=1_000_000, help="NPS answers at least (with --base)."
     )
     parser.add_argument(
@@ -580,6 +607,7 @@ def main() -> None:
                 args.reuse_reports,
                 args.count_reads,
                 args.processes,
+                args.cpu_per_request,
             )
         )
     finally:

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Integer, Select, and_, bindparam, or_, select
 
 from crm_sync.history.tables import OrderRow
 from povtor.domain import EventKind, TimelineEvent
@@ -72,6 +72,15 @@ def order_entries_query(
             or_(OrderRow.placed_at < at, and_(OrderRow.placed_at == at, OrderRow.id < order_id))
         )
     return query.order_by(OrderRow.placed_at.desc(), OrderRow.id.desc()).limit(limit)
+
+
+# the first page (no ``before``) with the client and limit bound: built once
+ORDER_ENTRIES_FIRST = (
+    select(*ENTRY_COLUMNS)
+    .where(OrderRow.client_id == bindparam("client_id"))
+    .order_by(OrderRow.placed_at.desc(), OrderRow.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
 
 
 def order_entries(rows: Sequence[Any]) -> list[TimelineEvent]:

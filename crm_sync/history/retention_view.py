@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, exists, func, or_, select
+from sqlalchemy import Integer, bindparam, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_sync.history.client_batch import load_phones
@@ -38,7 +40,7 @@ from crm_sync.metrics.period import months_between
 from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
 from crm_sync.metrics.snapshots import ReportSnapshots
 from crm_sync.metrics.sql import abc_xyz_members_query
-from povtor.db import session_factory, utcnow
+from povtor.db import autocommit_reads, table_of, utcnow
 from povtor.domain import (
     NPS_SCORES,
     ChannelKind,
@@ -72,14 +74,14 @@ class SqlRetentionView:
         timezone: str = "Europe/Moscow",
         activity_window: timedelta = DEFAULT_ACTIVITY_WINDOW,
     ) -> None:
-        self._engine = engine
+        self._engine = autocommit_reads(engine)  # every statement here only reads
         self._store = store
         self._tz = timezone
         self._window = activity_window
         self._reports = SqlReports(engine, timezone, activity_window)
-        self._snapshots = ReportSnapshots(engine, timezone, activity_window)
+        # the stored reports are only read here (``latest``, their cells): no transaction
+        self._snapshots = ReportSnapshots(self._engine, timezone, activity_window)
         self._days = NpsDays(engine, timezone)
-        self._store_sessions = session_factory(engine)
 
     async def repeat_sales(self, start: datetime, end: datetime) -> Mapping[str, Any]:
         return (await self._reports.report(start, end)).as_json()
@@ -94,70 +96,39 @@ class SqlRetentionView:
     async def list_clients(
         self, where: ClientFilter, *, after_id: int | None = None, limit: int = 50
     ) -> Sequence[ClientSummary]:
-        c, cs = ClientRow, ClientStatsRow
         as_of = where.as_of or utcnow()
-        segment = case(
-            (cs.last_order_at.is_(None), "none"),
-            (cs.last_order_at < as_of - self._window, "lost"),
-            (cs.orders_count >= 2, "repeat"),
-            else_="new",
-        )
-        stmt = (
-            select(
-                c.id,
-                c.external_id,
-                c.name,
-                c.telegram_chat_id.is_not(None).label("telegram_linked"),
-                c.telegram_reachable,
-                c.opted_out_at.is_not(None).label("opted_out"),
-                segment.label("segment"),
-                cs.orders_count,
-                cs.revenue,
-                cs.last_order_at,
-                cs.last_nps_score,
-                cs.last_nps_at,
-            )
-            .select_from(c)
-            .outerjoin(cs, cs.client_id == c.id)
-        )
+        params: dict[str, Any] = {
+            "lost_before": as_of - self._window,
+            "limit": min(limit, MAX_PAGE),
+        }
         if after_id is not None:
-            stmt = stmt.where(c.id > after_id)
-        if where.text.strip():
+            params["after_id"] = after_id
+        if where.last_order_min_days is not None:
+            params["ordered_before"] = as_of - timedelta(where.last_order_min_days)
+        if where.last_order_max_days is not None:
+            params["ordered_since"] = as_of - timedelta(where.last_order_max_days)
+        if where.consent is not None:
+            params["consent"] = where.consent.value
+        shape = _ListShape(
+            frozenset(params),
+            where.segment if where.segment in SEGMENTS else None,
+            where.nps_group,
+            where.channel,
+            where.opted_out,
+        )
+        stmt = _client_list_statement(shape)
+        if where.text.strip():  # searches and cells add their own conditions, built each time
             folding = self._engine.dialect.name == "postgresql"
             matches = client_matches(
                 where.text.strip(), case_folding=folding, phone_suffix_only=where.phone_suffix_only
             )
             stmt = stmt.where(or_(*matches))
-        if where.segment in SEGMENTS:
-            stmt = stmt.where(segment == where.segment)
-        if where.nps_group is not None:
-            stmt = stmt.where(NPS_GROUP_WHERE[where.nps_group])  # its partial index's words
-        if where.last_order_min_days is not None:
-            stmt = stmt.where(cs.last_order_at <= as_of - timedelta(where.last_order_min_days))
-        if where.last_order_max_days is not None:
-            stmt = stmt.where(cs.last_order_at >= as_of - timedelta(where.last_order_max_days))
-        if where.channel is ChannelKind.TELEGRAM:
-            stmt = stmt.where(c.telegram_chat_id.is_not(None), c.telegram_reachable.is_(True))
-        elif where.channel is ChannelKind.CALL:
-            stmt = stmt.where(exists().where(ClientPhoneRow.client_id == c.id))
-        if where.consent is not None:
-            stmt = stmt.where(
-                exists().where(
-                    ConsentRow.client_id == c.id,
-                    ConsentRow.channel == where.consent.value,
-                    ConsentRow.granted.is_(True),
-                )
-            )
-        if where.opted_out is not None:
-            opted = c.opted_out_at.is_not(None)
-            stmt = stmt.where(opted if where.opted_out else c.opted_out_at.is_(None))
         if where.cell is not None:
-            stmt = stmt.where(c.id.in_(await self._cell_members(where.cell)))
-        stmt = stmt.order_by(c.id).limit(min(limit, MAX_PAGE))
+            stmt = stmt.where(ClientRow.id.in_(await self._cell_members(where.cell)))
         # the list's own columns and the page's phones, not whole clients: a page is read on
         # every request, and consents (the rest of a client) are for the card
         async with self._engine.connect() as conn:
-            rows = list(await conn.execute(stmt))
+            rows = list(await conn.execute(stmt, params))
             phones = await load_phones(conn, [r.id for r in rows])
         return [
             ClientSummary(
@@ -248,16 +219,8 @@ class SqlRetentionView:
         return [ReasonCount(g, cat, k) for (g, cat), k in counts.items()]
 
     async def outreach(self, start: datetime, end: datetime) -> Mapping[str, int]:
-        e = EventRow
-        outcome = EventRow.data["outcome"].as_string()
-        kinds = (EventKind.MESSAGE_OUT.value, EventKind.CALL.value, EventKind.NPS_ANSWER.value)
-        stmt = (
-            select(e.kind, outcome.label("outcome"), func.count().label("n"))
-            .where(e.kind.in_(kinds), e.at >= start, e.at < end)
-            .group_by(e.kind, outcome)
-        )
         async with self._engine.connect() as conn:
-            rows = list((await conn.execute(stmt)).mappings())
+            rows = list((await conn.execute(_OUTREACH, {"start": start, "end": end})).mappings())
         result = {"messages": 0, "calls": 0, "answers": 0}
         for r in rows:
             count = int(r["n"])
@@ -272,21 +235,110 @@ class SqlRetentionView:
         return result
 
     async def nps_answer(self, answer_id: int) -> NpsResponse | None:
-        async with self._store_sessions() as session:
-            row = await session.get(NpsResponseRow, answer_id)
-            return None if row is None else nps_from_row(row)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_ANSWER, {"answer_id": answer_id})).first()
+        return None if row is None else nps_from_row(cast(NpsResponseRow, row))
 
     async def task_counts(self, now: datetime) -> TaskCounts:
-        t = TaskRow
-        active = (TaskStatus.OPEN.value, TaskStatus.IN_PROGRESS.value)
-        stmt = select(
-            func.count().filter(t.status == TaskStatus.OPEN.value),
-            func.count().filter(t.status == TaskStatus.IN_PROGRESS.value),
-            func.count().filter(t.due_at < now),
-        ).where(t.status.in_(active))
         async with self._engine.connect() as conn:
-            row = (await conn.execute(stmt)).one()
+            row = (await conn.execute(_TASK_COUNTS, {"now": now})).one()
         return TaskCounts(open=int(row[0]), in_progress=int(row[1]), overdue=int(row[2]))
+
+
+@dataclass(frozen=True)
+class _ListShape:
+    """What makes one client list statement differ from another; the values are bound."""
+
+    bound: frozenset[str]  # the parameters given (after, order ages, consent)
+    segment: str | None
+    nps_group: NpsGroup | None
+    channel: ChannelKind | None
+    opted_out: bool | None
+
+
+@cache
+def _client_list_statement(shape: _ListShape) -> Any:
+    """The client list's rows under this shape of filters, built once per shape (building a
+    statement costs more CPU than running it; the list is read on every request)."""
+    c, cs = ClientRow, ClientStatsRow
+    segment = case(
+        (cs.last_order_at.is_(None), "none"),
+        (cs.last_order_at < bindparam("lost_before"), "lost"),
+        (cs.orders_count >= 2, "repeat"),
+        else_="new",
+    )
+    stmt = (
+        select(
+            c.id,
+            c.external_id,
+            c.name,
+            c.telegram_chat_id.is_not(None).label("telegram_linked"),
+            c.telegram_reachable,
+            c.opted_out_at.is_not(None).label("opted_out"),
+            segment.label("segment"),
+            cs.orders_count,
+            cs.revenue,
+            cs.last_order_at,
+            cs.last_nps_score,
+            cs.last_nps_at,
+        )
+        .select_from(c)
+        .outerjoin(cs, cs.client_id == c.id)
+    )
+    if "after_id" in shape.bound:
+        stmt = stmt.where(c.id > bindparam("after_id"))
+    if shape.segment is not None:
+        stmt = stmt.where(segment == shape.segment)
+    if shape.nps_group is not None:
+        stmt = stmt.where(NPS_GROUP_WHERE[shape.nps_group])  # its partial index's words
+    if "ordered_before" in shape.bound:
+        stmt = stmt.where(cs.last_order_at <= bindparam("ordered_before"))
+    if "ordered_since" in shape.bound:
+        stmt = stmt.where(cs.last_order_at >= bindparam("ordered_since"))
+    if shape.channel is ChannelKind.TELEGRAM:
+        stmt = stmt.where(c.telegram_chat_id.is_not(None), c.telegram_reachable.is_(True))
+    elif shape.channel is ChannelKind.CALL:
+        stmt = stmt.where(exists().where(ClientPhoneRow.client_id == c.id))
+    if "consent" in shape.bound:
+        stmt = stmt.where(
+            exists().where(
+                ConsentRow.client_id == c.id,
+                ConsentRow.channel == bindparam("consent"),
+                ConsentRow.granted.is_(True),
+            )
+        )
+    if shape.opted_out is not None:
+        opted = c.opted_out_at.is_not(None)
+        stmt = stmt.where(opted if shape.opted_out else c.opted_out_at.is_(None))
+    return stmt.order_by(c.id).limit(bindparam("limit", type_=Integer))
+
+
+# The overview's and the answer page's reads, built once: building a statement costs more
+# CPU than asyncpg running it, and these run on every request.
+def _outreach_statement() -> Any:
+    e = EventRow
+    outcome = EventRow.data["outcome"].as_string()
+    kinds = (EventKind.MESSAGE_OUT.value, EventKind.CALL.value, EventKind.NPS_ANSWER.value)
+    return (
+        select(e.kind, outcome.label("outcome"), func.count().label("n"))
+        .where(e.kind.in_(kinds), e.at >= bindparam("start"), e.at < bindparam("end"))
+        .group_by(e.kind, outcome)
+    )
+
+
+def _task_counts_statement() -> Any:
+    t = TaskRow
+    active = (TaskStatus.OPEN.value, TaskStatus.IN_PROGRESS.value)
+    return select(
+        func.count().filter(t.status == TaskStatus.OPEN.value),
+        func.count().filter(t.status == TaskStatus.IN_PROGRESS.value),
+        func.count().filter(t.due_at < bindparam("now")),
+    ).where(t.status.in_(active))
+
+
+_OUTREACH = _outreach_statement()
+_TASK_COUNTS = _task_counts_statement()
+_ANSWER = select(*table_of(NpsResponseRow).c).where(NpsResponseRow.id == bindparam("answer_id"))
 
 
 async def _counted_nps(

@@ -6,9 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, and_, delete, func, or_, select, union, update
+from sqlalchemy import Integer, Table, and_, bindparam, delete, func, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from crm_sync.history.client_batch import load_clients
@@ -23,6 +24,7 @@ from crm_sync.history.convert import (
     task_from_row,
 )
 from crm_sync.history.order_events import (
+    ORDER_ENTRIES_FIRST,
     ORDER_ENTRY_BASE,
     is_order_entry,
     order_entries,
@@ -37,7 +39,7 @@ from crm_sync.history.tables import (
     OrderRow,
     TaskRow,
 )
-from povtor.db import insert_ignore, table_of, utcnow
+from povtor.db import insert_ignore, read_sessions, table_of, utcnow
 from povtor.domain import (
     NPS_SCORES,
     ChannelKind,
@@ -88,7 +90,8 @@ class SqlHistoryStore:
     """Every read returns frozen dataclasses; every write is one short transaction."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+        self._sessions = sessions  # writes: ``begin()``, one transaction each
+        self._reads = read_sessions(sessions)  # reads: no transaction on PostgreSQL
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -106,7 +109,7 @@ class SqlHistoryStore:
         )
 
     async def get_client(self, client_id: int) -> Client:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             # one statement on PostgreSQL (phones and consents in arrays), no ORM object
             found = await load_clients(session, [client_id])
         if client_id not in found:
@@ -114,7 +117,7 @@ class SqlHistoryStore:
         return found[client_id]
 
     async def _find_one(self, where: Any) -> Client | None:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             query = select(ClientRow).where(where).order_by(ClientRow.id).limit(1)
             row = (await session.scalars(query)).first()
             return None if row is None else await self._load_client(session, row)
@@ -283,7 +286,7 @@ class SqlHistoryStore:
             return order_from_row(row)
 
     async def list_orders(self, client_id: int, limit: int = 50) -> Sequence[Order]:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await _orders(session, client_id, limit)
 
     # -- timeline ----------------------------------------------------------------------------
@@ -294,7 +297,7 @@ class SqlHistoryStore:
         """By when things happened, newest first (an order imported today that was placed last
         year sits at last year); page with ``before_id`` = the last id of the previous page.
         Events and orders (``order_events``) merged: each read through its client index."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await _timeline(session, client_id, before_id, limit)
 
     async def append_event(self, event: NewEvent) -> TimelineEvent:
@@ -365,7 +368,7 @@ class SqlHistoryStore:
         query = select(NpsResponseRow)
         if since is not None:
             query = query.where(NpsResponseRow.answered_at >= since)
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.scalars(
                 query.order_by(NpsResponseRow.answered_at.desc()).limit(limit)
             )
@@ -425,34 +428,56 @@ class SqlHistoryStore:
         limit: int = 100,
         after: tuple[datetime, int] | None = None,
     ) -> Sequence[Task]:
-        t = TaskRow
+        tasks, _ = await self._task_page(status, assignee, limit, after, named=False)
+        return tasks
+
+    async def list_tasks_named(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        assignee: str | None = None,
+        limit: int = 100,
+        after: tuple[datetime, int] | None = None,
+    ) -> tuple[Sequence[Task], Mapping[int, str]]:
+        """The page and its clients' names in one statement (joined to ``clients`` by key)."""
+        return await self._task_page(status, assignee, limit, after, named=True)
+
+    async def _task_page(
+        self,
+        status: TaskStatus | None,
+        assignee: str | None,
+        limit: int,
+        after: tuple[datetime, int] | None,
+        *,
+        named: bool,
+    ) -> tuple[list[Task], dict[int, str]]:
         # Core rows, not ORM objects: a page of them is read on every task list request
-        query = select(*table_of(t).c)
+        params: dict[str, Any] = {"limit": limit}
         if status is not None:
-            query = query.where(t.status == status.value)
+            params["status"] = status.value
         if assignee is not None:
-            query = query.where(t.assignee == assignee)
+            params["assignee"] = assignee
         if after is not None:  # keyset: the tasks after (due_at, id) of the previous page
-            due, last = after
-            query = query.where(or_(t.due_at > due, and_(t.due_at == due, t.id > last)))
-        async with self._sessions() as session:
-            rows = await session.execute(query.order_by(t.due_at, t.id).limit(limit))
-            return [task_from_row(cast(TaskRow, r)) for r in rows]
+            params["after_due"], params["after_id"] = after
+        async with self._reads() as session:
+            stmt = _task_list_statement(frozenset(params), named)
+            rows = list(await session.execute(stmt, params))
+        names = {r.client_id: r.client_name for r in rows if named and r.client_name is not None}
+        return [task_from_row(cast(TaskRow, r)) for r in rows], names
 
     # -- reads for the manager dashboard -----------------------------------------------------
 
     async def get_clients(self, client_ids: Sequence[int]) -> Mapping[int, Client]:
         """Many clients with phones and consents: one query on PostgreSQL, three on SQLite."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await load_clients(session, client_ids)
 
     async def client_names(self, client_ids: Sequence[int]) -> Mapping[int, str]:
         ids = sorted(set(client_ids))
         if not ids:
             return {}
-        c = table_of(ClientRow)
-        async with self._sessions() as session:
-            rows = await session.execute(select(c.c.id, c.c.name).where(c.c.id.in_(ids)))
+        async with self._reads() as session:
+            rows = await session.execute(_NAMES, {"ids": ids})
             return {cid: name for cid, name in rows}
 
     async def search_clients(
@@ -463,7 +488,7 @@ class SqlHistoryStore:
         if after_id is not None:
             stmt = stmt.where(ClientRow.id > after_id)
         text_query = query.strip()
-        async with self._sessions() as session:
+        async with self._reads() as session:
             if text_query:
                 dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
                 matches = client_matches(text_query, case_folding=dialect == "postgresql")
@@ -475,31 +500,24 @@ class SqlHistoryStore:
     async def list_nps_answers(
         self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
     ) -> Sequence[NpsResponse]:
-        n = NpsResponseRow
-        stmt = select(*table_of(n).c)
-        if query.group is not None:
-            low, high = NPS_SCORES[query.group]
-            stmt = stmt.where(n.score >= low, n.score <= high)
-        if query.category is not None:
-            stmt = stmt.where(n.reason_category == query.category.value)
-        if query.since is not None:
-            stmt = stmt.where(n.answered_at >= query.since)
-        if query.until is not None:
-            stmt = stmt.where(n.answered_at < query.until)
-        if query.client_id is not None:
-            stmt = stmt.where(n.client_id == query.client_id)
-        if before is not None:
-            stmt = stmt.where(
-                or_(
-                    n.answered_at < before.answered_at,
-                    and_(n.answered_at == before.answered_at, n.id < before.id),
-                )
-            )
-        async with self._sessions() as session:
-            return await _answers(session, stmt, limit)
+        stmt, params = _nps_page(query, before, limit, named=False)
+        async with self._reads() as session:
+            rows = await session.execute(stmt, params)
+            return [nps_from_row(cast(NpsResponseRow, r)) for r in rows]
+
+    async def list_nps_answers_named(
+        self, query: NpsQuery, *, before: NpsCursor | None = None, limit: int = 50
+    ) -> tuple[Sequence[NpsResponse], Mapping[int, str]]:
+        """The page and its clients' names in one statement: the answers' index read joined
+        to ``clients`` by key, where the names took a second connection and statement."""
+        stmt, params = _nps_page(query, before, limit, named=True)
+        async with self._reads() as session:
+            rows = list(await session.execute(stmt, params))
+        names = {r.client_id: r.client_name for r in rows if r.client_name is not None}
+        return [nps_from_row(cast(NpsResponseRow, r)) for r in rows], names
 
     async def count_tasks(self, statuses: Sequence[TaskStatus]) -> int:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             count = await session.scalar(
                 select(func.count())
                 .select_from(TaskRow)
@@ -508,7 +526,7 @@ class SqlHistoryStore:
             return int(count or 0)
 
     async def get_task(self, task_id: int) -> Task:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             row = await session.get(TaskRow, task_id)
             if row is None:
                 raise NotFound(f"task #{task_id} not found")
@@ -516,7 +534,7 @@ class SqlHistoryStore:
 
     async def list_client_tasks(self, client_id: int, *, limit: int = 50) -> Sequence[Task]:
         """A client's tasks: unfinished first by due date, then finished ones, newest first."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await _client_tasks(session, client_id, limit)
 
     async def tasks_of_clients(
@@ -538,7 +556,7 @@ class SqlHistoryStore:
         stmt = select(*(ranked.c[c.name] for c in table_of(TaskRow).c)).where(
             ranked.c.rank <= limit
         )
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.execute(stmt.order_by(ranked.c.client_id, ranked.c.rank))
             for r in rows:
                 found[r.client_id].append(task_from_row(cast(TaskRow, r)))
@@ -556,19 +574,16 @@ class SqlHistoryStore:
     ) -> ClientCard:
         """Every read of the card in one session: one connection checked out, one transaction,
         where the separate reads took one each; a limit of 0 skips that read."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             found = await load_clients(session, [client_id])
             if client_id not in found:
                 raise NotFound(f"client #{client_id} not found")
-            by_client = select(*table_of(NpsResponseRow).c).where(
-                NpsResponseRow.client_id == client_id
-            )
             return ClientCard(
                 client=found[client_id],
                 timeline=await _timeline(session, client_id, before_id, events) if events else [],
                 orders=await _orders(session, client_id, orders) if orders else [],
                 tasks=await _client_tasks(session, client_id, tasks) if tasks else [],
-                answers=await _answers(session, by_client, answers) if answers else [],
+                answers=await _client_answers(session, client_id, answers) if answers else [],
             )
 
     # -- batch writes (added by the Telegram bot: a page of button presses at once) -----------
@@ -694,13 +709,24 @@ def _task_values(task: NewTask, now: datetime) -> dict[str, Any]:
     }
 
 
+_BY_CLIENT = {"client_id": bindparam("client_id"), "limit": bindparam("limit", type_=Integer)}
+# the card's reads, built once (building a statement costs more CPU than running it)
+_CLIENT_ORDERS = (
+    select(*table_of(OrderRow).c)
+    .where(OrderRow.client_id == _BY_CLIENT["client_id"])
+    .order_by(OrderRow.placed_at.desc(), OrderRow.id.desc())
+    .limit(_BY_CLIENT["limit"])
+)
+_CLIENT_EVENTS = (
+    select(*table_of(EventRow).c)
+    .where(EventRow.client_id == _BY_CLIENT["client_id"])
+    .order_by(EventRow.at.desc(), EventRow.id.desc())
+    .limit(_BY_CLIENT["limit"])
+)
+
+
 async def _orders(session: AsyncSession, client_id: int, limit: int) -> list[Order]:
-    rows = await session.execute(
-        select(*table_of(OrderRow).c)
-        .where(OrderRow.client_id == client_id)
-        .order_by(OrderRow.placed_at.desc(), OrderRow.id.desc())
-        .limit(limit)
-    )
+    rows = await session.execute(_CLIENT_ORDERS, {"client_id": client_id, "limit": limit})
     return [order_from_row(cast(OrderRow, r)) for r in rows]
 
 
@@ -730,31 +756,118 @@ async def _timeline(
         query = query.where(
             or_(EventRow.at < last_at, and_(EventRow.at == last_at, EventRow.id < before_id))
         )
-    rows = await session.execute(
-        query.order_by(EventRow.at.desc(), EventRow.id.desc()).limit(limit)
-    )
+    if before is None:  # the first page, on every card: its statements built once
+        rows = await session.execute(_CLIENT_EVENTS, {"client_id": client_id, "limit": limit})
+        orders = await session.execute(
+            ORDER_ENTRIES_FIRST, {"client_id": client_id, "limit": limit}
+        )
+    else:
+        rows = await session.execute(
+            query.order_by(EventRow.at.desc(), EventRow.id.desc()).limit(limit)
+        )
+        orders = await session.execute(order_entries_query(client_id, before, limit))
     events = [event_from_row(cast(EventRow, r)) for r in rows]
-    orders = await session.execute(order_entries_query(client_id, before, limit))
     merged = events + order_entries(orders.all())
     merged.sort(key=lambda e: (e.at, e.id), reverse=True)
     return merged[:limit]
 
 
-async def _answers(session: AsyncSession, stmt: Any, limit: int) -> list[NpsResponse]:
-    # Core rows, not ORM objects: a page of them is built on every list request
-    n = NpsResponseRow
-    rows = await session.execute(stmt.order_by(n.answered_at.desc(), n.id.desc()).limit(limit))
-    return [nps_from_row(cast(NpsResponseRow, r)) for r in rows]
+_NAMES = select(table_of(ClientRow).c.id, table_of(ClientRow).c.name).where(
+    table_of(ClientRow).c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+@cache
+def _task_list_statement(conditions: frozenset[str], named: bool) -> Any:
+    """The task list's statement for this shape (built once per shape, values bound)."""
+    t, c = table_of(TaskRow), table_of(ClientRow)
+    stmt = select(*t.c)
+    if named:
+        stmt = stmt.add_columns(c.c.name.label("client_name")).outerjoin(
+            c, c.c.id == t.c.client_id
+        )
+    if "status" in conditions:
+        stmt = stmt.where(t.c.status == bindparam("status"))
+    if "assignee" in conditions:
+        stmt = stmt.where(t.c.assignee == bindparam("assignee"))
+    if "after_due" in conditions:
+        due: Any = bindparam("after_due")
+        stmt = stmt.where(
+            or_(t.c.due_at > due, and_(t.c.due_at == due, t.c.id > bindparam("after_id")))
+        )
+    return stmt.order_by(t.c.due_at, t.c.id).limit(bindparam("limit", type_=Integer))
+
+
+def _nps_page(
+    query: NpsQuery, before: NpsCursor | None, limit: int, *, named: bool
+) -> tuple[Any, dict[str, Any]]:
+    """The answers list's statement for this shape of query (built once per shape, the
+    values bound) and its parameters."""
+    params: dict[str, Any] = {"limit": limit}
+    if query.group is not None:
+        params["low"], params["high"] = NPS_SCORES[query.group]
+    if query.category is not None:
+        params["category"] = query.category.value
+    if query.since is not None:
+        params["since"] = query.since
+    if query.until is not None:
+        params["until"] = query.until
+    if query.client_id is not None:
+        params["client_id"] = query.client_id
+    if before is not None:
+        params["before_at"], params["before_id"] = before.answered_at, before.id
+    return _nps_statement(frozenset(params), named), params
+
+
+@cache
+def _nps_statement(conditions: frozenset[str], named: bool) -> Any:
+    """Building a statement costs more CPU than running it through asyncpg: each shape
+    of the list (which filters, a keyset or not, with names or not) is built once."""
+    n, c = table_of(NpsResponseRow), table_of(ClientRow)
+    stmt = select(*n.c)
+    if named:
+        stmt = stmt.add_columns(c.c.name.label("client_name")).outerjoin(
+            c, c.c.id == n.c.client_id
+        )
+    if "low" in conditions:
+        stmt = stmt.where(n.c.score >= bindparam("low"), n.c.score <= bindparam("high"))
+    if "category" in conditions:
+        stmt = stmt.where(n.c.reason_category == bindparam("category"))
+    if "since" in conditions:
+        stmt = stmt.where(n.c.answered_at >= bindparam("since"))
+    if "until" in conditions:
+        stmt = stmt.where(n.c.answered_at < bindparam("until"))
+    if "client_id" in conditions:
+        stmt = stmt.where(n.c.client_id == bindparam("client_id"))
+    if "before_at" in conditions:
+        at: Any = bindparam("before_at")
+        stmt = stmt.where(
+            or_(n.c.answered_at < at, and_(n.c.answered_at == at, n.c.id < bindparam("before_id")))
+        )
+    order = (n.c.answered_at.desc(), n.c.id.desc())
+    return stmt.order_by(*order).limit(bindparam("limit", type_=Integer))
+
+
+async def _client_answers(session: AsyncSession, client_id: int, limit: int) -> list[NpsResponse]:
+    stmt, params = _nps_page(NpsQuery(client_id=client_id), None, limit, named=False)
+    return [nps_from_row(cast(NpsResponseRow, r)) for r in await session.execute(stmt, params)]
+
+
+def _client_tasks_statement() -> Any:
+    finished = TaskRow.status.in_([TaskStatus.DONE.value, TaskStatus.CANCELLED.value])
+    return (
+        select(*table_of(TaskRow).c)
+        .where(TaskRow.client_id == bindparam("client_id"))
+        .order_by(finished, TaskRow.due_at, TaskRow.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+_CLIENT_TASKS = _client_tasks_statement()  # built once: the card reads it on every request
 
 
 async def _client_tasks(session: AsyncSession, client_id: int, limit: int) -> list[Task]:
-    finished = TaskRow.status.in_([TaskStatus.DONE.value, TaskStatus.CANCELLED.value])
-    rows = await session.execute(
-        select(*table_of(TaskRow).c)
-        .where(TaskRow.client_id == client_id)
-        .order_by(finished, TaskRow.due_at, TaskRow.id)
-        .limit(limit)
-    )
+    rows = await session.execute(_CLIENT_TASKS, {"client_id": client_id, "limit": limit})
     return [task_from_row(cast(TaskRow, r)) for r in rows]
 
 

@@ -116,6 +116,25 @@ async def test_client_list_filters_return_what_the_data_says(dash: Dashboard) ->
     assert "score-promoter" in row  # last answer
 
 
+async def test_client_list_statements_reused_per_shape_take_each_requests_values(
+    dash: Dashboard,
+) -> None:
+    """A list's statement is built once per shape of filters: the values of each request
+    (consent channel, page start, order ages, today) still decide what it lists."""
+    ids = await _business(dash)
+    await dash.store.set_consent(ids["lost"], ConsentChannel.CALL, True, source="test")
+    async with await dash.signed_in("anna") as http:
+        for _ in range(2):
+            assert await _listed(http, "consent=telegram") == {ids["repeat"]}
+            assert await _listed(http, "consent=call") == {ids["lost"]}
+            assert await _listed(http, f"segment=none&after={ids['none'] - 1}") == {ids["none"]}
+            assert await _listed(http, f"segment=none&after={ids['none']}") == set()
+            assert await _listed(http, "age=30&segment=new") == {ids["new"]}
+            assert await _listed(http, "age=90&segment=new") == {ids["formula"]}
+            assert await _listed(http, "nps=promoter&segment=repeat") == {ids["repeat"]}
+            assert await _listed(http, "nps=promoter&segment=lost") == set()
+
+
 async def test_client_list_pages_every_filtered_client_once(dash: Dashboard) -> None:
     for i in range(12):
         await dash.store.create_client(ClientInput(f"P{i}", name=f"Пётр {i}"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import or_, select, text
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history.store import ClientInput, SqlHistoryStore, client_matches
 from crm_sync.history.tables import ClientRow
+from povtor.db import autocommit_reads
 from povtor.domain import ChannelKind, NpsGroup, ReasonCategory, TaskStatus
 from povtor.errors import NotFound
 from povtor.ports import NewNpsResponse, NewTask, NpsCursor, NpsQuery
@@ -207,3 +209,82 @@ async def test_client_search_reads_few_clients_by_index_on_postgres(
     assert "ix_clients_name_trgm" in plan
     assert "ix_client_phones_phone_trgm" in plan
     assert "SubPlan" not in plan  # no phone subquery tested client by client
+
+
+async def test_named_nps_pages_are_the_plain_pages_with_the_clients_names(
+    store: SqlHistoryStore,
+) -> None:
+    c1, c2, *_ = await _clients(store)
+    await _answers(store, c1)
+    await _answers(store, c2)
+    window = NpsQuery(since=T0 + timedelta(days=2), until=T0 + timedelta(days=4))
+    shapes = [
+        NpsQuery(),
+        NpsQuery(group=NpsGroup.DETRACTOR),
+        NpsQuery(category=ReasonCategory.PRICE, group=NpsGroup.DETRACTOR),
+        window,
+        NpsQuery(client_id=c2),
+    ]
+    for query in shapes:  # each shape twice: its statement is built once and reused
+        for _ in range(2):
+            plain = await store.list_nps_answers(query, limit=100)
+            named, names = await store.list_nps_answers_named(query, limit=100)
+            assert named == plain
+            assert names == await store.client_names([a.client_id for a in plain])
+    assert (await store.list_nps_answers_named(NpsQuery(client_id=c2 + 100))) == ([], {})
+    seen: list[int] = []
+    cursor: NpsCursor | None = None
+    while page := (await store.list_nps_answers_named(NpsQuery(), before=cursor, limit=3))[0]:
+        seen.extend(a.id for a in page)
+        cursor = NpsCursor(page[-1].answered_at, page[-1].id)
+    assert seen == [a.id for a in await store.list_nps_answers(NpsQuery(), limit=100)]
+    assert len(seen) == 14
+
+
+async def test_named_task_pages_are_the_plain_pages_with_the_clients_names(
+    store: SqlHistoryStore,
+) -> None:
+    c1, c2, *_ = await _clients(store)
+    for i in range(5):
+        client = c1 if i % 2 else c2
+        await store.create_task(NewTask(client, "detractor", f"Задача {i}", T0 + timedelta(i)))
+    await store.create_task(NewTask(None, "manual", "Без клиента", T0))
+    first = await store.list_tasks(limit=3)
+    shapes: list[dict[str, Any]] = [
+        {},
+        {"status": TaskStatus.OPEN},
+        {"status": TaskStatus.DONE},
+        {"assignee": "anna"},
+        {"after": (first[-1].due_at, first[-1].id)},
+    ]
+    for shape in shapes:
+        for _ in range(2):  # each shape's statement is built once and reused
+            plain = await store.list_tasks(limit=3, **shape)
+            named, names = await store.list_tasks_named(limit=3, **shape)
+            assert named == plain
+            ids = [t.client_id for t in plain if t.client_id is not None]
+            assert names == await store.client_names(ids)
+    everything, names = await store.list_tasks_named(limit=10)
+    assert len(everything) == 6
+    assert None in {t.client_id for t in everything}
+    assert set(names) == {c1, c2}
+
+
+async def test_reads_run_outside_a_transaction_on_postgres_writes_inside(
+    engine: AsyncEngine, store: SqlHistoryStore
+) -> None:
+    reads = autocommit_reads(engine)
+    if engine.dialect.name == "postgresql":
+        # now() is the transaction's start: the same for every statement of a transaction
+        now = text("SELECT now()")
+        async with reads.connect() as conn:
+            assert await conn.scalar(now) < await conn.scalar(now)
+        async with engine.connect() as conn:
+            assert await conn.scalar(now) == await conn.scalar(now)
+    else:
+        assert reads is engine
+    c1, *_ = await _clients(store)
+    # a write of two rows (the task and its timeline event) is still one transaction
+    task = await store.create_task(NewTask(c1, "detractor", "Позвонить", T0))
+    assert [t.id for t in await store.list_client_tasks(c1)] == [task.id]
+    assert any(e.kind.value == "task" for e in await store.timeline(c1))
