@@ -2,7 +2,8 @@
 client and category, and per client, the order count, the last order, the median gap
 (``percentile_cont(0.5)`` over ``LAG`` gaps of ``date_part('epoch', ...)``) and the days since
 (``date_part('epoch', as_of - last) / 86400.0``), equal to the bit, on random histories with
-ties, NULL and empty categories, one-order groups and gaps of whole days; and the reorder pick
+ties, NULL and empty categories, one-order groups and gaps of whole days; per client the last
+delivery (``MAX(delivered_at)``, orders without one left out); and the reorder pick
 and the win-back silence select what the SQL's ``ROW_NUMBER`` and conditions select."""
 
 from __future__ import annotations
@@ -54,7 +55,20 @@ async def _load(engine: AsyncEngine, rng: random.Random, clients: int) -> None:
                 at = datetime(2105, 6, 1, tzinfo=UTC) - timedelta(
                     microseconds=rng.randint(0, 10**12)
                 )
-            orders.append({"c": c, "ext": f"{c}-{k}", "cat": rng.choice(CATEGORIES), "at": at})
+            delivered = (
+                None
+                if rng.random() < 0.3
+                else at + timedelta(microseconds=rng.randint(0, 10**6 * 86400 * 20))
+            )
+            orders.append(
+                {
+                    "c": c,
+                    "ext": f"{c}-{k}",
+                    "cat": rng.choice(CATEGORIES),
+                    "at": at,
+                    "delivered": delivered,
+                }
+            )
     async with engine.begin() as conn:
         await conn.execute(
             text(
@@ -66,10 +80,12 @@ async def _load(engine: AsyncEngine, rng: random.Random, clients: int) -> None:
         )
         await conn.execute(
             text(
-                "INSERT INTO orders (external_id, client_id, placed_at, amount, currency,"
-                " category, created_at, updated_at)"
-                " VALUES (:ext, :c, :at, 1, 'RUB', :cat, now(), now())"
-            ).bindparams(bindparam("at", type_=UtcDateTime())),
+                "INSERT INTO orders (external_id, client_id, placed_at, delivered_at, amount,"
+                " currency, category, created_at, updated_at)"
+                " VALUES (:ext, :c, :at, :delivered, 1, 'RUB', :cat, now(), now())"
+            ).bindparams(
+                bindparam("at", type_=UtcDateTime()), bindparam("delivered", type_=UtcDateTime())
+            ),
             orders,
         )
 
@@ -127,6 +143,14 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
                 as_of,
             )
         ).all()
+        delivered_rows = (
+            await conn.execute(
+                text(
+                    "SELECT client_id, MAX(delivered_at) AS last_at FROM orders"
+                    " WHERE delivered_at IS NOT NULL GROUP BY client_id ORDER BY client_id"
+                )
+            )
+        ).all()
         pick_rows = (
             await conn.execute(
                 text(f"""
@@ -154,6 +178,11 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
     _same(by_client, by_client_rows)
     assert (by_client.orders > 1).any()
     assert (by_client.orders == 1).any()
+
+    delivered = order_cycles.latest(client, binary_array(got.delivered, "f8"))
+    assert 0 < len(delivered_rows) < 400  # clients with and without a delivery
+    assert delivered.client.tolist() == [r.client_id for r in delivered_rows]
+    assert np.array_equal(delivered.last_us, _us([r.last_at for r in delivered_rows]))
 
     picks = order_cycles.soonest_due(by_cat, lead=3, grace=14)
     assert len(picks) > 20
