@@ -66,26 +66,36 @@ def _row_type(columns: tuple[str, ...]) -> Any:
 
 # The orders of a page, read once for every purpose, sorted as order_cycles reads them, as four
 # arrays in PostgreSQL's binary form (one sort; a sorted subquery feeds array_agg in its order):
-# client ids, category codes (1-based positions in the page's categories, listed in the
-# database's order, NULL first), epochs of the orders and of their deliveries (-Infinity: not
-# delivered) for the NPS survey. Codes instead of texts, binary instead of decoded lists: no
-# Python object per order.
-ORDERS_ARRAYS_SQL = """
-WITH k AS (
-    SELECT array_agg(category ORDER BY category NULLS FIRST) AS categories
-    FROM (SELECT DISTINCT category FROM orders
-          WHERE client_id > :after AND client_id <= :upto) AS d
-)
-SELECT k.categories, o.client, o.code, o.epoch, o.delivered
+# client ids, category codes (1-based positions in the categories, listed in the database's
+# order, NULL first), epochs of the orders and of their deliveries (-Infinity: not delivered)
+# for the NPS survey. Codes instead of texts, binary instead of decoded lists: no Python object
+# per order.
+_ARRAYS = """
+WITH k AS ({categories})
+SELECT k.categories, o.client, o.code, o.epoch, o.delivered, o.unknown
 FROM k, LATERAL (
     SELECT array_send(array_agg(client_id)) AS client, array_send(array_agg(code)) AS code,
-           array_send(array_agg(epoch)) AS epoch, array_send(array_agg(delivered)) AS delivered
+           array_send(array_agg(epoch)) AS epoch, array_send(array_agg(delivered)) AS delivered,
+           bool_or(code IS NULL) AS unknown
     FROM (SELECT client_id, array_position(k.categories, category) AS code,
                  date_part('epoch', placed_at) AS epoch,
                  COALESCE(date_part('epoch', delivered_at), '-Infinity') AS delivered
           FROM orders WHERE client_id > :after AND client_id <= :upto
           ORDER BY client_id, code, placed_at) AS s
 ) AS o"""
+# The categories: the page's own (a second scan of its orders), with those of ``:known`` (a
+# text array, possibly empty).
+ORDERS_ARRAYS_SQL = _ARRAYS.format(
+    categories="""
+    SELECT array_agg(category ORDER BY category NULLS FIRST) AS categories
+    FROM (SELECT category FROM orders WHERE client_id > :after AND client_id <= :upto
+          UNION SELECT unnest(CAST(:known AS TEXT[]))) AS d"""
+)
+# The categories of earlier pages, in the database's order, as they were: no second scan; when
+# the page has another (``unknown``: an order without a code), it is read again with the one
+# above.
+KNOWN_ARRAYS_SQL = _ARRAYS.format(categories="SELECT CAST(:known AS TEXT[]) AS categories")
+KNOWN_CATEGORIES_MAX = 64  # more: array_position's linear search per order would cost more
 
 
 def binary_array(data: bytes, element: str) -> npt.NDArray[Any]:
@@ -114,6 +124,10 @@ class SqlPlanningSource:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self.dialect: str = sessions.kw["bind"].dialect.name
+        # PostgreSQL: the order categories of the pages read so far, in the database's order
+        # (a page that has no other needs no scan for its own); empty: none known yet; None:
+        # more than KNOWN_CATEGORIES_MAX, every page scans for its own.
+        self._categories: list[str | None] | None = []
 
     # -- PlanningSource -------------------------------------------------------------------------
 
@@ -431,8 +445,7 @@ class SqlPlanningSource:
         """PostgreSQL: the page's orders once; the cycles of reorder and win-back and the last
         delivery of NPS in NumPy; then the columns of the clients found."""
         rules, as_of = page.rules, page.as_of
-        bounds = {"after": page.after, "upto": page.upto}
-        got = (await page.session.execute(text(ORDERS_ARRAYS_SQL), bounds)).one()
+        got = await self._orders_arrays(page.session, page.after, page.upto)
         if got.client is None:  # no orders in the page
             return {}
         # NumPy releases the GIL for most of this: another thread, while the loop plans on
@@ -457,6 +470,21 @@ class SqlPlanningSource:
                 if (r := reachable.get(client_id)) is not None
             ]
         return found
+
+    async def _orders_arrays(self, session: AsyncSession, after: int, upto: int) -> Any:
+        """``ORDERS_ARRAYS_SQL``'s row for a page; with the categories of earlier pages when
+        they are all the page has (no second scan of its orders)."""
+        known = self._categories or []
+        bounds = {"after": after, "upto": upto, "known": known}
+        if known:
+            got = (await session.execute(text(KNOWN_ARRAYS_SQL), bounds)).one()
+            if not got.unknown:
+                return got
+        got = (await session.execute(text(ORDERS_ARRAYS_SQL), bounds)).one()
+        if self._categories is not None and got.categories is not None:
+            many = len(got.categories) > KNOWN_CATEGORIES_MAX
+            self._categories = None if many else list(got.categories)
+        return got
 
     async def _nps_of(self, page: _PageRead, delivered: dict[int, int]) -> list[Candidate]:
         """PostgreSQL: the NPS candidates among the clients whose last delivery (microseconds,

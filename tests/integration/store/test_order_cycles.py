@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history import order_cycles
-from crm_sync.history.planning_source import ORDERS_ARRAYS_SQL, binary_array
+from crm_sync.history.planning_source import KNOWN_ARRAYS_SQL, ORDERS_ARRAYS_SQL, binary_array
 from povtor.db import UtcDateTime, create_engine
 from tests.conftest import run_blocking, truncate_all
 
@@ -126,7 +126,8 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
     await _load(pg, random.Random(5), 400)
     as_of = {"as_of": AS_OF}
     async with pg.connect() as conn:
-        got = (await conn.execute(text(ORDERS_ARRAYS_SQL), {"after": 0, "upto": 400})).one()
+        page = {"after": 0, "upto": 400}
+        got = (await conn.execute(text(ORDERS_ARRAYS_SQL), {**page, "known": []})).one()
         by_cat_rows = (
             await conn.execute(
                 text(
@@ -200,3 +201,30 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
     ]
     assert len(ok) > 20
     assert quiet.tolist() == ok
+
+
+async def test_known_categories_give_the_same_arrays_or_say_one_is_missing(
+    pg: AsyncEngine,
+) -> None:
+    await _load(pg, random.Random(7), 200)
+    page = {"after": 0, "upto": 200}
+    async with pg.connect() as conn:
+        full = (await conn.execute(text(ORDERS_ARRAYS_SQL), {**page, "known": []})).one()
+        categories = list(full.categories)
+        assert not full.unknown
+        again = (await conn.execute(text(KNOWN_ARRAYS_SQL), {**page, "known": categories})).one()
+        missing = [c for c in categories if c != "чай"]
+        short = (await conn.execute(text(KNOWN_ARRAYS_SQL), {**page, "known": missing})).one()
+        merged = (await conn.execute(text(ORDERS_ARRAYS_SQL), {**page, "known": ["Zz"]})).one()
+    assert not again.unknown
+    assert again.categories == categories
+    assert (again.client, again.code, again.epoch, again.delivered) == (
+        full.client,
+        full.code,
+        full.epoch,
+        full.delivered,
+    )
+    assert short.unknown  # an order of "чай" has no code: the page is read with its own
+    # the known categories join the page's own, in the database's order
+    assert "Zz" in merged.categories
+    assert [c for c in merged.categories if c != "Zz"] == categories
