@@ -163,3 +163,21 @@ def silent(c: Cycles, *, first: int, ceiling: float, factor: float) -> Ints:
         & ((c.orders == 1) | (c.since >= c.cycle * factor))
     )
     return np.flatnonzero(ok)
+
+
+@dataclass(frozen=True)
+class Latest:
+    """Per client with a value: the greatest value, as microseconds since the epoch."""
+
+    client: Ints
+    last_us: Ints
+
+
+def latest(client: Ints, epoch_s: Floats) -> Latest:
+    """Per client (``client`` sorted), the greatest of its ``epoch_s`` (``date_part('epoch',
+    t)`` values; -Infinity for none), for the clients with one: SQL's ``MAX(t)`` where ``t``
+    is not NULL."""
+    first = np.flatnonzero(_starts(client))
+    greatest = np.maximum.reduceat(epoch_s, first) if len(first) else epoch_s[:0]
+    some = np.isfinite(greatest)
+    return Latest(client[first][some], microseconds(greatest[some]))

@@ -64,26 +64,38 @@ def _row_type(columns: tuple[str, ...]) -> Any:
     return namedtuple("CandidateRow", columns)
 
 
-# The orders of a page for the cycles, sorted as order_cycles reads them, as three arrays in
-# PostgreSQL's binary form (one sort; a sorted subquery feeds array_agg in its order): client
-# ids, category codes (1-based positions in the page's categories, listed in the database's
-# order, NULL first) and epochs. Codes instead of texts, binary instead of decoded lists: no
-# Python object per order.
-ORDERS_ARRAYS_SQL = """
-WITH k AS (
-    SELECT array_agg(category ORDER BY category NULLS FIRST) AS categories
-    FROM (SELECT DISTINCT category FROM orders
-          WHERE client_id > :after AND client_id <= :upto) AS d
-)
-SELECT k.categories, o.client, o.code, o.epoch
+# The orders of a page, read once for every purpose, sorted as order_cycles reads them, as four
+# arrays in PostgreSQL's binary form (one sort; a sorted subquery feeds array_agg in its order):
+# client ids, category codes (1-based positions in the categories, listed in the database's
+# order, NULL first), epochs of the orders and of their deliveries (-Infinity: not delivered)
+# for the NPS survey. Codes instead of texts, binary instead of decoded lists: no Python object
+# per order.
+_ARRAYS = """
+WITH k AS ({categories})
+SELECT k.categories, o.client, o.code, o.epoch, o.delivered, o.unknown
 FROM k, LATERAL (
     SELECT array_send(array_agg(client_id)) AS client, array_send(array_agg(code)) AS code,
-           array_send(array_agg(epoch)) AS epoch
+           array_send(array_agg(epoch)) AS epoch, array_send(array_agg(delivered)) AS delivered,
+           bool_or(code IS NULL) AS unknown
     FROM (SELECT client_id, array_position(k.categories, category) AS code,
-                 date_part('epoch', placed_at) AS epoch
+                 date_part('epoch', placed_at) AS epoch,
+                 COALESCE(date_part('epoch', delivered_at), '-Infinity') AS delivered
           FROM orders WHERE client_id > :after AND client_id <= :upto
           ORDER BY client_id, code, placed_at) AS s
 ) AS o"""
+# The categories: the page's own (a second scan of its orders), with those of ``:known`` (a
+# text array, possibly empty).
+ORDERS_ARRAYS_SQL = _ARRAYS.format(
+    categories="""
+    SELECT array_agg(category ORDER BY category NULLS FIRST) AS categories
+    FROM (SELECT category FROM orders WHERE client_id > :after AND client_id <= :upto
+          UNION SELECT unnest(CAST(:known AS TEXT[]))) AS d"""
+)
+# The categories of earlier pages, in the database's order, as they were: no second scan; when
+# the page has another (``unknown``: an order without a code), it is read again with the one
+# above.
+KNOWN_ARRAYS_SQL = _ARRAYS.format(categories="SELECT CAST(:known AS TEXT[]) AS categories")
+KNOWN_CATEGORIES_MAX = 64  # more: array_position's linear search per order would cost more
 
 
 def binary_array(data: bytes, element: str) -> npt.NDArray[Any]:
@@ -112,6 +124,10 @@ class SqlPlanningSource:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self.dialect: str = sessions.kw["bind"].dialect.name
+        # PostgreSQL: the order categories of the pages read so far, in the database's order
+        # (a page that has no other needs no scan for its own); empty: none known yet; None:
+        # more than KNOWN_CATEGORIES_MAX, every page scans for its own.
+        self._categories: list[str | None] | None = []
 
     # -- PlanningSource -------------------------------------------------------------------------
 
@@ -144,13 +160,18 @@ class SqlPlanningSource:
                 return {Purpose.NPS: await self._nps(page)}
 
             async def by_cycles(page: _PageRead) -> Found:
-                if self.dialect == "postgresql":
-                    return await self._cycles_from_arrays(page, cycles)
                 return await self._cycles_in_sql(page, cycles)
+
+            async def from_arrays(page: _PageRead) -> Found:
+                return await self._from_arrays(page, found.keys())
 
             # One connection for a page: the planner reads the next pages while it plans
             # this one, and that keeps the database busy.
-            for part in ([nps] if Purpose.NPS in found else []) + ([by_cycles] if cycles else []):
+            if self.dialect == "postgresql":
+                parts = [from_arrays]
+            else:
+                parts = ([nps] if Purpose.NPS in found else []) + ([by_cycles] if cycles else [])
+            for part in parts:
                 found.update(await read(part))
         except SQLAlchemyError as err:
             raise StoreError(f"cannot read the history for planning: {err}") from err
@@ -308,11 +329,25 @@ class SqlPlanningSource:
           AND c.id > :after AND c.id <= :upto{self._ad_grant(rules)}
         ORDER BY c.id"""
 
-    def nps_sql(self) -> str:
-        since_delivery = self._days(self._as_of(), "d.delivered")
+    def _not_asked(self, key: str) -> tuple[str, str]:
+        """The joins and the condition of NPS: no score and no survey within ``:window``
+        days of the pass's moment (``key``: the client's id column)."""
         surveys = (
             f" AND kind IN ('call', 'message_out', 'note') AND {self._purpose('data')} = 'nps'"
         )
+        joins = self._per_client(
+            "a", "MAX(answered_at) AS answered", "nps_responses", key
+        ) + self._per_client("s", "MAX(at) AS surveyed", "events", key, surveys)
+        where = (
+            f"(a.answered IS NULL OR {self._days(self._as_of(), 'a.answered')} >= :window)"
+            f" AND (s.surveyed IS NULL OR {self._days(self._as_of(), 's.surveyed')} >= :window)"
+        )
+        return joins, where
+
+    def nps_sql(self) -> str:
+        """SQLite: the clients whose last delivery is in the survey's days, not asked lately."""
+        since_delivery = self._days(self._as_of(), "d.delivered")
+        joins, not_asked = self._not_asked("d.client_id")
         return f"""
         WITH d AS (
             SELECT client_id, MAX(delivered_at) AS delivered FROM orders
@@ -320,13 +355,21 @@ class SqlPlanningSource:
             GROUP BY client_id
         )
         SELECT {self._CLIENT_COLS}, d.delivered AS last_at
-        FROM d JOIN clients c ON c.id = d.client_id{self._grants_join()}
-        {self._per_client("a", "MAX(answered_at) AS answered", "nps_responses", "d.client_id")}
-        {self._per_client("s", "MAX(at) AS surveyed", "events", "d.client_id", surveys)}
+        FROM d JOIN clients c ON c.id = d.client_id{self._grants_join()}{joins}
         WHERE c.opted_out_at IS NULL AND c.id > :after AND c.id <= :upto
           AND {since_delivery} >= :after_days AND {since_delivery} < :after_days + :grace
-          AND (a.answered IS NULL OR {self._days(self._as_of(), "a.answered")} >= :window)
-          AND (s.surveyed IS NULL OR {self._days(self._as_of(), "s.surveyed")} >= :window)
+          AND {not_asked}
+        ORDER BY c.id"""
+
+    def nps_clients_sql(self) -> str:
+        """PostgreSQL: the columns of the clients among ``:ids`` (their last delivery in the
+        survey's days) not opted out and not asked lately."""
+        joins, not_asked = self._not_asked("c.id")
+        return f"""
+        SELECT {self._CLIENT_COLS}
+        FROM clients c{self._grants_join()}{joins}
+        WHERE c.id = ANY(CAST(:ids AS BIGINT[])) AND c.opted_out_at IS NULL
+          AND c.id > :after AND c.id <= :upto AND {not_asked}
         ORDER BY c.id"""
 
     def _purpose(self, column: str) -> str:
@@ -362,7 +405,7 @@ class SqlPlanningSource:
             "window": rules.nps_window_days,
         }
         rows = await self._rows(page, self.nps_sql(), params)
-        return [_nps(r, rules) for r in rows]
+        return [_nps(r, rules, r.last_at) for r in rows]
 
     @staticmethod
     def _cycle_params(rules: PlanningRules) -> dict[str, Any]:
@@ -398,43 +441,80 @@ class SqlPlanningSource:
             ]
         return found
 
-    async def _cycles_from_arrays(self, page: _PageRead, purposes: Collection[Purpose]) -> Found:
-        """PostgreSQL: the page's orders once, the cycles of both purposes in NumPy."""
+    async def _from_arrays(self, page: _PageRead, purposes: Collection[Purpose]) -> Found:
+        """PostgreSQL: the page's orders once; the cycles of reorder and win-back and the last
+        delivery of NPS in NumPy; then the columns of the clients found."""
         rules, as_of = page.rules, page.as_of
-        bounds = {"after": page.after, "upto": page.upto}
-        got = (await page.session.execute(text(ORDERS_ARRAYS_SQL), bounds)).one()
+        got = await self._orders_arrays(page.session, page.after, page.upto)
         if got.client is None:  # no orders in the page
             return {}
         # NumPy releases the GIL for most of this: another thread, while the loop plans on
-        reorder, winback = await asyncio.to_thread(_due_in_arrays, got, as_of, rules, purposes)
+        due = await asyncio.to_thread(_due_in_arrays, got, as_of, rules, purposes)
         thresholds = sorted(rules.winback_after_days)
-        ids = sorted({r[0] for r in reorder} | {w[0] for w in winback})
+        ids = sorted({r[0] for r in due.reorder} | {w[0] for w in due.winback})
         rows = await self._rows(page, self.clients_sql(rules), {"ids": ids}) if ids else []
         reachable = {r.client_id: r for r in rows}
         found: Found = {}
+        if Purpose.NPS in purposes:
+            found[Purpose.NPS] = await self._nps_of(page, dict(due.nps))
         if Purpose.REORDER in purposes:
             found[Purpose.REORDER] = [
                 _reorder(r, rules, grp, order_cycles.last_at(us), orders, cyc)
-                for client_id, grp, us, orders, cyc in reorder
+                for client_id, grp, us, orders, cyc in due.reorder
                 if (r := reachable.get(client_id)) is not None
             ]
         if Purpose.WINBACK in purposes:
             found[Purpose.WINBACK] = [
                 _winback(r, thresholds, order_cycles.last_at(us), since)
-                for client_id, us, since in winback
+                for client_id, us, since in due.winback
                 if (r := reachable.get(client_id)) is not None
             ]
         return found
 
+    async def _orders_arrays(self, session: AsyncSession, after: int, upto: int) -> Any:
+        """``ORDERS_ARRAYS_SQL``'s row for a page; with the categories of earlier pages when
+        they are all the page has (no second scan of its orders)."""
+        known = self._categories or []
+        bounds = {"after": after, "upto": upto, "known": known}
+        if known:
+            got = (await session.execute(text(KNOWN_ARRAYS_SQL), bounds)).one()
+            if not got.unknown:
+                return got
+        got = (await session.execute(text(ORDERS_ARRAYS_SQL), bounds)).one()
+        if self._categories is not None and got.categories is not None:
+            many = len(got.categories) > KNOWN_CATEGORIES_MAX
+            self._categories = None if many else list(got.categories)
+        return got
+
+    async def _nps_of(self, page: _PageRead, delivered: dict[int, int]) -> list[Candidate]:
+        """PostgreSQL: the NPS candidates among the clients whose last delivery (microseconds,
+        by client) is in the survey's days, not scored or surveyed within the window."""
+        if not delivered:
+            return []
+        rules = page.rules
+        params = {"ids": list(delivered), "window": rules.nps_window_days}
+        rows = await self._rows(page, self.nps_clients_sql(), params)
+        return [_nps(r, rules, order_cycles.last_at(delivered[r.client_id])) for r in rows]
+
 
 ReorderDue = list[tuple[int, str, int, int, float]]  # client, category, last (us), orders, cycle
 WinbackDue = list[tuple[int, int, float]]  # client, last order (us), days since
+NpsDue = list[tuple[int, int]]  # client, last delivery (us)
+
+
+@dataclass(frozen=True, slots=True)
+class _ArraysDue:
+    reorder: ReorderDue
+    winback: WinbackDue
+    nps: NpsDue
 
 
 def _due_in_arrays(
     got: Any, as_of: datetime, rules: PlanningRules, purposes: Collection[Purpose]
-) -> tuple[ReorderDue, WinbackDue]:
-    """The reorder and win-back occasions of a page from ``ORDERS_ARRAYS_SQL``'s arrays."""
+) -> _ArraysDue:
+    """The reorder, win-back and NPS occasions of a page from ``ORDERS_ARRAYS_SQL``'s arrays
+    (NPS: the clients whose last delivery is in the survey's days; the answers and surveys are
+    the database's to check)."""
     client = binary_array(got.client, "i8")
     epoch_s = binary_array(got.epoch, "f8")
     cycle = SqlPlanningSource._cycle_params(rules)
@@ -474,7 +554,14 @@ def _due_in_arrays(
                 strict=True,
             )
         )
-    return reorder, winback
+    nps: NpsDue = []
+    if Purpose.NPS in purposes:
+        delivered = order_cycles.latest(client, binary_array(got.delivered, "f8"))
+        since = order_cycles.days_since(as_of, delivered.last_us)
+        after = rules.nps_after_delivery_days
+        i = np.flatnonzero((since >= after) & (since < after + rules.nps_grace_days))
+        nps = list(zip(delivered.client[i].tolist(), delivered.last_us[i].tolist(), strict=True))
+    return _ArraysDue(reorder, winback, nps)
 
 
 def _reorder(
@@ -511,15 +598,15 @@ def _winback(r: Any, thresholds: list[int], last_at: datetime, since: float) -> 
     )
 
 
-def _nps(r: Any, rules: PlanningRules) -> Candidate:
-    day = r.last_at.date().isoformat()
+def _nps(r: Any, rules: PlanningRules, delivered: datetime) -> Candidate:
+    day = delivered.date().isoformat()
     return _candidate(
         r,
         Purpose.NPS,
-        due_at=r.last_at + timedelta(days=rules.nps_after_delivery_days),
+        due_at=delivered + timedelta(days=rules.nps_after_delivery_days),
         reason=f"NPS: order delivered {day}, no score in {rules.nps_window_days} d",
         key=f"nps:{r.client_id}:{day}",
-        data={"delivered": str(r.last_at)},
+        data={"delivered": str(delivered)},
     )
 
 

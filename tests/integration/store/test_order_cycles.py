@@ -2,7 +2,8 @@
 client and category, and per client, the order count, the last order, the median gap
 (``percentile_cont(0.5)`` over ``LAG`` gaps of ``date_part('epoch', ...)``) and the days since
 (``date_part('epoch', as_of - last) / 86400.0``), equal to the bit, on random histories with
-ties, NULL and empty categories, one-order groups and gaps of whole days; and the reorder pick
+ties, NULL and empty categories, one-order groups and gaps of whole days; per client the last
+delivery (``MAX(delivered_at)``, orders without one left out); and the reorder pick
 and the win-back silence select what the SQL's ``ROW_NUMBER`` and conditions select."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history import order_cycles
-from crm_sync.history.planning_source import ORDERS_ARRAYS_SQL, binary_array
+from crm_sync.history.planning_source import KNOWN_ARRAYS_SQL, ORDERS_ARRAYS_SQL, binary_array
 from povtor.db import UtcDateTime, create_engine
 from tests.conftest import run_blocking, truncate_all
 
@@ -54,7 +55,20 @@ async def _load(engine: AsyncEngine, rng: random.Random, clients: int) -> None:
                 at = datetime(2105, 6, 1, tzinfo=UTC) - timedelta(
                     microseconds=rng.randint(0, 10**12)
                 )
-            orders.append({"c": c, "ext": f"{c}-{k}", "cat": rng.choice(CATEGORIES), "at": at})
+            delivered = (
+                None
+                if rng.random() < 0.3
+                else at + timedelta(microseconds=rng.randint(0, 10**6 * 86400 * 20))
+            )
+            orders.append(
+                {
+                    "c": c,
+                    "ext": f"{c}-{k}",
+                    "cat": rng.choice(CATEGORIES),
+                    "at": at,
+                    "delivered": delivered,
+                }
+            )
     async with engine.begin() as conn:
         await conn.execute(
             text(
@@ -66,10 +80,12 @@ async def _load(engine: AsyncEngine, rng: random.Random, clients: int) -> None:
         )
         await conn.execute(
             text(
-                "INSERT INTO orders (external_id, client_id, placed_at, amount, currency,"
-                " category, created_at, updated_at)"
-                " VALUES (:ext, :c, :at, 1, 'RUB', :cat, now(), now())"
-            ).bindparams(bindparam("at", type_=UtcDateTime())),
+                "INSERT INTO orders (external_id, client_id, placed_at, delivered_at, amount,"
+                " currency, category, created_at, updated_at)"
+                " VALUES (:ext, :c, :at, :delivered, 1, 'RUB', :cat, now(), now())"
+            ).bindparams(
+                bindparam("at", type_=UtcDateTime()), bindparam("delivered", type_=UtcDateTime())
+            ),
             orders,
         )
 
@@ -110,7 +126,8 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
     await _load(pg, random.Random(5), 400)
     as_of = {"as_of": AS_OF}
     async with pg.connect() as conn:
-        got = (await conn.execute(text(ORDERS_ARRAYS_SQL), {"after": 0, "upto": 400})).one()
+        page = {"after": 0, "upto": 400}
+        got = (await conn.execute(text(ORDERS_ARRAYS_SQL), {**page, "known": []})).one()
         by_cat_rows = (
             await conn.execute(
                 text(
@@ -125,6 +142,14 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
                     bindparam("as_of", type_=UtcDateTime())
                 ),
                 as_of,
+            )
+        ).all()
+        delivered_rows = (
+            await conn.execute(
+                text(
+                    "SELECT client_id, MAX(delivered_at) AS last_at FROM orders"
+                    " WHERE delivered_at IS NOT NULL GROUP BY client_id ORDER BY client_id"
+                )
             )
         ).all()
         pick_rows = (
@@ -155,6 +180,11 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
     assert (by_client.orders > 1).any()
     assert (by_client.orders == 1).any()
 
+    delivered = order_cycles.latest(client, binary_array(got.delivered, "f8"))
+    assert 0 < len(delivered_rows) < 400  # clients with and without a delivery
+    assert delivered.client.tolist() == [r.client_id for r in delivered_rows]
+    assert np.array_equal(delivered.last_us, _us([r.last_at for r in delivered_rows]))
+
     picks = order_cycles.soonest_due(by_cat, lead=3, grace=14)
     assert len(picks) > 20
     # NULL and '' tie in the SQL's order (both ''), so they are compared as ''
@@ -171,3 +201,30 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
     ]
     assert len(ok) > 20
     assert quiet.tolist() == ok
+
+
+async def test_known_categories_give_the_same_arrays_or_say_one_is_missing(
+    pg: AsyncEngine,
+) -> None:
+    await _load(pg, random.Random(7), 200)
+    page = {"after": 0, "upto": 200}
+    async with pg.connect() as conn:
+        full = (await conn.execute(text(ORDERS_ARRAYS_SQL), {**page, "known": []})).one()
+        categories = list(full.categories)
+        assert not full.unknown
+        again = (await conn.execute(text(KNOWN_ARRAYS_SQL), {**page, "known": categories})).one()
+        missing = [c for c in categories if c != "чай"]
+        short = (await conn.execute(text(KNOWN_ARRAYS_SQL), {**page, "known": missing})).one()
+        merged = (await conn.execute(text(ORDERS_ARRAYS_SQL), {**page, "known": ["Zz"]})).one()
+    assert not again.unknown
+    assert again.categories == categories
+    assert (again.client, again.code, again.epoch, again.delivered) == (
+        full.client,
+        full.code,
+        full.epoch,
+        full.delivered,
+    )
+    assert short.unknown  # an order of "чай" has no code: the page is read with its own
+    # the known categories join the page's own, in the database's order
+    assert "Zz" in merged.categories
+    assert [c for c in merged.categories if c != "Zz"] == categories
