@@ -18,7 +18,7 @@ import json
 import logging
 import operator
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -162,25 +162,26 @@ class Finish:
     detail: str = ""
 
 
+# What a claim reads of its row, in this order (``_claims`` unpacks it): not the lease, the
+# outcome or the timestamps the claim has just written or does not need.
+_CLAIM_COLUMNS = (
+    "id",
+    "client_id",
+    "purpose",
+    "channel",
+    "state",
+    "not_before",
+    "idempotency_key",
+    "attempt_no",
+    "reason",
+    "payload",
+    "fallback_of",
+    "takeovers",
+    "our_failures",
+)
 _PURPOSE = {p.value: p for p in Purpose}
 _CHANNEL = {c.value: c for c in ChannelKind}
 _STATE = {s.value: s for s in AttemptState}
-
-
-def _attempt(row: Any) -> Attempt:
-    return Attempt(
-        id=row.id,
-        client_id=row.client_id,
-        purpose=_PURPOSE[row.purpose],  # a dict, not Purpose(...): once per claimed row
-        channel=_CHANNEL[row.channel],
-        state=_STATE[row.state],
-        not_before=row.not_before,
-        idempotency_key=row.idempotency_key,
-        attempt_no=row.attempt_no,
-        reason=row.reason,
-        payload=row.payload or {},
-        our_failures=row.our_failures,
-    )
 
 
 class AttemptQueue:
@@ -458,11 +459,9 @@ class AttemptQueue:
             takeover=takeover,
             values=values,
             hold=hold,
+            columns=_CLAIM_COLUMNS,
         )
-        return [
-            Claim(_attempt(r), batch.token, resumed, r.takeovers, r.fallback_of)
-            for r in batch.rows
-        ]
+        return _claims(batch.rows, batch.token, resumed)
 
     async def renew_leases(self, now: datetime) -> int:
         async with self._write() as session:
@@ -1003,25 +1002,35 @@ async def _hold_due(
     stmt = _HOLD_DUE_LOCKED if lock_clients else _HOLD_DUE
     rows = list(await session.execute(stmt, {"now": now, "limit": limit}))
     rows.sort(key=_by_due)
-    token = uuid.uuid4().hex
-    loads = _JSON_LOADS
+    return _claims(rows, uuid.uuid4().hex, False, _JSON_LOADS)
+
+
+def _claims(
+    rows: Iterable[Sequence[Any]],
+    token: str,
+    resumed: bool,
+    loads: Callable[[str], Any] | None = None,
+) -> list[Claim]:
+    """Claims of rows with the columns of ``_CLAIM_COLUMNS`` first, in that order (a tuple
+    unpacked and an ``Attempt`` built from positions: once per claimed row); ``loads``
+    decodes a payload read as text."""
     return [
         Claim(
             Attempt(
                 id_,
                 client_id,
-                _PURPOSE[purpose],
+                _PURPOSE[purpose],  # a dict, not Purpose(...)
                 _CHANNEL[channel],
                 _STATE[state],
                 not_before,
                 key,
                 attempt_no,
                 reason,
-                (loads(payload) or {}) if payload is not None else {},
+                (payload if loads is None else loads(payload) or {}) if payload else {},
                 our_failures,
             ),
             token,
-            False,
+            resumed,
             takeovers,
             fallback_of,
         )
@@ -1039,7 +1048,7 @@ async def _hold_due(
             fallback_of,
             takeovers,
             our_failures,
-            *_locked,
+            *_rest,
         ) in rows
     ]
 

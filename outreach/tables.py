@@ -16,7 +16,6 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -36,9 +35,10 @@ class AttemptRow(Base):
     __tablename__ = "outreach_attempts"
     __table_args__ = (
         Index("ix_outreach_attempts_due", "not_before", postgresql_where=_DUE, sqlite_where=_DUE),
-        Index(
+        Index(  # outreach_0004: the lease and its worker (takeovers, renewals, release)
             "ix_outreach_attempts_lease",
             "lease_expires_at",
+            "worker_id",
             postgresql_where=_LEASED,
             sqlite_where=_LEASED,
         ),
@@ -48,12 +48,6 @@ class AttemptRow(Base):
             "created_at",
             postgresql_where=_NPS,
             sqlite_where=_NPS,
-        ),
-        Index(
-            "ix_outreach_attempts_worker",
-            "worker_id",
-            postgresql_where=_LEASED,
-            sqlite_where=_LEASED,
         ),
         Index(
             "ix_outreach_attempts_fallback_of",
@@ -130,21 +124,20 @@ class AttemptOutcomeRow(Base):
 
 
 class ContactRow(Base):
-    """A contact made (an execution started): what the caps count."""
+    """A contact made (an execution started): what the caps count. One per execution: its
+    key is the primary key (outreach_0004; no serial id)."""
 
     __tablename__ = "outreach_contacts"
     __table_args__ = (
-        UniqueConstraint("attempt_id", "attempt_no", name="uq_outreach_contacts_execution"),
         Index("ix_outreach_contacts_client", "client_id", "channel", "at"),
         Index("ix_outreach_contacts_at", "at"),  # outreach_0002: pacing over all clients
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     client_id: Mapped[int] = mapped_column(BigId)
     channel: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
-    attempt_id: Mapped[int] = mapped_column(BigId)
-    attempt_no: Mapped[int] = mapped_column(Integer)
+    attempt_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    attempt_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     purpose: Mapped[str | None] = mapped_column(String(16))  # outreach_0002
 
 

@@ -162,6 +162,30 @@ async def claim_loop(url: str, workers: int, batch: int) -> tuple[float, int, in
     return elapsed, len(seen), sum(1 for n in seen.values() if n > 1)
 
 
+# What a dispatcher's round wrote: the indexes of the tables it writes (their size after the
+# round: every attempt's entries, dead ones included) and the attempts' updates, heap-only
+# (HOT: no index entry) or not.
+WRITES = """
+SELECT (SELECT count(*) FROM pg_index WHERE indrelid = ANY(t.ids)),
+       (SELECT coalesce(sum(pg_relation_size(indexrelid)), 0) FROM pg_index
+        WHERE indrelid = ANY(t.ids)),
+       (SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'outreach_attempts'),
+       (SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'outreach_attempts')
+FROM (SELECT ARRAY['outreach_attempts'::regclass, 'outreach_contacts'::regclass,
+                   'outreach_outcomes'::regclass]::oid[] AS ids) AS t"""
+
+
+async def _writes(url: str) -> tuple[int, int, int, int]:
+    """Indexes and their bytes, attempts updated and HOT-updated (counters since the start)."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        row = await conn.fetchrow(WRITES)
+    finally:
+        await conn.close()
+    assert row is not None
+    return row[0], row[1], row[2], row[3]
+
+
 # -- the worker process ---------------------------------------------------------------------
 
 
@@ -229,6 +253,7 @@ async def worker(url: str, keys_file: Path, concurrency: int, batch: int) -> Non
 
 def run_round(url: str, workers: int, attempts: int, tmp: Path, concurrency: int, batch: int):  # type: ignore[no-untyped-def]
     asyncio.run(_sql(url, RESET))
+    before = asyncio.run(_writes(url))
     procs = []
     for i in range(workers):
         keys = tmp / f"keys-{workers}-{i}"
@@ -253,6 +278,9 @@ def run_round(url: str, workers: int, attempts: int, tmp: Path, concurrency: int
         p.terminate()
     for p in procs:
         p.wait(60)
+    time.sleep(0.5)  # the workers' backends hand their table counters over as they exit
+    indexes, index_bytes, updates, hot = asyncio.run(_writes(url))
+    writes = (indexes, index_bytes, updates - before[2], hot - before[3])
     seen: collections.Counter[str] = collections.Counter()
     per_worker = []
     for i in range(workers):
@@ -260,7 +288,7 @@ def run_round(url: str, workers: int, attempts: int, tmp: Path, concurrency: int
         per_worker.append(len(lines))
         seen.update(lines)
     doubles = sum(1 for n in seen.values() if n > 1)
-    return elapsed, len(seen), doubles, per_worker
+    return elapsed, len(seen), doubles, per_worker, writes
 
 
 def compare(
@@ -270,7 +298,7 @@ def compare(
     ``n`` connections, in turn."""
     from bench_common import Comparison, alternate_many
 
-    rounds: list[tuple[float, int, int, list[int]]] = []
+    rounds: list[tuple[float, int, int, list[int], tuple[int, int, int, int]]] = []
     bare: list[tuple[float, int, int]] = []
     alone: list[tuple[float, int, int]] = []
 
@@ -298,7 +326,7 @@ def compare(
         goal=">= 0.5x" if n == 4 else "",
     )
     middle = statistics.median_low(r[0] for r in rounds)
-    elapsed, executed, doubles, per_worker = next(r for r in rounds if r[0] == middle)
+    elapsed, executed, doubles, per_worker, writes = next(r for r in rounds if r[0] == middle)
     bare_rate = statistics.median(b[1] / b[0] for b in bare)
     claim_only = Comparison(
         f"claim step alone (AttemptQueue.claim) claims/s, {n} workers",
@@ -319,6 +347,9 @@ def compare(
             f"  claim step alone, AttemptQueue.claim, {n} queues in one process: median "
             f"{alone_rate:,.0f} claims/s; double claims: {sum(a[2] for a in alone)}; "
             f"attempts claimed per round: {sorted({a[1] for a in alone})}",
+            f"  writes, same round: {writes[0]} indexes on attempts, contacts and outcomes, "
+            f"{writes[1] / 2**20:.1f} MB after it; attempts updated {writes[2]:,}, "
+            f"of them heap-only (HOT, no index entry) {writes[3]:,}",
         ],
     )
 
