@@ -8,7 +8,8 @@ lists the chats left in one state since a time (:meth:`stale`), for the survey's
 :class:`StateOnDemand` is aiogram's FSM middleware without its read of the chat's state for every
 update: no handler or filter of the bot matches on the state (the survey keeps its steps through
 :class:`bot.chat_state.ChatStates`), so handlers get ``state`` (an ``FSMContext``, which reads
-when asked) and ``raw_state`` is read only while a handler or filter takes it.
+when asked) and ``raw_state`` is read only while a handler or filter takes it; while none takes
+``state`` either, no ``FSMContext`` is built at all.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
+from aiogram.fsm.storage.memory import DisabledEventIsolation
 from aiogram.types import TelegramObject
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -159,13 +161,16 @@ def takes(router: Router, name: str) -> bool:
 class StateOnDemand(FSMContextMiddleware):
     """aiogram's FSM middleware (same ``state``, ``fsm_storage`` and event isolation) that
     reads ``raw_state`` only if a handler or filter of ``router`` takes it (aiogram's
-    ``StateFilter`` does). Decided at the first update, once the routers are in place;
-    a middleware reading ``raw_state`` from the data would not be seen: there is none."""
+    ``StateFilter`` does), and builds the ``state`` context only if one takes that (or events
+    are isolated per chat: the lock is taken as before). Decided at the first update, once the
+    routers are in place; a middleware reading ``raw_state`` or ``state`` from the data would
+    not be seen: there is none."""
 
     def __init__(self, router: Router, base: FSMContextMiddleware) -> None:
         super().__init__(base.storage, base.events_isolation, base.strategy)
         self._router = router
         self._reads: bool | None = None
+        self._contexts = True
 
     async def __call__(
         self,
@@ -175,11 +180,15 @@ class StateOnDemand(FSMContextMiddleware):
     ) -> Any:
         if self._reads is None:
             self._reads = takes(self._router, "raw_state")
+            isolated = not isinstance(self.events_isolation, DisabledEventIsolation)
+            self._contexts = self._reads or isolated or takes(self._router, "state")
         if self._reads:
             return await super().__call__(handler, event, data)
+        data["fsm_storage"] = self.storage
+        if not self._contexts:  # nobody asks: an update costs no context (a page of presses)
+            return await handler(event, data)
         bot: Bot = data["bot"]
         context = self.resolve_event_context(bot, data)
-        data["fsm_storage"] = self.storage
         if context is None:
             return await handler(event, data)
         async with self.events_isolation.lock(key=context.key):

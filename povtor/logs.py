@@ -104,10 +104,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False)
 
 
-# Libraries whose DEBUG output is noise, or worse: botocore logs the S3 access key id at DEBUG
-_LIBRARIES = ("aiosqlite", "asyncio", "aiohttp.access", "botocore", "boto3", "s3transfer",
-              "urllib3")  # fmt: skip
-_QUIET = ("aiosqlite", "asyncio", "aiohttp.access")  # WARNING unless asked for lower
+# Libraries whose DEBUG output is noise, or worse: botocore logs the S3 access key id at DEBUG.
+# aiogram.event says "Update id=... is handled" at INFO for every update: a line (and its
+# masking) per button press of a mass reminder, with nothing the bot's own lines do not say
+_LIBRARIES = ("aiosqlite", "asyncio", "aiohttp.access", "aiogram.event", "botocore", "boto3",
+              "s3transfer", "urllib3")  # fmt: skip
+_QUIET = ("aiosqlite", "asyncio", "aiohttp.access", "aiogram.event")  # WARNING unless lower
 
 
 def setup_logging(level: str = "INFO", fmt: str = "text", library_level: str = "INFO") -> None:

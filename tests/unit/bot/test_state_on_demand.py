@@ -9,8 +9,8 @@ from typing import Any
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.fsm.storage.base import StorageKey
-from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.types import Chat, Message, Update, User
 
 from bot.fsm_storage import StateOnDemand, takes
@@ -91,3 +91,63 @@ async def test_the_bots_routers_take_no_raw_state() -> None:
     from bot.handlers import build_routers
 
     assert not any(takes(router, "raw_state") for router in build_routers())
+
+
+async def test_no_context_is_built_when_no_handler_takes_the_state() -> None:
+    seen: list[BaseStorage] = []
+    router = Router()
+
+    @router.message(F.text)
+    async def named(message: Message, fsm_storage: BaseStorage) -> None:
+        seen.append(fsm_storage)
+
+    dispatcher, storage = _dispatcher(router)
+    assert not takes(dispatcher, "state")
+    handed_state: list[bool] = []
+
+    async def spy(handler: Any, event: Any, data: dict[str, Any]) -> Any:
+        handed_state.append("state" in data)
+        return await handler(event, data)
+
+    dispatcher.update.outer_middleware(spy)  # after the FSM middleware: sees what it handed
+    bot = Bot("42:TEST")
+    await dispatcher.feed_update(bot, _update(1, "привет"))
+    assert seen == [storage]  # the storage is still handed on
+    assert handed_state == [False]
+    assert storage.reads == 0
+    await bot.session.close()
+
+
+async def test_a_context_is_built_when_events_are_isolated() -> None:
+    seen: list[bool] = []
+    router = Router()
+
+    @router.message(F.text)
+    async def plain(message: Message) -> None:
+        seen.append(True)
+
+    storage = CountingStorage()
+    dispatcher = Dispatcher(
+        storage=storage, disable_fsm=True, events_isolation=SimpleEventIsolation()
+    )
+    dispatcher.fsm = StateOnDemand(dispatcher, dispatcher.fsm)
+    dispatcher.update.outer_middleware(dispatcher.fsm)
+    dispatcher.include_router(router)
+    handed_state: list[bool] = []
+
+    async def spy(handler: Any, event: Any, data: dict[str, Any]) -> Any:
+        handed_state.append(isinstance(data.get("state"), FSMContext))
+        return await handler(event, data)
+
+    dispatcher.update.outer_middleware(spy)
+    bot = Bot("42:TEST")
+    await dispatcher.feed_update(bot, _update(1, "привет"))
+    assert seen == [True]
+    assert handed_state == [True]  # the chat's lock is taken, as by aiogram's middleware
+    await bot.session.close()
+
+
+async def test_the_bots_routers_take_no_state() -> None:
+    from bot.handlers import build_routers
+
+    assert not any(takes(router, "state") for router in build_routers())

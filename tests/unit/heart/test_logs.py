@@ -7,12 +7,14 @@ import logging
 import pytest
 
 from povtor.logs import (
+    _LIBRARIES,
     JsonFormatter,
     MaskingFilter,
     mask_address,
     mask_login,
     mask_phone,
     mask_text,
+    setup_logging,
 )
 
 
@@ -84,3 +86,21 @@ def test_logins_and_addresses_are_masked_for_the_sign_in_log() -> None:
     assert mask_address("203.0.113.57") == "203.0.113.*"
     assert mask_address("2001:db8:85a3:1:2:3:4:5") == "2001:0db8:85a3:0001:*"
     assert mask_address(None) == "?"
+
+
+def test_aiograms_line_per_update_is_quiet_at_info() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in _LIBRARIES}
+    event = logging.getLogger("aiogram.event")
+    try:
+        setup_logging("INFO")
+        assert not event.isEnabledFor(logging.INFO)  # a line per button press, else
+        assert event.isEnabledFor(logging.WARNING)
+        setup_logging("DEBUG", library_level="DEBUG")
+        assert event.isEnabledFor(logging.DEBUG)  # when asked for
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, was in levels.items():
+            logging.getLogger(name).setLevel(was)
