@@ -4,18 +4,15 @@ after a restart) reads, on SQLite and PostgreSQL; the migration creates the tabl
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import StorageKey
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.fsm_storage import SqlStorage
-from povtor.db import Base, session_factory, utcnow
+from povtor.db import session_factory, utcnow
+from tests.integration.schema import schema_drift
 
 pytestmark = pytest.mark.telegram
 KEY = StorageKey(bot_id=42, chat_id=7001, user_id=7001)
@@ -64,10 +61,4 @@ async def test_a_clear_is_skipped_when_the_state_changed_after_it_was_read(
 
 
 async def test_migration_creates_exactly_the_declared_bot_tables(engine: AsyncEngine) -> None:
-    def diff(conn: Connection) -> list[Any]:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        return list(compare_metadata(context, Base.metadata))
-
-    async with engine.connect() as conn:
-        changes = await conn.run_sync(diff)
-    assert [c for c in changes if "'bot_" in repr(c)] == []
+    assert await schema_drift(engine, "'bot_") == []

@@ -12,10 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.demo.generate import DemoSpec
@@ -26,7 +23,7 @@ from crm_sync.metrics.period import period_from_dates
 from crm_sync.metrics.reports import SqlReports
 from crm_sync.metrics.snapshots import ReportSnapshots
 from crm_sync.metrics.tables import ReportSnapshotRow
-from povtor.db import Base, session_factory
+from povtor.db import session_factory
 from povtor.ports import REPORT_PERIODS
 from povtor.settings import (
     AsrSettings,
@@ -37,6 +34,7 @@ from povtor.settings import (
     TelegramSettings,
 )
 from tests.integration.imports.conftest import run_povtor
+from tests.integration.schema import schema_drift
 from tests.logged import logged
 
 UNTIL = date(2026, 1, 31)
@@ -170,13 +168,7 @@ async def test_the_worker_stores_the_reports_again_after_every_planning_pass(
 
 
 async def test_migration_creates_exactly_the_declared_snapshot_table(engine: AsyncEngine) -> None:
-    def diff(conn: Connection) -> list[Any]:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        return list(compare_metadata(context, Base.metadata))
-
-    async with engine.connect() as conn:
-        changes = await conn.run_sync(diff)
-    assert [c for c in changes if "report_snapshots" in repr(c)] == []
+    assert await schema_drift(engine, "report_snapshots") == []
 
 
 async def test_report_store_command_stores_every_period_now(

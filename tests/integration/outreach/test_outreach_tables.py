@@ -4,17 +4,12 @@ leased attempts (outreach_0004)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from povtor.db import Base
+from tests.integration.schema import schema_drift
 
 TABLES = (
     "'outreach_attempts'",
@@ -30,13 +25,7 @@ TABLES = (
 async def test_migrations_create_exactly_the_declared_outreach_tables(
     engine: AsyncEngine,
 ) -> None:
-    def diff(conn: Connection) -> list[Any]:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        return list(compare_metadata(context, Base.metadata))
-
-    async with engine.connect() as conn:
-        changes = await conn.run_sync(diff)
-    assert [c for c in changes if any(t in repr(c) for t in TABLES)] == []
+    assert await schema_drift(engine, *TABLES) == []
 
 
 async def test_a_contact_is_kept_once_per_execution(engine: AsyncEngine) -> None:

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history.store import SqlHistoryStore
-from povtor.db import Base
 from povtor.domain import EventKind, OutcomeKind
 from povtor.errors import InvalidInput, NotFound
+from tests.integration.schema import schema_drift
 from voice.call_records import CallState, HangupBy, StorageKind, TranscriptionState
 from voice.call_store import CallStore
 from voice.recording import RecordingInfo
@@ -34,14 +30,7 @@ async def _new(calls: CallStore, uuid: str = "u1", **kw: object) -> None:
 
 
 async def test_migration_creates_exactly_the_declared_tables(engine: AsyncEngine) -> None:
-    def diff(conn: Connection) -> list[Any]:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        return list(compare_metadata(context, Base.metadata))
-
-    async with engine.connect() as conn:
-        changes = await conn.run_sync(diff)
-    mine = [c for c in changes if any(t in repr(c) for t in ("'calls'", "'recordings'"))]
-    assert mine == []
+    assert await schema_drift(engine, "'calls'", "'recordings'") == []
 
 
 async def test_new_call_is_active_and_keeps_the_target_out_of_its_repr(
