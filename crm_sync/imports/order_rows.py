@@ -11,7 +11,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from crm_sync.imports.headers import ColumnMap
@@ -29,6 +29,7 @@ EARLIEST_YEAR = 1990  # no business keeps orders older than this: an earlier dat
 FUTURE_MARGIN = timedelta(days=2)  # clocks and time zones; beyond it a date has not happened
 MOMENTS_KEPT = 20_000  # distinct day cells remembered while reading a file (~5 MB at most)
 DAY_TEXT = 10  # dd.mm.yyyy
+_V = TypeVar("_V")
 
 # Spellings of the rouble in exports, as ISO 4217
 _CURRENCIES = {"РУБ": "RUB", "RUR": "RUB", "Р": "RUB", "РУБ.": "RUB"}
@@ -90,6 +91,15 @@ MOMENT_TEXT = 16  # dd.mm.yyyy hh:mm (1C's order moments)
 _DAY = timedelta(days=1)
 
 
+def _remember(kept: dict[str, _V], key: str, value: _V) -> _V:
+    """``value`` kept under ``key``; a memo that is full starts again, so an odd file cannot
+    grow it without bound."""
+    if len(kept) >= MOMENTS_KEPT:
+        kept.clear()
+    kept[key] = value
+    return value
+
+
 class _Day:
     """A local day without a clock change, as the order moments of it need it."""
 
@@ -142,9 +152,7 @@ class OrderRows:
             moment.astimezone(self.ctx.tz).date(),
         )
         if key is not None:
-            if len(self._moments) >= MOMENTS_KEPT:
-                self._moments.clear()
-            self._moments[key] = found
+            _remember(self._moments, key, found)
         return found
 
     def _day(self, text: str) -> _Day | None:
@@ -158,15 +166,17 @@ class OrderRows:
             self._earliest <= start and start + _DAY <= self._latest,
         )
 
+    def _stored_amount(self, amount: CellValue) -> Any:
+        value = parse_amount(amount)
+        return value if self.pg else str(value)
+
     def _placed(self, value: CellValue) -> tuple[Any, date]:
         """An order moment's stored value and local day."""
         if value.__class__ is str and len(value) == MOMENT_TEXT and value[10] == " ":
             key = value[:DAY_TEXT]
             day = self._days.get(key, _UNKNOWN)
             if day is _UNKNOWN:
-                if len(self._days) >= MOMENTS_KEPT:
-                    self._days.clear()
-                day = self._days[key] = self._day(key)
+                day = _remember(self._days, key, self._day(key))
             hour = _HOURS.get(value[11:13])
             minutes = _MINUTES.get(value[14:]) if value[13] == ":" else None
             if day is not None and hour is not None and minutes is not None:
@@ -211,14 +221,9 @@ class OrderRows:
         if amount.__class__ is str:
             value = self._amounts.get(amount)
             if value is None:
-                value = parse_amount(amount)
-                value = value if self.pg else str(value)
-                if len(self._amounts) >= MOMENTS_KEPT:
-                    self._amounts.clear()
-                self._amounts[amount] = value
+                value = _remember(self._amounts, amount, self._stored_amount(amount))
         else:
-            value = parse_amount(amount)
-            value = value if self.pg else str(value)
+            value = self._stored_amount(amount)
         category_text = category_text[:128] if category_text else None
         return (row, external_id, client_id, placed_value, delivered_value, value, code,
                 category_text, items)  # fmt: skip
