@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from pydantic import SecretStr
 from sqlalchemy import event, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -381,7 +382,7 @@ def bench_settings(url: str, folder: Path, port: int) -> Settings:
     return Settings(
         database_url=url,
         data_dir=folder,
-        secret_key="bench-secret-key",  # type: ignore[arg-type]
+        secret_key=SecretStr("bench-secret-key"),
         dashboard=DashboardSettings(
             host="127.0.0.1", port=port, argon2_time_cost=1, argon2_memory_kib=1024
         ),
