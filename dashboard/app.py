@@ -38,6 +38,7 @@ from povtor.ports import (
     CallHistory,
     CrmSyncView,
     DeadLetters,
+    HealthFeed,
     HistoryStore,
     OutreachControl,
     Reports,
@@ -62,6 +63,7 @@ def build_app(
     health: HealthBoard | None = None,
     outreach: OutreachControl | None = None,
     dead_letters: Sequence[DeadLetters] = (),
+    shared_health: HealthFeed | None = None,
 ) -> web.Application:
     """The dashboard over the ports and the user store the composition root opened."""
     ds = settings.dashboard
@@ -71,9 +73,9 @@ def build_app(
         reports=reports,
         calls=calls,
         passwords=Passwords(ds),
-        login_throttle=LoginThrottle(ds.login_max_failures, ds.login_lockout_s),
+        login_throttle=LoginThrottle(users.sessions, ds.login_max_failures, ds.login_lockout_s),
         address_throttle=LoginThrottle(
-            ds.login_max_failures * ADDRESS_FAILURE_FACTOR, ds.login_lockout_s
+            users.sessions, ds.login_max_failures * ADDRESS_FAILURE_FACTOR, ds.login_lockout_s
         ),
         secret_key=settings.resolved_secret_key().encode(),
         users=users,
@@ -84,6 +86,7 @@ def build_app(
         health=health,
         outreach=outreach,
         dead_letters=dead_letters,
+        shared_health=shared_health,
     )
     app = web.Application(
         middlewares=[security_headers, error_pages, require_login, check_csrf],

@@ -63,7 +63,9 @@ class UserStore:
     """Users and sessions. A session found by its cookie is kept ``cache_s`` seconds in this
     process, so pages do not read it again on every request; signing out, a new role, password
     or a disabled user through this store drop it here at once, and a change made elsewhere
-    (the ``povtor user`` command, another dashboard process) applies within ``cache_s``."""
+    (the ``povtor user`` command) applies within ``cache_s``. A dashboard served by several
+    processes keeps nothing (``cache_s`` 0): each request reads its session, so a change made
+    in one process holds in every other at once."""
 
     def __init__(
         self,
@@ -72,6 +74,7 @@ class UserStore:
         cache_s: float = SESSION_CACHE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.sessions = sessions  # the dashboard's tables (also the login throttle's)
         self._sessions = sessions
         self._cache_s = cache_s
         self._clock = clock
