@@ -30,6 +30,7 @@ from dashboard.context import DEPS, Deps
 from dashboard.formatting import Formatter
 from dashboard.passwords import Passwords
 from dashboard.recent import Recent
+from dashboard.rendering import PageEnvironment
 from dashboard.security import check_csrf, error_pages, require_login, security_headers
 from dashboard.throttle import LoginThrottle
 from dashboard.users import UserStore
@@ -93,13 +94,13 @@ def build_app(
         client_max_size=64 * 1024,
     )
     app[DEPS] = deps
-    env = aiohttp_jinja2.setup(
-        app,
+    env = PageEnvironment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
         auto_reload=False,  # templates ship with the code: no stat of the file per page
     )
+    app[aiohttp_jinja2.APP_KEY] = env  # what aiohttp_jinja2.setup does, with this environment
     env.filters.update(Formatter(settings.default_timezone).filters())
     _routes(app)
     return app
