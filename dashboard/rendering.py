@@ -4,10 +4,10 @@ markupsafe escapes it, without building a ``Markup`` object per value.
 A list page writes 500-900 values; markupsafe's ``escape`` wraps each in a ``Markup`` (two
 Python calls, a third of the page's rendering), which only matters where the result is used as
 a value again. A value written to the page is joined into the page's text at once, so here it is
-escaped to a plain string: a text without ``& < > " '`` as it is, an int as its digits, anything
-else (a ``Markup``, text that needs escaping, an object with ``__html__``) by ``escape``. The
-page's text is the same (tested against stock Jinja2); macros, ``{% set %}`` blocks and filters
-still get ``Markup`` as before. Jinja2's code generator offers ``_output_child_pre`` for this;
+escaped to a plain string: a text without ``& < > " '`` as it is, an int as its digits, a
+``Markup`` (a macro's output) as it is, anything else by ``escape``. The page's text is the
+same (tested against stock Jinja2); macros, ``{% set %}`` blocks and filters still get
+``Markup`` as before. Jinja2's code generator offers ``_output_child_pre`` for this;
 should a release stop calling it, templates fall back to its ``escape``: slower, as correct.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.nodes import Expr
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 _SPECIAL = re.compile(r"[&<>\"']")
 
@@ -30,6 +30,8 @@ def escape_output(value: object) -> str:
         return value if _SPECIAL.search(value) is None else escape(value)
     if type(value) is int:
         return str(value)
+    if type(value) is Markup:  # a macro's output, ``|safe``: written as it is
+        return value
     return escape(value)
 
 
