@@ -23,6 +23,9 @@ class Level(IntEnum):
 
 
 class Html:
+    def __repr__(self) -> str:
+        return "Html()"
+
     def __html__(self) -> str:
         return "<b>готово</b>"
 
