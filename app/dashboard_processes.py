@@ -161,6 +161,7 @@ class DashboardProcesses:
         self.argv = argv
         self.count = count
         self.started: list[asyncio.subprocess.Process] = []  # every process started, in order
+        self.running = asyncio.Event()  # set once all ``count`` have been started
 
     async def run(self, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -171,6 +172,8 @@ class DashboardProcesses:
         while not stop.is_set():
             process = await asyncio.create_subprocess_exec(*self.argv)
             self.started.append(process)
+            if len(self.started) >= self.count:
+                self.running.set()
             waiting = asyncio.ensure_future(process.wait())
             await wait_for_first(stop, _done(waiting))
             if waiting.done():
