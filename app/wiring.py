@@ -16,7 +16,7 @@ from povtor.db import is_sqlite, utcnow
 from povtor.domain import ChannelKind
 from povtor.errors import ModelError
 from povtor.lifecycle import Periodic
-from povtor.ports import Channel, DeadLetters, Transcriber
+from povtor.ports import Channel, Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -62,38 +62,9 @@ async def build_adapters(
         channels[ChannelKind.TELEGRAM] = bot.channel
         services.append(FnService("telegram-bot", bot.run))
     if settings.dashboard.enabled:
-        from bot.outbox_dead import OutboxDeadLetters
-        from crm_sync.history.retention_view import SqlRetentionView
-        from crm_sync.outbound.build import crm_kind
-        from crm_sync.outbound.dead import CrmDeadLetters
-        from crm_sync.outbound.view import SqlCrmSyncView
-        from dashboard.service import DashboardService
-        from dashboard.users import UserStore
-        from voice.transcript_dead import TranscriptDeadLetters
+        from app.dashboard_processes import worker_dashboard
 
-        connector = crm_kind(settings.crm)
-        crm = SqlCrmSyncView(rt.sessions, connector)
-        dead_letters: list[DeadLetters] = [
-            OutboxDeadLetters(rt.sessions),
-            TranscriptDeadLetters(rt.sessions),
-        ]
-        if connector is not None:
-            dead_letters.insert(0, CrmDeadLetters(rt.sessions, connector))
-        retention = SqlRetentionView(rt.engine, rt.store, settings.default_timezone)
-        dashboard = DashboardService(
-            settings,
-            rt.store,
-            reports,
-            calls,
-            users=UserStore(rt.sessions),
-            crm=crm,
-            retention=retention,
-            transcription_off=transcription_off,
-            health=rt.board,
-            outreach=rt.outreach,
-            dead_letters=dead_letters,
-        )
-        services.append(dashboard)
+        services.extend(worker_dashboard(rt, calls, transcription_off))
         services.append(_report_snapshots(rt))
     if settings.crm.kind.strip().lower() not in ("", "none", "off"):
         services.append(_crm_sync(stack, rt))
@@ -133,7 +104,6 @@ def _crm_sync(stack: AsyncExitStack, rt: Runtime) -> Service:
 async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Service], Any]:
     from povtor.private import make_private_dir
     from voice.call_channel import build_call_channel
-    from voice.call_history import SqlCallHistory
     from voice.call_store import CallStore
     from voice.engine import CallEngine
     from voice.recording import CallRecorder, RecordingWriter
@@ -191,10 +161,9 @@ async def _voice(stack: AsyncExitStack, rt: Runtime) -> tuple[Channel, list[Serv
             interval_s=settings.recordings.sweep_interval_s,
         ),
     ]
-    history = SqlCallHistory(
-        rt.sessions, storages_from_settings(settings), settings.data_dir / "cache" / "recordings"
-    )
-    return channel, services, history
+    from app.dashboard_processes import call_history
+
+    return channel, services, call_history(settings, rt.sessions)
 
 
 async def _call_recovery(

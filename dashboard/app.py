@@ -30,6 +30,7 @@ from dashboard.context import DEPS, Deps
 from dashboard.formatting import Formatter
 from dashboard.passwords import Passwords
 from dashboard.recent import Recent
+from dashboard.rendering import PageEnvironment
 from dashboard.security import check_csrf, error_pages, require_login, security_headers
 from dashboard.throttle import LoginThrottle
 from dashboard.users import UserStore
@@ -38,6 +39,7 @@ from povtor.ports import (
     CallHistory,
     CrmSyncView,
     DeadLetters,
+    HealthFeed,
     HistoryStore,
     OutreachControl,
     Reports,
@@ -62,6 +64,7 @@ def build_app(
     health: HealthBoard | None = None,
     outreach: OutreachControl | None = None,
     dead_letters: Sequence[DeadLetters] = (),
+    shared_health: HealthFeed | None = None,
 ) -> web.Application:
     """The dashboard over the ports and the user store the composition root opened."""
     ds = settings.dashboard
@@ -71,9 +74,9 @@ def build_app(
         reports=reports,
         calls=calls,
         passwords=Passwords(ds),
-        login_throttle=LoginThrottle(ds.login_max_failures, ds.login_lockout_s),
+        login_throttle=LoginThrottle(users.sessions, ds.login_max_failures, ds.login_lockout_s),
         address_throttle=LoginThrottle(
-            ds.login_max_failures * ADDRESS_FAILURE_FACTOR, ds.login_lockout_s
+            users.sessions, ds.login_max_failures * ADDRESS_FAILURE_FACTOR, ds.login_lockout_s
         ),
         secret_key=settings.resolved_secret_key().encode(),
         users=users,
@@ -84,19 +87,20 @@ def build_app(
         health=health,
         outreach=outreach,
         dead_letters=dead_letters,
+        shared_health=shared_health,
     )
     app = web.Application(
         middlewares=[security_headers, error_pages, require_login, check_csrf],
         client_max_size=64 * 1024,
     )
     app[DEPS] = deps
-    env = aiohttp_jinja2.setup(
-        app,
+    env = PageEnvironment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
         auto_reload=False,  # templates ship with the code: no stat of the file per page
     )
+    app[aiohttp_jinja2.APP_KEY] = env  # what aiohttp_jinja2.setup does, with this environment
     env.filters.update(Formatter(settings.default_timezone).filters())
     _routes(app)
     return app

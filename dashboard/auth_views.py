@@ -65,7 +65,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))
     keys_login, key_address = f"login:{login}", f"ip:{request.remote or '?'}"
     wait = max(
-        d.login_throttle.retry_after(keys_login), d.address_throttle.retry_after(key_address)
+        await d.login_throttle.retry_after(keys_login),
+        await d.address_throttle.retry_after(key_address),
     )
     if wait > 0:
         minutes = max(1, math.ceil(wait / 60))
@@ -83,8 +84,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     found = await d.user_store.credentials(login)
     ok = await d.passwords.verify(found[1] if found else None, password)
     if not ok or found is None:
-        d.login_throttle.failed(keys_login)
-        d.address_throttle.failed(key_address)
+        await d.login_throttle.failed(keys_login)
+        await d.address_throttle.failed(key_address)
         log.warning(
             "failed sign-in: %s login %s from %s",
             "unknown" if found is None else "wrong password for",
@@ -93,7 +94,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         )
         return _render_form(request, error="Неверный логин или пароль.", status=401)
     user, stored_hash = found
-    d.login_throttle.succeeded(keys_login)
+    await d.login_throttle.succeeded(keys_login)
     if d.passwords.needs_rehash(stored_hash):
         await d.user_store.rehash(user.id, await d.passwords.hash(password))
     ttl = timedelta(hours=d.settings.dashboard.session_ttl_hours)

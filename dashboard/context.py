@@ -22,6 +22,7 @@ from povtor.ports import (
     CallHistory,
     CrmSyncView,
     DeadLetters,
+    HealthFeed,
     HistoryStore,
     OutreachControl,
     Reports,
@@ -47,6 +48,8 @@ class Deps:
     retention: RetentionView | None = None  # None: figures and lists say they are not connected
     transcription_off: str | None = None  # why recordings are not transcribed (None: they are)
     health: HealthBoard | None = None  # the worker's components (trunks, registration...)
+    # the same as the worker published them, for a dashboard served by several processes
+    shared_health: HealthFeed | None = None
     outreach: OutreachControl | None = None  # the outreach page; None: not connected
     dead_letters: Sequence[DeadLetters] = ()  # every durable queue's failures, for /failures
     started_at: datetime = field(default_factory=utcnow)

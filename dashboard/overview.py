@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time as clock
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from dashboard.crm_views import crm_summary
 from dashboard.periods import month_buckets, week_buckets
 from povtor.db import utcnow
 from povtor.domain import NpsGroup, TaskStatus
+from povtor.health import ComponentHealth
 from povtor.ports import NpsQuery, TaskCounts
 
 log = logging.getLogger(__name__)
@@ -103,10 +105,16 @@ async def status_checks(d: Deps, answered_in: float) -> list[Check]:
         checks.append(("Расшифровка звонков", False, f"выключена: {d.transcription_off}"))
     else:
         checks.append(("Расшифровка звонков", True, "работает"))
-    if d.health is not None:  # what the worker's parts reported (a trunk down, no registration)
-        for problem in d.health.problems():  # the reason stays technical: for whoever fixes it
-            state = _STATE_RU.get(problem.state.value, problem.state.value)
-            checks.append((problem.name, False, f"{state} ({problem.reason})"))
+    # what the worker's parts reported (a trunk down, no registration): as the worker published
+    # it when several processes serve the dashboard, else from this process's own board
+    problems: Sequence[ComponentHealth] = []
+    if d.shared_health is not None:
+        problems = await d.shared_health.problems()
+    elif d.health is not None:
+        problems = d.health.problems()
+    for problem in problems:  # the reason stays technical: for whoever fixes it
+        state = _STATE_RU.get(problem.state.value, problem.state.value)
+        checks.append((problem.name, False, f"{state} ({problem.reason})"))
     return checks
 
 

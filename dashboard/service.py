@@ -24,6 +24,7 @@ from povtor.ports import (
     CallHistory,
     CrmSyncView,
     DeadLetters,
+    HealthFeed,
     HistoryStore,
     OutreachControl,
     Reports,
@@ -53,6 +54,7 @@ class DashboardService:
         transcription_off: str | None = None,
         health: HealthBoard | None = None,
         dead_letters: Sequence[DeadLetters] = (),
+        shared_health: HealthFeed | None = None,
         retry_bind_s: float = RETRY_BIND_S,
         reuse_port: bool = False,
     ) -> None:
@@ -72,6 +74,7 @@ class DashboardService:
             health=self.health,
             outreach=outreach,
             dead_letters=dead_letters,
+            shared_health=shared_health,
         )
         self.bound_port: int | None = None
         self.ready = asyncio.Event()  # set once the port is listening

@@ -1,10 +1,11 @@
-"""Tables of the manager dashboard: its users and their server-side sessions."""
+"""Tables of the manager dashboard: its users, their server-side sessions, failed sign-ins and
+the worker's health as published for every process serving the dashboard."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from povtor.db import Base, BigId, UtcDateTime
@@ -35,3 +36,27 @@ class DashboardSessionRow(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DashboardLoginFailureRow(Base):
+    """Failed sign-ins per key ("login:anna", "ip:10.0.0.7"), shared by every serving process."""
+
+    __tablename__ = "dashboard_login_failures"
+    __table_args__ = (Index("ix_dashboard_login_failures_last_failure", "last_failure"),)
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure: Mapped[datetime] = mapped_column(UtcDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DashboardHealthRow(Base):
+    """A worker's component as it last reported itself (``source``: the worker's id)."""
+
+    __tablename__ = "dashboard_health"
+
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    since: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -10,13 +10,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dashboard.roles import Role
 from dashboard.tables import DashboardSessionRow, DashboardUserRow
-from povtor.db import utcnow
+from povtor.db import autocommit_reads, utcnow
 from povtor.errors import InvalidInput, NotFound
 
 LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -57,13 +57,28 @@ def _token_hash(token: str) -> str:
 
 SESSION_CACHE_S = 5.0
 SESSION_CACHE_SIZE = 1024
+_S, _U = DashboardSessionRow.__table__.c, DashboardUserRow.__table__.c
+# built once (building a statement costs more CPU than running it); read on every request
+# whose session is not kept, on a connection outside a transaction on PostgreSQL: one round
+# trip, no ORM session
+_SESSION_READ = (
+    select(_U.id, _U.login, _U.role, _U.created_at, _S.csrf_token, _S.expires_at)
+    .join_from(DashboardSessionRow.__table__, DashboardUserRow.__table__, _U.id == _S.user_id)
+    .where(
+        _S.token_hash == bindparam("key"),
+        _S.expires_at > bindparam("now"),
+        _U.disabled_at.is_(None),
+    )
+)
 
 
 class UserStore:
     """Users and sessions. A session found by its cookie is kept ``cache_s`` seconds in this
     process, so pages do not read it again on every request; signing out, a new role, password
     or a disabled user through this store drop it here at once, and a change made elsewhere
-    (the ``povtor user`` command, another dashboard process) applies within ``cache_s``."""
+    (the ``povtor user`` command) applies within ``cache_s``. A dashboard served by several
+    processes keeps nothing (``cache_s`` 0): each request reads its session, so a change made
+    in one process holds in every other at once."""
 
     def __init__(
         self,
@@ -72,7 +87,10 @@ class UserStore:
         cache_s: float = SESSION_CACHE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.sessions = sessions  # the dashboard's tables (also the login throttle's)
         self._sessions = sessions
+        bind = sessions.kw.get("bind")
+        self._reads = autocommit_reads(bind) if isinstance(bind, AsyncEngine) else None
         self._cache_s = cache_s
         self._clock = clock
         self._cached: dict[str, tuple[float, Session]] = {}  # by token hash
@@ -197,16 +215,13 @@ class UserStore:
             if self._clock() - kept[0] < self._cache_s and kept[1].expires_at > now:
                 return kept[1]
             del self._cached[key]
-        s, u = DashboardSessionRow.__table__.c, DashboardUserRow.__table__.c
         changes = self._changes
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(u.id, u.login, u.role, u.created_at, s.csrf_token, s.expires_at)
-                    .join_from(DashboardSessionRow, DashboardUserRow, u.id == s.user_id)
-                    .where(s.token_hash == key, s.expires_at > now, u.disabled_at.is_(None))
-                )
-            ).first()
+        if self._reads is not None:
+            async with self._reads.connect() as conn:
+                row = (await conn.execute(_SESSION_READ, {"key": key, "now": now})).first()
+        else:
+            async with self._sessions() as session:
+                row = (await session.execute(_SESSION_READ, {"key": key, "now": now})).first()
         if row is None:
             return None
         user = User(row.id, row.login, Role(row.role), False, row.created_at)

@@ -47,10 +47,15 @@ class HealthBoard:
     def __init__(self) -> None:
         self._components: dict[str, ComponentHealth] = {}
         self._listeners: list[Callable[[ComponentHealth], None]] = []
+        self._watchers: list[Callable[[], None]] = []
 
     def on_change(self, listener: Callable[[ComponentHealth], None]) -> None:
         """Called with the new entry whenever a component's state changes."""
         self._listeners.append(listener)
+
+    def on_update(self, watcher: Callable[[], None]) -> None:
+        """Called whenever a component's state or reason changes (to publish the board)."""
+        self._watchers.append(watcher)
 
     def unavailable(self, channel: ChannelKind) -> str | None:
         """Why a channel cannot carry attempts now (its component is DOWN), or None: the
@@ -68,6 +73,8 @@ class HealthBoard:
         if old is None or old.state is not state:
             for listener in self._listeners:
                 listener(self._components[name])
+        for watcher in self._watchers:
+            watcher()
         if state is HealthState.OK:
             if old is not None and old.state is not HealthState.OK:
                 log.info("%s recovered", name)

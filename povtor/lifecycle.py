@@ -29,8 +29,9 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     return stop.is_set()
 
 
-async def wait_for_first(*events: asyncio.Event, within: float) -> None:
-    """Wait until any of ``events`` is set (a stop, a wake-up), at most ``within`` seconds."""
+async def wait_for_first(*events: asyncio.Event, within: float | None = None) -> None:
+    """Wait until any of ``events`` is set (a stop, a wake-up), at most ``within`` seconds
+    (None: as long as it takes)."""
     waiters = [asyncio.ensure_future(e.wait()) for e in events]
     try:
         await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)

@@ -35,6 +35,7 @@ from povtor.domain import (
     TaskStatus,
     TimelineEvent,
 )
+from povtor.health import ComponentHealth
 from povtor.work import DeadLetter
 
 
@@ -854,4 +855,20 @@ class DeadLetters(Protocol):
     async def revive(self, ids: Sequence[int]) -> int:
         """These dead letters (all when empty) back in the queue, due now, with fresh attempts;
         how many. Raises ``NotImplementedError`` unless ``retryable``."""
+        ...
+
+
+# -- the worker's health where other processes read it (implemented by the dashboard) ------
+
+
+class HealthFeed(Protocol):
+    """The worker's components' health (:mod:`povtor.health`) for readers in other processes:
+    the worker publishes every change, a dashboard served by several processes reads it."""
+
+    async def publish(self, components: Sequence[ComponentHealth]) -> None:
+        """Replaces what this worker published before with ``components``."""
+        ...
+
+    async def problems(self) -> Sequence[ComponentHealth]:
+        """The published components not OK, by name."""
         ...

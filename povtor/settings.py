@@ -247,6 +247,9 @@ class DashboardSettings(BaseSettings):
     # up to this many clients a report not stored yet (or of any dates) is computed on request
     report_live_max_clients: int = 50_000
     live_refresh_s: float = Field(default=20.0, gt=0)  # the outreach page refreshes itself
+    # processes serving the dashboard on its one port (the worker's own and N-1 more); with
+    # more than one, sessions, failed sign-ins and the worker's health are read from the database
+    processes: int = Field(default=1, ge=1, le=64)
 
 
 class CrmSettings(BaseSettings):

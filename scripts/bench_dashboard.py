@@ -70,7 +70,7 @@ from crm_sync.metrics.snapshots import ReportSnapshots
 from dashboard.passwords import Passwords
 from dashboard.roles import Role
 from dashboard.service import DashboardService
-from dashboard.users import UserStore
+from dashboard.users import SESSION_CACHE_S, UserStore
 from povtor.db import create_engine, session_factory
 from povtor.settings import DashboardSettings, Settings
 
@@ -396,7 +396,8 @@ def build_service(settings: Settings, engine: Any, reuse_port: bool = False) -> 
         store,
         SqlReports(engine),
         None,
-        users=UserStore(session_factory(engine)),
+        # several processes read the session per request, as POVTOR_DASHBOARD_PROCESSES does
+        users=UserStore(session_factory(engine), cache_s=0.0 if reuse_port else SESSION_CACHE_S),
         retention=SqlRetentionView(engine, store, settings.default_timezone),
         reuse_port=reuse_port,
     )
