@@ -7,8 +7,8 @@ XLSX) keeps every valid row before the break; the run's ``error`` says where it 
 line (an open quote, a NUL byte, a row that does not fit the header) is one rejected row and
 reading goes on. A batch the database refuses is split until the refused rows are found: they
 are rejected with the database's reason (its error class, never the values) and the rest is
-written. Batch N+1 is read and parsed in a child process (``parse_feed``) while batch N is
-written.
+written. Batch N+1 is read and parsed while batch N is written: in a child process on SQLite,
+in a thread on PostgreSQL (``parse_feed`` says why).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, update
@@ -157,7 +157,8 @@ def _unpacked(cells: list[CellValue] | str) -> list[CellValue]:
 
 
 class _Parser:
-    """Reads and parses one batch at a time, in a child process while the last one is written.
+    """Reads and parses one batch at a time, in a child process or a thread while the last one
+    is written.
 
     An order id repeated within a batch waits for the next batch (with every later row of that
     id), so each batch holds distinct ids; rows of different ids do not affect each other, so
@@ -202,7 +203,7 @@ class _Parser:
                 return
             ids.add(external_id)
             orders.append(staged)
-            batch.cells[staged[0]] = "\0".join(cells) if pack else cells  # type: ignore[arg-type]
+            batch.cells[staged[0]] = "\0".join(cast(list[str], cells)) if pack else cells
 
         waiting, self.waiting = self.waiting, []
         for record, cells in waiting:
@@ -407,7 +408,7 @@ async def _import_table(
         async with engine.connect() as conn:
             await _prepare(conn, kind)
             with (
-                ParseFeed(parser.next_batch, _is_last) as feed,
+                ParseFeed(parser.next_batch, _is_last, fork=run.dialect == "sqlite") as feed,
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse") as pool,
             ):
                 pending = loop.run_in_executor(pool, feed.receive)

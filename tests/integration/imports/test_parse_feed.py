@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from itertools import count
@@ -73,3 +74,22 @@ def test_leaving_early_ends_a_child_that_would_go_on_forever() -> None:
         assert pid is not None
         assert feed.receive() == big
     assert _gone(pid)
+
+
+def test_without_fork_the_batches_are_made_in_the_callers_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    make = _counter()
+    with ParseFeed(make, lambda n: n == 2) as feed:
+        assert feed.pid is None
+        assert [feed.receive(), feed.receive()] == [1, 2]
+    assert make() == 3  # the caller's own parser moved on
+
+
+def test_asked_not_to_fork_the_feed_makes_batches_in_the_callers_thread() -> None:
+    make = _counter()
+    with ParseFeed(make, lambda n: n == 1, fork=False) as feed:
+        assert feed.pid is None
+        assert feed.receive() == 1
+    assert make() == 2
