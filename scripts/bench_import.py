@@ -15,9 +15,10 @@ transaction. Printed first: the median ratio import / anchor per backend and the
 then the table of the median round (clients, orders) and of one re-import of the same orders.
 
 ``--before DIR`` (a source tree of earlier code, e.g. ``git archive COMMIT | tar -x -C DIR``)
-imports the same orders with that code too, in the same rounds (anchor, this code and that code
-in rotating order): its ratio to the anchor and this code's time over its time per round are
-printed after this code's ratios. Ratios at different loads do not compare; these do.
+imports the same orders with that code too, in the same rounds (the anchor first or last, this
+code and that code swapping places every round): its ratio to the anchor and this code's time
+over its time per round are printed after this code's ratios. Ratios at different loads do not
+compare; these do. The CPU seconds of every round's orders import follow the table.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Batches made in a child process while the importing process writes the previous one.
 
 Parsing a large file is as much CPU as writing it. In a thread of the writing process the two
-share one GIL: every time the writer waits for the database (a statement, a COPY buffer, each
-row of SQLite's executemany) the parser takes the GIL, and the writer waits up to a switch
-interval to get it back. A forked child has its own interpreter and the second core; it gets
-the parser as it stands in the parent (the open file, the header already read) without pickling
-it, and hands each batch back through a pipe, one batch ahead: ``send`` blocks while the pipe
-is full, so at most two batches are in flight. With ``fork=False``, or where ``fork`` is not
-available (Windows), the batches are made in the caller's thread.
+share one GIL: every time the writer lets it go (SQLite's executemany does for every row) the
+parser takes it, and the writer waits up to a switch interval to get it back. A forked child
+has its own interpreter and the second core; it gets the parser as it stands in the parent (the
+open file, the header already read) without pickling it, and hands each batch back through a
+pipe, one batch ahead: ``send`` blocks while the pipe is full, so at most two batches are in
+flight. With ``fork=False``, or where ``fork`` is not available (Windows), the batches are made
+in the caller's thread.
 
 The child pays off where the writer needs the GIL all along: SQLite's executemany takes it back
 for every row. A PostgreSQL import's writer needs it only to send a COPY and a few statements
