@@ -11,9 +11,8 @@ in the caller's thread.
 
 The child pays off where the writer needs the GIL all along: SQLite's executemany takes it back
 for every row. A PostgreSQL import's writer needs it only to send a COPY and a few statements
-per batch, so a parser thread already runs beside the server; there the child only added
-pickling and one more process wanting a core, and the server's statements took longer (the
-import 1.13x and 1.19x the time of the thread's, alternated rounds on a loaded machine).
+per batch, so a parser thread already runs beside the server, and a child would only add the
+batches' pickling (its rounds showed no gain: 1.13x and 1.19x the thread's time, loaded machine).
 
 The child ignores SIGINT (the parent handles Ctrl+C and ends the child) and stops listening on
 the parent's signal wake-up descriptor. An error in the child is raised by ``receive`` in the
