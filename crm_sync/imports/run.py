@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -408,7 +409,7 @@ async def _import_table(
         async with engine.connect() as conn:
             await _prepare(conn, kind)
             with (
-                ParseFeed(parser.next_batch, _is_last, fork=run.dialect == "sqlite") as feed,
+                ParseFeed(parser.next_batch, _is_last, fork=_parse_apart(run.dialect)) as feed,
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse") as pool,
             ):
                 pending = loop.run_in_executor(pool, feed.receive)
@@ -461,6 +462,12 @@ async def _import_table(
 
 def _is_last(batch: _Batch) -> bool:
     return batch.last
+
+
+def _parse_apart(dialect: str) -> bool:
+    """Parse in a child process: on SQLite (``parse_feed`` says why) with a second core for it;
+    on one core the child's pickling would be all it adds."""
+    return dialect == "sqlite" and (os.cpu_count() or 1) > 1
 
 
 async def _prepare(conn: AsyncConnection, kind: Kind) -> None:
