@@ -194,12 +194,13 @@ class Comparison:
 
 
 def schedule(rounds: int, subjects: Sequence[str] = ("subject",)) -> Iterator[tuple[int, str]]:
-    """The order of the runs: the anchor first in even rounds, last in odd ones (so a drift in
-    load does not favour one side)."""
+    """The order of the runs: the anchor first in even rounds, last in odd ones, and several
+    subjects in reverse order in odd rounds (so a drift in load, or what one run leaves behind
+    for the next, does not favour one side)."""
     if rounds < 1:
         raise ValueError("at least one round")
     for n in range(rounds):
-        sides = ["anchor", *subjects] if n % 2 == 0 else [*subjects, "anchor"]
+        sides = ["anchor", *subjects] if n % 2 == 0 else [*reversed(subjects), "anchor"]
         yield from ((n, side) for side in sides)
 
 

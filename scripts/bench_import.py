@@ -15,9 +15,10 @@ transaction. Printed first: the median ratio import / anchor per backend and the
 then the table of the median round (clients, orders) and of one re-import of the same orders.
 
 ``--before DIR`` (a source tree of earlier code, e.g. ``git archive COMMIT | tar -x -C DIR``)
-imports the same orders with that code too, in the same rounds (anchor, this code and that code
-in rotating order): its ratio to the anchor and this code's time over its time per round are
-printed after this code's ratios. Ratios at different loads do not compare; these do.
+imports the same orders with that code too, in the same rounds (the anchor first or last, this
+code and that code swapping places every round): its ratio to the anchor and this code's time
+over its time per round are printed after this code's ratios. Ratios at different loads do not
+compare; these do. The CPU seconds of every round's orders import follow the table.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ def compare(
     """Anchor and orders import alternately; the ratios and the table rows of the median round."""
     orders_csv = folder / "orders.csv"
     measured: list[tuple[Measured, Measured]] = []  # (clients, orders) per round
+    cpu: dict[str, list[Measured]] = {"this code": [], "before": []}  # orders, per round
     reimport: list[Measured] = []
     anchor_url = fresh_database(backend, folder, _name()) if backend == "postgres" else ""
 
@@ -130,6 +132,7 @@ def compare(
         try:
             clients = run_measured(url, "import", "clients", str(folder / "clients.csv"))
             orders = run_measured(url, "import", "orders", str(orders_csv), source=source)
+            cpu["before" if source is not None else "this code"].append(orders)
             if source is None:
                 measured.append((clients, orders))
                 if not reimport:  # the re-import of the same file, once (not compared)
@@ -174,7 +177,18 @@ def compare(
     middle = statistics.median_low(m.seconds for _, m in measured)
     clients, orders = next(pair for pair in measured if pair[1].seconds == middle)
     rows = [row_line(backend, "clients", clients), row_line(backend, "orders", orders)]
+    rows += [cpu_line(backend, side, runs) for side, runs in cpu.items() if runs]
     return comparisons, rows + [row_line(backend, "orders", m) for m in reimport]
+
+
+def cpu_line(backend: str, side: str, runs: list[Measured]) -> str:
+    """CPU seconds of each round's orders import: povtor (its parsing process included) and,
+    on PostgreSQL, the whole server (other clients' work too: an upper bound)."""
+    own = ", ".join(f"{m.cpu_seconds:.1f}" for m in runs)
+    line = f"{backend:9} orders cpu s per round, {side}: povtor [{own}]"
+    if backend == "postgres":
+        line += f", server [{', '.join(f'{m.server_cpu_seconds or 0:.1f}' for m in runs)}]"
+    return line
 
 
 def main() -> None:

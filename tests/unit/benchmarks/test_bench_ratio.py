@@ -81,13 +81,13 @@ def test_alternate_pairs_each_round_s_own_two_runs() -> None:
     assert "cores" in load.line()
 
 
-def test_several_subjects_share_the_anchor_run_of_their_round() -> None:
+def test_several_subjects_share_the_anchor_run_of_their_round_and_swap_places() -> None:
     assert [side for n, side in schedule(2, ["a", "b"])] == [
         "anchor",
         "a",
         "b",
-        "a",
         "b",
+        "a",
         "anchor",
     ]
     anchor_times = iter([1.0, 2.0])
