@@ -40,7 +40,7 @@ def _replaceable(cls: type[Any]) -> bool:
         hook is not None
         and set(cls.__private_attributes__) == {"_bot"}
         and getattr(cls, "__pydantic_post_init__", None) == "model_post_init"
-        and inspect.unwrap(hook) is _ORIGINAL
+        and inspect.unwrap(hook) in (_ORIGINAL, _bind_bot)  # aiogram's, or one made later
     )
 
 

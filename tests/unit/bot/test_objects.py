@@ -127,3 +127,17 @@ def test_classes_with_other_private_attributes_keep_pydantic_s_set_up() -> None:
     assert tagged.__pydantic_private__ == {"_seen": 3, "_bot": bot}
     assert _Plain()._note == "n"
     assert not issubclass(_Plain, BotContextController)
+
+
+def test_a_class_made_after_the_binding_gets_it_at_the_next_call() -> None:
+    bind_bot_in_one_step()
+
+    class Late(TelegramObject):
+        value: int
+
+    assert Late.__dict__["model_post_init"] is not _bind_bot  # pydantic's wrapper of the hook
+    assert bind_bot_in_one_step() == 1
+    assert Late.__dict__["model_post_init"] is _bind_bot
+    bot = Bot(TOKEN)
+    late = Late.model_validate({"value": 1}, context={"bot": bot})
+    assert late.__pydantic_private__ == {"_bot": bot}
