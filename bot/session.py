@@ -6,6 +6,8 @@ passed only when another Bot API server (a local one, a test fake) is configured
 
 The session reads and writes the Bot API's JSON with orjson (every update of a page, every
 answer), and keeps the response model of each method it calls (see :class:`ResponseModels`).
+Building one also gives aiogram's object classes their one-step bot binding
+(:func:`bot.objects.bind_bot_in_one_step`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from bot.objects import bind_bot_in_one_step
 from povtor.errors import ConfigError
 from povtor.settings import TelegramSettings
 
@@ -67,6 +70,7 @@ def _dumps(value: Any) -> str:
 
 
 def build_session(tg: TelegramSettings) -> AiohttpSession:
+    bind_bot_in_one_step()
     server = api_server(tg)
     json: dict[str, Any] = {"json_loads": orjson.loads, "json_dumps": _dumps}
     session = AiohttpSession(**json) if server is None else AiohttpSession(api=server, **json)

@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_bot.py [--reminders 10000] [--presses 5000]
                                           [--backends sqlite postgres] [--json] [--rounds 3]
+                                          [--loop uvloop|asyncio]
 
 Outbound: N reminders to N linked chats through ``TelegramChannel.execute`` (50 at a time, as
 the outreach engine would call it) with the worker's shared rate limiter at 30 msg/s. Reported
@@ -18,7 +19,9 @@ acknowledges (``getUpdates`` and ``answerCallbackQuery`` over aiohttp, nothing s
 first: the bot's update rate as a share of the anchor's (median of the rounds) and the machine's
 load; then the ``inbound`` line of the median round.
 
-The fake server (and the simulated users) runs in a child process of its own, as Telegram is
+The bot runs on the event loop ``povtor run`` uses (uvloop where installed); ``--loop asyncio``
+measures it on asyncio's own selector loop. The fake server (and the simulated users) runs in a
+child process of its own, as Telegram is
 not in the bot's process: its receive timestamps do not depend on the bot's loop, and its CPU
 and GIL are not the bot's. Figures are the bot's own CPU per update and, apart, the fake's.
 """
@@ -54,12 +57,14 @@ import aiohttp  # noqa: E402
 from bench_common import (  # noqa: E402
     Comparison,
     LoadWatch,
+    add_loop_option,
     alternate_async,
     drop_database,
     fresh_database,
     report_first,
 )
 
+from app import event_loop  # noqa: E402
 from app.runtime import settle_heap  # noqa: E402
 from bot.service import BotService  # noqa: E402
 from bot.tables import BotPressRow  # noqa: E402
@@ -395,6 +400,7 @@ async def inbound(backend: str, presses: int, folder: Path) -> dict[str, Any]:
             "presses_recorded": press_rows,
             "timeline_events": events,
             "late_outcomes": late_outcomes,
+            "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
         }
 
 
@@ -472,15 +478,7 @@ async def compare_inbound(
     return comparison, next(r for r in rounds if r["seconds"] == middle)
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reminders", type=int, default=10_000)
-    parser.add_argument("--presses", type=int, default=5_000)
-    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
-    parser.add_argument("--outbound-backend", default="sqlite")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--rounds", type=int, default=3, help="anchor/bot rounds per backend")
-    args = parser.parse_args()
+async def main(args: argparse.Namespace) -> None:
     load = LoadWatch()
     comparisons: list[Comparison] = []
     lines: list[str] = []
@@ -508,4 +506,13 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reminders", type=int, default=10_000)
+    parser.add_argument("--presses", type=int, default=5_000)
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--outbound-backend", default="sqlite")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="anchor/bot rounds per backend")
+    add_loop_option(parser, "bot")
+    parsed = parser.parse_args()
+    event_loop.run(main(parsed), parsed.loop)

@@ -45,7 +45,13 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import Comparison, LoadWatch, alternate_async, report_first
+from bench_common import (
+    Comparison,
+    LoadWatch,
+    add_loop_option,
+    alternate_async,
+    report_first,
+)
 
 from app import event_loop
 from povtor.domain import OutcomeKind
@@ -376,11 +382,6 @@ if __name__ == "__main__":
     parser.add_argument("--calls", default="50,100,200,400")
     parser.add_argument("--hold", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3, help="anchor/worker rounds per load")
-    parser.add_argument(
-        "--loop",
-        choices=("uvloop", "asyncio"),
-        default="uvloop",
-        help="the worker's event loop (povtor run uses uvloop where it is installed)",
-    )
+    add_loop_option(parser, "worker")
     parsed = parser.parse_args()
     event_loop.run(main(parsed), parsed.loop)

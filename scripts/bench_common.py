@@ -10,6 +10,7 @@ median of the per-round ratios, ``LoadWatch`` samples ``os.getloadavg`` while it
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -45,6 +46,17 @@ async def _pg_admin(sql: str) -> None:
             await conn.execute(text(sql))
     finally:
         await engine.dispose()
+
+
+def add_loop_option(parser: argparse.ArgumentParser, subject: str) -> None:
+    """``--loop uvloop|asyncio``: the event loop ``subject`` runs on, uvloop by default as in
+    ``povtor run`` (where it is installed)."""
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help=f"the {subject}'s event loop (povtor run uses uvloop where it is installed)",
+    )
 
 
 def fresh_database(backend: str, folder: Path, name: str | None = None) -> str:
