@@ -135,12 +135,15 @@ def by_category(
 def by_client(
     client: Ints, epoch_s: Floats, as_of: datetime, *, fallback: float, min_cycle: float
 ) -> Cycles:
-    """Per client, in client order (the orders re-sorted by time within each client)."""
-    order = np.lexsort((epoch_s, client))
+    """Per client, in client order (the orders re-sorted by time within each client, unless
+    they come in time order already: the sort was about half of this at 100k orders)."""
+    same = client[1:] == client[:-1]
+    if (epoch_s[1:][same] < epoch_s[:-1][same]).any():
+        epoch_s = epoch_s[np.lexsort((epoch_s, client))]
     return _cycles(
         _starts(client),  # sorted by client already: the starts do not move
         client,
-        epoch_s[order],
+        epoch_s,
         as_of,
         fallback=fallback,
         min_cycle=min_cycle,

@@ -187,6 +187,10 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
     _same(again, by_cat_rows)
     by_client = order_cycles.by_client(client, epoch_s, AS_OF, **PARAMS)
     _same(by_client, by_client_rows)
+    resorted = order_cycles.by_client(  # not in time order within a client: sorted again
+        client[by_category_first], epoch_s[by_category_first], AS_OF, **PARAMS
+    )
+    _same(resorted, by_client_rows)
     assert (by_client.orders > 1).any()
     assert (by_client.orders == 1).any()
 
