@@ -5,7 +5,6 @@ attempts' new states."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -233,11 +232,6 @@ def _joined(values: list[str]) -> str | None:
     return joined if joined and joined.count(_SEP) == len(values) - 1 else None
 
 
-# From this many attempts the statement's parameters are made in a worker thread (~5 us of CPU
-# an attempt): the loop stays free for other statements meanwhile.
-PARAMS_IN_THREAD = 1_000
-
-
 async def insert_attempts(
     session: AsyncSession,
     attempts: Sequence[NewAttempt],
@@ -249,11 +243,7 @@ async def insert_attempts(
     """Insert planned attempts in one statement, each column one array or one joined text (no
     row dicts; the purposes and channels are their enums' strings); returns how many were new
     (the statement's row count, no ids sent back)."""
-    args = (attempts, now, state, campaign_id)
-    if len(attempts) >= PARAMS_IN_THREAD:
-        statement, params = await asyncio.to_thread(_insert_params, *args)
-    else:
-        statement, params = _insert_params(*args)
+    statement, params = _insert_params(attempts, now, state, campaign_id)
     result = await execute_dml(session, statement, params)
     return int(result.rowcount)
 

@@ -277,9 +277,9 @@ class Planner:
         writing: set[asyncio.Task[int]] = set()  # a few pages' inserts under way at once
 
         async def write(items: list[PlanItem], purpose: Purpose, campaign: int | None) -> int:
-            # Built in a worker thread: the loop stays free to send the other pages' statements.
-            attempts = await asyncio.to_thread(_attempts, items)
-            added = await self.queue.add(attempts, self.clock(), campaign_id=campaign)
+            added = await self.queue.add(
+                [_attempt(i) for i in items], self.clock(), campaign_id=campaign
+            )
             self.metrics.planned.labels(purpose.value).inc(added)
             if campaign is not None:
                 campaigns[campaign] += added
@@ -335,10 +335,6 @@ class Planner:
 
     async def run(self, stop: asyncio.Event, *, interval_s: float = 600.0) -> None:
         await Periodic("planning pass", self.run_once, interval_s).run(stop)
-
-
-def _attempts(items: list[PlanItem]) -> list[NewAttempt]:
-    return [_attempt(item) for item in items]
 
 
 def _attempt(item: PlanItem) -> NewAttempt:

@@ -455,10 +455,7 @@ class SqlPlanningSource:
         ids = sorted({r[0] for r in due.reorder} | {w[0] for w in due.winback})
         rows = await self._rows(page, self.clients_sql(rules), {"ids": ids}) if ids else []
         nps_rows = await self._nps_rows(page, due.nps) if Purpose.NPS in purposes else []
-        # The candidates in a worker thread too: the loop stays free to send the statements of
-        # the other pages being read and written (it waits for the GIL a switch interval at
-        # most, not for the whole page's candidates).
-        return await asyncio.to_thread(_candidates_of, due, rows, nps_rows, rules, purposes)
+        return _candidates_of(due, rows, nps_rows, rules, purposes)
 
     async def _orders_arrays(self, session: AsyncSession, after: int, upto: int) -> Any:
         """``ORDERS_ARRAYS_SQL``'s row for a page; with the categories of earlier pages when
