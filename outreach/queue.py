@@ -415,6 +415,21 @@ class AttemptQueue:
             return column == any_(bindparam("ids_array", list(values), type_=ARRAY(BigInteger)))
         return column.in_(list(values))
 
+    # -- erasure ------------------------------------------------------------------------------
+
+    async def erase_clients(self, client_ids: Sequence[int]) -> int:
+        """``ClientErasure``: the clients' attempts (their outcomes with them, by their key)
+        and contacts are deleted; how many attempts went. Nothing else in outreach keeps a
+        client's id."""
+        if not client_ids:
+            return 0
+        async with self._write() as session:
+            await session.execute(delete(C).where(self._in(C.c.client_id, client_ids)))
+            result = await execute_dml(
+                session, delete(A).where(self._in(A.c.client_id, client_ids))
+            )
+        return int(result.rowcount)
+
     # -- claims -------------------------------------------------------------------------------
 
     async def claim(self, now: datetime, limit: int) -> list[Claim]:

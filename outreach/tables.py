@@ -1,6 +1,8 @@
 """Tables of the outreach engine: attempts (the queue), their outcomes, contacts, workers.
 
-Client data stays in crm_sync's tables; ``client_id`` references ``clients.id``.
+Client data stays in crm_sync's tables, reached through ports: ``client_id`` is a client's id
+there, without a foreign key (outreach_0005); a client's attempts are erased through
+``ClientErasure``.
 """
 
 from __future__ import annotations
@@ -64,9 +66,7 @@ class AttemptRow(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    client_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("clients.id", ondelete="CASCADE", name="fk_outreach_attempts_client")
-    )
+    client_id: Mapped[int] = mapped_column(BigId)  # crm_sync's client; no key (outreach_0005)
     purpose: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16))

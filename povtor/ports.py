@@ -120,6 +120,17 @@ class ClientLookup(Protocol):
         ...
 
 
+class ClientErasure(Protocol):
+    """A subsystem that keeps rows about clients in its own tables (by client id, with no
+    foreign key to the store's clients) removes them when those clients are erased: deleted from
+    the store, or a data subject's request to erase their personal data (152-FZ)."""
+
+    async def erase_clients(self, client_ids: Sequence[int]) -> int:
+        """Remove what this subsystem keeps about ``client_ids``; how many of its main rows
+        went (unknown ids: none)."""
+        ...
+
+
 class ClientDirectory(ClientLookup, Protocol):
     """Finding clients. Reads only; a lookup that finds nothing says so (None or left out)
     except ``get_client``, which is for ids known to exist."""

@@ -20,7 +20,10 @@ planner / floor and the machine's load; then the generation line and ``planning 
 its PostgreSQL backends' read from ``/proc`` when the server runs on this machine).
 ``--before DIR`` (a source tree of earlier code, e.g. ``git archive COMMIT | tar -x -C DIR``)
 also runs that code's pass in each round (a child process importing from DIR): its ratio to the
-floor and this code's time over its time per round are printed beside the first ratio.
+floor and this code's time over its time per round are printed beside the first ratio. With
+``--before-revision REV`` that pass runs on the schema of that code: the database goes down to
+REV (this code's migrations; the attempts are empty then, so it is quick) before it and back up
+to the heads after it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import resource
 import statistics
@@ -194,6 +198,20 @@ def plan_before(source: Path, url: str, batch: int) -> tuple[int, float, float, 
     return got["created"], got["seconds"], got["python_s"], got["server_s"]
 
 
+def migrate(url: str, revision: str) -> None:
+    """The database at ``revision`` (down or up), Alembic's logging kept quiet."""
+    from alembic import command
+
+    from app.migrate import alembic_config
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    config = alembic_config(url)
+    if revision == "heads":
+        command.upgrade(config, revision)
+    else:
+        command.downgrade(config, revision)
+
+
 def cpu_line(label: str, runs: list[tuple[float, float | None]]) -> str:
     """Per round: Python CPU + its backends' CPU, seconds."""
     each = ", ".join(
@@ -213,6 +231,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="anchor/planner rounds")
     parser.add_argument(
         "--before", type=Path, default=None, help="source tree of earlier code, run alternately"
+    )
+    parser.add_argument(
+        "--before-revision",
+        help="the code before runs on this revision's schema (e.g. outreach_0004)",
     )
     parser.add_argument("--pass-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -261,7 +283,13 @@ def main() -> None:
 
         def before(source: Path) -> float:
             asyncio.run(reset(url))
-            count, elapsed, python_s, server_s = plan_before(source, url, args.batch)
+            if args.before_revision:
+                migrate(url, args.before_revision)
+            try:
+                count, elapsed, python_s, server_s = plan_before(source, url, args.batch)
+            finally:
+                if args.before_revision:
+                    migrate(url, "heads")
             created_before.append(count)
             cpu["before"].append((python_s, server_s))
             return elapsed

@@ -2,9 +2,10 @@
 computed: per group of orders (a client, or a client and a category) the order count, the last
 order and the median of the days between consecutive orders.
 
-The input is one page's orders sorted by client, category (NULL first, as codes in the
-database's order of the categories) and time, as PostgreSQL gives them in one sort:
-``date_part('epoch', placed_at)`` per order (float8 seconds). The SQL it
+The input is one page's orders sorted by client and time, as PostgreSQL gives them from its
+index on orders (client_id, placed_at) without a sort: ``date_part('epoch', placed_at)`` per
+order (float8 seconds) and its category as a code (NULL first, in the database's order of the
+categories), by which the orders are grouped here. The SQL it
 replaces took each gap as ``(epoch - LAG(epoch)) / 86400.0`` and the median with
 ``percentile_cont(0.5)``, whose value for an even count is ``lo + 0.5 * (hi - lo)``; the days
 since the last order as ``date_part('epoch', as_of - last_at) / 86400.0`` (``days_since``): the
@@ -14,7 +15,7 @@ rounding, exact for times before 2106.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -115,27 +116,34 @@ def by_category(
     fallback: float,
     min_cycle: float,
 ) -> Cycles:
-    """Per client and category (codes, or texts with NULL apart from every text), in input
-    order."""
-    return _cycles(
-        _starts(client, category),
-        client,
-        epoch_s,
+    """Per client and category (codes), in client and category order. The input is sorted by
+    client, each client's orders by time (as an index on client and time gives them; sorted by
+    category as well works too): the rows are grouped by category here, in a stable sort, so
+    each group's orders stay in time order. ``first`` is an index in the input."""
+    order = np.lexsort((category, client))  # stable: time order kept within each group
+    grouped = _cycles(
+        _starts(client[order], category[order]),
+        client[order],
+        epoch_s[order],
         as_of,
         fallback=fallback,
         min_cycle=min_cycle,
     )
+    return replace(grouped, first=order[grouped.first])
 
 
 def by_client(
     client: Ints, epoch_s: Floats, as_of: datetime, *, fallback: float, min_cycle: float
 ) -> Cycles:
-    """Per client, in client order (the orders re-sorted by time within each client)."""
-    order = np.lexsort((epoch_s, client))
+    """Per client, in client order (the orders re-sorted by time within each client, unless
+    they come in time order already: the sort was about half of this at 100k orders)."""
+    same = client[1:] == client[:-1]
+    if (epoch_s[1:][same] < epoch_s[:-1][same]).any():
+        epoch_s = epoch_s[np.lexsort((epoch_s, client))]
     return _cycles(
         _starts(client),  # sorted by client already: the starts do not move
         client,
-        epoch_s[order],
+        epoch_s,
         as_of,
         fallback=fallback,
         min_cycle=min_cycle,

@@ -173,10 +173,24 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
     code = binary_array(got.code, "i4")
     assert {None, ""} <= set(got.categories)  # both kinds occur
     category = [got.categories[c - 1] for c in code]
+    assert (code[1:] < code[:-1])[client[1:] == client[:-1]].any()  # by time, not category
     by_cat = order_cycles.by_category(client, code, epoch_s, AS_OF, **PARAMS)
     _same(by_cat, by_cat_rows)
+    by_category_first = np.lexsort((epoch_s, code, client))  # the order the query once gave
+    again = order_cycles.by_category(
+        client[by_category_first],
+        code[by_category_first],
+        epoch_s[by_category_first],
+        AS_OF,
+        **PARAMS,
+    )
+    _same(again, by_cat_rows)
     by_client = order_cycles.by_client(client, epoch_s, AS_OF, **PARAMS)
     _same(by_client, by_client_rows)
+    resorted = order_cycles.by_client(  # not in time order within a client: sorted again
+        client[by_category_first], epoch_s[by_category_first], AS_OF, **PARAMS
+    )
+    _same(resorted, by_client_rows)
     assert (by_client.orders > 1).any()
     assert (by_client.orders == 1).any()
 
