@@ -7,8 +7,7 @@ XLSX) keeps every valid row before the break; the run's ``error`` says where it 
 line (an open quote, a NUL byte, a row that does not fit the header) is one rejected row and
 reading goes on. A batch the database refuses is split until the refused rows are found: they
 are rejected with the database's reason (its error class, never the values) and the rest is
-written. Batch N+1 is read and parsed while batch N is written: in a child process on SQLite,
-in a thread on PostgreSQL (``parse_feed`` says why).
+written. Batch N+1 is read and parsed in a worker thread while batch N is written.
 """
 
 from __future__ import annotations
@@ -16,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, update
@@ -36,7 +34,6 @@ from crm_sync.imports.headers import ColumnMap, Kind, map_columns, recognised_co
 from crm_sync.imports.order_batches import drop_staging, prepare_staging, write_orders
 from crm_sync.imports.order_rows import OrderRows, StagedOrder
 from crm_sync.imports.parse import CellError, CellValue, text
-from crm_sync.imports.parse_feed import ParseFeed
 from crm_sync.imports.reader import BrokenRow, TableFile, open_table
 from crm_sync.imports.records import (
     ClientRecord,
@@ -145,21 +142,14 @@ class _Batch:
     records: list[ClientRecord] = field(default_factory=list)  # clients
     staged: list[StagedOrder] = field(default_factory=list)  # orders, driver values
     rejects: list[tuple[int, str, list[CellValue]]] = field(default_factory=list)
-    # orders: for the rows the database rejects; a CSV row's cells joined by NUL (one string
-    # crosses from the parsing process at a fraction of the cost of a list of them)
-    cells: dict[int, list[CellValue] | str] = field(default_factory=dict)
+    cells: dict[int, list[CellValue]] = field(default_factory=dict)  # orders: for write rejects
     progress: tuple[int, int | None] = (0, None)
     error: str | None = None
     last: bool = False
 
 
-def _unpacked(cells: list[CellValue] | str) -> list[CellValue]:
-    return list[CellValue](cells.split("\0")) if isinstance(cells, str) else cells
-
-
 class _Parser:
-    """Reads and parses one batch at a time, in a child process or a thread while the last one
-    is written.
+    """Reads and parses one batch at a time, in a worker thread while the last one is written.
 
     An order id repeated within a batch waits for the next batch (with every later row of that
     id), so each batch holds distinct ids; rows of different ids do not affect each other, so
@@ -193,8 +183,6 @@ class _Parser:
         held: list[tuple[StagedOrder, list[CellValue]]] = []
         held_ids: set[str] = set()
         orders = batch.staged
-        # A CSV row's cells are text, and a line with a NUL byte is a broken row (never here).
-        pack = self.table.format == "csv"
 
         def add_order(staged: StagedOrder, cells: list[CellValue]) -> None:
             external_id = staged[1]
@@ -204,7 +192,7 @@ class _Parser:
                 return
             ids.add(external_id)
             orders.append(staged)
-            batch.cells[staged[0]] = "\0".join(cast(list[str], cells)) if pack else cells
+            batch.cells[staged[0]] = cells
 
         waiting, self.waiting = self.waiting, []
         for record, cells in waiting:
@@ -311,7 +299,7 @@ class _Run:
                 self.counts[name] += self.pending[name]
             self.pending.clear()
         cells_of = batch.cells or {r.row: [] for r in batch.records}
-        found = [(n, reason, _unpacked(cells_of.get(n, []))) for n, reason in result.rejects]
+        found = [(n, reason, cells_of.get(n, [])) for n, reason in result.rejects]
         for number, reason, cells in sorted(batch.rejects + found, key=lambda r: r[0]):
             self.rejects.add(number, reason, cells)
         for record in batch.records:
@@ -408,16 +396,13 @@ async def _import_table(
     try:
         async with engine.connect() as conn:
             await _prepare(conn, kind)
-            with (
-                ParseFeed(parser.next_batch, _is_last, fork=_parse_apart(run.dialect)) as feed,
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse") as pool,
-            ):
-                pending = loop.run_in_executor(pool, feed.receive)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse") as pool:
+                pending = loop.run_in_executor(pool, parser.next_batch)
                 try:
                     while True:
                         batch = await pending
                         if not batch.last:
-                            pending = loop.run_in_executor(pool, feed.receive)
+                            pending = loop.run_in_executor(pool, parser.next_batch)
                         await run.write(conn, batch)  # the next batch is parsed meanwhile
                         if progress is not None:
                             progress(*batch.progress)
@@ -458,16 +443,6 @@ async def _import_table(
     if error is not None:  # a broken file or a failed database; anything else was re-raised
         raise ImportFailed(error, summary)
     return summary
-
-
-def _is_last(batch: _Batch) -> bool:
-    return batch.last
-
-
-def _parse_apart(dialect: str) -> bool:
-    """Parse in a child process: on SQLite (``parse_feed`` says why) with a second core for it;
-    on one core the child's pickling would be all it adds."""
-    return dialect == "sqlite" and (os.cpu_count() or 1) > 1
 
 
 async def _prepare(conn: AsyncConnection, kind: Kind) -> None:
