@@ -11,6 +11,10 @@ others, copy on write (the decoding never writes them: what a recogniser compose
 its own). The forkserver runs no event loop and no thread of ours, so forking it is safe, which
 forking ``povtor``'s own process (an event loop, database threads) would not be.
 
+The forkserver may have been started with an allocator library in ``LD_PRELOAD`` (jemalloc, see
+:mod:`voice.transcribe`): it is loaded by now, so it is taken out of the variable, and programs
+the pool processes run (``ffmpeg``) start with the environment they would have had.
+
 A model that cannot be loaded here is left alone: each pool process then loads the model
 itself and reports the error as it always did.
 """
@@ -24,7 +28,21 @@ import os
 from voice import transcribe
 
 
+def _forget_allocator() -> None:
+    library = os.environ.pop(transcribe.ALLOCATOR_ENV, None)
+    if not library:
+        return
+    rest = os.environ.get("LD_PRELOAD", "").split()
+    if library in rest:
+        rest.remove(library)
+    if rest:
+        os.environ["LD_PRELOAD"] = " ".join(rest)
+    else:
+        os.environ.pop("LD_PRELOAD", None)
+
+
 def _preload() -> None:
+    _forget_allocator()
     main = os.environ.get(transcribe.PRELOAD_MAIN_ENV)
     if main:
         from multiprocessing import spawn
