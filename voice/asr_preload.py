@@ -15,6 +15,9 @@ The forkserver may have been started with an allocator library in ``LD_PRELOAD``
 :mod:`voice.transcribe`): it is loaded by now, so it is taken out of the variable, and programs
 the pool processes run (``ffmpeg``) start with the environment they would have had.
 
+Vosk's OpenBLAS is made single-threaded here, before anything loads Vosk's library (see
+:mod:`voice.transcribe`).
+
 A model that cannot be loaded here is left alone: each pool process then loads the model
 itself and reports the error as it always did.
 """
@@ -43,6 +46,7 @@ def _forget_allocator() -> None:
 
 def _preload() -> None:
     _forget_allocator()
+    transcribe.single_threaded_blas()  # before the main script or the model loads Vosk
     main = os.environ.get(transcribe.PRELOAD_MAIN_ENV)
     if main:
         from multiprocessing import spawn

@@ -12,7 +12,14 @@ The forkserver, and so every pool process, runs on jemalloc where the system has
 (``libjemalloc.so.2``, Debian's ``libjemalloc2``; ``POVTOR_ASR_ALLOCATOR=system`` keeps glibc's):
 Vosk's decoder allocates and frees small objects all the time (tokens, the composed graph's
 states), and glibc's malloc took about 15 % of the decoding CPU (``malloc_consolidate``,
-``_int_malloc``, ``_int_free``); the words, times and confidences found are the same.
+``_int_malloc``, ``_int_free``). Scores differ in their last digits (the acoustic model's matrix
+products run on differently aligned memory), and now and then a word the model was torn over
+comes out the other way; each allocator alone is deterministic.
+
+Each pool process decodes one stream on one core, so Vosk's OpenBLAS runs single-threaded
+(``OPENBLAS_NUM_THREADS=1`` unless set otherwise, before Vosk's library loads): by default it
+starts a thread per further core, which only competed with the other pool processes, and the
+decoding took about an eighth more CPU; the words are the same.
 """
 
 from __future__ import annotations
@@ -48,11 +55,17 @@ Allocator = Literal["jemalloc", "system"]
 preloaded: dict[str, Any] = {}  # model folder -> model, loaded in the forkserver before forking
 
 
+def single_threaded_blas() -> None:
+    """OpenBLAS (inside Vosk's library) one thread; read once, when the library loads."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def _init_process(model_path: str) -> None:
     global _model
     if model_path in preloaded:  # forked from the forkserver that loaded it
         _model = preloaded[model_path]
         return
+    single_threaded_blas()
     from vosk import Model, SetLogLevel
 
     SetLogLevel(-1)

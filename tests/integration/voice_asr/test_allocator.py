@@ -55,7 +55,11 @@ asyncio.run(main(*sys.argv[1:]))
 def pool_process_state() -> dict[str, Any]:
     """Run in a pool process: is jemalloc mapped, and what would a program it runs inherit."""
     maps = Path("/proc/self/maps").read_text()
-    return {"jemalloc": "libjemalloc" in maps, "ld_preload": os.environ.get("LD_PRELOAD", "")}
+    return {
+        "jemalloc": "libjemalloc" in maps,
+        "ld_preload": os.environ.get("LD_PRELOAD", ""),
+        "threads": len(os.listdir("/proc/self/task")),
+    }
 
 
 def _words(found: dict[str, Any]) -> list[str]:
@@ -96,6 +100,8 @@ def test_pool_processes_on_jemalloc_find_what_they_find_on_the_system_allocator(
 
     assert jemalloc["pool"]["jemalloc"] is True
     assert system["pool"]["jemalloc"] is False
+    # one decoding thread per process: Vosk's OpenBLAS started none of its own
+    assert jemalloc["pool"]["threads"] == system["pool"]["threads"] == 1
     assert jemalloc["segments"], "the call was heard"
     assert _speakers(jemalloc) == _speakers(system)
     heard, also = _timed(jemalloc), _timed(system)
