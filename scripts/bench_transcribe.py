@@ -407,7 +407,8 @@ def main() -> None:
         print()
         print("| accuracy against the script (characters, all calls) | robot | client |")
         print("|---|---:|---:|")
-        for run in runs[1:]:
+        also = [middle(name) for name in (old_vad, old_skip) if name in measured]
+        for run in [*runs[1:], *also]:
             robot = "-" if "skip" in run.name else f"{script_agreement(run, script, 'robot'):.3f}"
             print(f"| {run.name} | {robot} | {script_agreement(run, script, 'client'):.3f} |")
 
