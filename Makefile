@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= data/demo
 DEMO_CLIENTS ?= 40
-APT_PACKAGES := postgresql sip-tester baresip-core espeak-ng sox libsox-fmt-all ffmpeg chromium chromium-driver
+APT_PACKAGES := postgresql sip-tester baresip-core espeak-ng sox libsox-fmt-all ffmpeg libjemalloc2 chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 # Two test processes: most tests wait on peers (SIP phones, the Bot API emulator, a worker
 # process), so two keep two cores busy; longer tests are taken by whichever process is free.

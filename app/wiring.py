@@ -253,6 +253,6 @@ def _voice_message_transcriber(stack: AsyncExitStack, rt: Runtime) -> Transcribe
     except ModelError as err:
         log.info("voice messages will not be transcribed: %s", err)
         return None
-    pool = TranscriberPool(model, workers=1)
+    pool = TranscriberPool(model, workers=1, allocator=rt.settings.asr.allocator)
     stack.push_async_callback(pool.aclose, cancel=True)
     return pool

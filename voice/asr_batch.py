@@ -19,7 +19,7 @@ from pathlib import Path
 from povtor.errors import AudioError, ModelError
 from povtor.ports import Transcript
 from voice.decode import DecodeOptions
-from voice.transcribe import TranscriberPool
+from voice.transcribe import Allocator, TranscriberPool
 from voice.transcripts import DONE, TranscriptStore
 
 log = logging.getLogger(__name__)
@@ -225,10 +225,13 @@ class Batch:
 
 
 async def start_pool(
-    model_path: Path, workers: int = 0, options: DecodeOptions | None = None
+    model_path: Path,
+    workers: int = 0,
+    options: DecodeOptions | None = None,
+    allocator: Allocator = "jemalloc",
 ) -> TranscriberPool:
     """A pool with every process started and its model loaded."""
-    pool = TranscriberPool(model_path, workers=workers, options=options)
+    pool = TranscriberPool(model_path, workers=workers, options=options, allocator=allocator)
     try:
         await pool.warm_up()
     except ModelError:

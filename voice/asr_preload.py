@@ -11,6 +11,13 @@ others, copy on write (the decoding never writes them: what a recogniser compose
 its own). The forkserver runs no event loop and no thread of ours, so forking it is safe, which
 forking ``povtor``'s own process (an event loop, database threads) would not be.
 
+The forkserver may have been started with an allocator library in ``LD_PRELOAD`` (jemalloc, see
+:mod:`voice.transcribe`): it is loaded by now, so it is taken out of the variable, and programs
+the pool processes run (``ffmpeg``) start with the environment they would have had.
+
+Vosk's OpenBLAS is made single-threaded here, before anything loads Vosk's library (see
+:mod:`voice.transcribe`).
+
 A model that cannot be loaded here is left alone: each pool process then loads the model
 itself and reports the error as it always did.
 """
@@ -24,7 +31,22 @@ import os
 from voice import transcribe
 
 
+def _forget_allocator() -> None:
+    library = os.environ.pop(transcribe.ALLOCATOR_ENV, None)
+    if not library:
+        return
+    rest = os.environ.get("LD_PRELOAD", "").split()
+    if library in rest:
+        rest.remove(library)
+    if rest:
+        os.environ["LD_PRELOAD"] = " ".join(rest)
+    else:
+        os.environ.pop("LD_PRELOAD", None)
+
+
 def _preload() -> None:
+    _forget_allocator()
+    transcribe.single_threaded_blas()  # before the main script or the model loads Vosk
     main = os.environ.get(transcribe.PRELOAD_MAIN_ENV)
     if main:
         from multiprocessing import spawn

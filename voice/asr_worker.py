@@ -208,7 +208,7 @@ def recording_transcriber(settings: Settings, engine: AsyncEngine) -> RecordingT
     options = options_from_settings(settings.asr)
     batch = Batch(
         TranscriptStore(engine),
-        lambda: start_pool(model_path, settings.asr.workers, options),
+        lambda: start_pool(model_path, settings.asr.workers, options, settings.asr.allocator),
         options=options,
         model_name=model_path.name,
         retry_failed=False,  # a file that failed stays failed until a manager reruns it

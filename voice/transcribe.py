@@ -7,21 +7,37 @@ no forkserver (not POSIX), or it holds another model, the initializer loads the 
 process. A task carries only a path and options. Each process also keeps one recogniser for all
 its files (:class:`voice.decode.Recogniser`: the decoding graph it composes as it goes stays
 cached, about half the CPU per file once warm).
+
+The forkserver, and so every pool process, runs on jemalloc where the system has it
+(``libjemalloc.so.2``, Debian's ``libjemalloc2``; ``POVTOR_ASR_ALLOCATOR=system`` keeps glibc's):
+Vosk's decoder allocates and frees small objects all the time (tokens, the composed graph's
+states), and glibc's malloc took about 15 % of the decoding CPU (``malloc_consolidate``,
+``_int_malloc``, ``_int_free``). Scores differ in their last digits (the acoustic model's matrix
+products run on differently aligned memory), and now and then a word the model was torn over
+comes out the other way; each allocator alone is deterministic.
+
+Each pool process decodes one stream on one core, so Vosk's OpenBLAS runs single-threaded
+(``OPENBLAS_NUM_THREADS=1`` unless set otherwise, before Vosk's library loads): by default it
+starts a thread per further core, which only competed with the other pool processes, and the
+decoding took about an eighth more CPU; the words are the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes.util
+import functools
 import logging
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import spawn
 from multiprocessing.context import BaseContext
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from povtor.errors import AudioError, ModelError
 from povtor.ports import Transcript
@@ -34,7 +50,14 @@ _recogniser: Recogniser | None = None  # this pool process's recogniser, made by
 PRELOAD_ENV = "POVTOR_ASR_PRELOAD_MODEL"  # the model the forkserver loads (voice.asr_preload)
 PRELOAD_MAIN_ENV = "POVTOR_ASR_PRELOAD_MAIN"  # the main script the forkserver imports first
 PRELOAD_MODULES = ["voice.asr_preload"]
+ALLOCATOR_ENV = "POVTOR_ASR_PRELOADED_ALLOCATOR"  # the library preloaded into the forkserver
+Allocator = Literal["jemalloc", "system"]
 preloaded: dict[str, Any] = {}  # model folder -> model, loaded in the forkserver before forking
+
+
+def single_threaded_blas() -> None:
+    """OpenBLAS (inside Vosk's library) one thread; read once, when the library loads."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def _init_process(model_path: str) -> None:
@@ -42,6 +65,7 @@ def _init_process(model_path: str) -> None:
     if model_path in preloaded:  # forked from the forkserver that loaded it
         _model = preloaded[model_path]
         return
+    single_threaded_blas()
     from vosk import Model, SetLogLevel
 
     SetLogLevel(-1)
@@ -90,13 +114,19 @@ class TranscriberPool:
     """
 
     def __init__(
-        self, model_path: Path, *, workers: int = 0, options: DecodeOptions | None = None
+        self,
+        model_path: Path,
+        *,
+        workers: int = 0,
+        options: DecodeOptions | None = None,
+        allocator: Allocator = "jemalloc",
     ) -> None:
         if not model_path.is_dir():
             raise ModelError(f"model folder not found: {model_path}")
         self.model_path = model_path
         self.workers = default_workers(workers)
         self.options = options or DecodeOptions()
+        self.allocator = allocator
         self._executor = self._new_executor(self.workers)
         self._quarantine: ProcessPoolExecutor | None = None
         self._quarantine_lock = asyncio.Lock()
@@ -113,6 +143,7 @@ class TranscriberPool:
 
     async def transcribe(self, path: Path, options: DecodeOptions | None = None) -> Transcript:
         executor = self._executor
+        _start_forkserver(self.allocator)
         try:
             return await asyncio.wrap_future(
                 executor.submit(_transcribe_in_process, str(path), options or self.options)
@@ -138,6 +169,7 @@ class TranscriberPool:
             if self._quarantine is None:
                 self._quarantine = self._new_executor(1)
             quarantine = self._quarantine
+            _start_forkserver(self.allocator)
             try:
                 return await asyncio.wrap_future(
                     quarantine.submit(_transcribe_in_process, str(path), options)
@@ -162,6 +194,7 @@ class TranscriberPool:
     async def warm_up(self) -> None:
         """Start every process and load the model in each (otherwise the first files wait)."""
         loop = asyncio.get_running_loop()
+        _start_forkserver(self.allocator)
         try:
             await asyncio.gather(
                 *(loop.run_in_executor(self._executor, _warm, i) for i in range(self.workers))
@@ -216,6 +249,42 @@ def _context(model_path: Path) -> BaseContext:
         os.environ.pop(PRELOAD_MAIN_ENV, None)
     context.set_forkserver_preload(PRELOAD_MODULES)
     return context
+
+
+_forkserver_lock = threading.Lock()
+
+
+def _start_forkserver(allocator: Allocator) -> None:
+    """Start the forkserver (if this process uses one and it is not running yet) with the
+    allocator library in ``LD_PRELOAD``, so it and every process forked from it allocate with it.
+    Only the forkserver's own start sees the variable: it is put back at once here, and taken out
+    again in the forkserver (:mod:`voice.asr_preload`), so programs it runs do not inherit it."""
+    library = allocator_library(allocator)
+    if library is None or "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    from multiprocessing import forkserver
+
+    with _forkserver_lock:
+        before = os.environ.get("LD_PRELOAD")
+        os.environ["LD_PRELOAD"] = f"{library} {before}" if before else library
+        os.environ[ALLOCATOR_ENV] = library
+        try:
+            forkserver.ensure_running()
+        finally:
+            os.environ.pop(ALLOCATOR_ENV, None)
+            if before is None:
+                os.environ.pop("LD_PRELOAD", None)
+            else:
+                os.environ["LD_PRELOAD"] = before
+
+
+@functools.cache
+def allocator_library(allocator: Allocator) -> str | None:
+    """The shared library of ``allocator`` to preload, None for the system's own (or when the
+    library is not installed)."""
+    if allocator == "system":
+        return None
+    return ctypes.util.find_library(allocator)
 
 
 def _pids(executor: ProcessPoolExecutor | None) -> list[int]:

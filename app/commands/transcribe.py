@@ -101,7 +101,9 @@ async def _transcribe(
     async with open_engine(settings) as engine:
         batch = Batch(
             TranscriptStore(engine),
-            lambda: start_pool(model_path, workers or settings.asr.workers, options),
+            lambda: start_pool(
+                model_path, workers or settings.asr.workers, options, settings.asr.allocator
+            ),
             options=options,
             model_name=model_path.name if model_path.name != "model" else str(model_path),
         )
