@@ -88,7 +88,6 @@ class UserStore:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sessions = sessions  # the dashboard's tables (also the login throttle's)
-        self._sessions = sessions
         bind = sessions.kw.get("bind")
         self._reads = autocommit_reads(bind) if isinstance(bind, AsyncEngine) else None
         self._cache_s = cache_s
@@ -113,7 +112,7 @@ class UserStore:
             updated_at=now,
         )
         try:
-            async with self._sessions.begin() as session:
+            async with self.sessions.begin() as session:
                 session.add(row)
                 await session.flush()
                 return _user(row)
@@ -126,7 +125,7 @@ class UserStore:
             value = normalize_login(login)
         except InvalidInput:
             return None
-        async with self._sessions() as session:
+        async with self.sessions() as session:
             row = (
                 await session.scalars(
                     select(DashboardUserRow).where(
@@ -137,12 +136,12 @@ class UserStore:
             return None if row is None else (_user(row), row.password_hash)
 
     async def list(self) -> Sequence[User]:
-        async with self._sessions() as session:
+        async with self.sessions() as session:
             rows = await session.scalars(select(DashboardUserRow).order_by(DashboardUserRow.login))
             return [_user(r) for r in rows]
 
     async def _update(self, login: str, **values: object) -> User:
-        async with self._sessions.begin() as session:
+        async with self.sessions.begin() as session:
             row = (
                 await session.scalars(
                     select(DashboardUserRow).where(
@@ -177,7 +176,7 @@ class UserStore:
     async def rehash(self, user_id: int, password_hash: str) -> None:
         """Stores a stronger hash of the same password (no sign-out)."""
         self._forget_user(user_id)
-        async with self._sessions.begin() as session:
+        async with self.sessions.begin() as session:
             await session.execute(
                 update(DashboardUserRow)
                 .where(DashboardUserRow.id == user_id)
@@ -191,7 +190,7 @@ class UserStore:
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         now = utcnow()
-        async with self._sessions.begin() as session:
+        async with self.sessions.begin() as session:
             await session.execute(
                 delete(DashboardSessionRow).where(DashboardSessionRow.expires_at < now)
             )
@@ -220,7 +219,7 @@ class UserStore:
             async with self._reads.connect() as conn:
                 row = (await conn.execute(_SESSION_READ, {"key": key, "now": now})).first()
         else:
-            async with self._sessions() as session:
+            async with self.sessions() as session:
                 row = (await session.execute(_SESSION_READ, {"key": key, "now": now})).first()
         if row is None:
             return None
@@ -233,7 +232,7 @@ class UserStore:
         return found
 
     async def close_session(self, token: str) -> None:
-        async with self._sessions.begin() as session:
+        async with self.sessions.begin() as session:
             await session.execute(
                 delete(DashboardSessionRow).where(
                     DashboardSessionRow.token_hash == _token_hash(token)

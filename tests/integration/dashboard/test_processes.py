@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.dashboard_processes import HealthPublisher, build_dashboard
@@ -56,7 +57,7 @@ async def two(
     settings = Settings(
         database_url=db_url,
         data_dir=tmp_path,
-        secret_key=SECRET,  # type: ignore[arg-type]
+        secret_key=SecretStr(SECRET),
         dashboard=dashboard_settings(**limits),
     )
     sessions = session_factory(engine)
