@@ -19,6 +19,7 @@ import logging
 import signal
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -40,8 +41,12 @@ def call_history(settings: Settings, sessions: async_sessionmaker[AsyncSession])
     from voice.call_history import SqlCallHistory
     from voice.storage import storages_from_settings
 
-    cache = settings.data_dir / "cache" / "recordings"
-    return SqlCallHistory(sessions, storages_from_settings(settings), cache)
+    return SqlCallHistory(sessions, storages_from_settings(settings), recording_cache(settings))
+
+
+def recording_cache(settings: Settings) -> Path:
+    """Where the dashboard keeps recordings fetched from remote storage to play them."""
+    return settings.data_dir / "cache" / "recordings"
 
 
 def build_dashboard(
