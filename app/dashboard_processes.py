@@ -19,7 +19,6 @@ import logging
 import signal
 import sys
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -41,12 +40,8 @@ def call_history(settings: Settings, sessions: async_sessionmaker[AsyncSession])
     from voice.call_history import SqlCallHistory
     from voice.storage import storages_from_settings
 
-    return SqlCallHistory(sessions, storages_from_settings(settings), recording_cache(settings))
-
-
-def recording_cache(settings: Settings) -> Path:
-    """Where the dashboard keeps recordings fetched from remote storage to play them."""
-    return settings.data_dir / "cache" / "recordings"
+    cache = settings.recording_cache_dir
+    return SqlCallHistory(sessions, storages_from_settings(settings), cache)
 
 
 def build_dashboard(

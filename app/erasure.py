@@ -16,7 +16,6 @@ def erasure_parts(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> dict[str, ClientErasure]:
     """Part name -> its erasure; the names are the keys of each request's ``removed``."""
-    from app.dashboard_processes import recording_cache
     from bot.erasure import BotErasure
     from crm_sync.history.erasure import HistoryErasure
     from outreach.queue import AttemptQueue
@@ -32,7 +31,7 @@ def erasure_parts(
             sessions,
             storages_from_settings(settings),
             incoming=incoming_folder(settings),
-            cache=recording_cache(settings),
+            cache=settings.recording_cache_dir,
         ),
         "history": HistoryErasure(sessions),  # last: the others read the phones through it
     }

@@ -342,6 +342,11 @@ class Settings(BaseSettings):
         return self.recordings.folder or self.data_dir / "recordings"
 
     @property
+    def recording_cache_dir(self) -> Path:
+        """Where the dashboard keeps recordings fetched from remote storage to play them."""
+        return self.data_dir / "cache" / "recordings"
+
+    @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
 

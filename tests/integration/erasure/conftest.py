@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.dashboard_processes import recording_cache
 from app.erasure import build_erasure
 from bot.alert_store import AlertStore
 from bot.outbox_store import OutboxStore
@@ -124,7 +123,7 @@ async def seed_client(
     await TranscriptStore(engine).save_done(
         sha, Transcript(str(live), 1.0, (Segment(0.0, 1.0, "client", f"долго везли {ext}"),))
     )
-    cached = recording_cache(settings) / f"{sha}.wav"
+    cached = settings.recording_cache_dir / f"{sha}.wav"
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(body)
     leftover = incoming / f"{call.uuid}.wav"
