@@ -145,3 +145,33 @@ async def test_an_erased_client_is_skipped_by_the_next_import_and_not_planned(
     assert await store.find_client("C9") is None
     assert await store.find_client_by_phone(ERASED_PHONE) is None
     assert (await store.find_client("C3")) is not None
+
+
+async def test_the_erasure_tables_are_what_the_migration_made(engine: AsyncEngine) -> None:
+    from tests.integration.schema import schema_drift
+
+    names = ("erasure_requests", "erasure_suppressions", "erasure_keys")
+    assert await schema_drift(engine, *names) == []
+
+
+async def test_a_changed_erasure_key_is_refused_not_silently_matching_nothing(
+    engine: AsyncEngine,
+) -> None:
+    from povtor.errors import ConfigError
+
+    sessions = session_factory(engine)
+    assert await SqlErasureLedger(sessions, "first key").suppression_key() == b"first key"
+    assert await SqlErasureLedger(sessions, "first key").suppression_key() == b"first key"
+    with pytest.raises(ConfigError, match="POVTOR_ERASURE_KEY"):
+        await SqlErasureLedger(sessions, "another key").suppression_key()
+    with pytest.raises(ConfigError):  # unset now: the generated one never existed
+        await SqlErasureLedger(sessions).suppression_key()
+
+
+async def test_without_a_configured_key_one_is_generated_once_and_shared(
+    engine: AsyncEngine,
+) -> None:
+    sessions = session_factory(engine)
+    first = await SqlErasureLedger(sessions).suppression_key()
+    assert len(first) == 64
+    assert await SqlErasureLedger(sessions).suppression_key() == first  # another worker
