@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from povtor.domain import Client
-from povtor.errors import PovtorError
+from povtor.errors import NotFound, PovtorError
 from povtor.logs import mask_text
 from povtor.ports import (
     ClientErasure,
@@ -73,6 +73,21 @@ class Erasure:
         done = await self.ledger.finish(request.id)
         log.info("erasure request #%d done (%d parts)", done.id, len(done.removed))
         return done
+
+    async def finish(self, request: ErasureRequest) -> ErasureRequest:
+        """``run``; when a part fails, the request as left pending (with the error)."""
+        try:
+            return await self.run(request)
+        except ErasureIncomplete:
+            (pending,) = await self.ledger.pending([request.client_id])
+            return pending
+
+    async def erase_client(self, client_id: int, *, by: str) -> ErasureRequest:
+        """``ClientEraser``: request and run the erasure of one client."""
+        found = await self.clients.get_clients([client_id])
+        if client_id not in found:
+            raise NotFound(f"no client #{client_id}")
+        return await self.finish(await self.request(found[client_id], by=by))
 
     async def resume(self, client_ids: Sequence[int] | None = None) -> list[ErasureRequest]:
         """Run every pending request (of these clients, or all); those that fail stay pending

@@ -159,6 +159,16 @@ class ErasureRequest:
     error: str | None = None  # the last failure, masked
 
 
+class ClientEraser(Protocol):
+    """Erasing one client everywhere now (the dashboard's admins; implemented by
+    :class:`povtor.erasure.Erasure`)."""
+
+    async def erase_client(self, client_id: int, *, by: str) -> ErasureRequest:
+        """The request, done, or pending with the error of the part that failed (it is tried
+        again later). Raises NotFound for an unknown id."""
+        ...
+
+
 class SuppressionSource(Protocol):
     """The suppression list of erased clients, for the parts that must not contact or
     re-create them (the import, outreach planning)."""

@@ -108,7 +108,7 @@ async def _erase(
     store = SqlHistoryStore(sessions)
     left = 0
     for request in await erasure.ledger.pending():  # an earlier run stopped part-way
-        request = await _run(erasure, request)
+        request = await erasure.finish(request)
         left += request.state != "done"
         emit(result_line(None, request.client_id, request))
     found: list[tuple[Target, Any]] = []
@@ -131,22 +131,12 @@ async def _erase(
     for target in missing:
         emit(result_line(target, None, None))
     for done, (target, client) in enumerate(found, start=1):
-        request = await _run(erasure, await erasure.request(client, by=_who()))
+        request = await erasure.finish(await erasure.request(client, by=_who()))
         left += request.state != "done"
         emit(result_line(target, client.id, request))
         if progress is not None:
             progress(done, len(found))
     return left
-
-
-async def _run(erasure: Any, request: Any) -> Any:
-    """The request after a run: done, or pending with the error of the part that failed."""
-    from povtor.erasure import ErasureIncomplete
-
-    try:
-        return await erasure.run(request)
-    except ErasureIncomplete:
-        return (await erasure.ledger.pending([request.client_id]))[0]
 
 
 async def _clients_of(store: Any, target: Target) -> list[Any]:
