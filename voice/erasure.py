@@ -52,9 +52,9 @@ class VoiceErasure:
             call_ids = [c.id for c in calls]
             recordings = (
                 await session.execute(
-                    select(RECORDINGS.c.uri, RECORDINGS.c.storage, RECORDINGS.c.sha256).where(
-                        RECORDINGS.c.call_id.in_(call_ids)
-                    )
+                    select(RECORDINGS.c.uri, RECORDINGS.c.storage, RECORDINGS.c.sha256)
+                    .where(RECORDINGS.c.call_id.in_(call_ids))
+                    .order_by(RECORDINGS.c.id)
                 )
             ).all()
         files = 0
