@@ -262,18 +262,24 @@ def _unpack(archive: Path, models_dir: Path, name: str, force: bool) -> Path:
         if root is None:
             archive.unlink()
             raise ModelError("the archive holds no Vosk model (no am/final.mdl, conf/model.conf)")
-        old: Path | None = None
-        if target.exists():
-            if not force:
-                raise ModelError(f"{target} already exists (use --force to replace it)")
-            old = models_dir / f".old-{name}-{uuid.uuid4().hex[:8]}"
-            target.rename(old)
-        root.rename(target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return target
+        return replace_folder(root, target, force=force)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def replace_folder(source: Path, target: Path, *, force: bool) -> Path:
+    """Rename ``source`` to ``target``; an existing target is replaced only with ``force``,
+    moved aside first and removed once the new one is in place."""
+    old: Path | None = None
+    if target.exists():
+        if not force:
+            raise ModelError(f"{target} already exists (use --force to replace it)")
+        old = target.with_name(f".old-{target.name}-{uuid.uuid4().hex[:8]}")
+        target.rename(old)
+    source.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
 
 
 def _model_root(staging: Path) -> Path | None:

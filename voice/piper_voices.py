@@ -21,7 +21,6 @@ import json
 import logging
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from voice.model_fetch import (
     download,
     open_url,
     prepare_install,
+    replace_folder,
     verify,
 )
 
@@ -233,15 +233,6 @@ def _install(parts: list[tuple[Path, str]], voices_dir: Path, name: str, force: 
     try:
         for part, final in parts:
             part.rename(staging / final)
-        old: Path | None = None
-        if target.exists():
-            if not force:
-                raise ModelError(f"{target} already exists (use --force to replace it)")
-            old = voices_dir / f".old-{name}-{uuid.uuid4().hex[:8]}"
-            target.rename(old)
-        staging.rename(target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return target
+        return replace_folder(staging, target, force=force)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
