@@ -9,6 +9,7 @@ import typer
 from app.commands import call as call_cmd
 from app.commands import client_links as client_links_cmd
 from app.commands import crm as crm_cmd
+from app.commands import erase as erase_cmd
 from app.commands import links as links_cmd
 from app.commands import model as model_cmd
 from app.commands import outreach as outreach_cmd
@@ -69,6 +70,8 @@ def _planning_source(sessions: Sessions) -> PlanningSource:
 
 client_app.command("link")(links_cmd.link_command(_history_store))
 client_app.command("links")(client_links_cmd.links)
+client_app.command("erase")(erase_cmd.erase_command)
+client_app.command("erasures")(erase_cmd.erasures_command)
 app.add_typer(links_cmd.manager_app, name="manager")
 app.command("report")(report_command)
 app.command("demo-data")(demo_data_command)

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.erasure import build_erasure
 from app.parts import Runtime, Service
 from crm_sync.history.store import SqlHistoryStore
 from povtor.health import HealthBoard
@@ -40,7 +41,7 @@ def call_history(settings: Settings, sessions: async_sessionmaker[AsyncSession])
     from voice.call_history import SqlCallHistory
     from voice.storage import storages_from_settings
 
-    cache = settings.data_dir / "cache" / "recordings"
+    cache = settings.recording_cache_dir
     return SqlCallHistory(sessions, storages_from_settings(settings), cache)
 
 
@@ -91,6 +92,7 @@ def build_dashboard(
         outreach=outreach,
         dead_letters=dead_letters,
         shared_health=feed,
+        erasure=build_erasure(settings, sessions),
         reuse_port=shared,
     )
     return service, feed

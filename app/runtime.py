@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.checks import check_database, check_settings
 from app.demo.marks import guard_channels
 from app.demo.safety import refuse_outside_loopback
+from app.erasure import build_erasure, erasure_ledger
 from app.health import HealthServer
 from app.parts import Adapters, FnService, Runtime, Service
 from crm_sync.history.client_batch import load_clients
@@ -47,6 +48,7 @@ from povtor.db import create_engine, session_factory
 from povtor.domain import ChannelKind
 from povtor.errors import ConfigError
 from povtor.health import HealthState
+from povtor.lifecycle import Periodic
 from povtor.ports import Channel
 from povtor.settings import Settings
 
@@ -175,10 +177,16 @@ async def build(
         on_planned=dispatcher.wake,
         approval_threshold=out.approval_threshold,
         after_pass=lambda: _each(rt.after_planning),
+        erased=erasure_ledger(settings, rt.sessions),
     )
     rt.services.append(
         FnService("registry", lambda stop: workers.run(stop, interval_s=out.heartbeat_s))
     )
+    # erasure requests a command left pending (a part failed) are finished here
+    erasures = Periodic(
+        "erasure requests", build_erasure(settings, sessions).resume, ERASURE_RETRY_S
+    )
+    rt.services.append(FnService("erasure", erasures.run))
     if out.enabled:
         rt.services.append(
             FnService("planner", lambda stop: planner.run(stop, interval_s=out.plan_interval_s))
@@ -241,6 +249,7 @@ async def _guarded(service: Service, stop: asyncio.Event) -> None:
             log.warning("service %s returned before stop", service.name)
 
 
+ERASURE_RETRY_S = 600.0  # a pending erasure request is tried again this often
 GC_YOUNG_THRESHOLD = 10_000  # Python's default: 700
 
 

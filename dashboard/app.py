@@ -17,6 +17,7 @@ from dashboard import (
     client_views,
     consent_views,
     crm_views,
+    erasure_views,
     failures_views,
     nps_views,
     outreach_views,
@@ -37,6 +38,7 @@ from dashboard.users import UserStore
 from povtor.health import HealthBoard
 from povtor.ports import (
     CallHistory,
+    ClientEraser,
     CrmSyncView,
     DeadLetters,
     HealthFeed,
@@ -65,6 +67,7 @@ def build_app(
     outreach: OutreachControl | None = None,
     dead_letters: Sequence[DeadLetters] = (),
     shared_health: HealthFeed | None = None,
+    erasure: ClientEraser | None = None,
 ) -> web.Application:
     """The dashboard over the ports and the user store the composition root opened."""
     ds = settings.dashboard
@@ -88,6 +91,7 @@ def build_app(
         outreach=outreach,
         dead_letters=dead_letters,
         shared_health=shared_health,
+        erasure=erasure,
     )
     app = web.Application(
         middlewares=[security_headers, error_pages, require_login, check_csrf],
@@ -130,6 +134,7 @@ def _routes(app: web.Application) -> None:
     r.add_post("/tasks/{task_id}/done", task_views.finish_task)
     r.add_get("/calls/{call_id}/recording", call_views.recording)
     r.add_post("/clients/{client_id}/consent", consent_views.set_consent)
+    r.add_post("/clients/{client_id}/erase", erasure_views.erase_client)
     r.add_get("/outreach", outreach_views.outreach_page)
     r.add_post(
         r"/outreach/campaigns/{campaign_id}/{decision:approve|reject}",

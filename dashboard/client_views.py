@@ -23,7 +23,7 @@ from dashboard.context import current_session, deps, render
 from dashboard.export import csv_bytes, xlsx_bytes
 from dashboard.formatting import SEGMENT_RU, mask_phones_in_text, show_phone
 from dashboard.paging import parse_id
-from dashboard.roles import Role, can_listen, sees_full_phones
+from dashboard.roles import Role, can_erase, can_listen, sees_full_phones
 from povtor.db import utcnow
 from povtor.domain import Client
 from povtor.ports import ClientSummary
@@ -216,6 +216,7 @@ async def client_card(request: web.Request) -> web.StreamResponse:
         "calls": calls,
         "calls_connected": d.calls is not None,
         "can_listen": can_listen(role),
+        "can_erase": d.erasure is not None and can_erase(role),
         "transcription_off": d.transcription_off,
         "consent_rows": consent_rows(client),
     }

@@ -20,6 +20,7 @@ from povtor.db import utcnow
 from povtor.health import HealthBoard
 from povtor.ports import (
     CallHistory,
+    ClientEraser,
     CrmSyncView,
     DeadLetters,
     HealthFeed,
@@ -52,6 +53,7 @@ class Deps:
     shared_health: HealthFeed | None = None
     outreach: OutreachControl | None = None  # the outreach page; None: not connected
     dead_letters: Sequence[DeadLetters] = ()  # every durable queue's failures, for /failures
+    erasure: ClientEraser | None = None  # erasing a client on request; None: CLI only
     started_at: datetime = field(default_factory=utcnow)
     recent: Recent = field(default_factory=lambda: Recent(0))  # slow figures, reused briefly
 

@@ -27,6 +27,11 @@ def can_manage_users(role: Role) -> bool:
     return role is Role.ADMIN
 
 
+def can_erase(role: Role) -> bool:
+    """Erase a client's personal data everywhere on their request (152-FZ): irreversible."""
+    return role is Role.ADMIN
+
+
 def sees_full_phones(role: Role) -> bool:
     return role in (Role.ADMIN, Role.MANAGER)
 

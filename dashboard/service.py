@@ -22,6 +22,7 @@ from povtor.health import HealthBoard, HealthState
 from povtor.lifecycle import bound_port, wait_or_stop
 from povtor.ports import (
     CallHistory,
+    ClientEraser,
     CrmSyncView,
     DeadLetters,
     HealthFeed,
@@ -55,6 +56,7 @@ class DashboardService:
         health: HealthBoard | None = None,
         dead_letters: Sequence[DeadLetters] = (),
         shared_health: HealthFeed | None = None,
+        erasure: ClientEraser | None = None,
         retry_bind_s: float = RETRY_BIND_S,
         reuse_port: bool = False,
     ) -> None:
@@ -75,6 +77,7 @@ class DashboardService:
             outreach=outreach,
             dead_letters=dead_letters,
             shared_health=shared_health,
+            erasure=erasure,
         )
         self.bound_port: int | None = None
         self.ready = asyncio.Event()  # set once the port is listening

@@ -22,7 +22,7 @@ from outreach.rules import ContactRules
 from povtor.db import utcnow
 from povtor.domain import Candidate, ChannelKind, Purpose
 from povtor.lifecycle import Periodic
-from povtor.ports import DuePage, PlanningRules, PlanningSource
+from povtor.ports import DuePage, PlanningRules, PlanningSource, SuppressionSource
 
 log = logging.getLogger(__name__)
 ALL_CHANNELS = frozenset(ChannelKind)
@@ -187,8 +187,10 @@ class Planner:
         on_planned: Callable[[], None] | None = None,
         approval_threshold: int = 0,
         after_pass: Callable[[], None] | None = None,
+        erased: SuppressionSource | None = None,
     ) -> None:
         self.source = source
+        self.erased = erased  # clients erased on request: never planned, even if re-created
         self.queue = queue
         self.contact_rules = contact_rules
         # The SQL leaves out whom the contact policies would refuse anyway (same rule).
@@ -216,6 +218,7 @@ class Planner:
             as_of, self.contact_rules, is_holiday=self.is_holiday, channels=self.channels
         )
         wanted = [p for p in PURPOSE_ORDER if p in purposes]
+        erased = await self.erased.suppression_list() if self.erased is not None else None
 
         ahead: deque[asyncio.Task[DuePage]] = deque()  # the pages being read, in order
         after: int | None = 0  # the last client id of the last page whose read started
@@ -251,6 +254,10 @@ class Planner:
                             [c.client_id for c in candidates], Purpose.NPS, as_of - window
                         )
                         candidates = [c for c in candidates if c.client_id not in asked]
+                    if erased:
+                        candidates = [
+                            c for c in candidates if not erased.matches((), c.external_id)
+                        ]
                     items = [item for c in candidates if (item := plan(c)) is not None]
                     if items:
                         yield items

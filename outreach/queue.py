@@ -48,6 +48,7 @@ from outreach.bulk import (
 from outreach.tables import AttemptOutcomeRow, AttemptRow, CampaignRow, ContactRow, PauseRow
 from povtor.db import UtcDateTime, dialect_insert, execute_dml, table_of
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, OutcomeKind, Purpose
+from povtor.ports import ErasureSubject
 from povtor.work import WorkQueue, WorkTable
 
 log = logging.getLogger(__name__)
@@ -417,18 +418,26 @@ class AttemptQueue:
 
     # -- erasure ------------------------------------------------------------------------------
 
-    async def erase_clients(self, client_ids: Sequence[int]) -> int:
-        """``ClientErasure``: the clients' attempts (their outcomes with them, by their key)
-        and contacts are deleted; how many attempts went. Nothing else in outreach keeps a
-        client's id."""
+    async def erase_clients(self, subjects: Sequence[ErasureSubject]) -> dict[str, int]:
+        """``ClientErasure``: the clients' attempts, their outcomes and contacts are deleted;
+        how many of each went. Nothing else in outreach keeps a client's id."""
+        client_ids = [s.client_id for s in subjects]
         if not client_ids:
-            return 0
+            return {"attempts": 0, "outcomes": 0, "contacts": 0}
+        theirs = select(A.c.id).where(self._in(A.c.client_id, client_ids)).scalar_subquery()
         async with self._write() as session:
-            await session.execute(delete(C).where(self._in(C.c.client_id, client_ids)))
-            result = await execute_dml(
+            outcomes = await execute_dml(session, delete(O).where(O.c.attempt_id.in_(theirs)))
+            contacts = await execute_dml(
+                session, delete(C).where(self._in(C.c.client_id, client_ids))
+            )
+            attempts = await execute_dml(
                 session, delete(A).where(self._in(A.c.client_id, client_ids))
             )
-        return int(result.rowcount)
+        return {
+            "attempts": int(attempts.rowcount),
+            "outcomes": int(outcomes.rowcount),
+            "contacts": int(contacts.rowcount),
+        }
 
     # -- claims -------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from povtor.domain import (
     TimelineEvent,
 )
 from povtor.health import ComponentHealth
+from povtor.suppression import SuppressionList
 from povtor.work import DeadLetter
 
 
@@ -120,14 +121,95 @@ class ClientLookup(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ErasureSubject:
+    """A client to erase, with what other subsystems may know them by: the store's id, its
+    phones (E.164) and its Telegram chat, read from the store before the store erases it."""
+
+    client_id: int
+    phones: tuple[str, ...] = ()
+    chat_id: int | None = None
+
+
 class ClientErasure(Protocol):
     """A subsystem that keeps rows about clients in its own tables (by client id, with no
     foreign key to the store's clients) removes them when those clients are erased: deleted from
-    the store, or a data subject's request to erase their personal data (152-FZ)."""
+    the store, or a data subject's request to erase their personal data (152-FZ). Safe to call
+    again for the same clients (a retry after a failure part-way removes what is left)."""
 
-    async def erase_clients(self, client_ids: Sequence[int]) -> int:
-        """Remove what this subsystem keeps about ``client_ids``; how many of its main rows
-        went (unknown ids: none)."""
+    async def erase_clients(self, subjects: Sequence[ErasureSubject]) -> Mapping[str, int]:
+        """Remove what this subsystem keeps about ``subjects``; how many of each kind of its
+        records went, by a short plural noun ("attempts", "calls", "files"; unknown ids: 0)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureRequest:
+    """A request to erase one client (152-FZ): pending until every subsystem confirmed.
+    ``removed``: what each subsystem that confirmed removed; holds no personal data."""
+
+    id: int
+    client_id: int
+    requested_at: datetime
+    requested_by: str  # "cli:HOST" or "dashboard:LOGIN"
+    state: str  # "pending" or "done"
+    removed: Mapping[str, Mapping[str, int]]
+    finished_at: datetime | None = None
+    tries: int = 0
+    error: str | None = None  # the last failure, masked
+
+
+class ClientEraser(Protocol):
+    """Erasing one client everywhere now (the dashboard's admins; implemented by
+    :class:`povtor.erasure.Erasure`)."""
+
+    async def erase_client(self, client_id: int, *, by: str) -> ErasureRequest:
+        """The request, done, or pending with the error of the part that failed (it is tried
+        again later). Raises NotFound for an unknown id."""
+        ...
+
+
+class SuppressionSource(Protocol):
+    """The suppression list of erased clients, for the parts that must not contact or
+    re-create them (the import, outreach planning)."""
+
+    async def suppression_list(self) -> SuppressionList: ...
+
+
+class ErasureLedger(SuppressionSource, Protocol):
+    """Erasure requests, their progress and the suppression list (keyed hashes of the erased
+    clients' phones and codes, no personal data in clear); implemented by crm_sync."""
+
+    async def open_request(
+        self, client_id: int, *, by: str, suppress: Sequence[str]
+    ) -> ErasureRequest:
+        """A new pending request (or the client's pending one), with the ``suppress`` digests
+        added to the suppression list in the same transaction."""
+        ...
+
+    async def suppress(self, digests: Sequence[str]) -> None:
+        """Add digests to the suppression list (a request about no known client)."""
+        ...
+
+    async def pending(self, client_ids: Sequence[int] | None = None) -> Sequence[ErasureRequest]:
+        """Pending requests (of these clients, or all), oldest first."""
+        ...
+
+    async def confirm(self, request_id: int, part: str, removed: Mapping[str, int]) -> None:
+        """``part`` erased its records of the request's client."""
+        ...
+
+    async def failed(self, request_id: int, error: str) -> None:
+        """A try ended in ``error`` (masked); the request stays pending."""
+        ...
+
+    async def finish(self, request_id: int) -> ErasureRequest:
+        """Every part confirmed: the request is done."""
+        ...
+
+    async def suppression_key(self) -> bytes:
+        """The key of the suppression digests (``POVTOR_ERASURE_KEY``, else generated once and
+        kept in the database)."""
         ...
 
 

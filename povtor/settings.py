@@ -299,6 +299,9 @@ class Settings(BaseSettings):
     default_timezone: str = "Europe/Moscow"
     currency: str = "RUB"
     secret_key: SecretStr | None = None  # signs deep links and sessions; kept in DATA_DIR if unset
+    # the key of the erased clients' suppression digests (docs/legal.md); unset: generated once
+    # and kept in the database, so every worker and command shares it
+    erasure_key: SecretStr | None = None
     log_level: str = "INFO"
     log_format: str = "text"  # "text" or "json"
     log_library_level: str = "INFO"  # third-party loggers (botocore, urllib3...) never below
@@ -337,6 +340,11 @@ class Settings(BaseSettings):
     @property
     def recordings_dir(self) -> Path:
         return self.recordings.folder or self.data_dir / "recordings"
+
+    @property
+    def recording_cache_dir(self) -> Path:
+        """Where the dashboard keeps recordings fetched from remote storage to play them."""
+        return self.data_dir / "cache" / "recordings"
 
     @property
     def models_dir(self) -> Path:

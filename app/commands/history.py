@@ -79,11 +79,16 @@ def _import(kind_name: str, file: Path, mapping: list[str], as_json: bool) -> No
     kind = Kind(kind_name)
 
     async def work(engine: Any, settings: Settings) -> ImportSummary:
+        from app.erasure import erasure_ledger
+        from povtor.db import session_factory
+
+        erased = await erasure_ledger(settings, session_factory(engine)).suppression_list()
         options = ImportOptions(
             region=settings.default_region,
             timezone=settings.default_timezone,
             currency=settings.currency,
             overrides=parse_overrides(mapping),
+            erased=erased,
         )
         with _progress(f"{kind.value}: {file.name}") as progress:
             return await import_file(engine, kind, file, options, progress)
@@ -110,6 +115,8 @@ def _print_summary(summary: Any, as_json: bool) -> None:
     )
     if summary.rejects_file:
         typer.echo(f"rejected rows with reasons: {summary.rejects_file}")
+    if summary.erased:
+        typer.echo(f"{summary.erased} rows skipped: clients erased on request")
     if summary.notes_file:
         typer.echo(f"{summary.noted} rows imported with a field dropped: {summary.notes_file}")
 

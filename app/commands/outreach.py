@@ -48,6 +48,7 @@ class Wiring:
 
 async def _plan(wiring: Wiring, dry_run: bool, as_json: bool, as_of: datetime | None) -> int:
     from app.commands.database import open_engine
+    from app.erasure import erasure_ledger
     from outreach.holiday_calendar import holiday_check
     from outreach.planner import Planner
     from outreach.queue import AttemptQueue
@@ -68,6 +69,7 @@ async def _plan(wiring: Wiring, dry_run: bool, as_json: bool, as_of: datetime | 
             channels=_channels(settings),
             batch_size=out.plan_batch_size,
             approval_threshold=out.approval_threshold,
+            erased=erasure_ledger(settings, sessions),
         )
         when = as_of or utcnow()
         if not dry_run:

@@ -211,3 +211,46 @@ class ClientStatsRow(Base):
     last_nps_id: Mapped[int | None] = mapped_column(BigInteger)
     last_nps_score: Mapped[int | None] = mapped_column(Integer)
     last_nps_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ErasureRequestRow(Base):
+    """A request to erase a client everywhere (152-FZ), kept as the record that it was done:
+    when, by whom, what each part removed (counts). No personal data: the client's id is the
+    store's own number, which names nobody once the client is gone (crm_sync_0013)."""
+
+    __tablename__ = "erasure_requests"
+    __table_args__ = (Index("ix_erasure_requests_state", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    client_id: Mapped[int] = mapped_column(BigInteger)  # no key: the client goes, this stays
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    requested_by: Mapped[str] = mapped_column(String(160))  # "cli:HOST", "dashboard:LOGIN"
+    state: Mapped[str] = mapped_column(String(16))  # pending, done
+    removed: Mapped[dict[str, Any]] = mapped_column(JSON)  # part -> {noun: count}
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)  # the last failure, masked
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SuppressionRow(Base):
+    """An erased client's phone or code as a keyed digest (HMAC-SHA256): imports skip it and
+    planning leaves it out (crm_sync_0013)."""
+
+    __tablename__ = "erasure_suppressions"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ErasureKeyRow(Base):
+    """The suppression key: generated once when ``POVTOR_ERASURE_KEY`` is unset (``value``),
+    else only the fingerprint of the configured one, so a changed key is refused instead of
+    silently matching nothing (crm_sync_0013)."""
+
+    __tablename__ = "erasure_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str | None] = mapped_column(String(128))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

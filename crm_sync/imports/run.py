@@ -54,6 +54,7 @@ from crm_sync.imports.upsert import (
 from povtor.db import table_of, utcnow
 from povtor.errors import InvalidInput
 from povtor.logs import mask_text
+from povtor.suppression import SuppressionList
 
 log = logging.getLogger(__name__)
 runs = table_of(ImportRunRow)
@@ -82,6 +83,8 @@ class ImportOptions:
     overrides: Mapping[str, str] = field(default_factory=dict)  # from --map
     batch_size: int | None = None  # None: 20,000 rows on PostgreSQL, 10,000 on SQLite
     commit_rows: int | None = None  # None: every batch on PostgreSQL, SQLITE_COMMIT_ROWS on SQLite
+    # clients erased on request (152-FZ): their rows are skipped, counted as ``erased``
+    erased: SuppressionList | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,16 +97,21 @@ class ImportSummary:
     noted: int = 0  # imported with a field dropped (a bad e-mail), listed in ``notes_file``
     notes_file: Path | None = None
     warnings: tuple[str, ...] = ()  # about the file as a whole (duplicate columns)
+    erased: int = 0  # rows of clients erased on request, skipped (not errors)
 
     def as_json(self) -> dict[str, Any]:
-        """The ``--json`` contract; ``rejects_file`` is null when no row was rejected."""
-        return {
+        """The ``--json`` contract; ``rejects_file`` is null when no row was rejected;
+        ``erased`` (rows of clients erased on request, skipped) only when there were some."""
+        found: dict[str, Any] = {
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected": self.rejected,
             "rejects_file": str(self.rejects_file) if self.rejects_file else None,
         }
+        if self.erased:
+            found["erased"] = self.erased
+        return found
 
 
 class ImportFailed(InvalidInput):
@@ -143,6 +151,7 @@ class _Batch:
     staged: list[StagedOrder] = field(default_factory=list)  # orders, driver values
     rejects: list[tuple[int, str, list[CellValue]]] = field(default_factory=list)
     cells: dict[int, list[CellValue]] = field(default_factory=dict)  # orders: for write rejects
+    erased: int = 0  # rows of erased clients, skipped
     progress: tuple[int, int | None] = (0, None)
     error: str | None = None
     last: bool = False
@@ -176,6 +185,7 @@ class _Parser:
         self.waiting: list[tuple[StagedOrder, list[CellValue]]] = []
         self.done = False
         self.error: str | None = None
+        self.erased = options.erased if options.erased else None  # None: nobody erased
 
     def next_batch(self) -> _Batch:
         batch = _Batch()
@@ -224,9 +234,19 @@ class _Parser:
                 try:
                     if self.kind is Kind.CLIENTS:
                         row = RowCells(self.columns, cells)
-                        batch.records.append(client_record(number, row, self.ctx))
+                        record = client_record(number, row, self.ctx)
+                        if self.erased and self.erased.matches(
+                            record.phones or (), record.external_id
+                        ):
+                            batch.erased += 1
+                            continue
+                        batch.records.append(record)
                     else:
-                        add_order(self.orders.staged(number, cells), cells)
+                        staged = self.orders.staged(number, cells)
+                        if self.erased and self.erased.matches((), staged[2]):
+                            batch.erased += 1
+                            continue
+                        add_order(staged, cells)
                 except CellError as err:
                     batch.rejects.append((number, str(err), cells))
         except InvalidInput as err:
@@ -251,6 +271,7 @@ class _Run:
         self.pending: Counter[str] = Counter()  # written, not committed yet
         self.uncommitted = 0
         self.batches = 0
+        self.erased = 0
         self.commit_rows = options.commit_rows or (
             SQLITE_COMMIT_ROWS if dialect == "sqlite" else 1
         )
@@ -265,11 +286,13 @@ class _Run:
             noted=self.notes.count,
             notes_file=self.notes.written,
             warnings=self.warnings,
+            erased=self.erased,
         )
 
     async def write(self, conn: AsyncConnection, batch: _Batch) -> None:
         """Write one batch; commit every ``commit_rows`` rows and at the end of the file."""
         result = BatchResult()
+        self.erased += batch.erased
         if batch.records or batch.staged:
             now = utcnow()
             if not conn.in_transaction():

@@ -22,7 +22,7 @@ from dashboard.service import DashboardService
 from dashboard.users import UserStore
 from povtor.db import session_factory
 from povtor.health import HealthBoard
-from povtor.ports import CrmSyncView, DeadLetters, OutreachControl
+from povtor.ports import ClientEraser, CrmSyncView, DeadLetters, OutreachControl
 from povtor.settings import DashboardSettings, Settings
 from tests.fakes.dashboard_calls import FakeCallHistory
 from tests.integration.crm.conftest import bitrix  # noqa: F401 (the fake portal, a fixture)
@@ -112,6 +112,7 @@ async def serving(
     health: HealthBoard | None = None,
     dashboard: dict[str, object] | None = None,
     dead_letters: Sequence[DeadLetters] = (),
+    erasure: ClientEraser | None = None,
 ) -> AsyncIterator[Dashboard]:
     """The dashboard service running on a free port, with admin, anna (manager), vera (viewer)."""
     settings = Settings(
@@ -134,6 +135,7 @@ async def serving(
         outreach=outreach,
         health=health,
         dead_letters=dead_letters,
+        erasure=erasure,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))

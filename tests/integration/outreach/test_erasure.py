@@ -12,7 +12,7 @@ from outreach.listing import AttemptListing
 from outreach.queue import AttemptQueue
 from povtor.db import session_factory
 from povtor.domain import AttemptState
-from povtor.ports import ClientErasure
+from povtor.ports import ClientErasure, ErasureSubject
 from tests.integration.outreach.conftest import Clock, attempt, new_client
 
 COUNTS = (
@@ -37,9 +37,14 @@ async def test_erasing_clients_removes_their_attempts_outcomes_and_contacts_only
     assert before == [(2, 1, 1), (1, 1, 1)]
 
     erasure: ClientErasure = queue
-    assert await erasure.erase_clients([erased, 999]) == 2
-    assert await erasure.erase_clients([erased]) == 0
-    assert await erasure.erase_clients([]) == 0
+    subjects = [ErasureSubject(erased), ErasureSubject(999)]
+    assert await erasure.erase_clients(subjects) == {"attempts": 2, "outcomes": 1, "contacts": 1}
+    assert await erasure.erase_clients(subjects[:1]) == {
+        "attempts": 0,
+        "outcomes": 0,
+        "contacts": 0,
+    }
+    assert await erasure.erase_clients([]) == {"attempts": 0, "outcomes": 0, "contacts": 0}
     async with engine.connect() as conn:
         after = [tuple((await conn.execute(text(COUNTS), {"c": c})).one()) for c in (erased, kept)]
         outcomes = await conn.scalar(text("SELECT count(*) FROM outreach_outcomes"))

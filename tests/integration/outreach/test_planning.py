@@ -210,3 +210,25 @@ async def test_no_winback_after_the_silence_ceiling(
     await orders(store, "lost", [800])  # over two years: not contacted at all
     found = await all_candidates(lookup, Purpose.WINBACK)
     assert set(found) == {"gone"}
+
+
+async def test_a_client_erased_on_request_and_created_again_is_not_planned(
+    store: SqlHistoryStore, lookup: SqlPlanningSource, queue: AttemptQueue, engine
+) -> None:
+    from crm_sync.history.erasure_ledger import SqlErasureLedger
+    from povtor.db import session_factory
+    from povtor.suppression import EXTERNAL_ID, digest
+
+    ledger = SqlErasureLedger(session_factory(engine))
+    await ledger.suppress([digest(await ledger.suppression_key(), EXTERNAL_ID, "back")])
+    for ext in ("back", "other"):  # "back": re-created around the import (a CRM, by hand)
+        await new_client(store, ext, chat=101 if ext == "back" else 102)
+        await orders(store, ext, [88, 58, 28])
+    planner = Planner(lookup, queue, ContactRules(), RULES, clock=lambda: AS_OF, erased=ledger)
+    planned = {i.candidate.external_id async for page in planner.pages(AS_OF) for i in page}
+    unguarded = Planner(lookup, queue, ContactRules(), RULES, clock=lambda: AS_OF)
+    assert {i.candidate.external_id async for p in unguarded.pages(AS_OF) for i in p} == {
+        "back",
+        "other",
+    }
+    assert planned == {"other"}
