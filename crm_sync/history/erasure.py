@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Table, and_, delete, or_
+from sqlalchemy import ColumnElement, Table, and_, delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_sync.history.tables import (
@@ -66,7 +66,7 @@ class HistoryErasure:
         return removed
 
 
-def _unlinked_tasks(subjects: Sequence[ErasureSubject]) -> object | None:
+def _unlinked_tasks(subjects: Sequence[ErasureSubject]) -> ColumnElement[bool] | None:
     """Tasks about a contact shared in Telegram that matched no client: their note holds the
     phone, their source the chat."""
     terms = []

@@ -234,13 +234,13 @@ class _Parser:
                 try:
                     if self.kind is Kind.CLIENTS:
                         row = RowCells(self.columns, cells)
-                        record = client_record(number, row, self.ctx)
+                        client = client_record(number, row, self.ctx)
                         if self.erased and self.erased.matches(
-                            record.phones or (), record.external_id
+                            client.phones or (), client.external_id
                         ):
                             batch.erased += 1
                             continue
-                        batch.records.append(record)
+                        batch.records.append(client)
                     else:
                         staged = self.orders.staged(number, cells)
                         if self.erased and self.erased.matches((), staged[2]):
