@@ -641,19 +641,40 @@ def _candidate(
     key: str,
     data: dict[str, Any],
 ) -> Candidate:
+    # Positional, in CANDIDATE_FIELDS' order: a frozen dataclass takes keywords at about twice
+    # the cost (~1 us a candidate; a test checks the order against the dataclass's fields).
     return Candidate(
-        client_id=r.client_id,
-        external_id=r.external_id,
-        purpose=purpose,
-        due_at=due_at,
-        reason=reason,
-        key=key,
-        timezone=r.timezone,
-        preferred_channel=_PREFERRED[r.preferred_channel],
-        telegram_linked=bool(r.linked),
-        telegram_reachable=bool(r.telegram_reachable),
-        consents=_GRANTS[r.service_call, r.service_telegram],
-        opted_out=False,
-        data=data,
-        ad_consents=_GRANTS[r.advertising_call, r.advertising_telegram],
+        r.client_id,
+        r.external_id,
+        purpose,
+        due_at,
+        reason,
+        key,
+        r.timezone,
+        _PREFERRED[r.preferred_channel],
+        bool(r.linked),
+        bool(r.telegram_reachable),
+        _GRANTS[r.service_call, r.service_telegram],
+        False,
+        data,
+        _GRANTS[r.advertising_call, r.advertising_telegram],
     )
+
+
+# The order of ``Candidate``'s fields ``_candidate`` passes them in.
+CANDIDATE_FIELDS = (
+    "client_id",
+    "external_id",
+    "purpose",
+    "due_at",
+    "reason",
+    "key",
+    "timezone",
+    "preferred_channel",
+    "telegram_linked",
+    "telegram_reachable",
+    "consents",
+    "opted_out",
+    "data",
+    "ad_consents",
+)
