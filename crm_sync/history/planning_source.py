@@ -98,6 +98,15 @@ ORDERS_ARRAYS_SQL = _ARRAYS.format(
 # the page has another (``unknown``: an order without a code), it is read again with the one
 # above.
 KNOWN_ARRAYS_SQL = _ARRAYS.format(categories="SELECT CAST(:known AS TEXT[]) AS categories")
+# A page's reads run in a transaction with these settings, made in one round trip (SET LOCAL
+# each). Work memory: a page's arrays stay in memory. No JIT: short queries, no gain. No bitmap
+# scans: the page's orders come in the index's order, unsorted; on a smaller table PostgreSQL
+# estimated a bitmap scan and a sort cheaper, which took half as much CPU again (100k clients;
+# at 1M clients it picks the index by itself).
+PAGE_SETTINGS = text(
+    "SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true),"
+    " set_config('enable_bitmapscan', 'off', true)"
+)
 KNOWN_CATEGORIES_MAX = 64  # more: array_position's linear search per order would cost more
 
 
@@ -154,13 +163,8 @@ class SqlPlanningSource:
 
             async def read(part: Callable[[_PageRead], Awaitable[Found]]) -> Found:
                 async with self._sessions() as session:
-                    if self.dialect == "postgresql":  # sorts of a page stay in memory
-                        await session.execute(text("SET LOCAL work_mem = '64MB'"))
-                        await session.execute(text("SET LOCAL jit = off"))  # short: no gain
-                        # The page's orders in the index's order, no sort: on a smaller table
-                        # PostgreSQL estimates a bitmap scan and a sort cheaper, which took half
-                        # as much CPU again (100k clients; at 1M it picks the index by itself).
-                        await session.execute(text("SET LOCAL enable_bitmapscan = off"))
+                    if self.dialect == "postgresql":
+                        await session.execute(PAGE_SETTINGS)
                     return await part(_PageRead(session, as_of, rules, after_client_id, upto))
 
             async def nps(page: _PageRead) -> Found:

@@ -20,7 +20,12 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history import order_cycles
-from crm_sync.history.planning_source import KNOWN_ARRAYS_SQL, ORDERS_ARRAYS_SQL, binary_array
+from crm_sync.history.planning_source import (
+    KNOWN_ARRAYS_SQL,
+    ORDERS_ARRAYS_SQL,
+    PAGE_SETTINGS,
+    binary_array,
+)
 from povtor.db import UtcDateTime, create_engine
 from tests.conftest import run_blocking, truncate_all
 
@@ -258,3 +263,16 @@ async def test_known_categories_give_the_same_arrays_or_say_one_is_missing(
     # the known categories join the page's own, in the database's order
     assert "Zz" in merged.categories
     assert [c for c in merged.categories if c != "Zz"] == categories
+
+
+async def test_a_page_s_settings_hold_for_its_transaction_only(pg: AsyncEngine) -> None:
+    async with pg.connect() as conn:
+        async with conn.begin():
+            await conn.execute(PAGE_SETTINGS)
+            inside = [
+                (await conn.execute(text(f"SHOW {name}"))).scalar_one()
+                for name in ("work_mem", "jit", "enable_bitmapscan")
+            ]
+        after = (await conn.execute(text("SHOW enable_bitmapscan"))).scalar_one()
+    assert inside == ["64MB", "off", "off"]
+    assert after == "on"
