@@ -346,16 +346,16 @@ class Planner:
 
 def _attempt(item: PlanItem) -> NewAttempt:
     c = item.candidate
-    payload: dict[str, Any] = {"purpose": c.purpose.value}  # first, then the candidate's data
+    purpose = c.purpose
+    payload: dict[str, Any] = {"purpose": _PURPOSE_TEXT[purpose]}  # first, then the data
     payload.update(c.data)
-    if c.purpose is Purpose.WINBACK:
+    if purpose is Purpose.WINBACK:
         payload["questions"] = list(CHURN_QUESTIONS)
+    # Positional (a frozen dataclass takes keywords at a third more of its cost): client,
+    # purpose, channel, first allowed moment, idempotency key, reason, payload.
     return NewAttempt(
-        client_id=c.client_id,
-        purpose=c.purpose,
-        channel=item.channel,
-        not_before=item.not_before,
-        idempotency_key=c.key,
-        reason=c.reason,
-        payload=payload,
+        c.client_id, purpose, item.channel, item.not_before, c.key, c.reason, payload
     )
+
+
+_PURPOSE_TEXT = {p: p.value for p in Purpose}  # an enum's value is a property: ~0.1 us a read

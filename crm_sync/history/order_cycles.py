@@ -28,6 +28,7 @@ Bools = npt.NDArray[np.bool_]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY_S = 86400.0
 DAY_US = 86_400_000_000
+PG_EPOCH_US = 946_684_800_000_000  # PostgreSQL's epoch, 2000-01-01, in microseconds since 1970
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,20 @@ class Cycles:
     median: Floats
     cycle: Floats
     since: Floats
+
+
+def epoch_seconds(stored: Ints) -> Floats:
+    """``date_part('epoch', t)`` of timestamps as PostgreSQL stores them (microseconds since
+    2000-01-01; -infinity and infinity the least and greatest int64): PostgreSQL's own
+    ``(float8) (t - epoch) / 1000000.0``, the microseconds since 1970 made a float, then divided;
+    the same IEEE operations give the same floats here."""
+    low, high = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    finite = (stored != low) & (stored != high)
+    unix_us = np.where(finite, stored, 0) + PG_EPOCH_US
+    seconds: Floats = unix_us.astype(np.float64) / 1e6
+    seconds[stored == low] = -np.inf
+    seconds[stored == high] = np.inf
+    return seconds
 
 
 def microseconds(epoch_s: Floats) -> Ints:

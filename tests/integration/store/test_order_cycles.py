@@ -20,7 +20,12 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_sync.history import order_cycles
-from crm_sync.history.planning_source import KNOWN_ARRAYS_SQL, ORDERS_ARRAYS_SQL, binary_array
+from crm_sync.history.planning_source import (
+    KNOWN_ARRAYS_SQL,
+    ORDERS_ARRAYS_SQL,
+    PAGE_SETTINGS,
+    binary_array,
+)
 from povtor.db import UtcDateTime, create_engine
 from tests.conftest import run_blocking, truncate_all
 
@@ -144,6 +149,15 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
                 as_of,
             )
         ).all()
+        epoch_rows = (
+            await conn.execute(
+                text(
+                    "SELECT client_id, date_part('epoch', placed_at) AS placed,"
+                    " COALESCE(date_part('epoch', delivered_at), '-Infinity') AS delivered"
+                    " FROM orders ORDER BY client_id, placed_at, delivered_at NULLS FIRST"
+                )
+            )
+        ).all()
         delivered_rows = (
             await conn.execute(
                 text(
@@ -169,8 +183,15 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
             )
         ).all()
     client = binary_array(got.client, "i8")
-    epoch_s = binary_array(got.epoch, "f8")
+    epoch_s = order_cycles.epoch_seconds(binary_array(got.placed, "i8"))
+    delivered_s = order_cycles.epoch_seconds(binary_array(got.delivered, "i8"))
     code = binary_array(got.code, "i4")
+    # the stored times made date_part's floats in NumPy, bit for bit (no delivery: -Infinity)
+    both = np.lexsort((delivered_s, epoch_s, client))
+    assert np.array_equal(client[both], [r.client_id for r in epoch_rows])
+    assert np.array_equal(epoch_s[both], _floats([r.placed for r in epoch_rows]))
+    assert np.array_equal(delivered_s[both], _floats([r.delivered for r in epoch_rows]))
+    assert np.isinf(delivered_s).any()
     assert {None, ""} <= set(got.categories)  # both kinds occur
     category = [got.categories[c - 1] for c in code]
     assert (code[1:] < code[:-1])[client[1:] == client[:-1]].any()  # by time, not category
@@ -194,7 +215,7 @@ async def test_the_arrays_give_postgresql_own_cycles_and_selections(pg: AsyncEng
     assert (by_client.orders > 1).any()
     assert (by_client.orders == 1).any()
 
-    delivered = order_cycles.latest(client, binary_array(got.delivered, "f8"))
+    delivered = order_cycles.latest(client, delivered_s)
     assert 0 < len(delivered_rows) < 400  # clients with and without a delivery
     assert delivered.client.tolist() == [r.client_id for r in delivered_rows]
     assert np.array_equal(delivered.last_us, _us([r.last_at for r in delivered_rows]))
@@ -232,13 +253,26 @@ async def test_known_categories_give_the_same_arrays_or_say_one_is_missing(
         merged = (await conn.execute(text(ORDERS_ARRAYS_SQL), {**page, "known": ["Zz"]})).one()
     assert not again.unknown
     assert again.categories == categories
-    assert (again.client, again.code, again.epoch, again.delivered) == (
+    assert (again.client, again.code, again.placed, again.delivered) == (
         full.client,
         full.code,
-        full.epoch,
+        full.placed,
         full.delivered,
     )
     assert short.unknown  # an order of "чай" has no code: the page is read with its own
     # the known categories join the page's own, in the database's order
     assert "Zz" in merged.categories
     assert [c for c in merged.categories if c != "Zz"] == categories
+
+
+async def test_a_page_s_settings_hold_for_its_transaction_only(pg: AsyncEngine) -> None:
+    async with pg.connect() as conn:
+        async with conn.begin():
+            await conn.execute(PAGE_SETTINGS)
+            inside = [
+                (await conn.execute(text(f"SHOW {name}"))).scalar_one()
+                for name in ("work_mem", "jit", "enable_bitmapscan")
+            ]
+        after = (await conn.execute(text("SHOW enable_bitmapscan"))).scalar_one()
+    assert inside == ["64MB", "off", "off"]
+    assert after == "on"
