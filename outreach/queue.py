@@ -452,7 +452,7 @@ class AttemptQueue:
             "lease_until": now + self.lease,
         }
         async with self._single.connect() as conn:
-            rows = (await conn.execute(_LEASE_DUE, params)).all()
+            rows = list((await conn.execute(_LEASE_DUE, params)).all())
         rows.sort(key=_due_order)
         return _claims(rows, token, False, _JSON_LOADS)
 
