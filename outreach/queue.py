@@ -46,7 +46,7 @@ from outreach.bulk import (
     start_many,
 )
 from outreach.tables import AttemptOutcomeRow, AttemptRow, CampaignRow, ContactRow, PauseRow
-from povtor.db import UtcDateTime, dialect_insert, execute_dml, table_of
+from povtor.db import UtcDateTime, autocommit_reads, dialect_insert, execute_dml, table_of
 from povtor.domain import Attempt, AttemptState, ChannelKind, Outcome, OutcomeKind, Purpose
 from povtor.ports import ErasureSubject
 from povtor.work import WorkQueue, WorkTable
@@ -198,6 +198,7 @@ class AttemptQueue:
         # SQLite has one writer: serialising our own writes avoids "database is locked".
         self._write_lock = asyncio.Lock()
         self._held: AsyncConnection | None = None  # kept between dispatch rounds (PostgreSQL)
+        self._single = autocommit_reads(engine)  # single-statement writes (PostgreSQL)
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncSession]:
@@ -442,9 +443,27 @@ class AttemptQueue:
     # -- claims -------------------------------------------------------------------------------
 
     async def claim(self, now: datetime, limit: int) -> list[Claim]:
-        """Lease up to ``limit`` due attempts to this worker."""
+        """Lease up to ``limit`` due attempts to this worker, in due order."""
+        if self.dialect == "postgresql" and limit > 0:
+            return await self._lease_due(now, limit)
         async with self._write() as session:
             return await self._lease_in(session, now, limit, where=_NOT_PAUSED, resumed=False)
+
+    async def _lease_due(self, now: datetime, limit: int) -> list[Claim]:
+        """:meth:`claim` on PostgreSQL: one statement outside a transaction (it is atomic on
+        its own: no ``BEGIN`` and ``COMMIT`` round trips around it)."""
+        token = uuid.uuid4().hex
+        params = {
+            "now": now,
+            "limit": limit,
+            "worker_id": self.worker_id,
+            "token": token,
+            "lease_until": now + self.lease,
+        }
+        async with self._single.connect() as conn:
+            rows = list((await conn.execute(_LEASE_DUE, params)).all())
+        rows.sort(key=_due_order)
+        return _claims(rows, token, False, _JSON_LOADS)
 
     async def take_over_expired(self, now: datetime, limit: int) -> list[Claim]:
         """Lease attempts whose worker stopped renewing: claimed ones were never started,
@@ -995,15 +1014,33 @@ class AttemptQueue:
 # columns a claim needs (no JSON decoded where there is no payload). The due rows are locked
 # (``FOR UPDATE SKIP LOCKED``), not leased: a start leases each in the same transaction. With
 # the locks, the same statement then takes the claimed clients' advisory locks in id order.
-_HELD_PARTS = f"""
-    SELECT id, client_id, purpose, channel, state, not_before, idempotency_key, attempt_no,
-           reason, CAST(payload AS TEXT) AS payload, fallback_of, takeovers, our_failures
+_RETURNED = """id, client_id, purpose, channel, state, not_before, idempotency_key,
+    attempt_no, reason, CAST(payload AS TEXT) AS payload, fallback_of, takeovers, our_failures"""
+_DUE_PARTS = f"""
     FROM outreach_attempts
     WHERE state IN {DUE_STATES!r} AND not_before <= :now
-        AND purpose NOT IN (SELECT purpose FROM outreach_pauses)
+        AND purpose {{}}
     ORDER BY not_before
     LIMIT :limit
     FOR UPDATE SKIP LOCKED"""
+_HELD_PARTS = (
+    f"SELECT {_RETURNED} {_DUE_PARTS.format('NOT IN (SELECT purpose FROM outreach_pauses)')}"
+)
+# ``AttemptQueue.claim`` on PostgreSQL: ``WorkQueue.claim``'s lease statement written out once
+# in the same way (the takeover count it adds to is unchanged by a first claim). The paused
+# purposes are an array read once per statement (``<> ALL``), not ``NOT IN`` a subquery: with
+# one claimer it cost the database ~4 us less per claimed row (9.8 against 13.7 us), ~20% more
+# claims/s; with four claimers ~10% fewer (measured alternately). The round's statement above
+# keeps ``NOT IN``: the change was not measured there.
+_LEASE_DUE = text(
+    f"""
+    UPDATE outreach_attempts
+    SET state = '{AttemptState.CLAIMED.value}', worker_id = :worker_id, lease_token = :token,
+        lease_expires_at = :lease_until, updated_at = :now
+    WHERE id IN (
+        SELECT id {_DUE_PARTS.format("<> ALL (ARRAY(SELECT purpose FROM outreach_pauses))")})
+    RETURNING {_RETURNED}"""
+)
 _HOLD_DUE = text(_HELD_PARTS).columns(not_before=UtcDateTime())
 _HOLD_DUE_LOCKED = text(
     f"""
@@ -1015,7 +1052,7 @@ _HOLD_DUE_LOCKED = text(
     FROM claimed
     """
 ).columns(not_before=UtcDateTime())
-_by_due = operator.attrgetter("not_before", "id")
+_due_order = operator.itemgetter(_CLAIM_COLUMNS.index("not_before"), 0)  # (not_before, id)
 
 
 async def _hold_due(
@@ -1025,7 +1062,7 @@ async def _hold_due(
     order (PostgreSQL); with ``lock_clients`` also their clients' advisory locks."""
     stmt = _HOLD_DUE_LOCKED if lock_clients else _HOLD_DUE
     rows = list(await session.execute(stmt, {"now": now, "limit": limit}))
-    rows.sort(key=_by_due)
+    rows.sort(key=_due_order)
     return _claims(rows, uuid.uuid4().hex, False, _JSON_LOADS)
 
 
