@@ -2,23 +2,25 @@
 
     .venv/bin/python scripts/bench_bot_wire.py [--pages 20] [--rounds 12]
 
-Per press: its share of a 100-press ``getUpdates`` page validated from the answer's text, the
-``answerCallbackQuery`` request body built, and its answer (``true``) validated. The anchor is
-aiogram's own session (url-encoded form, orjson's ``loads`` then pydantic), the subject the bot's
-``JsonSession`` (JSON bodies, answers validated from their text), alternately. Printed first:
-the subject's CPU time as a share of the anchor's (median of the rounds) and the machine's load;
-then the microseconds per press of the median round of each.
+Per press (a reminder button press as the unit tests build it): its share of a 100-press
+``getUpdates`` page validated from the answer's text, the ``answerCallbackQuery`` request body
+built, and its answer (``true``) validated. The anchor is aiogram's own session (url-encoded
+form, orjson's ``loads`` then pydantic), the subject the bot's ``JsonSession`` (JSON bodies,
+answers validated from their text), alternately. Printed first: the subject's CPU time as a
+share of the anchor's (median of the rounds) and the machine's load; then the microseconds per
+press of the median round of each. Each run starts after a full collection, so that neither
+side pays for what the other left behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,6 +35,7 @@ from bench_common import Comparison, LoadWatch, alternate, report_first  # noqa:
 
 from bot.session import JsonSession, build_session  # noqa: E402
 from povtor.settings import TelegramSettings  # noqa: E402
+from tests.unit.bot.test_objects import _press as press  # noqa: E402  (the tests' press)
 
 TOKEN = "123456:bench-token"
 PAGE_SIZE = 100
@@ -42,32 +45,6 @@ ANSWER = '{"ok":true,"result":true}'
 # bot.session.ResponseModels): rebuilt after a collection, they would cost either side
 # milliseconds at random
 MODELS = (Response[list[Update]], Response[bool])
-
-
-def press(update_id: int) -> dict[str, Any]:
-    """A reminder button press as Telegram sends it."""
-    chat = 10_000_000 + update_id
-    user = {"id": chat, "is_bot": False, "first_name": "Анна", "language_code": "ru"}
-    keyboard = [
-        [{"text": text, "callback_data": f"a:{update_id}:{act}"}]
-        for text, act in (("Повторить заказ", "repeat"), ("Напомнить позже", "later"))
-    ]
-    message = {
-        "message_id": update_id,
-        "from": {"id": 42, "is_bot": True, "first_name": "Shop", "username": "shop_bot"},
-        "chat": {"id": chat, "type": "private", "first_name": "Анна"},
-        "date": 1_700_000_000,
-        "text": "Пора повторить заказ: кофе в зёрнах 1 кг",
-        "reply_markup": {"inline_keyboard": keyboard},
-    }
-    query = {
-        "id": f"{chat}-1",
-        "from": user,
-        "message": message,
-        "chat_instance": f"ci{chat}",
-        "data": f"a:{update_id}:repeat",
-    }
-    return {"update_id": update_id, "callback_query": query}
 
 
 def wire_path(session: AiohttpSession, page: str, pages: int) -> Callable[[], float]:
@@ -80,6 +57,7 @@ def wire_path(session: AiohttpSession, page: str, pages: int) -> Callable[[], fl
         return session.build_form_data(bot, method)()  # the payload aiohttp would send
 
     def run() -> float:
+        gc.collect()
         started = time.process_time()
         for _ in range(pages):
             updates = session.check_response(bot, GetUpdates(), 200, page).result
