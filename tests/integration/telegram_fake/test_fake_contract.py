@@ -1,4 +1,6 @@
-"""The fake Bot API answers in shapes aiogram accepts, and is as strict as Telegram."""
+"""The fake Bot API answers in shapes aiogram accepts, and is as strict as Telegram: through
+aiogram's own session (url-encoded forms) and through the bot's (JSON bodies, answers validated
+from their text), which must see the same answers and errors."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
+from bot.session import JsonSession
 from tests.fakes.telegram_api import BOT_ID, TOKEN, FakeTelegram
 from tests.fakes.telegram_user import FakeUser
 
@@ -32,9 +35,9 @@ async def api() -> AsyncIterator[FakeTelegram]:
     await fake.stop()
 
 
-@pytest.fixture
-async def bot(api: FakeTelegram) -> AsyncIterator[Bot]:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api.base_url))
+@pytest.fixture(params=[AiohttpSession, JsonSession], ids=["form", "json"])
+async def bot(api: FakeTelegram, request: pytest.FixtureRequest) -> AsyncIterator[Bot]:
+    session = request.param(api=TelegramAPIServer.from_base(api.base_url))
     client = Bot(TOKEN, session=session)
     yield client
     await session.close()
