@@ -127,8 +127,8 @@ class Batch:
     ) -> BatchSummary:
         summary = BatchSummary()
         keyed = await asyncio.gather(*(self._key(p) for p in files))
-        statuses = await self.store.statuses([sha for sha, _, _ in keyed])
-        needs_pool = any(self._needs_work(statuses.get(sha), err) for sha, err, _ in keyed)
+        statuses = await self.store.statuses([sha for sha, _ in keyed])
+        needs_pool = any(self._needs_work(statuses.get(sha), err) for sha, err in keyed)
         workers = (await self.pool()).workers if needs_pool else 1
         limit = asyncio.Semaphore(workers * 2)
 
@@ -148,10 +148,7 @@ class Batch:
 
         firsts: dict[str, asyncio.Task[FileResult]] = {}
         tasks: list[asyncio.Task[FileResult]] = []
-        # the largest files first: a long file taken last would keep one process busy while
-        # the others wait with nothing left to take
-        by_size = sorted(zip(files, keyed, strict=True), key=lambda item: -item[1][2])
-        for path, (sha, read_error, _) in by_size:
+        for path, (sha, read_error) in zip(files, keyed, strict=True):
             if sha in firsts:
                 tasks.append(asyncio.ensure_future(same_as(path, firsts[sha])))
             else:
@@ -181,15 +178,14 @@ class Batch:
             return False
         return status is None or (status != DONE and self.retry_failed)
 
-    async def _key(self, path: Path) -> tuple[str, str | None, int]:
-        """The file's key, why it cannot be read (None: it can) and its size in bytes."""
+    async def _key(self, path: Path) -> tuple[str, str | None]:
         try:
             info = await asyncio.to_thread(os.stat, path)
             if not stat.S_ISREG(info.st_mode):  # opening a named pipe would wait for a writer
-                return unreadable_key(path), NOT_A_FILE, 0
-            return await asyncio.to_thread(sha256_file, path), None, info.st_size
+                return unreadable_key(path), NOT_A_FILE
+            return await asyncio.to_thread(sha256_file, path), None
         except OSError as err:
-            return unreadable_key(path), f"cannot read file: {err.strerror or err}", 0
+            return unreadable_key(path), f"cannot read file: {err.strerror or err}"
 
     async def _stored(self, path: Path, sha: str) -> FileResult:
         stored = await self.store.get(sha)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from povtor.ports import Transcriber, Transcript
 from tests.integration.voice_asr.conftest import CallFile
-from tests.integration.voice_asr.speech import CLIENT_LINES, say, write_wav
 from voice.asr_batch import Batch, FileResult
 from voice.decode import DecodeOptions, Detector
 from voice.transcribe import TranscriberPool
@@ -160,23 +158,3 @@ async def test_batch_stores_each_file_once_and_records_failures(
     assert (again.done, again.failed, again.skipped) == (0, 0, 5)
     assert started == [1]  # nothing left to decode: no pool needed
     assert await store.count() == 4
-
-
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-async def test_batch_hands_the_largest_files_to_the_pool_first(
-    asr_pool: TranscriberPool, engine: AsyncEngine, tmp_path: Path
-) -> None:
-    sizes = {"one.wav": 1, "three.wav": 3, "two.wav": 2}  # phrases in each
-    for name, count in sizes.items():
-        write_wav(tmp_path / name, [np.concatenate([say(t) for t in CLIENT_LINES[:count]])])
-
-    async def shared_pool() -> TranscriberPool:
-        return asr_pool
-
-    batch = Batch(TranscriptStore(engine), shared_pool, close_pool=False)
-    results: list[FileResult] = []
-    await batch.run([tmp_path / name for name in sizes], results.append)
-
-    # one pool process: the files come back in the order they were handed to it
-    assert [r.path.name for r in results] == ["three.wav", "two.wav", "one.wav"]
-    assert all(r.transcript is not None and r.transcript.text for r in results)
