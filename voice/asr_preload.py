@@ -23,6 +23,10 @@ The model loads in a thread while the forkserver imports the pool's code and the
 which lets go of Python's lock, so both run at once on a second core that is otherwise waiting
 for the pool. The thread is joined before the forkserver forks anything.
 
+With the model loaded, the forkserver sets up one recogniser at the recordings' rate on half a
+second of faint noise (:func:`voice.decode.warm_recogniser`): each pool process starts with it
+instead of paying the ~0.5 s of CPU a new recogniser's first region costs.
+
 A model that cannot be loaded here is left alone: each pool process then loads the model
 itself and reports the error as it always did.
 """

@@ -6,7 +6,9 @@ fork (:mod:`voice.asr_preload`): every process starts with it and shares its pag
 no forkserver (not POSIX), or it holds another model, the initializer loads the model, once per
 process. A task carries only a path and options. Each process also keeps one recogniser for all
 its files (:class:`voice.decode.Recogniser`: the decoding graph it composes as it goes stays
-cached, about half the CPU per file once warm).
+cached, about half the CPU per file once warm); forked from the forkserver, it starts with the
+one the forkserver set up (:func:`voice.decode.warm_recogniser`). A command that knows it will
+transcribe starts the forkserver early (:func:`start_loading`), so the model loads meanwhile.
 
 The forkserver, and so every pool process, runs on jemalloc where the system has it
 (``libjemalloc.so.2``, Debian's ``libjemalloc2``; ``POVTOR_ASR_ALLOCATOR=system`` keeps glibc's):
