@@ -116,11 +116,13 @@ def make_calls(
     return total
 
 
-def measure(name: str, cmd: list[str], env: dict[str, str] | None = None) -> Run:
+def measure(
+    name: str, cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Run:
     """Run ``cmd`` to the end; wall time and peak RSS of its whole process tree."""
     start = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=cwd, text=True
     )
     peak = peak_pss = 0
     cpu: dict[int, float] = {}
@@ -172,7 +174,9 @@ def povtor_run(
         migrate = "import sys; from app.migrate import upgrade; upgrade(sys.argv[1])"
         subprocess.run([sys.executable, "-c", migrate, url], env=env, cwd=tree, check=True)
     cmd = [str(BIN / "povtor"), "transcribe", str(calls), "--json", "--model", str(model), *flags]
-    return measure(name, cmd, env)
+    # run from the tree's own folder: Python 3.11's forkserver puts its working directory first
+    # on its path (it ignores the parent's), so it and the pool processes import from there
+    return measure(name, cmd, env, cwd=tree or ROOT)
 
 
 def words_by_file(run: Run) -> dict[tuple[str, str], list[str]]:
@@ -193,6 +197,21 @@ def script_agreement(run: Run, script: dict[tuple[str, str], str], speaker: str)
     said = "".join(script[k].replace(" ", "") for k in sorted(script) if k[1] == speaker)
     heard = "".join("".join(found.get(k, [])) for k in sorted(script) if k[1] == speaker)
     return difflib.SequenceMatcher(a=said, b=heard, autojunk=False).ratio()
+
+
+def per_call_agreement(run: Run, script: dict[tuple[str, str], str], speaker: str) -> float:
+    """The mean over the calls of :func:`script_agreement`'s ratio for each call alone: one
+    alignment over all calls can shift as a whole when a few characters change, one per call
+    cannot (a steadier figure to compare two runs by)."""
+    found = words_by_file(run)
+    ratios = [
+        difflib.SequenceMatcher(
+            a=script[k].replace(" ", ""), b="".join(found.get(k, [])), autojunk=False
+        ).ratio()
+        for k in sorted(script)
+        if k[1] == speaker
+    ]
+    return statistics.fmean(ratios) if ratios else 0.0
 
 
 def segments_by_file(run: Run) -> dict[str, list[dict[str, object]]]:
@@ -411,6 +430,15 @@ def main() -> None:
         for run in [*runs[1:], *also]:
             robot = "-" if "skip" in run.name else f"{script_agreement(run, script, 'robot'):.3f}"
             print(f"| {run.name} | {robot} | {script_agreement(run, script, 'client'):.3f} |")
+
+        print()
+        print("| accuracy against the script (characters, mean of the calls) | robot | client |")
+        print("|---|---:|---:|")
+        for run in [*runs[1:], *also]:
+            robot = (
+                "-" if "skip" in run.name else f"{per_call_agreement(run, script, 'robot'):.3f}"
+            )
+            print(f"| {run.name} | {robot} | {per_call_agreement(run, script, 'client'):.3f} |")
 
         rtf_full, rtf_vad = single_stream_rtf(model, sorted(calls.glob("*.wav"))[0])
         print()

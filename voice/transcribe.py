@@ -6,7 +6,9 @@ fork (:mod:`voice.asr_preload`): every process starts with it and shares its pag
 no forkserver (not POSIX), or it holds another model, the initializer loads the model, once per
 process. A task carries only a path and options. Each process also keeps one recogniser for all
 its files (:class:`voice.decode.Recogniser`: the decoding graph it composes as it goes stays
-cached, about half the CPU per file once warm).
+cached, about half the CPU per file once warm); forked from the forkserver, it starts with the
+one the forkserver set up (:func:`voice.decode.warm_recogniser`). A command that knows it will
+transcribe starts the forkserver early (:func:`start_loading`), so the model loads meanwhile.
 
 The forkserver, and so every pool process, runs on jemalloc where the system has it
 (``libjemalloc.so.2``, Debian's ``libjemalloc2``; ``POVTOR_ASR_ALLOCATOR=system`` keeps glibc's):
@@ -41,29 +43,24 @@ from typing import Any, Literal
 
 from povtor.errors import AudioError, ModelError
 from povtor.ports import Transcript
+from voice.asr_env import ALLOCATOR_ENV, PRELOAD_ENV, PRELOAD_MAIN_ENV, single_threaded_blas
 from voice.decode import DecodeOptions, Recogniser, decode_audio
 
 log = logging.getLogger(__name__)
 
 _model: Any = None  # the model of this pool process, set once by _init_process
 _recogniser: Recogniser | None = None  # this pool process's recogniser, made by the first file
-PRELOAD_ENV = "POVTOR_ASR_PRELOAD_MODEL"  # the model the forkserver loads (voice.asr_preload)
-PRELOAD_MAIN_ENV = "POVTOR_ASR_PRELOAD_MAIN"  # the main script the forkserver imports first
 PRELOAD_MODULES = ["voice.asr_preload"]
-ALLOCATOR_ENV = "POVTOR_ASR_PRELOADED_ALLOCATOR"  # the library preloaded into the forkserver
 Allocator = Literal["jemalloc", "system"]
 preloaded: dict[str, Any] = {}  # model folder -> model, loaded in the forkserver before forking
-
-
-def single_threaded_blas() -> None:
-    """OpenBLAS (inside Vosk's library) one thread; read once, when the library loads."""
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+warmed: dict[str, Recogniser] = {}  # model folder -> its recogniser, set up in the forkserver
 
 
 def _init_process(model_path: str) -> None:
-    global _model
+    global _model, _recogniser
     if model_path in preloaded:  # forked from the forkserver that loaded it
         _model = preloaded[model_path]
+        _recogniser = warmed.get(model_path)
         return
     single_threaded_blas()
     from vosk import Model, SetLogLevel
@@ -259,12 +256,15 @@ def _start_forkserver(allocator: Allocator) -> None:
     allocator library in ``LD_PRELOAD``, so it and every process forked from it allocate with it.
     Only the forkserver's own start sees the variable: it is put back at once here, and taken out
     again in the forkserver (:mod:`voice.asr_preload`), so programs it runs do not inherit it."""
-    library = allocator_library(allocator)
-    if library is None or "forkserver" not in multiprocessing.get_all_start_methods():
+    if "forkserver" not in multiprocessing.get_all_start_methods():
         return
     from multiprocessing import forkserver
 
+    library = allocator_library(allocator)
     with _forkserver_lock:
+        if library is None:
+            forkserver.ensure_running()
+            return
         before = os.environ.get("LD_PRELOAD")
         os.environ["LD_PRELOAD"] = f"{library} {before}" if before else library
         os.environ[ALLOCATOR_ENV] = library
@@ -276,6 +276,14 @@ def _start_forkserver(allocator: Allocator) -> None:
                 os.environ.pop("LD_PRELOAD", None)
             else:
                 os.environ["LD_PRELOAD"] = before
+
+
+def start_loading(model_path: Path, allocator: Allocator = "jemalloc") -> None:
+    """Start the forkserver, and so the model's load, now: a pool made later with this model
+    forks its processes from it, and the load runs while the caller does other work (opens its
+    database, hashes its files). Nothing is started where there is no forkserver (not POSIX)."""
+    _context(model_path)
+    _start_forkserver(allocator)
 
 
 @functools.cache

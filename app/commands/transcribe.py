@@ -82,6 +82,7 @@ async def _transcribe(
     from voice.asr_batch import Batch, FileResult, collect_files, start_pool
     from voice.decode import options_from_settings
     from voice.models import resolve_model
+    from voice.transcribe import start_loading
     from voice.transcripts import TranscriptStore
 
     settings = Settings()
@@ -95,6 +96,9 @@ async def _transcribe(
     if not files:
         console.print("[yellow]no audio files found[/yellow]")
         return 0
+    # the model loads while the store opens and the files are hashed; when every file turns out
+    # to be done already the load was for nothing, which a rerun of a whole folder can afford
+    start_loading(model_path, settings.asr.allocator)
     options = options_from_settings(
         settings.asr, vad=not no_vad, detector=detector, skip_robot=skip_robot or None
     )
