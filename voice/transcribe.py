@@ -32,6 +32,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -261,21 +262,30 @@ def _start_forkserver(allocator: Allocator) -> None:
     from multiprocessing import forkserver
 
     library = allocator_library(allocator)
-    with _forkserver_lock:
-        if library is None:
-            forkserver.ensure_running()
-            return
+    start = _forkserver_path()
+    if library is not None:
         before = os.environ.get("LD_PRELOAD")
-        os.environ["LD_PRELOAD"] = f"{library} {before}" if before else library
-        os.environ[ALLOCATOR_ENV] = library
+        start |= {"LD_PRELOAD": f"{library} {before}" if before else library}
+        start[ALLOCATOR_ENV] = library
+    with _forkserver_lock:
+        kept = {name: os.environ.get(name) for name in start}
+        os.environ.update(start)
         try:
             forkserver.ensure_running()
         finally:
-            os.environ.pop(ALLOCATOR_ENV, None)
-            if before is None:
-                os.environ.pop("LD_PRELOAD", None)
-            else:
-                os.environ["LD_PRELOAD"] = before
+            for name, value in kept.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def _forkserver_path() -> dict[str, str]:
+    """The forkserver imports from this process's own path. It starts as ``python -c``, which
+    would put its working directory first and (Python 3.11) ignore the path it is given: run
+    from a folder holding a ``voice/`` or a ``numpy.py``, it would import those instead."""
+    paths = [entry or os.getcwd() for entry in sys.path]
+    return {"PYTHONSAFEPATH": "1", "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def start_loading(model_path: Path, allocator: Allocator = "jemalloc") -> None:

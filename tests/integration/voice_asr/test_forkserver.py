@@ -42,7 +42,8 @@ async def main(model, call):
     segments = [dataclasses.asdict(s) for s in transcript.segments]
     print(json.dumps({"server": server, "pool": before, "segments": segments}))
 
-asyncio.run(main(*sys.argv[1:]))
+if __name__ == "__main__":  # run as a script too: the forkserver imports it
+    asyncio.run(main(*sys.argv[1:]))
 """
 
 ALONE = """
@@ -92,10 +93,11 @@ def pool_process_state(model: str) -> dict[str, Any]:
     }
 
 
-def _run(script: str, *args: str) -> str:
+def _run(script: str, *args: str, cwd: Path = ROOT) -> str:
+    """``script``: the code to run, or (with ``cwd``) a script file run from that folder."""
     done = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        cwd=ROOT,
+        [sys.executable, "-c", script, *args] if cwd == ROOT else [sys.executable, script, *args],
+        cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
@@ -135,3 +137,21 @@ def test_a_folder_that_is_no_model_is_reported_by_the_pool(tmp_path: Path) -> No
     message = _run(NOT_A_MODEL, str(folder))
 
     assert message.startswith("cannot start transcription processes"), message
+
+
+def test_the_forkserver_imports_from_the_commands_path_not_its_working_folder(
+    ko_model: Path, call_file: CallFile, tmp_path: Path
+) -> None:
+    # a script, as the installed ``povtor`` is (its own folder on the path, not the working
+    # one), run from a folder that holds a package named as ours
+    script = tmp_path / "bin" / "transcribe.py"
+    script.parent.mkdir()
+    script.write_text(CHILD)
+    work = tmp_path / "work"
+    (work / "voice").mkdir(parents=True)
+    (work / "voice" / "__init__.py").write_text('raise ImportError("not this voice")\n')
+
+    found = json.loads(_run(str(script), str(ko_model), str(call_file.path), cwd=work))
+
+    assert found["pool"]["model_preloaded"] is True
+    assert {s["speaker"] for s in found["segments"]} == {"robot", "client"}
