@@ -10,6 +10,7 @@ data (aiogram's dependency injection; :class:`bot.service.BotService` registers 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -65,7 +66,8 @@ async def once_per_update(
     """Outer update middleware: each update id is handled once (see :mod:`bot.update_log`):
     claimed before (``claims``: the claims of the updates in flight written together), marked
     handled after (``handled``, likewise); a redelivery of a handled update is skipped, of one in
-    flight elsewhere raises :class:`UpdateBusy` (tried again later). A failed update is
+    flight elsewhere raises :class:`UpdateBusy` (the poller tries it again later) or, for a
+    webhook post (``wait_while_busy``), waits for that try to end. A failed update is
     forgotten so that a redelivery is handled again. ``retrying``: the updates this worker
     claimed and failed to handle (the database went away), handled again by its own retry
     although their claim may still stand."""
@@ -75,6 +77,8 @@ async def once_per_update(
     retrying: set[int] = data["retrying"]
     update_id = event.update_id
     claim = await claims.submit(update_id)
+    if claim is Claim.BUSY and data.get("wait_while_busy"):
+        claim = await _while_busy(claims, update_id)
     if update_id not in retrying:
         if claim is Claim.DONE:
             log.debug("update %d seen before, skipped", update_id)
@@ -95,6 +99,19 @@ async def once_per_update(
     except Exception as err:  # handled all the same: only a redelivery after a crash redoes it
         log.warning("update %d handled, not marked so: %s", update_id, type(err).__name__)
     return result
+
+
+async def _while_busy(claims: Batch[int, Claim], update_id: int) -> Claim:
+    """A webhook post of an update in flight elsewhere (a retry racing the first try) is
+    answered once that try has ended: Telegram is told the update is done only when it is, and
+    a retry that only failed would be posted again and again meanwhile."""
+    delay = 0.05
+    claim = Claim.BUSY
+    while claim is Claim.BUSY:  # ends: the claim is handled, released, or stale
+        await asyncio.sleep(delay)  # backoff between reads of the claim
+        delay = min(delay * 2, 1.0)
+        claim = await claims.submit(update_id)
+    return claim
 
 
 async def log_error(event: ErrorEvent) -> bool:
