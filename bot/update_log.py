@@ -12,8 +12,8 @@ in flight somewhere. What its claim says decides:
 - unhandled, claimed by another run longer ago than ``stale_after`` (the polling lease: a dead
   poller's successor waits that long anyway): that run is taken for dead, and the claim passes
   to this run in the claiming statement itself (``INSERT ... ON CONFLICT DO UPDATE ... WHERE``),
-  so of two workers taking it at once one wins; handled again. Its writes are keyed by the
-  update (a press by its callback query), so what the dead run wrote is not written twice.
+  so of two workers taking it at once one wins; handled again. A press is recorded by its
+  callback query, so one the dead run wrote is not recorded twice (a reply it sent may be).
 - otherwise (unhandled, claimed by this run or lately by another): :class:`UpdateBusy`; the
   caller tries again later, the poller with backoff, a webhook request by failing (Telegram
   posts it again), until the claim is handled or stale.
