@@ -4,11 +4,13 @@ Handlers, filters and middlewares take what they need by name from the dispatche
 data (aiogram's dependency injection; :class:`bot.service.BotService` registers it once):
 ``store`` (the client history), ``texts``, ``sender``, ``outbox``, ``reports``, ``alert_store``,
 ``managers`` (the managers' records), ``transcriber`` (None without one), the flows ``survey``,
-``linking``, ``alerts``, and for each update ``claims``, ``updates``, ``retrying``, ``presses``.
+``linking``, ``alerts``, and for each update ``claims``, ``handled``, ``updates``, ``retrying``,
+``presses``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -36,7 +38,7 @@ from bot.outbox_store import OutboxStore
 from bot.records import Manager
 from bot.survey import Survey
 from bot.texts import Texts
-from bot.update_log import UpdateLog
+from bot.update_log import Claim, UpdateBusy, UpdateLog
 from povtor.db import utcnow
 from povtor.errors import PovtorError
 from povtor.ports import HistoryStore, Reports, Transcriber
@@ -61,19 +63,28 @@ async def once_per_update(
     event: TelegramObject,
     data: dict[str, Any],
 ) -> Any:
-    """Outer update middleware: each update id is handled once (redeliveries are skipped);
-    a failed update is forgotten so that a redelivery is handled again. The claims of the
-    updates in flight are written together (``claims``). ``retrying``: the updates this worker
+    """Outer update middleware: each update id is handled once (see :mod:`bot.update_log`):
+    claimed before (``claims``: the claims of the updates in flight written together), marked
+    handled after (``handled``, likewise); a redelivery of a handled update is skipped, of one in
+    flight elsewhere raises :class:`UpdateBusy` (the poller tries it again later) or, for a
+    webhook post (``wait_while_busy``), waits for that try to end. A failed update is
+    forgotten so that a redelivery is handled again. ``retrying``: the updates this worker
     claimed and failed to handle (the database went away), handled again by its own retry
     although their claim may still stand."""
     if not isinstance(event, Update):
         return await handler(event, data)
-    claims: Batch[int, bool] = data["claims"]
+    claims: Batch[int, Claim] = data["claims"]
     retrying: set[int] = data["retrying"]
     update_id = event.update_id
-    if not await claims.submit(update_id) and update_id not in retrying:
-        log.debug("update %d seen before, skipped", update_id)
-        return None
+    claim = await claims.submit(update_id)
+    if claim is Claim.BUSY and data.get("wait_while_busy"):
+        claim = await _while_busy(claims, update_id)
+    if update_id not in retrying:
+        if claim is Claim.DONE:
+            log.debug("update %d seen before, skipped", update_id)
+            return None
+        if claim is Claim.BUSY:
+            raise UpdateBusy(update_id)
     try:
         result = await handler(event, data)
     except BaseException:
@@ -82,15 +93,33 @@ async def once_per_update(
         await updates.release_updates([update_id])
         raise
     retrying.discard(update_id)
+    handled: Batch[int, None] = data["handled"]
+    try:
+        await handled.submit(update_id)
+    except Exception as err:  # handled all the same: only a redelivery after a crash redoes it
+        log.warning("update %d handled, not marked so: %s", update_id, type(err).__name__)
     return result
+
+
+async def _while_busy(claims: Batch[int, Claim], update_id: int) -> Claim:
+    """A webhook post of an update in flight elsewhere (a retry racing the first try) is
+    answered once that try has ended: Telegram is told the update is done only when it is, and
+    a retry that only failed would be posted again and again meanwhile."""
+    delay = 0.05
+    claim = Claim.BUSY
+    while claim is Claim.BUSY:  # ends: the claim is handled, released, or stale
+        await asyncio.sleep(delay)  # backoff between reads of the claim
+        delay = min(delay * 2, 1.0)
+        claim = await claims.submit(update_id)
+    return claim
 
 
 async def log_error(event: ErrorEvent) -> bool:
     """An update whose handling failed: logged with its traceback, never raised further
-    (its id was released, so a redelivery is handled again). When the database is away the
-    error goes on to the caller, which retries the update once the database answers (a polled
-    update is not given again by Telegram)."""
-    if database_away(event.exception):
+    (its id was released, so a redelivery is handled again). When the database is away, or the
+    update is in flight elsewhere, the error goes on to the caller, which tries the update again
+    (the poller itself; a webhook request fails, so Telegram posts it again)."""
+    if database_away(event.exception) or isinstance(event.exception, UpdateBusy):
         raise SkipHandler
     log.error("update %d failed", event.update.update_id, exc_info=event.exception)
     return True
@@ -103,14 +132,24 @@ def database_away(err: BaseException) -> bool:
     return isinstance(err, DBAPIError) and err.connection_invalidated
 
 
-def claims_batch(updates: UpdateLog, concurrent: int) -> Batch[int, bool]:
-    """Update ids claimed in one statement per batch: True for each seen the first time."""
+def claims_batch(updates: UpdateLog, concurrent: int) -> Batch[int, Claim]:
+    """Update ids claimed in one statement per batch: what each is to this run."""
 
-    async def claim(update_ids: list[int]) -> list[bool]:
-        fresh = await updates.claim_updates(update_ids)
-        return [u in fresh for u in update_ids]
+    async def claim(update_ids: list[int]) -> list[Claim]:
+        found = await updates.claim_updates(update_ids)
+        return [found[u] for u in update_ids]
 
     return Batch("update claims", claim, concurrent=concurrent)
+
+
+def handled_batch(updates: UpdateLog, concurrent: int) -> Batch[int, None]:
+    """Update ids marked handled in one statement per batch (idempotent, so tried again)."""
+
+    async def mark(update_ids: list[int]) -> list[None]:
+        await updates.mark_handled(update_ids)
+        return [None] * len(update_ids)
+
+    return Batch("handled updates", mark, concurrent=concurrent, tries=3)
 
 
 def answers_batch(answers: Answers, concurrent: int) -> Batch[Press, str]:

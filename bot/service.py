@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -35,6 +36,7 @@ from bot.handlers import (
     build_routers,
     claims_batch,
     database_away,
+    handled_batch,
     log_error,
     once_per_update,
 )
@@ -50,7 +52,7 @@ from bot.session import api_host, build_session
 from bot.session import build_bot as _build_bot
 from bot.survey import Survey
 from bot.texts import Texts
-from bot.update_log import UpdateLog
+from bot.update_log import UpdateBusy, UpdateLog
 from bot.webhook import serve_webhook
 from povtor.health import HealthReporter
 from povtor.lifecycle import wait_or_stop
@@ -58,7 +60,6 @@ from povtor.ports import HistoryStore, OutcomeSink, Reports, Transcriber
 from povtor.settings import Settings
 
 log = logging.getLogger(__name__)
-_DB_AWAY_MAX_S = 300.0  # a polled update waits this long for the database to come back
 ALLOWED_UPDATES = ["message", "callback_query"]
 T = TypeVar("T")
 
@@ -111,16 +112,17 @@ class BotService:
         )
         self.bot = build_bot(settings, self.limiter, self.link)
         self._sessions = sessions
-        self.polling_lease = Lease(
-            sessions, "polling", worker_id or _owner(), timedelta(seconds=tg.poll_lease_s)
-        )
+        owner = worker_id or _owner()
+        lease_for = timedelta(seconds=tg.poll_lease_s)
+        self.polling_lease = Lease(sessions, "polling", owner, lease_for)
         self.polling = False  # this worker holds the polling lease now
         single_writer = sessions.kw["bind"].dialect.name == "sqlite"
         self.fsm = SqlStorage(sessions)  # aiogram's FSM, in the database for every worker
         outbox = OutboxStore(sessions)
         managers = ManagerStore(sessions)
         states = ChatStates(self.fsm, self.bot.id)
-        updates = UpdateLog(sessions)
+        # this run's claims: a worker restarted with the same name is another run
+        updates = UpdateLog(sessions, f"{secrets.token_hex(4)}@{owner}"[:100], lease_for)
         retrying: set[int] = set()
         presses = PressStore(sessions)
         alert_store = AlertStore(sessions)
@@ -162,6 +164,7 @@ class BotService:
             updates=updates,
             retrying=retrying,
             claims=claims_batch(updates, batches),
+            handled=handled_batch(updates, batches),
             presses=answers_batch(answers, batches),
         )
         fsm = StateOnDemand(self.dispatcher, self.dispatcher.fsm)
@@ -274,85 +277,98 @@ class BotService:
                 halt.set()
 
     async def poll(self, stop: asyncio.Event) -> None:
-        """Long polling until ``stop`` (or a refused token); handlers run concurrently
-        (bounded) and are drained on stop. Telegram's failures are retried with capped
-        backoff and said once per change by the link."""
+        """Long polling until ``stop`` (or a refused token); the updates of a page are handled
+        concurrently (bounded), and the next page is asked for only once they all are: asking
+        for it confirms this one to Telegram, which never gives it again. A worker killed with a
+        page in hand thus leaves it to Telegram, which gives it to the next poller (see
+        :mod:`bot.update_log` for the claims it finds). Telegram's failures are retried with
+        capped backoff and said once per change by the link."""
         offset: int | None = None
         timeout = self.settings.telegram.polling_timeout_s
         webhook_cleared = False
-        async with asyncio.TaskGroup() as group:
-            while not stop.is_set():
-                try:
-                    if not webhook_cleared:  # a webhook left set would make getUpdates fail
-                        await self.bot.delete_webhook(drop_pending_updates=False)
-                        webhook_cleared = True
-                    updates = await self._until_stopped(
-                        self.bot.get_updates(
-                            offset=offset,
-                            timeout=timeout,
-                            allowed_updates=ALLOWED_UPDATES,
-                            request_timeout=timeout + 10,
-                        ),
-                        stop,
-                    )
-                except LINK_ERRORS as err:
-                    if self.link.failed(err).state == TOKEN_REFUSED:
-                        break
-                    await self.wait(stop, self.link.next_delay())
-                    continue
-                if updates is None:
+        while not stop.is_set():
+            try:
+                if not webhook_cleared:  # a webhook left set would make getUpdates fail
+                    await self.bot.delete_webhook(drop_pending_updates=False)
+                    webhook_cleared = True
+                updates = await self._until_stopped(
+                    self.bot.get_updates(
+                        offset=offset,
+                        timeout=timeout,
+                        allowed_updates=ALLOWED_UPDATES,
+                        request_timeout=timeout + 10,
+                    ),
+                    stop,
+                )
+            except LINK_ERRORS as err:
+                if self.link.failed(err).state == TOKEN_REFUSED:
                     break
-                self.link.succeeded()
-                if updates:
-                    offset = updates[-1].update_id + 1
-                page = Page()  # concurrently, so that the page's writes are a few sets
-                for update in updates:
-                    if self._slots.locked():  # the updates started may need their sets first
-                        await page.pause()
-                        await self._slots.acquire()
-                        page.resume()
-                    else:
-                        await self._slots.acquire()  # a free slot: taken without waiting
-                    page.add()
-                    group.create_task(self._handle_slot(update, page))
-                await page.pause()
+                await self.wait(stop, self.link.next_delay())
+                continue
+            if updates is None:
+                break
+            self.link.succeeded()
+            await self._handle_page(updates, stop)
+            if updates:
+                offset = updates[-1].update_id + 1
 
-    async def _handle_slot(self, update: Update, page: Page) -> None:
-        """A polled update: Telegram will not give it again, so while the database is away
-        it is retried here (a handler's own error is logged once, as by ``handle``)."""
+    async def _handle_page(self, updates: list[Update], stop: asyncio.Event) -> None:
+        """Handle a page's updates concurrently, so that its writes are a few sets; returns
+        when every one is handled (or left to Telegram on ``stop``)."""
+        page = Page()
+        async with asyncio.TaskGroup() as group:
+            for update in updates:
+                if self._slots.locked():  # the updates started may need their sets first
+                    await page.pause()
+                    await self._slots.acquire()
+                    page.resume()
+                else:
+                    await self._slots.acquire()  # a free slot: taken without waiting
+                page.add()
+                group.create_task(self._handle_slot(update, page, stop))
+            await page.pause()
+
+    async def _handle_slot(self, update: Update, page: Page, stop: asyncio.Event) -> None:
+        """A polled update: while the database is away or the update is in flight elsewhere it
+        is tried again here (a handler's own error is logged once, as by ``handle``)."""
         try:
             async with page.member():
                 await self._until_stored(
                     lambda: self.dispatcher.feed_update(self.bot, update),
                     f"update {update.update_id}",
+                    stop,
                 )
         finally:
             self._slots.release()
 
-    async def _until_stored(self, work: Callable[[], Awaitable[object]], what: str) -> None:
+    async def _until_stored(
+        self, work: Callable[[], Awaitable[object]], what: str, stop: asyncio.Event
+    ) -> None:
         """Run ``work``; while it fails because the database is away (a connection refused or
-        cut), try again with capped backoff for up to ``_DB_AWAY_MAX_S``, saying it once."""
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + _DB_AWAY_MAX_S
+        cut) or the update is in flight elsewhere, try again with capped backoff, saying it
+        once. Polling waits meanwhile (nothing can be written; Telegram keeps an update a day);
+        on ``stop`` the update is left unconfirmed, for Telegram to give again."""
         delay = 0.5
         told = False
         while True:
             try:
                 await work()
                 if told:
-                    log.info("%s handled once the database answered again", what)
+                    log.info("%s handled at last", what)
                 return
             except Exception as err:
-                if not database_away(err):
+                busy = isinstance(err, UpdateBusy)
+                if not busy and not database_away(err):
                     log.exception("%s failed", what)
                     return
-                if loop.time() > give_up:
-                    log.exception("%s lost: the database stayed away", what)
-                    return
                 if not told:
-                    log.warning("%s waits for the database: %s", what, type(err).__name__)
+                    why = "is in flight elsewhere" if busy else "waits for the database"
+                    log.warning("%s %s: %s", what, why, type(err).__name__)
                     told = True
-            await asyncio.sleep(delay)
+            await self.wait(stop, delay)
+            if stop.is_set():
+                log.warning("%s left to Telegram to give again", what)
+                return
             delay = min(delay * 2, 5.0)
 
     async def _sweep(self, stop: asyncio.Event) -> None:

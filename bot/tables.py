@@ -24,12 +24,16 @@ from povtor.db import Base, BigId, UtcDateTime
 
 
 class BotUpdateRow(Base):
-    """An update id handled once (polling redelivery, webhook retries)."""
+    """An update id handled once (polling redelivery, webhook retries): claimed by a run of
+    a worker at ``received_at``, ``handled_at`` once its handler finished (see
+    :mod:`bot.update_log`)."""
 
     __tablename__ = "bot_updates"
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class BotLinkTokenRow(Base):

@@ -46,7 +46,9 @@ def check_webhook_settings(tg: TelegramSettings) -> tuple[str, str, str]:
 def webhook_app(service: BotService, secret: str, path: str) -> web.Application:
     """aiogram's webhook handler on ``path``: it checks the secret on every request (401
     otherwise) and answers once the update is handled by the dispatcher (redeliveries are
-    deduplicated there); a body that is not an update is answered 400."""
+    deduplicated there, and a retry racing the first try waits for it: see
+    :mod:`bot.update_log`), so a worker killed mid-update leaves it to Telegram to post again;
+    a body that is not an update is answered 400."""
     wrong_paths: set[str] = set()
 
     @web.middleware
@@ -70,7 +72,11 @@ def webhook_app(service: BotService, secret: str, path: str) -> web.Application:
 
     app = web.Application(middlewares=[bad_update])
     handler = SimpleRequestHandler(
-        service.dispatcher, service.bot, handle_in_background=False, secret_token=secret
+        service.dispatcher,
+        service.bot,
+        handle_in_background=False,
+        secret_token=secret,
+        wait_while_busy=True,  # handed to the dispatcher's middlewares with every post
     )
     handler.register(app, path=path)
     app.router.add_route("*", "/{tail:.*}", elsewhere)
