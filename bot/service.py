@@ -54,6 +54,7 @@ from bot.survey import Survey
 from bot.texts import Texts
 from bot.update_log import UpdateBusy, UpdateLog
 from bot.webhook import serve_webhook
+from povtor.db import utcnow
 from povtor.health import HealthReporter
 from povtor.lifecycle import wait_or_stop
 from povtor.ports import HistoryStore, OutcomeSink, Reports, Transcriber
@@ -61,6 +62,9 @@ from povtor.settings import Settings
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
+# Telegram keeps an update it was not told of for 24 hours: a claim handled longer ago than this
+# stops no redelivery (webhook retries included)
+CLAIMS_KEPT = timedelta(days=2)
 T = TypeVar("T")
 
 
@@ -123,6 +127,7 @@ class BotService:
         states = ChatStates(self.fsm, self.bot.id)
         # this run's claims: a worker restarted with the same name is another run
         updates = UpdateLog(sessions, f"{secrets.token_hex(4)}@{owner}"[:100], lease_for)
+        self.updates = updates
         retrying: set[int] = set()
         presses = PressStore(sessions)
         alert_store = AlertStore(sessions)
@@ -372,11 +377,13 @@ class BotService:
             delay = min(delay * 2, 5.0)
 
     async def _sweep(self, stop: asyncio.Event) -> None:
-        """Keep scores whose follow-up question is never answered."""
+        """Keep scores whose follow-up question is never answered; drop the claims of updates
+        handled longer ago than Telegram gives an update again."""
         wait = timedelta(seconds=self.settings.telegram.nps_reason_wait_s)
         while not stop.is_set():
             try:
                 await self.survey.flush_unanswered(wait)
+                await self.updates.forget_handled(utcnow() - CLAIMS_KEPT)
             except Exception:  # the sweep must outlive a bad row or a lost connection
                 log.exception("survey sweep failed")
             await self.wait(stop, min(wait.total_seconds(), 600.0))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -110,6 +110,13 @@ class UpdateLog:
                     .where(c.update_id.in_(list(update_ids)), c.claimed_by == self.run)
                     .values(handled_at=utcnow())
                 )
+
+    async def forget_handled(self, before: datetime) -> int:
+        """Drop the claims of updates handled before ``before``: Telegram gives an update again
+        for a day at most, so an older claim stops nothing. How many went."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(UPDATES).where(UPDATES.c.handled_at < before))
+        return int(result.rowcount)
 
     async def release_updates(self, update_ids: Sequence[int]) -> None:
         """Forget this run's unhandled claims of ``update_ids`` (their handling failed)."""

@@ -73,3 +73,22 @@ async def test_a_failed_update_is_released_by_its_own_run_only(engine: AsyncEngi
     assert await other.claim_updates([30]) == {30: Claim.BUSY}
     await mine.release_updates([30])
     assert await other.claim_updates([30]) == {30: Claim.FRESH}
+
+
+async def test_claims_handled_long_ago_are_forgotten_the_rest_kept(engine: AsyncEngine) -> None:
+    log = _log(engine, "run-a")
+    await log.claim_updates([20, 21, 22])
+    await log.mark_handled([20, 21])
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(UPDATES)
+            .where(UPDATES.c.update_id == 20)
+            .values(handled_at=utcnow() - timedelta(days=3))
+        )
+
+    assert await log.forget_handled(utcnow() - timedelta(days=2)) == 1
+
+    async with engine.connect() as conn:
+        left = (await conn.execute(text("SELECT update_id FROM bot_updates"))).scalars().all()
+    assert sorted(left) == [21, 22]  # handled lately, and in flight
+    assert await log.claim_updates([21, 22]) == {21: Claim.DONE, 22: Claim.BUSY}
