@@ -38,8 +38,12 @@ class Page:
     def __init__(self) -> None:
         self._running = 0
         self._adding = True  # the poller is still starting the page's updates
+        self._complete = False  # every update of the page is started (:meth:`complete`)
         self._waiting: dict[Batch[Any, Any], Waiting] = {}
         self._parked = 0  # the updates waiting in one of the batches
+        self._left: set[asyncio.Task[Any] | None] = set()  # updates gone (:func:`leave_page`)
+        # set once every update of the page is either done or has left it
+        self.settled = asyncio.Event()
 
     def add(self) -> None:
         self._running += 1
@@ -48,10 +52,16 @@ class Page:
         """The poller starts no update of this page for now: run what the page has gathered
         if every update started is waiting for it."""
         self._adding = False
+        self._settle()
         await self._flush_when_idle()
 
     def resume(self) -> None:
         self._adding = True
+
+    async def complete(self) -> None:
+        """Every update of the page is started: :meth:`pause` for good."""
+        self._complete = True
+        await self.pause()
 
     @contextlib.asynccontextmanager
     async def member(self) -> AsyncIterator[None]:
@@ -61,8 +71,20 @@ class Page:
             yield
         finally:
             _PAGE.reset(token)
-            self._running -= 1
-            await self._flush_when_idle()
+            task = asyncio.current_task()
+            if task in self._left:
+                self._left.discard(task)
+            else:
+                await self._leave()
+
+    async def _leave(self) -> None:
+        self._running -= 1
+        self._settle()
+        await self._flush_when_idle()
+
+    def _settle(self) -> None:
+        if self._complete and not self._adding and self._running <= 0:
+            self.settled.set()
 
     async def submit(self, batch: Batch[In, Out], item: In) -> Out:
         future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
@@ -81,6 +103,17 @@ class Page:
 
 
 _PAGE: ContextVar[Page | None] = ContextVar("bot_page", default=None)
+
+
+async def leave_page() -> None:
+    """The calling update leaves its page before slow work of its own (a voice answer to
+    transcribe): the page's other updates no longer wait for it to gather their writes, and its
+    own later writes go on their own. Nothing for an update outside a page."""
+    page = _PAGE.get()
+    if page is not None:
+        _PAGE.set(None)
+        page._left.add(asyncio.current_task())
+        await page._leave()
 
 
 class Batch(Generic[In, Out]):

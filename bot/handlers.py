@@ -28,7 +28,7 @@ from bot import consent
 from bot.alert_store import AlertStore
 from bot.alerts import Alerts
 from bot.answers import Answers, Press
-from bot.batching import Batch
+from bot.batching import Batch, leave_page
 from bot.delivery import Sender
 from bot.keyboards import AlertCb, AnswerCb, ConsentCb, ScoreCb
 from bot.linking import Linking
@@ -314,6 +314,7 @@ async def _voice(
     if not await survey.waits_for_answer(chat_id) or transcriber is None:
         await _reply(sender, texts, chat_id, "voice_not_supported")
         return
+    await leave_page()  # the download and the transcription hold no other update's writes
     with tempfile.TemporaryDirectory(prefix="povtor-voice-") as folder:
         path = Path(folder) / f"{message.voice.file_unique_id}.ogg"
         try:

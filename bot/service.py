@@ -283,44 +283,64 @@ class BotService:
 
     async def poll(self, stop: asyncio.Event) -> None:
         """Long polling until ``stop`` (or a refused token); the updates of a page are handled
-        concurrently (bounded), and the next page is asked for only once they all are: asking
-        for it confirms this one to Telegram, which never gives it again. A worker killed with a
+        concurrently (bounded), and the next page is asked for only once they all are (a slow
+        one that left the page: :meth:`_until_confirmable`): asking for it confirms this one to
+        Telegram, which never gives it again. A worker killed with a
         page in hand thus leaves it to Telegram, which gives it to the next poller (see
         :mod:`bot.update_log` for the claims it finds). Telegram's failures are retried with
         capped backoff and said once per change by the link."""
         offset: int | None = None
         timeout = self.settings.telegram.polling_timeout_s
         webhook_cleared = False
-        while not stop.is_set():
-            try:
-                if not webhook_cleared:  # a webhook left set would make getUpdates fail
-                    await self.bot.delete_webhook(drop_pending_updates=False)
-                    webhook_cleared = True
-                updates = await self._until_stopped(
-                    self.bot.get_updates(
-                        offset=offset,
-                        timeout=timeout,
-                        allowed_updates=ALLOWED_UPDATES,
-                        request_timeout=timeout + 10,
-                    ),
-                    stop,
-                )
-            except LINK_ERRORS as err:
-                if self.link.failed(err).state == TOKEN_REFUSED:
+        async with asyncio.TaskGroup() as pages:  # a page still handled when the next comes
+            while not stop.is_set():
+                try:
+                    if not webhook_cleared:  # a webhook left set would make getUpdates fail
+                        await self.bot.delete_webhook(drop_pending_updates=False)
+                        webhook_cleared = True
+                    updates = await self._until_stopped(
+                        self.bot.get_updates(
+                            offset=offset,
+                            timeout=timeout,
+                            allowed_updates=ALLOWED_UPDATES,
+                            request_timeout=timeout + 10,
+                        ),
+                        stop,
+                    )
+                except LINK_ERRORS as err:
+                    if self.link.failed(err).state == TOKEN_REFUSED:
+                        break
+                    await self.wait(stop, self.link.next_delay())
+                    continue
+                if updates is None:
                     break
-                await self.wait(stop, self.link.next_delay())
-                continue
-            if updates is None:
-                break
-            self.link.succeeded()
-            await self._handle_page(updates, stop)
-            if updates:
-                offset = updates[-1].update_id + 1
+                self.link.succeeded()
+                page = Page()
+                handling = pages.create_task(self._handle_page(page, updates, stop))
+                await self._until_confirmable(page, handling)
+                if updates:
+                    offset = updates[-1].update_id + 1
 
-    async def _handle_page(self, updates: list[Update], stop: asyncio.Event) -> None:
+    async def _until_confirmable(self, page: Page, handling: asyncio.Task[None]) -> None:
+        """Wait until the page may be confirmed: every update of it handled. An update that
+        left the page for slow work of its own (a voice answer being transcribed) is waited
+        for ``page_wait_s`` at most once the others are done; then it goes on beside the next
+        page (a worker killed meanwhile loses that one update, said in the log)."""
+        settled = asyncio.ensure_future(page.settled.wait())
+        try:
+            await asyncio.wait({handling, settled}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            settled.cancel()
+        if handling.done():
+            return
+        wait = self.settings.telegram.page_wait_s
+        await asyncio.wait({handling}, timeout=wait)
+        if not handling.done():
+            log.warning("an update still handled after %.0f s: the next page goes on", wait)
+
+    async def _handle_page(self, page: Page, updates: list[Update], stop: asyncio.Event) -> None:
         """Handle a page's updates concurrently, so that its writes are a few sets; returns
         when every one is handled (or left to Telegram on ``stop``)."""
-        page = Page()
         async with asyncio.TaskGroup() as group:
             for update in updates:
                 if self._slots.locked():  # the updates started may need their sets first
@@ -331,7 +351,7 @@ class BotService:
                     await self._slots.acquire()  # a free slot: taken without waiting
                 page.add()
                 group.create_task(self._handle_slot(update, page, stop))
-            await page.pause()
+            await page.complete()
 
     async def _handle_slot(self, update: Update, page: Page, stop: asyncio.Event) -> None:
         """A polled update: while the database is away or the update is in flight elsewhere it

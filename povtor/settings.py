@@ -52,6 +52,8 @@ class TelegramSettings(BaseSettings):
     outage_backoff_s: float = 1.0  # Telegram unreachable: first retry after this, doubling
     outage_backoff_max_s: float = 60.0  # ... up to this
     poll_lease_s: float = 30.0  # one worker polls; another takes over this long after it died
+    # a voice answer being transcribed holds the next polled page this long at most
+    page_wait_s: float = 5.0
 
     @property
     def enabled(self) -> bool:

@@ -12,6 +12,7 @@ import pytest
 from crm_sync.history.store import SqlHistoryStore
 from povtor.domain import Purpose
 from povtor.ports import Segment, Transcript
+from povtor.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.integration.bot.test_outreach_messages import attempt_for, linked_user
 
@@ -57,3 +58,48 @@ async def test_without_a_transcriber_the_client_is_asked_to_type(
     await user.next_message()
     await user.send_voice(OGG)
     assert "напишите ответ текстом" in (await user.next_message()).text
+
+
+class HeldTranscriber:
+    """A Transcriber that holds each voice answer until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def transcribe(self, path: Path) -> Transcript:
+        self.entered.set()
+        await self.release.wait()
+        return Transcript(str(path), 2.0, (Segment(0.0, 2.0, "mono", "дорого"),))
+
+
+async def test_a_voice_answer_being_transcribed_does_not_hold_other_clients(
+    fake_tg: FakeTelegram,
+    store: SqlHistoryStore,
+    start_bot: Callable[..., Any],
+    bot_settings: Settings,
+) -> None:
+    transcriber = HeldTranscriber()
+    telegram = bot_settings.telegram.model_copy(update={"page_wait_s": 0.05})
+    running = await start_bot(
+        bot_settings.model_copy(update={"telegram": telegram}), transcriber=transcriber
+    )
+    client, talker = await linked_user(fake_tg, store, 953, "C-1")
+    other, presser = await linked_user(fake_tg, store, 954, "C-2")
+    for who in (client, other):
+        await running.service.channel.execute(attempt_for(who, Purpose.NPS), who)
+    await talker.answer_to(await talker.press(await talker.next_message(), "5"))
+    await talker.next_message()
+    survey = await presser.next_message()
+    await talker.send_voice(OGG)
+    await transcriber.entered.wait()
+
+    # polled after the voice answer, handled while it is still being transcribed
+    await presser.answer_to(await presser.press(survey, "10"))
+    follow_up = await asyncio.wait_for(presser.next_message(), 30)
+    assert follow_up.text
+
+    transcriber.release.set()
+    assert (await talker.next_message()).text.startswith("Спасибо за ответ")
+    [answer] = await store.list_nps()
+    assert (answer.client_id, answer.score, answer.reason_text) == (client.id, 5, "дорого")
