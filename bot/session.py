@@ -6,9 +6,9 @@ passed only when another Bot API server (a local one, a test fake) is configured
 
 The session (:class:`JsonSession`) speaks JSON both ways: a call without files goes as a JSON
 body, and an answer is validated by pydantic straight from its text (every update of a page,
-every answer); it keeps the response model of each method it calls (see
-:class:`ResponseModels`). Building one also gives aiogram's object classes their one-step bot
-binding (:func:`bot.objects.bind_bot_in_one_step`).
+every answer), and keeps the response model of each method it reads an answer of. Building
+one also gives aiogram's object classes their one-step bot binding
+(:func:`bot.objects.bind_bot_in_one_step`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,6 @@ from urllib.parse import urlsplit
 import orjson
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.session.middlewares.base import (
-    BaseRequestMiddleware,
-    NextRequestMiddlewareType,
-)
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import Response, TelegramMethod
@@ -48,28 +44,6 @@ def api_server(tg: TelegramSettings) -> TelegramAPIServer | None:
     return TelegramAPIServer.from_base(base.rstrip("/"))
 
 
-class ResponseModels(BaseRequestMiddleware):
-    """Keeps ``Response[T]`` of each method called alive. aiogram parametrizes the generic
-    model for every response it reads; pydantic caches parametrized models only weakly, and a
-    collection frees them (they hold reference cycles), so without this an ``answerCallbackQuery``
-    after a collection built its response model again (milliseconds each, a large share of
-    the bot's CPU during a page of presses)."""
-
-    def __init__(self) -> None:
-        self._models: dict[Any, type[Any]] = {}
-
-    async def __call__(
-        self,
-        make_request: NextRequestMiddlewareType[TelegramType],
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-    ) -> Response[TelegramType]:
-        returning = method.__returning__
-        if returning not in self._models:
-            self._models[returning] = Response[returning]  # type: ignore[valid-type]
-        return await make_request(bot, method)
-
-
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -86,7 +60,17 @@ class JsonSession(AiohttpSession):
     request (12 us of a 15 us body for an ``answerCallbackQuery``); a call with files keeps
     aiogram's multipart form. A successful answer is validated by pydantic straight from its
     text, without a dict in between; anything else (an error, a body that does not validate)
-    goes through aiogram's own ``check_response``, which raises its usual errors."""
+    goes through aiogram's own ``check_response``, which raises its usual errors.
+
+    It keeps ``Response[T]`` of each method it reads an answer of: pydantic caches parametrized
+    models only weakly, and a collection frees them (they hold reference cycles), so without a
+    reference here an ``answerCallbackQuery`` after a collection built its response model again
+    (milliseconds each, a large share of the bot's CPU during a page of presses). aiogram's own
+    reads (a call with files, an error) find the same models in pydantic's cache."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._models: dict[Any, Any] = {}
 
     def json_body(self, bot: Bot, method: TelegramMethod[TelegramType]) -> bytes | None:
         """The call as JSON, the values prepared as aiogram prepares them for its form (the
@@ -135,7 +119,10 @@ class JsonSession(AiohttpSession):
         content: str,
     ) -> Response[TelegramType]:
         if status_code in _OK:
-            model = Response[method.__returning__]  # type: ignore[name-defined]
+            returning = method.__returning__
+            model = self._models.get(returning)
+            if model is None:
+                model = self._models[returning] = Response[returning]  # type: ignore[valid-type]
             try:
                 response = model.model_validate_json(content, context={"bot": bot})
             except ValueError:  # not JSON, or not the answer's shape: aiogram says which
@@ -150,9 +137,7 @@ def build_session(tg: TelegramSettings) -> AiohttpSession:
     bind_bot_in_one_step()
     server = api_server(tg)
     json: dict[str, Any] = {"json_loads": orjson.loads, "json_dumps": _dumps}
-    session = JsonSession(**json) if server is None else JsonSession(api=server, **json)
-    session.middleware(ResponseModels())
-    return session
+    return JsonSession(**json) if server is None else JsonSession(api=server, **json)
 
 
 def build_bot(tg: TelegramSettings, session: AiohttpSession | None = None) -> Bot:
