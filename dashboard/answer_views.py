@@ -10,6 +10,7 @@ from aiohttp import web
 from dashboard.context import current_session, deps, render
 from dashboard.paging import parse_id
 from dashboard.roles import can_listen
+from dashboard.shared_pages import shared_page
 from povtor.domain import ChannelKind, NpsResponse, TaskStatus
 from povtor.ports import CallView
 
@@ -26,6 +27,7 @@ def call_of(answer: NpsResponse, calls: list[CallView]) -> CallView | None:
     return max(before, key=lambda c: c.started_at, default=None)
 
 
+@shared_page()
 async def answer_page(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     role = current_session(request).user.role

@@ -27,12 +27,13 @@ from dashboard import (
     task_views,
     user_views,
 )
-from dashboard.context import DEPS, Deps
+from dashboard.context import DEPS, PAGES_IN_FLIGHT, Deps
 from dashboard.formatting import Formatter
 from dashboard.passwords import Passwords
 from dashboard.recent import Recent
 from dashboard.rendering import PageEnvironment
 from dashboard.security import check_csrf, error_pages, require_login, security_headers
+from dashboard.shared_pages import PagesInFlight, writes_end_sharing
 from dashboard.throttle import LoginThrottle
 from dashboard.users import UserStore
 from povtor.health import HealthBoard
@@ -94,10 +95,11 @@ def build_app(
         erasure=erasure,
     )
     app = web.Application(
-        middlewares=[security_headers, error_pages, require_login, check_csrf],
+        middlewares=[security_headers, error_pages, require_login, check_csrf, writes_end_sharing],
         client_max_size=64 * 1024,
     )
     app[DEPS] = deps
+    app[PAGES_IN_FLIGHT] = PagesInFlight()
     env = PageEnvironment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),

@@ -24,6 +24,7 @@ from dashboard.export import csv_bytes, xlsx_bytes
 from dashboard.formatting import SEGMENT_RU, mask_phones_in_text, show_phone
 from dashboard.paging import parse_id
 from dashboard.roles import Role, can_erase, can_listen, sees_full_phones
+from dashboard.shared_pages import shared_page
 from povtor.db import utcnow
 from povtor.domain import Client
 from povtor.ports import ClientSummary
@@ -51,6 +52,7 @@ CALLS_SHOWN = 10
 NPS_SHOWN = 10
 
 
+@shared_page()
 async def client_list(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     role = current_session(request).user.role
@@ -186,6 +188,7 @@ def _summary(c: Client) -> ClientSummary:
     )
 
 
+@shared_page()
 async def client_card(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     role = current_session(request).user.role

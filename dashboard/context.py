@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp_jinja2
@@ -30,6 +30,9 @@ from povtor.ports import (
     RetentionView,
 )
 from povtor.settings import Settings
+
+if TYPE_CHECKING:
+    from dashboard.shared_pages import PagesInFlight, Placeholders
 
 
 @dataclass
@@ -64,6 +67,9 @@ class Deps:
 
 DEPS = web.AppKey("dashboard_deps", Deps)
 SESSION = web.RequestKey("dashboard_session", Session)
+# a page being rendered for every identical request in flight (dashboard.shared_pages)
+SHARED_RENDER: web.RequestKey[Placeholders] = web.RequestKey("dashboard_shared_render")
+PAGES_IN_FLIGHT: web.AppKey[PagesInFlight] = web.AppKey("dashboard_pages_in_flight")
 SESSION_COOKIE = "povtor_session"
 LOGIN_COOKIE = "povtor_login"
 
@@ -105,6 +111,9 @@ def render(
     session = request.get(SESSION)
     if isinstance(session, Session):
         role = session.user.role
+        placeholders = request.get(SHARED_RENDER)
+        if placeholders is not None:  # the user's own values are written in per request
+            session = placeholders.session(session)
         common.update(
             user=session.user,
             csrf=session.csrf_token,

@@ -13,6 +13,7 @@ from dashboard.context import deps, render
 from dashboard.formatting import CATEGORY_RU, GROUP_RU
 from dashboard.paging import nps_cursor_text, parse_nps_cursor
 from dashboard.periods import parse_period
+from dashboard.shared_pages import shared_page
 from povtor.db import utcnow
 from povtor.domain import NpsGroup, ReasonCategory
 from povtor.ports import NpsCursor, NpsQuery
@@ -48,6 +49,7 @@ def parse_filters(query: Any, tz: ZoneInfo | None = None) -> tuple[NpsQuery, dic
     return NpsQuery(group=group, category=category, since=since, until=until), filters
 
 
+@shared_page()
 async def nps_list(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     query, filters = parse_filters(request.query, ZoneInfo(d.settings.default_timezone))

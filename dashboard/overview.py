@@ -17,6 +17,7 @@ from dashboard.charts import TrendPoint, trend_chart
 from dashboard.context import Deps, deps, render
 from dashboard.crm_views import crm_summary
 from dashboard.periods import month_buckets, week_buckets
+from dashboard.shared_pages import shared_page
 from povtor.db import utcnow
 from povtor.domain import NpsGroup, TaskStatus
 from povtor.health import ComponentHealth
@@ -147,6 +148,7 @@ async def today_contacts(d: Deps, now: datetime) -> dict[str, int] | None:
     return dict(await d.retention.outreach(midnight, now))
 
 
+@shared_page()
 async def overview(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     now = utcnow()

@@ -16,6 +16,7 @@ from dashboard.context import deps, render
 from dashboard.formatting import CATEGORY_RU
 from dashboard.overview import local_time
 from dashboard.periods import parse_period
+from dashboard.shared_pages import shared_page
 from povtor.db import utcnow
 from povtor.domain import NpsGroup, ReasonCategory
 from povtor.ports import ReasonCount
@@ -52,6 +53,7 @@ def pareto_bars(
     return bars
 
 
+@shared_page()
 async def reasons_page(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     tz = ZoneInfo(d.settings.default_timezone)

@@ -19,6 +19,7 @@ from aiohttp import web
 from dashboard.charts import coefficient_chart
 from dashboard.context import deps, render
 from dashboard.periods import Period, parse_period, period
+from dashboard.shared_pages import shared_page
 from povtor.db import utcnow
 from povtor.ports import REPORT_PERIODS, ReportSnapshot, RetentionView
 
@@ -65,6 +66,7 @@ def matrix(report: dict[str, Any] | Any, link: dict[str, str]) -> dict[str, Any]
     return {"columns": columns, "rows": rows}
 
 
+@shared_page()
 async def repeat_page(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     tz = ZoneInfo(d.settings.default_timezone)

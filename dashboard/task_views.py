@@ -14,6 +14,8 @@ from dashboard.context import current_session, deps, render, safe_next
 from dashboard.paging import nps_cursor_text, parse_id, parse_nps_cursor
 from dashboard.roles import can_write
 from dashboard.security import require
+from dashboard.shared_pages import shared_page
+from dashboard.users import Session
 from povtor.db import utcnow
 from povtor.domain import EventKind, Task, TaskStatus
 from povtor.errors import InvalidInput
@@ -31,6 +33,12 @@ FOLLOW_UP_HOUR = time(10, 0)  # a follow-up "on a day" is due at 10:00 local tim
 TITLE_MAX = 300
 
 
+def _own_list(request: web.Request, session: Session) -> str | None:
+    """ "Mine" is each user's own list: shared only between requests of one user."""
+    return session.user.login if request.query.get("view") == "mine" else None
+
+
+@shared_page(vary=_own_list)
 async def task_list(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     user = current_session(request).user

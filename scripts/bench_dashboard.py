@@ -6,6 +6,7 @@
                                                 [--base 50000] [--answers 1000000]
                                                 [--reuse-reports] [--count-reads]
                                                 [--cpu-per-request N] [--processes N]
+                                                [--different]
 
 Loads N demo clients (orders, NPS answers, timeline) into a fresh database (or reuses one kept
 by ``--keep``; a ``--database`` not there yet is loaded under that name and kept); on
@@ -19,6 +20,12 @@ ORM, no templating and no HTTP: the floor of that page. Rounds alternate anchors
 (the order swaps every round, ``bench_common.schedule``). The repeat-sales page shows the report
 the worker stores in the background: before the rounds the bench stores it as the worker does
 (timed, printed), and that page's anchor reads the stored row.
+
+The users open the same pages at the same moment, so the dashboard's shared pages
+(``dashboard.shared_pages``: identical requests in flight get one page) serve most of each
+round from one read and one rendering. ``--different`` has each user open a different client
+card and a different answer, the pages no two requests share here: the cost of a page made
+for every request.
 
 Printed first: per page the median over the rounds of (page p95 / its anchor's p95 of the same
 round), and the machine's load; then p50/p95/max per page and per anchor in milliseconds.
@@ -238,16 +245,39 @@ async def timed_get(http: aiohttp.ClientSession, path: str) -> float:
 
 
 async def anchor(
-    engine: object, users: int, statements: tuple[str, ...], params: dict[str, object]
+    engine: object, statements: tuple[str, ...], params: list[dict[str, object]]
 ) -> list[float]:
-    async def one() -> float:
+    """The statements for each user at once (``params``: one set per user)."""
+
+    async def one(values: dict[str, object]) -> float:
         started = time.perf_counter()
         async with engine.connect() as conn:  # type: ignore[attr-defined]
             for statement in statements:
-                (await conn.execute(text(statement), params)).all()
+                (await conn.execute(text(statement), values)).all()
         return time.perf_counter() - started
 
-    return list(await asyncio.gather(*(one() for _ in range(users))))
+    return list(await asyncio.gather(*(one(values) for values in params)))
+
+
+async def spread_ids(engine: Any, users: int) -> list[tuple[int, int]]:
+    """(client, answer) per user, spread over the answers: no two users on the same card."""
+    pairs = []
+    async with engine.connect() as conn:
+        low, high = (
+            await conn.execute(select(func.min(NpsResponseRow.id), func.max(NpsResponseRow.id)))
+        ).one()
+        for n in range(users):
+            at = low + (high - low) * n // users
+            row = (
+                await conn.execute(
+                    select(NpsResponseRow.client_id, NpsResponseRow.id)
+                    .where(NpsResponseRow.id >= at)
+                    .order_by(NpsResponseRow.id)
+                    .limit(1)
+                )
+            ).one()
+            pairs.append((int(row[0]), int(row[1])))
+    return pairs
 
 
 async def run(
@@ -263,11 +293,13 @@ async def run(
     count_reads: bool = False,
     processes: int = 0,
     cpu_requests: int = 0,
+    different: bool = False,
 ) -> None:
     # a pool like the worker's (5-20 by its concurrency): users beyond it wait their turn
-    # without a ping per checkout, as the worker's dashboard reads (anchors alike)
+    # without a ping per checkout, as the worker's dashboard reads; the anchors get a
+    # connection each that stays pooled (none opened during a round)
     engine = create_engine(url, pool_size=pool, pre_ping=False)
-    anchor_engine = create_engine(url, pool_size=pool, pre_ping=False)
+    anchor_engine = create_engine(url, pool_size=max(pool, users), pre_ping=False)
     with tempfile.TemporaryDirectory() as folder:
         settings = bench_settings(url, Path(folder), 0)
         users_store = UserStore(session_factory(engine))
@@ -314,14 +346,26 @@ async def run(
                 else f"repeat-sales reports reused, stored at {stored.computed_at:%Y-%m-%d %H:%M}",
             ]
             sessions = await asyncio.gather(*(sign_in(base, login) for login in logins))
-            todo = pages(int(client_id or 1), int(answer_id or 1))
+            ids = (
+                await spread_ids(engine, users)
+                if different
+                else [(int(client_id or 1), int(answer_id or 1))] * users
+            )
+            if different:
+                lines.append(f"each user on a different client card and answer ({len(ids)})")
+            per_user = [pages(*pair) for pair in ids]
+            todo = per_user[0]
             if client_filters:
                 for name, (query, where) in CLIENT_FILTERS.items():
                     todo[name] = f"/clients?{query}"
                     ANCHORS[name] = (CLIENT_ROWS.format(where=f"WHERE {where}"),)
             if only:
                 todo = {name: path for name, path in todo.items() if name in only}
-            params = anchor_params(int(client_id or 1), int(answer_id or 1))
+            paths = {
+                name: [user_pages.get(name, path) for user_pages in per_user]
+                for name, path in todo.items()
+            }
+            params = [anchor_params(*pair) for pair in ids]
             if count_reads and not servers:  # the statements of this process's engine
                 lines.extend(await reads_per_page(engine, sessions[0], todo))
             if cpu_requests and not servers:
@@ -335,13 +379,18 @@ async def run(
             anchors: dict[str, list[float]] = {name: [] for name in todo}
             per_round: dict[tuple[int, str, str], list[float]] = {}
             for n, side in schedule(rounds):
-                for name, path in todo.items():
+                for name in todo:
                     if side == "anchor":
-                        got = await anchor(anchor_engine, users, ANCHORS[name], params)
+                        got = await anchor(anchor_engine, ANCHORS[name], params)
                         anchors[name].extend(got)
                     else:
                         got = list(
-                            await asyncio.gather(*(timed_get(http, path) for http in sessions))
+                            await asyncio.gather(
+                                *(
+                                    timed_get(http, user_path)
+                                    for http, user_path in zip(sessions, paths[name], strict=True)
+                                )
+                            )
                         )
                         times[name].extend(got)
                     per_round[n, side, name] = got
@@ -578,6 +627,11 @@ def main() -> None:
         "--answers", type=int, default=1_000_000, help="NPS answers at least (with --base)."
     )
     parser.add_argument(
+        "--different",
+        action="store_true",
+        help="Each user opens a different client card and answer (pages no two requests share).",
+    )
+    parser.add_argument(
         "--processes",
         type=int,
         default=0,
@@ -610,6 +664,7 @@ def main() -> None:
                 args.count_reads,
                 args.processes,
                 args.cpu_per_request,
+                args.different,
             )
         )
     finally:

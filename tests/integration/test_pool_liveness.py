@@ -5,14 +5,15 @@ the callers that must not lose work retry), and the next checkout gets a new one
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from povtor.db import ping_when_idle
+from povtor.db import create_engine, ping_when_idle
 
 pytestmark = pytest.mark.postgres
 
@@ -64,5 +65,42 @@ async def test_a_connection_cut_moments_after_use_fails_once_then_is_replaced(
             await _pid(engine)
         assert failed.value.connection_invalidated
         assert await _pid(engine) != first
+    finally:
+        await engine.dispose()
+
+
+async def test_a_burst_of_requests_keeps_the_connections_it_opened(pg_admin_url: str) -> None:
+    """Twice ``pool_size`` at once, twice over: the second burst reuses the first's connections
+    (an overflow opened and closed them every time, ~10-20 ms of CPU each)."""
+    engine = create_engine(pg_admin_url, pool_size=3, pre_ping=False)
+    opened: list[object] = []
+    event.listen(engine.sync_engine, "connect", lambda conn, _record: opened.append(conn))
+    held, all_in = asyncio.Event(), asyncio.Event()
+    holding = 0
+
+    async def hold() -> int:
+        nonlocal holding
+        async with engine.connect() as conn:
+            pid = int(await conn.scalar(text("SELECT pg_backend_pid()")))
+            holding += 1
+            if holding == 6:
+                all_in.set()
+            await held.wait()
+            return pid
+
+    try:
+        bursts = []
+        for _ in range(2):
+            held.clear()
+            all_in.clear()
+            holding = 0
+            tasks = [asyncio.create_task(hold()) for _ in range(6)]
+            async with asyncio.timeout(30):
+                await all_in.wait()  # six connections at once
+            held.set()
+            bursts.append(set(await asyncio.gather(*tasks)))
+        assert len(bursts[0]) == 6
+        assert bursts[1] == bursts[0]
+        assert len(opened) == 6
     finally:
         await engine.dispose()

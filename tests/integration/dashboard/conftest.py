@@ -54,6 +54,7 @@ class Dashboard:
     calls: FakeCallHistory
     settings: Settings
     engine: AsyncEngine
+    service: DashboardService | None = None
 
     async def add_user(self, login: str, role: Role, password: str = PASSWORD) -> None:
         hashed = await Passwords(self.settings.dashboard).hash(password)
@@ -143,7 +144,13 @@ async def serving(
         async with asyncio.timeout(10):
             await service.ready.wait()
         d = Dashboard(
-            f"http://127.0.0.1:{service.bound_port}", store, users, calls, settings, engine
+            f"http://127.0.0.1:{service.bound_port}",
+            store,
+            users,
+            calls,
+            settings,
+            engine,
+            service,
         )
         for login, role in (("admin", Role.ADMIN), ("anna", Role.MANAGER), ("vera", Role.VIEWER)):
             await d.add_user(login, role)
