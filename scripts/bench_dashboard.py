@@ -6,7 +6,7 @@
                                                 [--base 50000] [--answers 1000000]
                                                 [--reuse-reports] [--count-reads]
                                                 [--cpu-per-request N] [--processes N]
-                                                [--different]
+                                                [--different] [--warmup 1]
 
 Loads N demo clients (orders, NPS answers, timeline) into a fresh database (or reuses one kept
 by ``--keep``; a ``--database`` not there yet is loaded under that name and kept); on
@@ -25,7 +25,8 @@ The users open the same pages at the same moment, so the dashboard's shared page
 (``dashboard.shared_pages``: identical requests in flight get one page) serve most of each
 round from one read and one rendering. ``--different`` has each user open a different client
 card and a different answer, the pages no two requests share here: the cost of a page made
-for every request.
+for every request. ``--warmup`` rounds (1) run first and are not counted: the pools'
+connections opened and their statements prepared, as on a dashboard serving for a while.
 
 Printed first: per page the median over the rounds of (page p95 / its anchor's p95 of the same
 round), and the machine's load; then p50/p95/max per page and per anchor in milliseconds.
@@ -294,6 +295,7 @@ async def run(
     processes: int = 0,
     cpu_requests: int = 0,
     different: bool = False,
+    warmup: int = 1,
 ) -> None:
     # a pool like the worker's (5-20 by its concurrency): users beyond it wait their turn
     # without a ping per checkout, as the worker's dashboard reads; the anchors get a
@@ -378,20 +380,32 @@ async def run(
             times: dict[str, list[float]] = {name: [] for name in todo}
             anchors: dict[str, list[float]] = {name: [] for name in todo}
             per_round: dict[tuple[int, str, str], list[float]] = {}
+
+            async def browse(name: str) -> list[float]:
+                return list(
+                    await asyncio.gather(
+                        *(
+                            timed_get(http, user_path)
+                            for http, user_path in zip(sessions, paths[name], strict=True)
+                        )
+                    )
+                )
+
+            # not counted: the pools' connections opened and their statements prepared, as on
+            # a dashboard that has been serving for a while
+            for _ in range(warmup):
+                for name in todo:
+                    await anchor(anchor_engine, ANCHORS[name], params)
+                    await browse(name)
+            if warmup:
+                lines.append(f"{warmup} warm-up round(s) before, not counted")
             for n, side in schedule(rounds):
                 for name in todo:
                     if side == "anchor":
                         got = await anchor(anchor_engine, ANCHORS[name], params)
                         anchors[name].extend(got)
                     else:
-                        got = list(
-                            await asyncio.gather(
-                                *(
-                                    timed_get(http, user_path)
-                                    for http, user_path in zip(sessions, paths[name], strict=True)
-                                )
-                            )
-                        )
+                        got = await browse(name)
                         times[name].extend(got)
                     per_round[n, side, name] = got
                 watch.sample()
@@ -627,6 +641,12 @@ def main() -> None:
         "--answers", type=int, default=1_000_000, help="NPS answers at least (with --base)."
     )
     parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="Rounds of every page and anchor before the counted ones (0: none).",
+    )
+    parser.add_argument(
         "--different",
         action="store_true",
         help="Each user opens a different client card and answer (pages no two requests share).",
@@ -665,6 +685,7 @@ def main() -> None:
                 args.processes,
                 args.cpu_per_request,
                 args.different,
+                args.warmup,
             )
         )
     finally:
