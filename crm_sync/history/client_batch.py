@@ -44,12 +44,15 @@ _ONE_QUERY = text(
 )
 
 
-async def load_clients(session: AsyncSession, client_ids: Sequence[int]) -> Mapping[int, Client]:
+async def load_clients(
+    session: AsyncSession | AsyncConnection, client_ids: Sequence[int]
+) -> Mapping[int, Client]:
     """The clients among ``client_ids`` that exist, by id; consents by channel, then kind."""
     ids = sorted(set(client_ids))
     if not ids:
         return {}
-    if session.get_bind().dialect.name == "postgresql":
+    bind = session.dialect if isinstance(session, AsyncConnection) else session.get_bind().dialect
+    if bind.name == "postgresql":
         found: dict[int, Client] = {}
         for r in await session.execute(_ONE_QUERY, {"ids": ids}):
             parts = zip(r.channels, r.kinds, r.granted, r.sources, r.ats, strict=True)

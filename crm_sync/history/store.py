@@ -58,6 +58,7 @@ from povtor.errors import NotFound
 from povtor.ports import ClientCard, NewEvent, NewNpsResponse, NewTask, NpsCursor, NpsQuery
 
 T = TypeVar("T")
+Reader = AsyncSession | AsyncConnection  # what the card's reads run on
 
 
 @dataclass(frozen=True, slots=True)
@@ -575,15 +576,18 @@ class SqlHistoryStore:
         """Every read of the card in one session: one connection checked out, one transaction,
         where the separate reads took one each; a limit of 0 skips that read."""
         async with self._reads() as session:
-            found = await load_clients(session, [client_id])
+            # Core statements on the session's connection: the ORM's execution path cost
+            # ~0.2 ms of CPU more per statement, and the card runs six on every request
+            conn = await session.connection()
+            found = await load_clients(conn, [client_id])
             if client_id not in found:
                 raise NotFound(f"client #{client_id} not found")
             return ClientCard(
                 client=found[client_id],
-                timeline=await _timeline(session, client_id, before_id, events) if events else [],
-                orders=await _orders(session, client_id, orders) if orders else [],
-                tasks=await _client_tasks(session, client_id, tasks) if tasks else [],
-                answers=await _client_answers(session, client_id, answers) if answers else [],
+                timeline=await _timeline(conn, client_id, before_id, events) if events else [],
+                orders=await _orders(conn, client_id, orders) if orders else [],
+                tasks=await _client_tasks(conn, client_id, tasks) if tasks else [],
+                answers=await _client_answers(conn, client_id, answers) if answers else [],
             )
 
     # -- batch writes (added by the Telegram bot: a page of button presses at once) -----------
@@ -725,13 +729,13 @@ _CLIENT_EVENTS = (
 )
 
 
-async def _orders(session: AsyncSession, client_id: int, limit: int) -> list[Order]:
+async def _orders(session: Reader, client_id: int, limit: int) -> list[Order]:
     rows = await session.execute(_CLIENT_ORDERS, {"client_id": client_id, "limit": limit})
     return [order_from_row(cast(OrderRow, r)) for r in rows]
 
 
 async def _timeline(
-    session: AsyncSession, client_id: int, before_id: int | None, limit: int
+    session: Reader, client_id: int, before_id: int | None, limit: int
 ) -> list[TimelineEvent]:
     # Core rows, not ORM objects: a page of them is read on every client card
     query = select(*table_of(EventRow).c).where(EventRow.client_id == client_id)
@@ -848,7 +852,7 @@ def _nps_statement(conditions: frozenset[str], named: bool) -> Any:
     return stmt.order_by(*order).limit(bindparam("limit", type_=Integer))
 
 
-async def _client_answers(session: AsyncSession, client_id: int, limit: int) -> list[NpsResponse]:
+async def _client_answers(session: Reader, client_id: int, limit: int) -> list[NpsResponse]:
     stmt, params = _nps_page(NpsQuery(client_id=client_id), None, limit, named=False)
     return [nps_from_row(cast(NpsResponseRow, r)) for r in await session.execute(stmt, params)]
 
@@ -866,7 +870,7 @@ def _client_tasks_statement() -> Any:
 _CLIENT_TASKS = _client_tasks_statement()  # built once: the card reads it on every request
 
 
-async def _client_tasks(session: AsyncSession, client_id: int, limit: int) -> list[Task]:
+async def _client_tasks(session: Reader, client_id: int, limit: int) -> list[Task]:
     rows = await session.execute(_CLIENT_TASKS, {"client_id": client_id, "limit": limit})
     return [task_from_row(cast(TaskRow, r)) for r in rows]
 
