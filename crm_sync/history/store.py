@@ -12,6 +12,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Integer, Table, and_, bindparam, delete, func, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from crm_sync.history.card_read import card_lists
 from crm_sync.history.client_batch import load_clients
 from crm_sync.history.client_stats import refresh_client_stats, refresh_last_nps
 from crm_sync.history.convert import (
@@ -582,6 +583,11 @@ class SqlHistoryStore:
             found = await load_clients(conn, [client_id])
             if client_id not in found:
                 raise NotFound(f"client #{client_id} not found")
+            if before_id is None and conn.dialect.name == "postgresql":  # the lists in one read
+                timeline, newest, open_first, answered = await card_lists(
+                    conn, client_id, events=events, orders=orders, tasks=tasks, answers=answers
+                )
+                return ClientCard(found[client_id], timeline, newest, open_first, answered)
             return ClientCard(
                 client=found[client_id],
                 timeline=await _timeline(conn, client_id, before_id, events) if events else [],

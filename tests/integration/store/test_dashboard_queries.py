@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_sync.history.store import ClientInput, SqlHistoryStore, client_matches
+from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore, client_matches
 from crm_sync.history.tables import ClientRow
 from povtor.db import autocommit_reads
-from povtor.domain import ChannelKind, NpsGroup, ReasonCategory, TaskStatus
+from povtor.domain import ChannelKind, EventKind, NpsGroup, OrderItem, ReasonCategory, TaskStatus
 from povtor.errors import NotFound
-from povtor.ports import NewNpsResponse, NewTask, NpsCursor, NpsQuery
+from povtor.ports import NewEvent, NewNpsResponse, NewTask, NpsCursor, NpsQuery
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -162,7 +163,32 @@ async def test_client_card_is_the_separate_reads_in_one(store: SqlHistoryStore) 
         )
         await store.create_task(NewTask(c1, "callback", f"Задача {i}", T0 + timedelta(days=i)))
     await store.create_task(NewTask(c2, "callback", "Чужая", T0))
+    for i in range(3):  # orders (a numeric with its scale, items, a delivery or none) in between
+        await store.add_order(
+            OrderInput(
+                f"O{i}",
+                "C1",
+                T0 + timedelta(hours=i, minutes=30, microseconds=7),
+                Decimal("1234.50") + i,
+                delivered_at=T0 + timedelta(days=2) if i else None,
+                items=(OrderItem("Вода 19 л", Decimal("2"), Decimal("300.25"), "W19", "вода"),),
+            )
+        )
+    await store.append_event(
+        NewEvent(c1, EventKind.COMPLAINT, "Жалоба", T0 + timedelta(hours=5), data={"x": [1, 2.5]})
+    )
+    first_task = (await store.list_client_tasks(c1))[0]
+    await store.update_task(first_task.id, status=TaskStatus.DONE, note="Готово")
     events = await store.timeline(c1, limit=100)
+    assert {e.kind for e in events[:8]} >= {EventKind.ORDER, EventKind.COMPLAINT}
+    full = await store.client_card(c1, events=8, orders=2, answers=10, tasks=10)
+    assert full.timeline == events[:8]
+    assert full.orders == (await store.list_orders(c1, limit=2))
+    assert [str(o.amount) for o in full.orders] == ["1236.50", "1235.50"]  # the scale kept
+    assert {e.at.tzinfo for e in full.timeline} == {UTC}
+    assert full.tasks == (await store.list_client_tasks(c1, limit=10))
+    assert full.tasks[-1].status is TaskStatus.DONE  # finished tasks after the open ones
+    assert full.answers == (await store.list_nps_answers(NpsQuery(client_id=c1), limit=10))
     card = await store.client_card(c1, events=3, answers=2, tasks=3)
     assert card.client == await store.get_client(c1)
     assert card.timeline == (await store.timeline(c1, limit=3))
