@@ -24,9 +24,11 @@ the worker stores in the background: before the rounds the bench stores it as th
 The users open the same pages at the same moment, so the dashboard's shared pages
 (``dashboard.shared_pages``: identical requests in flight get one page) serve most of each
 round from one read and one rendering. ``--different`` has each user open a different client
-card and a different answer, the pages no two requests share here: the cost of a page made
-for every request. ``--warmup`` rounds (1) run first and are not counted: the pools'
-connections opened and their statements prepared, as on a dashboard serving for a while.
+card, answer and page of the NPS, client and task lists, pages no two requests share: the cost
+of a page made for every request (the lists' anchors read their first page: a keyset page
+elsewhere in the index costs the same). ``--warmup`` rounds (1) run first and are not
+counted: the pools' connections opened and their statements prepared, as on a dashboard
+serving for a while.
 
 Printed first: per page the median over the rounds of (page p95 / its anchor's p95 of the same
 round), and the machine's load; then p50/p95/max per page and per anchor in milliseconds.
@@ -72,14 +74,16 @@ from crm_sync.demo.generate import DemoSpec
 from crm_sync.demo.load import load_demo
 from crm_sync.history.retention_view import SqlRetentionView
 from crm_sync.history.store import SqlHistoryStore
-from crm_sync.history.tables import ClientRow, NpsResponseRow
+from crm_sync.history.tables import ClientRow, NpsResponseRow, TaskRow
 from crm_sync.metrics.reports import DEFAULT_ACTIVITY_WINDOW, SqlReports
 from crm_sync.metrics.snapshots import ReportSnapshots
+from dashboard.paging import nps_cursor_text
 from dashboard.passwords import Passwords
 from dashboard.roles import Role
 from dashboard.service import DashboardService
 from dashboard.users import SESSION_CACHE_S, UserStore
-from povtor.db import create_engine, session_factory
+from povtor.db import create_engine, session_factory, table_of
+from povtor.ports import NpsCursor
 from povtor.settings import DashboardSettings, Settings
 
 PASSWORD = "bench-password-1234"
@@ -206,6 +210,14 @@ ANCHORS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _ids_of(user_pages: dict[str, str]) -> tuple[int, int]:
+    """The client and the answer of a user's own card and answer page."""
+    return (
+        int(user_pages["client-card"].rsplit("/", 1)[1]),
+        int(user_pages["answer"].rsplit("/", 1)[1]),
+    )
+
+
 def anchor_params(client_id: int, answer_id: int) -> dict[str, object]:
     now = datetime.now(UTC)
     return {
@@ -260,25 +272,46 @@ async def anchor(
     return list(await asyncio.gather(*(one(values) for values in params)))
 
 
-async def spread_ids(engine: Any, users: int) -> list[tuple[int, int]]:
-    """(client, answer) per user, spread over the answers: no two users on the same card."""
-    pairs = []
+async def spread_pages(engine: Any, users: int) -> list[dict[str, str]]:
+    """Per user, pages no other user opens: a client card and an answer spread over the
+    answers, and a page of the NPS list, the client list and the task list starting there."""
+    answers, tasks = table_of(NpsResponseRow), table_of(TaskRow)
+    pages_of = []
     async with engine.connect() as conn:
         low, high = (
-            await conn.execute(select(func.min(NpsResponseRow.id), func.max(NpsResponseRow.id)))
+            await conn.execute(select(func.min(answers.c.id), func.max(answers.c.id)))
         ).one()
+        count = await conn.scalar(
+            select(func.count()).select_from(tasks).where(tasks.c.status == "open")
+        )
         for n in range(users):
             at = low + (high - low) * n // users
-            row = (
+            answer = (
                 await conn.execute(
-                    select(NpsResponseRow.client_id, NpsResponseRow.id)
-                    .where(NpsResponseRow.id >= at)
-                    .order_by(NpsResponseRow.id)
+                    select(answers.c.client_id, answers.c.id, answers.c.answered_at)
+                    .where(answers.c.id >= at)
+                    .order_by(answers.c.id)
                     .limit(1)
                 )
             ).one()
-            pairs.append((int(row[0]), int(row[1])))
-    return pairs
+            task = (
+                await conn.execute(
+                    select(tasks.c.due_at, tasks.c.id)
+                    .where(tasks.c.status == "open")
+                    .order_by(tasks.c.due_at, tasks.c.id)
+                    .offset((count or 0) * n // users)
+                    .limit(1)
+                )
+            ).first()
+            own = pages(int(answer.client_id), int(answer.id))
+            cursor = nps_cursor_text(NpsCursor(answer.answered_at, answer.id))
+            own["nps"] = f"/nps?period=all&before={cursor}"
+            own["clients"] = f"/clients?after={answer.client_id}"
+            own["clients-filtered"] = f"{own['clients-filtered']}&after={answer.client_id}"
+            if task is not None:
+                own["tasks"] = f"/tasks?after={nps_cursor_text(NpsCursor(task.due_at, task.id))}"
+            pages_of.append(own)
+    return pages_of
 
 
 async def run(
@@ -348,15 +381,15 @@ async def run(
                 else f"repeat-sales reports reused, stored at {stored.computed_at:%Y-%m-%d %H:%M}",
             ]
             sessions = await asyncio.gather(*(sign_in(base, login) for login in logins))
-            ids = (
-                await spread_ids(engine, users)
-                if different
-                else [(int(client_id or 1), int(answer_id or 1))] * users
-            )
             if different:
-                lines.append(f"each user on a different client card and answer ({len(ids)})")
-            per_user = [pages(*pair) for pair in ids]
-            todo = per_user[0]
+                per_user = await spread_pages(engine, users)
+                lines.append(
+                    "each user on a different client card, answer and page of the NPS, client "
+                    "and task lists (the lists' anchors read their first page)"
+                )
+            else:
+                per_user = [pages(int(client_id or 1), int(answer_id or 1))] * users
+            todo = dict(per_user[0])
             if client_filters:
                 for name, (query, where) in CLIENT_FILTERS.items():
                     todo[name] = f"/clients?{query}"
@@ -367,7 +400,12 @@ async def run(
                 name: [user_pages.get(name, path) for user_pages in per_user]
                 for name, path in todo.items()
             }
-            params = [anchor_params(*pair) for pair in ids]
+            params = [
+                anchor_params(int(client_id or 1), int(answer_id or 1))
+                if not different
+                else anchor_params(*_ids_of(user_pages))
+                for user_pages in per_user
+            ]
             if count_reads and not servers:  # the statements of this process's engine
                 lines.extend(await reads_per_page(engine, sessions[0], todo))
             if cpu_requests and not servers:
@@ -649,7 +687,7 @@ def main() -> None:
     parser.add_argument(
         "--different",
         action="store_true",
-        help="Each user opens a different client card and answer (pages no two requests share).",
+        help="Each user opens a different client card, answer and list page (none shared).",
     )
     parser.add_argument(
         "--processes",

@@ -16,8 +16,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, bindparam, or_, select
+from sqlalchemy import Integer, Select, bindparam, select
 
+from crm_sync.history import keyset
 from crm_sync.history.tables import OrderRow
 from povtor.domain import EventKind, TimelineEvent
 
@@ -68,9 +69,7 @@ def order_entries_query(
     if before is not None:
         at, entry_id = before
         order_id = entry_id - ORDER_ENTRY_BASE
-        query = query.where(
-            or_(OrderRow.placed_at < at, and_(OrderRow.placed_at == at, OrderRow.id < order_id))
-        )
+        query = query.where(keyset.before(OrderRow.placed_at, OrderRow.id, at, order_id))
     return query.order_by(OrderRow.placed_at.desc(), OrderRow.id.desc()).limit(limit)
 
 

@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, bindparam, case, exists, func, or_, select
+from sqlalchemy import Integer, and_, bindparam, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_sync.history.client_batch import load_phones
@@ -267,6 +267,11 @@ def _client_list_statement(shape: _ListShape) -> Any:
         (cs.orders_count >= 2, "repeat"),
         else_="new",
     )
+    joined: Any = cs.client_id == c.id
+    if "after_id" in shape.bound:
+        # the page's bound on the stats' key too: else PostgreSQL merges with client_stats
+        # read from its first row (130 ms for a page in the middle of 1M clients; 0.2 ms)
+        joined = and_(joined, cs.client_id > bindparam("after_id"))
     stmt = (
         select(
             c.id,
@@ -283,7 +288,7 @@ def _client_list_statement(shape: _ListShape) -> Any:
             cs.last_nps_at,
         )
         .select_from(c)
-        .outerjoin(cs, cs.client_id == c.id)
+        .outerjoin(cs, joined)
     )
     if "after_id" in shape.bound:
         stmt = stmt.where(c.id > bindparam("after_id"))

@@ -9,9 +9,10 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Integer, Table, and_, bindparam, delete, func, or_, select, union, update
+from sqlalchemy import Integer, Table, bindparam, delete, func, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from crm_sync.history import keyset
 from crm_sync.history.card_read import card_lists
 from crm_sync.history.client_batch import load_clients
 from crm_sync.history.client_stats import refresh_client_stats, refresh_last_nps
@@ -763,9 +764,7 @@ async def _timeline(
         if last_at is None:
             return []
         before = (last_at, before_id)
-        query = query.where(
-            or_(EventRow.at < last_at, and_(EventRow.at == last_at, EventRow.id < before_id))
-        )
+        query = query.where(keyset.before(EventRow.at, EventRow.id, last_at, before_id))
     if before is None:  # the first page, on every card: its statements built once
         rows = await session.execute(_CLIENT_EVENTS, {"client_id": client_id, "limit": limit})
         orders = await session.execute(
@@ -802,9 +801,7 @@ def _task_list_statement(conditions: frozenset[str], named: bool) -> Any:
         stmt = stmt.where(t.c.assignee == bindparam("assignee"))
     if "after_due" in conditions:
         due: Any = bindparam("after_due")
-        stmt = stmt.where(
-            or_(t.c.due_at > due, and_(t.c.due_at == due, t.c.id > bindparam("after_id")))
-        )
+        stmt = stmt.where(keyset.after(t.c.due_at, t.c.id, due, bindparam("after_id")))
     return stmt.order_by(t.c.due_at, t.c.id).limit(bindparam("limit", type_=Integer))
 
 
@@ -851,9 +848,7 @@ def _nps_statement(conditions: frozenset[str], named: bool) -> Any:
         stmt = stmt.where(n.c.client_id == bindparam("client_id"))
     if "before_at" in conditions:
         at: Any = bindparam("before_at")
-        stmt = stmt.where(
-            or_(n.c.answered_at < at, and_(n.c.answered_at == at, n.c.id < bindparam("before_id")))
-        )
+        stmt = stmt.where(keyset.before(n.c.answered_at, n.c.id, at, bindparam("before_id")))
     order = (n.c.answered_at.desc(), n.c.id.desc())
     return stmt.order_by(*order).limit(bindparam("limit", type_=Integer))
 
