@@ -20,6 +20,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, and_, bindparam, case, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_sync.history.client_batch import load_phones
@@ -109,12 +110,14 @@ class SqlRetentionView:
             params["ordered_since"] = as_of - timedelta(where.last_order_max_days)
         if where.consent is not None:
             params["consent"] = where.consent.value
+        postgres = self._engine.dialect.name == "postgresql"
         shape = _ListShape(
             frozenset(params),
             where.segment if where.segment in SEGMENTS else None,
             where.nps_group,
             where.channel,
             where.opted_out,
+            postgres,
         )
         stmt = _client_list_statement(shape)
         if where.text.strip():  # searches and cells add their own conditions, built each time
@@ -129,7 +132,10 @@ class SqlRetentionView:
         # every request, and consents (the rest of a client) are for the card
         async with self._engine.connect() as conn:
             rows = list(await conn.execute(stmt, params))
-            phones = await load_phones(conn, [r.id for r in rows])
+            if postgres:  # read in the same statement, as an array per client
+                phones = {r.id: tuple(r.phones or ()) for r in rows}
+            else:
+                phones = await load_phones(conn, [r.id for r in rows])
         return [
             ClientSummary(
                 id=r.id,
@@ -254,6 +260,7 @@ class _ListShape:
     nps_group: NpsGroup | None
     channel: ChannelKind | None
     opted_out: bool | None
+    phones_inline: bool  # PostgreSQL: the phones as an array column (one statement, not two)
 
 
 @cache
@@ -290,6 +297,14 @@ def _client_list_statement(shape: _ListShape) -> Any:
         .select_from(c)
         .outerjoin(cs, joined)
     )
+    if shape.phones_inline:  # the page's phones, primary first, without a second statement
+        p = ClientPhoneRow
+        phones = (
+            select(func.array_agg(aggregate_order_by(p.phone, p.position, p.id)))
+            .where(p.client_id == c.id)
+            .scalar_subquery()
+        )
+        stmt = stmt.add_columns(phones.label("phones"))
     if "after_id" in shape.bound:
         stmt = stmt.where(c.id > bindparam("after_id"))
     if shape.segment is not None:

@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_sync.history.retention_view import SqlRetentionView
 from crm_sync.history.store import ClientInput, OrderInput, SqlHistoryStore, client_matches
 from crm_sync.history.tables import ClientRow
 from povtor.db import autocommit_reads
 from povtor.domain import ChannelKind, EventKind, NpsGroup, OrderItem, ReasonCategory, TaskStatus
 from povtor.errors import NotFound
-from povtor.ports import NewEvent, NewNpsResponse, NewTask, NpsCursor, NpsQuery
+from povtor.ports import ClientFilter, NewEvent, NewNpsResponse, NewTask, NpsCursor, NpsQuery
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -60,6 +61,19 @@ async def test_search_pages_by_id_keyset(store: SqlHistoryStore) -> None:
     assert [c.id for c in first] == ids[:3]
     rest = await store.search_clients("", after_id=first[-1].id, limit=3)
     assert [c.id for c in rest] == ids[3:]
+
+
+async def test_client_list_rows_carry_their_phones_primary_first(
+    engine: AsyncEngine, store: SqlHistoryStore
+) -> None:
+    c1, c2, c3, c4 = await _clients(store)
+    rows = await SqlRetentionView(engine, store).list_clients(ClientFilter(), limit=10)
+    assert {r.id: r.phones for r in rows} == {
+        c1: ("+79161234567",),
+        c2: ("+79035550011", "+79260001122"),
+        c3: (),
+        c4: ("+79990000000",),
+    }
 
 
 async def test_get_clients_loads_many_with_phones(store: SqlHistoryStore) -> None:
