@@ -132,3 +132,34 @@ async def test_a_change_made_meanwhile_is_not_hidden_by_a_page_begun_before_it(
             await locker.rollback()
         await asyncio.gather(first, second)
     assert in_flight.shared == 0
+
+
+async def test_when_the_first_request_fails_the_waiting_one_makes_its_own_page(
+    dash: Dashboard, db_url: str
+) -> None:
+    await _setup(dash, db_url)
+    in_flight = _in_flight(dash)
+    async with await dash.signed_in("anna") as anna, await dash.signed_in("boris") as boris:
+        token = await _token(boris)
+        async with dash.engine.connect() as locker:
+            await locker.execute(text("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE"))
+            first = asyncio.create_task(anna.get("/tasks"))
+            await wait_until(_waiting(dash.engine, "tasks", 1), 30, "the read", every_s=0.05)
+            second = asyncio.create_task(_page(boris, "/tasks"))
+            await wait_until(lambda: in_flight.waiting == 1, 30, "a second manager", every_s=0.05)
+            async with dash.engine.connect() as admin:  # the first request's read is cut
+                await admin.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                        "AND query ILIKE '%tasks%'"
+                    )
+                )
+            async with await first as failed:
+                assert failed.status == 500
+            await wait_until(_waiting(dash.engine, "tasks", 1), 30, "its own read", every_s=0.05)
+            await locker.rollback()
+        html = await second
+    assert in_flight.shared == 0
+    assert "Позвонить критику" in html
+    assert csrf_of(html) == token
