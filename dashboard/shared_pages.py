@@ -98,7 +98,9 @@ class PagesInFlight:
         finally:
             del self._making[key]
             future.set_result(page)
-        if page is None:
+        if page is None:  # not shared (a status but 200, a cookie): still this user's values
+            if isinstance(response, web.Response) and isinstance(response.body, bytes):
+                response.body = self.placeholders.fill(response.body, session)
             return response
         return self._response(page, session)
 
