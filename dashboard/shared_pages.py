@@ -95,7 +95,8 @@ class PagesInFlight:
             request[SHARED_RENDER] = self.placeholders
             response = await handler(request)
             page = _shareable(response)
-        finally:
+        finally:  # an error page rendered by the middlewares gets this user's own values
+            del request[SHARED_RENDER]
             del self._making[key]
             future.set_result(page)
         if page is None:  # not shared (a status but 200, a cookie): still this user's values

@@ -163,3 +163,16 @@ async def test_when_the_first_request_fails_the_waiting_one_makes_its_own_page(
     assert in_flight.shared == 0
     assert "Позвонить критику" in html
     assert csrf_of(html) == token
+
+
+async def test_an_error_page_of_a_shared_view_carries_the_users_own_token(
+    dash: Dashboard, db_url: str
+) -> None:
+    await _setup(dash, db_url)
+    async with await dash.signed_in("anna") as anna:
+        token = await _token(anna)
+        async with anna.get("/clients/987654") as response:
+            assert response.status == 404
+            html = await response.text()
+    assert csrf_of(html) == token
+    assert '<span class="who">anna · ' in html
