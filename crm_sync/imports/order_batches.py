@@ -11,6 +11,7 @@ outcomes. No stored order is loaded into Python. The timeline reads orders from 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -136,10 +137,13 @@ async def write_orders(
     default_currency: str,
     now: datetime,
     analyze: bool = True,
+    loaded: Callable[[], None] | None = None,
 ) -> BatchResult:
     """One batch in the caller's transaction; rows from ``OrderRows`` (distinct ids).
 
     ``analyze``: refresh the staging table's statistics (PostgreSQL; the first batch of a run).
+    ``loaded``: called once the rows are in the staging table, before the statements that
+    merge them (the import starts parsing its next batch there, see ``run.py``).
     """
     result = BatchResult()
     if not rows:
@@ -172,6 +176,8 @@ async def write_orders(
             f"INSERT INTO {STAGING} ({', '.join(_COLUMNS)}) VALUES ({marks})", rows
         )
         stamp = sqlite_time(now)
+    if loaded is not None:
+        loaded()
     params = {"now": stamp, "currency": default_currency}
     for number, statement in enumerate(_statements(dialect)):
         await conn.execute(text(statement), params)
