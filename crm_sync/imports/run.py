@@ -186,7 +186,7 @@ class _Parser:
         self.options = options
         self.dialect = dialect
         self.ctx = ParseContext(options.region, ZoneInfo(options.timezone), options.currency)
-        self.orders = OrderRows(columns, self.ctx, dialect)
+        self.orders = OrderRows(columns, self.ctx)
         self.waiting: list[tuple[StagedOrder, list[CellValue]]] = []
         self.done = False
         self.error: str | None = None
