@@ -1,16 +1,18 @@
 """Set-based writes of one batch of imported orders through a staging temp table.
 
 The batch (distinct order ids: a repeated id waits for the next batch, see ``run.py``) is loaded
-into ``import_orders`` (COPY on PostgreSQL, executemany on SQLite), then a few statements do the
-rest in the database: resolve clients, compare with the stored order (IS DISTINCT FROM: only
-given fields count, so an import never erases stored data), UPDATE what changed, INSERT what is
-new, refresh ``client_stats`` of the clients touched (both sides of a moved order) and count the
+into ``import_orders`` (on PostgreSQL COPY into ``import_orders_in``, its moments and amounts as
+text the resolving statement casts; executemany on SQLite), then a few statements do the rest
+in the database: resolve clients, compare with the stored order (IS DISTINCT FROM: only given
+fields count, so an import never erases stored data), UPDATE what changed, INSERT what is new,
+refresh ``client_stats`` of the clients touched (both sides of a moved order) and count the
 outcomes. No stored order is loaded into Python. The timeline reads orders from ``orders``
 (``crm_sync.history.order_events``): no event row per order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -28,11 +30,17 @@ _COLUMNS = (
 )  # fmt: skip
 RAW = "import_orders_in"  # the batch as loaded; resolved into STAGING by one join
 _RESOLVED = ("client_id", "order_id", "old_client_id", "changed")
+_TYPED = (  # RAW's rows with their moments and amounts as the values they stand for
+    "SELECT row_no, external_id, client_ext, placed_at::timestamp AT TIME ZONE 'UTC' AS placed_at,"
+    " delivered_at::timestamp AT TIME ZONE 'UTC' AS delivered_at,"
+    f" amount::numeric(14, 2) AS amount, currency, category, items FROM {RAW}"
+)
 _CREATE = {
     "postgresql": [
+        # moments (naive UTC) and amounts as text: see ``order_rows``
         f"""CREATE TEMP TABLE IF NOT EXISTS {RAW} (
         row_no integer NOT NULL, external_id varchar(128) NOT NULL, client_ext varchar(128),
-        placed_at timestamptz NOT NULL, delivered_at timestamptz, amount numeric(14, 2),
+        placed_at text NOT NULL, delivered_at text, amount text,
         currency varchar(3), category varchar(128), items json)""",
         f"""CREATE TEMP TABLE IF NOT EXISTS {STAGING} (
         row_no integer NOT NULL, external_id varchar(128) NOT NULL, client_ext varchar(128),
@@ -96,7 +104,7 @@ def _statements(dialect: str) -> list[str]:
         f"SELECT {', '.join('t.' + c for c in _COLUMNS)}, c.id, o.id, o.client_id, "
         f"CASE WHEN o.id IS NULL THEN NULL WHEN {changed.format(client='c.id')} "
         f"THEN {true} ELSE {false} END "
-        f"FROM {RAW} t LEFT JOIN clients c ON c.external_id = t.client_ext "
+        f"FROM ({_TYPED}) t LEFT JOIN clients c ON c.external_id = t.client_ext "
         "LEFT JOIN orders o ON o.external_id = t.external_id AND c.id IS NOT NULL",
         *rest,
     ]
@@ -136,10 +144,13 @@ async def write_orders(
     default_currency: str,
     now: datetime,
     analyze: bool = True,
+    loaded: Callable[[], None] | None = None,
 ) -> BatchResult:
     """One batch in the caller's transaction; rows from ``OrderRows`` (distinct ids).
 
     ``analyze``: refresh the staging table's statistics (PostgreSQL; the first batch of a run).
+    ``loaded``: called once the rows are in the staging table, before the statements that
+    merge them (the import starts parsing its next batch there, see ``run.py``).
     """
     result = BatchResult()
     if not rows:
@@ -172,6 +183,8 @@ async def write_orders(
             f"INSERT INTO {STAGING} ({', '.join(_COLUMNS)}) VALUES ({marks})", rows
         )
         stamp = sqlite_time(now)
+    if loaded is not None:
+        loaded()
     params = {"now": stamp, "currency": default_currency}
     for number, statement in enumerate(_statements(dialect)):
         await conn.execute(text(statement), params)

@@ -3,6 +3,10 @@
 The columns are looked up once per file, and a row goes straight to the values the driver
 stores (no record object in between): an import of a million orders spends more time here than
 anywhere else in Python. The checks and their messages are those of every other row source.
+Moments and amounts are staged as text on both databases: SQLite stores that text, PostgreSQL
+casts it in the statement that resolves a batch (asyncpg's binary COPY encoding of datetimes
+and Decimals took 4.7 times as long as that of the same values as text, 65 ms against 14 ms of
+the importing process's CPU per 20,000 rows, against 23 ms more for the server to cast them).
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ def _local(moment: datetime, ctx: ParseContext) -> str:
 
 
 def sqlite_time(value: datetime | None) -> str | None:
-    """UtcDateTime's SQLite text: naive UTC with microseconds."""
+    """UtcDateTime's SQLite text: naive UTC with microseconds (how moments are staged on
+    both databases)."""
     if value is None:
         return None
     if value.tzinfo is not UTC:
@@ -122,11 +127,10 @@ class _Day:
 
 
 class OrderRows:
-    """Staging tuples of one file's order rows (its columns, the import's zone, the database)."""
+    """Staging tuples of one file's order rows (its columns, the import's zone)."""
 
-    def __init__(self, columns: ColumnMap, ctx: ParseContext, dialect: str) -> None:
+    def __init__(self, columns: ColumnMap, ctx: ParseContext) -> None:
         self.ctx = ctx
-        self.pg = dialect == "postgresql"
         # Per field its column, or -1: the None appended to every row (an empty cell).
         index = [columns.single.get(name, -1) for name in _FIELDS]
         self._count = max(index) + 1
@@ -146,11 +150,7 @@ class OrderRows:
         if key is not None and (known := self._moments.get(key)) is not None:
             return known
         moment = _plausible(parse_datetime(value, self.ctx.tz), what, self.ctx)
-        found = (
-            moment,
-            moment if self.pg else sqlite_time(moment),
-            moment.astimezone(self.ctx.tz).date(),
-        )
+        found = (moment, sqlite_time(moment), moment.astimezone(self.ctx.tz).date())
         if key is not None:
             _remember(self._moments, key, found)
         return found
@@ -167,8 +167,7 @@ class OrderRows:
         )
 
     def _stored_amount(self, amount: CellValue) -> Any:
-        value = parse_amount(amount)
-        return value if self.pg else str(value)
+        return str(parse_amount(amount))
 
     def _placed(self, value: CellValue) -> tuple[Any, date]:
         """An order moment's stored value and local day."""
@@ -183,8 +182,6 @@ class OrderRows:
                 start, prefix = day.hours[hour] or day.hour(hour)
                 if not day.plausible:
                     _plausible(start + minutes, "дата заказа", self.ctx)  # raises or passes
-                if self.pg:
-                    return start + minutes, day.day
                 if prefix is not None:
                     return prefix + value[14:] + ":00.000000", day.day
                 return sqlite_time(start + minutes), day.day

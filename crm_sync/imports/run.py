@@ -7,7 +7,8 @@ XLSX) keeps every valid row before the break; the run's ``error`` says where it 
 line (an open quote, a NUL byte, a row that does not fit the header) is one rejected row and
 reading goes on. A batch the database refuses is split until the refused rows are found: they
 are rejected with the database's reason (its error class, never the values) and the rest is
-written. Batch N+1 is read and parsed in a worker thread while batch N is written.
+written. Batch N+1 is read and parsed in a worker thread while batch N is merged (from when its
+rows are staged: see ``_Run.write``).
 """
 
 from __future__ import annotations
@@ -59,10 +60,14 @@ from povtor.suppression import SuppressionList
 log = logging.getLogger(__name__)
 runs = table_of(ImportRunRow)
 SQLITE_CACHE_KIB = 48 * 1024  # 48 MiB: the hot parts of the time indexes; peak RSS < 300 MB
-# WAL pages between checkpoints while importing (64 MiB; 1,000 otherwise): each checkpoint
-# writes the pages back and syncs the file, and an import re-dirties the same index pages. The
-# batch statements of 229,614 orders replayed alone: 0.88x the CPU, 0.71-0.74x the time.
-SQLITE_CHECKPOINT_PAGES = 16_384
+# WAL pages between checkpoints while importing (256 MiB; 1,000 otherwise): each checkpoint
+# writes the pages back and syncs the file, and an import re-dirties the same index pages
+# (the time index on orders all over), which one checkpoint writes once however often they
+# were committed. 16,384 pages instead of 1,000: the batch statements of 229,614 orders
+# replayed alone took 0.88x the CPU, 0.71-0.74x the time; 65,536 instead of 16,384, in process,
+# 1,148,851 orders: commits 8.3-9.4 s instead of 10.9-13.7 s. The import checkpoints what it
+# left at its end (without waiting for readers), so the next writer does not pay for it.
+SQLITE_CHECKPOINT_PAGES = 65_536
 PG_BATCH_ROWS = 20_000  # fewer, larger statements (COPY, joins) per run
 SQLITE_BATCH_ROWS = 10_000  # two batches are in memory at a time: peak RSS < 300 MB
 # Every batch: with 50,000-row transactions an import of 229,614 orders took 1.09-1.18 times as
@@ -181,7 +186,7 @@ class _Parser:
         self.options = options
         self.dialect = dialect
         self.ctx = ParseContext(options.region, ZoneInfo(options.timezone), options.currency)
-        self.orders = OrderRows(columns, self.ctx, dialect)
+        self.orders = OrderRows(columns, self.ctx)
         self.waiting: list[tuple[StagedOrder, list[CellValue]]] = []
         self.done = False
         self.error: str | None = None
@@ -259,6 +264,36 @@ class _Parser:
         return batch
 
 
+class _ParseAhead:
+    """The parser's next batch, parsed in a worker thread from when ``start`` is called."""
+
+    def __init__(self, parser: _Parser, pool: ThreadPoolExecutor) -> None:
+        self.parser = parser
+        self.pool = pool
+        self.loop = asyncio.get_running_loop()
+        self.pending = self.loop.run_in_executor(pool, parser.next_batch)
+        self.started = True
+
+    async def take(self) -> _Batch:
+        batch = await self.pending
+        self.started = batch.last  # nothing follows the last batch
+        return batch
+
+    def start(self) -> None:
+        """Start parsing the next batch, once per batch taken."""
+        if not self.started:
+            self.started = True
+            self.pending = self.loop.run_in_executor(self.pool, self.parser.next_batch)
+
+    async def settle(self) -> None:
+        """After a failed write: let the parser thread finish; the write's error is the one
+        raised."""
+        if not self.pending.done():
+            await asyncio.wait([self.pending])
+            if not self.pending.cancelled():
+                self.pending.exception()  # retrieved
+
+
 class _Run:
     def __init__(self, kind: Kind, path: Path, options: ImportOptions, dialect: str) -> None:
         self.kind = kind
@@ -289,8 +324,16 @@ class _Run:
             erased=self.erased,
         )
 
-    async def write(self, conn: AsyncConnection, batch: _Batch) -> None:
-        """Write one batch; commit every ``commit_rows`` rows and at the end of the file."""
+    async def write(
+        self, conn: AsyncConnection, batch: _Batch, loaded: Callable[[], None] = lambda: None
+    ) -> None:
+        """Write one batch; commit every ``commit_rows`` rows and at the end of the file.
+
+        ``loaded`` is called when the batch's rows are in the database's staging table (orders)
+        or before they are written (clients): the next batch is parsed from then on. Not
+        before: while a thread parses, the loading (SQLite's executemany takes the GIL back for
+        every row; asyncpg encodes COPY data) and every round trip wait for the GIL, whereas
+        the statements that merge the staged rows run in the database without it."""
         result = BatchResult()
         self.erased += batch.erased
         if batch.records or batch.staged:
@@ -306,7 +349,7 @@ class _Run:
             result = await write_isolated(
                 conn,
                 items,
-                lambda part: self._write_rows(conn, part, now),
+                lambda part: self._write_rows(conn, part, now, loaded),
                 (lambda r: r.row) if self.kind is Kind.CLIENTS else (lambda r: r[0]),
             )
             self.batches += 1
@@ -329,8 +372,11 @@ class _Run:
             for note in record.notes:
                 self.notes.add(record.row, note, [])
 
-    async def _write_rows(self, conn: AsyncConnection, items: list[Any], now: Any) -> BatchResult:
+    async def _write_rows(
+        self, conn: AsyncConnection, items: list[Any], now: Any, loaded: Callable[[], None]
+    ) -> BatchResult:
         if self.kind is Kind.CLIENTS:
+            loaded()
             result = await upsert_clients(
                 conn, items, default_timezone=self.options.timezone, now=now
             )
@@ -342,6 +388,7 @@ class _Run:
             default_currency=self.options.currency,
             now=now,
             analyze=self.batches == 0,
+            loaded=loaded,
         )
 
 
@@ -414,19 +461,19 @@ async def _import_table(
             )
         ).scalar_one()
     parser = _Parser(kind, table, _chain(early, rows), columns, options, engine.dialect.name)
-    loop = asyncio.get_running_loop()
     error: str | None = None
     try:
         async with engine.connect() as conn:
             await _prepare(conn, kind)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parse") as pool:
-                pending = loop.run_in_executor(pool, parser.next_batch)
+                ahead = _ParseAhead(parser, pool)
                 try:
                     while True:
-                        batch = await pending
-                        if not batch.last:
-                            pending = loop.run_in_executor(pool, parser.next_batch)
-                        await run.write(conn, batch)  # the next batch is parsed meanwhile
+                        batch = await ahead.take()
+                        # The next batch is parsed while this one is merged: from the moment
+                        # its rows are staged (or before a batch of clients), see _Run.write.
+                        await run.write(conn, batch, ahead.start)
+                        ahead.start()  # a batch with nothing to write
                         if progress is not None:
                             progress(*batch.progress)
                         if batch.error is not None:
@@ -435,10 +482,7 @@ async def _import_table(
                         if batch.last:
                             break
                 finally:
-                    if not pending.done():  # a failed write: let the parser thread finish
-                        await asyncio.wait([pending])
-                        if not pending.cancelled():
-                            pending.exception()  # retrieved: the write's error is the one raised
+                    await ahead.settle()
             await _finish(conn, kind)
     except DBAPIError as err:  # not a row's fault (the database went away): say so, keep counts
         error = f"the database failed: {db_error_kind(err)}"
@@ -488,6 +532,8 @@ async def _finish(conn: AsyncConnection, kind: Kind) -> None:
         await conn.exec_driver_sql("PRAGMA cache_size = -2000")  # back to the defaults
         await conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 1000")
     await conn.commit()
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def _chain(

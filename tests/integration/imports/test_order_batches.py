@@ -263,7 +263,6 @@ async def test_postgres_plan_settings_end_with_the_batch_transaction(
     orders = OrderRows(
         map_columns(Kind.ORDERS, ORDERS, {}),
         ParseContext("RU", ZoneInfo("Europe/Moscow"), "RUB"),
-        "postgresql",
     )
     settings = (
         "SELECT name, setting, reset_val FROM pg_settings "
