@@ -24,7 +24,7 @@ from sqlalchemy import Numeric, Table, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm_sync.history.convert import event_from_row, nps_from_row, order_from_row, task_from_row
-from crm_sync.history.order_events import order_entries
+from crm_sync.history.order_events import merged_timeline
 from crm_sync.history.tables import EventRow, NpsResponseRow, OrderRow, TaskRow
 from povtor.db import UtcDateTime, table_of
 from povtor.domain import NpsResponse, Order, Task, TaskStatus, TimelineEvent
@@ -91,10 +91,8 @@ async def card_lists(
     newest_orders: Sequence[Any] = [_ORDER(r) for r in row[1]]
     timeline: list[TimelineEvent] = []
     if events:
-        timeline = [event_from_row(_EVENT(r)) for r in row[0]]
-        timeline += order_entries(newest_orders[:events])
-        timeline.sort(key=lambda e: (e.at, e.id), reverse=True)
-        del timeline[events:]
+        own = [event_from_row(_EVENT(r)) for r in row[0]]
+        timeline = merged_timeline(own, newest_orders[:events], events)
     return (
         timeline,
         [order_from_row(r) for r in newest_orders[:orders]],

@@ -94,3 +94,13 @@ def order_entries(rows: Sequence[Any]) -> list[TimelineEvent]:
         )
         for r in rows
     ]
+
+
+def merged_timeline(
+    events: list[TimelineEvent], orders: Sequence[Any], limit: int
+) -> list[TimelineEvent]:
+    """A page of the timeline: ``events`` and the entries of ``orders`` (rows with the order
+    columns), newest first by (time, entry id), at most ``limit``."""
+    merged = events + order_entries(orders)
+    merged.sort(key=lambda e: (e.at, e.id), reverse=True)
+    return merged[:limit]

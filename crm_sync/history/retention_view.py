@@ -121,9 +121,9 @@ class SqlRetentionView:
         )
         stmt = _client_list_statement(shape)
         if where.text.strip():  # searches and cells add their own conditions, built each time
-            folding = self._engine.dialect.name == "postgresql"
+            suffix_only = where.phone_suffix_only
             matches = client_matches(
-                where.text.strip(), case_folding=folding, phone_suffix_only=where.phone_suffix_only
+                where.text.strip(), case_folding=postgres, phone_suffix_only=suffix_only
             )
             stmt = stmt.where(or_(*matches))
         if where.cell is not None:

@@ -29,7 +29,7 @@ from crm_sync.history.order_events import (
     ORDER_ENTRIES_FIRST,
     ORDER_ENTRY_BASE,
     is_order_entry,
-    order_entries,
+    merged_timeline,
     order_entries_query,
 )
 from crm_sync.history.tables import (
@@ -776,9 +776,7 @@ async def _timeline(
         )
         orders = await session.execute(order_entries_query(client_id, before, limit))
     events = [event_from_row(cast(EventRow, r)) for r in rows]
-    merged = events + order_entries(orders.all())
-    merged.sort(key=lambda e: (e.at, e.id), reverse=True)
-    return merged[:limit]
+    return merged_timeline(events, orders.all(), limit)
 
 
 _NAMES = select(table_of(ClientRow).c.id, table_of(ClientRow).c.name).where(
