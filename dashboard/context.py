@@ -70,6 +70,8 @@ SESSION = web.RequestKey("dashboard_session", Session)
 # a page being rendered for every identical request in flight (dashboard.shared_pages)
 SHARED_RENDER: web.RequestKey[Placeholders] = web.RequestKey("dashboard_shared_render")
 PAGES_IN_FLIGHT: web.AppKey[PagesInFlight] = web.AppKey("dashboard_pages_in_flight")
+# requests that change nothing: no CSRF token asked, no shared page's generation ended
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_COOKIE = "povtor_session"
 LOGIN_COOKIE = "povtor_login"
 

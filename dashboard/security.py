@@ -11,7 +11,14 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from dashboard.context import SESSION, SESSION_COOKIE, current_session, deps, render
+from dashboard.context import (
+    READ_METHODS,
+    SESSION,
+    SESSION_COOKIE,
+    current_session,
+    deps,
+    render,
+)
 from dashboard.roles import Role
 from povtor.errors import InvalidInput, NotFound
 
@@ -69,7 +76,7 @@ async def require_login(request: web.Request, handler: Handler) -> web.StreamRes
 @web.middleware
 async def check_csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every state-changing request carries the session's token in the ``_csrf`` field."""
-    if request.method in ("GET", "HEAD", "OPTIONS") or request.path == "/login":
+    if request.method in READ_METHODS or request.path == "/login":
         return await handler(request)  # the login form checks its own pre-session token
     session = current_session(request)
     form = await request.post()

@@ -26,12 +26,11 @@ from functools import wraps
 from aiohttp import web
 from markupsafe import escape
 
-from dashboard.context import PAGES_IN_FLIGHT, SESSION, SHARED_RENDER
+from dashboard.context import PAGES_IN_FLIGHT, READ_METHODS, SESSION, SHARED_RENDER
 from dashboard.users import Session
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Vary = Callable[[web.Request, Session], Hashable]
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +51,8 @@ class Placeholders:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    status: int
+    """A 200 page as its first request got it (only those are shared)."""
+
     body: bytes
     content_type: str
     charset: str | None
@@ -107,7 +107,6 @@ class PagesInFlight:
 
     def _response(self, page: Page, session: Session) -> web.Response:
         response = web.Response(
-            status=page.status,
             body=self.placeholders.fill(page.body, session),
             content_type=page.content_type,
             charset=page.charset,
@@ -127,7 +126,7 @@ def _shareable(response: web.StreamResponse) -> Page | None:
         for name, value in response.headers.items()
         if name.lower() not in ("content-type", "content-length")
     )
-    return Page(response.status, body, response.content_type, response.charset, kept)
+    return Page(body, response.content_type, response.charset, kept)
 
 
 def shared_page(vary: Vary | None = None) -> Callable[[Handler], Handler]:
