@@ -94,11 +94,12 @@ async def test_a_burst_of_requests_keeps_the_connections_it_opened(pg_admin_url:
             held.clear()
             all_in.clear()
             holding = 0
-            tasks = [asyncio.create_task(hold()) for _ in range(6)]
-            async with asyncio.timeout(30):
-                await all_in.wait()  # six connections at once
-            held.set()
-            bursts.append(set(await asyncio.gather(*tasks)))
+            async with asyncio.TaskGroup() as burst:
+                tasks = [burst.create_task(hold()) for _ in range(6)]
+                async with asyncio.timeout(30):
+                    await all_in.wait()  # six connections at once
+                held.set()
+            bursts.append({task.result() for task in tasks})
         assert len(bursts[0]) == 6
         assert bursts[1] == bursts[0]
         assert len(opened) == 6

@@ -85,17 +85,17 @@ async def test_managers_asking_at_once_share_one_page_each_with_their_own_token(
     ):
         tokens = [await _token(http) for http in (anna, boris, vera)]
         assert len(set(tokens)) == 3
-        async with dash.engine.connect() as locker:
+        async with asyncio.TaskGroup() as requests, dash.engine.connect() as locker:
             await locker.execute(text("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE"))
-            first = asyncio.create_task(_page(anna, "/tasks"))
+            first = requests.create_task(_page(anna, "/tasks"))
             await wait_until(_waiting(dash.engine, "tasks", 1), 30, "the read", every_s=0.05)
-            second = asyncio.create_task(_page(boris, "/tasks"))
+            second = requests.create_task(_page(boris, "/tasks"))
             await wait_until(lambda: in_flight.waiting == 1, 30, "a second manager", every_s=0.05)
-            third = asyncio.create_task(_page(vera, "/tasks"))  # a viewer: a page of her own
+            third = requests.create_task(_page(vera, "/tasks"))  # a viewer: a page of her own
             await wait_until(_waiting(dash.engine, "tasks", 2), 30, "the viewer's", every_s=0.05)
             assert in_flight.waiting == 1
             await locker.rollback()
-        pages = await asyncio.gather(first, second, third)
+        pages = [first.result(), second.result(), third.result()]
     assert in_flight.shared == 1
     for html, login, token in zip(pages, ("anna", "boris", "vera"), tokens, strict=True):
         assert "Позвонить критику" in html
@@ -116,21 +116,20 @@ async def test_a_change_made_meanwhile_is_not_hidden_by_a_page_begun_before_it(
     in_flight = _in_flight(dash)
     async with await dash.signed_in("anna") as anna, await dash.signed_in("boris") as boris:
         token = await _token(anna)
-        async with dash.engine.connect() as locker:
+        async with asyncio.TaskGroup() as requests, dash.engine.connect() as locker:
             await locker.execute(text("LOCK TABLE nps_responses IN ACCESS EXCLUSIVE MODE"))
-            first = asyncio.create_task(_page(anna, "/nps?period=all"))
+            requests.create_task(_page(anna, "/nps?period=all"))
             await wait_until(_waiting(dash.engine, "nps_responses", 1), 30, "a read", every_s=0.05)
             async with anna.post(
                 f"/tasks/{task_id}/take", data={"_csrf": token}, allow_redirects=False
             ) as response:
                 assert response.status == 303
-            second = asyncio.create_task(_page(boris, "/nps?period=all"))
+            requests.create_task(_page(boris, "/nps?period=all"))
             await wait_until(
                 _waiting(dash.engine, "nps_responses", 2), 30, "its own", every_s=0.05
             )
             assert in_flight.waiting == 0
             await locker.rollback()
-        await asyncio.gather(first, second)
     assert in_flight.shared == 0
 
 
@@ -141,11 +140,11 @@ async def test_when_the_first_request_fails_the_waiting_one_makes_its_own_page(
     in_flight = _in_flight(dash)
     async with await dash.signed_in("anna") as anna, await dash.signed_in("boris") as boris:
         token = await _token(boris)
-        async with dash.engine.connect() as locker:
+        async with asyncio.TaskGroup() as requests, dash.engine.connect() as locker:
             await locker.execute(text("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE"))
-            first = asyncio.create_task(anna.get("/tasks"))
+            first = requests.create_task(anna.get("/tasks"))
             await wait_until(_waiting(dash.engine, "tasks", 1), 30, "the read", every_s=0.05)
-            second = asyncio.create_task(_page(boris, "/tasks"))
+            second = requests.create_task(_page(boris, "/tasks"))
             await wait_until(lambda: in_flight.waiting == 1, 30, "a second manager", every_s=0.05)
             async with dash.engine.connect() as admin:  # the first request's read is cut
                 await admin.execute(
@@ -159,7 +158,7 @@ async def test_when_the_first_request_fails_the_waiting_one_makes_its_own_page(
                 assert failed.status == 500
             await wait_until(_waiting(dash.engine, "tasks", 1), 30, "its own read", every_s=0.05)
             await locker.rollback()
-        html = await second
+        html = second.result()
     assert in_flight.shared == 0
     assert "Позвонить критику" in html
     assert csrf_of(html) == token
