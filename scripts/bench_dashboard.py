@@ -210,14 +210,6 @@ ANCHORS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _ids_of(user_pages: dict[str, str]) -> tuple[int, int]:
-    """The client and the answer of a user's own card and answer page."""
-    return (
-        int(user_pages["client-card"].rsplit("/", 1)[1]),
-        int(user_pages["answer"].rsplit("/", 1)[1]),
-    )
-
-
 def anchor_params(client_id: int, answer_id: int) -> dict[str, object]:
     now = datetime.now(UTC)
     return {
@@ -272,7 +264,10 @@ async def anchor(
     return list(await asyncio.gather(*(one(values) for values in params)))
 
 
-async def spread_pages(engine: Any, users: int) -> list[dict[str, str]]:
+UserPages = tuple[tuple[int, int], dict[str, str]]  # (client, answer) and the pages by name
+
+
+async def spread_pages(engine: Any, users: int) -> list[UserPages]:
     """Per user, pages no other user opens: a client card and an answer spread over the
     answers, and a page of the NPS list, the client list and the task list starting there."""
     answers, tasks = table_of(NpsResponseRow), table_of(TaskRow)
@@ -303,14 +298,15 @@ async def spread_pages(engine: Any, users: int) -> list[dict[str, str]]:
                     .limit(1)
                 )
             ).first()
-            own = pages(int(answer.client_id), int(answer.id))
+            ids = (int(answer.client_id), int(answer.id))
+            own = pages(*ids)
             cursor = nps_cursor_text(NpsCursor(answer.answered_at, answer.id))
             own["nps"] = f"/nps?period=all&before={cursor}"
             own["clients"] = f"/clients?after={answer.client_id}"
             own["clients-filtered"] = f"{own['clients-filtered']}&after={answer.client_id}"
             if task is not None:
                 own["tasks"] = f"/tasks?after={nps_cursor_text(NpsCursor(task.due_at, task.id))}"
-            pages_of.append(own)
+            pages_of.append((ids, own))
     return pages_of
 
 
@@ -388,8 +384,9 @@ async def run(
                     "and task lists (the lists' anchors read their first page)"
                 )
             else:
-                per_user = [pages(int(client_id or 1), int(answer_id or 1))] * users
-            todo = dict(per_user[0])
+                ids = (int(client_id or 1), int(answer_id or 1))
+                per_user = [(ids, pages(*ids))] * users
+            todo = dict(per_user[0][1])
             if client_filters:
                 for name, (query, where) in CLIENT_FILTERS.items():
                     todo[name] = f"/clients?{query}"
@@ -397,15 +394,10 @@ async def run(
             if only:
                 todo = {name: path for name, path in todo.items() if name in only}
             paths = {
-                name: [user_pages.get(name, path) for user_pages in per_user]
+                name: [user_pages.get(name, path) for _, user_pages in per_user]
                 for name, path in todo.items()
             }
-            params = [
-                anchor_params(int(client_id or 1), int(answer_id or 1))
-                if not different
-                else anchor_params(*_ids_of(user_pages))
-                for user_pages in per_user
-            ]
+            params = [anchor_params(*ids) for ids, _ in per_user]
             if count_reads and not servers:  # the statements of this process's engine
                 lines.extend(await reads_per_page(engine, sessions[0], todo))
             if cpu_requests and not servers:
